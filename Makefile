@@ -1,0 +1,47 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of theirs.
+BUILD      ?= build
+SAN_BUILD  ?= build-san
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+DATASETS   ?= $(abspath ../shared/datasets)
+
+.PHONY: all deps build run test test-unit test-sanitize fuzz bench format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -g -DNDEBUG" >/dev/null
+	@cmake --build $(BUILD)
+
+run: build
+	@bash scripts/demo.sh $(BUILD)/cohort $(DATASETS)
+
+test: test-unit test-sanitize
+
+test-unit: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j2
+
+# clang + ASan/UBSan: also proves the tree builds clean with the second compiler.
+test-sanitize: deps
+	@CC=clang cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_SANITIZE=ON >/dev/null
+	@cmake --build $(SAN_BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j2 -LE quality
+
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD)
+	@bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	@bash scripts/install-deps.sh --bench
+	@bash bench/run.sh $(BUILD)/cohort $(DATASETS)
+
+format:
+	@clang-format -i include/cohort/*.h src/*/*.[ch] tests/*.c fuzz/*.c bench/*.c 2>/dev/null || true
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,301 @@
+/*
+ * libcohort: an instance-based engine for tabular data.
+ *
+ * A trainee keeps its training cases plus learned per-feature deviations and weights, and answers
+ * every question about them without retraining: predict any features from any others with
+ * uncertainty and explanations, score anomalies, impute, and synthesize privacy-safe rows.
+ *
+ * Conventions (after libuv and SQLite):
+ *  - every handle is opaque and has a create/free pair; free functions accept NULL;
+ *  - every fallible call returns a cohort_status; on failure cohort_errmsg() returns a message for
+ *    the calling thread that names what went wrong and where (line, column, feature...);
+ *  - out-parameters are written only on success;
+ *  - strings returned by accessors are owned by the handle and live as long as it does.
+ */
+#ifndef COHORT_COHORT_H
+#define COHORT_COHORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define COHORT_API __attribute__((visibility("default")))
+#else
+#define COHORT_API
+#endif
+
+#define COHORT_VERSION_MAJOR 0
+#define COHORT_VERSION_MINOR 1
+#define COHORT_VERSION_PATCH 0
+#define COHORT_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- status */
+
+#define COHORT_STATUS_MAP(X)                                                 \
+  X(OK, 0, "ok")                                                             \
+  X(ENOMEM, -1, "out of memory")                                             \
+  X(EINVAL, -2, "invalid argument")                                          \
+  X(EIO, -3, "input/output error")                                           \
+  X(EFORMAT, -4, "malformed input")                                          \
+  X(ECORRUPT, -5, "corrupt or foreign file")                                 \
+  X(ENOTFOUND, -6, "not found")                                              \
+  X(ECANCELLED, -7, "cancelled")                                             \
+  X(ELIMIT, -8, "limit exceeded")                                            \
+  X(ESTATE, -9, "operation not valid in this state")
+
+typedef enum cohort_status {
+#define COHORT_STATUS_ENUM_(name, code, text) COHORT_##name = (code),
+  COHORT_STATUS_MAP(COHORT_STATUS_ENUM_)
+#undef COHORT_STATUS_ENUM_
+} cohort_status;
+
+/* Static description of a status code, e.g. "malformed input". */
+COHORT_API const char *cohort_strerror(cohort_status status);
+/* The message of the calling thread's last failed call, with context; "" if none. */
+COHORT_API const char *cohort_errmsg(void);
+COHORT_API const char *cohort_version(void);
+
+/* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the
+ * operation then stops soon and returns COHORT_ECANCELLED. */
+typedef int (*cohort_progress_fn)(void *user, const char *stage, double fraction);
+
+/* ---------------------------------------------------------------- tables */
+
+/* A table of text cells as read from CSV: the form data enters and leaves the engine in, so that
+ * output looks like input. A NULL cell is a missing value. */
+typedef struct cohort_table cohort_table;
+
+typedef struct cohort_csv_options {
+  char delimiter;                /* 0 = ',' */
+  const char *const *na_tokens;  /* cells equal to one of these are missing; NULL = {"", "NA", "?"}... see docs */
+  size_t n_na_tokens;
+  size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
+  size_t max_field_bytes;        /* 0 = 1 MiB */
+} cohort_csv_options;
+
+COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, const char *const *names);
+COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt);
+COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len, const cohort_csv_options *opt);
+COHORT_API cohort_status cohort_table_write_csv(const cohort_table *t, const char *path);
+/* Writes CSV into a malloc'd, NUL-terminated buffer owned by the caller (free()). */
+COHORT_API cohort_status cohort_table_to_csv(const cohort_table *t, char **out, size_t *len);
+COHORT_API void cohort_table_free(cohort_table *t);
+
+COHORT_API size_t cohort_table_rows(const cohort_table *t);
+COHORT_API size_t cohort_table_cols(const cohort_table *t);
+COHORT_API const char *cohort_table_colname(const cohort_table *t, size_t col);
+/* Column index of a name, or -1. */
+COHORT_API long cohort_table_find(const cohort_table *t, const char *name);
+COHORT_API const char *cohort_table_cell(const cohort_table *t, size_t row, size_t col);
+/* Appends a row of ncols cells (copied; NULL = missing). */
+COHORT_API cohort_status cohort_table_append(cohort_table *t, const char *const *cells);
+COHORT_API cohort_status cohort_table_set(cohort_table *t, size_t row, size_t col, const char *cell);
+
+/* ---------------------------------------------------------------- schema */
+
+typedef enum cohort_ftype {
+  COHORT_CONTINUOUS = 0, /* numbers; decimals and bounds kept for output */
+  COHORT_NOMINAL = 1,    /* unordered categories (strings) */
+  COHORT_ORDINAL = 2,    /* ordered categories; distance on rank */
+  COHORT_DATETIME = 3,   /* ISO 8601 date or date-time; distance in seconds */
+  COHORT_BOOLEAN = 4     /* two values such as true/false, yes/no, 0/1 */
+} cohort_ftype;
+
+COHORT_API const char *cohort_ftype_name(cohort_ftype type);
+/* Parses "continuous", "nominal", ...; returns -1 if unknown. */
+COHORT_API int cohort_ftype_parse(const char *name);
+
+typedef struct cohort_schema cohort_schema;
+
+/* Infers a type per column from the cells. Columns whose values are all distinct strings or a
+ * running integer sequence are flagged id-like and ignored as features. */
+COHORT_API cohort_status cohort_schema_infer(cohort_schema **out, const cohort_table *t);
+COHORT_API cohort_status cohort_schema_copy(cohort_schema **out, const cohort_schema *s);
+COHORT_API void cohort_schema_free(cohort_schema *s);
+
+COHORT_API size_t cohort_schema_features(const cohort_schema *s);
+COHORT_API const char *cohort_schema_name(const cohort_schema *s, size_t i);
+COHORT_API long cohort_schema_find(const cohort_schema *s, const char *name);
+COHORT_API cohort_ftype cohort_schema_type(const cohort_schema *s, size_t i);
+COHORT_API int cohort_schema_is_id(const cohort_schema *s, size_t i);
+COHORT_API int cohort_schema_is_ignored(const cohort_schema *s, size_t i);
+/* Number of known categories of a nominal/ordinal/boolean feature, and the i-th (in order). */
+COHORT_API size_t cohort_schema_levels(const cohort_schema *s, size_t i);
+COHORT_API const char *cohort_schema_level(const cohort_schema *s, size_t i, size_t level);
+/* Observed bounds of a continuous, ordinal (as rank) or datetime (epoch seconds) feature. */
+COHORT_API void cohort_schema_bounds(const cohort_schema *s, size_t i, double *min, double *max);
+COHORT_API int cohort_schema_decimals(const cohort_schema *s, size_t i);
+
+/* Overrides, applied to an inferred schema before a trainee is created from it. Changing a type
+ * re-derives the feature from the table it was inferred from, so the table is needed again. */
+COHORT_API cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_table *t, const char *name, cohort_ftype type);
+/* Fixes the order of an ordinal feature (all observed values must be listed). */
+COHORT_API cohort_status cohort_schema_set_order(cohort_schema *s, const char *name, const char *const *levels, size_t n);
+COHORT_API cohort_status cohort_schema_set_ignored(cohort_schema *s, const char *name, int ignored);
+/* JSON description of the schema (malloc'd, caller frees). */
+COHORT_API cohort_status cohort_schema_to_json(const cohort_schema *s, char **out);
+
+/* ---------------------------------------------------------------- trainee */
+
+typedef struct cohort_trainee cohort_trainee;
+
+COHORT_API cohort_status cohort_trainee_create(cohort_trainee **out, const cohort_schema *schema);
+COHORT_API void cohort_trainee_free(cohort_trainee *t);
+COHORT_API const cohort_schema *cohort_trainee_schema(const cohort_trainee *t);
+COHORT_API size_t cohort_trainee_cases(const cohort_trainee *t);
+
+/* Adds the rows of a table as cases (columns matched by name; missing columns are missing values).
+ * weights: one per row, or NULL for 1. New categories extend the schema. */
+COHORT_API cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows, const double *weights);
+COHORT_API cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases, size_t n);
+COHORT_API cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature, const char *value);
+COHORT_API cohort_status cohort_trainee_set_weight(cohort_trainee *t, size_t case_index, double weight);
+/* A case as text, one cell per schema feature (NULL = missing), into cells[nfeatures]; the
+ * strings are valid until the next call on the trainee. */
+COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_index, const char **cells);
+
+typedef struct cohort_analyze_options {
+  const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
+  size_t n_targets;
+  const size_t *k_values;     /* NULL = {3,5,8,13,20,30} */
+  size_t n_k;
+  const double *p_values;     /* NULL = {0.5,1,2} */
+  size_t n_p;
+  size_t sample;              /* cases used for leave-one-out; 0 = min(cases, 2000) */
+  uint64_t seed;
+  size_t threads;             /* 0 = all cores */
+  cohort_progress_fn progress;
+  void *progress_user;
+} cohort_analyze_options;
+
+COHORT_API cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt);
+COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
+/* Learned parameters: k and p in use for a target (NULL = targetless), deviation and weight of a feature. */
+COHORT_API cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k, double *p);
+COHORT_API double cohort_trainee_deviation(const cohort_trainee *t, size_t feature);
+COHORT_API double cohort_trainee_feature_weight(const cohort_trainee *t, const char *target, size_t feature);
+
+/* ---------------------------------------------------------------- react (predict) */
+
+enum {
+  COHORT_DETAIL_CASES = 1u << 0,         /* influential cases with weights */
+  COHORT_DETAIL_CONTRIBUTIONS = 1u << 1  /* per-context-feature contribution to each prediction */
+};
+
+typedef struct cohort_react_options {
+  const char *const *targets;  /* features to predict */
+  size_t n_targets;
+  const char *const *contexts; /* NULL = every trainee feature present in the input table but the targets */
+  size_t n_contexts;
+  unsigned details;            /* COHORT_DETAIL_* */
+  size_t threads;              /* 0 = all cores */
+} cohort_react_options;
+
+typedef struct cohort_reaction cohort_reaction;
+
+COHORT_API cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *opt, cohort_reaction **out);
+COHORT_API void cohort_reaction_free(cohort_reaction *r);
+COHORT_API size_t cohort_reaction_rows(const cohort_reaction *r);
+COHORT_API size_t cohort_reaction_targets(const cohort_reaction *r);
+COHORT_API const char *cohort_reaction_target(const cohort_reaction *r, size_t target);
+/* Predicted value as text, formatted like the training data. */
+COHORT_API const char *cohort_reaction_value(const cohort_reaction *r, size_t row, size_t target);
+/* Numeric prediction (continuous/datetime/ordinal rank) or class code. */
+COHORT_API double cohort_reaction_number(const cohort_reaction *r, size_t row, size_t target);
+/* Continuous: expected absolute error; categorical: 1 - probability of the predicted class. */
+COHORT_API double cohort_reaction_uncertainty(const cohort_reaction *r, size_t row, size_t target);
+/* Categorical targets: class probabilities over the feature's levels. */
+COHORT_API size_t cohort_reaction_classes(const cohort_reaction *r, size_t target);
+COHORT_API const char *cohort_reaction_class(const cohort_reaction *r, size_t target, size_t cls);
+COHORT_API double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t target, size_t cls);
+/* COHORT_DETAIL_CASES: influential cases of a row (index into the trainee's cases, weight). */
+COHORT_API size_t cohort_reaction_cases(const cohort_reaction *r, size_t row);
+COHORT_API void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index, double *weight);
+/* COHORT_DETAIL_CONTRIBUTIONS: context features and their contribution to a row's prediction. */
+COHORT_API size_t cohort_reaction_contexts(const cohort_reaction *r);
+COHORT_API const char *cohort_reaction_context(const cohort_reaction *r, size_t ctx);
+COHORT_API double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t target, size_t ctx);
+
+/* Importance of each feature for predicting target over the trainee's cases (leave-one-out,
+ * mean change in error when the feature is dropped from the context). out[nfeatures]; the
+ * target's own entry and ignored features are 0. */
+COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out);
+
+/* ---------------------------------------------------------------- anomalies, impute */
+
+/* Scores rows (or, with rows == NULL, the trainee's own cases, each left out of its own search):
+ * distance_contribution[i] = mean distance to the k nearest cases; conviction[i] = expected
+ * distance contribution / distance contribution (below 1 = more surprising than usual).
+ * Arrays hold one entry per row (or per case). */
+COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution, double *conviction);
+/* Fills missing cells of rows in place from the other features; *filled = number of cells set. */
+COHORT_API cohort_status cohort_impute(cohort_trainee *t, cohort_table *rows, size_t *filled);
+/* Fills missing values of the trainee's own cases. */
+COHORT_API cohort_status cohort_trainee_impute(cohort_trainee *t, size_t *filled);
+
+/* ---------------------------------------------------------------- synthesize */
+
+typedef struct cohort_synth_options {
+  size_t rows;
+  uint64_t seed;
+  double conviction;             /* noise divisor: larger = closer to the data; 0 = default (1) */
+  size_t k;                      /* neighbours mixed; 0 = default */
+  int no_privacy_gate;           /* 1 = allow rows closer to a training row than its neighbours are */
+  const char *const *fixed_names;/* conditional generation: these features take these values */
+  const char *const *fixed_values;
+  size_t n_fixed;
+  size_t threads;
+  cohort_progress_fn progress;
+  void *progress_user;
+} cohort_synth_options;
+
+COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out);
+
+/* ---------------------------------------------------------------- evaluate */
+
+typedef struct cohort_eval cohort_eval;
+
+typedef struct cohort_eval_options {
+  const char *target;          /* train-on-synthetic / test-on-real target; NULL = skip */
+  size_t max_rows;             /* rows sampled per table for DCR; 0 = all */
+  uint64_t seed;
+  size_t threads;
+  cohort_progress_fn progress;
+  void *progress_user;
+} cohort_eval_options;
+
+/* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
+COHORT_API cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *real, const cohort_table *synthetic,
+                                         const cohort_table *holdout, const cohort_eval_options *opt, cohort_eval **out);
+COHORT_API void cohort_eval_free(cohort_eval *e);
+/* Headline scores; NaN where not computed. */
+COHORT_API double cohort_eval_quality(const cohort_eval *e);       /* SDMetrics QualityReport, current pair rule */
+COHORT_API double cohort_eval_quality_all_pairs(const cohort_eval *e);
+COHORT_API double cohort_eval_column_shapes(const cohort_eval *e);
+COHORT_API double cohort_eval_pair_trends(const cohort_eval *e);
+COHORT_API double cohort_eval_dcr_baseline(const cohort_eval *e);
+COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
+COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
+COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
+/* Full report (malloc'd, caller frees). */
+COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
+COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
+
+/* ---------------------------------------------------------------- persist */
+
+/* Versioned, checksummed binary file. Loading a truncated, corrupt or foreign file returns
+ * COHORT_ECORRUPT, never crashes. save writes a temp file, fsyncs and renames. */
+COHORT_API cohort_status cohort_trainee_save(const cohort_trainee *t, const char *path);
+COHORT_API cohort_status cohort_trainee_load(cohort_trainee **out, const char *path);
+COHORT_API cohort_status cohort_trainee_serialize(const cohort_trainee *t, void **out, size_t *len);
+COHORT_API cohort_status cohort_trainee_deserialize(cohort_trainee **out, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COHORT_COHORT_H */

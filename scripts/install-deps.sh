@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Cohort needs to build, test and benchmark.
+# Idempotent: installs only what is missing. Must run as root (or via sudo) on Debian bookworm.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also the peers measured by `make bench`
+set -euo pipefail
+
+pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+      libcmocka-dev libjansson-dev)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(python3 python3-numpy python3-sklearn python3-faiss time)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

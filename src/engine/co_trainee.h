@@ -1,0 +1,112 @@
+/* The trainee's internal layout, shared by trainee.c, knn.c, analyze.c, react.c, anomaly.c,
+ * synth.c and persist.c. */
+#ifndef COHORT_CO_TRAINEE_H
+#define COHORT_CO_TRAINEE_H
+
+#include "co_internal.h"
+
+/* Longest formatted numeric/datetime cell. */
+#define CO_CELL_MAX 48
+
+/* Hyperparameters for predicting one target (or every feature, targetless). */
+typedef struct co_params {
+  size_t k;
+  double p;
+  double *w; /* nf feature weights; 0 = feature not used */
+} co_params;
+
+typedef struct co_target_params {
+  size_t target; /* feature index */
+  co_params params;
+} co_target_params;
+
+struct cohort_trainee {
+  cohort_schema schema; /* owned copy; categorical levels grow as cases arrive */
+  size_t nf;            /* == schema.n */
+
+  size_t n, cap;
+  double *x;  /* n * nf, row-major; NaN = missing */
+  double *cw; /* n case weights */
+
+  /* Learned by analyze; defaults (from the data's spread) until then. */
+  bool analyzed;
+  double *dev;   /* nf: continuous/datetime/ordinal: scale of a difference (mean abs LOO residual);
+                    categorical: probability a leave-one-out prediction is wrong */
+  co_params global; /* targetless */
+  size_t ntp;
+  co_target_params *tp; /* targeted analyses, one per target feature */
+
+  /* Derived, rebuilt lazily when cases or deviations change (never persisted). */
+  struct co_index *index;
+  uint64_t generation; /* bumped on every change that invalidates index */
+  char *fmtbuf; /* nf * CO_CELL_MAX, for cohort_trainee_case; allocated on first use */
+};
+
+/* Default deviations from the data (used until analyze): continuous = mean absolute deviation
+ * from the median; categorical = 1 - sum p^2 (chance a random pair mismatches). */
+cohort_status co_trainee_default_devs(cohort_trainee *t);
+/* Params in force for a target feature (targeted if analyzed for it, else targetless). */
+const co_params *co_trainee_params_for(const cohort_trainee *t, long target);
+int co_params_init(co_params *p, size_t nf);
+void co_params_free(co_params *p);
+int co_params_copy(co_params *dst, const co_params *src, size_t nf);
+void co_trainee_invalidate(cohort_trainee *t);
+/* Finds a feature by name; error message names it when absent or ignored. */
+cohort_status co_trainee_feature(const cohort_trainee *t, const char *name, size_t *out);
+/* Encodes a table's rows into an n * nf matrix in the trainee's feature order (NaN for features
+ * the table lacks). extend = add unseen categories (training) or fail on them (queries: an
+ * unseen category becomes a value that matches no case). */
+cohort_status co_trainee_encode(cohort_trainee *t, const cohort_table *rows, bool extend, double **out);
+
+/* ---------------------------------------------------------------- neighbour search (knn.c) */
+
+/* Cases in search layout: column-major floats, continuous scaled by 1/deviation, categorical as
+ * codes, NaN missing. Rebuilt when t->generation changes. */
+typedef struct co_index {
+  size_t n, nf;
+  uint64_t generation;
+  float *col;     /* nf * n */
+  float *scale;   /* nf: 1/deviation for numeric features, 1 for categorical */
+  float *mcost;   /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
+  bool *cat;      /* nf */
+} co_index;
+
+/* How to measure: per-feature weights (0 = ignore), power p, and which target must be present. */
+typedef struct co_metric {
+  const double *w; /* nf */
+  double p;
+  long require;    /* feature that must be non-missing in a neighbour, or -1 */
+} co_metric;
+
+typedef struct co_nb {
+  double d;     /* distance (p-th root taken) */
+  uint32_t i;   /* case index */
+} co_nb;
+
+cohort_status co_trainee_index(cohort_trainee *t, const co_index **out);
+void co_index_free(co_index *ix);
+/* An index in SDMetrics' DCR geometry: numeric |x - y| / range of the feature, categorical 0/1,
+ * missing vs present 1; with p = 1 and unit weights its distance / features is SDMetrics' DCR. */
+cohort_status co_index_build_dcr(const cohort_trainee *t, co_index **out);
+/* Scales an encoded row (nf doubles) into the index's float layout. */
+void co_index_scale(const co_index *ix, const double *row, float *out);
+/* k nearest cases to a scaled query. exclude = case to skip (-1 none). rng != NULL breaks
+ * ties at random (uniform among equal distances), else by case order. Returns the number found
+ * (< k when fewer cases qualify), sorted nearest first. */
+size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out);
+
+/* Largest k any search may ask for. */
+#define CO_K_MAX 1000
+
+/* ---------------------------------------------------------------- prediction (react.c) */
+
+/* Predicts feature f of the trainee from neighbours nb[0..m) weighted by case weight / distance.
+ * Numeric: weighted mean; categorical: weighted vote with probabilities into probs (levels.n
+ * entries, may be NULL). Returns the uncertainty: numeric = weighted mean absolute deviation of
+ * the neighbours' values from the prediction; categorical = 1 - probability of the prediction.
+ * *value is NaN when no neighbour has the feature. */
+double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs);
+/* Error of a prediction for analyze: numeric |pred - actual|; categorical 1 - P(actual). */
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual);
+
+#endif

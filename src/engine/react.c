@@ -1,0 +1,570 @@
+/* React: predict any features from any others, with uncertainty and explanations; impute. */
+#include "co_trainee.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Influence of a neighbour: its case weight over its distance. The floor keeps exact matches
+ * finite while letting them dominate. */
+static inline double influence(const cohort_trainee *t, const co_nb *nb) {
+  return t->cw[nb->i] / (nb->d + 1e-6);
+}
+
+static bool is_vote(const co_feature *f) { return co_is_categorical(f->type); }
+
+double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs) {
+  const co_feature *fe = &t->schema.f[f];
+  size_t nf = t->nf;
+  if (is_vote(fe)) {
+    size_t nl = fe->levels.n;
+    double stack[64];
+    double *p = probs ? probs : nl <= 64 ? stack : NULL;
+    double total = 0, best = -1;
+    size_t arg = 0;
+    if (p)
+      memset(p, 0, nl * sizeof *p);
+    for (size_t i = 0; i < m; i++) {
+      double v = t->x[(size_t)nb[i].i * nf + f];
+      if (isnan(v) || (size_t)v >= nl)
+        continue;
+      double w = influence(t, &nb[i]);
+      total += w;
+      if (p)
+        p[(size_t)v] += w;
+    }
+    if (!(total > 0)) {
+      *value = NAN;
+      return 1.0;
+    }
+    if (!p) { /* more than 64 levels and no caller buffer: find the mode without a table */
+      for (size_t i = 0; i < m; i++) {
+        double v = t->x[(size_t)nb[i].i * nf + f], s = 0;
+        if (isnan(v))
+          continue;
+        for (size_t j = 0; j < m; j++)
+          if (t->x[(size_t)nb[j].i * nf + f] == v)
+            s += influence(t, &nb[j]);
+        if (s > best) {
+          best = s;
+          arg = (size_t)v;
+        }
+      }
+      *value = (double)arg;
+      return 1.0 - best / total;
+    }
+    for (size_t l = 0; l < nl; l++) {
+      p[l] /= total;
+      if (p[l] > best) {
+        best = p[l];
+        arg = l;
+      }
+    }
+    *value = (double)arg;
+    return 1.0 - best;
+  }
+  double sw = 0, s = 0;
+  for (size_t i = 0; i < m; i++) {
+    double v = t->x[(size_t)nb[i].i * nf + f];
+    if (isnan(v))
+      continue;
+    double w = influence(t, &nb[i]);
+    sw += w;
+    s += w * v;
+  }
+  if (!(sw > 0)) {
+    *value = NAN;
+    return NAN;
+  }
+  double pred = s / sw, mad = 0;
+  for (size_t i = 0; i < m; i++) {
+    double v = t->x[(size_t)nb[i].i * nf + f];
+    if (!isnan(v))
+      mad += influence(t, &nb[i]) * fabs(v - pred);
+  }
+  *value = pred;
+  return mad / sw;
+}
+
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual) {
+  const co_feature *fe = &t->schema.f[f];
+  size_t nf = t->nf;
+  if (is_vote(fe)) {
+    double total = 0, hit = 0;
+    for (size_t i = 0; i < m; i++) {
+      double v = t->x[(size_t)nb[i].i * nf + f];
+      if (isnan(v))
+        continue;
+      double w = influence(t, &nb[i]);
+      total += w;
+      if (v == actual)
+        hit += w;
+    }
+    return total > 0 ? 1.0 - hit / total : 1.0;
+  }
+  double value;
+  co_predict_from(t, f, nb, m, &value, NULL);
+  return isnan(value) ? NAN : fabs(value - actual);
+}
+
+/* ---------------------------------------------------------------- reaction */
+
+struct cohort_reaction {
+  size_t nrows, nt, nctx;
+  char **tname;    /* nt */
+  size_t *tidx;    /* nt, feature index in the trainee */
+  bool *tcat;      /* nt */
+  double *num;     /* nrows * nt */
+  double *unc;     /* nrows * nt */
+  const char **val;/* nrows * nt, into arena or level copies */
+  size_t *ncls;    /* nt */
+  char ***cls;     /* nt arrays of level names (copies) */
+  double **prob;   /* nt arrays of nrows * ncls */
+  size_t kcases;   /* details: neighbours kept per row */
+  size_t *ncase;   /* nrows */
+  uint32_t *case_idx;
+  double *case_w;  /* nrows * kcases, normalized influence */
+  char **ctxname;  /* nctx */
+  double *contrib; /* nrows * nt * nctx */
+  co_arena arena;
+};
+
+void cohort_reaction_free(cohort_reaction *r) {
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->nt; i++) {
+    co_free(r->tname ? r->tname[i] : NULL);
+    if (r->cls && r->cls[i]) {
+      for (size_t c = 0; c < r->ncls[i]; c++)
+        co_free(r->cls[i][c]);
+      co_free(r->cls[i]);
+    }
+    if (r->prob)
+      co_free(r->prob[i]);
+  }
+  for (size_t i = 0; r->ctxname && i < r->nctx; i++)
+    co_free(r->ctxname[i]);
+  co_free(r->tname);
+  co_free(r->tidx);
+  co_free(r->tcat);
+  co_free(r->num);
+  co_free(r->unc);
+  co_free(r->val);
+  co_free(r->ncls);
+  co_free(r->cls);
+  co_free(r->prob);
+  co_free(r->ncase);
+  co_free(r->case_idx);
+  co_free(r->case_w);
+  co_free(r->ctxname);
+  co_free(r->contrib);
+  co_arena_free(&r->arena);
+  co_free(r);
+}
+
+size_t cohort_reaction_rows(const cohort_reaction *r) { return r->nrows; }
+size_t cohort_reaction_targets(const cohort_reaction *r) { return r->nt; }
+const char *cohort_reaction_target(const cohort_reaction *r, size_t i) { return i < r->nt ? r->tname[i] : NULL; }
+
+const char *cohort_reaction_value(const cohort_reaction *r, size_t row, size_t i) {
+  return row < r->nrows && i < r->nt ? r->val[row * r->nt + i] : NULL;
+}
+double cohort_reaction_number(const cohort_reaction *r, size_t row, size_t i) {
+  return row < r->nrows && i < r->nt ? r->num[row * r->nt + i] : NAN;
+}
+double cohort_reaction_uncertainty(const cohort_reaction *r, size_t row, size_t i) {
+  return row < r->nrows && i < r->nt ? r->unc[row * r->nt + i] : NAN;
+}
+size_t cohort_reaction_classes(const cohort_reaction *r, size_t i) { return i < r->nt ? r->ncls[i] : 0; }
+const char *cohort_reaction_class(const cohort_reaction *r, size_t i, size_t c) {
+  return i < r->nt && c < r->ncls[i] ? r->cls[i][c] : NULL;
+}
+double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t i, size_t c) {
+  if (row >= r->nrows || i >= r->nt || c >= r->ncls[i])
+    return NAN;
+  return r->prob[i][row * r->ncls[i] + c];
+}
+size_t cohort_reaction_cases(const cohort_reaction *r, size_t row) {
+  return r->ncase && row < r->nrows ? r->ncase[row] : 0;
+}
+void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index, double *weight) {
+  bool ok = r->ncase && row < r->nrows && i < r->ncase[row];
+  if (case_index)
+    *case_index = ok ? r->case_idx[row * r->kcases + i] : 0;
+  if (weight)
+    *weight = ok ? r->case_w[row * r->kcases + i] : NAN;
+}
+size_t cohort_reaction_contexts(const cohort_reaction *r) { return r->contrib ? r->nctx : 0; }
+const char *cohort_reaction_context(const cohort_reaction *r, size_t c) {
+  return r->contrib && c < r->nctx ? r->ctxname[c] : NULL;
+}
+double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t i, size_t c) {
+  if (!r->contrib || row >= r->nrows || i >= r->nt || c >= r->nctx)
+    return NAN;
+  return r->contrib[(row * r->nt + i) * r->nctx + c];
+}
+
+/* ---------------------------------------------------------------- react */
+
+typedef struct react_ctx {
+  cohort_trainee *t;
+  const co_index *ix;
+  const double *x;       /* encoded rows, nrows * nf */
+  const bool *is_ctx;    /* nf: feature may be used as context */
+  const size_t *ctxidx;  /* nctx feature indices (for contributions) */
+  unsigned details;
+  cohort_reaction *r;
+} react_ctx;
+
+/* Neighbours and prediction of target ti for one row with a given context mask. */
+static void predict_one(const react_ctx *c, const float *q, const double *row, size_t ti, long drop, double *wbuf,
+                        co_nb *nb, size_t *m, double *value, double *unc, double *probs) {
+  const cohort_trainee *t = c->t;
+  size_t tf = c->r->tidx[ti];
+  const co_params *pr = co_trainee_params_for(t, (long)tf);
+  for (size_t f = 0; f < t->nf; f++)
+    wbuf[f] = c->is_ctx[f] && (long)f != drop && !isnan(row[f]) ? pr->w[f] : 0.0;
+  co_metric met = {wbuf, pr->p, (long)tf};
+  *m = co_knn(c->ix, &met, q, pr->k, -1, NULL, nb);
+  *unc = co_predict_from(t, tf, nb, *m, value, probs);
+}
+
+static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t worker) {
+  react_ctx *c = vctx;
+  cohort_trainee *t = c->t;
+  cohort_reaction *r = c->r;
+  size_t nf = t->nf, nt = r->nt;
+  size_t maxcls = 1;
+  for (size_t i = 0; i < nt; i++)
+    if (r->ncls[i] > maxcls)
+      maxcls = r->ncls[i];
+  float *q = co_malloc(nf * sizeof *q);
+  double *wbuf = co_malloc(nf * sizeof *wbuf);
+  co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
+  double *pbuf = co_malloc(maxcls * sizeof *pbuf);
+  cohort_status st = COHORT_OK;
+  if (!q || !wbuf || !nb || !pbuf) {
+    st = co_nomem();
+    goto out;
+  }
+  for (size_t row = begin; row < end; row++) {
+    const double *x = c->x + row * nf;
+    /* The query holds only context values; targets and non-context features are missing, so
+     * their weight is 0 anyway. */
+    co_index_scale(c->ix, x, q);
+    for (size_t i = 0; i < nt; i++) {
+      size_t m;
+      double value, unc;
+      double *probs = r->tcat[i] ? r->prob[i] + row * r->ncls[i] : NULL;
+      predict_one(c, q, x, i, -1, wbuf, nb, &m, &value, &unc, probs);
+      r->num[row * nt + i] = value;
+      r->unc[row * nt + i] = unc;
+      if ((c->details & COHORT_DETAIL_CASES) && i == 0) {
+        double tot = 0;
+        for (size_t j = 0; j < m && j < r->kcases; j++)
+          tot += influence(t, &nb[j]);
+        r->ncase[row] = m < r->kcases ? m : r->kcases;
+        for (size_t j = 0; j < r->ncase[row]; j++) {
+          r->case_idx[row * r->kcases + j] = nb[j].i;
+          r->case_w[row * r->kcases + j] = tot > 0 ? influence(t, &nb[j]) / tot : 0;
+        }
+      }
+      if (c->details & COHORT_DETAIL_CONTRIBUTIONS) {
+        /* Contribution of a context feature: how much the prediction moves without it
+         * (numeric: absolute change; categorical: change in the predicted class's probability). */
+        for (size_t k = 0; k < r->nctx; k++) {
+          size_t cf = c->ctxidx[k];
+          double v2, u2, delta = 0;
+          if (!isnan(x[cf])) {
+            predict_one(c, q, x, i, (long)cf, wbuf, nb, &m, &v2, &u2, r->tcat[i] ? pbuf : NULL);
+            if (r->tcat[i] && !isnan(value))
+              delta = fabs(probs[(size_t)value] - pbuf[(size_t)value]);
+            else if (!isnan(value) && !isnan(v2))
+              delta = fabs(value - v2);
+          }
+          r->contrib[(row * nt + i) * r->nctx + k] = delta;
+        }
+      }
+    }
+  }
+out:
+  co_free(q);
+  co_free(wbuf);
+  co_free(nb);
+  co_free(pbuf);
+  (void)worker;
+  return st;
+}
+
+static cohort_status reaction_alloc(cohort_reaction *r, const cohort_trainee *t, const size_t *ctxidx, unsigned details) {
+  size_t nt = r->nt, nrows = r->nrows;
+  r->tname = co_calloc(nt, sizeof *r->tname);
+  r->tcat = co_calloc(nt, sizeof *r->tcat);
+  r->num = co_calloc(nrows * nt + 1, sizeof *r->num);
+  r->unc = co_calloc(nrows * nt + 1, sizeof *r->unc);
+  r->val = co_calloc(nrows * nt + 1, sizeof *r->val);
+  r->ncls = co_calloc(nt, sizeof *r->ncls);
+  r->cls = co_calloc(nt, sizeof *r->cls);
+  r->prob = co_calloc(nt, sizeof *r->prob);
+  if (!r->tname || !r->tcat || !r->num || !r->unc || !r->val || !r->ncls || !r->cls || !r->prob)
+    return co_nomem();
+  for (size_t i = 0; i < nt; i++) {
+    const co_feature *f = &t->schema.f[r->tidx[i]];
+    if (!(r->tname[i] = co_strdup(f->name)))
+      return co_nomem();
+    r->tcat[i] = is_vote(f);
+    if (!r->tcat[i])
+      continue;
+    size_t nl = f->levels.n;
+    r->cls[i] = co_calloc(nl + 1, sizeof **r->cls);
+    r->prob[i] = co_calloc(nrows * nl + 1, sizeof **r->prob);
+    if (!r->cls[i] || !r->prob[i])
+      return co_nomem();
+    r->ncls[i] = nl;
+    for (size_t l = 0; l < nl; l++)
+      if (!(r->cls[i][l] = co_strdup(f->levels.items[l])))
+        return co_nomem();
+  }
+  if (details & COHORT_DETAIL_CASES) {
+    size_t kmax = 1;
+    for (size_t i = 0; i < nt; i++) {
+      size_t k = co_trainee_params_for(t, (long)r->tidx[i])->k;
+      kmax = k > kmax ? k : kmax;
+    }
+    r->kcases = kmax;
+    r->ncase = co_calloc(nrows + 1, sizeof *r->ncase);
+    r->case_idx = co_calloc(nrows * kmax + 1, sizeof *r->case_idx);
+    r->case_w = co_calloc(nrows * kmax + 1, sizeof *r->case_w);
+    if (!r->ncase || !r->case_idx || !r->case_w)
+      return co_nomem();
+  }
+  if (details & COHORT_DETAIL_CONTRIBUTIONS) {
+    r->ctxname = co_calloc(r->nctx + 1, sizeof *r->ctxname);
+    r->contrib = co_calloc(nrows * nt * r->nctx + 1, sizeof *r->contrib);
+    if (!r->ctxname || !r->contrib)
+      return co_nomem();
+    for (size_t k = 0; k < r->nctx; k++)
+      if (!(r->ctxname[k] = co_strdup(t->schema.f[ctxidx[k]].name)))
+        return co_nomem();
+  }
+  return COHORT_OK;
+}
+
+static cohort_status format_values(cohort_reaction *r, const cohort_trainee *t) {
+  char buf[CO_CELL_MAX];
+  for (size_t row = 0; row < r->nrows; row++) {
+    for (size_t i = 0; i < r->nt; i++) {
+      const co_feature *f = &t->schema.f[r->tidx[i]];
+      const char *s = co_feature_format(f, r->num[row * r->nt + i], buf, sizeof buf);
+      if (!s)
+        continue;
+      const char *copy = co_arena_strndup(&r->arena, s, strlen(s));
+      if (!copy)
+        return co_nomem();
+      r->val[row * r->nt + i] = copy;
+    }
+  }
+  return COHORT_OK;
+}
+
+cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *opt,
+                           cohort_reaction **out) {
+  if (!t || !rows || !opt || !out)
+    return co_error(COHORT_EINVAL, "react: trainee, rows and options are required");
+  if (!opt->n_targets || !opt->targets)
+    return co_error(COHORT_EINVAL, "react: at least one target feature is required");
+  if (!t->n)
+    return co_error(COHORT_ESTATE, "react: the trainee has no cases; train it first");
+  size_t nf = t->nf;
+  cohort_status st = COHORT_OK;
+  double *x = NULL;
+  bool *is_ctx = co_calloc(nf, sizeof *is_ctx);
+  size_t *ctxidx = co_calloc(nf, sizeof *ctxidx);
+  cohort_reaction *r = co_calloc(1, sizeof *r);
+  if (!is_ctx || !ctxidx || !r) {
+    st = co_nomem();
+    goto fail;
+  }
+  r->nrows = rows->nrows;
+  r->nt = opt->n_targets;
+  r->tidx = co_calloc(r->nt, sizeof *r->tidx);
+  if (!r->tidx) {
+    st = co_nomem();
+    goto fail;
+  }
+  for (size_t i = 0; i < r->nt; i++) {
+    if ((st = co_trainee_feature(t, opt->targets[i], &r->tidx[i])) != COHORT_OK)
+      goto fail;
+    for (size_t j = 0; j < i; j++)
+      if (r->tidx[j] == r->tidx[i]) {
+        st = co_error(COHORT_EINVAL, "react: target '%s' is given twice", opt->targets[i]);
+        goto fail;
+      }
+  }
+  if (opt->contexts) {
+    for (size_t i = 0; i < opt->n_contexts; i++) {
+      size_t f;
+      if ((st = co_trainee_feature(t, opt->contexts[i], &f)) != COHORT_OK)
+        goto fail;
+      if (cohort_table_find(rows, opt->contexts[i]) < 0) {
+        st = co_error(COHORT_EINVAL, "react: context feature '%s' is not a column of the rows", opt->contexts[i]);
+        goto fail;
+      }
+      is_ctx[f] = true;
+    }
+  } else {
+    for (size_t f = 0; f < nf; f++)
+      is_ctx[f] = !(t->schema.f[f].flags & CO_F_IGNORED) && cohort_table_find(rows, t->schema.f[f].name) >= 0;
+  }
+  for (size_t i = 0; i < r->nt; i++)
+    is_ctx[r->tidx[i]] = false;
+  for (size_t f = 0; f < nf; f++)
+    if (is_ctx[f])
+      ctxidx[r->nctx++] = f;
+  if ((st = reaction_alloc(r, t, ctxidx, opt->details)) != COHORT_OK)
+    goto fail;
+  if ((st = co_trainee_encode(t, rows, false, &x)) != COHORT_OK)
+    goto fail;
+  const co_index *ix;
+  if ((st = co_trainee_index(t, &ix)) != COHORT_OK)
+    goto fail;
+  react_ctx c = {t, ix, x, is_ctx, ctxidx, opt->details, r};
+  if ((st = co_parallel(r->nrows, opt->threads, 16, react_range, &c)) != COHORT_OK)
+    goto fail;
+  if ((st = format_values(r, t)) != COHORT_OK)
+    goto fail;
+  co_free(x);
+  co_free(is_ctx);
+  co_free(ctxidx);
+  *out = r;
+  return COHORT_OK;
+fail:
+  co_free(x);
+  co_free(is_ctx);
+  co_free(ctxidx);
+  cohort_reaction_free(r);
+  return st;
+}
+
+/* ---------------------------------------------------------------- impute */
+
+/* Predicts every missing, non-ignored feature of each row of x (nrows * nf) from the row's present
+ * features into fill (same shape; NaN where nothing is predicted). exclude_self: rows are the
+ * trainee's own cases (row i skips case i). */
+typedef struct impute_ctx {
+  cohort_trainee *t;
+  const co_index *ix;
+  const double *x;
+  double *fill;
+  bool self;
+} impute_ctx;
+
+static cohort_status impute_range(void *vctx, size_t begin, size_t end, size_t worker) {
+  impute_ctx *c = vctx;
+  cohort_trainee *t = c->t;
+  size_t nf = t->nf;
+  float *q = co_malloc(nf * sizeof *q);
+  double *wbuf = co_malloc(nf * sizeof *wbuf);
+  co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
+  if (!q || !wbuf || !nb) {
+    co_free(q);
+    co_free(wbuf);
+    co_free(nb);
+    return co_nomem();
+  }
+  for (size_t row = begin; row < end; row++) {
+    const double *x = c->x + row * nf;
+    co_index_scale(c->ix, x, q);
+    for (size_t f = 0; f < nf; f++) {
+      c->fill[row * nf + f] = NAN;
+      if (!isnan(x[f]) || (t->schema.f[f].flags & CO_F_IGNORED))
+        continue;
+      const co_params *pr = co_trainee_params_for(t, (long)f);
+      for (size_t g = 0; g < nf; g++)
+        wbuf[g] = isnan(x[g]) ? 0.0 : pr->w[g];
+      co_metric met = {wbuf, pr->p, (long)f};
+      size_t m = co_knn(c->ix, &met, q, pr->k, c->self ? (long)row : -1, NULL, nb);
+      double v;
+      co_predict_from(t, f, nb, m, &v, NULL);
+      c->fill[row * nf + f] = v;
+    }
+  }
+  co_free(q);
+  co_free(wbuf);
+  co_free(nb);
+  (void)worker;
+  return COHORT_OK;
+}
+
+static cohort_status impute_matrix(cohort_trainee *t, const double *x, size_t nrows, bool self, double **fill) {
+  if (!t->n)
+    return co_error(COHORT_ESTATE, "impute: the trainee has no cases; train it first");
+  const co_index *ix;
+  cohort_status st = co_trainee_index(t, &ix);
+  if (st != COHORT_OK)
+    return st;
+  double *f = co_malloc((nrows ? nrows : 1) * t->nf * sizeof *f);
+  if (!f)
+    return co_nomem();
+  impute_ctx c = {t, ix, x, f, self};
+  st = co_parallel(nrows, 0, 16, impute_range, &c);
+  if (st != COHORT_OK) {
+    co_free(f);
+    return st;
+  }
+  *fill = f;
+  return COHORT_OK;
+}
+
+cohort_status cohort_impute(cohort_trainee *t, cohort_table *rows, size_t *filled) {
+  if (!t || !rows)
+    return co_error(COHORT_EINVAL, "impute: trainee and rows are required");
+  double *x = NULL, *fill = NULL;
+  cohort_status st = co_trainee_encode(t, rows, false, &x);
+  if (st != COHORT_OK)
+    return st;
+  if ((st = impute_matrix(t, x, rows->nrows, false, &fill)) != COHORT_OK)
+    goto out;
+  size_t count = 0;
+  char buf[CO_CELL_MAX];
+  for (size_t f = 0; f < t->nf; f++) {
+    long col = cohort_table_find(rows, t->schema.f[f].name);
+    if (col < 0)
+      continue; /* only cells of columns the table has are filled */
+    for (size_t r = 0; r < rows->nrows; r++) {
+      const char *s = co_feature_format(&t->schema.f[f], fill[r * t->nf + f], buf, sizeof buf);
+      if (!s)
+        continue;
+      if ((st = cohort_table_set(rows, r, (size_t)col, s)) != COHORT_OK)
+        goto out;
+      count++;
+    }
+  }
+  if (filled)
+    *filled = count;
+out:
+  co_free(x);
+  co_free(fill);
+  return st;
+}
+
+cohort_status cohort_trainee_impute(cohort_trainee *t, size_t *filled) {
+  if (!t)
+    return co_error(COHORT_EINVAL, "impute: trainee is required");
+  double *fill = NULL;
+  cohort_status st = impute_matrix(t, t->x, t->n, true, &fill);
+  if (st != COHORT_OK)
+    return st;
+  size_t count = 0;
+  for (size_t i = 0; i < t->n * t->nf; i++)
+    if (!isnan(fill[i])) {
+      /* Categorical predictions are codes; numeric ones stay exact (formatting rounds on output). */
+      t->x[i] = fill[i];
+      count++;
+    }
+  co_free(fill);
+  if (count)
+    co_trainee_invalidate(t);
+  if (filled)
+    *filled = count;
+  return COHORT_OK;
+}

@@ -1,0 +1,344 @@
+/* Synthesize: new rows that follow the trainee's joint distribution without copying its cases.
+ *
+ * Each row is built one feature at a time in a random order. The first free feature is taken from
+ * a random case; each later one from a neighbour of what the row holds so far: among the k nearest
+ * cases on the generated features, one is picked uniformly (mixing many neighbours is what keeps
+ * later features from being copied off the one case that matches the first few), its value taken
+ * and, for numeric features, perturbed by Laplace noise scaled by how far the neighbours' values
+ * spread around it (the median absolute difference, which keeps spikes such as "0" sharp).
+ * A feature analyzed as a target is drawn from its own k nearest, weighted by influence.
+ *
+ * A privacy gate then measures the row in SDMetrics' DCR geometry and regenerates it when it is an
+ * exact copy of a case, or closer to its nearest case than that case is to its own nearest
+ * neighbour.
+ *
+ * Row r is generated from its own random stream seeded by (seed, r), so the output depends on the
+ * seed only, not on threads or scheduling. */
+#include "co_trainee.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CO_SYNTH_K 50
+#define CO_SYNTH_ATTEMPTS 64
+
+typedef struct synth_job {
+  cohort_trainee *t;
+  const cohort_synth_options *o;
+  const co_index *ix;   /* engine geometry */
+  const co_index *dcr;  /* DCR geometry */
+  const float *min_dcr; /* per case: DCR distance to its nearest other case */
+  const double *fixed;  /* nf: value or NaN; fixed_mask says which are set */
+  const bool *fixed_mask;
+  const size_t *free_feats;
+  size_t nfree;
+  size_t k;
+  double conviction;
+  double *out; /* rows * nf */
+  _Atomic size_t done;
+  _Atomic int cancel;
+} synth_job;
+
+static double round_to(double v, int decimals) {
+  double s = pow(10.0, decimals);
+  return round(v * s) / s;
+}
+
+/* Draws feature f for a row whose generated features are marked in have. */
+static void draw_feature(synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q, double *w,
+                         co_nb *nb, bool any) {
+  cohort_trainee *t = j->t;
+  size_t nf = t->nf;
+  const co_feature *fe = &t->schema.f[f];
+  size_t pick;
+  size_t got = 0;
+  if (!any) {
+    pick = co_rng_below(rng, t->n);
+  } else {
+    long target_params = -1;
+    for (size_t i = 0; i < t->ntp; i++)
+      if (t->tp[i].target == f)
+        target_params = (long)f;
+    const co_params *pr = co_trainee_params_for(t, target_params);
+    for (size_t g = 0; g < nf; g++)
+      w[g] = have[g] ? (target_params >= 0 ? pr->w[g] : t->global.w[g]) : 0.0;
+    co_index_scale(j->ix, row, q);
+    co_metric m = {w, target_params >= 0 ? pr->p : t->global.p, -1};
+    size_t k = target_params >= 0 ? pr->k : j->k;
+    got = co_knn(j->ix, &m, q, k, -1, rng, nb);
+    if (!got) {
+      pick = co_rng_below(rng, t->n);
+    } else if (target_params >= 0) {
+      double tot = 0;
+      for (size_t i = 0; i < got; i++)
+        tot += t->cw[nb[i].i] / (nb[i].d + 1e-6);
+      double u = co_rng_uniform(rng) * tot;
+      size_t i = 0;
+      for (; i + 1 < got; i++) {
+        u -= t->cw[nb[i].i] / (nb[i].d + 1e-6);
+        if (u < 0)
+          break;
+      }
+      pick = nb[i].i;
+    } else {
+      pick = nb[co_rng_below(rng, got)].i;
+    }
+  }
+  double v = t->x[pick * nf + f];
+  if (!isnan(v) && !co_is_categorical(fe->type)) {
+    /* Spread of the neighbours around the chosen value: median absolute difference. */
+    double spread = 0;
+    if (got > 1) {
+      double diffs[CO_SYNTH_K];
+      size_t m = 0;
+      for (size_t i = 0; i < got && m < CO_SYNTH_K; i++) {
+        double u = t->x[(size_t)nb[i].i * nf + f];
+        if (!isnan(u))
+          diffs[m++] = fabs(u - v);
+      }
+      /* partial selection of the median */
+      for (size_t a = 0; a <= m / 2 && m; a++)
+        for (size_t b = a + 1; b < m; b++)
+          if (diffs[b] < diffs[a]) {
+            double tmp = diffs[a];
+            diffs[a] = diffs[b];
+            diffs[b] = tmp;
+          }
+      spread = m ? diffs[m / 2] : 0;
+    } else {
+      spread = t->dev[f];
+    }
+    if (spread > 0)
+      v += co_rng_laplace(rng, spread / j->conviction);
+    if (v < fe->min)
+      v = fe->min;
+    if (v > fe->max)
+      v = fe->max;
+    if (fe->type == COHORT_CONTINUOUS)
+      v = round_to(v, fe->integer ? 0 : fe->decimals);
+    else if (fe->type == COHORT_DATETIME)
+      v = round(v);
+  }
+  row[f] = v;
+}
+
+static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t worker) {
+  synth_job *j = vctx;
+  cohort_trainee *t = j->t;
+  size_t nf = t->nf;
+  size_t kbuf = j->k > CO_K_MAX ? CO_K_MAX : CO_K_MAX;
+  float *q = co_malloc(nf * sizeof *q);
+  double *w = co_malloc(nf * sizeof *w);
+  double *best = co_malloc(nf * sizeof *best);
+  bool *have = co_malloc(nf * sizeof *have);
+  size_t *order = co_malloc((j->nfree ? j->nfree : 1) * sizeof *order);
+  co_nb *nb = co_malloc(kbuf * sizeof *nb);
+  cohort_status st = COHORT_OK;
+  if (!q || !w || !best || !have || !order || !nb) {
+    st = co_nomem();
+    goto out;
+  }
+  for (size_t r = begin; r < end; r++) {
+    if (atomic_load(&j->cancel)) {
+      st = co_error(COHORT_ECANCELLED, "synthesize: cancelled");
+      goto out;
+    }
+    co_rng rng;
+    co_rng_seed(&rng, j->o->seed * 0x9e3779b97f4a7c15ull + r);
+    double *row = j->out + r * nf;
+    double best_margin = -1;
+    for (int attempt = 0; attempt < CO_SYNTH_ATTEMPTS; attempt++) {
+      for (size_t f = 0; f < nf; f++) {
+        row[f] = j->fixed_mask[f] ? j->fixed[f] : NAN;
+        have[f] = j->fixed_mask[f];
+      }
+      bool any = false;
+      for (size_t f = 0; f < nf; f++)
+        any |= have[f];
+      memcpy(order, j->free_feats, j->nfree * sizeof *order);
+      for (size_t i = j->nfree; i > 1; i--) {
+        size_t s = co_rng_below(&rng, i);
+        size_t tmp = order[i - 1];
+        order[i - 1] = order[s];
+        order[s] = tmp;
+      }
+      for (size_t i = 0; i < j->nfree; i++) {
+        draw_feature(j, &rng, row, have, order[i], q, w, nb, any);
+        have[order[i]] = true;
+        any = true;
+      }
+      if (j->o->no_privacy_gate)
+        break;
+      /* Privacy gate in DCR geometry. */
+      for (size_t f = 0; f < nf; f++)
+        w[f] = t->schema.f[f].flags & CO_F_IGNORED ? 0.0 : 1.0;
+      co_index_scale(j->dcr, row, q);
+      co_metric m = {w, 1.0, -1};
+      co_nb near;
+      if (co_knn(j->dcr, &m, q, 1, -1, NULL, &near) == 0)
+        break;
+      double lim = j->min_dcr[near.i];
+      double margin = near.d == 0 ? -1 : lim > 0 ? near.d / lim : INFINITY;
+      if (near.d > 0 && near.d >= lim)
+        break; /* passes */
+      if (margin > best_margin) { /* keep the least close attempt in case none passes */
+        best_margin = margin;
+        memcpy(best, row, nf * sizeof *row);
+      }
+      if (attempt == CO_SYNTH_ATTEMPTS - 1 && best_margin > 0)
+        memcpy(row, best, nf * sizeof *row);
+    }
+    size_t done = atomic_fetch_add(&j->done, 1) + 1;
+    if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->o->rows)) {
+      if (j->o->progress(j->o->progress_user, "synthesize", (double)done / (double)j->o->rows))
+        atomic_store(&j->cancel, 1);
+    }
+  }
+out:
+  co_free(q);
+  co_free(w);
+  co_free(best);
+  co_free(have);
+  co_free(order);
+  co_free(nb);
+  return st;
+}
+
+typedef struct mindcr_job {
+  const cohort_trainee *t;
+  const co_index *dcr;
+  const double *w;
+  float *min_dcr;
+} mindcr_job;
+
+static cohort_status mindcr_range(void *vctx, size_t begin, size_t end, size_t worker) {
+  mindcr_job *j = vctx;
+  size_t nf = j->t->nf;
+  float *q = co_malloc(nf * sizeof *q);
+  if (!q)
+    return co_nomem();
+  for (size_t r = begin; r < end; r++) {
+    co_index_scale(j->dcr, j->t->x + r * nf, q);
+    co_metric m = {j->w, 1.0, -1};
+    co_nb near;
+    j->min_dcr[r] = co_knn(j->dcr, &m, q, 1, (long)r, NULL, &near) ? (float)near.d : 0.0f;
+  }
+  co_free(q);
+  (void)worker;
+  return COHORT_OK;
+}
+
+/* Appends rows of out (nrows * nf) as text to a new table of the trainee's used features. */
+static cohort_status to_table(const cohort_trainee *t, const double *x, size_t nrows, cohort_table **out) {
+  size_t nf = t->nf, nc = 0;
+  const char **names = co_malloc(nf * sizeof *names);
+  const char **cells = co_malloc(nf * sizeof *cells);
+  char *bufs = co_malloc(nf * CO_CELL_MAX);
+  cohort_table *tab = NULL;
+  cohort_status st = COHORT_OK;
+  if (!names || !cells || !bufs) {
+    st = co_nomem();
+    goto out;
+  }
+  for (size_t f = 0; f < nf; f++)
+    if (!(t->schema.f[f].flags & CO_F_IGNORED))
+      names[nc++] = t->schema.f[f].name;
+  if ((st = cohort_table_create(&tab, nc, names)) != COHORT_OK)
+    goto out;
+  for (size_t r = 0; r < nrows; r++) {
+    size_t c = 0;
+    for (size_t f = 0; f < nf; f++) {
+      if (t->schema.f[f].flags & CO_F_IGNORED)
+        continue;
+      cells[c] = co_feature_format(&t->schema.f[f], x[r * nf + f], bufs + c * CO_CELL_MAX, CO_CELL_MAX);
+      c++;
+    }
+    if ((st = cohort_table_append(tab, cells)) != COHORT_OK)
+      goto out;
+  }
+  *out = tab;
+  tab = NULL;
+out:
+  cohort_table_free(tab);
+  co_free(names);
+  co_free(cells);
+  co_free(bufs);
+  return st;
+}
+
+cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out) {
+  if (!t || !opt || !out)
+    return co_error(COHORT_EINVAL, "synthesize: trainee, options and output are required");
+  if (t->n < 2)
+    return co_error(COHORT_ESTATE, "synthesize: needs at least 2 cases (the trainee has %zu)", t->n);
+  if (opt->k > CO_K_MAX)
+    return co_error(COHORT_EINVAL, "synthesize: k = %zu is out of range 1..%d", opt->k, CO_K_MAX);
+  if (opt->conviction < 0 || !isfinite(opt->conviction))
+    return co_error(COHORT_EINVAL, "synthesize: conviction must be a positive number");
+  if (opt->rows > 100000000)
+    return co_error(COHORT_ELIMIT, "synthesize: at most 100000000 rows per call");
+  size_t nf = t->nf;
+  cohort_status st = COHORT_OK;
+  co_index *dcr = NULL;
+  double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
+  bool *mask = co_calloc(nf, sizeof *mask);
+  size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
+  float *min_dcr = co_malloc(t->n * sizeof *min_dcr);
+  double *x = co_malloc((opt->rows ? opt->rows : 1) * nf * sizeof *x);
+  if (!fixed || !w || !mask || !free_feats || !min_dcr || !x) {
+    st = co_nomem();
+    goto out;
+  }
+  for (size_t i = 0; i < opt->n_fixed; i++) {
+    size_t f;
+    if ((st = co_trainee_feature(t, opt->fixed_names[i], &f)) != COHORT_OK)
+      goto out;
+    st = co_feature_encode(&t->schema.f[f], opt->fixed_values[i], false, &fixed[f]);
+    if (st != COHORT_OK) {
+      st = co_error(st, "synthesize: condition %s=%s: %s", opt->fixed_names[i],
+                    opt->fixed_values[i] ? opt->fixed_values[i] : "", cohort_errmsg());
+      goto out;
+    }
+    mask[f] = true;
+  }
+  for (size_t f = 0; f < nf; f++) {
+    w[f] = t->schema.f[f].flags & CO_F_IGNORED ? 0.0 : 1.0;
+    if (!mask[f] && w[f] > 0)
+      free_feats[nfree++] = f;
+  }
+  const co_index *ix;
+  if ((st = co_trainee_index(t, &ix)) != COHORT_OK || (st = co_index_build_dcr(t, &dcr)) != COHORT_OK)
+    goto out;
+  if (!opt->no_privacy_gate) {
+    mindcr_job mj = {t, dcr, w, min_dcr};
+    if ((st = co_parallel(t->n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
+      goto out;
+  }
+  synth_job j = {.t = t,
+                 .o = opt,
+                 .ix = ix,
+                 .dcr = dcr,
+                 .min_dcr = min_dcr,
+                 .fixed = fixed,
+                 .fixed_mask = mask,
+                 .free_feats = free_feats,
+                 .nfree = nfree,
+                 .k = opt->k ? opt->k : CO_SYNTH_K,
+                 .conviction = opt->conviction > 0 ? opt->conviction : 1.0,
+                 .out = x};
+  atomic_init(&j.done, 0);
+  atomic_init(&j.cancel, 0);
+  if ((st = co_parallel(opt->rows, opt->threads, 16, synth_range, &j)) != COHORT_OK)
+    goto out;
+  st = to_table(t, x, opt->rows, out);
+out:
+  co_index_free(dcr);
+  co_free(fixed);
+  co_free(w);
+  co_free(mask);
+  co_free(free_feats);
+  co_free(min_dcr);
+  co_free(x);
+  return st;
+}

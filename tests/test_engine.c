@@ -1,0 +1,513 @@
+/* Trainee core: exact neighbour search, train/remove/edit, analyze, react with details,
+ * anomalies, impute, synthesize, and failure paths (bad arguments, injected out-of-memory). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "co_trainee.h"
+
+#define CHECK_OK(expr)                                                                              \
+  do {                                                                                              \
+    cohort_status st_ = (expr);                                                                     \
+    if (st_ != COHORT_OK)                                                                           \
+      fail_msg("%s -> %s: %s", #expr, cohort_strerror(st_), cohort_errmsg());                       \
+  } while (0)
+
+/* A mixed table: x1, x2 numeric, color nominal, y = 3*x1 - x2 + noise, cls = x1 > 0.5. Some cells
+ * missing. */
+static cohort_table *make_table(size_t n, uint64_t seed, bool with_missing) {
+  const char *names[] = {"x1", "x2", "color", "y", "cls"};
+  cohort_table *t;
+  CHECK_OK(cohort_table_create(&t, 5, names));
+  co_rng r;
+  co_rng_seed(&r, seed);
+  static const char *colors[] = {"red", "green", "blue"};
+  for (size_t i = 0; i < n; i++) {
+    double x1 = co_rng_uniform(&r), x2 = co_rng_uniform(&r);
+    char b1[32], b2[32], b3[32];
+    snprintf(b1, sizeof b1, "%.4f", x1);
+    snprintf(b2, sizeof b2, "%.4f", x2);
+    snprintf(b3, sizeof b3, "%.4f", 3 * x1 - x2 + 0.01 * co_rng_normal(&r));
+    const char *cells[5] = {b1, b2, colors[(size_t)(x2 * 2.999)], b3, x1 > 0.5 ? "hi" : "lo"};
+    if (with_missing && i % 17 == 3)
+      cells[1] = NULL;
+    if (with_missing && i % 23 == 5)
+      cells[2] = NULL;
+    CHECK_OK(cohort_table_append(t, cells));
+  }
+  return t;
+}
+
+static cohort_trainee *make_trainee(cohort_table *tab) {
+  cohort_schema *s;
+  cohort_trainee *t;
+  CHECK_OK(cohort_schema_infer(&s, tab));
+  CHECK_OK(cohort_trainee_create(&t, s));
+  cohort_schema_free(s);
+  CHECK_OK(cohort_trainee_train(t, tab, NULL));
+  return t;
+}
+
+/* Reference distance straight from the definition in knn.c. */
+static double naive_dist(const co_index *ix, const co_metric *m, const float *q, size_t c) {
+  double s = 0;
+  for (size_t f = 0; f < ix->nf; f++) {
+    if (!(m->w[f] > 0))
+      continue;
+    float v = ix->col[f * ix->n + c];
+    double term;
+    if (isnan(q[f]))
+      term = isnan(v) ? 0 : ix->mcost[f];
+    else if (isnan(v))
+      term = ix->mcost[f];
+    else if (ix->cat[f])
+      term = v == q[f] ? 0 : ix->mcost[f];
+    else
+      term = fabs((double)q[f] - v);
+    s += m->w[f] * pow(term, m->p);
+  }
+  return pow(s, 1.0 / m->p);
+}
+
+static void test_knn_exact(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(3000, 1, true);
+  cohort_trainee *t = make_trainee(tab);
+  const co_index *ix;
+  CHECK_OK(co_trainee_index(t, &ix));
+  double w[5] = {1, 0.5, 2, 1, 0};
+  const double ps[] = {0.5, 1, 2, 1.5};
+  float q[5];
+  co_nb nb[10];
+  double *d = malloc(t->n * sizeof *d);
+  for (size_t pi = 0; pi < 4; pi++) {
+    co_metric m = {w, ps[pi], -1};
+    for (size_t qi = 0; qi < 40; qi++) {
+      co_index_scale(ix, t->x + qi * 7 * t->nf, q);
+      size_t got = co_knn(ix, &m, q, 10, (long)(qi * 7), NULL, nb);
+      assert_int_equal(got, 10);
+      for (size_t c = 0; c < t->n; c++)
+        d[c] = c == qi * 7 ? INFINITY : naive_dist(ix, &m, q, c);
+      /* the k-th engine distance must equal the k-th smallest true distance */
+      for (size_t i = 0; i < got; i++) {
+        assert_true(fabs(d[nb[i].i] - nb[i].d) < 1e-3 * (1 + nb[i].d));
+        if (i)
+          assert_true(nb[i].d >= nb[i - 1].d);
+        size_t smaller = 0;
+        for (size_t c = 0; c < t->n; c++)
+          smaller += d[c] < nb[i].d - 1e-4 * (1 + nb[i].d);
+        assert_true(smaller <= i);
+      }
+    }
+  }
+  free(d);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static void test_knn_random_ties(void **state) {
+  (void)state;
+  /* All cases equidistant: with a random stream, picks must spread over all of them. */
+  const char *names[] = {"a", "b"};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 2, names));
+  for (int i = 0; i < 200; i++) {
+    char b[16];
+    snprintf(b, sizeof b, "%d", i);
+    const char *cells[2] = {"same", b};
+    CHECK_OK(cohort_table_append(tab, cells));
+  }
+  cohort_trainee *t = make_trainee(tab);
+  const co_index *ix;
+  CHECK_OK(co_trainee_index(t, &ix));
+  double w[2] = {1, 0};
+  co_metric m = {w, 1, -1};
+  float q[2];
+  co_index_scale(ix, t->x, q);
+  co_rng rng;
+  co_rng_seed(&rng, 7);
+  int seen[200] = {0};
+  co_nb nb[5];
+  for (int it = 0; it < 400; it++) {
+    assert_int_equal(co_knn(ix, &m, q, 5, -1, &rng, nb), 5);
+    for (int i = 0; i < 5; i++)
+      seen[nb[i].i]++;
+  }
+  int distinct = 0;
+  for (int i = 0; i < 200; i++)
+    distinct += seen[i] > 0;
+  assert_true(distinct > 190);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static void test_predict_and_details(void **state) {
+  (void)state;
+  cohort_table *train = make_table(2000, 2, true), *test = make_table(300, 3, false);
+  cohort_trainee *t = make_trainee(train);
+  const char *targets[] = {"y", "cls"};
+  cohort_analyze_options ao = {.targets = targets, .n_targets = 2, .seed = 5};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  assert_true(cohort_trainee_is_analyzed(t));
+  const char *ctx[] = {"x1", "x2"};
+  cohort_react_options ro = {.targets = targets, .n_targets = 2, .contexts = ctx, .n_contexts = 2,
+                             .details = COHORT_DETAIL_CASES | COHORT_DETAIL_CONTRIBUTIONS};
+  cohort_reaction *r;
+  CHECK_OK(cohort_react(t, test, &ro, &r));
+  assert_int_equal(cohort_reaction_rows(r), 300);
+  double sse = 0, sst = 0, mean = 0;
+  size_t correct = 0;
+  for (size_t i = 0; i < 300; i++)
+    mean += atof(cohort_table_cell(test, i, 3)) / 300;
+  for (size_t i = 0; i < 300; i++) {
+    double y = atof(cohort_table_cell(test, i, 3));
+    double p = atof(cohort_reaction_value(r, i, 0));
+    sse += (y - p) * (y - p);
+    sst += (y - mean) * (y - mean);
+    correct += strcmp(cohort_reaction_value(r, i, 1), cohort_table_cell(test, i, 4)) == 0;
+    assert_true(cohort_reaction_uncertainty(r, i, 0) >= 0);
+    double ps = 0;
+    for (size_t c = 0; c < cohort_reaction_classes(r, 1); c++)
+      ps += cohort_reaction_probability(r, i, 1, c);
+    assert_true(fabs(ps - 1) < 1e-9);
+    /* details */
+    size_t nc = cohort_reaction_cases(r, i);
+    assert_true(nc >= 1);
+    double wsum = 0;
+    for (size_t j = 0; j < nc; j++) {
+      size_t ci;
+      double wj;
+      cohort_reaction_case(r, i, j, &ci, &wj);
+      assert_true(ci < cohort_trainee_cases(t));
+      wsum += wj;
+    }
+    assert_true(fabs(wsum - 1) < 1e-9);
+    assert_int_equal(cohort_reaction_contexts(r), 2);
+  }
+  double r2 = 1 - sse / sst;
+  assert_true(r2 > 0.95);
+  assert_true(correct > 285);
+  /* x1 decides cls: its contribution dominates x2's on average */
+  double c1 = 0, c2 = 0;
+  for (size_t i = 0; i < 300; i++) {
+    c1 += cohort_reaction_contribution(r, i, 1, 0);
+    c2 += cohort_reaction_contribution(r, i, 1, 1);
+  }
+  assert_string_equal(cohort_reaction_context(r, 0), "x1");
+  assert_true(c1 > c2);
+  cohort_reaction_free(r);
+
+  double imp[5];
+  CHECK_OK(cohort_feature_importance(t, "y", 300, 1, imp));
+  assert_true(imp[0] > 0 && imp[0] > imp[4]);
+  assert_true(imp[3] == 0);
+
+  cohort_trainee_free(t);
+  cohort_table_free(train);
+  cohort_table_free(test);
+}
+
+static void test_analyze_deterministic(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(1500, 4, true);
+  cohort_trainee *a = make_trainee(tab), *b = make_trainee(tab);
+  const char *targets[] = {"cls"};
+  cohort_analyze_options ao = {.targets = targets, .n_targets = 1, .seed = 99, .threads = 1};
+  CHECK_OK(cohort_trainee_analyze(a, &ao));
+  ao.threads = 2;
+  CHECK_OK(cohort_trainee_analyze(b, &ao));
+  size_t ka, kb;
+  double pa, pb;
+  CHECK_OK(cohort_trainee_params(a, "cls", &ka, &pa));
+  CHECK_OK(cohort_trainee_params(b, "cls", &kb, &pb));
+  assert_int_equal(ka, kb);
+  assert_true(pa == pb);
+  for (size_t f = 0; f < 5; f++) {
+    assert_true(cohort_trainee_deviation(a, f) == cohort_trainee_deviation(b, f));
+    assert_true(cohort_trainee_feature_weight(a, "cls", f) == cohort_trainee_feature_weight(b, "cls", f));
+  }
+  cohort_trainee_free(a);
+  cohort_trainee_free(b);
+  cohort_table_free(tab);
+}
+
+static void test_anomalies(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(800, 5, false);
+  const char *odd[] = {"0.5", "0.5", "blue", "40", "lo"}; /* y far off its trend */
+  CHECK_OK(cohort_table_append(tab, odd));
+  cohort_trainee *t = make_trainee(tab);
+  CHECK_OK(cohort_trainee_analyze(t, NULL));
+  size_t n = cohort_trainee_cases(t);
+  double *dc = malloc(n * sizeof *dc), *cv = malloc(n * sizeof *cv);
+  CHECK_OK(cohort_anomalies(t, NULL, dc, cv));
+  size_t argmin = 0;
+  for (size_t i = 1; i < n; i++)
+    if (cv[i] < cv[argmin])
+      argmin = i;
+  assert_int_equal(argmin, n - 1);
+  assert_true(cv[n - 1] < 0.5);
+  /* new rows: a typical one scores near 1, the odd one low */
+  cohort_table *rows = make_table(2, 6, false);
+  CHECK_OK(cohort_table_append(rows, odd));
+  double dc2[3], cv2[3];
+  CHECK_OK(cohort_anomalies(t, rows, dc2, cv2));
+  assert_true(cv2[2] < cv2[0] && cv2[2] < cv2[1]);
+  free(dc);
+  free(cv);
+  cohort_table_free(rows);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static void test_impute(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(1500, 7, false);
+  cohort_trainee *t = make_trainee(tab);
+  CHECK_OK(cohort_trainee_analyze(t, NULL));
+  cohort_table *rows = make_table(50, 8, false);
+  double truth[50];
+  for (size_t i = 0; i < 50; i++) {
+    truth[i] = atof(cohort_table_cell(rows, i, 3));
+    CHECK_OK(cohort_table_set(rows, i, 3, NULL));
+  }
+  size_t filled = 0;
+  CHECK_OK(cohort_impute(t, rows, &filled));
+  assert_int_equal(filled, 50);
+  double err = 0;
+  for (size_t i = 0; i < 50; i++)
+    err += fabs(atof(cohort_table_cell(rows, i, 3)) - truth[i]) / 50;
+  assert_true(err < 0.15);
+
+  /* the trainee's own missing cells */
+  cohort_table *holes = make_table(600, 9, true);
+  cohort_trainee *h = make_trainee(holes);
+  CHECK_OK(cohort_trainee_impute(h, &filled));
+  assert_true(filled > 40);
+  const char *cells[5];
+  for (size_t i = 0; i < cohort_trainee_cases(h); i++) {
+    CHECK_OK(cohort_trainee_case(h, i, cells));
+    for (int f = 0; f < 5; f++)
+      assert_non_null(cells[f]);
+  }
+  cohort_trainee_free(h);
+  cohort_table_free(holes);
+  cohort_table_free(rows);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static char *synth_csv(cohort_trainee *t, const cohort_synth_options *o) {
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, o, &out));
+  char *csv;
+  size_t len;
+  CHECK_OK(cohort_table_to_csv(out, &csv, &len));
+  cohort_table_free(out);
+  return csv;
+}
+
+static void test_synthesize(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(2000, 10, true);
+  cohort_trainee *t = make_trainee(tab);
+  CHECK_OK(cohort_trainee_analyze(t, NULL));
+  cohort_synth_options o = {.rows = 500, .seed = 42, .threads = 1};
+  char *a = synth_csv(t, &o);
+  o.threads = 2;
+  char *b = synth_csv(t, &o);
+  assert_string_equal(a, b); /* same seed, any thread count: same rows */
+  o.seed = 43;
+  char *c = synth_csv(t, &o);
+  assert_true(strcmp(a, c) != 0);
+  free(a);
+  free(b);
+  free(c);
+
+  const char *fn[] = {"color"}, *fv[] = {"green"};
+  o = (cohort_synth_options){.rows = 300, .seed = 1, .fixed_names = fn, .fixed_values = fv, .n_fixed = 1};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  assert_int_equal(cohort_table_rows(out), 300);
+  long ci = cohort_table_find(out, "color"), xi = cohort_table_find(out, "x1"), yi = cohort_table_find(out, "y");
+  size_t good = 0;
+  for (size_t i = 0; i < 300; i++) {
+    assert_string_equal(cohort_table_cell(out, i, (size_t)ci), "green");
+    const char *x = cohort_table_cell(out, i, (size_t)xi);
+    if (x) {
+      double v = atof(x);
+      assert_true(v >= 0 && v <= 1);
+    }
+    const char *y = cohort_table_cell(out, i, (size_t)yi);
+    if (x && y)
+      good += fabs(atof(y) - 3 * atof(x) + atof(cohort_table_cell(out, i, 1) ? cohort_table_cell(out, i, 1) : "0.5")) < 0.6;
+    /* no row is a copy of a training row */
+    for (size_t r = 0; r < cohort_table_rows(tab); r++) {
+      bool same = true;
+      for (size_t f = 0; f < 5 && same; f++) {
+        const char *s1 = cohort_table_cell(out, i, f), *s2 = cohort_table_cell(tab, r, f);
+        same = (!s1 && !s2) || (s1 && s2 && strcmp(s1, s2) == 0);
+      }
+      assert_false(same);
+    }
+  }
+  assert_true(good > 240); /* the trend y = 3 x1 - x2 survives */
+  cohort_table_free(out);
+
+  fv[0] = "purple";
+  assert_int_equal(cohort_synthesize(t, &o, &out), COHORT_ENOTFOUND);
+  assert_non_null(strstr(cohort_errmsg(), "color"));
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static void test_edit_remove_weights(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(100, 11, false);
+  cohort_trainee *t = make_trainee(tab);
+  size_t drop[] = {0, 5, 99};
+  CHECK_OK(cohort_trainee_remove_cases(t, drop, 3));
+  assert_int_equal(cohort_trainee_cases(t), 97);
+  size_t bad[] = {97};
+  assert_int_equal(cohort_trainee_remove_cases(t, bad, 1), COHORT_ENOTFOUND);
+  CHECK_OK(cohort_trainee_edit_case(t, 0, "color", "magenta")); /* new category extends the schema */
+  const char *cells[5];
+  CHECK_OK(cohort_trainee_case(t, 0, cells));
+  assert_string_equal(cells[2], "magenta");
+  assert_int_equal(cohort_trainee_edit_case(t, 0, "x1", "abc"), COHORT_EFORMAT);
+  assert_int_equal(cohort_trainee_edit_case(t, 0, "nope", "1"), COHORT_ENOTFOUND);
+  assert_non_null(strstr(cohort_errmsg(), "nope"));
+  assert_int_equal(cohort_trainee_set_weight(t, 0, -1), COHORT_EINVAL);
+  CHECK_OK(cohort_trainee_set_weight(t, 0, 3));
+  /* incremental training adds cases */
+  cohort_table *more = make_table(10, 12, false);
+  CHECK_OK(cohort_trainee_train(t, more, NULL));
+  assert_int_equal(cohort_trainee_cases(t), 107);
+  cohort_table_free(more);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+static void test_bad_arguments(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(50, 13, false);
+  cohort_trainee *t = make_trainee(tab);
+  cohort_reaction *r = NULL;
+  const char *bad[] = {"nope"};
+  cohort_react_options ro = {.targets = bad, .n_targets = 1};
+  assert_int_equal(cohort_react(t, tab, &ro, &r), COHORT_ENOTFOUND);
+  assert_non_null(strstr(cohort_errmsg(), "nope"));
+  assert_null(r);
+  ro.n_targets = 0;
+  assert_int_equal(cohort_react(t, tab, &ro, &r), COHORT_EINVAL);
+  size_t ks[] = {0};
+  cohort_analyze_options ao = {.k_values = ks, .n_k = 1};
+  assert_int_equal(cohort_trainee_analyze(t, &ao), COHORT_EINVAL);
+  double ps[] = {-1};
+  cohort_analyze_options ap = {.p_values = ps, .n_p = 1};
+  assert_int_equal(cohort_trainee_analyze(t, &ap), COHORT_EINVAL);
+  cohort_synth_options so = {.rows = 5, .conviction = -2};
+  cohort_table *out = NULL;
+  assert_int_equal(cohort_synthesize(t, &so, &out), COHORT_EINVAL);
+  /* an empty trainee refuses questions it cannot answer */
+  cohort_schema *s;
+  CHECK_OK(cohort_schema_infer(&s, tab));
+  cohort_trainee *e;
+  CHECK_OK(cohort_trainee_create(&e, s));
+  const char *y[] = {"y"};
+  ro = (cohort_react_options){.targets = y, .n_targets = 1};
+  assert_int_equal(cohort_react(e, tab, &ro, &r), COHORT_ESTATE);
+  assert_int_equal(cohort_trainee_analyze(e, NULL), COHORT_ESTATE);
+  cohort_trainee_free(e);
+  cohort_schema_free(s);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+/* Every allocation on the train/analyze/react/synthesize path fails in turn: each call returns
+ * ENOMEM or succeeds, never crashes or leaks (ASan checks the leaks). */
+static void test_out_of_memory(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(60, 14, true);
+  cohort_schema *s;
+  CHECK_OK(cohort_schema_infer(&s, tab));
+  const char *y[] = {"y"};
+  for (long n = 1; n < 400; n++) {
+    co_alloc_fail_after(n);
+    cohort_trainee *t = NULL;
+    cohort_reaction *r = NULL;
+    cohort_table *out = NULL;
+    cohort_analyze_options ao = {.targets = y, .n_targets = 1, .threads = 1};
+    cohort_react_options ro = {.targets = y, .n_targets = 1, .threads = 1, .details = 3};
+    cohort_synth_options so = {.rows = 5, .threads = 1};
+    cohort_status st = cohort_trainee_create(&t, s);
+    if (st == COHORT_OK)
+      st = cohort_trainee_train(t, tab, NULL);
+    if (st == COHORT_OK)
+      st = cohort_trainee_analyze(t, &ao);
+    if (st == COHORT_OK)
+      st = cohort_react(t, tab, &ro, &r);
+    if (st == COHORT_OK)
+      st = cohort_synthesize(t, &so, &out);
+    assert_true(st == COHORT_OK || st == COHORT_ENOMEM);
+    co_alloc_fail_after(0);
+    cohort_table_free(out);
+    cohort_reaction_free(r);
+    cohort_trainee_free(t);
+  }
+  cohort_schema_free(s);
+  cohort_table_free(tab);
+}
+
+static void test_penguins(void **state) {
+  (void)state;
+  cohort_table *tab;
+  CHECK_OK(cohort_table_read_csv(&tab, COHORT_TESTDATA "/penguins.csv", NULL));
+  /* even rows train, odd rows test */
+  const char *names[7];
+  for (size_t c = 0; c < 7; c++)
+    names[c] = cohort_table_colname(tab, c);
+  cohort_table *train, *test;
+  CHECK_OK(cohort_table_create(&train, 7, names));
+  CHECK_OK(cohort_table_create(&test, 7, names));
+  for (size_t r = 0; r < cohort_table_rows(tab); r++) {
+    const char *cells[7];
+    for (size_t c = 0; c < 7; c++)
+      cells[c] = cohort_table_cell(tab, r, c);
+    CHECK_OK(cohort_table_append(r % 2 ? test : train, cells));
+  }
+  cohort_trainee *t = make_trainee(train);
+  const char *targets[] = {"species"};
+  cohort_analyze_options ao = {.targets = targets, .n_targets = 1, .seed = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  cohort_react_options ro = {.targets = targets, .n_targets = 1};
+  cohort_reaction *r;
+  CHECK_OK(cohort_react(t, test, &ro, &r));
+  size_t ok = 0;
+  for (size_t i = 0; i < cohort_table_rows(test); i++)
+    ok += strcmp(cohort_reaction_value(r, i, 0), cohort_table_cell(test, i, 0)) == 0;
+  assert_true((double)ok / cohort_table_rows(test) > 0.95);
+  cohort_reaction_free(r);
+  cohort_trainee_free(t);
+  cohort_table_free(train);
+  cohort_table_free(test);
+  cohort_table_free(tab);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_knn_exact),        cmocka_unit_test(test_knn_random_ties),
+      cmocka_unit_test(test_predict_and_details), cmocka_unit_test(test_analyze_deterministic),
+      cmocka_unit_test(test_anomalies),        cmocka_unit_test(test_impute),
+      cmocka_unit_test(test_synthesize),       cmocka_unit_test(test_edit_remove_weights),
+      cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_out_of_memory),
+      cmocka_unit_test(test_penguins),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
