@@ -71,7 +71,8 @@ typedef struct cohort_table cohort_table;
 
 typedef struct cohort_csv_options {
   char delimiter;                /* 0 = ',' */
-  const char *const *na_tokens;  /* cells equal to one of these are missing; NULL = {"", "NA", "?"}... see docs */
+  const char *const *na_tokens;  /* cells equal to one of these (after trimming spaces) are missing;
+                                   NULL = {"", "NA", "N/A", "?", "null", "NULL", "NaN"} */
   size_t n_na_tokens;
   size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
   size_t max_field_bytes;        /* 0 = 1 MiB */
@@ -161,11 +162,11 @@ COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_inde
 typedef struct cohort_analyze_options {
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
   size_t n_targets;
-  const size_t *k_values;     /* NULL = {3,5,8,13,20,30} */
+  const size_t *k_values;     /* NULL = {3,5,8,13,20,30,50} */
   size_t n_k;
   const double *p_values;     /* NULL = {0.5,1,2} */
   size_t n_p;
-  size_t sample;              /* cases used for leave-one-out; 0 = min(cases, 2000) */
+  size_t sample;              /* cases used for leave-one-out; 0 = min(cases, 1000) */
   uint64_t seed;
   size_t threads;             /* 0 = all cores */
   cohort_progress_fn progress;

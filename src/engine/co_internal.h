@@ -93,7 +93,8 @@ struct cohort_schema {
  * nominal/ordinal/boolean as the level code; NaN = missing.
  * Encodes cell (NULL = missing). extend: add unseen categories to the feature's levels. */
 cohort_status co_feature_encode(co_feature *f, const char *cell, bool extend, double *out);
-/* Formats v like the training data into buf (cap bytes); returns buf, or NULL for missing. */
+/* Formats v like the training data; returns buf (numbers, dates), the level string owned by the
+ * feature (categories), or NULL for missing. */
 const char *co_feature_format(const co_feature *f, double v, char *buf, size_t cap);
 /* Parses ISO 8601 date/date-time into epoch seconds; has_time set if a time part was present. */
 bool co_parse_datetime(const char *s, double *epoch, bool *has_time);
