@@ -18,7 +18,7 @@ static int cmp_size(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static const size_t default_k[] = {3, 5, 8, 13, 20, 30};
+static const size_t default_k[] = {3, 5, 8, 13, 20, 30, 50};
 static const double default_p[] = {0.5, 1.0, 2.0};
 
 typedef struct loo_job {
@@ -32,7 +32,7 @@ typedef struct loo_job {
   size_t nk, kmax;
   const double *w; /* base weights */
   double p;
-  double *err; /* ns * nfe * nk; NaN where the sample case lacks the feature */
+  double *err; /* ns * nfe * nk pairs (score, residual); NaN where the sample case lacks the feature */
 } loo_job;
 
 static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t worker) {
@@ -54,9 +54,9 @@ static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t work
     co_index_scale(j->ix, x, q);
     for (size_t a = 0; a < j->nfe; a++) {
       size_t f = j->feats[a];
-      double *e = j->err + (s * j->nfe + a) * j->nk;
+      double *e = j->err + (s * j->nfe + a) * j->nk * 2;
       if (isnan(x[f])) {
-        for (size_t ki = 0; ki < j->nk; ki++)
+        for (size_t ki = 0; ki < 2 * j->nk; ki++)
           e[ki] = NAN;
         continue;
       }
@@ -66,7 +66,9 @@ static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t work
       size_t got = co_knn(j->ix, &m, q, j->kmax, (long)c, NULL, nb);
       for (size_t ki = 0; ki < j->nk; ki++) {
         size_t k = j->kv[ki] < got ? j->kv[ki] : got;
-        e[ki] = got ? co_predict_error(t, f, nb, k, x[f]) : NAN;
+        e[2 * ki] = got ? co_predict_error(t, f, nb, k, x[f], &e[2 * ki + 1]) : NAN;
+        if (!got)
+          e[2 * ki + 1] = NAN;
       }
     }
   }
@@ -77,23 +79,26 @@ static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t work
   return COHORT_OK;
 }
 
-/* Mean error per (feature, k) over the sample, in sample order. */
-static void mean_errors(const loo_job *j, double *mean /* nfe * nk */) {
-  for (size_t a = 0; a < j->nfe * j->nk; a++)
+/* Means over the sample, in sample order: mean[a] = score and mean[N + a] = residual of
+ * (feature, k) pair a, N = nfe * nk; mean[2N..3N) is scratch. */
+static void mean_errors(const loo_job *j, double *mean) {
+  size_t n = j->nfe * j->nk;
+  double *cnt = mean + 2 * n;
+  for (size_t a = 0; a < 3 * n; a++)
     mean[a] = 0;
-  double *cnt = mean + j->nfe * j->nk; /* caller gives 2 * nfe * nk */
-  for (size_t a = 0; a < j->nfe * j->nk; a++)
-    cnt[a] = 0;
   for (size_t s = 0; s < j->ns; s++)
-    for (size_t a = 0; a < j->nfe * j->nk; a++) {
-      double e = j->err[s * j->nfe * j->nk + a];
-      if (!isnan(e)) {
-        mean[a] += e;
+    for (size_t a = 0; a < n; a++) {
+      const double *e = j->err + (s * n + a) * 2;
+      if (!isnan(e[0])) {
+        mean[a] += e[0];
+        mean[n + a] += e[1];
         cnt[a] += 1;
       }
     }
-  for (size_t a = 0; a < j->nfe * j->nk; a++)
+  for (size_t a = 0; a < n; a++) {
     mean[a] = cnt[a] > 0 ? mean[a] / cnt[a] : NAN;
+    mean[n + a] = cnt[a] > 0 ? mean[n + a] / cnt[a] : NAN;
+  }
 }
 
 typedef struct analyzer {
@@ -152,8 +157,8 @@ static cohort_status run_loo(analyzer *a, const size_t *feats, size_t nfe, const
   return progress(a, stage);
 }
 
-/* Normalizes a feature's error so features on different scales can be summed: numeric errors by
- * the feature's current deviation, categorical ones are already probabilities. */
+/* Normalizes a feature's score so features on different scales can be summed: numeric errors by
+ * the feature's current deviation; categorical scores (Brier) are already on a unit scale. */
 static double normalized(const cohort_trainee *t, size_t f, double e) {
   if (co_is_categorical(t->schema.f[f].type) && t->schema.f[f].type != COHORT_ORDINAL)
     return e;
@@ -172,12 +177,15 @@ static cohort_status analyze_targetless(analyzer *a, size_t *feats, size_t nfe) 
   }
   for (size_t f = 0; f < nf; f++)
     w[f] = (t->schema.f[f].flags & CO_F_IGNORED) ? 0.0 : 1.0;
-  /* Two rounds: the first grid runs on the default deviations, the second on learned ones. */
+  /* Two rounds: the first searches the whole grid on the default deviations, the second only
+   * k at the chosen p on the learned ones (deviations move little after one round). */
+  double bp = a->pv[0];
   for (int round = 0; round < 2; round++) {
-    double best = INFINITY;
+    double best = INFINITY, round_p = bp;
     size_t bk = a->kv[0];
-    double bp = a->pv[0];
     for (size_t pi = 0; pi < a->np; pi++) {
+      if (round == 1 && a->pv[pi] != round_p)
+        continue;
       if ((st = run_loo(a, feats, nfe, w, a->pv[pi], "analyze")) != COHORT_OK)
         goto out;
       for (size_t ki = 0; ki < a->nk; ki++) {
@@ -191,7 +199,7 @@ static cohort_status analyze_targetless(analyzer *a, size_t *feats, size_t nfe) 
           bk = a->kv[ki];
           bp = a->pv[pi];
           for (size_t i = 0; i < nfe; i++)
-            best_err[i] = a->mean[i * a->nk + ki];
+            best_err[i] = a->mean[nfe * a->nk + i * a->nk + ki];
         }
       }
     }
@@ -350,20 +358,20 @@ cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_opt
 
   if ((st = draw_sample(&a, opt->sample, opt->seed)) != COHORT_OK)
     goto out;
-  a.err = co_malloc(a.ns * nfe * a.nk * sizeof *a.err);
-  a.mean = co_malloc(2 * nfe * a.nk * sizeof *a.mean);
+  a.err = co_malloc(a.ns * nfe * a.nk * 2 * sizeof *a.err);
+  a.mean = co_malloc(3 * nfe * a.nk * sizeof *a.mean);
   if (!a.err || !a.mean) {
     st = co_nomem();
     goto out;
   }
 
   bool targetless = opt->n_targets == 0;
-  a.total_calls = targetless ? 2 * a.np : 0;
+  a.total_calls = targetless ? a.np + 1 : 0;
   for (size_t i = 0; i < opt->n_targets; i++)
     a.total_calls += a.np + 2 * 3 * nfe;
   if (targetless || !t->analyzed) {
     if (!targetless)
-      a.total_calls += 2 * a.np;
+      a.total_calls += a.np + 1;
     if ((st = co_trainee_default_devs(t)) != COHORT_OK || (st = analyze_targetless(&a, feats, nfe)) != COHORT_OK)
       goto out;
     t->analyzed = true;
@@ -385,7 +393,7 @@ out:
 cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out) {
   if (!t || !out)
     return co_error(COHORT_EINVAL, "importance: trainee and output array are required");
-  size_t tf, nf = t->nf;
+  size_t tf = 0, nf = t->nf;
   cohort_status st = co_trainee_feature(t, target, &tf);
   if (st != COHORT_OK)
     return st;
@@ -398,7 +406,7 @@ cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, s
   double *w = co_malloc(nf * sizeof *w);
   a.err = NULL;
   if (!w || (st = draw_sample(&a, sample, seed)) != COHORT_OK ||
-      !(a.err = co_malloc(a.ns * sizeof *a.err)) || !(a.mean = co_malloc(2 * sizeof *a.mean))) {
+      !(a.err = co_malloc(a.ns * 2 * sizeof *a.err)) || !(a.mean = co_malloc(3 * sizeof *a.mean))) {
     st = st != COHORT_OK ? st : co_nomem();
     goto out;
   }

@@ -85,9 +85,14 @@ typedef struct co_nb {
 
 cohort_status co_trainee_index(cohort_trainee *t, const co_index **out);
 void co_index_free(co_index *ix);
-/* An index in SDMetrics' DCR geometry: numeric |x - y| / range of the feature, categorical 0/1,
- * missing vs present 1; with p = 1 and unit weights its distance / features is SDMetrics' DCR. */
-cohort_status co_index_build_dcr(const cohort_trainee *t, co_index **out);
+typedef enum co_geometry {
+  CO_GEOM_ENGINE, /* the trainee's learned deviations and mismatch costs (t->index) */
+  CO_GEOM_DCR,    /* SDMetrics' DCR: numeric |x - y| / range, categorical 0/1, missing vs present 1;
+                     with p = 1 and unit weights, distance / features is SDMetrics' DCR */
+  CO_GEOM_SPREAD  /* numeric |x - y| / (2 mean absolute deviation), categorical 0/1, missing 1 */
+} co_geometry;
+/* A separate index of the trainee's cases in another geometry; the caller frees it. */
+cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out);
 /* Scales an encoded row (nf doubles) into the index's float layout. */
 void co_index_scale(const co_index *ix, const double *row, float *out);
 /* k nearest cases to a scaled query. exclude = case to skip (-1 none). rng != NULL breaks
@@ -106,7 +111,9 @@ size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, 
  * the neighbours' values from the prediction; categorical = 1 - probability of the prediction.
  * *value is NaN when no neighbour has the feature. */
 double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs);
-/* Error of a prediction for analyze: numeric |pred - actual|; categorical 1 - P(actual). */
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual);
+/* Score of a prediction for analyze (lower is better): numeric |pred - actual|; categorical the
+ * Brier score (a proper score: it does not reward overconfidence). *resid gets the residual that
+ * becomes the feature's deviation: numeric |pred - actual|, categorical 1 - P(actual). */
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual, double *resid);
 
 #endif

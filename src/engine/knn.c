@@ -18,6 +18,17 @@
 
 #define CO_KNN_BLOCK 512
 
+/* The kernels are inlined into one copy of the search built for AVX2 and one for the baseline;
+ * co_knn picks by CPU at run time. No FMA, so both copies round identically. */
+#if defined(__GNUC__)
+#define CO_INLINE __attribute__((always_inline))
+#else
+#define CO_INLINE
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CO_HAVE_AVX2_PATH 1
+#endif
+
 static double mismatch_cost(const co_feature *f, double dev) {
   /* dev is the chance a leave-one-out prediction of the feature is wrong (or, before analyze, that
    * two random cases differ). The surprisal of a mismatch relative to a match, assuming errors
@@ -38,7 +49,28 @@ void co_index_free(co_index *ix) {
   co_free(ix);
 }
 
-static cohort_status index_build(const cohort_trainee *t, bool dcr, co_index **out) {
+/* Mean absolute deviation from the mean of feature f over the cases (0 if none present). */
+static double feature_mad(const cohort_trainee *t, size_t f) {
+  double sum = 0, m = 0, mad = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    double v = t->x[r * t->nf + f];
+    if (!isnan(v)) {
+      sum += v;
+      m++;
+    }
+  }
+  if (!m)
+    return 0;
+  double mean = sum / m;
+  for (size_t r = 0; r < t->n; r++) {
+    double v = t->x[r * t->nf + f];
+    if (!isnan(v))
+      mad += fabs(v - mean);
+  }
+  return mad / m;
+}
+
+static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
   size_t n = t->n, nf = t->nf;
   co_index *ix = co_calloc(1, sizeof *ix);
   if (!ix)
@@ -58,36 +90,27 @@ static cohort_status index_build(const cohort_trainee *t, bool dcr, co_index **o
     const co_feature *fe = &t->schema.f[f];
     bool cat = co_is_categorical(fe->type) && fe->type != COHORT_ORDINAL;
     double dev = t->dev[f] > 0 ? t->dev[f] : 1.0;
-    double range = fe->max - fe->min;
-    double scale = cat ? 1.0 : dcr ? 1.0 / (range > 0 ? range : 1.0) : 1.0 / dev;
-    float *col = ix->col + f * n;
-    double sum = 0, m = 0;
-    for (size_t r = 0; r < n; r++) {
-      double v = t->x[r * nf + f];
-      col[r] = (float)(v * scale);
-      if (!isnan(v)) {
-        sum += v;
-        m++;
-      }
+    double range = fe->max - fe->min, mad = cat ? 0 : feature_mad(t, f);
+    double scale = 1.0, mcost = 1.0;
+    switch (geom) {
+    case CO_GEOM_ENGINE:
+      /* Missing vs present costs what a random pair differs by: ~ 2 mean absolute deviations. */
+      scale = cat ? 1.0 : 1.0 / dev;
+      mcost = cat ? mismatch_cost(fe, dev) : fmax(2.0 * mad * scale, 0.25);
+      break;
+    case CO_GEOM_DCR:
+      scale = cat ? 1.0 : 1.0 / (range > 0 ? range : 1.0);
+      break;
+    case CO_GEOM_SPREAD:
+      scale = cat ? 1.0 : 1.0 / (mad > 0 ? 2.0 * mad : range > 0 ? range : 1.0);
+      break;
     }
+    float *col = ix->col + f * n;
+    for (size_t r = 0; r < n; r++)
+      col[r] = (float)(t->x[r * nf + f] * scale);
     ix->cat[f] = cat;
     ix->scale[f] = (float)scale;
-    if (dcr) {
-      ix->mcost[f] = 1.0f;
-    } else if (cat) {
-      ix->mcost[f] = (float)mismatch_cost(fe, dev);
-    } else {
-      /* Missing vs present costs what a random pair differs by: ~ mean absolute deviation * 2. */
-      double mean = m ? sum / m : 0, mad = 0;
-      for (size_t r = 0; r < n; r++) {
-        double v = t->x[r * nf + f];
-        if (!isnan(v))
-          mad += fabs(v - mean);
-      }
-      mad = m ? mad / m : 0;
-      double c = 2.0 * mad * scale;
-      ix->mcost[f] = (float)(c > 0.25 ? c : 0.25);
-    }
+    ix->mcost[f] = (float)mcost;
   }
   *out = ix;
   return COHORT_OK;
@@ -96,7 +119,7 @@ static cohort_status index_build(const cohort_trainee *t, bool dcr, co_index **o
 cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
   if (!t->index || t->index->generation != t->generation || t->index->n != t->n) {
     co_index *ix = NULL;
-    cohort_status st = index_build(t, false, &ix);
+    cohort_status st = index_build(t, CO_GEOM_ENGINE, &ix);
     if (st != COHORT_OK)
       return st;
     co_index_free(t->index);
@@ -106,7 +129,9 @@ cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
   return COHORT_OK;
 }
 
-cohort_status co_index_build_dcr(const cohort_trainee *t, co_index **out) { return index_build(t, true, out); }
+cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
+  return index_build(t, geom, out);
+}
 
 void co_index_scale(const co_index *ix, const double *row, float *out) {
   for (size_t f = 0; f < ix->nf; f++)
@@ -117,7 +142,7 @@ void co_index_scale(const co_index *ix, const double *row, float *out) {
 
 enum pkind { P_ONE, P_TWO, P_HALF, P_ANY };
 
-static inline float powp(float d, enum pkind k, float p) {
+static inline CO_INLINE float powp(float d, enum pkind k, float p) {
   switch (k) {
   case P_ONE:
     return d;
@@ -139,7 +164,7 @@ static inline float powp(float d, enum pkind k, float p) {
     D[j] += d == d ? t_ : mp; /* NaN case value: missing */                   \
   }
 
-static void add_numeric(float *restrict D, const float *restrict c, size_t nb, float q, float w, float mp,
+static inline CO_INLINE void add_numeric(float *restrict D, const float *restrict c, size_t nb, float q, float w, float mp,
                         enum pkind k, float p) {
   switch (k) {
   case P_ONE:
@@ -158,12 +183,12 @@ static void add_numeric(float *restrict D, const float *restrict c, size_t nb, f
 }
 
 /* Categorical term, or a missing query value (0 where the case is missing too, mp elsewhere). */
-static void add_categorical(float *restrict D, const float *restrict c, size_t nb, float q, float mp) {
+static inline CO_INLINE void add_categorical(float *restrict D, const float *restrict c, size_t nb, float q, float mp) {
   for (size_t j = 0; j < nb; j++)
     D[j] += c[j] == q ? 0.0f : mp;
 }
 
-static void add_query_missing(float *restrict D, const float *restrict c, size_t nb, float mp) {
+static inline CO_INLINE void add_query_missing(float *restrict D, const float *restrict c, size_t nb, float mp) {
   for (size_t j = 0; j < nb; j++)
     D[j] += c[j] != c[j] ? 0.0f : mp;
 }
@@ -221,7 +246,7 @@ typedef struct feat_spec {
   int kind; /* 0 numeric, 1 categorical, 2 query missing */
 } feat_spec;
 
-size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out) {
+static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out) {
   size_t n = ix->n, nf = ix->nf;
   if (k == 0 || n == 0)
     return 0;
@@ -306,4 +331,24 @@ size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, 
   if (heap != heap_stack)
     co_free(heap);
   return hn;
+}
+
+#ifdef CO_HAVE_AVX2_PATH
+__attribute__((target("avx2"))) static size_t knn_avx2(const co_index *ix, const co_metric *m, const float *q, size_t k,
+                                                     long exclude, co_rng *rng, co_nb *out) {
+  return knn_body(ix, m, q, k, exclude, rng, out);
+}
+#endif
+
+static size_t knn_base(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng,
+                       co_nb *out) {
+  return knn_body(ix, m, q, k, exclude, rng, out);
+}
+
+size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out) {
+#ifdef CO_HAVE_AVX2_PATH
+  if (__builtin_cpu_supports("avx2"))
+    return knn_avx2(ix, m, q, k, exclude, rng, out);
+#endif
+  return knn_base(ix, m, q, k, exclude, rng, out);
 }

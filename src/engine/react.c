@@ -85,25 +85,28 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
   return mad / sw;
 }
 
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual) {
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual, double *resid) {
   const co_feature *fe = &t->schema.f[f];
-  size_t nf = t->nf;
-  if (is_vote(fe)) {
-    double total = 0, hit = 0;
-    for (size_t i = 0; i < m; i++) {
-      double v = t->x[(size_t)nb[i].i * nf + f];
-      if (isnan(v))
-        continue;
-      double w = influence(t, &nb[i]);
-      total += w;
-      if (v == actual)
-        hit += w;
+  if (is_vote(fe) && fe->levels.n <= 64) {
+    double p[64], value;
+    co_predict_from(t, f, nb, m, &value, p);
+    if (isnan(value)) {
+      *resid = 1.0;
+      return 2.0;
     }
-    return total > 0 ? 1.0 - hit / total : 1.0;
+    double brier = 0;
+    for (size_t l = 0; l < fe->levels.n; l++) {
+      double y = (double)l == actual ? 1.0 : 0.0;
+      brier += (p[l] - y) * (p[l] - y);
+    }
+    *resid = (size_t)actual < fe->levels.n ? 1.0 - p[(size_t)actual] : 1.0;
+    return brier;
   }
   double value;
   co_predict_from(t, f, nb, m, &value, NULL);
-  return isnan(value) ? NAN : fabs(value - actual);
+  if (is_vote(fe)) /* many levels: hard error stands in for the Brier score */
+    return *resid = isnan(value) ? 1.0 : value == actual ? 0.0 : 1.0;
+  return *resid = isnan(value) ? NAN : fabs(value - actual);
 }
 
 /* ---------------------------------------------------------------- reaction */
@@ -402,7 +405,7 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
   }
   if (opt->contexts) {
     for (size_t i = 0; i < opt->n_contexts; i++) {
-      size_t f;
+      size_t f = 0;
       if ((st = co_trainee_feature(t, opt->contexts[i], &f)) != COHORT_OK)
         goto fail;
       if (cohort_table_find(rows, opt->contexts[i]) < 0) {

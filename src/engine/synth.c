@@ -5,12 +5,13 @@
  * cases on the generated features, one is picked uniformly (mixing many neighbours is what keeps
  * later features from being copied off the one case that matches the first few), its value taken
  * and, for numeric features, perturbed by Laplace noise scaled by how far the neighbours' values
- * spread around it (the median absolute difference, which keeps spikes such as "0" sharp).
- * A feature analyzed as a target is drawn from its own k nearest, weighted by influence.
+ * spread around it (the median absolute difference, which keeps spikes such as "0" sharp), never
+ * more than the feature's residual. A feature analyzed as a target is drawn from its own k nearest,
+ * weighted by influence, as a prediction would be.
  *
- * A privacy gate then measures the row in SDMetrics' DCR geometry and regenerates it when it is an
- * exact copy of a case, or closer to its nearest case than that case is to its own nearest
- * neighbour.
+ * Privacy gate: measured in SDMetrics' DCR geometry, a row is regenerated when it is an exact copy
+ * of a case, or closer to its nearest case than that case is to its own nearest neighbour (the
+ * local minimum distance). When no attempt passes, the least close one is kept.
  *
  * Row r is generated from its own random stream seeded by (seed, r), so the output depends on the
  * seed only, not on threads or scheduling. */
@@ -26,11 +27,12 @@
 typedef struct synth_job {
   cohort_trainee *t;
   const cohort_synth_options *o;
-  const co_index *ix;   /* engine geometry */
-  const co_index *dcr;  /* DCR geometry */
-  const float *min_dcr; /* per case: DCR distance to its nearest other case */
-  const double *fixed;  /* nf: value or NaN; fixed_mask says which are set */
+  const co_index *ix;      /* engine geometry */
+  const co_index *dcr;     /* DCR geometry */
+  const float *min_dcr;    /* per case: DCR distance to its nearest other case */
+  const double *fixed;     /* nf: fixed value where fixed_mask is set */
   const bool *fixed_mask;
+  const double *gate_w;    /* nf: 1 for used features, 0 for ignored */
   const size_t *free_feats;
   size_t nfree;
   size_t k;
@@ -45,31 +47,68 @@ static double round_to(double v, int decimals) {
   return round(v * s) / s;
 }
 
-/* Draws feature f for a row whose generated features are marked in have. */
-static void draw_feature(synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q, double *w,
-                         co_nb *nb, bool any) {
+/* Median of |values[i] - v| over the non-missing values of feature f among the neighbours. */
+static double neighbour_spread(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got, double v) {
+  double diffs[CO_K_MAX];
+  size_t m = 0;
+  for (size_t i = 0; i < got; i++) {
+    double u = t->x[(size_t)nb[i].i * t->nf + f];
+    if (!isnan(u))
+      diffs[m++] = fabs(u - v);
+  }
+  if (!m)
+    return 0;
+  /* Quickselect for the middle element. */
+  size_t lo = 0, hi = m - 1, mid = m / 2;
+  while (lo < hi) {
+    double pivot = diffs[(lo + hi) / 2];
+    size_t i = lo, k = hi;
+    while (i <= k) {
+      while (diffs[i] < pivot)
+        i++;
+      while (diffs[k] > pivot)
+        k--;
+      if (i <= k) {
+        double tmp = diffs[i];
+        diffs[i++] = diffs[k];
+        diffs[k] = tmp;
+        if (k == 0)
+          break;
+        k--;
+      }
+    }
+    if (mid <= k)
+      hi = k;
+    else if (mid >= i)
+      lo = i;
+    else
+      break;
+  }
+  return diffs[mid];
+}
+
+/* Draws feature f for a row whose generated features are marked in have (any: at least one). */
+static void draw_feature(const synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q,
+                         double *w, co_nb *nb, bool any) {
   cohort_trainee *t = j->t;
   size_t nf = t->nf;
   const co_feature *fe = &t->schema.f[f];
-  size_t pick;
-  size_t got = 0;
+  size_t pick, got = 0;
   if (!any) {
     pick = co_rng_below(rng, t->n);
   } else {
-    long target_params = -1;
+    bool targeted = false;
     for (size_t i = 0; i < t->ntp; i++)
-      if (t->tp[i].target == f)
-        target_params = (long)f;
-    const co_params *pr = co_trainee_params_for(t, target_params);
+      targeted |= t->tp[i].target == f;
+    const co_params *pr = co_trainee_params_for(t, targeted ? (long)f : -1);
     for (size_t g = 0; g < nf; g++)
-      w[g] = have[g] ? (target_params >= 0 ? pr->w[g] : t->global.w[g]) : 0.0;
+      w[g] = have[g] ? pr->w[g] : 0.0;
     co_index_scale(j->ix, row, q);
-    co_metric m = {w, target_params >= 0 ? pr->p : t->global.p, -1};
-    size_t k = target_params >= 0 ? pr->k : j->k;
-    got = co_knn(j->ix, &m, q, k, -1, rng, nb);
+    co_metric m = {w, pr->p, -1};
+    got = co_knn(j->ix, &m, q, targeted ? pr->k : j->k, -1, rng, nb);
     if (!got) {
       pick = co_rng_below(rng, t->n);
-    } else if (target_params >= 0) {
+    } else if (targeted) {
       double tot = 0;
       for (size_t i = 0; i < got; i++)
         tot += t->cw[nb[i].i] / (nb[i].d + 1e-6);
@@ -87,34 +126,21 @@ static void draw_feature(synth_job *j, co_rng *rng, double *row, const bool *hav
   }
   double v = t->x[pick * nf + f];
   if (!isnan(v) && !co_is_categorical(fe->type)) {
-    /* Spread of the neighbours around the chosen value: median absolute difference. */
-    double spread = 0;
-    if (got > 1) {
-      double diffs[CO_SYNTH_K];
-      size_t m = 0;
-      for (size_t i = 0; i < got && m < CO_SYNTH_K; i++) {
-        double u = t->x[(size_t)nb[i].i * nf + f];
-        if (!isnan(u))
-          diffs[m++] = fabs(u - v);
+    double spread = got > 1 ? neighbour_spread(t, f, nb, got, v) : t->dev[f];
+    /* Never more than the feature's residual: with few features generated the neighbours are
+     * still spread wide, and noise that wide would flatten the column. */
+    double b = fmin(spread, t->dev[f]) / j->conviction;
+    if (b > 0) {
+      /* Redraw noise that leaves the bounds rather than clamping, which would pile values up
+       * on the bounds. */
+      for (int tries = 0; tries < 8; tries++) {
+        double u = v + co_rng_laplace(rng, b);
+        if (u >= fe->min && u <= fe->max) {
+          v = u;
+          break;
+        }
       }
-      /* partial selection of the median */
-      for (size_t a = 0; a <= m / 2 && m; a++)
-        for (size_t b = a + 1; b < m; b++)
-          if (diffs[b] < diffs[a]) {
-            double tmp = diffs[a];
-            diffs[a] = diffs[b];
-            diffs[b] = tmp;
-          }
-      spread = m ? diffs[m / 2] : 0;
-    } else {
-      spread = t->dev[f];
     }
-    if (spread > 0)
-      v += co_rng_laplace(rng, spread / j->conviction);
-    if (v < fe->min)
-      v = fe->min;
-    if (v > fe->max)
-      v = fe->max;
     if (fe->type == COHORT_CONTINUOUS)
       v = round_to(v, fe->integer ? 0 : fe->decimals);
     else if (fe->type == COHORT_DATETIME)
@@ -123,17 +149,31 @@ static void draw_feature(synth_job *j, co_rng *rng, double *row, const bool *hav
   row[f] = v;
 }
 
+/* The privacy gate (see the top of the file). *margin: how far the row is from failing, to keep the
+ * best attempt when none passes. */
+static bool gate_passes(const synth_job *j, const double *row, float *q, double *margin) {
+  co_metric m = {j->gate_w, 1.0, -1};
+  co_nb near;
+  co_index_scale(j->dcr, row, q);
+  if (co_knn(j->dcr, &m, q, 1, -1, NULL, &near) == 0) {
+    *margin = INFINITY;
+    return true;
+  }
+  double local = j->min_dcr[near.i];
+  *margin = near.d == 0 ? -1 : local > 0 ? near.d / local : INFINITY;
+  return near.d > 0 && near.d >= local;
+}
+
 static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t worker) {
   synth_job *j = vctx;
   cohort_trainee *t = j->t;
   size_t nf = t->nf;
-  size_t kbuf = j->k > CO_K_MAX ? CO_K_MAX : CO_K_MAX;
   float *q = co_malloc(nf * sizeof *q);
   double *w = co_malloc(nf * sizeof *w);
   double *best = co_malloc(nf * sizeof *best);
   bool *have = co_malloc(nf * sizeof *have);
   size_t *order = co_malloc((j->nfree ? j->nfree : 1) * sizeof *order);
-  co_nb *nb = co_malloc(kbuf * sizeof *nb);
+  co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
   cohort_status st = COHORT_OK;
   if (!q || !w || !best || !have || !order || !nb) {
     st = co_nomem();
@@ -147,15 +187,14 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
     co_rng rng;
     co_rng_seed(&rng, j->o->seed * 0x9e3779b97f4a7c15ull + r);
     double *row = j->out + r * nf;
-    double best_margin = -1;
+    double best_margin = -INFINITY;
     for (int attempt = 0; attempt < CO_SYNTH_ATTEMPTS; attempt++) {
+      bool any = false;
       for (size_t f = 0; f < nf; f++) {
         row[f] = j->fixed_mask[f] ? j->fixed[f] : NAN;
         have[f] = j->fixed_mask[f];
-      }
-      bool any = false;
-      for (size_t f = 0; f < nf; f++)
         any |= have[f];
+      }
       memcpy(order, j->free_feats, j->nfree * sizeof *order);
       for (size_t i = j->nfree; i > 1; i--) {
         size_t s = co_rng_below(&rng, i);
@@ -168,25 +207,14 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
         have[order[i]] = true;
         any = true;
       }
-      if (j->o->no_privacy_gate)
+      double margin;
+      if (j->o->no_privacy_gate || gate_passes(j, row, q, &margin))
         break;
-      /* Privacy gate in DCR geometry. */
-      for (size_t f = 0; f < nf; f++)
-        w[f] = t->schema.f[f].flags & CO_F_IGNORED ? 0.0 : 1.0;
-      co_index_scale(j->dcr, row, q);
-      co_metric m = {w, 1.0, -1};
-      co_nb near;
-      if (co_knn(j->dcr, &m, q, 1, -1, NULL, &near) == 0)
-        break;
-      double lim = j->min_dcr[near.i];
-      double margin = near.d == 0 ? -1 : lim > 0 ? near.d / lim : INFINITY;
-      if (near.d > 0 && near.d >= lim)
-        break; /* passes */
       if (margin > best_margin) { /* keep the least close attempt in case none passes */
         best_margin = margin;
         memcpy(best, row, nf * sizeof *row);
       }
-      if (attempt == CO_SYNTH_ATTEMPTS - 1 && best_margin > 0)
+      if (attempt == CO_SYNTH_ATTEMPTS - 1)
         memcpy(row, best, nf * sizeof *row);
     }
     size_t done = atomic_fetch_add(&j->done, 1) + 1;
@@ -218,9 +246,9 @@ static cohort_status mindcr_range(void *vctx, size_t begin, size_t end, size_t w
   float *q = co_malloc(nf * sizeof *q);
   if (!q)
     return co_nomem();
+  co_metric m = {j->w, 1.0, -1};
   for (size_t r = begin; r < end; r++) {
     co_index_scale(j->dcr, j->t->x + r * nf, q);
-    co_metric m = {j->w, 1.0, -1};
     co_nb near;
     j->min_dcr[r] = co_knn(j->dcr, &m, q, 1, (long)r, NULL, &near) ? (float)near.d : 0.0f;
   }
@@ -229,7 +257,7 @@ static cohort_status mindcr_range(void *vctx, size_t begin, size_t end, size_t w
   return COHORT_OK;
 }
 
-/* Appends rows of out (nrows * nf) as text to a new table of the trainee's used features. */
+/* Rows of x (nrows * nf) as text, in a new table of the trainee's used features. */
 static cohort_status to_table(const cohort_trainee *t, const double *x, size_t nrows, cohort_table **out) {
   size_t nf = t->nf, nc = 0;
   const char **names = co_malloc(nf * sizeof *names);
@@ -278,20 +306,20 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     return co_error(COHORT_EINVAL, "synthesize: conviction must be a positive number");
   if (opt->rows > 100000000)
     return co_error(COHORT_ELIMIT, "synthesize: at most 100000000 rows per call");
-  size_t nf = t->nf;
+  size_t nf = t->nf, n = t->n;
   cohort_status st = COHORT_OK;
   co_index *dcr = NULL;
   double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
   bool *mask = co_calloc(nf, sizeof *mask);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
-  float *min_dcr = co_malloc(t->n * sizeof *min_dcr);
+  float *min_dcr = co_malloc(n * sizeof *min_dcr);
   double *x = co_malloc((opt->rows ? opt->rows : 1) * nf * sizeof *x);
   if (!fixed || !w || !mask || !free_feats || !min_dcr || !x) {
     st = co_nomem();
     goto out;
   }
   for (size_t i = 0; i < opt->n_fixed; i++) {
-    size_t f;
+    size_t f = 0;
     if ((st = co_trainee_feature(t, opt->fixed_names[i], &f)) != COHORT_OK)
       goto out;
     st = co_feature_encode(&t->schema.f[f], opt->fixed_values[i], false, &fixed[f]);
@@ -307,12 +335,13 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     if (!mask[f] && w[f] > 0)
       free_feats[nfree++] = f;
   }
+
   const co_index *ix;
-  if ((st = co_trainee_index(t, &ix)) != COHORT_OK || (st = co_index_build_dcr(t, &dcr)) != COHORT_OK)
+  if ((st = co_trainee_index(t, &ix)) != COHORT_OK || (st = co_index_build(t, CO_GEOM_DCR, &dcr)) != COHORT_OK)
     goto out;
   if (!opt->no_privacy_gate) {
     mindcr_job mj = {t, dcr, w, min_dcr};
-    if ((st = co_parallel(t->n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
+    if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
       goto out;
   }
   synth_job j = {.t = t,
@@ -322,6 +351,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .min_dcr = min_dcr,
                  .fixed = fixed,
                  .fixed_mask = mask,
+                 .gate_w = w,
                  .free_feats = free_feats,
                  .nfree = nfree,
                  .k = opt->k ? opt->k : CO_SYNTH_K,

@@ -220,7 +220,7 @@ cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases
 }
 
 cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature, const char *value) {
-  size_t j;
+  size_t j = 0;
   if (!t || case_index >= (t ? t->n : 0))
     return co_error(COHORT_ENOTFOUND, "edit: case %zu does not exist", case_index);
   cohort_status st = co_trainee_feature(t, feature, &j);
@@ -317,7 +317,7 @@ const co_params *co_trainee_params_for(const cohort_trainee *t, long target) {
 cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k, double *p) {
   long ti = -1;
   if (target) {
-    size_t j;
+    size_t j = 0;
     cohort_status st = co_trainee_feature(t, target, &j);
     if (st != COHORT_OK)
       return st;

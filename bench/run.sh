@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The benchmark, side by side with its peers, in one run (make bench):
+#   bash bench/run.sh <cohort-binary> <datasets-dir>
+# Needs the bench programs built next to the binary (<build>/bench/, from bench/CMakeLists.txt;
+# rebuilt here when the build dir is a CMake one) and Debian's /usr/bin/python3 with numpy,
+# scikit-learn and FAISS (scripts/install-deps.sh --bench).
+# Stages (each one may fail without stopping the others; the table marks what is missing):
+#   1. sklearn_baseline.py  tuned k-NN quality + the fixed splits     -> sklearn.json, splits/
+#   2. bench_quality        engine quality on the same rows           -> cohort_quality.json
+#   3. bench_knn            engine k=10 search q/s + geometry dumps    -> knn/knn_cohort.json
+#   4. peers_knn.py         FAISS / sklearn on the dumps, correctness  -> knn/knn_peers.json
+#   5. bench_synth          adult analyze + synthesize + evaluate, RSS -> synth.json, synth_load.json
+# Outputs go to $COHORT_BENCH_OUT (default <build>/bench-out); the table to bench/RESULTS.md.
+# Threads: $COHORT_BENCH_THREADS (default 2) for the engine and every peer.
+set -uo pipefail
+
+if [ $# -lt 2 ]; then
+  echo "usage: bash bench/run.sh <cohort-binary> <datasets-dir>" >&2
+  exit 2
+fi
+BIN=$1
+DATA=$(cd "$2" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=$(cd "$(dirname "$BIN")" && pwd)
+BB=$BUILD/bench
+OUT=${COHORT_BENCH_OUT:-$BUILD/bench-out}
+THREADS=${COHORT_BENCH_THREADS:-2}
+PY=/usr/bin/python3
+RESULTS=${COHORT_BENCH_RESULTS:-$HERE/RESULTS.md}
+
+rm -rf "$OUT"
+mkdir -p "$OUT/splits" "$OUT/knn" "$OUT/synth" "$OUT/logs"
+cat /proc/loadavg >"$OUT/loadavg_start"
+: >"$OUT/notes.txt"
+note() { echo "$*" | tee -a "$OUT/notes.txt" >&2; }
+
+if [ -f "$BUILD/CMakeCache.txt" ]; then
+  echo "== building bench programs in $BUILD" >&2
+  cmake --build "$BUILD" --target bench_quality bench_knn bench_synth >"$OUT/logs/build.log" 2>&1 ||
+    note "build: some bench programs failed to build (see $OUT/logs/build.log)"
+fi
+
+# Python peers: FAISS/numpy timed with the OpenBLAS CPU overrides unset; if that crashes, keep them.
+py() {
+  local log=$1
+  shift
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$@" 2>"$log"
+  local rc=$?
+  if [ $rc -ge 128 ]; then
+    note "python crashed (rc $rc) with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; rerun with them set: $*"
+    "$PY" "$@" 2>"$log"
+    rc=$?
+  fi
+  return $rc
+}
+
+# stage NAME COMMAND...: runs it, records seconds and exit status, never aborts the run.
+stage() {
+  local name=$1
+  shift
+  echo "== $name" >&2
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  "$@"
+  rc=$?
+  t1=$(date +%s.%N)
+  echo "$name rc=$rc seconds=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")" >>"$OUT/stages.txt"
+  [ $rc -eq 0 ] || note "$name failed (rc $rc); see $OUT/logs/"
+  return 0
+}
+
+need() {
+  if [ ! -x "$BB/$1" ]; then
+    note "$1 not built ($BB/$1 missing)"
+    return 1
+  fi
+}
+
+run_sklearn() {
+  py "$OUT/logs/sklearn.log" "$HERE/sklearn_baseline.py" "$DATA" --out "$OUT/sklearn.json" --splits "$OUT/splits" \
+    --jobs "$THREADS" >/dev/null
+}
+run_quality() {
+  need bench_quality || return 1
+  "$BB/bench_quality" "$DATA" "$OUT/splits" --threads "$THREADS" --out "$OUT/cohort_quality.json" \
+    >/dev/null 2>"$OUT/logs/quality.log"
+}
+run_knn() {
+  need bench_knn || return 1
+  "$BB/bench_knn" "$OUT/knn" "$DATA" --threads "$THREADS" --queries 10000 --k 10 >/dev/null 2>"$OUT/logs/knn.log"
+}
+run_peers() {
+  py "$OUT/logs/peers.log" "$HERE/peers_knn.py" --dir "$OUT/knn" --threads "$THREADS" --k 10 --kd-queries 2000 \
+    --out "$OUT/knn/knn_peers.json" >/dev/null
+}
+run_synth() {
+  need bench_synth || return 1
+  /usr/bin/time -v -o "$OUT/synth.time" "$BB/bench_synth" "$DATA" "$OUT/synth" --threads "$THREADS" \
+    >"$OUT/synth.json" 2>"$OUT/logs/synth.log" || return 1
+  /usr/bin/time -v -o "$OUT/synth_load.time" "$BB/bench_synth" --load "$OUT/synth/adult.cohort" \
+    >"$OUT/synth_load.json" 2>"$OUT/logs/synth_load.log"
+}
+
+T0=$(date +%s)
+stage sklearn_baseline run_sklearn
+stage bench_quality run_quality
+stage bench_knn run_knn
+stage peers_knn run_peers
+stage bench_synth run_synth
+T1=$(date +%s)
+echo "total_seconds=$((T1 - T0))" >>"$OUT/stages.txt"
+cat /proc/loadavg >"$OUT/loadavg_end"
+
+"$PY" "$HERE/report.py" "$OUT" "$RESULTS" --threads "$THREADS" --repo "$HERE/.." || exit 1
+cat "$RESULTS"

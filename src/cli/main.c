@@ -1,0 +1,111 @@
+/* cohort: the one binary. The first argument picks a command; each command owns its own argument
+ * parsing. Today: `local` (the engine on local files), `version`, `help`. The server roles
+ * (`serve`, `api`, `worker`) and the client verbs slot into the table below. */
+#include "cli_util.h"
+#include "local.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] = command name */
+  const char *summary;
+} command;
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const command commands[] = {
+    {"local", cli_local_main,
+     "work on local files with the engine, no server (train, predict, synthesize...)"},
+    {"version", cmd_version, "print the version of cohort and libcohort"},
+    {"help", cmd_help, "show help for a command: cohort help local train"},
+    {NULL, NULL, NULL}};
+
+static void overview(FILE *f) {
+  fprintf(f,
+          "cohort %s: machine learning on tabular data (instance-based trainees)\n\n"
+          "Usage: cohort <command> [arguments]\n\nCommands:\n",
+          COHORT_VERSION_STRING);
+  for (const command *c = commands; c->name; c++)
+    fprintf(f, "  %-10s %s\n", c->name, c->summary);
+  fprintf(f, "\nServer roles (serve, api, worker) and client verbs are next; today every verb runs locally:\n"
+             "  cohort local help            list the local verbs\n"
+             "  cohort local train --help    options of one verb\n");
+}
+
+static const cli_opt no_opts[] = {{0, NULL, 0, NULL, NULL}};
+static const cli_cmd version_cmd = {
+    "version", "[--json]", "Prints the version of cohort and of the linked libcohort.", NULL, no_opts};
+
+static int cmd_version(int argc, char **argv) {
+  cli_args a;
+  const char *val;
+  int id;
+  cli_args_init(&a, &version_cmd, argc, argv);
+  while ((id = cli_next(&a, &val)) != CLI_END) {
+    if (id == CLI_STOP)
+      return a.rc;
+    return cli_usage(&version_cmd, "unexpected argument '%s'", val ? val : "");
+  }
+  if (cli_g.json) {
+    return cli_json_print(
+        json_pack("{s:s, s:s}", "cohort", COHORT_VERSION_STRING, "libcohort", cohort_version()));
+  }
+  printf("cohort %s (libcohort %s)\n", COHORT_VERSION_STRING, cohort_version());
+  return CLI_OK;
+}
+
+static const command *find_command(const char *name) {
+  for (const command *c = commands; c->name; c++)
+    if (strcmp(c->name, name) == 0)
+      return c;
+  return NULL;
+}
+
+/* cohort help [command [verb]]: the command's own --help. */
+static int cmd_help(int argc, char **argv) {
+  if (argc < 2) {
+    overview(stdout);
+    return CLI_OK;
+  }
+  const command *c = find_command(argv[1]);
+  if (!c || c->run == cmd_help) {
+    if (!c)
+      fprintf(stderr, "cohort: unknown command '%s' (see 'cohort help')\n", argv[1]);
+    else
+      overview(stdout);
+    return c ? CLI_OK : CLI_USAGE;
+  }
+  /* Rebuild "<command> [verb] --help". */
+  char *args[4];
+  int n = 0;
+  args[n++] = argv[1];
+  if (argc >= 3)
+    args[n++] = argv[2];
+  args[n++] = "--help";
+  args[n] = NULL;
+  return c->run(n, args);
+}
+
+int main(int argc, char **argv) {
+  cli_signals_init();
+  if (argc < 2) {
+    overview(stderr);
+    return CLI_USAGE;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+    overview(stdout);
+    return CLI_OK;
+  }
+  if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
+    return cmd_version(1, argv + 1);
+  const command *c = find_command(name);
+  if (!c) {
+    fprintf(stderr, "cohort: unknown command '%s' (see 'cohort help')\n", name);
+    return CLI_USAGE;
+  }
+  return c->run(argc - 1, argv + 1);
+}
