@@ -113,7 +113,7 @@ static size_t dump_matrix(const char *dir, const char *name, cohort_trainee *t, 
       for (size_t r = 0; r < n; r++) {
         float v = col[r];
         size_t lev = v == v && v >= 0 && (size_t)v < nl ? (size_t)v : nl;
-        X[r * dims + c0 + lev] = a;
+        X[(size_t)ix->ids[r] * dims + c0 + lev] = a;
       }
       c0 += nl + 1;
     } else {
@@ -128,7 +128,7 @@ static size_t dump_matrix(const char *dir, const char *name, cohort_trainee *t, 
       float mean = cnt ? (float)(sum / (double)cnt) : 0.0f;
       *numeric_missing += n - cnt;
       for (size_t r = 0; r < n; r++)
-        X[r * dims + c0] = sw * (col[r] == col[r] ? col[r] : mean);
+        X[(size_t)ix->ids[r] * dims + c0] = sw * (col[r] == col[r] ? col[r] : mean);
       c0++;
     }
   }

@@ -60,7 +60,7 @@ static double naive_dist(const co_index *ix, const co_metric *m, const float *q,
   for (size_t f = 0; f < ix->nf; f++) {
     if (!(m->w[f] > 0))
       continue;
-    float v = ix->col[f * ix->n + c];
+    float v = ix->col[f * ix->n + ix->pos[c]];
     double term;
     if (isnan(q[f]))
       term = isnan(v) ? 0 : ix->mcost[f];

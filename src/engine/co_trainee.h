@@ -61,14 +61,24 @@ cohort_status co_trainee_encode(cohort_trainee *t, const cohort_table *rows, boo
 /* ---------------------------------------------------------------- neighbour search (knn.c) */
 
 /* Cases in search layout: column-major floats, continuous scaled by 1/deviation, categorical as
- * codes, NaN missing. Rebuilt when t->generation changes. */
+ * codes, NaN missing; rows grouped into leaves of nearby cases (see knn.c). Rebuilt when
+ * t->generation changes. */
+enum { CO_LEAF_MISSING = 1, CO_LEAF_PRESENT = 2 };
+
 typedef struct co_index {
   size_t n, nf;
   uint64_t generation;
-  float *col;     /* nf * n */
-  float *scale;   /* nf: 1/deviation for numeric features, 1 for categorical */
-  float *mcost;   /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
-  bool *cat;      /* nf */
+  float *col;       /* nf * n, rows in leaf order */
+  float *scale;     /* nf: 1/deviation for numeric features, 1 for categorical */
+  float *mcost;     /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
+  bool *cat;        /* nf */
+  uint32_t *ids;    /* n: case index of each row */
+  uint32_t *pos;    /* n: row of each case */
+  size_t nleaves;
+  uint32_t *leaf;   /* nleaves + 1: first row of each leaf */
+  float *lo, *hi;   /* nleaves * nf: bounds of present values */
+  uint64_t *mask;   /* nleaves * nf: categorical codes present (bit min(code, 63)) */
+  uint8_t *presence;/* nleaves * nf: CO_LEAF_MISSING | CO_LEAF_PRESENT */
 } co_index;
 
 /* How to measure: per-feature weights (0 = ignore), power p, and which target must be present. */
@@ -87,9 +97,8 @@ cohort_status co_trainee_index(cohort_trainee *t, const co_index **out);
 void co_index_free(co_index *ix);
 typedef enum co_geometry {
   CO_GEOM_ENGINE, /* the trainee's learned deviations and mismatch costs (t->index) */
-  CO_GEOM_DCR,    /* SDMetrics' DCR: numeric |x - y| / range, categorical 0/1, missing vs present 1;
+  CO_GEOM_DCR     /* SDMetrics' DCR: numeric |x - y| / range, categorical 0/1, missing vs present 1;
                      with p = 1 and unit weights, distance / features is SDMetrics' DCR */
-  CO_GEOM_SPREAD  /* numeric |x - y| / (2 mean absolute deviation), categorical 0/1, missing 1 */
 } co_geometry;
 /* A separate index of the trainee's cases in another geometry; the caller frees it. */
 cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out);

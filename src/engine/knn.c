@@ -7,16 +7,23 @@
  * For 0 < p < 1 the sum of powers itself is a metric, for p >= 1 its p-th root is; ranking uses the
  * sum either way and only the reported distance takes the root.
  *
- * Search is blocked brute force over a column-major float copy of the cases: for a block of cases
- * each active feature adds its term to a block of partial sums in one tight loop the compiler
- * vectorizes; then a bounded max-heap keeps the k best. */
+ * Layout: a column-major float copy of the cases, reordered so that cases close to each other sit in
+ * the same leaf of CO_LEAF cases (leaves come from recursive median splits on the widest feature,
+ * as in a k-d tree). Each leaf keeps per-feature bounds: numeric min/max, the set of categorical
+ * codes present, and whether values are missing.
+ *
+ * Search: a lower bound of the distance from the query to every case of a leaf comes from those
+ * bounds; leaves are visited nearest bound first and the search stops once the bound exceeds the
+ * k-th best distance, so it is exact. Within a leaf each active feature adds its term to a block of
+ * partial sums in one tight loop the compiler vectorizes; a bounded max-heap keeps the k best. */
 #include "co_trainee.h"
 
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CO_KNN_BLOCK 512
+#define CO_LEAF 64
+#define CO_FIRST_LEAVES 4
 
 /* The kernels are inlined into one copy of the search built for AVX2 and one for the baseline;
  * co_knn picks by CPU at run time. No FMA, so both copies round identically. */
@@ -46,6 +53,13 @@ void co_index_free(co_index *ix) {
   co_free(ix->scale);
   co_free(ix->mcost);
   co_free(ix->cat);
+  co_free(ix->ids);
+  co_free(ix->pos);
+  co_free(ix->leaf);
+  co_free(ix->lo);
+  co_free(ix->hi);
+  co_free(ix->mask);
+  co_free(ix->presence);
   co_free(ix);
 }
 
@@ -70,6 +84,138 @@ static double feature_mad(const cohort_trainee *t, size_t f) {
   return mad / m;
 }
 
+/* ---------------------------------------------------------------- leaves */
+
+static inline float key_of(const float *col, uint32_t c) {
+  float v = col[c];
+  return v == v ? v : INFINITY; /* missing values sort last */
+}
+
+/* Reorders ids[lo, hi) so that ids[mid] holds the element of rank mid by col (quickselect). */
+static void select_nth(uint32_t *ids, size_t lo, size_t hi, size_t mid, const float *col) {
+  while (hi - lo > 1) {
+    float pivot = key_of(col, ids[lo + (hi - lo - 1) / 2]); /* never the last: Hoare then always shrinks */
+    size_t i = lo, j = hi - 1;
+    for (;;) {
+      while (key_of(col, ids[i]) < pivot)
+        i++;
+      while (key_of(col, ids[j]) > pivot)
+        j--;
+      if (i >= j)
+        break;
+      uint32_t tmp = ids[i];
+      ids[i++] = ids[j];
+      ids[j--] = tmp;
+    }
+    /* ids[lo, j] <= pivot <= ids[j+1, hi) */
+    if (mid <= j)
+      hi = j + 1;
+    else
+      lo = j + 1;
+  }
+}
+
+typedef struct leaf_builder {
+  co_index *ix;
+  const float *col; /* columns in case order */
+  uint32_t nleaf;
+} leaf_builder;
+
+static void split(leaf_builder *b, size_t lo, size_t hi) {
+  co_index *ix = b->ix;
+  size_t n = ix->n;
+  float best = 0;
+  long bf = -1;
+  if (hi - lo > CO_LEAF) {
+    for (size_t f = 0; f < ix->nf; f++) {
+      const float *c = b->col + f * n;
+      float mn = INFINITY, mx = -INFINITY;
+      for (size_t i = lo; i < hi; i++) {
+        float v = c[ix->ids[i]];
+        if (v == v) {
+          mn = v < mn ? v : mn;
+          mx = v > mx ? v : mx;
+        }
+      }
+      /* Spread in distance units: a categorical split separates codes, worth one mismatch. */
+      float spread = mx > mn ? (ix->cat[f] ? ix->mcost[f] : mx - mn) : 0;
+      if (spread > best) {
+        best = spread;
+        bf = (long)f;
+      }
+    }
+  }
+  if (bf < 0) { /* small enough, or every case alike: cut into leaves as they are */
+    for (size_t s = lo; s < hi; s += CO_LEAF)
+      ix->leaf[b->nleaf++] = (uint32_t)s;
+    return;
+  }
+  size_t mid = lo + (hi - lo) / 2;
+  select_nth(ix->ids, lo, hi, mid, b->col + (size_t)bf * n);
+  split(b, lo, mid);
+  split(b, mid, hi);
+}
+
+/* Orders the cases into leaves and computes each leaf's bounds. */
+static cohort_status build_leaves(co_index *ix) {
+  size_t n = ix->n, nf = ix->nf;
+  size_t maxleaves = n / CO_LEAF * 2 + 2;
+  float *bycase = co_malloc((n ? n : 1) * nf * sizeof *bycase);
+  ix->ids = co_malloc((n ? n : 1) * sizeof *ix->ids);
+  ix->pos = co_malloc((n ? n : 1) * sizeof *ix->pos);
+  ix->leaf = co_malloc((maxleaves + 1) * sizeof *ix->leaf);
+  if (!bycase || !ix->ids || !ix->pos || !ix->leaf) {
+    co_free(bycase);
+    return co_nomem();
+  }
+  memcpy(bycase, ix->col, n * nf * sizeof *bycase);
+  for (size_t i = 0; i < n; i++)
+    ix->ids[i] = (uint32_t)i;
+  leaf_builder b = {ix, bycase, 0};
+  split(&b, 0, n);
+  ix->nleaves = b.nleaf;
+  ix->leaf[b.nleaf] = (uint32_t)n;
+  for (size_t r = 0; r < n; r++)
+    ix->pos[ix->ids[r]] = (uint32_t)r;
+  for (size_t f = 0; f < nf; f++)
+    for (size_t r = 0; r < n; r++)
+      ix->col[f * n + r] = bycase[f * n + ix->ids[r]];
+  co_free(bycase);
+
+  size_t nl = ix->nleaves ? ix->nleaves : 1;
+  ix->lo = co_malloc(nl * nf * sizeof *ix->lo);
+  ix->hi = co_malloc(nl * nf * sizeof *ix->hi);
+  ix->mask = co_calloc(nl * nf, sizeof *ix->mask);
+  ix->presence = co_calloc(nl * nf, sizeof *ix->presence);
+  if (!ix->lo || !ix->hi || !ix->mask || !ix->presence)
+    return co_nomem();
+  for (size_t l = 0; l < ix->nleaves; l++) {
+    for (size_t f = 0; f < nf; f++) {
+      const float *c = ix->col + f * n;
+      float mn = INFINITY, mx = -INFINITY;
+      uint64_t mask = 0;
+      uint8_t pres = 0;
+      for (size_t r = ix->leaf[l]; r < ix->leaf[l + 1]; r++) {
+        float v = c[r];
+        if (v != v) {
+          pres |= CO_LEAF_MISSING;
+          continue;
+        }
+        pres |= CO_LEAF_PRESENT;
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        if (ix->cat[f])
+          mask |= 1ull << (v < 63 ? (unsigned)v : 63u);
+      }
+      ix->lo[l * nf + f] = mn;
+      ix->hi[l * nf + f] = mx;
+      ix->mask[l * nf + f] = mask;
+      ix->presence[l * nf + f] = pres;
+    }
+  }
+  return COHORT_OK;
+}
+
 static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
   size_t n = t->n, nf = t->nf;
   co_index *ix = co_calloc(1, sizeof *ix);
@@ -90,19 +236,16 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_i
     const co_feature *fe = &t->schema.f[f];
     bool cat = co_is_categorical(fe->type) && fe->type != COHORT_ORDINAL;
     double dev = t->dev[f] > 0 ? t->dev[f] : 1.0;
-    double range = fe->max - fe->min, mad = cat ? 0 : feature_mad(t, f);
+    double range = fe->max - fe->min;
     double scale = 1.0, mcost = 1.0;
     switch (geom) {
     case CO_GEOM_ENGINE:
       /* Missing vs present costs what a random pair differs by: ~ 2 mean absolute deviations. */
       scale = cat ? 1.0 : 1.0 / dev;
-      mcost = cat ? mismatch_cost(fe, dev) : fmax(2.0 * mad * scale, 0.25);
+      mcost = cat ? mismatch_cost(fe, dev) : fmax(2.0 * feature_mad(t, f) * scale, 0.25);
       break;
     case CO_GEOM_DCR:
       scale = cat ? 1.0 : 1.0 / (range > 0 ? range : 1.0);
-      break;
-    case CO_GEOM_SPREAD:
-      scale = cat ? 1.0 : 1.0 / (mad > 0 ? 2.0 * mad : range > 0 ? range : 1.0);
       break;
     }
     float *col = ix->col + f * n;
@@ -111,6 +254,11 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_i
     ix->cat[f] = cat;
     ix->scale[f] = (float)scale;
     ix->mcost[f] = (float)mcost;
+  }
+  cohort_status st = build_leaves(ix);
+  if (st != COHORT_OK) {
+    co_index_free(ix);
+    return st;
   }
   *out = ix;
   return COHORT_OK;
@@ -241,12 +389,54 @@ static int cand_cmp(const void *a, const void *b) {
 }
 
 typedef struct feat_spec {
-  const float *col;
+  size_t f;
   float q, w, mp;
   int kind; /* 0 numeric, 1 categorical, 2 query missing */
 } feat_spec;
 
-static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out) {
+typedef struct leaf_bound {
+  float lb;
+  uint32_t leaf;
+} leaf_bound;
+
+/* Lower bound of the distance sum from the query to any case of leaf l (FLT_MAX: no case there
+ * has the required feature). Each term is a lower bound of the same term in the kernels, summed in
+ * the same order, so rounding keeps it a lower bound. */
+static inline CO_INLINE float leaf_lower_bound(const co_index *ix, size_t l, const feat_spec *spec, size_t ns,
+                                              long require, enum pkind pk, float p) {
+  size_t nf = ix->nf;
+  if (require >= 0 && !(ix->presence[l * nf + (size_t)require] & CO_LEAF_PRESENT))
+    return FLT_MAX;
+  float lb = 0;
+  for (size_t s = 0; s < ns; s++) {
+    size_t i = l * nf + spec[s].f;
+    uint8_t pres = ix->presence[i];
+    float t;
+    if (spec[s].kind == 2) {
+      t = pres & CO_LEAF_MISSING ? 0.0f : spec[s].mp;
+    } else if (!(pres & CO_LEAF_PRESENT)) {
+      t = spec[s].mp;
+    } else if (spec[s].kind == 1) {
+      float q = spec[s].q;
+      unsigned bit = q >= 0 && q < 63 ? (unsigned)q : 63u;
+      t = (ix->mask[i] >> bit) & 1 ? 0.0f : spec[s].mp;
+    } else {
+      float q = spec[s].q, gap = 0;
+      if (q < ix->lo[i])
+        gap = ix->lo[i] - q;
+      else if (q > ix->hi[i])
+        gap = q - ix->hi[i];
+      t = spec[s].w * powp(gap, pk, p);
+      if (pres & CO_LEAF_MISSING && spec[s].mp < t)
+        t = spec[s].mp;
+    }
+    lb += t;
+  }
+  return lb;
+}
+
+static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, const float *q, size_t k,
+                                        long exclude, co_rng *rng, co_nb *out) {
   size_t n = ix->n, nf = ix->nf;
   if (k == 0 || n == 0)
     return 0;
@@ -254,34 +444,57 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   float p = (float)m->p;
 
   feat_spec spec_stack[64];
-  feat_spec *spec = nf <= 64 ? spec_stack : co_malloc(nf * sizeof *spec);
   cand heap_stack[64];
+  feat_spec *spec = nf <= 64 ? spec_stack : co_malloc(nf * sizeof *spec);
   cand *heap = k <= 64 ? heap_stack : co_malloc(k * sizeof *heap);
-  if (!spec || !heap) {
-    if (spec != spec_stack)
-      co_free(spec);
-    if (heap != heap_stack)
-      co_free(heap);
-    return 0;
-  }
+  leaf_bound order_stack[2048];
+  leaf_bound *order = ix->nleaves <= 2048 ? order_stack : co_malloc(ix->nleaves * sizeof *order);
+  size_t hn = 0;
+  if (!spec || !heap || !order)
+    goto out;
   size_t ns = 0;
   for (size_t f = 0; f < nf; f++) {
     if (!(m->w[f] > 0))
       continue;
     float w = (float)m->w[f];
-    feat_spec s = {ix->col + f * n, q[f], w, w * powp(ix->mcost[f], pk, p), 0};
-    s.kind = q[f] != q[f] ? 2 : ix->cat[f] ? 1 : 0;
-    spec[ns++] = s;
+    feat_spec sp = {f, q[f], w, w * powp(ix->mcost[f], pk, p), 0};
+    sp.kind = q[f] != q[f] ? 2 : ix->cat[f] ? 1 : 0;
+    spec[ns++] = sp;
+  }
+  /* Bounds of every leaf, and the few nearest leaves to visit first: they set a tight k-th
+   * distance early, after which the rest are visited in memory order and most are skipped on
+   * their bound alone. (Sorting every leaf costs more than it saves when few features are used.) */
+  size_t nfirst = 0;
+  leaf_bound first[CO_FIRST_LEAVES];
+  for (size_t l = 0; l < ix->nleaves; l++) {
+    float lb = leaf_lower_bound(ix, l, spec, ns, m->require, pk, p);
+    order[l] = (leaf_bound){lb, (uint32_t)l};
+    if (lb == FLT_MAX || (nfirst == CO_FIRST_LEAVES && lb >= first[nfirst - 1].lb))
+      continue;
+    size_t i = nfirst < CO_FIRST_LEAVES ? nfirst++ : nfirst - 1;
+    for (; i > 0 && first[i - 1].lb > lb; i--)
+      first[i] = first[i - 1];
+    first[i] = order[l];
   }
   const float *req = m->require >= 0 ? ix->col + (size_t)m->require * n : NULL;
+  long xrow = exclude >= 0 && (size_t)exclude < n ? (long)ix->pos[exclude] : -1;
 
-  float D[CO_KNN_BLOCK];
-  size_t hn = 0;
-  for (size_t b0 = 0; b0 < n; b0 += CO_KNN_BLOCK) {
-    size_t nb = n - b0 < CO_KNN_BLOCK ? n - b0 : CO_KNN_BLOCK;
+  float D[CO_LEAF];
+  for (size_t o = 0; o < nfirst + ix->nleaves; o++) {
+    const leaf_bound *lf = o < nfirst ? &first[o] : &order[o - nfirst];
+    if (lf->lb == FLT_MAX || (hn == k && lf->lb > heap[0].d))
+      continue;
+    if (o >= nfirst) { /* already visited among the first? */
+      bool seen = false;
+      for (size_t i = 0; i < nfirst && !seen; i++)
+        seen = first[i].leaf == lf->leaf;
+      if (seen)
+        continue;
+    }
+    size_t b0 = ix->leaf[lf->leaf], nb = ix->leaf[lf->leaf + 1] - b0;
     memset(D, 0, nb * sizeof *D);
     for (size_t s = 0; s < ns; s++) {
-      const float *c = spec[s].col + b0;
+      const float *c = ix->col + spec[s].f * n + b0;
       if (spec[s].kind == 0)
         add_numeric(D, c, nb, spec[s].q, spec[s].w, spec[s].mp, pk, p);
       else if (spec[s].kind == 1)
@@ -293,27 +506,19 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
       for (size_t j = 0; j < nb; j++)
         if (req[b0 + j] != req[b0 + j])
           D[j] = FLT_MAX;
-    if (exclude >= 0 && (size_t)exclude >= b0 && (size_t)exclude < b0 + nb)
-      D[(size_t)exclude - b0] = FLT_MAX;
+    if (xrow >= (long)b0 && xrow < (long)(b0 + nb))
+      D[(size_t)xrow - b0] = FLT_MAX;
 
     for (size_t j = 0; j < nb; j++) {
       float d = D[j];
-      if (d == FLT_MAX)
+      if (d == FLT_MAX || (hn == k && d > heap[0].d))
         continue;
+      uint32_t id = ix->ids[b0 + j];
+      cand c = {d, id, rng ? co_rng_next(rng) : id};
       if (hn < k) {
-        heap[hn] = (cand){d, (uint32_t)(b0 + j), rng ? co_rng_next(rng) : b0 + j};
+        heap[hn] = c;
         sift_up(heap, hn++);
-      } else if (d <= heap[0].d) {
-        cand c = {d, (uint32_t)(b0 + j), 0};
-        if (d == heap[0].d) {
-          if (!rng)
-            continue; /* equal distance: the earlier case stays */
-          c.key = co_rng_next(rng);
-          if (c.key >= heap[0].key)
-            continue;
-        } else {
-          c.key = rng ? co_rng_next(rng) : b0 + j;
-        }
+      } else if (worse(&heap[0], &c)) {
         heap[0] = c;
         sift_down(heap, k, 0);
       }
@@ -326,10 +531,13 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
     out[i].d = pk == P_ONE ? d : pk == P_TWO ? sqrt(d) : pow(d, invp);
     out[i].i = heap[i].i;
   }
+out:
   if (spec != spec_stack)
     co_free(spec);
   if (heap != heap_stack)
     co_free(heap);
+  if (order != order_stack)
+    co_free(order);
   return hn;
 }
 
