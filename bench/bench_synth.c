@@ -16,6 +16,7 @@
 #include <string.h>
 
 static int load_mode(const char *path) {
+  size_t held0 = bench_current_rss();
   size_t rss0 = bench_peak_rss();
   double t0 = bench_now();
   cohort_trainee *t = NULL;
@@ -43,9 +44,15 @@ static int load_mode(const char *path) {
   bench_check(cohort_react(t, row, &ro, &r), "react");
   double t2 = bench_now();
   size_t rss = bench_peak_rss();
+  cohort_reaction_free(r);
+  cohort_table_free(row);
+  r = NULL;
+  row = NULL;
+  size_t held = bench_current_rss(); /* the trainee and its search index, nothing transient */
   printf("{\"file\": \"%s\", \"file_bytes\": %zu, \"cases\": %zu, \"load_seconds\": %.3f, \"react_seconds\": %.3f, "
-         "\"peak_rss_bytes\": %zu, \"rss_before_load_bytes\": %zu}\n",
-         path, bench_file_size(path), cohort_trainee_cases(t), t1 - t0, t2 - t1, rss, rss0);
+         "\"peak_rss_bytes\": %zu, \"rss_before_load_bytes\": %zu, \"held_rss_bytes\": %zu}\n",
+         path, bench_file_size(path), cohort_trainee_cases(t), t1 - t0, t2 - t1, rss, rss0,
+         held > held0 ? held - held0 : 0);
   cohort_reaction_free(r);
   cohort_table_free(row);
   cohort_trainee_free(t);

@@ -1,5 +1,8 @@
 #include "bench_util.h"
 
+#include <malloc.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +15,17 @@ double bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+size_t bench_current_rss(void) {
+  malloc_trim(0);
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, resident = 0;
+  if (!f)
+    return 0;
+  int got = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return got == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 size_t bench_peak_rss(void) {

@@ -12,6 +12,9 @@
 double bench_now(void);
 /* Peak resident set size of this process so far, in bytes (getrusage). */
 size_t bench_peak_rss(void);
+/* Resident set size of this process now, in bytes (/proc/self/statm), after returning freed heap
+ * memory to the system (malloc_trim), so it counts what is held, not what was once touched. */
+size_t bench_current_rss(void);
 /* Prints "what: status: message" to stderr and exits 1 when st != COHORT_OK. */
 void bench_check(cohort_status st, const char *what);
 /* Reads a CSV with the engine's default options; exits on failure. */

@@ -55,12 +55,12 @@ static cohort_trainee *make_trainee(cohort_table *tab) {
 }
 
 /* Reference distance straight from the definition in knn.c. */
-static double naive_dist(const co_index *ix, const co_metric *m, const float *q, size_t c) {
+static double naive_dist(const co_index *ix, const co_metric *m, const float *q, size_t row) {
   double s = 0;
   for (size_t f = 0; f < ix->nf; f++) {
     if (!(m->w[f] > 0))
       continue;
-    float v = ix->col[f * ix->n + ix->pos[c]];
+    float v = ix->col[f * ix->n + row];
     double term;
     if (isnan(q[f]))
       term = isnan(v) ? 0 : ix->mcost[f];
@@ -92,8 +92,10 @@ static void test_knn_exact(void **state) {
       co_index_scale(ix, t->x + qi * 7 * t->nf, q);
       size_t got = co_knn(ix, &m, q, 10, (long)(qi * 7), NULL, nb);
       assert_int_equal(got, 10);
-      for (size_t c = 0; c < t->n; c++)
-        d[c] = c == qi * 7 ? INFINITY : naive_dist(ix, &m, q, c);
+      for (size_t row = 0; row < t->n; row++) {
+        size_t c = ix->ids[row];
+        d[c] = c == qi * 7 ? INFINITY : naive_dist(ix, &m, q, row);
+      }
       /* the k-th engine distance must equal the k-th smallest true distance */
       for (size_t i = 0; i < got; i++) {
         assert_true(fabs(d[nb[i].i] - nb[i].d) < 1e-3 * (1 + nb[i].d));

@@ -672,6 +672,7 @@ static void test_learned_edges(void **state) {
   assert_int_equal(cohort_trainee_serialize(u, &p, &pl), COHORT_ESTATE);
   assert_non_null(strstr(cohort_errmsg(), "target of two analyses"));
   u->tp[1].target = keep;
+  assert_int_equal(cohort_trainee_set_weight(u, 3, 2.0), COHORT_OK); /* weights are held from now on */
   u->cw[3] = NAN;
   assert_int_equal(cohort_trainee_serialize(u, &p, &pl), COHORT_ESTATE);
   u->cw[3] = 2.0;

@@ -26,7 +26,7 @@ struct cohort_trainee {
 
   size_t n, cap;
   double *x;  /* n * nf, row-major; NaN = missing */
-  double *cw; /* n case weights */
+  double *cw; /* case weights (cap of them), or NULL while every weight is 1 */
 
   /* Learned by analyze; defaults (from the data's spread) until then. */
   bool analyzed;
@@ -41,6 +41,8 @@ struct cohort_trainee {
   uint64_t generation; /* bumped on every change that invalidates index */
   char *fmtbuf; /* nf * CO_CELL_MAX, for cohort_trainee_case; allocated on first use */
 };
+
+static inline double co_weight(const cohort_trainee *t, size_t i) { return t->cw ? t->cw[i] : 1.0; }
 
 /* Default deviations from the data (used until analyze): continuous = mean absolute deviation
  * from the median; categorical = 1 - sum p^2 (chance a random pair mismatches). */
@@ -73,7 +75,6 @@ typedef struct co_index {
   float *mcost;     /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
   bool *cat;        /* nf */
   uint32_t *ids;    /* n: case index of each row */
-  uint32_t *pos;    /* n: row of each case */
   size_t nleaves;
   uint32_t *leaf;   /* nleaves + 1: first row of each leaf */
   float *lo, *hi;   /* nleaves * nf: bounds of present values */

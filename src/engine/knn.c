@@ -54,7 +54,6 @@ void co_index_free(co_index *ix) {
   co_free(ix->mcost);
   co_free(ix->cat);
   co_free(ix->ids);
-  co_free(ix->pos);
   co_free(ix->leaf);
   co_free(ix->lo);
   co_free(ix->hi);
@@ -162,9 +161,8 @@ static cohort_status build_leaves(co_index *ix) {
   size_t maxleaves = n / CO_LEAF * 2 + 2;
   float *bycase = co_malloc((n ? n : 1) * nf * sizeof *bycase);
   ix->ids = co_malloc((n ? n : 1) * sizeof *ix->ids);
-  ix->pos = co_malloc((n ? n : 1) * sizeof *ix->pos);
   ix->leaf = co_malloc((maxleaves + 1) * sizeof *ix->leaf);
-  if (!bycase || !ix->ids || !ix->pos || !ix->leaf) {
+  if (!bycase || !ix->ids || !ix->leaf) {
     co_free(bycase);
     return co_nomem();
   }
@@ -175,8 +173,6 @@ static cohort_status build_leaves(co_index *ix) {
   split(&b, 0, n);
   ix->nleaves = b.nleaf;
   ix->leaf[b.nleaf] = (uint32_t)n;
-  for (size_t r = 0; r < n; r++)
-    ix->pos[ix->ids[r]] = (uint32_t)r;
   for (size_t f = 0; f < nf; f++)
     for (size_t r = 0; r < n; r++)
       ix->col[f * n + r] = bycase[f * n + ix->ids[r]];
@@ -477,7 +473,6 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
     first[i] = order[l];
   }
   const float *req = m->require >= 0 ? ix->col + (size_t)m->require * n : NULL;
-  long xrow = exclude >= 0 && (size_t)exclude < n ? (long)ix->pos[exclude] : -1;
 
   float D[CO_LEAF];
   for (size_t o = 0; o < nfirst + ix->nleaves; o++) {
@@ -506,14 +501,14 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
       for (size_t j = 0; j < nb; j++)
         if (req[b0 + j] != req[b0 + j])
           D[j] = FLT_MAX;
-    if (xrow >= (long)b0 && xrow < (long)(b0 + nb))
-      D[(size_t)xrow - b0] = FLT_MAX;
 
     for (size_t j = 0; j < nb; j++) {
       float d = D[j];
       if (d == FLT_MAX || (hn == k && d > heap[0].d))
         continue;
       uint32_t id = ix->ids[b0 + j];
+      if ((long)id == exclude)
+        continue;
       cand c = {d, id, rng ? co_rng_next(rng) : id};
       if (hn < k) {
         heap[hn] = c;

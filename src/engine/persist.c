@@ -172,7 +172,7 @@ static void w_payload(wbuf *w, const cohort_trainee *t) {
     for (size_t i = 0; i < t->n * nf; i++)
       w_f64(w, t->x[i]);
     for (size_t i = 0; i < t->n; i++)
-      w_f64(w, t->cw[i]);
+      w_f64(w, co_weight(t, i));
   } else {
     w->pos += (t->n * nf + t->n) * 8;
   }
@@ -227,8 +227,8 @@ static cohort_status check_limits(const cohort_trainee *t) {
       return co_error(COHORT_ESTATE, "serialize: deviation of feature '%s' is %g", f->name, t->dev[j]);
   }
   for (size_t i = 0; i < t->n; i++)
-    if (!isfinite(t->cw[i]) || !(t->cw[i] >= 0))
-      return co_error(COHORT_ESTATE, "serialize: weight of case %zu is %g", i + 1, t->cw[i]);
+    if (!isfinite(co_weight(t, i)) || !(co_weight(t, i) >= 0))
+      return co_error(COHORT_ESTATE, "serialize: weight of case %zu is %g", i + 1, co_weight(t, i));
   cohort_status st = check_params(t, &t->global, "global parameters");
   for (size_t i = 0; i < t->ntp && st == COHORT_OK; i++) {
     if (t->tp[i].target >= t->nf)
@@ -494,6 +494,13 @@ static cohort_status r_cases(rbuf *r, cohort_trainee *t) {
       return bad(r, at, "weight of case %zu is %g, not a finite number >= 0", i + 1, t->cw[i]);
   }
   t->n = t->cap = (size_t)n;
+  bool uniform = true;
+  for (size_t i = 0; i < n && uniform; i++)
+    uniform = t->cw[i] == 1.0;
+  if (uniform) { /* the common case is held as no array at all */
+    co_free(t->cw);
+    t->cw = NULL;
+  }
   return COHORT_OK;
 }
 

@@ -7,7 +7,7 @@
 /* Influence of a neighbour: its case weight over its distance. The floor keeps exact matches
  * finite while letting them dominate. */
 static inline double influence(const cohort_trainee *t, const co_nb *nb) {
-  return t->cw[nb->i] / (nb->d + 1e-6);
+  return co_weight(t, nb->i) / (nb->d + 1e-6);
 }
 
 static bool is_vote(const co_feature *f) { return co_is_categorical(f->type); }

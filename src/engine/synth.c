@@ -111,11 +111,11 @@ static void draw_feature(const synth_job *j, co_rng *rng, double *row, const boo
     } else if (targeted) {
       double tot = 0;
       for (size_t i = 0; i < got; i++)
-        tot += t->cw[nb[i].i] / (nb[i].d + 1e-6);
+        tot += co_weight(t, nb[i].i) / (nb[i].d + 1e-6);
       double u = co_rng_uniform(rng) * tot;
       size_t i = 0;
       for (; i + 1 < got; i++) {
-        u -= t->cw[nb[i].i] / (nb[i].d + 1e-6);
+        u -= co_weight(t, nb[i].i) / (nb[i].d + 1e-6);
         if (u < 0)
           break;
       }

@@ -133,6 +133,19 @@ out:
   return COHORT_OK;
 }
 
+/* Case weights are held only once one differs from 1: allocates them (cap entries, all 1). */
+static int materialize_weights(cohort_trainee *t) {
+  if (t->cw)
+    return 0;
+  double *cw = co_malloc((t->cap ? t->cap : 1) * sizeof *cw);
+  if (!cw)
+    return -1;
+  for (size_t i = 0; i < t->cap; i++)
+    cw[i] = 1.0;
+  t->cw = cw;
+  return 0;
+}
+
 cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows, const double *weights) {
   if (!t || !rows)
     return co_error(COHORT_EINVAL, "train: trainee and rows are required");
@@ -157,12 +170,13 @@ cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows, 
     double *nx = co_realloc(t->x, cap * t->nf * sizeof *nx);
     if (nx)
       t->x = nx;
-    double *nw = nx ? co_realloc(t->cw, cap * sizeof *nw) : NULL;
-    if (!nw) {
+    double *nw = nx && t->cw ? co_realloc(t->cw, cap * sizeof *nw) : NULL;
+    if (!nx || (t->cw && !nw)) {
       co_free(x);
       return co_nomem();
     }
-    t->cw = nw;
+    if (nw)
+      t->cw = nw;
     t->cap = cap;
   }
   memcpy(t->x + t->n * t->nf, x, rows->nrows * t->nf * sizeof *x);
@@ -180,7 +194,14 @@ cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows, 
       f->max = v > f->max ? v : f->max;
     }
   }
-  for (size_t r = 0; r < rows->nrows; r++)
+  bool uniform = true;
+  for (size_t r = 0; weights && r < rows->nrows; r++)
+    uniform &= weights[r] == 1.0;
+  if (!uniform && materialize_weights(t) != 0) {
+    co_free(x);
+    return co_nomem();
+  }
+  for (size_t r = 0; t->cw && r < rows->nrows; r++)
     t->cw[t->n + r] = weights ? weights[r] : 1.0;
   t->n = need;
   co_free(x);
@@ -209,7 +230,8 @@ cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases
       continue;
     if (w != r) {
       memmove(t->x + w * t->nf, t->x + r * t->nf, t->nf * sizeof *t->x);
-      t->cw[w] = t->cw[r];
+      if (t->cw)
+        t->cw[w] = t->cw[r];
     }
     w++;
   }
@@ -240,7 +262,10 @@ cohort_status cohort_trainee_set_weight(cohort_trainee *t, size_t case_index, do
     return co_error(COHORT_ENOTFOUND, "weight: case %zu does not exist", case_index);
   if (!(weight >= 0) || !isfinite(weight))
     return co_error(COHORT_EINVAL, "weight: must be a finite number >= 0");
-  t->cw[case_index] = weight;
+  if (!t->cw && weight != 1.0 && materialize_weights(t) != 0)
+    return co_nomem();
+  if (t->cw)
+    t->cw[case_index] = weight;
   return COHORT_OK;
 }
 
