@@ -243,7 +243,7 @@ COHORT_API cohort_status cohort_trainee_impute(cohort_trainee *t, size_t *filled
 typedef struct cohort_synth_options {
   size_t rows;
   uint64_t seed;
-  double conviction;             /* noise divisor: larger = closer to the data; 0 = default (1) */
+  double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
   size_t k;                      /* neighbours mixed; 0 = default */
   int no_privacy_gate;           /* 1 = allow rows closer to a training row than its neighbours are */
   const char *const *fixed_names;/* conditional generation: these features take these values */

@@ -23,7 +23,7 @@ int local_synthesize(int argc, char **argv) {
       {O_ROWS, "rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)"},
       {O_OUT, "output", 'o', "FILE", "CSV to write (default: stdout)"},
       {LO_SEED, "seed", 0, "N", "random seed (default 1; the same seed gives the same rows)"},
-      {O_CONV, "conviction", 0, "X", "noise knob: larger = closer to the data (default 5)"},
+      {O_CONV, "conviction", 0, "X", "noise divisor: larger = closer to the data (default 2)"},
       {O_K, "k", 0, "K", "neighbours mixed per feature (default: engine's choice)"},
       {O_FIX, "fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)"},
       {O_NOGATE, "no-privacy-gate", 0, NULL, "keep rows closer to a training row than its neighbours are"},
