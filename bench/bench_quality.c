@@ -6,7 +6,9 @@
  * the target, react on the test CSV's rows (every other feature as context) and score the
  * predictions: accuracy (string equality) for a categorical target, R^2 for a numeric one.
  * adult uses adult_train/adult_test from DATASETS_DIR; diamonds, abalone and penguins use the
- * fixed 80/20 splits sklearn_baseline.py wrote to SPLITS_DIR, so both sides see identical rows.
+ * fixed 80/20 splits sklearn_baseline.py wrote to SPLITS_DIR, so both sides see identical rows:
+ * a systematic 1-in-5 split, data row i (0-based, after dropping rows without a target) is a test
+ * row when i % 5 == 4 (tests/test_quality_predict.c rebuilds it from the original CSV).
  * Prints JSON {dataset: {metric, cohort_score, seconds, ...}} and writes it to --out. */
 #include "bench_util.h"
 

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Renders the outputs of bench/run.sh (OUT_DIR) as the markdown table in bench/RESULTS.md.
 
-  /usr/bin/python3 bench/report.py OUT_DIR RESULTS.md [--threads N] [--repo DIR]
+  /usr/bin/python3 bench/report.py OUT_DIR RESULTS.md [--threads N] [--repo DIR] [--sections LIST]
 
-Missing or failed stages show as "pending" with the reason from OUT_DIR/notes.txt."""
+Missing or failed stages show as "pending" with the reason from OUT_DIR/notes.txt.
+--sections quality,knn,synth (default: all) renders only those sections from OUT_DIR and keeps the
+others as they stand in the existing RESULTS.md (run.sh passes it when COHORT_BENCH_STAGES runs a
+subset of the stages); the header says which sections come from an earlier run."""
 import argparse
 import datetime
 import json
@@ -78,13 +81,54 @@ def machine(repo):
     return model, commit, f"{kind} ({blas})"
 
 
+# Sections of RESULTS.md that come from stages, keyed by the start of their heading.
+SECTIONS = {"quality": "## Prediction quality", "knn": "## Exact k=10", "synth": "## Adult end to end"}
+
+
+def split_sections(lines):
+    """{key or heading: [lines]} for each '## ' section of a rendered RESULTS.md (header under '')."""
+    out, key = {"": []}, ""
+    for ln in lines:
+        if ln.startswith("## "):
+            key = next((k for k, h in SECTIONS.items() if ln.startswith(h)), ln)
+            out[key] = []
+        out[key].append(ln)
+    return out
+
+
+def keep_old_sections(L, results, chosen):
+    """Replaces the sections not in chosen by the ones in the existing results file."""
+    try:
+        old = split_sections(open(results).read().split("\n"))
+    except OSError:
+        return L
+    new = split_sections(L)
+    kept = [k for k in SECTIONS if k not in chosen and k in old]
+    if not kept:
+        return L
+    hdr = new[""]
+    at = next((i for i, ln in enumerate(hdr) if ln.startswith("- BLAS")), len(hdr) - 1) + 1
+    hdr.insert(at, f"- sections not rerun, kept from the previous {os.path.basename(results)}: "
+               f"{'; '.join(old[k][0][3:] for k in kept)} (their figures may be from another date and commit)")
+    out = []
+    for key, lines in new.items():
+        out += old[key] if key in kept else lines
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("results")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repo", default=".")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help="comma-separated subset of " + ",".join(SECTIONS) + "; the others are kept from RESULTS")
     a = ap.parse_args()
+    chosen = [s for s in a.sections.split(",") if s]
+    bad = [s for s in chosen if s not in SECTIONS]
+    if bad:
+        ap.error(f"unknown section(s) {', '.join(bad)}; known: {', '.join(SECTIONS)}")
     o = a.out
     sk = load(os.path.join(o, "sklearn.json")) or {}
     cq = load(os.path.join(o, "cohort_quality.json")) or {}
@@ -141,8 +185,10 @@ def main():
             sub_note.append(f"{name}: grid search on {s['search_rows']:,} of {s['train_rows']:,} training rows, "
                             "best parameters refit on all of them")
     L.append("")
-    L.append("Splits: adult = adult_train / adult_test; the others a fixed 80/20 split "
-             "(numpy RandomState(0) permutation, last 20% test), written once and read by both sides.")
+    L.append("Splits: adult = adult_train / adult_test; the others a fixed systematic 80/20 split "
+             "(data row i, 0-based after dropping rows without a target, is a test row when i % 5 == 4), "
+             "written once and read by both sides. `tests/test_quality_predict.c` asserts the engine's "
+             "figures against floors taken from the sklearn column.")
     for n in sub_note:
         L.append(f"- {n}")
     L.append("")
@@ -243,6 +289,8 @@ def main():
         if n:
             L.append(f"- note: {n}")
     L.append("")
+    if set(chosen) != set(SECTIONS):
+        L = keep_old_sections(L, a.results, chosen)
     with open(a.results, "w") as f:
         f.write("\n".join(L))
 

@@ -12,6 +12,10 @@
 #   5. bench_synth          adult analyze + synthesize + evaluate, RSS -> synth.json, synth_load.json
 # Outputs go to $COHORT_BENCH_OUT (default <build>/bench-out); the table to bench/RESULTS.md.
 # Threads: $COHORT_BENCH_THREADS (default 2) for the engine and every peer.
+# Subset: $COHORT_BENCH_STAGES, e.g. "sklearn_baseline bench_quality" (default: all five); the
+# sections of RESULTS.md whose stages did not run are kept from the previous RESULTS.md.
+# bench_quality reads the splits sklearn_baseline writes and bench_knn's dumps feed peers_knn, so
+# select them in pairs.
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -27,6 +31,24 @@ OUT=${COHORT_BENCH_OUT:-$BUILD/bench-out}
 THREADS=${COHORT_BENCH_THREADS:-2}
 PY=/usr/bin/python3
 RESULTS=${COHORT_BENCH_RESULTS:-$HERE/RESULTS.md}
+ALL_STAGES="sklearn_baseline bench_quality bench_knn peers_knn bench_synth"
+STAGES=${COHORT_BENCH_STAGES:-$ALL_STAGES}
+for s in $STAGES; do
+  case " $ALL_STAGES " in
+  *" $s "*) ;;
+  *)
+    echo "run.sh: unknown stage '$s' in COHORT_BENCH_STAGES (known: $ALL_STAGES)" >&2
+    exit 2
+    ;;
+  esac
+done
+wanted() { case " $STAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac }
+# RESULTS.md sections to render: those with at least one stage run (the others are kept as they are).
+SECTIONS=""
+wanted sklearn_baseline || wanted bench_quality && SECTIONS="$SECTIONS,quality"
+wanted bench_knn || wanted peers_knn && SECTIONS="$SECTIONS,knn"
+wanted bench_synth && SECTIONS="$SECTIONS,synth"
+SECTIONS=${SECTIONS#,}
 
 rm -rf "$OUT"
 mkdir -p "$OUT/splits" "$OUT/knn" "$OUT/synth" "$OUT/logs"
@@ -36,7 +58,12 @@ note() { echo "$*" | tee -a "$OUT/notes.txt" >&2; }
 
 if [ -f "$BUILD/CMakeCache.txt" ]; then
   echo "== building bench programs in $BUILD" >&2
-  cmake --build "$BUILD" --target bench_quality bench_knn bench_synth >"$OUT/logs/build.log" 2>&1 ||
+  targets=""
+  wanted bench_quality && targets="$targets bench_quality"
+  wanted bench_knn && targets="$targets bench_knn"
+  wanted bench_synth && targets="$targets bench_synth"
+  # shellcheck disable=SC2086
+  [ -z "$targets" ] || cmake --build "$BUILD" --target $targets >"$OUT/logs/build.log" 2>&1 ||
     note "build: some bench programs failed to build (see $OUT/logs/build.log)"
 fi
 
@@ -58,6 +85,7 @@ py() {
 stage() {
   local name=$1
   shift
+  wanted "$name" || return 0
   echo "== $name" >&2
   local t0 t1 rc
   t0=$(date +%s.%N)
@@ -111,5 +139,5 @@ T1=$(date +%s)
 echo "total_seconds=$((T1 - T0))" >>"$OUT/stages.txt"
 cat /proc/loadavg >"$OUT/loadavg_end"
 
-"$PY" "$HERE/report.py" "$OUT" "$RESULTS" --threads "$THREADS" --repo "$HERE/.." || exit 1
+"$PY" "$HERE/report.py" "$OUT" "$RESULTS" --threads "$THREADS" --repo "$HERE/.." --sections "$SECTIONS" || exit 1
 cat "$RESULTS"

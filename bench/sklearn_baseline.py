@@ -16,10 +16,12 @@ pipeline (preprocessing refit per fold); auto (default) picks precomputed when t
 have >= 64 columns (adult), where distances dominate. Refit and test score use the full pipeline.
 
 Datasets: adult (income, accuracy; adult_train / adult_test), diamonds (price, R^2), abalone
-(rings, R^2), penguins (species, accuracy; rows without species dropped). The last three use a
-fixed split: permutation = numpy RandomState(0).permutation(n), last 20% of it is the test set.
-The split files are copies of the original CSV lines (header included) in permutation order, so
-the engine reads exactly the cells scikit-learn read.
+(rings, R^2), penguins (species, accuracy). The last three use a fixed systematic 1-in-5 split,
+trivially reproducible without numpy's RNG: after dropping rows whose target is missing (empty or
+NA; none in these files today), the data row with 0-based index i is a test row when i % 5 == 4
+and a training row otherwise, both in file order. The split files are copies of the original CSV
+lines (header included), so the engine (bench_quality) reads exactly the cells scikit-learn read;
+tests/test_quality_predict.c builds the same split from the original CSV in C.
 
 A column is numeric when every non-missing cell parses as a number; an empty cell (or NA) is
 missing. Prints JSON {dataset: {metric, sklearn_score, best_params, seconds, ...}}."""
@@ -106,9 +108,10 @@ def run(name, data_dir, train_file, test_file, target, metric, splits_dir, jobs,
     rows = [rows[i] for i in keep]
     raw = [raw[i] for i in keep] if raw is not None else None
     if test_file is None:
-        perm = np.random.RandomState(0).permutation(len(rows))
-        ntest = int(round(0.2 * len(rows)))
-        tr, te = perm[: len(rows) - ntest], perm[len(rows) - ntest:]
+        # Systematic 1-in-5 split: row i (0-based, counted after dropping missing targets) is a
+        # test row when i % 5 == 4. Keep in step with tests/test_quality_predict.c.
+        tr = [i for i in range(len(rows)) if i % 5 != 4]
+        te = [i for i in range(len(rows)) if i % 5 == 4]
         train = [rows[i] for i in tr]
         test = [rows[i] for i in te]
         os.makedirs(splits_dir, exist_ok=True)
