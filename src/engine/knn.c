@@ -439,12 +439,13 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   enum pkind pk = m->p == 1.0 ? P_ONE : m->p == 2.0 ? P_TWO : m->p == 0.5 ? P_HALF : P_ANY;
   float p = (float)m->p;
 
-  feat_spec spec_stack[64];
-  cand heap_stack[64];
-  feat_spec *spec = nf <= 64 ? spec_stack : co_malloc(nf * sizeof *spec);
-  cand *heap = k <= 64 ? heap_stack : co_malloc(k * sizeof *heap);
-  leaf_bound order_stack[2048];
-  leaf_bound *order = ix->nleaves <= 2048 ? order_stack : co_malloc(ix->nleaves * sizeof *order);
+  /* Scratch on the stack up to sizes that cover most tables (~40 KiB); beyond, from the heap. */
+  feat_spec spec_stack[256];
+  cand heap_stack[CO_K_MAX];
+  leaf_bound order_stack[4096];
+  feat_spec *spec = nf <= 256 ? spec_stack : co_malloc(nf * sizeof *spec);
+  cand *heap = k <= CO_K_MAX ? heap_stack : co_malloc(k * sizeof *heap);
+  leaf_bound *order = ix->nleaves <= 4096 ? order_stack : co_malloc(ix->nleaves * sizeof *order);
   size_t hn = 0;
   if (!spec || !heap || !order)
     goto out;
