@@ -75,11 +75,12 @@ typedef struct co_index {
   float *mcost;     /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
   bool *cat;        /* nf */
   uint32_t *ids;    /* n: case index of each row */
-  size_t nleaves;
+  size_t nleaves, ngroups;
   uint32_t *leaf;   /* nleaves + 1: first row of each leaf */
-  float *lo, *hi;   /* nleaves * nf: bounds of present values */
-  uint64_t *mask;   /* nleaves * nf: categorical codes present (bit min(code, 63)) */
-  uint8_t *presence;/* nleaves * nf: CO_LEAF_MISSING | CO_LEAF_PRESENT */
+  /* Boxes, (nleaves + ngroups) * nf: leaves, then groups of consecutive leaves. */
+  float *lo, *hi;   /* bounds of present values */
+  uint64_t *mask;   /* categorical codes present (bit min(code, 63)) */
+  uint8_t *presence;/* CO_LEAF_MISSING | CO_LEAF_PRESENT */
 } co_index;
 
 /* How to measure: per-feature weights (0 = ignore), power p, and which target must be present. */

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #define CO_LEAF 64
-#define CO_FIRST_LEAVES 4
+#define CO_GROUP 16 /* leaves per group: a second level of bounds */
 
 /* The kernels are inlined into one copy of the search built for AVX2 and one for the baseline;
  * co_knn picks by CPU at run time. No FMA, so both copies round identically. */
@@ -178,11 +178,12 @@ static cohort_status build_leaves(co_index *ix) {
       ix->col[f * n + r] = bycase[f * n + ix->ids[r]];
   co_free(bycase);
 
-  size_t nl = ix->nleaves ? ix->nleaves : 1;
-  ix->lo = co_malloc(nl * nf * sizeof *ix->lo);
-  ix->hi = co_malloc(nl * nf * sizeof *ix->hi);
-  ix->mask = co_calloc(nl * nf, sizeof *ix->mask);
-  ix->presence = co_calloc(nl * nf, sizeof *ix->presence);
+  ix->ngroups = (ix->nleaves + CO_GROUP - 1) / CO_GROUP;
+  size_t nb = ix->nleaves + ix->ngroups ? ix->nleaves + ix->ngroups : 1; /* boxes: leaves, then groups */
+  ix->lo = co_malloc(nb * nf * sizeof *ix->lo);
+  ix->hi = co_malloc(nb * nf * sizeof *ix->hi);
+  ix->mask = co_calloc(nb * nf, sizeof *ix->mask);
+  ix->presence = co_calloc(nb * nf, sizeof *ix->presence);
   if (!ix->lo || !ix->hi || !ix->mask || !ix->presence)
     return co_nomem();
   for (size_t l = 0; l < ix->nleaves; l++) {
@@ -208,6 +209,22 @@ static cohort_status build_leaves(co_index *ix) {
       ix->mask[l * nf + f] = mask;
       ix->presence[l * nf + f] = pres;
     }
+  }
+  /* A group's box is the union of its leaves' boxes. */
+  for (size_t g = 0; g < ix->ngroups; g++) {
+    size_t gb = (ix->nleaves + g) * nf, l1 = (g + 1) * CO_GROUP;
+    for (size_t f = 0; f < nf; f++) {
+      ix->lo[gb + f] = INFINITY;
+      ix->hi[gb + f] = -INFINITY;
+    }
+    for (size_t l = g * CO_GROUP; l < l1 && l < ix->nleaves; l++)
+      for (size_t f = 0; f < nf; f++) {
+        size_t i = l * nf + f;
+        ix->lo[gb + f] = fminf(ix->lo[gb + f], ix->lo[i]);
+        ix->hi[gb + f] = fmaxf(ix->hi[gb + f], ix->hi[i]);
+        ix->mask[gb + f] |= ix->mask[i];
+        ix->presence[gb + f] |= ix->presence[i];
+      }
   }
   return COHORT_OK;
 }
@@ -395,7 +412,8 @@ typedef struct leaf_bound {
   uint32_t leaf;
 } leaf_bound;
 
-/* Lower bound of the distance sum from the query to any case of leaf l (FLT_MAX: no case there
+/* Lower bound of the distance sum from the query to any case of box l, a leaf or (from nleaves on) a
+ * group of leaves (FLT_MAX: no case there
  * has the required feature). Each term is a lower bound of the same term in the kernels, summed in
  * the same order, so rounding keeps it a lower bound. */
 static inline CO_INLINE float leaf_lower_bound(const co_index *ix, size_t l, const feat_spec *spec, size_t ns,
@@ -431,6 +449,79 @@ static inline CO_INLINE float leaf_lower_bound(const co_index *ix, size_t l, con
   return lb;
 }
 
+typedef struct knn_state {
+  const co_index *ix;
+  const feat_spec *spec;
+  size_t ns;
+  enum pkind pk;
+  float p;
+  long require;     /* feature a neighbour must have, or -1 */
+  const float *req; /* its column, or NULL */
+  long exclude;
+  co_rng *rng;
+  cand *heap;
+  size_t k, hn;
+} knn_state;
+
+/* Distances to every case of leaf l; the k best so far stay in the heap. */
+static inline CO_INLINE void scan_leaf(knn_state *st, size_t l) {
+  const co_index *ix = st->ix;
+  size_t n = ix->n, b0 = ix->leaf[l], nb = ix->leaf[l + 1] - b0;
+  float D[CO_LEAF];
+  memset(D, 0, nb * sizeof *D);
+  for (size_t s = 0; s < st->ns; s++) {
+    const feat_spec *sp = &st->spec[s];
+    const float *c = ix->col + sp->f * n + b0;
+    if (sp->kind == 0)
+      add_numeric(D, c, nb, sp->q, sp->w, sp->mp, st->pk, st->p);
+    else if (sp->kind == 1)
+      add_categorical(D, c, nb, sp->q, sp->mp);
+    else
+      add_query_missing(D, c, nb, sp->mp);
+  }
+  if (st->req)
+    for (size_t j = 0; j < nb; j++)
+      if (st->req[b0 + j] != st->req[b0 + j])
+        D[j] = FLT_MAX;
+  cand *heap = st->heap;
+  for (size_t j = 0; j < nb; j++) {
+    float d = D[j];
+    if (d == FLT_MAX || (st->hn == st->k && d > heap[0].d))
+      continue;
+    uint32_t id = ix->ids[b0 + j];
+    if ((long)id == st->exclude)
+      continue;
+    cand c = {d, id, st->rng ? co_rng_next(st->rng) : id};
+    if (st->hn < st->k) {
+      heap[st->hn] = c;
+      sift_up(heap, st->hn++);
+    } else if (worse(&heap[0], &c)) {
+      heap[0] = c;
+      sift_down(heap, st->k, 0);
+    }
+  }
+}
+
+/* Searches the leaves of group g whose bound does not exceed the k-th best; sorted: nearest
+ * bound first. */
+static inline CO_INLINE void visit_group(knn_state *st, size_t g, bool sorted) {
+  const co_index *ix = st->ix;
+  leaf_bound lbs[CO_GROUP];
+  size_t m = 0, l0 = g * CO_GROUP, l1 = l0 + CO_GROUP < ix->nleaves ? l0 + CO_GROUP : ix->nleaves;
+  for (size_t l = l0; l < l1; l++) {
+    float lb = leaf_lower_bound(ix, l, st->spec, st->ns, st->require, st->pk, st->p);
+    if (lb == FLT_MAX)
+      continue;
+    size_t i = m++;
+    for (; sorted && i > 0 && lbs[i - 1].lb > lb; i--)
+      lbs[i] = lbs[i - 1];
+    lbs[i] = (leaf_bound){lb, (uint32_t)l};
+  }
+  for (size_t i = 0; i < m; i++)
+    if (!(st->hn == st->k && lbs[i].lb > st->heap[0].d))
+      scan_leaf(st, lbs[i].leaf);
+}
+
 static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, const float *q, size_t k,
                                         long exclude, co_rng *rng, co_nb *out) {
   size_t n = ix->n, nf = ix->nf;
@@ -445,7 +536,7 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   leaf_bound order_stack[4096];
   feat_spec *spec = nf <= 256 ? spec_stack : co_malloc(nf * sizeof *spec);
   cand *heap = k <= CO_K_MAX ? heap_stack : co_malloc(k * sizeof *heap);
-  leaf_bound *order = ix->nleaves <= 4096 ? order_stack : co_malloc(ix->nleaves * sizeof *order);
+  leaf_bound *order = ix->ngroups <= 4096 ? order_stack : co_malloc(ix->ngroups * sizeof *order);
   size_t hn = 0;
   if (!spec || !heap || !order)
     goto out;
@@ -458,68 +549,25 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
     sp.kind = q[f] != q[f] ? 2 : ix->cat[f] ? 1 : 0;
     spec[ns++] = sp;
   }
-  /* Bounds of every leaf, and the few nearest leaves to visit first: they set a tight k-th
-   * distance early, after which the rest are visited in memory order and most are skipped on
-   * their bound alone. (Sorting every leaf costs more than it saves when few features are used.) */
-  size_t nfirst = 0;
-  leaf_bound first[CO_FIRST_LEAVES];
-  for (size_t l = 0; l < ix->nleaves; l++) {
-    float lb = leaf_lower_bound(ix, l, spec, ns, m->require, pk, p);
-    order[l] = (leaf_bound){lb, (uint32_t)l};
-    if (lb == FLT_MAX || (nfirst == CO_FIRST_LEAVES && lb >= first[nfirst - 1].lb))
-      continue;
-    size_t i = nfirst < CO_FIRST_LEAVES ? nfirst++ : nfirst - 1;
-    for (; i > 0 && first[i - 1].lb > lb; i--)
-      first[i] = first[i - 1];
-    first[i] = order[l];
+  /* Groups first: the one with the nearest bound is searched first, its leaves nearest bound
+   * first, which sets a tight k-th distance early; then every other group in memory order, each
+   * skipped whole when its bound exceeds the k-th best, and within it each leaf likewise. */
+  knn_state st = {ix,   spec, ns,   pk, p, m->require, m->require >= 0 ? ix->col + (size_t)m->require * n : NULL,
+                  exclude, rng, heap, k,  0};
+  size_t best = SIZE_MAX;
+  for (size_t g = 0; g < ix->ngroups; g++) {
+    float lb = leaf_lower_bound(ix, ix->nleaves + g, spec, ns, m->require, pk, p);
+    order[g] = (leaf_bound){lb, (uint32_t)g};
+    if (lb != FLT_MAX && (best == SIZE_MAX || lb < order[best].lb))
+      best = g;
   }
-  const float *req = m->require >= 0 ? ix->col + (size_t)m->require * n : NULL;
-
-  float D[CO_LEAF];
-  for (size_t o = 0; o < nfirst + ix->nleaves; o++) {
-    const leaf_bound *lf = o < nfirst ? &first[o] : &order[o - nfirst];
-    if (lf->lb == FLT_MAX || (hn == k && lf->lb > heap[0].d))
-      continue;
-    if (o >= nfirst) { /* already visited among the first? */
-      bool seen = false;
-      for (size_t i = 0; i < nfirst && !seen; i++)
-        seen = first[i].leaf == lf->leaf;
-      if (seen)
-        continue;
-    }
-    size_t b0 = ix->leaf[lf->leaf], nb = ix->leaf[lf->leaf + 1] - b0;
-    memset(D, 0, nb * sizeof *D);
-    for (size_t s = 0; s < ns; s++) {
-      const float *c = ix->col + spec[s].f * n + b0;
-      if (spec[s].kind == 0)
-        add_numeric(D, c, nb, spec[s].q, spec[s].w, spec[s].mp, pk, p);
-      else if (spec[s].kind == 1)
-        add_categorical(D, c, nb, spec[s].q, spec[s].mp);
-      else
-        add_query_missing(D, c, nb, spec[s].mp);
-    }
-    if (req)
-      for (size_t j = 0; j < nb; j++)
-        if (req[b0 + j] != req[b0 + j])
-          D[j] = FLT_MAX;
-
-    for (size_t j = 0; j < nb; j++) {
-      float d = D[j];
-      if (d == FLT_MAX || (hn == k && d > heap[0].d))
-        continue;
-      uint32_t id = ix->ids[b0 + j];
-      if ((long)id == exclude)
-        continue;
-      cand c = {d, id, rng ? co_rng_next(rng) : id};
-      if (hn < k) {
-        heap[hn] = c;
-        sift_up(heap, hn++);
-      } else if (worse(&heap[0], &c)) {
-        heap[0] = c;
-        sift_down(heap, k, 0);
-      }
-    }
+  if (best != SIZE_MAX) {
+    visit_group(&st, best, true);
+    for (size_t g = 0; g < ix->ngroups; g++)
+      if (g != best && order[g].lb != FLT_MAX && !(st.hn == k && order[g].lb > heap[0].d))
+        visit_group(&st, g, false);
   }
+  hn = st.hn;
   qsort(heap, hn, sizeof *heap, cand_cmp);
   double invp = 1.0 / m->p;
   for (size_t i = 0; i < hn; i++) {
