@@ -203,6 +203,9 @@ expect "synthesize same seed" 0 C local synthesize p.cohort -n 300 -o synth2.csv
 check "synthesize is deterministic for a seed" cmp -s synth.csv synth2.csv
 expect "synthesize --fix" 0 C local synthesize p.cohort -n 50 --fix species=Gentoo --conviction 2 --k 10 -o fixed.csv
 check "synthesize --fix holds" test "$(tail -n +2 fixed.csv | cut -d, -f1 | sort -u)" = "Gentoo"
+expect "synthesize --privacy local" 0 C local synthesize p.cohort -n 50 --privacy local -o local.csv
+check "synthesize --privacy local wrote 50 rows" test "$(wc -l <local.csv)" -eq 51
+expect "synthesize --privacy bogus" 2 C local synthesize p.cohort -n 5 --privacy bogus
 expect "synthesize --no-privacy-gate to stdout" 0 C local synthesize p.cohort -n 20 --no-privacy-gate
 check "synthesize to stdout" test "$(wc -l <"$W/out")" -eq 21
 expect_json "synthesize --json" "d['rows'] == 10 and len(d['data']) == 10" C local synthesize p.cohort -n 10 --json

@@ -417,6 +417,9 @@ static void test_bad_arguments(void **state) {
   cohort_synth_options so = {.rows = 5, .conviction = -2};
   cohort_table *out = NULL;
   assert_int_equal(cohort_synthesize(t, &so, &out), COHORT_EINVAL);
+  so = (cohort_synth_options){.rows = 5, .privacy = (cohort_privacy)7};
+  assert_int_equal(cohort_synthesize(t, &so, &out), COHORT_EINVAL);
+  assert_non_null(strstr(cohort_errmsg(), "privacy"));
   /* an empty trainee refuses questions it cannot answer */
   cohort_schema *s;
   CHECK_OK(cohort_schema_infer(&s, tab));

@@ -240,12 +240,21 @@ COHORT_API cohort_status cohort_trainee_impute(cohort_trainee *t, size_t *filled
 
 /* ---------------------------------------------------------------- synthesize */
 
+/* How strictly synthesize keeps rows away from the trainee's cases (see synth.c for the method). */
+typedef enum cohort_privacy {
+  COHORT_PRIVACY_REFERENCE = 0, /* default: no copies, no row closer to its nearest case than that case's
+                                   own neighbour, and no row closer to the cases than to the model's own
+                                   draws; several times slower than LOCAL */
+  COHORT_PRIVACY_LOCAL = 1      /* only the first two rules */
+} cohort_privacy;
+
 typedef struct cohort_synth_options {
   size_t rows;
   uint64_t seed;
   double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
   size_t k;                      /* neighbours mixed; 0 = default */
-  int no_privacy_gate;           /* 1 = allow rows closer to a training row than its neighbours are */
+  cohort_privacy privacy;        /* 0 = COHORT_PRIVACY_REFERENCE */
+  int no_privacy_gate;           /* 1 = no gate at all: rows may copy cases */
   const char *const *fixed_names;/* conditional generation: these features take these values */
   const char *const *fixed_values;
   size_t n_fixed;

@@ -18,7 +18,7 @@ static double now_s(void) {
 /* ---------------------------------------------------------------- synthesize */
 
 int local_synthesize(int argc, char **argv) {
-  enum { O_OUT = 1, O_ROWS, O_CONV, O_K, O_FIX, O_NOGATE };
+  enum { O_OUT = 1, O_ROWS, O_CONV, O_K, O_FIX, O_PRIVACY, O_NOGATE };
   static const cli_opt opts[] = {
       {O_ROWS, "rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)"},
       {O_OUT, "output", 'o', "FILE", "CSV to write (default: stdout)"},
@@ -26,13 +26,15 @@ int local_synthesize(int argc, char **argv) {
       {O_CONV, "conviction", 0, "X", "noise divisor: larger = closer to the data (default 2)"},
       {O_K, "k", 0, "K", "neighbours mixed per feature (default: engine's choice)"},
       {O_FIX, "fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)"},
-      {O_NOGATE, "no-privacy-gate", 0, NULL, "keep rows closer to a training row than its neighbours are"},
+      {O_PRIVACY, "privacy", 0, "MODE", "privacy gate: reference (default, strictest) or local (faster)"},
+      {O_NOGATE, "no-privacy-gate", 0, NULL, "no gate at all: rows may copy training rows"},
       {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {
       "local synthesize", "T.cohort -n N [-o synth.csv] [options]",
       "Generates synthetic rows that follow the trainee's data: features are generated one at a time\n"
-      "from the neighbours of what was generated so far. A privacy gate regenerates any row that is\n"
-      "closer to a training row than that row's own nearest neighbours are.",
+      "from the neighbours of what was generated so far. A privacy gate regenerates any row that copies\n"
+      "a training row, is closer to a training row than that row's own nearest neighbour is, or (by\n"
+      "default) is closer to the training rows than to rows the model drew without seeing them.",
       "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'", opts};
   cli_args a;
   const char *in = NULL, *out = NULL, *val;
@@ -40,6 +42,7 @@ int local_synthesize(int argc, char **argv) {
   uint64_t seed = 1;
   double conviction = 0;
   int rc = CLI_OK, id, nogate = 0, have_rows = 0;
+  cohort_privacy privacy = COHORT_PRIVACY_REFERENCE;
   cli_list fixes = {0}, fnames = {0};
   const char **fvalues = NULL;
   cohort_trainee *tr = NULL;
@@ -100,6 +103,16 @@ int local_synthesize(int argc, char **argv) {
       }
       cli_list_add(&fixes, val);
       break;
+    case O_PRIVACY:
+      if (strcmp(val, "reference") == 0) {
+        privacy = COHORT_PRIVACY_REFERENCE;
+      } else if (strcmp(val, "local") == 0) {
+        privacy = COHORT_PRIVACY_LOCAL;
+      } else {
+        rc = cli_usage(&cmd, "--privacy: expected 'reference' or 'local', got '%s'", val);
+        goto out;
+      }
+      break;
     case O_NOGATE:
       nogate = 1;
       break;
@@ -144,6 +157,7 @@ int local_synthesize(int argc, char **argv) {
   so.seed = seed;
   so.conviction = conviction;
   so.k = k;
+  so.privacy = privacy;
   so.no_privacy_gate = nogate;
   so.fixed_names = (const char *const *)fnames.v;
   so.fixed_values = fvalues;

@@ -104,6 +104,9 @@ typedef enum co_geometry {
 } co_geometry;
 /* A separate index of the trainee's cases in another geometry; the caller frees it. */
 cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out);
+/* The same for other rows (n * nf, encoded like the cases), scaled as the trainee's cases are. */
+cohort_status co_index_build_rows(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
+                                  co_index **out);
 /* Scales an encoded row (nf doubles) into the index's float layout. */
 void co_index_scale(const co_index *ix, const double *row, float *out);
 /* k nearest cases to a scaled query. exclude = case to skip (-1 none). rng != NULL breaks

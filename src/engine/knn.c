@@ -229,8 +229,9 @@ static cohort_status build_leaves(co_index *ix) {
   return COHORT_OK;
 }
 
-static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
-  size_t n = t->n, nf = t->nf;
+static cohort_status index_build(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
+                                 co_index **out) {
+  size_t nf = t->nf;
   co_index *ix = co_calloc(1, sizeof *ix);
   if (!ix)
     return co_nomem();
@@ -263,7 +264,7 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_i
     }
     float *col = ix->col + f * n;
     for (size_t r = 0; r < n; r++)
-      col[r] = (float)(t->x[r * nf + f] * scale);
+      col[r] = (float)(x[r * nf + f] * scale);
     ix->cat[f] = cat;
     ix->scale[f] = (float)scale;
     ix->mcost[f] = (float)mcost;
@@ -280,7 +281,7 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, co_i
 cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
   if (!t->index || t->index->generation != t->generation || t->index->n != t->n) {
     co_index *ix = NULL;
-    cohort_status st = index_build(t, CO_GEOM_ENGINE, &ix);
+    cohort_status st = index_build(t, CO_GEOM_ENGINE, t->x, t->n, &ix);
     if (st != COHORT_OK)
       return st;
     co_index_free(t->index);
@@ -291,7 +292,12 @@ cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
 }
 
 cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
-  return index_build(t, geom, out);
+  return index_build(t, geom, t->x, t->n, out);
+}
+
+cohort_status co_index_build_rows(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
+                                  co_index **out) {
+  return index_build(t, geom, x, n, out);
 }
 
 void co_index_scale(const co_index *ix, const double *row, float *out) {

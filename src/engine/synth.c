@@ -9,9 +9,14 @@
  * more than the feature's residual. A feature analyzed as a target is drawn from its own k nearest,
  * weighted by influence, as a prediction would be.
  *
- * Privacy gate: measured in SDMetrics' DCR geometry, a row is regenerated when it is an exact copy
+ * Privacy gate, measured in SDMetrics' DCR geometry. A row is regenerated when it is an exact copy
  * of a case, or closer to its nearest case than that case is to its own nearest neighbour (the
- * local minimum distance). When no attempt passes, the least close one is kept.
+ * local minimum distance). With COHORT_PRIVACY_REFERENCE (the default) it must also be no closer to
+ * the cases than to a set of reference rows the model drew beforehand without the gate: a row the
+ * model could have made without having seen the cases is as near its own kind as it is to them,
+ * while one copied together from a few cases is nearer those cases. This is the comparison that
+ * distance-to-closest-record overfitting tests make against a holdout, made with the model's own
+ * draws in the holdout's place. When no attempt passes, the least close one is kept.
  *
  * Row r is generated from its own random stream seeded by (seed, r), so the output depends on the
  * seed only, not on threads or scheduling. */
@@ -26,6 +31,10 @@
 /* Default noise divisor: half the local spread measured best on adult (quality 0.957 -> 0.963 at
  * equal privacy); a neighbour's value is already a draw from the local distribution. */
 #define CO_SYNTH_CONVICTION 2.0
+/* Reference draws of the model for the privacy gate, as a share of the cases. Fewer draws make a
+ * stricter gate; on adult a quarter gave DCR overfitting protection 0.92 at quality 0.96 (a half
+ * 0.88, an eighth 0.91 with quality 0.95). */
+#define CO_SYNTH_REFERENCE 0.25
 
 typedef struct synth_job {
   cohort_trainee *t;
@@ -35,12 +44,16 @@ typedef struct synth_job {
   const float *min_dcr;    /* per case: DCR distance to its nearest other case */
   const double *fixed;     /* nf: fixed value where fixed_mask is set */
   const bool *fixed_mask;
-  const double *gate_w;    /* nf: 1 for used features, 0 for ignored */
+  const double *gate_w;    /* nf: 1 for features the gate measures, 0 for ignored and target ones */
   const size_t *free_feats;
   size_t nfree;
   size_t k;
   double conviction;
   double *out; /* rows * nf */
+  size_t rows;
+  uint64_t seed;
+  bool gate;
+  const co_index *dcr_ref; /* reference draws of the model (DCR geometry), or NULL */
   _Atomic size_t done;
   _Atomic int cancel;
 } synth_job;
@@ -163,6 +176,12 @@ static bool gate_passes(const synth_job *j, const double *row, float *q, double 
     return true;
   }
   double local = j->min_dcr[near.i];
+  if (j->dcr_ref) {
+    co_nb ref;
+    co_index_scale(j->dcr_ref, row, q);
+    if (co_knn(j->dcr_ref, &m, q, 1, -1, NULL, &ref))
+      local = fmax(local, ref.d);
+  }
   *margin = near.d == 0 ? -1 : local > 0 ? near.d / local : INFINITY;
   return near.d > 0 && near.d >= local;
 }
@@ -188,7 +207,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       goto out;
     }
     co_rng rng;
-    co_rng_seed(&rng, j->o->seed * 0x9e3779b97f4a7c15ull + r);
+    co_rng_seed(&rng, j->seed * 0x9e3779b97f4a7c15ull + r);
     double *row = j->out + r * nf;
     double best_margin = -INFINITY;
     for (int attempt = 0; attempt < CO_SYNTH_ATTEMPTS; attempt++) {
@@ -211,7 +230,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
         any = true;
       }
       double margin;
-      if (j->o->no_privacy_gate || gate_passes(j, row, q, &margin))
+      if (!j->gate || gate_passes(j, row, q, &margin))
         break;
       if (margin > best_margin) { /* keep the least close attempt in case none passes */
         best_margin = margin;
@@ -221,8 +240,8 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
         memcpy(row, best, nf * sizeof *row);
     }
     size_t done = atomic_fetch_add(&j->done, 1) + 1;
-    if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->o->rows)) {
-      if (j->o->progress(j->o->progress_user, "synthesize", (double)done / (double)j->o->rows))
+    if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->rows)) {
+      if (j->o->progress(j->o->progress_user, "synthesize", (double)done / (double)j->rows))
         atomic_store(&j->cancel, 1);
     }
   }
@@ -307,11 +326,14 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     return co_error(COHORT_EINVAL, "synthesize: k = %zu is out of range 1..%d", opt->k, CO_K_MAX);
   if (opt->conviction < 0 || !isfinite(opt->conviction))
     return co_error(COHORT_EINVAL, "synthesize: conviction must be a positive number");
+  if (opt->privacy != COHORT_PRIVACY_REFERENCE && opt->privacy != COHORT_PRIVACY_LOCAL)
+    return co_error(COHORT_EINVAL, "synthesize: unknown privacy mode %d", (int)opt->privacy);
   if (opt->rows > 100000000)
     return co_error(COHORT_ELIMIT, "synthesize: at most 100000000 rows per call");
   size_t nf = t->nf, n = t->n;
   cohort_status st = COHORT_OK;
-  co_index *dcr = NULL;
+  co_index *dcr = NULL, *ref = NULL;
+  double *xr = NULL;
   double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
   bool *mask = co_calloc(nf, sizeof *mask);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
@@ -337,6 +359,13 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     w[f] = t->schema.f[f].flags & CO_F_IGNORED ? 0.0 : 1.0;
     if (!mask[f] && w[f] > 0)
       free_feats[nfree++] = f;
+    /* Features analyzed as targets are drawn as predictions and left out of the gate's distance:
+     * rows regenerated for being too close would otherwise favour unusual target values, which
+     * cost train-on-synthetic accuracy (adult, income: gap 0.021 -> 0.001; DCR overfitting
+     * protection 0.90 -> 0.83). */
+    for (size_t i = 0; i < t->ntp; i++)
+      if (t->tp[i].target == f)
+        w[f] = 0.0;
   }
 
   const co_index *ix;
@@ -359,14 +388,38 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .nfree = nfree,
                  .k = opt->k ? opt->k : CO_SYNTH_K,
                  .conviction = opt->conviction > 0 ? opt->conviction : CO_SYNTH_CONVICTION,
-                 .out = x};
+                 .out = x,
+                 .rows = opt->rows,
+                 .seed = opt->seed,
+                 .gate = !opt->no_privacy_gate};
   atomic_init(&j.done, 0);
   atomic_init(&j.cancel, 0);
+  size_t nr = (size_t)((double)n * CO_SYNTH_REFERENCE);
+  if (j.gate && opt->privacy == COHORT_PRIVACY_REFERENCE && nr >= 1) {
+    /* The model's own draws, without the gate, from a stream of their own. */
+    if (!(xr = co_malloc(nr * nf * sizeof *xr))) {
+      st = co_nomem();
+      goto out;
+    }
+    synth_job rj = j;
+    rj.out = xr;
+    rj.rows = nr;
+    rj.seed = opt->seed ^ 0x7265666572656e63ull;
+    rj.gate = false;
+    atomic_init(&rj.done, 0);
+    atomic_init(&rj.cancel, 0);
+    if ((st = co_parallel(nr, opt->threads, 16, synth_range, &rj)) != COHORT_OK ||
+        (st = co_index_build_rows(t, CO_GEOM_DCR, xr, nr, &ref)) != COHORT_OK)
+      goto out;
+    j.dcr_ref = ref;
+  }
   if ((st = co_parallel(opt->rows, opt->threads, 16, synth_range, &j)) != COHORT_OK)
     goto out;
   st = to_table(t, x, opt->rows, out);
 out:
   co_index_free(dcr);
+  co_index_free(ref);
+  co_free(xr);
   co_free(fixed);
   co_free(w);
   co_free(mask);
