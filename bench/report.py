@@ -249,8 +249,11 @@ def main():
         L.append("| stage | value |")
         L.append("|---|---|")
         L.append(f"| read + train {sy['rows']:,} rows | {sy['load_train_seconds']:.2f} s |")
-        L.append(f"| analyze (targetless, defaults) | {sy['analyze_seconds']:.2f} s |")
-        L.append(f"| synthesize {sy['synthetic_rows']:,} rows | {sy['synthesize_seconds']:.2f} s |")
+        L.append(f"| analyze (targetless, then for income: as `cohort local train --target income`) | {sy['analyze_seconds']:.2f} s |")
+        L.append(f"| synthesize {sy['synthetic_rows']:,} rows (default privacy gate: reference draws) | {sy['synthesize_seconds']:.2f} s |")
+        if 'synthesize_local_seconds' in sy:
+            L.append(f"| synthesize, local gate only (`--privacy local`): seconds / quality / DCR overfitting protection | "
+                     f"{sy['synthesize_local_seconds']:.2f} s / {fmt(sy.get('quality_local'))} / {fmt(sy.get('dcr_overfitting_local'))} |")
         L.append(f"| evaluate (holdout adult_test, target income) | {sy['evaluate_seconds']:.2f} s |")
         L.append(f"| quality (SDMetrics QualityReport) | {fmt(sy.get('quality'))} |")
         L.append(f"| quality, all pairs | {fmt(sy.get('quality_all_pairs'))} |")
