@@ -53,6 +53,7 @@ typedef struct synth_job {
   size_t rows;
   uint64_t seed;
   bool gate;
+  const char *stage;       /* progress label */
   const co_index *dcr_ref; /* reference draws of the model (DCR geometry), or NULL */
   _Atomic size_t done;
   _Atomic int cancel;
@@ -241,7 +242,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
     }
     size_t done = atomic_fetch_add(&j->done, 1) + 1;
     if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->rows)) {
-      if (j->o->progress(j->o->progress_user, "synthesize", (double)done / (double)j->rows))
+      if (j->o->progress(j->o->progress_user, j->stage, (double)done / (double)j->rows))
         atomic_store(&j->cancel, 1);
     }
   }
@@ -391,7 +392,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .out = x,
                  .rows = opt->rows,
                  .seed = opt->seed,
-                 .gate = !opt->no_privacy_gate};
+                 .gate = !opt->no_privacy_gate,
+                 .stage = "synthesize"};
   atomic_init(&j.done, 0);
   atomic_init(&j.cancel, 0);
   size_t nr = (size_t)((double)n * CO_SYNTH_REFERENCE);
@@ -406,6 +408,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     rj.rows = nr;
     rj.seed = opt->seed ^ 0x7265666572656e63ull;
     rj.gate = false;
+    rj.stage = "synthesize: reference draws";
     atomic_init(&rj.done, 0);
     atomic_init(&rj.cancel, 0);
     if ((st = co_parallel(nr, opt->threads, 16, synth_range, &rj)) != COHORT_OK ||
