@@ -559,6 +559,8 @@ static void p_dev_inf(uint8_t *b, const layout *L) { stf64(b + L->dev + 16, INFI
 static void p_dev_nan(uint8_t *b, const layout *L) { stf64(b + L->dev, NAN); }
 static void p_k_zero(uint8_t *b, const layout *L) { st32(b + L->global_k, 0); }
 static void p_k_huge(uint8_t *b, const layout *L) { st32(b + L->global_k, 2000000); }
+/* Just above what a search can hold: would overflow the neighbour buffers if accepted. */
+static void p_k_over(uint8_t *b, const layout *L) { st32(b + L->global_k, 1001); }
 static void p_p_zero(uint8_t *b, const layout *L) { stf64(b + L->global_p, 0.0); }
 static void p_p_inf(uint8_t *b, const layout *L) { stf64(b + L->global_p, INFINITY); }
 static void p_w_neg(uint8_t *b, const layout *L) { stf64(b + L->global_w + 16, -0.5); }
@@ -595,6 +597,7 @@ static void test_crafted_values(void **state) {
   crafted(fx, p_dev_nan, "deviation of feature 'color'");
   crafted(fx, p_k_zero, "k = 0");
   crafted(fx, p_k_huge, "k = 2000000");
+  crafted(fx, p_k_over, "k = 1001");
   crafted(fx, p_p_zero, "p = 0");
   crafted(fx, p_p_inf, "p = inf");
   crafted(fx, p_w_neg, "weight of feature 'weight' is -0.5");

@@ -31,7 +31,7 @@
  *     learned   u8 analyzed (0/1), nf f64 deviations (finite, >= 0: analyze can learn 0 for a
  *               categorical feature it always predicts right), params global,
  *               u32 ntp (<= nf), then ntp * { u32 target (< nf, unique), params }
- *               where params = u32 k (1..1000000), f64 p (finite, > 0), nf f64 w (finite, >= 0)
+ *               where params = u32 k (1..CO_K_MAX = 1000), f64 p (finite, > 0), nf f64 w (finite, >= 0)
  *
  * Every file the reader accepts has exactly one encoding (booleans are 0/1, nothing optional,
  * nothing trailing), so deserialize then serialize gives back the same bytes; co_fuzz_trainee
@@ -65,7 +65,7 @@ static const uint8_t co_magic[8] = {0x89, 'C', 'O', 'H', '\r', '\n', 0x1a, '\n'}
 enum {
   HDR_SIZE = 32,
   FORMAT_VERSION = 1,
-  MAX_K = 1000000,
+  MAX_K = CO_K_MAX, /* searches size their buffers for this many neighbours */
   MAX_DECIMALS = 17,
   /* smallest encoding of one feature: empty name + fixed fields + zero levels */
   FEATURE_MIN_BYTES = 4 + 1 + 4 + 8 + 8 + 4 + 1 + 1 + 4
