@@ -38,13 +38,14 @@
 #define QUALITY_BAR 0.95   /* issue: quality under the current pair rule */
 #define TSTR_GAP_BAR 0.015 /* issue: TSTR within 0.015 of TRTR */
 /* The issue's bar for DCROverfittingProtection is 0.95; the engine does not meet it yet:
- * measured 0.8334 on 2026-11-22 with the reference-draw privacy gate (the default; seed 1,
- * 2 threads; quality 0.9566, TSTR 0.8476 / TRTR 0.8472, 0 identical rows, DCR baseline protection
- * 0.0638). With only the local nearest-neighbour rule (COHORT_PRIVACY_LOCAL) it was 0.6721.
+ * measured 0.8406 on 2026-11-22 with the reference-draw privacy gate and partial retries (the
+ * default; seed 1, 2 threads; quality 0.9615, TSTR 0.8471 / TRTR 0.8472, 0 identical rows, DCR
+ * baseline protection 0.0587). With only the local nearest-neighbour rule (COHORT_PRIVACY_LOCAL)
+ * it was 0.6721.
  * Until it does, this is a regression floor: the measured value minus 0.03. Raise it (up to 0.95)
  * as synthesis improves; never lower it to make a change pass. */
 #define DCR_OVERFIT_ISSUE_BAR 0.95
-#define DCR_OVERFIT_FLOOR 0.8034 /* 0.8334 - 0.03 */
+#define DCR_OVERFIT_FLOOR 0.8106 /* 0.8406 - 0.03 */
 
 static double now(void) {
   struct timespec ts;

@@ -28,6 +28,12 @@
 
 #define CO_SYNTH_K 50
 #define CO_SYNTH_ATTEMPTS 64
+/* Retries keep the first 3/4 of the features drawn; every 4th attempt starts over. On adult (6,000
+ * rows) against full regeneration: 41 s -> 30 s, DCR overfitting protection 0.828 -> 0.856,
+ * quality 0.953 -> 0.957, train-on-synthetic unchanged. */
+#define CO_SYNTH_KEEP_NUM 3
+#define CO_SYNTH_KEEP_DEN 4
+#define CO_SYNTH_FRESH 4
 /* Default noise divisor: half the local spread measured best on adult (quality 0.957 -> 0.963 at
  * equal privacy); a neighbour's value is already a draw from the local distribution. */
 #define CO_SYNTH_CONVICTION 2.0
@@ -194,11 +200,12 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
   float *q = co_malloc(nf * sizeof *q);
   double *w = co_malloc(nf * sizeof *w);
   double *best = co_malloc(nf * sizeof *best);
+  double *prev = co_malloc(nf * sizeof *prev);
   bool *have = co_malloc(nf * sizeof *have);
   size_t *order = co_malloc((j->nfree ? j->nfree : 1) * sizeof *order);
   co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
   cohort_status st = COHORT_OK;
-  if (!q || !w || !best || !have || !order || !nb) {
+  if (!q || !w || !best || !prev || !have || !order || !nb) {
     st = co_nomem();
     goto out;
   }
@@ -211,25 +218,38 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
     co_rng_seed(&rng, j->seed * 0x9e3779b97f4a7c15ull + r);
     double *row = j->out + r * nf;
     double best_margin = -INFINITY;
+    /* A retry keeps the features drawn first and redraws the rest (every CO_SYNTH_FRESH-th attempt
+     * starts over): cheaper, and on adult it also kept rows further from the cases. */
+    size_t keep_n = j->nfree * CO_SYNTH_KEEP_NUM / CO_SYNTH_KEEP_DEN;
     for (int attempt = 0; attempt < CO_SYNTH_ATTEMPTS; attempt++) {
+      size_t keep = attempt % CO_SYNTH_FRESH != 0 ? keep_n : 0;
       bool any = false;
       for (size_t f = 0; f < nf; f++) {
         row[f] = j->fixed_mask[f] ? j->fixed[f] : NAN;
         have[f] = j->fixed_mask[f];
         any |= have[f];
       }
-      memcpy(order, j->free_feats, j->nfree * sizeof *order);
-      for (size_t i = j->nfree; i > 1; i--) {
-        size_t s = co_rng_below(&rng, i);
-        size_t tmp = order[i - 1];
-        order[i - 1] = order[s];
-        order[s] = tmp;
+      if (keep) {
+        for (size_t i = 0; i < keep; i++) {
+          row[order[i]] = prev[order[i]];
+          have[order[i]] = true;
+        }
+        any = true;
+      } else {
+        memcpy(order, j->free_feats, j->nfree * sizeof *order);
+        for (size_t i = j->nfree; i > 1; i--) {
+          size_t s = co_rng_below(&rng, i);
+          size_t tmp = order[i - 1];
+          order[i - 1] = order[s];
+          order[s] = tmp;
+        }
       }
-      for (size_t i = 0; i < j->nfree; i++) {
+      for (size_t i = keep; i < j->nfree; i++) {
         draw_feature(j, &rng, row, have, order[i], q, w, nb, any);
         have[order[i]] = true;
         any = true;
       }
+      memcpy(prev, row, nf * sizeof *row);
       double margin;
       if (!j->gate || gate_passes(j, row, q, &margin))
         break;
@@ -250,6 +270,7 @@ out:
   co_free(q);
   co_free(w);
   co_free(best);
+  co_free(prev);
   co_free(have);
   co_free(order);
   co_free(nb);
