@@ -45,8 +45,10 @@ struct cohort_trainee {
 static inline double co_weight(const cohort_trainee *t, size_t i) { return t->cw ? t->cw[i] : 1.0; }
 
 /* Default deviations from the data (used until analyze): continuous = mean absolute deviation
- * from the median; categorical = 1 - sum p^2 (chance a random pair mismatches). */
+ * from the mean; categorical = 1 - sum p^2 (chance a random pair mismatches). */
 cohort_status co_trainee_default_devs(cohort_trainee *t);
+/* Mean absolute deviation from the mean of feature f over the cases (NaN if none is present). */
+double co_feature_mad(const cohort_trainee *t, size_t f);
 /* Params in force for a target feature (targeted if analyzed for it, else targetless). */
 const co_params *co_trainee_params_for(const cohort_trainee *t, long target);
 int co_params_init(co_params *p, size_t nf);

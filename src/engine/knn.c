@@ -62,27 +62,6 @@ void co_index_free(co_index *ix) {
   co_free(ix);
 }
 
-/* Mean absolute deviation from the mean of feature f over the cases (0 if none present). */
-static double feature_mad(const cohort_trainee *t, size_t f) {
-  double sum = 0, m = 0, mad = 0;
-  for (size_t r = 0; r < t->n; r++) {
-    double v = t->x[r * t->nf + f];
-    if (!isnan(v)) {
-      sum += v;
-      m++;
-    }
-  }
-  if (!m)
-    return 0;
-  double mean = sum / m;
-  for (size_t r = 0; r < t->n; r++) {
-    double v = t->x[r * t->nf + f];
-    if (!isnan(v))
-      mad += fabs(v - mean);
-  }
-  return mad / m;
-}
-
 /* ---------------------------------------------------------------- leaves */
 
 static inline float key_of(const float *col, uint32_t c) {
@@ -256,7 +235,7 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, cons
     case CO_GEOM_ENGINE:
       /* Missing vs present costs what a random pair differs by: ~ 2 mean absolute deviations. */
       scale = cat ? 1.0 : 1.0 / dev;
-      mcost = cat ? mismatch_cost(fe, dev) : fmax(2.0 * feature_mad(t, f) * scale, 0.25);
+      mcost = cat ? mismatch_cost(fe, dev) : fmax(2.0 * co_feature_mad(t, f) * scale, 0.25);
       break;
     case CO_GEOM_DCR:
       scale = cat ? 1.0 : 1.0 / (range > 0 ? range : 1.0);

@@ -281,53 +281,59 @@ cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_index, const ch
   return COHORT_OK;
 }
 
-/* Mean absolute deviation from the median (numeric) or 1 - sum p^2 (categorical). */
+double co_feature_mad(const cohort_trainee *t, size_t f) {
+  double sum = 0, m = 0, mad = 0;
+  for (size_t r = 0; r < t->n; r++) {
+    double v = t->x[r * t->nf + f];
+    if (!isnan(v)) {
+      sum += v;
+      m++;
+    }
+  }
+  if (!m)
+    return NAN;
+  double mean = sum / m;
+  for (size_t r = 0; r < t->n; r++) {
+    double v = t->x[r * t->nf + f];
+    if (!isnan(v))
+      mad += fabs(v - mean);
+  }
+  return mad / m;
+}
+
+/* Mean absolute deviation from the mean (numeric) or 1 - sum p^2 (categorical). */
 cohort_status co_trainee_default_devs(cohort_trainee *t) {
-  double *vals = co_malloc((t->n ? t->n : 1) * sizeof *vals);
-  if (!vals)
-    return co_nomem();
   for (size_t j = 0; j < t->nf; j++) {
     const co_feature *f = &t->schema.f[j];
-    size_t m = 0;
-    for (size_t r = 0; r < t->n; r++) {
-      double v = t->x[r * t->nf + j];
-      if (!isnan(v))
-        vals[m++] = v;
-    }
-    double dev = 1.0;
+    double dev;
     if (co_is_categorical(f->type) && f->type != COHORT_ORDINAL) {
-      size_t nl = f->levels.n ? f->levels.n : 1;
+      size_t nl = f->levels.n ? f->levels.n : 1, m = 0;
       double *cnt = co_calloc(nl, sizeof *cnt);
-      if (!cnt) {
-        co_free(vals);
+      if (!cnt)
         return co_nomem();
+      for (size_t r = 0; r < t->n; r++) {
+        double v = t->x[r * t->nf + j];
+        if (isnan(v))
+          continue;
+        m++;
+        if ((size_t)v < nl)
+          cnt[(size_t)v] += 1;
       }
-      for (size_t r = 0; r < m; r++)
-        if ((size_t)vals[r] < nl)
-          cnt[(size_t)vals[r]] += 1;
       double s = 0;
       for (size_t l = 0; l < nl; l++)
         s += m ? (cnt[l] / m) * (cnt[l] / m) : 0;
-      dev = 1.0 - s;
       co_free(cnt);
-      if (dev < 0.01)
-        dev = 0.01;
-    } else if (m) {
-      double mean = 0;
-      for (size_t r = 0; r < m; r++)
-        mean += vals[r];
-      mean /= m;
-      double mad = 0;
-      for (size_t r = 0; r < m; r++)
-        mad += fabs(vals[r] - mean);
-      dev = mad / m;
+      dev = m ? fmax(1.0 - s, 0.01) : 1.0;
+    } else {
       double range = f->max - f->min;
-      if (!(dev > 0))
+      dev = co_feature_mad(t, j);
+      if (isnan(dev))
+        dev = 1.0; /* no value yet */
+      else if (!(dev > 0))
         dev = range > 0 ? range / 100 : 1.0;
     }
     t->dev[j] = dev;
   }
-  co_free(vals);
   co_trainee_invalidate(t);
   return COHORT_OK;
 }
