@@ -175,6 +175,10 @@ typedef struct cohort_analyze_options {
 
 COHORT_API cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt);
 COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
+/* Builds the search structures that reads otherwise build on first use. After it, any number of
+ * threads may read the trainee at once (react, anomalies, importance, synthesize) as long as no
+ * thread changes it. */
+COHORT_API cohort_status cohort_trainee_prepare(cohort_trainee *t);
 /* Learned parameters: k and p in use for a target (NULL = targetless), deviation and weight of a feature. */
 COHORT_API cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k, double *p);
 COHORT_API double cohort_trainee_deviation(const cohort_trainee *t, size_t feature);

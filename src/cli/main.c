@@ -3,6 +3,7 @@
  * (`serve`, `api`, `worker`) and the client verbs slot into the table below. */
 #include "cli_util.h"
 #include "local.h"
+#include "serve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
+    {"serve", cli_serve_main, "run the server: REST API, web UI and job threads on one machine"},
     {"local", cli_local_main,
      "work on local files with the engine, no server (train, predict, synthesize...)"},
     {"version", cmd_version, "print the version of cohort and libcohort"},
@@ -30,7 +32,7 @@ static void overview(FILE *f) {
           COHORT_VERSION_STRING);
   for (const command *c = commands; c->name; c++)
     fprintf(f, "  %-10s %s\n", c->name, c->summary);
-  fprintf(f, "\nServer roles (serve, api, worker) and client verbs are next; today every verb runs locally:\n"
+  fprintf(f, "\n  cohort serve --help          settings of the server\n"
              "  cohort local help            list the local verbs\n"
              "  cohort local train --help    options of one verb\n");
 }

@@ -270,6 +270,13 @@ cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
   return COHORT_OK;
 }
 
+cohort_status cohort_trainee_prepare(cohort_trainee *t) {
+  const co_index *ix;
+  if (!t)
+    return co_error(COHORT_EINVAL, "prepare: no trainee");
+  return co_trainee_index(t, &ix);
+}
+
 cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
   return index_build(t, geom, t->x, t->n, out);
 }

@@ -1,0 +1,125 @@
+/* cohort serve: the all-in-one server (API, UI, job threads, embedded SQLite + blob folder). */
+#include "cli_util.h"
+#include "config.h"
+#include "log.h"
+#include "platform.h"
+#include "serve.h"
+#include "server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+  fprintf(f, "Usage: cohort serve [--config FILE] [--SETTING=VALUE ...]\n\n"
+             "Runs the Cohort server: REST API under /v1, the web UI at /, job threads, with state in\n"
+             "SQLite and blobs in a folder under data_dir. Settings come from (lowest first) defaults, the\n"
+             "config file (key = value lines), COHORT_<SETTING> environment variables, then flags.\n"
+             "The first start needs an administrator password (admin_password or admin_password_file).\n\n"
+             "Settings:\n");
+  co_config_describe(f);
+  fprintf(f, "\nStops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
+}
+
+int cli_serve_main(int argc, char **argv) {
+  co_config cfg;
+  const char *config_file = NULL;
+  co_config_defaults(&cfg);
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return CLI_OK;
+    }
+    if (!strcmp(argv[i], "--config") && i + 1 < argc)
+      config_file = argv[++i];
+    else if (!strncmp(argv[i], "--config=", 9))
+      config_file = argv[i] + 9;
+  }
+  if (config_file && co_config_load_file(&cfg, config_file) != COHORT_OK) {
+    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+    return CLI_USAGE;
+  }
+  if (co_config_load_env(&cfg) != COHORT_OK) {
+    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+    return CLI_USAGE;
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--config")) {
+      i++;
+      continue;
+    }
+    if (!strncmp(a, "--config=", 9))
+      continue;
+    char key[64];
+    const char *eq = strchr(a, '=');
+    const char *val;
+    if (strncmp(a, "--", 2) != 0) {
+      fprintf(stderr, "cohort serve: unexpected argument '%s' (see cohort serve --help)\n", a);
+      return CLI_USAGE;
+    }
+    if (eq) {
+      snprintf(key, sizeof key, "%.*s", (int)(eq - a - 2), a + 2);
+      val = eq + 1;
+    } else if (i + 1 < argc) {
+      snprintf(key, sizeof key, "%s", a + 2);
+      val = argv[++i];
+    } else {
+      fprintf(stderr, "cohort serve: %s needs a value\n", a);
+      return CLI_USAGE;
+    }
+    for (char *k = key; *k; k++)
+      if (*k == '-')
+        *k = '_';
+    if (co_config_set(&cfg, key, val) != COHORT_OK) {
+      fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+      return CLI_USAGE;
+    }
+  }
+  if (co_config_finish(&cfg) != COHORT_OK) {
+    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+    return CLI_USAGE;
+  }
+  int level = co_log_parse_level(cfg.log_level);
+  if (level < 0) {
+    fprintf(stderr, "cohort serve: log_level: must be debug, info, warn or error\n");
+    return CLI_USAGE;
+  }
+  co_log_set_level((co_log_level)level);
+
+  /* Every thread started from here on blocks the stop signals; main waits for them. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  co_platform *p = NULL;
+  co_server *srv = NULL;
+  if (co_platform_open(&cfg, &p) != COHORT_OK) {
+    co_log(CO_LOG_ERROR, "cannot start", "error", cohort_errmsg(), NULL);
+    memset(cfg.admin_password, 0, sizeof cfg.admin_password);
+    return CLI_ERR;
+  }
+  memset(cfg.admin_password, 0, sizeof cfg.admin_password);
+  if (co_server_start(p, &srv) != COHORT_OK) {
+    co_log(CO_LOG_ERROR, "cannot start", "error", cohort_errmsg(), NULL);
+    co_platform_close(p);
+    return CLI_ERR;
+  }
+  char url[160], port[16];
+  snprintf(port, sizeof port, "%d", co_server_port(srv));
+  const char *colon = strrchr(cfg.listen, ':');
+  snprintf(url, sizeof url, "http://%.*s:%d/", (int)(colon - cfg.listen), cfg.listen, co_server_port(srv));
+  co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "version", COHORT_VERSION_STRING,
+         NULL);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  co_log(CO_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+  co_server_stop(srv);
+  co_platform_close(p);
+  co_log(CO_LOG_INFO, "stopped", NULL);
+  return CLI_OK;
+}

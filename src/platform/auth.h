@@ -1,0 +1,29 @@
+/* auth.h: passwords (Argon2id via libsodium), API tokens and sessions. Secrets are random,
+ * shown once, stored only as hashes, compared in constant time, and wiped after use. */
+#ifndef COHORT_AUTH_H
+#define COHORT_AUTH_H
+
+#include "store.h"
+
+/* Argon2id with libsodium's interactive limits: ~50 ms and 64 MiB per hash on this class of machine. */
+cohort_status co_password_hash(const char *password, char out[CO_HASH_MAX]);
+int co_password_verify(const char *pwhash, const char *password); /* 1 = match */
+/* Rejects passwords shorter than 8 or longer than 256 bytes. */
+cohort_status co_password_check(const char *password);
+
+/* A new API token for user_id: *secret (cap >= 64) receives "cohort_" + 48 hex characters, shown
+ * once; the store keeps its hash. */
+cohort_status co_token_issue(co_store *s, const char *user_id, const char *name, int64_t ttl_ms, co_token *out,
+                             char *secret, size_t cap);
+/* The user a token secret belongs to (EINVAL if unknown or expired). */
+cohort_status co_token_resolve(co_store *s, const char *secret, co_user *user);
+
+/* A new browser session: *cookie (cap >= 65) receives its secret value. */
+cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out, char *cookie,
+                               size_t cap);
+cohort_status co_session_resolve(co_store *s, const char *cookie, co_session *se, co_user *user);
+
+/* Constant-time comparison of two NUL-terminated strings. */
+int co_secret_equal(const char *a, const char *b);
+
+#endif

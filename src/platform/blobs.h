@@ -1,0 +1,46 @@
+/* blobs.h: large objects (uploaded datasets, trainee files, reports) behind a versioned table of
+ * functions: a directory today, an S3 bucket next. Keys are relative paths made by the core
+ * ("datasets/ds_x.csv", "trainees/tr_x/v3.cohort"); the backend never trusts them blindly.
+ *
+ * Writes are two-step so that a crash never leaves half an object under a key: the caller writes
+ * a staging file (stage), then commit makes it the object (fsync + rename for files, an upload for
+ * S3) or discard drops it. Readers ask for a local path (the file itself, or a cached download). */
+#ifndef COHORT_BLOBS_H
+#define COHORT_BLOBS_H
+
+#include "cohort/cohort.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CO_BLOBS_VERSION 1
+
+typedef struct co_blobs co_blobs;
+
+typedef struct co_blobs_ops {
+  int version; /* CO_BLOBS_VERSION */
+  const char *name;
+  void (*close)(co_blobs *b);
+  /* A new empty staging file the caller may write; its path goes to path (cap bytes). */
+  cohort_status (*stage)(co_blobs *b, char *path, size_t cap);
+  /* Makes the staging file the object key (replacing any); the staging file is gone afterwards. */
+  cohort_status (*commit)(co_blobs *b, const char *staging_path, const char *key);
+  void (*discard)(co_blobs *b, const char *staging_path);
+  /* A readable local path holding the object; ENOTFOUND if there is none. */
+  cohort_status (*local_path)(co_blobs *b, const char *key, char *path, size_t cap);
+  cohort_status (*size)(co_blobs *b, const char *key, int64_t *bytes);
+  cohort_status (*remove)(co_blobs *b, const char *key); /* missing is not an error */
+} co_blobs_ops;
+
+struct co_blobs {
+  const co_blobs_ops *ops;
+};
+
+/* The directory backend rooted at dir (created if missing). Stale staging files from a previous
+ * crash are removed on open. */
+cohort_status co_blobs_fs_open(const char *dir, co_blobs **out);
+
+/* Whether key is acceptable: [A-Za-z0-9._/-], no empty, "." or ".." segment, not absolute. */
+int co_blob_key_valid(const char *key);
+
+#endif

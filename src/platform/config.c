@@ -1,0 +1,187 @@
+#include "config.h"
+#include "co_internal.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_STR, T_INT, T_BOOL } vtype;
+
+typedef struct setting {
+  const char *key;
+  vtype type;
+  size_t off, cap; /* cap: string capacity; for ints: minimum value */
+  long long max;
+  const char *help;
+} setting;
+
+#define STR(k, field, help) {k, T_STR, offsetof(co_config, field), sizeof(((co_config *)0)->field), 0, help}
+#define INT(k, field, lo, hi, help) {k, T_INT, offsetof(co_config, field), lo, hi, help}
+#define BOOL(k, field, help) {k, T_BOOL, offsetof(co_config, field), 0, 1, help}
+
+static const setting settings[] = {
+    STR("listen", listen, "address:port to serve HTTP on (default 127.0.0.1:8080)"),
+    STR("data_dir", data_dir, "folder for the SQLite state and the blobs (default ./cohort-data)"),
+    STR("admin_user", admin_user, "administrator created on first start (default admin)"),
+    STR("admin_password", admin_password, "its password; required on first start, no default"),
+    STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
+    INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
+    INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
+    INT("memory_budget_mb", memory_budget_mb, 16, 1 << 30, "memory for hosted trainees before idle ones are evicted (default 2048)"),
+    INT("max_body_mb", max_body_mb, 1, 4096, "largest JSON request body (default 64)"),
+    INT("max_upload_mb", max_upload_mb, 1, 1 << 20, "largest dataset or trainee upload (default 1024)"),
+    INT("max_rows", max_rows, 1, 1LL << 40, "most rows per predict/impute/anomalies request or synthesize job (default 1000000)"),
+    INT("request_timeout_s", request_timeout_s, 1, 86400, "idle connection timeout in seconds (default 60)"),
+    INT("session_hours", session_hours, 1, 24 * 365, "sign-in session lifetime in hours (default 12)"),
+    BOOL("secure_cookies", secure_cookies, "mark the session cookie Secure (default true; browsers accept it on localhost)"),
+    STR("log_level", log_level, "debug, info, warn or error (default info)"),
+    STR("ui_dir", ui_dir, "serve the web UI from this folder instead of the copy built into the binary"),
+};
+
+void co_config_defaults(co_config *c) {
+  memset(c, 0, sizeof *c);
+  co_strlcpy(c->listen, "127.0.0.1:8080", sizeof c->listen);
+  co_strlcpy(c->data_dir, "cohort-data", sizeof c->data_dir);
+  co_strlcpy(c->admin_user, "admin", sizeof c->admin_user);
+  co_strlcpy(c->log_level, "info", sizeof c->log_level);
+  c->http_threads = 4;
+  c->workers = 2;
+  c->memory_budget_mb = 2048;
+  c->max_body_mb = 64;
+  c->max_upload_mb = 1024;
+  c->max_rows = 1000000;
+  c->request_timeout_s = 60;
+  c->session_hours = 12;
+  c->secure_cookies = 1;
+}
+
+static const setting *find(const char *key) {
+  for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
+    if (strcmp(settings[i].key, key) == 0)
+      return &settings[i];
+  return NULL;
+}
+
+cohort_status co_config_set(co_config *c, const char *key, const char *value) {
+  const setting *s = find(key);
+  if (!s)
+    return co_error(COHORT_EINVAL, "unknown setting '%s' (see cohort serve --help)", key);
+  char *field = (char *)c + s->off;
+  if (s->type == T_STR) {
+    if (co_strlcpy(field, value, s->cap) < 0)
+      return co_error(COHORT_EINVAL, "setting '%s': value longer than %zu characters", key, s->cap - 1);
+    return COHORT_OK;
+  }
+  if (s->type == T_BOOL) {
+    int v;
+    if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes") || !strcmp(value, "on"))
+      v = 1;
+    else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no") || !strcmp(value, "off"))
+      v = 0;
+    else
+      return co_error(COHORT_EINVAL, "setting '%s': expected true or false, got '%s'", key, value);
+    *(int *)field = v;
+    return COHORT_OK;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (errno || end == value || *end || v < (long long)s->cap || v > s->max)
+    return co_error(COHORT_EINVAL, "setting '%s': expected an integer from %lld to %lld, got '%s'", key,
+                    (long long)s->cap, s->max, value);
+  if (s->off == offsetof(co_config, memory_budget_mb) || s->off == offsetof(co_config, max_body_mb) ||
+      s->off == offsetof(co_config, max_upload_mb) || s->off == offsetof(co_config, max_rows))
+    *(int64_t *)field = v;
+  else
+    *(int *)field = (int)v;
+  return COHORT_OK;
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s))
+    s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1]))
+    *--e = '\0';
+  return s;
+}
+
+cohort_status co_config_load_file(co_config *c, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return co_error(COHORT_EIO, "config file %s: %s", path, strerror(errno));
+  char line[2048];
+  int lineno = 0;
+  cohort_status st = COHORT_OK;
+  while (fgets(line, sizeof line, f)) {
+    lineno++;
+    char *s = trim(line);
+    if (!*s || *s == '#')
+      continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      st = co_error(COHORT_EINVAL, "config file %s, line %d: expected key = value", path, lineno);
+      break;
+    }
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    size_t n = strlen(val);
+    if (n >= 2 && val[0] == '"' && val[n - 1] == '"') {
+      val[n - 1] = '\0';
+      val++;
+    }
+    if ((st = co_config_set(c, key, val)) != COHORT_OK) {
+      st = co_error(st, "config file %s, line %d: %s", path, lineno, cohort_errmsg());
+      break;
+    }
+  }
+  fclose(f);
+  return st;
+}
+
+cohort_status co_config_load_env(co_config *c) {
+  char name[96];
+  for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
+    size_t n = 0;
+    n += (size_t)snprintf(name, sizeof name, "COHORT_");
+    for (const char *k = settings[i].key; *k && n + 1 < sizeof name; k++)
+      name[n++] = (char)toupper((unsigned char)*k);
+    name[n] = '\0';
+    const char *v = getenv(name);
+    if (v) {
+      cohort_status st = co_config_set(c, settings[i].key, v);
+      if (st != COHORT_OK)
+        return co_error(st, "environment %s: %s", name, cohort_errmsg());
+    }
+  }
+  return COHORT_OK;
+}
+
+void co_config_describe(FILE *f) {
+  for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
+    char env[96];
+    size_t n = (size_t)snprintf(env, sizeof env, "COHORT_");
+    for (const char *k = settings[i].key; *k && n + 1 < sizeof env; k++)
+      env[n++] = (char)toupper((unsigned char)*k);
+    env[n] = '\0';
+    fprintf(f, "  --%s=V  (%s)\n      %s\n", settings[i].key, env, settings[i].help);
+  }
+}
+
+cohort_status co_config_finish(co_config *c) {
+  if (!c->admin_password_file[0])
+    return COHORT_OK;
+  FILE *f = fopen(c->admin_password_file, "r");
+  if (!f)
+    return co_error(COHORT_EIO, "admin_password_file %s: %s", c->admin_password_file, strerror(errno));
+  char buf[sizeof c->admin_password];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    buf[--n] = '\0';
+  co_strlcpy(c->admin_password, buf, sizeof c->admin_password);
+  return COHORT_OK;
+}

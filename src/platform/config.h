@@ -1,0 +1,41 @@
+/* config.h: every setting of `cohort serve`, from (lowest to highest precedence) built-in
+ * defaults, a config file (key = value lines), COHORT_<KEY> environment variables and
+ * --key=value flags. co_config_describe lists them all for --help and the docs. */
+#ifndef COHORT_CONFIG_H
+#define COHORT_CONFIG_H
+
+#include "cohort/cohort.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct co_config {
+  char listen[128];         /* host:port */
+  char data_dir[1024];      /* SQLite database and blobs */
+  char admin_user[128];     /* bootstrapped on first start */
+  char admin_password[256]; /* required on first start; never a built-in default */
+  char admin_password_file[1024];
+  int http_threads;         /* libmicrohttpd thread pool */
+  int workers;              /* job threads */
+  int64_t memory_budget_mb; /* hosted trainees; idle ones are evicted beyond it */
+  int64_t max_body_mb;      /* JSON request bodies */
+  int64_t max_upload_mb;    /* dataset and trainee uploads */
+  int64_t max_rows;         /* rows per predict/impute/anomalies request and per synthesize job */
+  int request_timeout_s;    /* idle connection timeout */
+  int session_hours;
+  int secure_cookies;       /* Secure flag on the session cookie (off only for plain-http tests) */
+  char log_level[16];       /* debug | info | warn | error */
+  char ui_dir[1024];        /* serve the UI from this folder instead of the embedded copy (dev) */
+} co_config;
+
+void co_config_defaults(co_config *c);
+/* Applies one key = value; EINVAL with a message naming the key on an unknown key or bad value. */
+cohort_status co_config_set(co_config *c, const char *key, const char *value);
+cohort_status co_config_load_file(co_config *c, const char *path);
+cohort_status co_config_load_env(co_config *c);
+void co_config_describe(FILE *f);
+/* Reads admin_password_file into admin_password when set (trailing newline dropped). */
+cohort_status co_config_finish(co_config *c);
+
+#endif

@@ -1,0 +1,26 @@
+/* host.h: the trainees a process holds in memory. A trainee is loaded from its committed blob on
+ * first use, shared by every reader (prepared once, so reads run in parallel), and evicted when
+ * idle and the memory budget is exceeded: it is on disk, so eviction loses nothing. Writers never
+ * change a hosted trainee: they load a private copy, commit a new version, and the next acquire
+ * loads that version. */
+#ifndef COHORT_HOST_H
+#define COHORT_HOST_H
+
+#include "blobs.h"
+#include "store.h"
+
+typedef struct co_host co_host;
+typedef struct co_hosted co_hosted;
+
+cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host **out);
+void co_host_free(co_host *h);
+
+/* The trainee of rec at rec->version, pinned until released. ESTATE if it has no version yet. */
+cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out);
+cohort_trainee *co_hosted_trainee(co_hosted *e);
+void co_host_release(co_host *h, co_hosted *e);
+/* Forgets a trainee (deleted); readers holding it finish first. */
+void co_host_drop(co_host *h, const char *id);
+void co_host_stats(co_host *h, int64_t *loaded, int64_t *bytes, int64_t *loads, int64_t *evictions);
+
+#endif

@@ -1,0 +1,255 @@
+/* jobs.c: the job threads. Each claims a job from the store's durable queue (a lease renewed by
+ * progress updates), runs its kind, and writes the outcome. A bus message on "jobs.queued" wakes
+ * an idle thread at once; otherwise threads poll once a second, which also picks up jobs whose
+ * worker died (expired lease). Watchers hear "jobs.<id>" whenever a job changes. */
+#include "co_internal.h"
+#include "log.h"
+#include "platform.h"
+#include "task.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+enum { LEASE_MS = 120000, FLUSH_NS = 200000000 };
+
+struct co_jobs {
+  co_platform *p;
+  pthread_t *threads;
+  int nthreads;
+  pthread_mutex_t mu;
+  pthread_cond_t wake;
+  _Atomic int stopping; /* also read by running tasks: a shutdown interrupts them */
+  unsigned pending; /* wake-ups not yet consumed */
+  co_bus_sub *sub;
+};
+
+static void announce(co_platform *p, const char *job_id) {
+  char subject[64];
+  snprintf(subject, sizeof subject, "jobs.%s", job_id);
+  p->bus->ops->publish(p->bus, subject, job_id, strlen(job_id));
+}
+
+int co_job_kind_known(const char *kind) {
+  for (const co_task_kind *k = co_task_kinds; k->name; k++)
+    if (strcmp(k->name, kind) == 0)
+      return 1;
+  return 0;
+}
+
+cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
+                            json_t *params, co_job *out) {
+  memset(out, 0, sizeof *out);
+  if (!co_job_kind_known(kind))
+    return co_error(COHORT_EINVAL, "unknown job kind '%s'", kind);
+  co_id_new("job", out->id, sizeof out->id);
+  co_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
+  co_strlcpy(out->trainee_id, trainee_id ? trainee_id : "", sizeof out->trainee_id);
+  co_strlcpy(out->kind, kind, sizeof out->kind);
+  out->state = CO_JOB_QUEUED;
+  co_strlcpy(out->stage, "queued", sizeof out->stage);
+  out->created_ms = co_now_ms();
+  char *text = json_dumps(params ? params : json_object(), JSON_COMPACT);
+  if (!text)
+    return co_nomem();
+  out->params_json = co_strdup(text);
+  free(text);
+  if (!out->params_json)
+    return co_nomem();
+  cohort_status st = p->store->ops->job_create(p->store, out);
+  if (st != COHORT_OK) {
+    co_job_clear(out);
+    return st;
+  }
+  p->bus->ops->publish(p->bus, "jobs.queued", out->id, strlen(out->id));
+  announce(p, out->id);
+  return COHORT_OK;
+}
+
+static int flush(co_task *t, int force) {
+  uint64_t now = co_mono_ns();
+  if (!force && now - t->last_flush_ns < FLUSH_NS)
+    return t->cancelled;
+  t->last_flush_ns = now;
+  co_platform *p = t->p;
+  co_store *s = p->store;
+  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + LEASE_MS) !=
+      COHORT_OK) {
+    /* Our lease is gone (the job was taken over): stop working on it. */
+    co_log(CO_LOG_WARN, "job lost its lease", "job", t->job->id, NULL);
+    t->cancelled = 1;
+    return 1;
+  }
+  co_job now_rec;
+  if (s->ops->job_get(s, t->job->id, &now_rec) == COHORT_OK) {
+    if (now_rec.cancel_requested)
+      t->cancelled = 1;
+    co_job_clear(&now_rec);
+  }
+  announce(p, t->job->id);
+  return t->cancelled;
+}
+
+int co_task_progress(void *user, const char *stage, double fraction) {
+  co_task *t = user;
+  if (atomic_load(&t->p->jobs->stopping))
+    return 1;
+  if (fraction < 0)
+    fraction = 0;
+  if (fraction > 1)
+    fraction = 1;
+  int stage_changed = stage && strcmp(stage, t->stage) != 0;
+  if (stage)
+    co_strlcpy(t->stage, stage, sizeof t->stage);
+  t->job->progress = t->base + t->span * fraction;
+  return flush(t, stage_changed);
+}
+
+void co_task_window(co_task *t, double base, double span) {
+  t->base = base;
+  t->span = span;
+}
+
+static void run_one(co_platform *p, co_job *job) {
+  co_task t;
+  memset(&t, 0, sizeof t);
+  t.p = p;
+  t.job = job;
+  t.span = 1;
+  co_strlcpy(t.stage, "starting", sizeof t.stage);
+  const co_task_kind *kind = NULL;
+  for (const co_task_kind *k = co_task_kinds; k->name; k++)
+    if (strcmp(k->name, job->kind) == 0)
+      kind = k;
+  uint64_t t0 = co_mono_ns();
+  co_log(CO_LOG_INFO, "job started", "job", job->id, "kind", job->kind, "trainee", job->trainee_id, NULL);
+  cohort_status st;
+  json_error_t jerr;
+  t.params = json_loads(job->params_json ? job->params_json : "{}", 0, &jerr);
+  if (!kind)
+    st = co_error(COHORT_EINVAL, "unknown job kind '%s'", job->kind);
+  else if (!json_is_object(t.params))
+    st = co_error(COHORT_EINVAL, "job parameters are not a JSON object");
+  else {
+    flush(&t, 1);
+    st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
+  }
+  if (st != COHORT_OK && atomic_load(&p->jobs->stopping)) {
+    /* Interrupted by shutdown, not cancelled: leave it RUNNING under our name so that the next
+     * start re-queues it (or another worker takes it when the lease ends). */
+    co_log(CO_LOG_INFO, "job interrupted by shutdown, it runs again at the next start", "job", job->id, NULL);
+    json_decref(t.params);
+    json_decref(t.result);
+    return;
+  }
+  if (t.cancelled && st != COHORT_OK)
+    st = COHORT_ECANCELLED;
+  co_job_state final = st == COHORT_OK ? CO_JOB_SUCCEEDED : st == COHORT_ECANCELLED ? CO_JOB_CANCELLED : CO_JOB_FAILED;
+  char *result = NULL;
+  if (st == COHORT_OK && t.result)
+    result = json_dumps(t.result, JSON_COMPACT);
+  char err[CO_ERROR_MAX] = "";
+  if (st != COHORT_OK)
+    snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
+  cohort_status fst = p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
+  char ms[32];
+  snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
+  co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind, "state",
+         co_job_state_name(final), "ms", ms, "error", err[0] ? err : NULL, NULL);
+  if (fst != COHORT_OK)
+    co_log(CO_LOG_ERROR, "cannot record job outcome", "job", job->id, "error", cohort_errmsg(), NULL);
+  announce(p, job->id);
+  free(result);
+  json_decref(t.params);
+  json_decref(t.result);
+}
+
+static void *thread_main(void *arg) {
+  co_platform *p = arg;
+  co_jobs *js = p->jobs;
+  for (;;) {
+    pthread_mutex_lock(&js->mu);
+    if (js->stopping) {
+      pthread_mutex_unlock(&js->mu);
+      break;
+    }
+    if (js->pending)
+      js->pending--;
+    pthread_mutex_unlock(&js->mu);
+
+    co_job job;
+    cohort_status st = p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, &job);
+    if (st == COHORT_OK) {
+      run_one(p, &job);
+      co_job_clear(&job);
+      continue;
+    }
+    if (st != COHORT_ENOTFOUND)
+      co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
+    pthread_mutex_lock(&js->mu);
+    if (!js->stopping && !js->pending) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += 1;
+      pthread_cond_timedwait(&js->wake, &js->mu, &until);
+    }
+    pthread_mutex_unlock(&js->mu);
+  }
+  return NULL;
+}
+
+static void on_queued(void *ctx, const char *subject, const char *data, size_t len) {
+  co_jobs *js = ctx;
+  pthread_mutex_lock(&js->mu);
+  js->pending++;
+  pthread_cond_signal(&js->wake);
+  pthread_mutex_unlock(&js->mu);
+}
+
+cohort_status co_jobs_start(co_platform *p, int threads) {
+  co_jobs *js = co_calloc(1, sizeof *js);
+  if (!js)
+    return co_nomem();
+  js->p = p;
+  pthread_mutex_init(&js->mu, NULL);
+  pthread_cond_init(&js->wake, NULL);
+  js->threads = co_calloc((size_t)threads, sizeof *js->threads);
+  if (!js->threads) {
+    co_free(js);
+    return co_nomem();
+  }
+  p->jobs = js;
+  cohort_status st = p->bus->ops->subscribe(p->bus, "jobs.queued", on_queued, js, &js->sub);
+  if (st != COHORT_OK) {
+    co_jobs_stop(p);
+    return st;
+  }
+  for (int i = 0; i < threads; i++) {
+    if (pthread_create(&js->threads[i], NULL, thread_main, p) != 0) {
+      co_jobs_stop(p);
+      return co_error(COHORT_ENOMEM, "cannot start job thread %d", i);
+    }
+    js->nthreads++;
+  }
+  return COHORT_OK;
+}
+
+void co_jobs_stop(co_platform *p) {
+  co_jobs *js = p->jobs;
+  if (!js)
+    return;
+  pthread_mutex_lock(&js->mu);
+  js->stopping = 1;
+  pthread_cond_broadcast(&js->wake);
+  pthread_mutex_unlock(&js->mu);
+  for (int i = 0; i < js->nthreads; i++)
+    pthread_join(js->threads[i], NULL);
+  if (js->sub)
+    p->bus->ops->unsubscribe(p->bus, js->sub);
+  pthread_cond_destroy(&js->wake);
+  pthread_mutex_destroy(&js->mu);
+  co_free(js->threads);
+  co_free(js);
+  p->jobs = NULL;
+}

@@ -1,0 +1,31 @@
+/* task.h: what a job's code sees while it runs (jobs.c runs them, tasks.c implements them). */
+#ifndef COHORT_TASK_H
+#define COHORT_TASK_H
+
+#include "platform.h"
+
+typedef struct co_task {
+  co_platform *p;
+  co_job *job;    /* the claimed record */
+  json_t *params; /* parsed job->params_json (an object) */
+  json_t *result; /* set by the task on success */
+  double base, span; /* the engine's 0..1 maps to base..base+span of the job */
+  uint64_t last_flush_ns;
+  char stage[CO_STAGE_MAX];
+  int cancelled;
+} co_task;
+
+/* cohort_progress_fn for the engine: records progress (flushed to the store at most 5 times a
+ * second, renewing the lease) and returns non-zero once the job was asked to cancel. */
+int co_task_progress(void *task, const char *stage, double fraction);
+/* Moves the job's progress window to [base, base + span]. */
+void co_task_window(co_task *t, double base, double span);
+
+typedef cohort_status (*co_task_fn)(co_task *t);
+typedef struct co_task_kind {
+  const char *name;
+  co_task_fn run;
+} co_task_kind;
+extern const co_task_kind co_task_kinds[]; /* NULL-terminated */
+
+#endif

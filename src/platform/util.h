@@ -1,0 +1,24 @@
+/* util.h: small helpers the platform's modules share (ids, clocks, secrets). */
+#ifndef COHORT_PLATFORM_UTIL_H
+#define COHORT_PLATFORM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock in Unix milliseconds, and a monotonic clock in nanoseconds for durations. */
+int64_t co_now_ms(void);
+uint64_t co_mono_ns(void);
+
+/* A new random id: prefix + "_" + 20 lowercase base32 characters (100 bits from libsodium). */
+void co_id_new(const char *prefix, char *out, size_t cap);
+
+/* Fills out (cap >= 2 * nbytes + 1) with nbytes of randomness as lowercase hex. */
+void co_random_hex(char *out, size_t cap, size_t nbytes);
+
+/* Hex BLAKE2b-256 of s: how tokens and session cookies are stored. out needs 65 bytes. */
+void co_secret_hash(const char *s, char out[65]);
+
+/* Copies src into dst (capacity cap) and NUL-terminates; returns -1 if it did not fit. */
+int co_strlcpy(char *dst, const char *src, size_t cap);
+
+#endif

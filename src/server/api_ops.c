@@ -1,0 +1,59 @@
+/* api_ops.c: health, readiness, metrics, the OpenAPI document and the web UI's files. */
+#include "api.h"
+#include "co_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void api_healthz(co_req *r) { co_reply_json(r, 200, json_pack("{s:s}", "status", "ok")); }
+
+/* Ready when the store answers and the job threads run. */
+void api_readyz(co_req *r) {
+  int64_t n;
+  cohort_status st = r->p->store->ops->user_count(r->p->store, &n);
+  if (st != COHORT_OK || !r->p->jobs) {
+    co_reply_error(r, 503, "not_ready", NULL, "store: %s", st != COHORT_OK ? cohort_errmsg() : "job threads stopped");
+    return;
+  }
+  co_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void api_metrics(co_req *r) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) {
+    co_reply_status(r, co_nomem(), NULL);
+    return;
+  }
+  co_metrics_write(r->p, f);
+  fclose(f);
+  co_reply_bytes(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+  free(buf);
+}
+
+void api_openapi(co_req *r) {
+  co_reply_bytes(r, 200, "application/json", co_openapi_json, strlen(co_openapi_json));
+}
+
+/* GET / and /ui/...: the single-page UI; unknown paths under /ui get index.html (client routing). */
+void api_ui(co_req *r) {
+  const char *path = r->path;
+  if (strcmp(path, "/") == 0 || strncmp(path, "/ui", 3) == 0) {
+    const char *sub = strcmp(path, "/") == 0 ? "/index.html" : path + 3;
+    if (!*sub || strcmp(sub, "/") == 0)
+      sub = "/index.html";
+    const co_asset *a = co_ui_asset(sub);
+    if (!a)
+      a = co_ui_asset("/index.html");
+    if (a) {
+      co_reply_header(r, "Content-Security-Policy",
+                      "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-src 'self'; "
+                      "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      co_reply_header(r, "X-Frame-Options", "DENY");
+      co_reply_bytes(r, 200, a->content_type, a->data, a->len);
+      return;
+    }
+  }
+  co_reply_error(r, 404, "not_found", NULL, "no such page");
+}

@@ -1,0 +1,84 @@
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int api_str(co_req *r, const char *field, int required, const char **out) {
+  json_t *v = r->json ? json_object_get(r->json, field) : NULL;
+  *out = NULL;
+  if (!v || json_is_null(v)) {
+    if (!required)
+      return 0;
+    co_reply_error(r, 400, "invalid", field, "%s: required", field);
+    return -1;
+  }
+  if (!json_is_string(v)) {
+    co_reply_error(r, 400, "invalid", field, "%s: must be a string", field);
+    return -1;
+  }
+  *out = json_string_value(v);
+  return 0;
+}
+
+int api_int(co_req *r, const char *field, int64_t dflt, int64_t lo, int64_t hi, int64_t *out) {
+  json_t *v = r->json ? json_object_get(r->json, field) : NULL;
+  *out = dflt;
+  if (!v || json_is_null(v))
+    return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    co_reply_error(r, 400, "invalid", field, "%s: must be an integer from %lld to %lld", field, (long long)lo,
+                   (long long)hi);
+    return -1;
+  }
+  *out = (int64_t)json_integer_value(v);
+  return 0;
+}
+
+int api_bool(co_req *r, const char *field, int dflt, int *out) {
+  json_t *v = r->json ? json_object_get(r->json, field) : NULL;
+  *out = dflt;
+  if (!v || json_is_null(v))
+    return 0;
+  if (!json_is_boolean(v)) {
+    co_reply_error(r, 400, "invalid", field, "%s: must be true or false", field);
+    return -1;
+  }
+  *out = json_is_true(v);
+  return 0;
+}
+
+int api_check_name(co_req *r, const char *field, const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n >= CO_NAME_MAX) {
+    co_reply_error(r, 400, "invalid", field, "%s: must be 1 to %d characters", field, CO_NAME_MAX - 1);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+      co_reply_error(r, 400, "invalid", field, "%s: control characters are not allowed", field);
+      return -1;
+    }
+  json_t *utf8 = json_string(name); /* NULL unless valid UTF-8 */
+  if (!utf8) {
+    co_reply_error(r, 400, "invalid", field, "%s: must be UTF-8", field);
+    return -1;
+  }
+  json_decref(utf8);
+  return 0;
+}
+
+int api_query_int(co_req *r, const char *key, int64_t dflt, int64_t lo, int64_t hi, int64_t *out) {
+  const char *v = co_query(r, key);
+  *out = dflt;
+  if (!v)
+    return 0;
+  char *end;
+  long long x = strtoll(v, &end, 10);
+  if (end == v || *end || x < lo || x > hi) {
+    co_reply_error(r, 400, "invalid", key, "%s: must be an integer from %lld to %lld", key, (long long)lo,
+                   (long long)hi);
+    return -1;
+  }
+  *out = x;
+  return 0;
+}

@@ -1,0 +1,904 @@
+/* http.c: connections and requests on libmicrohttpd (internal thread pool, epoll), routing,
+ * identification, access checks before the body is read, capped bodies, uploads streamed to a
+ * staging blob, replies, Server-Sent Events, logs and metrics.
+ *
+ * libmicrohttpd calls on_request several times per request: first with the headers (we set up
+ * and check, never reply: a reply then would close keep-alive connections), then once per body
+ * chunk, then once with no data, when the handler runs. */
+#include "auth.h"
+#include "co_internal.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { MAX_HEADERS = 8, SSE_HEARTBEAT_S = 15 };
+
+typedef struct sse sse;
+
+struct co_server {
+  co_platform *p;
+  struct MHD_Daemon *daemon;
+  int port;
+  pthread_mutex_t sse_mu;
+  sse *sse_list;
+  pthread_t heartbeat;
+  pthread_mutex_t hb_mu;
+  pthread_cond_t hb_cond;
+  int stopping;
+};
+
+/* Extra headers a handler sets before replying (Set-Cookie, Location...). */
+typedef struct req_extra {
+  char names[MAX_HEADERS][64];
+  char values[MAX_HEADERS][512];
+  int n;
+  char pending_code[32]; /* an error decided before the body, sent on the next call */
+  int pending_status;
+  char pending_field[64];
+  char pending_msg[512];
+  int hold; /* while headers are checked: errors become pending instead of replies */
+} req_extra;
+
+typedef struct req_full {
+  co_req r;
+  req_extra x;
+} req_full;
+
+static req_extra *extra(co_req *r) { return &((req_full *)r)->x; }
+
+/* ---------------------------------------------------------------- replies */
+
+static void add_common_headers(co_req *r, struct MHD_Response *resp, const char *ctype) {
+  MHD_add_response_header(resp, "Content-Type", ctype);
+  MHD_add_response_header(resp, "X-Request-Id", r->rid);
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+  if (strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/metrics") == 0)
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+  req_extra *x = extra(r);
+  for (int i = 0; i < x->n; i++)
+    MHD_add_response_header(resp, x->names[i], x->values[i]);
+}
+
+static void queue(co_req *r, int status, struct MHD_Response *resp, const char *ctype) {
+  if (!resp) {
+    co_log(CO_LOG_ERROR, "cannot create a response", "rid", r->rid, NULL);
+    r->replied = 1;
+    r->status = 500;
+    return;
+  }
+  add_common_headers(r, resp, ctype);
+  MHD_queue_response(r->conn, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  r->replied = 1;
+  r->status = status;
+}
+
+void co_reply_header(co_req *r, const char *name, const char *value) {
+  req_extra *x = extra(r);
+  if (x->n >= MAX_HEADERS)
+    return;
+  co_strlcpy(x->names[x->n], name, sizeof x->names[0]);
+  co_strlcpy(x->values[x->n], value, sizeof x->values[0]);
+  x->n++;
+}
+
+void co_reply_bytes(co_req *r, int status, const char *content_type, const void *data, size_t len) {
+  if (r->replied)
+    return;
+  struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+  queue(r, status, resp, content_type);
+}
+
+void co_reply_json(co_req *r, int status, json_t *body) {
+  if (r->replied) {
+    json_decref(body);
+    return;
+  }
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text) {
+    static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the reply\",\"field\":null}}";
+    co_reply_bytes(r, 500, "application/json", oom, sizeof oom - 1);
+    return;
+  }
+  size_t n = strlen(text);
+  /* MHD frees with free(): jansson allocates with malloc. */
+  struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+  if (!resp)
+    free(text);
+  queue(r, status, resp, "application/json");
+}
+
+static void set_pending(co_req *r, int status, const char *code, const char *field, const char *msg);
+
+static void reply_error_text(co_req *r, int status, const char *code, const char *field, const char *msg) {
+  if (extra(r)->hold) {
+    set_pending(r, status, code, field, msg);
+    return;
+  }
+  json_t *e = json_object();
+  json_object_set_new(e, "code", json_string(code));
+  json_t *m = json_string(msg);
+  json_object_set_new(e, "message", m ? m : json_string("(message is not valid UTF-8)"));
+  json_object_set_new(e, "field", field ? json_string(field) : json_null());
+  co_reply_json(r, status, json_pack("{s:o}", "error", e));
+}
+
+void co_reply_error(co_req *r, int status, const char *code, const char *field, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  reply_error_text(r, status, code, field, msg);
+}
+
+void co_reply_status(co_req *r, cohort_status st, const char *field) {
+  int status = 500;
+  const char *code = "internal";
+  switch (st) {
+  case COHORT_OK:
+    status = 200;
+    code = "ok";
+    break;
+  case COHORT_EINVAL:
+  case COHORT_EFORMAT:
+    status = 400;
+    code = "invalid";
+    break;
+  case COHORT_ECORRUPT:
+    status = 422;
+    code = "corrupt";
+    break;
+  case COHORT_ENOTFOUND:
+    status = 404;
+    code = "not_found";
+    break;
+  case COHORT_ESTATE:
+    status = 409;
+    code = "conflict";
+    break;
+  case COHORT_ELIMIT:
+    status = 413;
+    code = "too_large";
+    break;
+  case COHORT_ECANCELLED:
+    status = 409;
+    code = "cancelled";
+    break;
+  case COHORT_ENOMEM:
+    status = 503;
+    code = "out_of_memory";
+    break;
+  default:
+    break;
+  }
+  if (status == 500)
+    co_log(CO_LOG_ERROR, "internal error", "rid", r->rid, "path", r->path, "error", cohort_errmsg(), NULL);
+  reply_error_text(r, status, code, field, cohort_errmsg());
+}
+
+void co_reply_file(co_req *r, const char *path, const char *content_type, const char *download_name) {
+  if (r->replied)
+    return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) < 0) {
+    if (fd >= 0)
+      close(fd);
+    co_reply_error(r, 404, "not_found", NULL, "file is gone");
+    return;
+  }
+  if (download_name) {
+    char cd[300];
+    snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", download_name);
+    co_reply_header(r, "Content-Disposition", cd);
+  }
+  struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)sb.st_size, fd);
+  if (!resp)
+    close(fd);
+  queue(r, 200, resp, content_type);
+}
+
+/* ---------------------------------------------------------------- Server-Sent Events
+ * One per watcher. The content reader sends the job when it changed, a comment every 15 s to
+ * notice gone clients, and otherwise suspends the connection (returning 0 without suspending
+ * would spin); the bus subscriber and the heartbeat resume it. Both sides hold mu so a resume
+ * never races the suspend. */
+struct sse {
+  sse *next;
+  co_server *srv;
+  struct MHD_Connection *conn;
+  char job_id[CO_ID_MAX];
+  co_bus_sub *sub;
+  pthread_mutex_t mu;
+  int suspended, dirty, heartbeat, done, closing;
+  char last[256]; /* state/progress/stage last sent */
+};
+
+static void sse_wake(sse *e, int heartbeat) {
+  pthread_mutex_lock(&e->mu);
+  if (heartbeat)
+    e->heartbeat = 1;
+  else
+    e->dirty = 1;
+  if (e->suspended) {
+    e->suspended = 0;
+    MHD_resume_connection(e->conn);
+  }
+  pthread_mutex_unlock(&e->mu);
+}
+
+static void sse_on_msg(void *ctx, const char *subject, const char *data, size_t len) { sse_wake(ctx, 0); }
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  sse *e = cls;
+  co_platform *p = e->srv->p;
+  if (e->done || e->closing)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  pthread_mutex_lock(&e->mu);
+  int dirty = e->dirty, hb = e->heartbeat;
+  e->dirty = e->heartbeat = 0;
+  pthread_mutex_unlock(&e->mu);
+  if (dirty || pos == 0) {
+    co_job j;
+    if (p->store->ops->job_get(p->store, e->job_id, &j) != COHORT_OK) {
+      e->done = 1;
+      int n = snprintf(buf, max, "event: error\ndata: {\"message\":\"job is gone\"}\n\n");
+      return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%d/%.4f/%s/%d", (int)j.state, j.progress, j.stage, j.cancel_requested);
+    ssize_t out = 0;
+    if (strcmp(key, e->last) != 0) {
+      json_t *jj = co_job_json(&j);
+      char *text = json_dumps(jj, JSON_COMPACT);
+      json_decref(jj);
+      int n = text ? snprintf(buf, max, "event: job\ndata: %s\n\n", text) : -1;
+      free(text);
+      if (n > 0 && (size_t)n < max) {
+        co_strlcpy(e->last, key, sizeof e->last);
+        out = n;
+        if (j.state >= CO_JOB_SUCCEEDED)
+          e->done = 1;
+      }
+    }
+    co_job_clear(&j);
+    if (out)
+      return out;
+  }
+  if (hb)
+    return snprintf(buf, max, ": keep-alive\n\n");
+  pthread_mutex_lock(&e->mu);
+  if (e->dirty || e->heartbeat || e->closing) {
+    pthread_mutex_unlock(&e->mu);
+    return 0; /* called again at once */
+  }
+  e->suspended = 1;
+  MHD_suspend_connection(e->conn);
+  pthread_mutex_unlock(&e->mu);
+  return 0;
+}
+
+static void sse_free(void *cls) {
+  sse *e = cls;
+  co_server *s = e->srv;
+  pthread_mutex_lock(&s->sse_mu);
+  for (sse **q = &s->sse_list; *q; q = &(*q)->next)
+    if (*q == e) {
+      *q = e->next;
+      break;
+    }
+  pthread_mutex_unlock(&s->sse_mu);
+  if (e->sub)
+    s->p->bus->ops->unsubscribe(s->p->bus, e->sub);
+  pthread_mutex_destroy(&e->mu);
+  co_free(e);
+}
+
+void co_reply_job_events(co_req *r, const char *job_id) {
+  co_server *s = r->srv;
+  sse *e = co_calloc(1, sizeof *e);
+  char subject[64];
+  if (!e) {
+    co_reply_status(r, co_nomem(), NULL);
+    return;
+  }
+  e->srv = s;
+  e->conn = r->conn;
+  co_strlcpy(e->job_id, job_id, sizeof e->job_id);
+  pthread_mutex_init(&e->mu, NULL);
+  snprintf(subject, sizeof subject, "jobs.%s", job_id);
+  if (s->p->bus->ops->subscribe(s->p->bus, subject, sse_on_msg, e, &e->sub) != COHORT_OK) {
+    pthread_mutex_destroy(&e->mu);
+    co_free(e);
+    co_reply_status(r, COHORT_ENOMEM, NULL);
+    return;
+  }
+  pthread_mutex_lock(&s->sse_mu);
+  e->next = s->sse_list;
+  s->sse_list = e;
+  pthread_mutex_unlock(&s->sse_mu);
+  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free);
+  if (!resp) {
+    sse_free(e);
+    co_reply_status(r, COHORT_ENOMEM, NULL);
+    return;
+  }
+  co_reply_header(r, "Cache-Control", "no-store");
+  co_reply_header(r, "X-Accel-Buffering", "no");
+  queue(r, 200, resp, "text/event-stream");
+}
+
+static void *heartbeat_main(void *arg) {
+  co_server *s = arg;
+  pthread_mutex_lock(&s->hb_mu);
+  while (!s->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SSE_HEARTBEAT_S;
+    pthread_cond_timedwait(&s->hb_cond, &s->hb_mu, &until);
+    if (s->stopping)
+      break;
+    pthread_mutex_lock(&s->sse_mu);
+    for (sse *e = s->sse_list; e; e = e->next)
+      sse_wake(e, 1);
+    pthread_mutex_unlock(&s->sse_mu);
+  }
+  pthread_mutex_unlock(&s->hb_mu);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- request helpers */
+
+const char *co_query(co_req *r, const char *key) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *co_header(co_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *co_cookie(co_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+int co_require_role(co_req *r, const char *workspace_id, co_role min) {
+  co_store *s = r->p->store;
+  co_member m;
+  if (r->user.is_admin) {
+    co_workspace w;
+    if (s->ops->workspace_get(s, workspace_id, &w) != COHORT_OK) {
+      co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
+      return -1;
+    }
+    co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
+    r->role = CO_ROLE_OWNER;
+    return 0;
+  }
+  cohort_status st = s->ops->member_get(s, workspace_id, r->user.id, &m);
+  if (st == COHORT_ENOTFOUND) {
+    /* Not a member: answer as if it did not exist, so ids cannot be probed. */
+    co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
+    return -1;
+  }
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return -1;
+  }
+  if (m.role < min) {
+    co_reply_error(r, 403, "forbidden", NULL, "this needs the %s role in workspace '%s'; you are %s",
+                   co_role_name(min), workspace_id, co_role_name(m.role));
+    return -1;
+  }
+  co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
+  r->role = m.role;
+  return 0;
+}
+
+/* A pending error is decided while headers are read and sent on the next call. */
+static void set_pending(co_req *r, int status, const char *code, const char *field, const char *msg) {
+  req_extra *x = extra(r);
+  if (x->pending_status)
+    return;
+  x->pending_status = status;
+  co_strlcpy(x->pending_code, code, sizeof x->pending_code);
+  co_strlcpy(x->pending_field, field ? field : "", sizeof x->pending_field);
+  co_strlcpy(x->pending_msg, msg, sizeof x->pending_msg);
+}
+
+static void send_pending(co_req *r) {
+  req_extra *x = extra(r);
+  reply_error_text(r, x->pending_status, x->pending_code, x->pending_field[0] ? x->pending_field : NULL,
+                   x->pending_msg);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static int match(const char *pattern, const char *path, co_req *r) {
+  int np = 0;
+  const char *p = pattern, *u = path;
+  while (*p && *u) {
+    if (*p == '{') {
+      const char *pe = strchr(p, '}');
+      const char *ue = strchr(u, '/');
+      size_t n = ue ? (size_t)(ue - u) : strlen(u);
+      if (!pe || n == 0 || np >= CO_MAX_PARAMS || n >= sizeof r->params[0])
+        return 0;
+      if (r) {
+        memcpy(r->params[np], u, n);
+        r->params[np][n] = '\0';
+      }
+      np++;
+      p = pe + 1;
+      u += n;
+      continue;
+    }
+    if (*p != *u)
+      return 0;
+    p++;
+    u++;
+  }
+  if (*p || *u)
+    return 0;
+  if (r)
+    r->nparams = np;
+  return 1;
+}
+
+/* 0 = found; 404 or 405 otherwise. */
+static int route(co_req *r) {
+  int path_known = 0;
+  for (size_t i = 0; i < co_nroutes; i++) {
+    const co_route *rt = &co_routes[i];
+    if (!match(rt->pattern, r->path, NULL))
+      continue;
+    path_known = 1;
+    if (strcmp(rt->method, r->method) != 0 &&
+        !(strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
+      continue;
+    match(rt->pattern, r->path, r);
+    r->route = rt;
+    r->route_index = (int)i;
+    return 0;
+  }
+  return path_known ? 405 : 404;
+}
+
+static int method_has_body(const char *m) {
+  return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* Who is calling: a bearer token, else a session cookie, else nobody. */
+static void identify(co_req *r) {
+  co_store *s = r->p->store;
+  const char *authz = co_header(r, "Authorization");
+  if (authz) {
+    if (strncasecmp(authz, "Bearer ", 7) != 0) {
+      set_pending(r, 401, "unauthenticated", "Authorization", "Authorization: expected 'Bearer <token>'");
+      return;
+    }
+    if (co_token_resolve(s, authz + 7, &r->user) != COHORT_OK) {
+      set_pending(r, 401, "unauthenticated", "Authorization", cohort_errmsg());
+      return;
+    }
+    r->authed = 1;
+    return;
+  }
+  const char *cookie = co_cookie(r, "cohort_session");
+  if (cookie && co_session_resolve(s, cookie, &r->session, &r->user) == COHORT_OK) {
+    r->authed = 1;
+    r->via_session = 1;
+  }
+}
+
+/* The workspace for CO_SCOPE_WORKSPACE when none was named: the caller's only one. */
+typedef struct only_ws {
+  int n;
+  char id[CO_ID_MAX];
+} only_ws;
+
+static int count_ws(void *ctx, const co_member *m) {
+  only_ws *o = ctx;
+  if (o->n++ == 0)
+    co_strlcpy(o->id, m->workspace_id, sizeof o->id);
+  return 0;
+}
+
+/* Checks access for the route; 0 = allowed, else a reply or pending error is set.
+ * with_body: the JSON body is parsed (CO_SCOPE_WORKSPACE may read "workspace" from it). */
+static int authorize(co_req *r, int with_body) {
+  const co_route *rt = r->route;
+  co_store *s = r->p->store;
+  if (rt->scope == CO_SCOPE_PUBLIC)
+    return 0;
+  if (!r->authed) {
+    co_reply_error(r, 401, "unauthenticated", NULL, "sign in or send 'Authorization: Bearer <token>'");
+    return -1;
+  }
+  /* Browser sessions must echo the CSRF token on anything that changes state. */
+  if (r->via_session && strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+    const char *csrf = co_header(r, "X-CSRF-Token");
+    if (!csrf || !co_secret_equal(csrf, r->session.csrf)) {
+      co_reply_error(r, 403, "csrf", "X-CSRF-Token", "missing or wrong X-CSRF-Token header");
+      return -1;
+    }
+  }
+  cohort_status st = COHORT_OK;
+  const char *ws = NULL;
+  switch (rt->scope) {
+  case CO_SCOPE_PUBLIC:
+  case CO_SCOPE_USER:
+    return 0;
+  case CO_SCOPE_ADMIN:
+    if (!r->user.is_admin) {
+      co_reply_error(r, 403, "forbidden", NULL, "administrators only");
+      return -1;
+    }
+    return 0;
+  case CO_SCOPE_WORKSPACE: {
+    ws = co_query(r, "workspace");
+    if (!ws && with_body && r->json)
+      ws = json_string_value(json_object_get(r->json, "workspace"));
+    if (!ws && !with_body && method_has_body(r->method) && !(rt->flags & (CO_RT_UPLOAD | CO_RT_RAW)))
+      return 1; /* decide once the body is here */
+    only_ws o = {0};
+    if (!ws) {
+      if ((st = s->ops->member_list_user(s, r->user.id, count_ws, &o)) != COHORT_OK)
+        break;
+      if (o.n != 1) {
+        co_reply_error(r, 400, "invalid", "workspace",
+                       o.n ? "workspace: required (you belong to %d workspaces)" : "workspace: required%.0d", o.n);
+        return -1;
+      }
+      ws = o.id;
+    }
+    char wsid[CO_ID_MAX];
+    co_strlcpy(wsid, ws, sizeof wsid);
+    return co_require_role(r, wsid, rt->min_role);
+  }
+  case CO_SCOPE_PATH_WS:
+    return co_require_role(r, r->params[0], rt->min_role);
+  case CO_SCOPE_DATASET:
+    if ((st = s->ops->dataset_get(s, r->params[0], &r->dataset)) == COHORT_OK)
+      return co_require_role(r, r->dataset.workspace_id, rt->min_role);
+    break;
+  case CO_SCOPE_TRAINEE:
+    if ((st = s->ops->trainee_get(s, r->params[0], &r->trainee)) == COHORT_OK)
+      return co_require_role(r, r->trainee.workspace_id, rt->min_role);
+    break;
+  case CO_SCOPE_JOB:
+    if ((st = s->ops->job_get(s, r->params[0], &r->job)) == COHORT_OK)
+      return co_require_role(r, r->job.workspace_id, rt->min_role);
+    break;
+  case CO_SCOPE_REPORT:
+    if ((st = s->ops->report_get(s, r->params[0], &r->report)) == COHORT_OK)
+      return co_require_role(r, r->report.workspace_id, rt->min_role);
+    break;
+  }
+  if (st == COHORT_ENOTFOUND)
+    co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
+  else
+    co_reply_status(r, st, NULL);
+  return -1;
+}
+
+/* ---------------------------------------------------------------- libmicrohttpd callbacks */
+
+static void make_rid(co_req *r) {
+  const char *given = co_header(r, "X-Request-Id");
+  if (given) {
+    size_t n = strlen(given);
+    int ok = n > 0 && n < sizeof r->rid;
+    for (size_t i = 0; ok && i < n; i++)
+      ok = (given[i] >= '0' && given[i] <= '9') || (given[i] >= 'a' && given[i] <= 'z') ||
+           (given[i] >= 'A' && given[i] <= 'Z') || given[i] == '-' || given[i] == '_';
+    if (ok) {
+      co_strlcpy(r->rid, given, sizeof r->rid);
+      return;
+    }
+  }
+  co_random_hex(r->rid, sizeof r->rid, 8);
+}
+
+static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method, co_req **out) {
+  req_full *f = co_calloc(1, sizeof *f);
+  if (!f)
+    return -1;
+  co_req *r = &f->r;
+  r->srv = srv;
+  r->p = srv->p;
+  r->conn = conn;
+  r->route_index = -1;
+  r->t0 = co_mono_ns();
+  co_strlcpy(r->method, method, sizeof r->method);
+  if (co_strlcpy(r->path, url, sizeof r->path) < 0)
+    set_pending(r, 414, "too_large", NULL, "URL too long");
+  make_rid(r);
+  r->body_max = (size_t)r->p->cfg.max_body_mb << 20;
+  r->upload_max = r->p->cfg.max_upload_mb << 20;
+  *out = r;
+
+  int rc = extra(r)->pending_status ? 0 : route(r);
+  if (rc == 404)
+    set_pending(r, 404, "not_found", NULL, "no such route");
+  else if (rc == 405)
+    set_pending(r, 405, "method_not_allowed", NULL, "method not allowed here");
+  if (extra(r)->pending_status)
+    return 0;
+  identify(r);
+  if (extra(r)->pending_status)
+    return 0;
+  /* Check access before reading a body, so an unauthorised upload is refused at once. The
+   * check's reply is held back (see the top of the file) and sent on the next call. */
+  extra(r)->hold = 1;
+  authorize(r, 0);
+  extra(r)->hold = 0;
+  return 0;
+}
+
+/* Whether the request carries a body, from its headers. */
+static int has_body(co_req *r, int64_t *length) {
+  const char *cl = co_header(r, "Content-Length");
+  const char *te = co_header(r, "Transfer-Encoding");
+  *length = -1;
+  if (cl) {
+    char *end;
+    long long n = strtoll(cl, &end, 10);
+    *length = (*end || n < 0) ? -1 : n;
+    return n > 0;
+  }
+  return te != NULL;
+}
+
+/* libmicrohttpd accepts a reply only on the first call or once the body is complete. An error
+ * found while the body streams in is kept here, the rest of the body is dropped, and the error
+ * is sent when the body ends; a body past its limit ends the connection at once instead. */
+static void body_error(co_req *r, int status, const char *code, const char *msg) {
+  set_pending(r, status, code, "body", msg);
+  r->early = 1;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  co_server *srv = cls;
+  co_req *r = *con_cls;
+  if (!r) {
+    if (setup(srv, conn, url, method, &r) < 0)
+      return MHD_NO;
+    *con_cls = r;
+    int64_t length;
+    if (has_body(r, &length)) {
+      int64_t cap = r->route && (r->route->flags & CO_RT_UPLOAD) ? r->upload_max : (int64_t)r->body_max;
+      if (length > cap && !extra(r)->pending_status) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "body of %lld bytes is larger than the limit of %lld bytes", (long long)length,
+                 (long long)cap);
+        set_pending(r, 413, "too_large", "body", msg);
+      }
+      /* Refuse now rather than read a body we will not use (the connection closes after). */
+      if (extra(r)->pending_status)
+        send_pending(r);
+    }
+    return MHD_YES;
+  }
+  req_extra *x = extra(r);
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (r->replied || r->early || x->pending_status)
+      return MHD_YES; /* drop the rest */
+    if (r->route->flags & CO_RT_UPLOAD) {
+      if (!r->upload) {
+        co_blobs *b = r->p->blobs;
+        if (b->ops->stage(b, r->upload_path, sizeof r->upload_path) != COHORT_OK ||
+            !(r->upload = fopen(r->upload_path, "wb"))) {
+          body_error(r, 507, "storage", "cannot store the upload");
+          return MHD_YES;
+        }
+      }
+      r->upload_bytes += (int64_t)n;
+      if (r->upload_bytes > r->upload_max) {
+        co_log(CO_LOG_WARN, "upload over max_upload_mb: connection closed", "rid", r->rid, NULL);
+        return MHD_NO;
+      }
+      if (fwrite(upload_data, 1, n, r->upload) != n)
+        body_error(r, 507, "storage", "cannot store the upload");
+      return MHD_YES;
+    }
+    if (r->body_len + n > r->body_max) {
+      co_log(CO_LOG_WARN, "body over max_body_mb: connection closed", "rid", r->rid, NULL);
+      return MHD_NO;
+    }
+    if (co_grow((void **)&r->body, &r->body_cap, r->body_len + n + 1, 1) < 0) {
+      body_error(r, 503, "out_of_memory", "out of memory for the request body");
+      return MHD_YES;
+    }
+    memcpy(r->body + r->body_len, upload_data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return MHD_YES;
+  }
+  /* The whole request is here. */
+  if (r->replied)
+    return MHD_YES;
+  if (x->pending_status) {
+    send_pending(r);
+    return MHD_YES;
+  }
+  if (r->upload && fclose(r->upload) != 0) {
+    r->upload = NULL;
+    co_reply_error(r, 507, "storage", NULL, "cannot store the upload");
+    return MHD_YES;
+  }
+  r->upload = NULL;
+  if (!(r->route->flags & (CO_RT_UPLOAD | CO_RT_RAW)) && method_has_body(r->method)) {
+    if (r->body_len == 0) {
+      r->json = json_object();
+    } else {
+      json_error_t err;
+      r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+      if (!r->json) {
+        co_reply_error(r, 400, "invalid_json", NULL, "body: %s at line %d, column %d", err.text, err.line,
+                       err.column);
+        return MHD_YES;
+      }
+      if (!json_is_object(r->json)) {
+        co_reply_error(r, 400, "invalid_json", NULL, "body: expected a JSON object");
+        return MHD_YES;
+      }
+    }
+  }
+  if (r->route->scope == CO_SCOPE_WORKSPACE && !r->workspace_id[0] && authorize(r, 1) != 0)
+    return MHD_YES;
+  r->route->handler(r);
+  if (!r->replied)
+    co_reply_error(r, 500, "internal", NULL, "the handler did not reply");
+  return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  co_req *r = *con_cls;
+  if (!r)
+    return;
+  *con_cls = NULL;
+  double secs = (double)(co_mono_ns() - r->t0) / 1e9;
+  int status = r->replied ? r->status : 499; /* client went away before a reply */
+  co_metrics_request(r->route_index, status, secs);
+  if (co_log_enabled(status >= 500 ? CO_LOG_WARN : CO_LOG_INFO)) {
+    char st[8], ms[32];
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(ms, sizeof ms, "%.3f", secs * 1e3);
+    co_log(status >= 500 ? CO_LOG_WARN : CO_LOG_INFO, "request", "rid", r->rid, "method", r->method, "path",
+           r->path, "route", r->route ? r->route->pattern : NULL, "status", st, "ms", ms, "user",
+           r->authed ? r->user.name : NULL, NULL);
+  }
+  if (r->upload)
+    fclose(r->upload);
+  if (r->upload_path[0])
+    r->p->blobs->ops->discard(r->p->blobs, r->upload_path); /* handlers commit what they keep */
+  co_free(r->body);
+  json_decref(r->json);
+  co_dataset_clear(&r->dataset);
+  co_trainee_clear(&r->trainee);
+  co_job_clear(&r->job);
+  co_report_clear(&r->report);
+  co_free(r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && msg[n - 1] == '\n')
+    msg[--n] = '\0';
+  co_log(CO_LOG_WARN, "http", "detail", msg, NULL);
+}
+
+static cohort_status parse_listen(const char *listen, struct sockaddr_in *sa) {
+  char host[128];
+  const char *colon = strrchr(listen, ':');
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  if (!colon || (size_t)(colon - listen) >= sizeof host)
+    return co_error(COHORT_EINVAL, "listen: expected host:port, got '%s'", listen);
+  memcpy(host, listen, (size_t)(colon - listen));
+  host[colon - listen] = '\0';
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || end == colon + 1 || port < 0 || port > 65535)
+    return co_error(COHORT_EINVAL, "listen: bad port in '%s'", listen);
+  sa->sin_port = htons((uint16_t)port);
+  if (!host[0] || strcmp(host, "*") == 0)
+    sa->sin_addr.s_addr = htonl(INADDR_ANY);
+  else if (strcmp(host, "localhost") == 0)
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+    return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv4 address", host);
+  return COHORT_OK;
+}
+
+cohort_status co_server_start(co_platform *p, co_server **out) {
+  struct sockaddr_in sa;
+  *out = NULL;
+  cohort_status st = parse_listen(p->cfg.listen, &sa);
+  if (st != COHORT_OK)
+    return st;
+  co_server *s = co_calloc(1, sizeof *s);
+  if (!s)
+    return co_nomem();
+  s->p = p;
+  pthread_mutex_init(&s->sse_mu, NULL);
+  pthread_mutex_init(&s->hb_mu, NULL);
+  pthread_cond_init(&s->hb_cond, NULL);
+  co_metrics_init(co_nroutes);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s,
+                               MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  if (!s->daemon) {
+    co_free(s);
+    return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  s->port = info ? info->port : ntohs(sa.sin_port);
+  if (pthread_create(&s->heartbeat, NULL, heartbeat_main, s) != 0) {
+    MHD_stop_daemon(s->daemon);
+    co_free(s);
+    return co_error(COHORT_ENOMEM, "cannot start the heartbeat thread");
+  }
+  *out = s;
+  return COHORT_OK;
+}
+
+int co_server_port(co_server *s) { return s->port; }
+
+void co_server_stop(co_server *s) {
+  if (!s)
+    return;
+  pthread_mutex_lock(&s->hb_mu);
+  s->stopping = 1;
+  pthread_cond_signal(&s->hb_cond);
+  pthread_mutex_unlock(&s->hb_mu);
+  pthread_join(s->heartbeat, NULL);
+  /* Stopping the daemon with suspended connections leaks them: end every stream first. */
+  MHD_quiesce_daemon(s->daemon);
+  for (int tries = 0; tries < 200; tries++) {
+    pthread_mutex_lock(&s->sse_mu);
+    int any = s->sse_list != NULL;
+    for (sse *e = s->sse_list; e; e = e->next) {
+      pthread_mutex_lock(&e->mu);
+      e->closing = 1;
+      if (e->suspended) {
+        e->suspended = 0;
+        MHD_resume_connection(e->conn);
+      }
+      pthread_mutex_unlock(&e->mu);
+    }
+    pthread_mutex_unlock(&s->sse_mu);
+    if (!any)
+      break;
+    usleep(10000);
+  }
+  MHD_stop_daemon(s->daemon);
+  pthread_cond_destroy(&s->hb_cond);
+  pthread_mutex_destroy(&s->hb_mu);
+  pthread_mutex_destroy(&s->sse_mu);
+  co_free(s);
+}

@@ -1,0 +1,133 @@
+/* metrics.c: Prometheus text for /metrics. Request counts and latency histograms by route and
+ * status live in fixed arrays indexed by route and status, updated with relaxed atomics (no lock
+ * on the request path); gauges are read when scraped. */
+#include "co_internal.h"
+#include "server.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+enum { NBUCKETS = sizeof bucket_le / sizeof *bucket_le, NSTATUS = 16 };
+
+/* The statuses the server sends; anything else is counted as "other". */
+static const int statuses[NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 414, 422, 499, 500, 0};
+
+typedef struct series {
+  _Atomic uint64_t count;
+  _Atomic uint64_t sum_us;
+  _Atomic uint64_t buckets[NBUCKETS];
+} series;
+
+static series *table; /* (nroutes + 1) * NSTATUS; the last route row is "unmatched" */
+static size_t nrows;
+
+void co_metrics_init(size_t nroutes) {
+  if (table)
+    return;
+  nrows = nroutes + 1;
+  table = co_calloc(nrows * NSTATUS, sizeof *table);
+}
+
+static int status_slot(int status) {
+  for (int i = 0; i < NSTATUS - 1; i++)
+    if (statuses[i] == status)
+      return i;
+  return NSTATUS - 1;
+}
+
+void co_metrics_request(int route_index, int status, double seconds) {
+  if (!table)
+    return;
+  size_t row = route_index < 0 ? nrows - 1 : (size_t)route_index;
+  series *s = &table[row * NSTATUS + (size_t)status_slot(status)];
+  atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+  for (int b = 0; b < NBUCKETS; b++)
+    if (seconds <= bucket_le[b])
+      atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
+}
+
+static long rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (!f)
+    return 0;
+  if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+    rss = 0;
+  fclose(f);
+  return rss * 4096;
+}
+
+void co_metrics_write(co_platform *p, FILE *f) {
+  fprintf(f, "# HELP cohort_http_requests_total HTTP requests by route, method and status.\n"
+             "# TYPE cohort_http_requests_total counter\n");
+  for (size_t r = 0; table && r < nrows; r++)
+    for (int k = 0; k < NSTATUS; k++) {
+      uint64_t n = atomic_load_explicit(&table[r * NSTATUS + (size_t)k].count, memory_order_relaxed);
+      if (!n)
+        continue;
+      const char *route = r < nrows - 1 ? co_routes[r].pattern : "unmatched";
+      const char *method = r < nrows - 1 ? co_routes[r].method : "";
+      char st[8];
+      if (statuses[k])
+        snprintf(st, sizeof st, "%d", statuses[k]);
+      else
+        snprintf(st, sizeof st, "other");
+      fprintf(f, "cohort_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route, method, st,
+              (unsigned long long)n);
+    }
+  fprintf(f, "# HELP cohort_http_request_duration_seconds Time from request headers to the reply, by route and status.\n"
+             "# TYPE cohort_http_request_duration_seconds histogram\n");
+  for (size_t r = 0; table && r < nrows; r++)
+    for (int k = 0; k < NSTATUS; k++) {
+      series *s = &table[r * NSTATUS + (size_t)k];
+      uint64_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
+      if (!n)
+        continue;
+      const char *route = r < nrows - 1 ? co_routes[r].pattern : "unmatched";
+      const char *method = r < nrows - 1 ? co_routes[r].method : "";
+      char st[8];
+      if (statuses[k])
+        snprintf(st, sizeof st, "%d", statuses[k]);
+      else
+        snprintf(st, sizeof st, "other");
+      for (int b = 0; b < NBUCKETS; b++)
+        fprintf(f,
+                "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"%g\"} "
+                "%llu\n",
+                route, method, st, bucket_le[b],
+                (unsigned long long)atomic_load_explicit(&s->buckets[b], memory_order_relaxed));
+      fprintf(f, "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"+Inf\"} %llu\n",
+              route, method, st, (unsigned long long)n);
+      fprintf(f, "cohort_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",status=\"%s\"} %.6f\n", route,
+              method, st, (double)atomic_load_explicit(&s->sum_us, memory_order_relaxed) / 1e6);
+      fprintf(f, "cohort_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route,
+              method, st, (unsigned long long)n);
+    }
+  int64_t counts[5] = {0};
+  if (p->store->ops->job_counts(p->store, counts) == COHORT_OK) {
+    fprintf(f, "# HELP cohort_jobs Jobs by state.\n# TYPE cohort_jobs gauge\n");
+    for (int i = 0; i < 5; i++)
+      fprintf(f, "cohort_jobs{state=\"%s\"} %lld\n", co_job_state_name((co_job_state)i), (long long)counts[i]);
+  }
+  int64_t loaded, bytes, loads, evictions;
+  co_host_stats(p->host, &loaded, &bytes, &loads, &evictions);
+  fprintf(f,
+          "# HELP cohort_trainees_loaded Trainees held in memory.\n# TYPE cohort_trainees_loaded gauge\n"
+          "cohort_trainees_loaded %lld\n"
+          "# HELP cohort_trainees_bytes Estimated memory of the trainees held.\n# TYPE cohort_trainees_bytes gauge\n"
+          "cohort_trainees_bytes %lld\n"
+          "# HELP cohort_trainee_loads_total Trainee loads from storage.\n# TYPE cohort_trainee_loads_total counter\n"
+          "cohort_trainee_loads_total %lld\n"
+          "# HELP cohort_trainee_evictions_total Idle trainees evicted for the memory budget.\n"
+          "# TYPE cohort_trainee_evictions_total counter\ncohort_trainee_evictions_total %lld\n"
+          "# HELP cohort_memory_budget_bytes Memory budget for hosted trainees.\n# TYPE cohort_memory_budget_bytes gauge\n"
+          "cohort_memory_budget_bytes %lld\n"
+          "# HELP process_resident_memory_bytes Resident memory of the process.\n"
+          "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+          "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds gauge\n"
+          "process_start_time_seconds %lld\n",
+          (long long)loaded, (long long)bytes, (long long)loads, (long long)evictions,
+          (long long)(p->cfg.memory_budget_mb << 20), rss_bytes(), (long long)(p->started_ms / 1000));
+}

@@ -1,0 +1,138 @@
+/* server.h: the HTTP server's internals shared by its modules. http.c owns connections and
+ * requests (libmicrohttpd), routes.c the route table, api_*.c the handlers.
+ *
+ * A request's life: headers arrive -> route matched, caller identified (token or session
+ * cookie), workspace access checked when the route's scope allows it before the body -> body
+ * read into memory (capped) or streamed into a staging blob for uploads -> handler runs and
+ * calls exactly one co_reply_* -> logged and counted in /metrics. */
+#ifndef COHORT_SERVER_H
+#define COHORT_SERVER_H
+
+#include "platform.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+typedef struct co_server co_server;
+typedef struct co_req co_req;
+
+/* Where a route finds the workspace whose role it checks. */
+typedef enum co_scope {
+  CO_SCOPE_PUBLIC,    /* no sign-in needed */
+  CO_SCOPE_USER,      /* any signed-in user; the handler checks what it touches */
+  CO_SCOPE_ADMIN,     /* administrators only */
+  CO_SCOPE_WORKSPACE, /* ?workspace= (or the body's "workspace"), defaulting to the caller's only one */
+  CO_SCOPE_PATH_WS,   /* /v1/workspaces/{id} */
+  CO_SCOPE_DATASET,   /* the dataset {id}'s workspace */
+  CO_SCOPE_TRAINEE,
+  CO_SCOPE_JOB,
+  CO_SCOPE_REPORT
+} co_scope;
+
+enum {
+  CO_RT_UPLOAD = 1u << 0, /* the body streams into a staging blob (r->upload_path) */
+  CO_RT_RAW = 1u << 1,    /* the body is not JSON (kept as bytes) */
+};
+
+typedef void (*co_handler)(co_req *r);
+
+typedef struct co_route {
+  const char *method;
+  const char *pattern; /* "/v1/trainees/{id}/predict": {x} matches one path segment */
+  co_handler handler;
+  co_scope scope;
+  co_role min_role; /* for workspace-bound scopes */
+  unsigned flags;
+  const char *summary; /* for the OpenAPI check and logs */
+} co_route;
+
+extern const co_route co_routes[];
+extern const size_t co_nroutes;
+
+enum { CO_MAX_PARAMS = 4 };
+
+struct co_req {
+  co_server *srv;
+  co_platform *p;
+  struct MHD_Connection *conn;
+  const co_route *route;
+  int route_index;
+  char method[16];
+  char path[1024];
+  char rid[32];
+  char params[CO_MAX_PARAMS][CO_ID_MAX + 64];
+  int nparams;
+  uint64_t t0;
+
+  /* the caller */
+  int authed;
+  int via_session;
+  co_user user;
+  co_session session;
+
+  /* the workspace checked for this route, and the resource it resolved */
+  char workspace_id[CO_ID_MAX];
+  co_role role;
+  co_dataset dataset;
+  co_trainee trainee;
+  co_job job;
+  co_report report;
+
+  /* body */
+  char *body;
+  size_t body_len, body_cap, body_max;
+  json_t *json; /* parsed body for JSON routes (an object), or NULL */
+  FILE *upload;
+  char upload_path[4096];
+  int64_t upload_bytes, upload_max;
+
+  /* reply */
+  int replied;
+  int status;
+  int early; /* an error came up while the body streamed in: the rest is dropped */
+};
+
+/* Replies (exactly one per request). Error bodies: {"error":{"code","message","field"}}. */
+void co_reply_json(co_req *r, int status, json_t *body); /* steals body */
+void co_reply_error(co_req *r, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Maps an engine/platform status and cohort_errmsg() to an HTTP error. */
+void co_reply_status(co_req *r, cohort_status st, const char *field);
+void co_reply_bytes(co_req *r, int status, const char *content_type, const void *data, size_t len);
+/* Streams a file (closed by the server); download_name adds Content-Disposition when not NULL. */
+void co_reply_file(co_req *r, const char *path, const char *content_type, const char *download_name);
+/* Server-Sent Events on job events for job_id (see http.c). */
+void co_reply_job_events(co_req *r, const char *job_id);
+void co_reply_header(co_req *r, const char *name, const char *value); /* before the reply */
+
+/* Request helpers. */
+const char *co_query(co_req *r, const char *key);
+const char *co_header(co_req *r, const char *name);
+const char *co_cookie(co_req *r, const char *name);
+/* Checks the caller's role in workspace_id (admins count as owners). 0 = allowed; otherwise the
+ * reply (404 for non-members so ids do not leak, 403 for too weak a role) has been sent. */
+int co_require_role(co_req *r, const char *workspace_id, co_role min);
+
+/* Server lifecycle (http.c). */
+cohort_status co_server_start(co_platform *p, co_server **out);
+void co_server_stop(co_server *s);
+int co_server_port(co_server *s);
+
+/* Metrics (metrics.c). */
+void co_metrics_init(size_t nroutes);
+void co_metrics_request(int route_index, int status, double seconds);
+void co_metrics_write(co_platform *p, FILE *f);
+
+/* Web UI assets (ui_assets.c, generated from ui/ at build time). */
+typedef struct co_asset {
+  const char *path; /* "/index.html" */
+  const char *content_type;
+  const unsigned char *data;
+  size_t len;
+} co_asset;
+const co_asset *co_ui_asset(const char *path);
+
+/* OpenAPI document (generated from docs/openapi.json at build time). */
+extern const char co_openapi_json[];
+
+#endif

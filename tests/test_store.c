@@ -1,0 +1,1034 @@
+/* The SQLite store: schema migrations, every record's create/read/list/delete with its conflicts
+ * and misses, the trainee compare-and-swap, and the job queue's rules (claim order, one running
+ * job per trainee, leases, ownership, cancellation, requeue), including concurrent claims from
+ * threads sharing a handle and from threads with a handle each. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the four above first. */
+#include <cmocka.h>
+
+#include "co_internal.h"
+#include "store.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static char tmpdir[256];
+
+static int make_tmpdir(void **state) {
+  snprintf(tmpdir, sizeof tmpdir, "%s/cohort-test-store-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static void tmppath(char *buf, size_t cap, const char *name) {
+  snprintf(buf, cap, "%s/%s", tmpdir, name);
+}
+
+static co_store *open_store(const char *name) {
+  char path[300];
+  co_store *s = NULL;
+  tmppath(path, sizeof path, name);
+  cohort_status st = co_store_sqlite_open(path, &s);
+  if (st != COHORT_OK)
+    fail_msg("open %s: %s", path, cohort_errmsg());
+  assert_non_null(s);
+  assert_int_equal(s->ops->version, CO_STORE_VERSION);
+  return s;
+}
+
+#define OK(call)                                                                                             \
+  do {                                                                                                       \
+    cohort_status st_ = (call);                                                                              \
+    if (st_ != COHORT_OK)                                                                                    \
+      fail_msg("%s: %s (%s)", #call, cohort_strerror(st_), cohort_errmsg());                                 \
+  } while (0)
+
+/* call fails with status, and the message contains text. */
+#define FAILS(call, status, text)                                                                            \
+  do {                                                                                                       \
+    cohort_status st_ = (call);                                                                              \
+    if (st_ != (status))                                                                                     \
+      fail_msg("%s: got %s (%s), wanted %s", #call, cohort_strerror(st_), cohort_errmsg(), #status);         \
+    if (!strstr(cohort_errmsg(), (text)))                                                                    \
+      fail_msg("%s: message '%s' lacks '%s'", #call, cohort_errmsg(), (text));                               \
+  } while (0)
+
+/* One integer from a raw query on the database file, to look behind the store's back. */
+static int64_t raw_int(const char *name, const char *sql) {
+  char path[300];
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int64_t v;
+  tmppath(path, sizeof path, name);
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static void raw_exec(const char *name, const char *sql) {
+  char path[300];
+  sqlite3 *db = NULL;
+  tmppath(path, sizeof path, name);
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* List callbacks that collect ids in order, stopping after stop_after rows (0 = never). */
+typedef struct collect {
+  char ids[16][CO_ID_MAX];
+  int n;
+  int stop_after;
+  int by_workspace; /* members: collect workspace ids instead of user ids */
+} collect;
+
+static int collect_id(collect *c, const char *id) {
+  if (c->n < 16)
+    co_strlcpy(c->ids[c->n], id, CO_ID_MAX);
+  c->n++;
+  return c->stop_after && c->n >= c->stop_after ? 42 : 0;
+}
+static int on_user(void *ctx, const co_user *u) {
+  return collect_id(ctx, u->id);
+}
+static int on_member(void *ctx, const co_member *m) {
+  collect *c = ctx;
+  return collect_id(c, c->by_workspace ? m->workspace_id : m->user_id);
+}
+static int on_token(void *ctx, const co_token *t) {
+  return collect_id(ctx, t->id);
+}
+static int on_dataset(void *ctx, const co_dataset *d) {
+  return collect_id(ctx, d->id);
+}
+static int on_trainee(void *ctx, const co_trainee *t) {
+  return collect_id(ctx, t->id);
+}
+static int on_job(void *ctx, const co_job *j) {
+  return collect_id(ctx, j->id);
+}
+static int on_report(void *ctx, const co_report *r) {
+  return collect_id(ctx, r->id);
+}
+
+static co_user make_user(const char *id, const char *name, int64_t created) {
+  co_user u = {0};
+  co_strlcpy(u.id, id, sizeof u.id);
+  co_strlcpy(u.name, name, sizeof u.name);
+  co_strlcpy(u.pwhash, "$argon2id$v=19$fake", sizeof u.pwhash);
+  u.created_ms = created;
+  return u;
+}
+
+static co_workspace make_workspace(const char *id, const char *name) {
+  co_workspace w = {0};
+  co_strlcpy(w.id, id, sizeof w.id);
+  co_strlcpy(w.name, name, sizeof w.name);
+  w.created_ms = 1000;
+  return w;
+}
+
+static co_job make_job(const char *id, const char *ws, const char *trainee, int64_t created) {
+  co_job j = {0};
+  co_strlcpy(j.id, id, sizeof j.id);
+  co_strlcpy(j.workspace_id, ws, sizeof j.workspace_id);
+  co_strlcpy(j.trainee_id, trainee, sizeof j.trainee_id);
+  co_strlcpy(j.kind, "train", sizeof j.kind);
+  j.state = CO_JOB_QUEUED;
+  j.params_json = (char *)"{\"k\":1}";
+  j.created_ms = created;
+  return j;
+}
+
+/* Claims and checks which job came out. */
+static void claim_expect(co_store *s, const char *owner, int64_t now, int64_t lease, const char *want) {
+  co_job j;
+  cohort_status st = s->ops->job_claim(s, owner, now, lease, &j);
+  if (!want) {
+    if (st != COHORT_ENOTFOUND)
+      fail_msg("claim at %lld: wanted nothing, got %s (%s)", (long long)now, st == COHORT_OK ? j.id : "error",
+               cohort_errmsg());
+    return;
+  }
+  if (st != COHORT_OK)
+    fail_msg("claim at %lld: wanted %s, got %s (%s)", (long long)now, want, cohort_strerror(st),
+             cohort_errmsg());
+  assert_string_equal(j.id, want);
+  assert_int_equal(j.state, CO_JOB_RUNNING);
+  assert_string_equal(j.owner, owner);
+  assert_int_equal(j.lease_until_ms, now + lease);
+  assert_int_equal(j.started_ms, now);
+  co_job_clear(&j);
+}
+
+static co_job get_job(co_store *s, const char *id) {
+  co_job j;
+  OK(s->ops->job_get(s, id, &j));
+  return j;
+}
+
+/* ---------------------------------------------------------------- names and clear */
+
+static void test_names(void **state) {
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(co_job_state_parse(co_job_state_name((co_job_state)i)), i);
+  assert_string_equal(co_job_state_name(CO_JOB_CANCELLED), "cancelled");
+  assert_int_equal(co_job_state_parse("done"), -1);
+  assert_int_equal(co_job_state_parse(NULL), -1);
+  assert_string_equal(co_job_state_name((co_job_state)9), "unknown");
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(co_role_parse(co_role_name((co_role)i)), i);
+  assert_string_equal(co_role_name(CO_ROLE_EDITOR), "editor");
+  assert_int_equal(co_role_parse("admin"), CO_ROLE_NONE);
+  assert_int_equal(co_role_parse(NULL), CO_ROLE_NONE);
+
+  co_job j = {0};
+  j.params_json = co_strdup("{}");
+  j.result_json = co_strdup("[]");
+  co_job_clear(&j);
+  assert_null(j.params_json);
+  assert_null(j.result_json);
+  co_job_clear(&j); /* twice is harmless */
+  co_dataset d = {0};
+  d.schema_json = co_strdup("{}");
+  co_dataset_clear(&d);
+  assert_null(d.schema_json);
+  co_trainee t = {0};
+  t.info_json = co_strdup("{}");
+  co_trainee_clear(&t);
+  assert_null(t.info_json);
+  co_report r = {0};
+  r.summary_json = co_strdup("{}");
+  co_report_clear(&r);
+  assert_null(r.summary_json);
+  co_dataset_clear(NULL);
+}
+
+/* ---------------------------------------------------------------- open and migrations */
+
+static void test_open_migrations(void **state) {
+  co_store *s = open_store("mig.db");
+  co_user u = make_user("us_1", "alice", 1);
+  assert_string_equal(s->ops->name, "sqlite");
+  OK(s->ops->user_create(s, &u));
+  s->ops->close(s);
+
+  int64_t versions = raw_int("mig.db", "SELECT COUNT(*) FROM schema_migrations");
+  int64_t top = raw_int("mig.db", "SELECT MAX(version) FROM schema_migrations");
+  assert_true(versions >= 1);
+  assert_int_equal(versions, top);
+
+  /* Reopening applies nothing and keeps the data. */
+  for (int i = 0; i < 2; i++) {
+    s = open_store("mig.db");
+    co_user got;
+    OK(s->ops->user_get(s, "us_1", &got));
+    assert_string_equal(got.name, "alice");
+    s->ops->close(s);
+  }
+  assert_int_equal(raw_int("mig.db", "SELECT COUNT(*) FROM schema_migrations"), versions);
+
+  /* A database from a newer cohort is refused, not half-understood. */
+  raw_exec("mig.db", "INSERT INTO schema_migrations(version, applied_ms) VALUES (999, 0)");
+  char path[300];
+  tmppath(path, sizeof path, "mig.db");
+  static co_store sentinel;
+  co_store *before = &sentinel; /* out must stay untouched on failure */
+  s = before;
+  FAILS(co_store_sqlite_open(path, &s), COHORT_ESTATE, "newer");
+  assert_ptr_equal(s, before);
+  assert_non_null(strstr(cohort_errmsg(), "999"));
+
+  /* A missing parent directory is an error, not created. */
+  tmppath(path, sizeof path, "no/such/dir/x.db");
+  FAILS(co_store_sqlite_open(path, &s), COHORT_EIO, "no/such/dir");
+  assert_int_equal(co_store_sqlite_open("", &s), COHORT_EINVAL);
+
+  /* Something that is not a database is reported, not overwritten. */
+  tmppath(path, sizeof path, "garbage.db");
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  for (int i = 0; i < 64; i++)
+    fputs("this is not an SQLite database ", f);
+  fclose(f);
+  FAILS(co_store_sqlite_open(path, &s), COHORT_EIO, "garbage.db");
+  assert_ptr_equal(s, before);
+}
+
+static void test_open_pragmas(void **state) {
+  co_store *s = open_store("pragmas.db");
+  /* journal_mode is stored in the file: a second connection sees it. */
+  char path[300];
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  tmppath(path, sizeof path, "pragmas.db");
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  s->ops->close(s);
+}
+
+/* ---------------------------------------------------------------- users, workspaces, members */
+
+static void test_users(void **state) {
+  co_store *s = open_store("users.db");
+  co_user a = make_user("us_a", "alice", 10), b = make_user("us_b", "bob", 20), got;
+  a.is_admin = 1;
+  int64_t n = -1;
+  OK(s->ops->user_count(s, &n));
+  assert_int_equal(n, 0);
+  OK(s->ops->user_create(s, &b));
+  OK(s->ops->user_create(s, &a));
+
+  co_user dup = make_user("us_c", "alice", 30);
+  FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "user name 'alice' is taken");
+  dup = make_user("us_a", "carol", 30);
+  FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "'us_a' is taken");
+
+  OK(s->ops->user_get(s, "us_a", &got));
+  assert_string_equal(got.name, "alice");
+  assert_string_equal(got.pwhash, "$argon2id$v=19$fake");
+  assert_int_equal(got.is_admin, 1);
+  assert_int_equal(got.created_ms, 10);
+  OK(s->ops->user_by_name(s, "bob", &got));
+  assert_string_equal(got.id, "us_b");
+  assert_int_equal(got.is_admin, 0);
+  FAILS(s->ops->user_get(s, "us_zz", &got), COHORT_ENOTFOUND, "user 'us_zz' not found");
+  FAILS(s->ops->user_by_name(s, "zed", &got), COHORT_ENOTFOUND, "'zed' not found");
+
+  OK(s->ops->user_set_password(s, "us_b", ""));
+  OK(s->ops->user_get(s, "us_b", &got));
+  assert_string_equal(got.pwhash, "");
+  FAILS(s->ops->user_set_password(s, "us_zz", "x"), COHORT_ENOTFOUND, "us_zz");
+
+  /* Bound parameters: a name full of SQL is just a name. */
+  co_user evil = make_user("us_e", "x'); DROP TABLE users; --", 40);
+  OK(s->ops->user_create(s, &evil));
+  OK(s->ops->user_by_name(s, evil.name, &got));
+  assert_string_equal(got.id, "us_e");
+
+  collect c = {0};
+  OK(s->ops->user_list(s, on_user, &c));
+  assert_int_equal(c.n, 3);
+  assert_string_equal(c.ids[0], "us_a"); /* by name */
+  assert_string_equal(c.ids[1], "us_b");
+  OK(s->ops->user_count(s, &n));
+  assert_int_equal(n, 3);
+  collect stop = {.stop_after = 1};
+  assert_int_equal(s->ops->user_list(s, on_user, &stop), 42);
+  assert_int_equal(stop.n, 1);
+  s->ops->close(s);
+}
+
+static void test_workspaces_members(void **state) {
+  co_store *s = open_store("members.db");
+  co_user a = make_user("us_a", "alice", 1), b = make_user("us_b", "bob", 2);
+  co_workspace w1 = make_workspace("ws_1", "Zeta"), w2 = make_workspace("ws_2", "Alpha"), gw;
+  co_member m;
+  OK(s->ops->user_create(s, &a));
+  OK(s->ops->user_create(s, &b));
+  OK(s->ops->workspace_create(s, &w1));
+  OK(s->ops->workspace_create(s, &w2));
+  FAILS(s->ops->workspace_create(s, &w1), COHORT_ESTATE, "'ws_1' is taken");
+  OK(s->ops->workspace_get(s, "ws_1", &gw));
+  assert_string_equal(gw.name, "Zeta");
+  assert_int_equal(gw.created_ms, 1000);
+  FAILS(s->ops->workspace_get(s, "ws_9", &gw), COHORT_ENOTFOUND, "workspace 'ws_9' not found");
+
+  OK(s->ops->member_set(s, "ws_1", "us_a", CO_ROLE_OWNER));
+  OK(s->ops->member_set(s, "ws_1", "us_b", CO_ROLE_VIEWER));
+  OK(s->ops->member_set(s, "ws_2", "us_a", CO_ROLE_VIEWER));
+  OK(s->ops->member_get(s, "ws_1", "us_b", &m));
+  assert_int_equal(m.role, CO_ROLE_VIEWER);
+  assert_string_equal(m.user_name, "bob");
+  assert_string_equal(m.workspace_name, "Zeta");
+  OK(s->ops->member_set(s, "ws_1", "us_b", CO_ROLE_EDITOR)); /* change, not a second row */
+  OK(s->ops->member_get(s, "ws_1", "us_b", &m));
+  assert_int_equal(m.role, CO_ROLE_EDITOR);
+
+  FAILS(s->ops->member_set(s, "ws_1", "us_nobody", CO_ROLE_VIEWER), COHORT_ENOTFOUND, "user 'us_nobody'");
+  FAILS(s->ops->member_set(s, "ws_nope", "us_a", CO_ROLE_VIEWER), COHORT_ENOTFOUND, "workspace 'ws_nope'");
+  assert_int_equal(s->ops->member_set(s, "ws_1", "us_a", (co_role)7), COHORT_EINVAL);
+  FAILS(s->ops->member_get(s, "ws_2", "us_b", &m), COHORT_ENOTFOUND, "not a member");
+
+  collect c = {0};
+  OK(s->ops->member_list_workspace(s, "ws_1", on_member, &c));
+  assert_int_equal(c.n, 2);
+  assert_string_equal(c.ids[0], "us_a");
+  assert_string_equal(c.ids[1], "us_b");
+  collect byuser = {.by_workspace = 1};
+  OK(s->ops->member_list_user(s, "us_a", on_member, &byuser));
+  assert_int_equal(byuser.n, 2);
+  assert_string_equal(byuser.ids[0], "ws_2"); /* by workspace name: Alpha before Zeta */
+  assert_string_equal(byuser.ids[1], "ws_1");
+
+  /* NONE removes; removing again is a miss. */
+  OK(s->ops->member_set(s, "ws_2", "us_a", CO_ROLE_NONE));
+  FAILS(s->ops->member_get(s, "ws_2", "us_a", &m), COHORT_ENOTFOUND, "not a member");
+  FAILS(s->ops->member_set(s, "ws_2", "us_a", CO_ROLE_NONE), COHORT_ENOTFOUND, "not a member");
+
+  /* Deleting a workspace takes its members with it. */
+  OK(s->ops->workspace_delete(s, "ws_1"));
+  FAILS(s->ops->workspace_delete(s, "ws_1"), COHORT_ENOTFOUND, "ws_1");
+  FAILS(s->ops->member_get(s, "ws_1", "us_a", &m), COHORT_ENOTFOUND, "not a member");
+  collect none = {.by_workspace = 1};
+  OK(s->ops->member_list_user(s, "us_a", on_member, &none));
+  assert_int_equal(none.n, 0);
+  s->ops->close(s);
+  assert_int_equal(raw_int("members.db", "SELECT COUNT(*) FROM members"), 0);
+}
+
+/* ---------------------------------------------------------------- tokens and sessions */
+
+static void test_tokens_sessions(void **state) {
+  co_store *s = open_store("auth.db");
+  co_user a = make_user("us_a", "alice", 1), b = make_user("us_b", "bob", 2);
+  OK(s->ops->user_create(s, &a));
+  OK(s->ops->user_create(s, &b));
+
+  co_token t1 = {0}, t2, got;
+  co_strlcpy(t1.id, "tk_1", sizeof t1.id);
+  co_strlcpy(t1.user_id, "us_a", sizeof t1.user_id);
+  co_strlcpy(t1.name, "ci", sizeof t1.name);
+  co_secret_hash("secret-1", t1.hash);
+  t1.created_ms = 100;
+  t1.expires_ms = 5000;
+  OK(s->ops->token_create(s, &t1));
+  t2 = t1;
+  co_strlcpy(t2.id, "tk_2", sizeof t2.id);
+  FAILS(s->ops->token_create(s, &t2), COHORT_ESTATE, "token hash is taken");
+  co_secret_hash("secret-2", t2.hash);
+  t2.created_ms = 200;
+  OK(s->ops->token_create(s, &t2));
+  co_token t3 = t1;
+  co_strlcpy(t3.id, "tk_3", sizeof t3.id);
+  co_strlcpy(t3.user_id, "us_ghost", sizeof t3.user_id);
+  co_secret_hash("secret-3", t3.hash);
+  FAILS(s->ops->token_create(s, &t3), COHORT_ENOTFOUND, "user 'us_ghost' not found");
+
+  char h[65];
+  co_secret_hash("secret-1", h);
+  OK(s->ops->token_by_hash(s, h, &got));
+  assert_string_equal(got.id, "tk_1");
+  assert_string_equal(got.name, "ci");
+  assert_int_equal(got.expires_ms, 5000);
+  assert_int_equal(got.last_used_ms, 0);
+  co_secret_hash("wrong", h);
+  FAILS(s->ops->token_by_hash(s, h, &got), COHORT_ENOTFOUND, "token not found");
+  assert_null(strstr(cohort_errmsg(), h));
+
+  OK(s->ops->token_touch(s, "tk_1", 777));
+  OK(s->ops->token_by_hash(s, t1.hash, &got));
+  assert_int_equal(got.last_used_ms, 777);
+  FAILS(s->ops->token_touch(s, "tk_9", 1), COHORT_ENOTFOUND, "token 'tk_9' not found");
+
+  collect c = {0};
+  OK(s->ops->token_list(s, "us_a", on_token, &c));
+  assert_int_equal(c.n, 2);
+  assert_string_equal(c.ids[0], "tk_1");
+  collect cb = {0};
+  OK(s->ops->token_list(s, "us_b", on_token, &cb));
+  assert_int_equal(cb.n, 0);
+
+  /* Someone else's token is not found; the owner's goes. */
+  FAILS(s->ops->token_delete(s, "us_b", "tk_1"), COHORT_ENOTFOUND, "token 'tk_1' not found");
+  OK(s->ops->token_delete(s, "us_a", "tk_1"));
+  FAILS(s->ops->token_by_hash(s, t1.hash, &got), COHORT_ENOTFOUND, "token");
+
+  /* Sessions: live, expired, purged. */
+  int64_t now = co_now_ms();
+  co_session live = {0}, old = {0}, gs;
+  co_secret_hash("cookie-live", live.hash);
+  co_strlcpy(live.user_id, "us_a", sizeof live.user_id);
+  co_strlcpy(live.csrf, "csrf-1", sizeof live.csrf);
+  live.created_ms = now;
+  live.expires_ms = now + 3600 * 1000;
+  OK(s->ops->session_create(s, &live));
+  FAILS(s->ops->session_create(s, &live), COHORT_ESTATE, "session");
+  old = live;
+  co_secret_hash("cookie-old", old.hash);
+  old.expires_ms = now - 1;
+  OK(s->ops->session_create(s, &old));
+  co_session orphan = live;
+  co_secret_hash("cookie-orphan", orphan.hash);
+  co_strlcpy(orphan.user_id, "us_ghost", sizeof orphan.user_id);
+  FAILS(s->ops->session_create(s, &orphan), COHORT_ENOTFOUND, "us_ghost");
+
+  OK(s->ops->session_get(s, live.hash, &gs));
+  assert_string_equal(gs.user_id, "us_a");
+  assert_string_equal(gs.csrf, "csrf-1");
+  assert_int_equal(gs.expires_ms, live.expires_ms);
+  FAILS(s->ops->session_get(s, old.hash, &gs), COHORT_ENOTFOUND, "session");
+  assert_int_equal(raw_int("auth.db", "SELECT COUNT(*) FROM sessions"), 2);
+  OK(s->ops->session_purge(s, now));
+  assert_int_equal(raw_int("auth.db", "SELECT COUNT(*) FROM sessions"), 1);
+  OK(s->ops->session_delete(s, live.hash));
+  FAILS(s->ops->session_get(s, live.hash, &gs), COHORT_ENOTFOUND, "session");
+  FAILS(s->ops->session_delete(s, live.hash), COHORT_ENOTFOUND, "session");
+  s->ops->close(s);
+}
+
+/* ---------------------------------------------------------------- datasets, trainees, reports */
+
+static void test_datasets(void **state) {
+  co_store *s = open_store("data.db");
+  co_dataset d = {0}, got;
+  co_strlcpy(d.id, "ds_1", sizeof d.id);
+  co_strlcpy(d.workspace_id, "ws_1", sizeof d.workspace_id);
+  co_strlcpy(d.name, "adult.csv", sizeof d.name);
+  co_strlcpy(d.blob, "datasets/ds_1.csv", sizeof d.blob);
+  d.bytes = 4000000000LL; /* past 32 bits */
+  d.rows = 32561;
+  d.columns = 15;
+  d.schema_json = (char *)"{\"features\":[{\"name\":\"age\"}]}";
+  d.created_ms = 100;
+  OK(s->ops->dataset_create(s, &d));
+  FAILS(s->ops->dataset_create(s, &d), COHORT_ESTATE, "dataset id 'ds_1' is taken");
+  co_dataset d2 = d;
+  co_strlcpy(d2.id, "ds_2", sizeof d2.id);
+  d2.schema_json = NULL;
+  d2.created_ms = 200;
+  OK(s->ops->dataset_create(s, &d2));
+  co_dataset d3 = d2;
+  co_strlcpy(d3.id, "ds_3", sizeof d3.id);
+  co_strlcpy(d3.workspace_id, "ws_2", sizeof d3.workspace_id);
+  OK(s->ops->dataset_create(s, &d3));
+
+  OK(s->ops->dataset_get(s, "ds_1", &got));
+  assert_string_equal(got.name, "adult.csv");
+  assert_string_equal(got.blob, "datasets/ds_1.csv");
+  assert_int_equal(got.bytes, 4000000000LL);
+  assert_int_equal(got.rows, 32561);
+  assert_int_equal(got.columns, 15);
+  assert_int_equal(got.created_ms, 100);
+  assert_non_null(got.schema_json);
+  assert_ptr_not_equal(got.schema_json, d.schema_json); /* an owned copy */
+  assert_string_equal(got.schema_json, d.schema_json);
+  co_dataset_clear(&got);
+  OK(s->ops->dataset_get(s, "ds_2", &got));
+  assert_null(got.schema_json); /* NULL stays NULL */
+  co_dataset_clear(&got);
+
+  /* Out of memory while copying the JSON: ENOMEM, out untouched, nothing leaked. */
+  memset(&got, 0x5a, sizeof got);
+  co_alloc_fail_after(1);
+  cohort_status st = s->ops->dataset_get(s, "ds_1", &got);
+  co_alloc_fail_after(0);
+  assert_int_equal(st, COHORT_ENOMEM);
+  assert_int_equal((unsigned char)got.id[0], 0x5a);
+
+  collect c = {0};
+  OK(s->ops->dataset_list(s, "ws_1", on_dataset, &c));
+  assert_int_equal(c.n, 2);
+  assert_string_equal(c.ids[0], "ds_2"); /* newest first */
+  assert_string_equal(c.ids[1], "ds_1");
+  collect all = {0};
+  OK(s->ops->dataset_list(s, NULL, on_dataset, &all));
+  assert_int_equal(all.n, 3);
+  collect stop = {.stop_after = 1};
+  assert_int_equal(s->ops->dataset_list(s, NULL, on_dataset, &stop), 42);
+
+  OK(s->ops->dataset_delete(s, "ds_1"));
+  FAILS(s->ops->dataset_get(s, "ds_1", &got), COHORT_ENOTFOUND, "dataset 'ds_1' not found");
+  FAILS(s->ops->dataset_delete(s, "ds_1"), COHORT_ENOTFOUND, "dataset 'ds_1' not found");
+  s->ops->close(s);
+}
+
+static void test_trainees(void **state) {
+  co_store *s = open_store("trainees.db");
+  co_dataset d = {0};
+  co_strlcpy(d.id, "ds_1", sizeof d.id);
+  co_strlcpy(d.workspace_id, "ws_1", sizeof d.workspace_id);
+  co_strlcpy(d.name, "d", sizeof d.name);
+  OK(s->ops->dataset_create(s, &d));
+
+  co_trainee t = {0}, got;
+  co_strlcpy(t.id, "tr_1", sizeof t.id);
+  co_strlcpy(t.workspace_id, "ws_1", sizeof t.workspace_id);
+  co_strlcpy(t.name, "income", sizeof t.name);
+  co_strlcpy(t.dataset_id, "ds_1", sizeof t.dataset_id);
+  t.created_ms = t.updated_ms = 50;
+  OK(s->ops->trainee_create(s, &t));
+  FAILS(s->ops->trainee_create(s, &t), COHORT_ESTATE, "trainee id 'tr_1' is taken");
+  co_trainee t2 = t;
+  co_strlcpy(t2.id, "tr_2", sizeof t2.id);
+  co_strlcpy(t2.dataset_id, "", sizeof t2.dataset_id);
+  t2.info_json = (char *)"{\"cases\":3}";
+  t2.created_ms = 60;
+  OK(s->ops->trainee_create(s, &t2));
+
+  OK(s->ops->trainee_get(s, "tr_1", &got));
+  assert_int_equal(got.version, 0);
+  assert_string_equal(got.blob, "");
+  assert_null(got.info_json);
+  assert_string_equal(got.dataset_id, "ds_1");
+  co_trainee_clear(&got);
+
+  /* Compare-and-swap: the first writer wins, the stale one is told what happened. */
+  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", "{\"cases\":100}", 70));
+  FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "{}", 71), COHORT_ESTATE,
+        "trainee 'tr_1' changed: version is 1, expected 0");
+  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", NULL, 80));
+  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, 80), COHORT_ENOTFOUND, "trainee 'tr_9' not found");
+  assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", NULL, 80), COHORT_EINVAL);
+  OK(s->ops->trainee_get(s, "tr_1", &got));
+  assert_int_equal(got.version, 2);
+  assert_string_equal(got.blob, "trainees/tr_1/v2.cohort");
+  assert_null(got.info_json);
+  assert_int_equal(got.updated_ms, 80);
+  assert_int_equal(got.created_ms, 50);
+  co_trainee_clear(&got);
+  OK(s->ops->trainee_commit(s, "tr_1", 2, 3, "trainees/tr_1/v3.cohort", "{\"cases\":7}", 90));
+  OK(s->ops->trainee_get(s, "tr_1", &got));
+  assert_string_equal(got.info_json, "{\"cases\":7}");
+  co_trainee_clear(&got);
+
+  /* A trainee outlives the dataset it came from. */
+  OK(s->ops->dataset_delete(s, "ds_1"));
+  OK(s->ops->trainee_get(s, "tr_1", &got));
+  assert_string_equal(got.dataset_id, "ds_1");
+  co_trainee_clear(&got);
+
+  collect c = {0};
+  OK(s->ops->trainee_list(s, "ws_1", on_trainee, &c));
+  assert_int_equal(c.n, 2);
+  assert_string_equal(c.ids[0], "tr_2");
+  collect other = {0};
+  OK(s->ops->trainee_list(s, "ws_2", on_trainee, &other));
+  assert_int_equal(other.n, 0);
+
+  OK(s->ops->trainee_delete(s, "tr_2"));
+  FAILS(s->ops->trainee_get(s, "tr_2", &got), COHORT_ENOTFOUND, "trainee 'tr_2' not found");
+  FAILS(s->ops->trainee_delete(s, "tr_2"), COHORT_ENOTFOUND, "tr_2");
+  s->ops->close(s);
+}
+
+static void test_reports(void **state) {
+  co_store *s = open_store("reports.db");
+  co_report r = {0}, got;
+  co_strlcpy(r.id, "rp_1", sizeof r.id);
+  co_strlcpy(r.workspace_id, "ws_1", sizeof r.workspace_id);
+  co_strlcpy(r.trainee_id, "tr_1", sizeof r.trainee_id);
+  co_strlcpy(r.job_id, "jb_1", sizeof r.job_id);
+  co_strlcpy(r.json_blob, "reports/rp_1.json", sizeof r.json_blob);
+  co_strlcpy(r.html_blob, "reports/rp_1.html", sizeof r.html_blob);
+  r.summary_json = (char *)"{\"accuracy\":0.85}";
+  r.created_ms = 10;
+  OK(s->ops->report_create(s, &r));
+  FAILS(s->ops->report_create(s, &r), COHORT_ESTATE, "report id 'rp_1' is taken");
+  co_report r2 = r;
+  co_strlcpy(r2.id, "rp_2", sizeof r2.id);
+  co_strlcpy(r2.trainee_id, "tr_2", sizeof r2.trainee_id);
+  r2.summary_json = NULL;
+  r2.created_ms = 20;
+  OK(s->ops->report_create(s, &r2));
+  co_report r3 = r2;
+  co_strlcpy(r3.id, "rp_3", sizeof r3.id);
+  co_strlcpy(r3.workspace_id, "ws_2", sizeof r3.workspace_id);
+  r3.created_ms = 30;
+  OK(s->ops->report_create(s, &r3));
+
+  OK(s->ops->report_get(s, "rp_1", &got));
+  assert_string_equal(got.job_id, "jb_1");
+  assert_string_equal(got.html_blob, "reports/rp_1.html");
+  assert_string_equal(got.summary_json, "{\"accuracy\":0.85}");
+  co_report_clear(&got);
+  OK(s->ops->report_get(s, "rp_2", &got));
+  assert_null(got.summary_json);
+  co_report_clear(&got);
+
+  collect c = {0};
+  OK(s->ops->report_list(s, "ws_1", NULL, on_report, &c));
+  assert_int_equal(c.n, 2);
+  assert_string_equal(c.ids[0], "rp_2");
+  collect bt = {0};
+  OK(s->ops->report_list(s, "ws_1", "tr_1", on_report, &bt));
+  assert_int_equal(bt.n, 1);
+  assert_string_equal(bt.ids[0], "rp_1");
+  collect tr2 = {0};
+  OK(s->ops->report_list(s, NULL, "tr_2", on_report, &tr2));
+  assert_int_equal(tr2.n, 2);
+  assert_string_equal(tr2.ids[0], "rp_3");
+  collect all = {0};
+  OK(s->ops->report_list(s, NULL, NULL, on_report, &all));
+  assert_int_equal(all.n, 3);
+
+  OK(s->ops->report_delete(s, "rp_1"));
+  FAILS(s->ops->report_get(s, "rp_1", &got), COHORT_ENOTFOUND, "report 'rp_1' not found");
+  FAILS(s->ops->report_delete(s, "rp_1"), COHORT_ENOTFOUND, "rp_1");
+  s->ops->close(s);
+}
+
+/* ---------------------------------------------------------------- job queue */
+
+static void test_job_basics(void **state) {
+  co_store *s = open_store("jobs_basic.db");
+  co_job j = make_job("jb_1", "ws_1", "tr_1", 100), got;
+  OK(s->ops->job_create(s, &j));
+  FAILS(s->ops->job_create(s, &j), COHORT_ESTATE, "job id 'jb_1' is taken");
+  co_job bad = make_job("jb_x", "ws_1", "", 1);
+  bad.state = CO_JOB_RUNNING;
+  assert_int_equal(s->ops->job_create(s, &bad), COHORT_EINVAL);
+
+  got = get_job(s, "jb_1");
+  assert_int_equal(got.state, CO_JOB_QUEUED);
+  assert_string_equal(got.kind, "train");
+  assert_string_equal(got.trainee_id, "tr_1");
+  assert_string_equal(got.params_json, "{\"k\":1}");
+  assert_null(got.result_json);
+  assert_int_equal(got.attempts, 0);
+  assert_int_equal(got.created_ms, 100);
+  assert_string_equal(got.owner, "");
+  co_job_clear(&got);
+  FAILS(s->ops->job_get(s, "jb_9", &got), COHORT_ENOTFOUND, "job 'jb_9' not found");
+
+  claim_expect(s, "w1", 1000, 500, "jb_1");
+  OK(s->ops->job_progress(s, "jb_1", "w1", 0.5, "analyze", 2000));
+  got = get_job(s, "jb_1");
+  assert_true(got.progress == 0.5);
+  assert_string_equal(got.stage, "analyze");
+  assert_int_equal(got.lease_until_ms, 2000);
+  assert_int_equal(got.attempts, 1);
+  co_job_clear(&got);
+
+  FAILS(s->ops->job_progress(s, "jb_1", "w2", 0.6, "x", 3000), COHORT_ESTATE, "not held by 'w2'");
+  FAILS(s->ops->job_finish(s, "jb_1", "w2", CO_JOB_SUCCEEDED, "{}", NULL, 1500), COHORT_ESTATE, "not held");
+  FAILS(s->ops->job_progress(s, "jb_9", "w1", 0.6, "x", 3000), COHORT_ENOTFOUND, "jb_9");
+  assert_int_equal(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_RUNNING, NULL, NULL, 1500), COHORT_EINVAL);
+
+  OK(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_SUCCEEDED, "{\"ok\":true}", NULL, 1600));
+  got = get_job(s, "jb_1");
+  assert_int_equal(got.state, CO_JOB_SUCCEEDED);
+  assert_string_equal(got.result_json, "{\"ok\":true}");
+  assert_int_equal(got.finished_ms, 1600);
+  assert_true(got.progress == 1.0);
+  co_job_clear(&got);
+  /* Finished: the holder cannot report again. */
+  FAILS(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_FAILED, NULL, "late", 1700), COHORT_ESTATE, "succeeded");
+  FAILS(s->ops->job_progress(s, "jb_1", "w1", 0.1, "x", 1700), COHORT_ESTATE, "not held");
+
+  /* Failure keeps the error text. */
+  co_job f = make_job("jb_2", "ws_1", "", 200);
+  OK(s->ops->job_create(s, &f));
+  claim_expect(s, "w1", 2000, 100, "jb_2");
+  OK(s->ops->job_finish(s, "jb_2", "w1", CO_JOB_FAILED, NULL, "column 'x' missing", 2050));
+  got = get_job(s, "jb_2");
+  assert_int_equal(got.state, CO_JOB_FAILED);
+  assert_string_equal(got.error, "column 'x' missing");
+  assert_null(got.result_json);
+  co_job_clear(&got);
+  claim_expect(s, "w1", 3000, 100, NULL);
+  s->ops->close(s);
+}
+
+static void test_job_claim_rules(void **state) {
+  co_store *s = open_store("jobs_rules.db");
+  /* Created out of id order; equal times fall back to id. */
+  co_job jobs[] = {
+      make_job("jb_c", "ws_1", "tr_A", 30), make_job("jb_a", "ws_1", "tr_A", 10),
+      make_job("jb_b", "ws_1", "", 20),     make_job("jb_e", "ws_1", "tr_B", 40),
+      make_job("jb_d", "ws_1", "tr_B", 40),
+  };
+  for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+    OK(s->ops->job_create(s, &jobs[i]));
+
+  claim_expect(s, "w1", 1000, 100, "jb_a");
+  claim_expect(s, "w1", 1000, 100000, "jb_b"); /* long lease: stays out of the way below */
+  /* jb_c waits: tr_A already has jb_a running under a live lease. */
+  claim_expect(s, "w1", 1000, 100, "jb_d");
+  claim_expect(s, "w1", 1000, 100, NULL); /* jb_c and jb_e blocked */
+
+  /* Finishing jb_a frees tr_A. */
+  OK(s->ops->job_finish(s, "jb_a", "w1", CO_JOB_SUCCEEDED, NULL, NULL, 1010));
+  claim_expect(s, "w2", 1020, 100, "jb_c");
+
+  /* jb_d's lease (until 1100) is live at 1100 and ended at 1101: then it is claimable again, by
+   * another owner, before the younger jb_e of the same trainee, and the old owner is locked out. */
+  claim_expect(s, "w2", 1100, 100, NULL);
+  co_job j;
+  OK(s->ops->job_claim(s, "w3", 1101, 100, &j));
+  assert_string_equal(j.id, "jb_d");
+  assert_int_equal(j.attempts, 2);
+  assert_int_equal(j.started_ms, 1101);
+  assert_true(j.progress == 0.0);
+  co_job_clear(&j);
+  FAILS(s->ops->job_progress(s, "jb_d", "w1", 0.9, "late", 5000), COHORT_ESTATE, "owner 'w3'");
+  FAILS(s->ops->job_finish(s, "jb_d", "w1", CO_JOB_SUCCEEDED, NULL, NULL, 1102), COHORT_ESTATE, "not held");
+  OK(s->ops->job_progress(s, "jb_d", "w3", 0.2, "train", 1300));
+  /* jb_c (lease until 1120) expired too, and jb_e still waits for jb_d. */
+  claim_expect(s, "w4", 1200, 100, "jb_c");
+  claim_expect(s, "w4", 1200, 100, NULL);
+  OK(s->ops->job_finish(s, "jb_d", "w3", CO_JOB_SUCCEEDED, NULL, NULL, 1210));
+  claim_expect(s, "w4", 1220, 100, "jb_e");
+
+  int64_t counts[5];
+  OK(s->ops->job_counts(s, counts));
+  assert_int_equal(counts[CO_JOB_QUEUED], 0);
+  assert_int_equal(counts[CO_JOB_RUNNING], 3); /* jb_b, jb_c, jb_e */
+  assert_int_equal(counts[CO_JOB_SUCCEEDED], 2);
+  assert_int_equal(counts[CO_JOB_FAILED], 0);
+  assert_int_equal(counts[CO_JOB_CANCELLED], 0);
+  assert_int_equal(s->ops->job_claim(s, "", 1, 1, &j), COHORT_EINVAL);
+  assert_int_equal(s->ops->job_claim(s, "w", 1, 0, &j), COHORT_EINVAL);
+  s->ops->close(s);
+}
+
+static void test_job_cancel_requeue(void **state) {
+  co_store *s = open_store("jobs_cancel.db");
+  co_job q = make_job("jb_q", "ws_1", "", 10), r = make_job("jb_r", "ws_1", "tr_1", 20), got;
+  OK(s->ops->job_create(s, &q));
+  OK(s->ops->job_create(s, &r));
+
+  /* Queued: cancelled at once, and never claimed. */
+  OK(s->ops->job_cancel(s, "jb_q", 500));
+  got = get_job(s, "jb_q");
+  assert_int_equal(got.state, CO_JOB_CANCELLED);
+  assert_int_equal(got.finished_ms, 500);
+  co_job_clear(&got);
+  FAILS(s->ops->job_cancel(s, "jb_q", 501), COHORT_ESTATE, "job 'jb_q' already finished");
+
+  /* Running: only flagged, the worker decides; the flag survives a reclaim. */
+  claim_expect(s, "w1", 1000, 100, "jb_r");
+  OK(s->ops->job_cancel(s, "jb_r", 1001));
+  got = get_job(s, "jb_r");
+  assert_int_equal(got.state, CO_JOB_RUNNING);
+  assert_int_equal(got.cancel_requested, 1);
+  assert_int_equal(got.finished_ms, 0);
+  co_job_clear(&got);
+  co_job j;
+  OK(s->ops->job_claim(s, "w2", 2000, 100, &j));
+  assert_string_equal(j.id, "jb_r");
+  assert_int_equal(j.cancel_requested, 1);
+  co_job_clear(&j);
+  OK(s->ops->job_finish(s, "jb_r", "w2", CO_JOB_CANCELLED, NULL, "cancelled", 2010));
+  FAILS(s->ops->job_cancel(s, "jb_r", 2020), COHORT_ESTATE, "already finished");
+  FAILS(s->ops->job_cancel(s, "jb_none", 2020), COHORT_ENOTFOUND, "job 'jb_none' not found");
+
+  /* Requeue: only this owner's running jobs go back. */
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "jb_%d", i);
+    co_job k = make_job(id, "ws_1", "", 100 + i);
+    OK(s->ops->job_create(s, &k));
+  }
+  claim_expect(s, "proc1", 3000, 1000000, "jb_0");
+  claim_expect(s, "proc2", 3000, 1000000, "jb_1");
+  claim_expect(s, "proc1", 3000, 1000000, "jb_2");
+  int64_t n = -1;
+  OK(s->ops->job_requeue_owner(s, "proc1", &n));
+  assert_int_equal(n, 2);
+  got = get_job(s, "jb_0");
+  assert_int_equal(got.state, CO_JOB_QUEUED);
+  assert_string_equal(got.owner, "");
+  assert_int_equal(got.attempts, 1);
+  co_job_clear(&got);
+  got = get_job(s, "jb_1");
+  assert_int_equal(got.state, CO_JOB_RUNNING);
+  co_job_clear(&got);
+  OK(s->ops->job_requeue_owner(s, "proc1", &n));
+  assert_int_equal(n, 0);
+  claim_expect(s, "proc3", 3001, 100, "jb_0");
+  claim_expect(s, "proc3", 3001, 100, "jb_2");
+
+  int64_t counts[5];
+  OK(s->ops->job_counts(s, counts));
+  assert_int_equal(counts[CO_JOB_RUNNING], 3);
+  assert_int_equal(counts[CO_JOB_CANCELLED], 2);
+  s->ops->close(s);
+}
+
+static void test_job_list(void **state) {
+  co_store *s = open_store("jobs_list.db");
+  const char *spec[][3] = {{"jb_1", "ws_1", "tr_1"},
+                           {"jb_2", "ws_1", "tr_2"},
+                           {"jb_3", "ws_2", "tr_1"},
+                           {"jb_4", "ws_1", "tr_1"},
+                           {"jb_5", "ws_1", ""}};
+  for (int i = 0; i < 5; i++) {
+    co_job j = make_job(spec[i][0], spec[i][1], spec[i][2], 100 * (i + 1));
+    OK(s->ops->job_create(s, &j));
+  }
+  claim_expect(s, "w", 1000, 100, "jb_1");
+
+  collect c = {0};
+  OK(s->ops->job_list(s, NULL, on_job, &c));
+  assert_int_equal(c.n, 5);
+  assert_string_equal(c.ids[0], "jb_5"); /* newest first */
+  assert_string_equal(c.ids[4], "jb_1");
+
+  co_job_filter f = {"ws_1", NULL, -1, 0};
+  collect ws = {0};
+  OK(s->ops->job_list(s, &f, on_job, &ws));
+  assert_int_equal(ws.n, 4);
+  f = (co_job_filter){"ws_1", "tr_1", -1, 0};
+  collect wt = {0};
+  OK(s->ops->job_list(s, &f, on_job, &wt));
+  assert_int_equal(wt.n, 2);
+  assert_string_equal(wt.ids[0], "jb_4");
+  assert_string_equal(wt.ids[1], "jb_1");
+  f = (co_job_filter){NULL, "tr_1", CO_JOB_QUEUED, 0};
+  collect tq = {0};
+  OK(s->ops->job_list(s, &f, on_job, &tq));
+  assert_int_equal(tq.n, 2);
+  assert_string_equal(tq.ids[0], "jb_4");
+  assert_string_equal(tq.ids[1], "jb_3");
+  f = (co_job_filter){NULL, NULL, CO_JOB_RUNNING, 0};
+  collect run = {0};
+  OK(s->ops->job_list(s, &f, on_job, &run));
+  assert_int_equal(run.n, 1);
+  assert_string_equal(run.ids[0], "jb_1");
+  f = (co_job_filter){NULL, NULL, -1, 2};
+  collect lim = {0};
+  OK(s->ops->job_list(s, &f, on_job, &lim));
+  assert_int_equal(lim.n, 2);
+  assert_string_equal(lim.ids[1], "jb_4");
+  f = (co_job_filter){"ws_9", NULL, -1, 0};
+  collect none = {0};
+  OK(s->ops->job_list(s, &f, on_job, &none));
+  assert_int_equal(none.n, 0);
+  collect stop = {.stop_after = 2};
+  assert_int_equal(s->ops->job_list(s, NULL, on_job, &stop), 42);
+  assert_int_equal(stop.n, 2);
+  s->ops->close(s);
+}
+
+/* ---------------------------------------------------------------- concurrent claims */
+
+enum { NJOBS = 200 };
+
+typedef struct claimer {
+  co_store *s;    /* shared handle, or NULL to open one's own */
+  const char *db; /* file name when opening one's own */
+  char owner[16];
+  int claimed[NJOBS]; /* times this thread got job i */
+  int total;
+  cohort_status err; /* first unexpected failure */
+  char errmsg[256];
+} claimer;
+
+static void *claim_loop(void *arg) {
+  claimer *c = arg;
+  co_store *s = c->s;
+  char path[300];
+  if (!s) {
+    tmppath(path, sizeof path, c->db);
+    if ((c->err = co_store_sqlite_open(path, &s)) != COHORT_OK) {
+      co_strlcpy(c->errmsg, cohort_errmsg(), sizeof c->errmsg);
+      return NULL;
+    }
+  }
+  for (;;) {
+    co_job j;
+    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, &j);
+    if (st == COHORT_ENOTFOUND)
+      break;
+    if (st != COHORT_OK) {
+      c->err = st;
+      co_strlcpy(c->errmsg, cohort_errmsg(), sizeof c->errmsg);
+      break;
+    }
+    int idx = atoi(j.id + 3);
+    if (idx >= 0 && idx < NJOBS)
+      c->claimed[idx]++;
+    c->total++;
+    /* Some writes between claims, as a worker would do. */
+    st = s->ops->job_finish(s, j.id, c->owner, CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
+    co_job_clear(&j);
+    if (st != COHORT_OK) {
+      c->err = st;
+      co_strlcpy(c->errmsg, cohort_errmsg(), sizeof c->errmsg);
+      break;
+    }
+  }
+  if (!c->s)
+    s->ops->close(s);
+  return NULL;
+}
+
+static void run_claimers(const char *db, int shared) {
+  co_store *s = open_store(db);
+  for (int i = 0; i < NJOBS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "jb_%03d", i);
+    /* Most share one of 7 trainees, so the one-writer rule runs too. A thread can see nothing
+     * runnable only while the other holds a job, so the other drains the rest. */
+    char trainee[16];
+    snprintf(trainee, sizeof trainee, "tr_%d", i % 7);
+    co_job j = make_job(id, "ws_1", i % 4 ? trainee : "", 1000 + i % 50);
+    OK(s->ops->job_create(s, &j));
+  }
+  claimer c[2];
+  pthread_t th[2];
+  memset(c, 0, sizeof c);
+  for (int t = 0; t < 2; t++) {
+    c[t].s = shared ? s : NULL;
+    c[t].db = db;
+    snprintf(c[t].owner, sizeof c[t].owner, "worker%d", t);
+    assert_int_equal(pthread_create(&th[t], NULL, claim_loop, &c[t]), 0);
+  }
+  for (int t = 0; t < 2; t++)
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+  for (int t = 0; t < 2; t++)
+    if (c[t].err != COHORT_OK)
+      fail_msg("%s: %s (%s)", c[t].owner, cohort_strerror(c[t].err), c[t].errmsg);
+  for (int i = 0; i < NJOBS; i++)
+    if (c[0].claimed[i] + c[1].claimed[i] != 1)
+      fail_msg("job %d claimed %d + %d times", i, c[0].claimed[i], c[1].claimed[i]);
+  assert_int_equal(c[0].total + c[1].total, NJOBS);
+  int64_t counts[5];
+  OK(s->ops->job_counts(s, counts));
+  assert_int_equal(counts[CO_JOB_SUCCEEDED], NJOBS);
+  s->ops->close(s);
+}
+
+static void test_concurrent_claim_shared(void **state) {
+  run_claimers("claim_shared.db", 1);
+}
+
+/* Two connections: here BEGIN IMMEDIATE and the busy timeout do the serializing. */
+static void test_concurrent_claim_two_handles(void **state) {
+  run_claimers("claim_two.db", 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_open_migrations),
+      cmocka_unit_test(test_open_pragmas),
+      cmocka_unit_test(test_users),
+      cmocka_unit_test(test_workspaces_members),
+      cmocka_unit_test(test_tokens_sessions),
+      cmocka_unit_test(test_datasets),
+      cmocka_unit_test(test_trainees),
+      cmocka_unit_test(test_reports),
+      cmocka_unit_test(test_job_basics),
+      cmocka_unit_test(test_job_claim_rules),
+      cmocka_unit_test(test_job_cancel_requeue),
+      cmocka_unit_test(test_job_list),
+      cmocka_unit_test(test_concurrent_claim_shared),
+      cmocka_unit_test(test_concurrent_claim_two_handles),
+  };
+  return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
