@@ -387,8 +387,14 @@ void api_trainee_predict(co_req *r) {
     }
   }
   cohort_status st = cohort_react(co_hosted_trainee(h), tab, &ro, &re);
+  if (st == COHORT_ENOTFOUND || st == COHORT_EINVAL) {
+    /* A name in the request that the trainee lacks is the request's fault. */
+    co_reply_error(r, 400, "invalid", nctx && strstr(cohort_errmsg(), "context") ? "contexts" : "targets", "%s",
+                   cohort_errmsg());
+    goto out;
+  }
   if (st != COHORT_OK) {
-    co_reply_status(r, st, st == COHORT_EINVAL || st == COHORT_ENOTFOUND ? "targets" : NULL);
+    co_reply_status(r, st, NULL);
     goto out;
   }
   json_t *preds = json_array();

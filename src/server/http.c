@@ -19,10 +19,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { MAX_HEADERS = 8, SSE_HEARTBEAT_S = 15 };
+/* A refused body up to DRAIN_MAX is read and dropped so the client, which may still be sending,
+ * reads the error; beyond it (or with Expect: 100-continue) the reply goes out at once and the
+ * connection closes. */
+enum { MAX_HEADERS = 8, SSE_HEARTBEAT_S = 15, DRAIN_MAX = 64 << 20 };
 
 typedef struct sse sse;
 
@@ -664,8 +668,8 @@ static int has_body(co_req *r, int64_t *length) {
 }
 
 /* libmicrohttpd accepts a reply only on the first call or once the body is complete. An error
- * found while the body streams in is kept here, the rest of the body is dropped, and the error
- * is sent when the body ends; a body past its limit ends the connection at once instead. */
+ * found while the body streams in is kept here, the rest of the body is drained, and the error
+ * is sent when the body ends. */
 static void body_error(co_req *r, int status, const char *code, const char *msg) {
   set_pending(r, status, code, "body", msg);
   r->early = 1;
@@ -689,8 +693,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  (long long)cap);
         set_pending(r, 413, "too_large", "body", msg);
       }
-      /* Refuse now rather than read a body we will not use (the connection closes after). */
-      if (extra(r)->pending_status)
+      const char *expect = co_header(r, "Expect");
+      if (extra(r)->pending_status &&
+          ((expect && strcasecmp(expect, "100-continue") == 0) || length > (int64_t)DRAIN_MAX))
         send_pending(r);
     }
     return MHD_YES;
@@ -699,8 +704,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
-    if (r->replied || r->early || x->pending_status)
-      return MHD_YES; /* drop the rest */
+    if (r->replied || r->early || x->pending_status) {
+      r->drained += (int64_t)n;
+      return r->drained > DRAIN_MAX ? MHD_NO : MHD_YES; /* drop the rest */
+    }
     if (r->route->flags & CO_RT_UPLOAD) {
       if (!r->upload) {
         co_blobs *b = r->p->blobs;
@@ -712,16 +719,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       }
       r->upload_bytes += (int64_t)n;
       if (r->upload_bytes > r->upload_max) {
-        co_log(CO_LOG_WARN, "upload over max_upload_mb: connection closed", "rid", r->rid, NULL);
-        return MHD_NO;
+        body_error(r, 413, "too_large", "upload larger than max_upload_mb");
+        return MHD_YES;
       }
       if (fwrite(upload_data, 1, n, r->upload) != n)
         body_error(r, 507, "storage", "cannot store the upload");
       return MHD_YES;
     }
     if (r->body_len + n > r->body_max) {
-      co_log(CO_LOG_WARN, "body over max_body_mb: connection closed", "rid", r->rid, NULL);
-      return MHD_NO;
+      body_error(r, 413, "too_large", "request body larger than max_body_mb");
+      return MHD_YES;
     }
     if (co_grow((void **)&r->body, &r->body_cap, r->body_len + n + 1, 1) < 0) {
       body_error(r, 503, "out_of_memory", "out of memory for the request body");

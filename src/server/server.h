@@ -85,6 +85,7 @@ struct co_req {
   FILE *upload;
   char upload_path[4096];
   int64_t upload_bytes, upload_max;
+  int64_t drained; /* bytes of a refused body read and dropped */
 
   /* reply */
   int replied;
