@@ -59,7 +59,8 @@ class CohortServer:
                         ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(timeout) or port is None:
             self.stop()
             raise RuntimeError("cohort serve did not start:\n" + "\n".join(self.log_lines[-20:]))
@@ -76,6 +77,7 @@ class CohortServer:
                 self.proc.wait()
         rc = self.proc.returncode if self.proc else None
         if self.proc and self.proc.stderr:
+            self._pump.join(10)  # the log reader ends at EOF
             self.proc.stderr.close()
         self.proc = None
         return rc
