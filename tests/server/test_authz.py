@@ -1,0 +1,225 @@
+"""Authorization matrix: every route x {anonymous, another workspace's owner, viewer, editor,
+owner, administrator}. The expected rule of each route is written here by hand; the test fails
+if the server documents a route (GET /v1/openapi.json) that the matrix does not cover.
+
+Allowed means the server did not refuse: not 401/403, and for workspace-bound routes not 404
+(non-members get 404 so ids cannot be probed). Destructive routes run last, least privileged
+caller first, and stop at the first caller allowed.
+"""
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from harness import CohortServer  # noqa: E402
+
+BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
+PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
+
+# scope: pub | user | admin | ws (workspace-bound, with the least role that may call it)
+RULES = {
+    ("GET", "/healthz"): ("pub", None),
+    ("GET", "/readyz"): ("pub", None),
+    ("GET", "/metrics"): ("pub", None),
+    ("GET", "/v1/openapi.json"): ("pub", None),
+    ("GET", "/"): ("pub", None),
+    ("GET", "/ui/{file}"): ("pub", None),
+    ("POST", "/v1/auth/login"): ("pub", None),
+    ("POST", "/v1/auth/logout"): ("user", None),
+    ("GET", "/v1/me"): ("user", None),
+    ("PUT", "/v1/me/password"): ("user", None),
+    ("GET", "/v1/tokens"): ("user", None),
+    ("POST", "/v1/tokens"): ("user", None),
+    ("DELETE", "/v1/tokens/{id}"): ("user", None),
+    ("GET", "/v1/users"): ("admin", None),
+    ("POST", "/v1/users"): ("admin", None),
+    ("GET", "/v1/workspaces"): ("user", None),
+    ("POST", "/v1/workspaces"): ("user", None),
+    ("GET", "/v1/workspaces/{id}"): ("ws", "viewer"),
+    ("DELETE", "/v1/workspaces/{id}"): ("ws", "owner"),
+    ("PUT", "/v1/workspaces/{id}/members/{user}"): ("ws", "owner"),
+    ("GET", "/v1/datasets"): ("ws", "viewer"),
+    ("POST", "/v1/datasets"): ("ws", "editor"),
+    ("GET", "/v1/datasets/{id}"): ("ws", "viewer"),
+    ("GET", "/v1/datasets/{id}/preview"): ("ws", "viewer"),
+    ("GET", "/v1/datasets/{id}/download"): ("ws", "viewer"),
+    ("DELETE", "/v1/datasets/{id}"): ("ws", "editor"),
+    ("GET", "/v1/trainees"): ("ws", "viewer"),
+    ("POST", "/v1/trainees"): ("ws", "editor"),
+    ("POST", "/v1/trainees/import"): ("ws", "editor"),
+    ("GET", "/v1/trainees/{id}"): ("ws", "viewer"),
+    ("DELETE", "/v1/trainees/{id}"): ("ws", "editor"),
+    ("GET", "/v1/trainees/{id}/export"): ("ws", "viewer"),
+    ("POST", "/v1/trainees/{id}/train"): ("ws", "editor"),
+    ("POST", "/v1/trainees/{id}/analyze"): ("ws", "editor"),
+    ("POST", "/v1/trainees/{id}/impute"): ("ws", "editor"),
+    ("POST", "/v1/trainees/{id}/synthesize"): ("ws", "editor"),
+    ("POST", "/v1/trainees/{id}/predict"): ("ws", "viewer"),
+    ("POST", "/v1/trainees/{id}/anomalies"): ("ws", "viewer"),
+    ("POST", "/v1/trainees/{id}/impute-rows"): ("ws", "viewer"),
+    ("GET", "/v1/trainees/{id}/importance"): ("ws", "viewer"),
+    ("GET", "/v1/jobs"): ("ws", "viewer"),
+    ("GET", "/v1/jobs/{id}"): ("ws", "viewer"),
+    ("GET", "/v1/jobs/{id}/events"): ("ws", "viewer"),
+    ("POST", "/v1/jobs/{id}/cancel"): ("ws", "editor"),
+    ("POST", "/v1/evaluate"): ("ws", "editor"),
+    ("GET", "/v1/reports"): ("ws", "viewer"),
+    ("GET", "/v1/reports/{id}"): ("ws", "viewer"),
+    ("GET", "/v1/reports/{id}/html"): ("ws", "viewer"),
+    ("DELETE", "/v1/reports/{id}"): ("ws", "editor"),
+}
+DESTRUCTIVE = [("DELETE", "/v1/reports/{id}"), ("DELETE", "/v1/trainees/{id}"), ("DELETE", "/v1/datasets/{id}"),
+               ("DELETE", "/v1/workspaces/{id}")]
+RANK = {"viewer": 1, "editor": 2, "owner": 3}
+CALLERS = ["anonymous", "outsider", "viewer", "editor", "owner", "admin"]
+PASSWORDS = {name: name + "-password-1" for name in ("olga", "vera", "ed", "owen")}
+
+
+class AuthzMatrixTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        srv = cls.srv = CohortServer(BIN).start()
+        admin = srv.token()
+        for name, pw in PASSWORDS.items():
+            st, body, _ = srv.request("POST", "/v1/users", {"name": name, "password": pw}, token=admin)
+            assert st == 201, body
+        cls.tokens = {"anonymous": None, "admin": admin, "outsider": srv.token("olga", PASSWORDS["olga"]),
+                      "viewer": srv.token("vera", PASSWORDS["vera"]), "editor": srv.token("ed", PASSWORDS["ed"]),
+                      "owner": srv.token("owen", PASSWORDS["owen"])}
+        owner = cls.tokens["owner"]
+        st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "team"}, token=owner)
+        cls.ws = ws["id"]
+        srv.request("POST", "/v1/workspaces", {"name": "olga's"}, token=cls.tokens["outsider"])
+        for user, role in (("vera", "viewer"), ("ed", "editor")):
+            st, body, _ = srv.request("PUT", "/v1/workspaces/%s/members/%s" % (cls.ws, user), {"role": role},
+                                      token=owner)
+            assert st == 200, body
+        with open(PENGUINS, "rb") as f:
+            cls.csv = f.read()
+        st, ds, _ = srv.request("POST", "/v1/datasets?name=p&workspace=" + cls.ws, cls.csv, token=owner)
+        cls.ds = ds["id"]
+        st, body, _ = srv.request("POST", "/v1/trainees", {"workspace": cls.ws, "name": "p", "dataset": cls.ds},
+                                  token=owner)
+        cls.tr = body["trainee"]["id"]
+        cls.job = body["job"]["id"]
+        assert srv.wait_job(cls.job, owner)["state"] == "succeeded"
+        st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % cls.tr, {"rows": 30, "privacy": "local"},
+                                  token=owner)
+        job = srv.wait_job(body["job"]["id"], owner)
+        cls.report = job["result"]["report"]
+        st, cls.trainee_file, _ = srv.request("GET", "/v1/trainees/%s/export" % cls.tr, token=owner, raw=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup()
+        assert rc == 0, "\n".join(cls.srv.log_lines[-30:])
+
+    def call(self, method, pattern, caller):
+        scope = RULES[(method, pattern)][0]
+        ids = {"/v1/datasets/": self.ds, "/v1/trainees/": self.tr, "/v1/jobs/": self.job,
+               "/v1/reports/": self.report, "/v1/workspaces/": self.ws, "/v1/tokens/": "tok_not_there"}
+        path = pattern
+        for prefix, value in ids.items():
+            if pattern.startswith(prefix + "{id}"):
+                path = pattern.replace("{id}", value, 1)
+        path = path.replace("{user}", "vera").replace("{file}", "app.js")
+        body = {
+            "/v1/auth/login": {"username": "vera", "password": PASSWORDS["vera"]},
+            "/v1/tokens": {"name": "m"},
+            "/v1/users": {"name": "u-" + caller, "password": "long-enough-1"},
+            "/v1/workspaces": {"name": "w"},
+            "/v1/trainees": {"name": "m", "dataset": self.ds},
+            "/v1/evaluate": {"real": self.ds, "synthetic": self.ds},
+        }.get(pattern)
+        if pattern == "/v1/me/password":
+            pw = PASSWORDS.get({"outsider": "olga", "viewer": "vera", "editor": "ed", "owner": "owen"}.get(caller),
+                               self.srv.admin_password)
+            body = {"current": pw, "password": pw}
+        elif pattern.endswith("/members/{user}"):
+            body = {"role": "viewer"}
+        elif pattern in ("/v1/datasets", "/v1/trainees/import") and method == "POST":
+            body = self.csv if pattern == "/v1/datasets" else self.trainee_file
+        elif pattern.endswith("/train"):
+            body = {"dataset": self.ds}
+        elif pattern.endswith("/synthesize"):
+            body = {"rows": 10, "privacy": "local", "evaluate": False}
+        elif pattern.endswith("/predict"):
+            body = {"targets": ["species"], "rows": [{"island": "Biscoe"}]}
+        elif pattern.endswith("/impute-rows"):
+            body = {"rows": [{"island": "Biscoe", "species": None}]}
+        elif method in ("POST", "PUT") and body is None:
+            body = {}
+        if pattern.endswith("/importance"):
+            path += "?target=species&sample=20"
+        if scope == "ws" and not pattern.startswith(("/v1/workspaces/", "/v1/datasets/", "/v1/trainees/",
+                                                    "/v1/jobs/", "/v1/reports/")):
+            path += ("&" if "?" in path else "?") + "workspace=" + self.ws
+        elif pattern == "/v1/trainees/import":
+            path += "?workspace=" + self.ws
+        st, resp, _ = self.srv.request(method, path, body, token=self.tokens[caller], raw=True)
+        return st, resp
+
+    def expect_allowed(self, method, pattern, caller):
+        scope, role = RULES[(method, pattern)]
+        if scope == "pub":
+            return True
+        if caller == "anonymous":
+            return False
+        if scope == "user":
+            return True
+        if scope == "admin":
+            return caller == "admin"
+        if caller in ("admin", "owner"):
+            return True
+        if caller == "outsider":
+            return False
+        return RANK[caller] >= RANK[role]
+
+    def check(self, method, pattern, caller):
+        allowed = self.expect_allowed(method, pattern, caller)
+        st, resp = self.call(method, pattern, caller)
+        scope = RULES[(method, pattern)][0]
+        where = "%s %s as %s: %s %s" % (method, pattern, caller, st, resp[:200])
+        self.assertLess(st, 500, where)
+        if allowed:
+            refused = st in (401, 403) or (scope == "ws" and st == 404)
+            self.assertFalse(refused, "expected allowed: " + where)
+        elif caller == "anonymous":
+            self.assertEqual(st, 401, where)
+        elif caller == "outsider" and scope == "ws":
+            self.assertEqual(st, 404, where)
+        else:
+            self.assertEqual(st, 403, where)
+        return allowed
+
+    def test_matrix_covers_every_documented_route(self):
+        st, doc, _ = self.srv.request("GET", "/v1/openapi.json")
+        self.assertEqual(st, 200)
+        documented = {(m.upper(), p) for p, ops in doc.get("paths", {}).items() for m in ops
+                      if m in ("get", "post", "put", "delete", "patch")}
+        missing = documented - set(RULES)
+        self.assertFalse(missing, "routes without an authorization rule in this test: %s" % sorted(missing))
+
+    def test_matrix(self):
+        checked = 0
+        for (method, pattern) in RULES:
+            if (method, pattern) in DESTRUCTIVE:
+                continue
+            for caller in CALLERS:
+                with self.subTest(route="%s %s" % (method, pattern), caller=caller):
+                    self.check(method, pattern, caller)
+                    checked += 1
+        for (method, pattern) in DESTRUCTIVE:  # least privileged first; stop once one succeeds
+            for caller in CALLERS:
+                with self.subTest(route="%s %s" % (method, pattern), caller=caller):
+                    if self.check(method, pattern, caller):
+                        break
+                    checked += 1
+        self.assertGreater(checked, 250)
+
+
+if __name__ == "__main__":
+    unittest.main()
