@@ -86,7 +86,8 @@ int cli_serve_main(int argc, char **argv) {
     fprintf(stderr, "cohort serve: log_level: must be debug, info, warn or error\n");
     return CLI_USAGE;
   }
-  co_log_set_level((co_log_level)level);
+  /* Start-up is logged at info whatever the level, so the URL and port are always printed. */
+  co_log_set_level(level < CO_LOG_INFO ? (co_log_level)level : CO_LOG_INFO);
 
   /* Every thread started from here on blocks the stop signals; main waits for them. */
   sigset_t stop;
@@ -115,6 +116,7 @@ int cli_serve_main(int argc, char **argv) {
   snprintf(url, sizeof url, "http://%.*s:%d/", (int)(colon - cfg.listen), cfg.listen, co_server_port(srv));
   co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "version", COHORT_VERSION_STRING,
          NULL);
+  co_log_set_level((co_log_level)level);
   int sig = 0;
   sigwait(&stop, &sig);
   co_log(CO_LOG_INFO, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);

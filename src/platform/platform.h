@@ -41,6 +41,9 @@ int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);
 void co_jobs_stop(co_platform *p);
 
+/* The "info" summary stored with a committed trainee version: cases, analyzed, schema, k, p. */
+json_t *co_trainee_info(const cohort_trainee *tr);
+
 /* Serialised record of a job, a trainee, a dataset, a report (new references). */
 json_t *co_job_json(const co_job *j);
 json_t *co_trainee_json(const co_trainee *t);

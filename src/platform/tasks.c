@@ -47,7 +47,7 @@ static cohort_status load_private(co_task *t, const co_trainee *rec, cohort_trai
   return st == COHORT_OK ? cohort_trainee_load(out, path) : st;
 }
 
-static json_t *trainee_info(const cohort_trainee *tr) {
+json_t *co_trainee_info(const cohort_trainee *tr) {
   const cohort_schema *s = cohort_trainee_schema(tr);
   char *schema = NULL;
   json_t *o = json_object();
@@ -85,7 +85,7 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
     p->blobs->ops->discard(p->blobs, staging);
     return st;
   }
-  json_t *info = trainee_info(tr);
+  json_t *info = co_trainee_info(tr);
   char *info_text = json_dumps(info, JSON_COMPACT);
   json_decref(info);
   st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, co_now_ms());

@@ -9,8 +9,14 @@
 #include <string.h>
 
 static int append_member(void *ctx, const co_member *m) {
-  json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s}", "workspace", m->workspace_id, "workspace_name",
-                                       m->workspace_name, "user", m->user_id, "role", co_role_name(m->role)));
+  json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "workspace", m->workspace_id, "workspace_name",
+                                       m->workspace_name, "user", m->user_id, "user_name", m->user_name, "role",
+                                       co_role_name(m->role)));
+  return 0;
+}
+
+static int count_owners(void *ctx, const co_member *m) {
+  *(int *)ctx += m->role == CO_ROLE_OWNER;
   return 0;
 }
 
@@ -277,9 +283,25 @@ void api_member_set(co_req *r) {
     return;
   }
   cohort_status st = r->p->store->ops->user_by_name(r->p->store, r->params[1], &u);
-  if (st != COHORT_OK) {
+  if (st == COHORT_ENOTFOUND) {
     co_reply_error(r, 404, "not_found", NULL, "user '%s' not found", r->params[1]);
     return;
+  }
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return;
+  }
+  /* A workspace keeps at least one owner. */
+  co_member cur;
+  int owners = 0;
+  if (role != CO_ROLE_OWNER && r->p->store->ops->member_get(r->p->store, r->workspace_id, u.id, &cur) == COHORT_OK &&
+      cur.role == CO_ROLE_OWNER) {
+    r->p->store->ops->member_list_workspace(r->p->store, r->workspace_id, count_owners, &owners);
+    if (owners <= 1) {
+      co_reply_error(r, 409, "conflict", "role", "'%s' is the workspace's last owner: make someone else owner first",
+                     u.name);
+      return;
+    }
   }
   if ((st = r->p->store->ops->member_set(r->p->store, r->workspace_id, u.id, role)) != COHORT_OK) {
     co_reply_status(r, st, NULL);

@@ -97,7 +97,7 @@ void api_dataset_preview(co_req *r) {
   int64_t rows, offset;
   char path[4096];
   cohort_table *tab = NULL;
-  if (api_query_int(r, "rows", 20, 1, 1000, &rows) || api_query_int(r, "offset", 0, 0, INT64_MAX, &offset))
+  if (api_query_int(r, "rows", 20, 1, 1000, &rows) || api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset))
     return;
   cohort_status st = r->p->blobs->ops->local_path(r->p->blobs, r->dataset.blob, path, sizeof path);
   if (st == COHORT_OK)

@@ -12,7 +12,10 @@ void api_readyz(co_req *r) {
   int64_t n;
   cohort_status st = r->p->store->ops->user_count(r->p->store, &n);
   if (st != COHORT_OK || !r->p->jobs) {
-    co_reply_error(r, 503, "not_ready", NULL, "store: %s", st != COHORT_OK ? cohort_errmsg() : "job threads stopped");
+    if (st != COHORT_OK)
+      co_reply_error(r, 503, "not_ready", NULL, "store: %s", cohort_errmsg());
+    else
+      co_reply_error(r, 503, "not_ready", NULL, "job threads are stopped");
     return;
   }
   co_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));

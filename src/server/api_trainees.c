@@ -70,6 +70,9 @@ void api_trainees_create(co_req *r) {
     co_reply_status(r, st, NULL);
     goto out;
   }
+  char loc[CO_ID_MAX + 16];
+  snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
+  co_reply_header(r, "Location", loc);
   reply_trainee_job(r, 202, &t, &job);
 out:
   co_job_clear(&job);
@@ -83,7 +86,8 @@ void api_trainees_import(co_req *r) {
   const char *name = co_query(r, "name");
   cohort_trainee *tr = NULL;
   co_trainee t = {0};
-  char key[CO_BLOB_MAX];
+  char key[CO_BLOB_MAX], *info = NULL;
+  int created = 0;
   if (!name)
     name = "imported";
   if (api_check_name(r, "name", name))
@@ -94,34 +98,46 @@ void api_trainees_import(co_req *r) {
   }
   cohort_status st = cohort_trainee_load(&tr, r->upload_path);
   if (st != COHORT_OK) {
-    co_reply_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee", "body", "%s", cohort_errmsg());
+    /* The loader names the file it read: that is our staging path, not the caller's business. */
+    char msg[512];
+    const char *m = cohort_errmsg(), *at = strstr(m, r->upload_path);
+    if (at)
+      snprintf(msg, sizeof msg, "%.*supload%s", (int)(at - m), m, at + strlen(r->upload_path));
+    else
+      snprintf(msg, sizeof msg, "%s", m);
+    co_reply_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee", "body", "not a valid trainee file: %s", msg);
     return;
   }
+  json_t *ij = co_trainee_info(tr);
+  info = json_dumps(ij, JSON_COMPACT);
+  json_decref(ij);
   co_id_new("tr", t.id, sizeof t.id);
   co_strlcpy(t.workspace_id, r->workspace_id, sizeof t.workspace_id);
   co_strlcpy(t.name, name, sizeof t.name);
   t.created_ms = t.updated_ms = co_now_ms();
   snprintf(key, sizeof key, "trainees/%s/v1.cohort", t.id);
-  char info[160];
-  snprintf(info, sizeof info, "{\"cases\":%zu,\"analyzed\":%s}", cohort_trainee_cases(tr),
-           cohort_trainee_is_analyzed(tr) ? "true" : "false");
-  if ((st = p->store->ops->trainee_create(p->store, &t)) != COHORT_OK ||
-      (st = p->blobs->ops->commit(p->blobs, r->upload_path, key)) != COHORT_OK) {
-    co_reply_status(r, st, NULL);
-    goto out;
+  if (!info)
+    st = co_nomem();
+  else if ((st = p->store->ops->trainee_create(p->store, &t)) == COHORT_OK) {
+    created = 1;
+    if ((st = p->blobs->ops->commit(p->blobs, r->upload_path, key)) == COHORT_OK) {
+      r->upload_path[0] = '\0';
+      st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, info, co_now_ms());
+    }
   }
-  r->upload_path[0] = '\0';
-  if ((st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, info, co_now_ms())) != COHORT_OK) {
+  if (st == COHORT_OK)
+    st = p->store->ops->trainee_get(p->store, t.id, &t);
+  if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
-    goto out;
-  }
-  co_trainee_clear(&t);
-  if ((st = p->store->ops->trainee_get(p->store, t.id[0] ? t.id : "", &t)) != COHORT_OK) {
-    co_reply_status(r, st, NULL);
+    if (created) { /* no half-imported trainee is left behind */
+      p->store->ops->trainee_delete(p->store, t.id);
+      p->blobs->ops->remove(p->blobs, key);
+    }
     goto out;
   }
   co_reply_json(r, 201, co_trainee_json(&t));
 out:
+  free(info);
   cohort_trainee_free(tr);
   co_trainee_clear(&t);
 }
@@ -195,7 +211,9 @@ void api_trainee_job(co_req *r) {
     co_reply_status(r, st, NULL);
     return;
   }
-  co_reply_header(r, "Location", "/v1/jobs");
+  char loc[CO_ID_MAX + 16];
+  snprintf(loc, sizeof loc, "/v1/jobs/%s", job.id);
+  co_reply_header(r, "Location", loc);
   reply_trainee_job(r, 202, &r->trainee, &job);
   co_job_clear(&job);
 }

@@ -8,10 +8,11 @@
 #include <string.h>
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-enum { NBUCKETS = sizeof bucket_le / sizeof *bucket_le, NSTATUS = 16 };
+enum { NBUCKETS = sizeof bucket_le / sizeof *bucket_le, NSTATUS = 18 };
 
 /* The statuses the server sends; anything else is counted as "other". */
-static const int statuses[NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 414, 422, 499, 500, 0};
+static const int statuses[NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                                       409, 413, 414, 422, 499, 500, 503, 507, 0};
 
 typedef struct series {
   _Atomic uint64_t count;

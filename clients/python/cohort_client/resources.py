@@ -342,7 +342,11 @@ class Trainee(Resource):
         limit = self._client._wait_limit(timeout)
         start = time.monotonic()
         if not self.ready and self.job is not None:
-            self.job.wait(timeout=limit, poll_interval=poll_interval)
+            try:
+                self.job.wait(timeout=limit, poll_interval=poll_interval)
+            except WaitTimeoutError:
+                raise WaitTimeoutError("trainee %s not ready after %gs: its train job %s is still %s"
+                                       % (self.id, limit, self.job.id, self.job.state), self, limit) from None
         interval = poll_interval if poll_interval is not None else 0.05
         while True:
             self.refresh()
