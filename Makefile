@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: all deps build run test test-unit test-sanitize fuzz bench format clean
+.PHONY: all deps browser-deps build run demo test test-unit test-sanitize fuzz bench format clean
 
 all: build
 
@@ -16,16 +16,25 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -g -DNDEBUG" >/dev/null
 	@cmake --build $(BUILD)
 
+# The server with the demo datasets loaded; prints the URL and the admin password.
 run: build
+	@bash scripts/run-server.sh $(BUILD)/cohort $(DATASETS)
+
+# The engine alone on local files (no server): train, predict, synthesize, evaluate on adult.
+demo: build
 	@bash scripts/demo.sh $(BUILD)/cohort $(DATASETS)
 
 test: test-unit test-sanitize
 
-test-unit: build
+# playwright-core for the browser test, from the npm registry (pinned by package-lock.json).
+browser-deps: deps
+	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+test-unit: build browser-deps
 	@ctest --test-dir $(BUILD) --output-on-failure -j2
 
 # clang + ASan/UBSan: also proves the tree builds clean with the second compiler.
-test-sanitize: deps
+test-sanitize: deps browser-deps
 	@CC=clang cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_SANITIZE=ON >/dev/null
 	@cmake --build $(SAN_BUILD)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -39,6 +48,7 @@ fuzz: deps
 bench: build
 	@bash scripts/install-deps.sh --bench
 	@bash bench/run.sh $(BUILD)/cohort $(DATASETS)
+	@/usr/bin/python3 bench/server_bench.py $(BUILD)/cohort $(DATASETS) bench/SERVER.md
 
 format:
 	@clang-format -i include/cohort/*.h src/*/*.[ch] tests/*.c fuzz/*.c bench/*.c 2>/dev/null || true

@@ -100,6 +100,13 @@
     return a >= 1000 ? n.toFixed(0) : a >= 1 ? n.toPrecision(4).replace(/\.?0+$/, '') : n.toPrecision(3);
   }
 
+  /* Datetime features keep seconds since the epoch (UTC) in their schema. */
+  function fmtDate(sec, withTime) {
+    if (sec === null || sec === undefined || !Number.isFinite(Number(sec))) return '—';
+    const iso = new Date(Number(sec) * 1000).toISOString();
+    return withTime ? iso.slice(0, 16).replace('T', ' ') : iso.slice(0, 10);
+  }
+
   function fmtPct(x) {
     if (x === null || x === undefined || !Number.isFinite(Number(x))) return '—';
     return (Number(x) * 100).toFixed(1) + '%';
@@ -164,7 +171,7 @@
       return;
     }
     const e = err instanceof ApiError ? err : new ApiError('client', err.message || String(err), null, 0);
-    if (e.status === 401) return; /* handled globally: back to sign-in */
+    if (!form.isConnected) return; /* the view is gone (e.g. the session ended) */
     if (!box) {
       showBanner(e);
       return;
@@ -376,6 +383,12 @@
     return off;
   }
 
+  /* A job's error worth showing (a cancelled job's "cancelled" says nothing the badge does not). */
+  function jobError(j) {
+    if (!j.error || (j.state === 'cancelled' && /^cancel(l)?ed$/i.test(j.error.trim()))) return '';
+    return j.error;
+  }
+
   function progressBar(testid) {
     const bar = h('div', { class: 'progress-fill' });
     const wrap = h('div', { class: 'progress', testid, role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' }, bar);
@@ -431,8 +444,9 @@
       bar.set(frac, j.state);
       pct.textContent = Math.round(frac * 100) + '%';
       cancel.hidden = isTerminal(j) || j.cancel_requested;
-      err.hidden = !j.error;
-      err.textContent = j.error ? j.error : '';
+      const msg = jobError(j);
+      err.hidden = !msg;
+      err.textContent = msg;
       if (isTerminal(j) && !finished) {
         finished = true;
         if (opts.onDone) opts.onDone(j, extra);
@@ -559,6 +573,11 @@
 
   function card(title, testid, ...body) {
     return h('section', { class: 'card', testid }, title ? h('h2', { text: title }) : null, body);
+  }
+
+  /* Table headings: a name ending in '#' is a numeric (right-aligned) column. */
+  function heads(names) {
+    return h('thead', null, h('tr', null, names.map((t) => (t.endsWith('#') ? h('th', { class: 'num', text: t.slice(0, -1) }) : h('th', { text: t })))));
   }
 
   function emptyRow(cols, text) {
@@ -701,7 +720,7 @@
     const v = beginView();
     const tbody = h('tbody', null, emptyRow(6, 'Loading…'));
     const table = h('table', { class: 'table', testid: 'dataset-list' },
-      h('thead', null, h('tr', null, ['Name', 'Rows', 'Columns', 'Size', 'Uploaded', ''].map((t) => h('th', { text: t })))),
+      heads(['Name', 'Rows#', 'Columns#', 'Size#', 'Uploaded', '']),
       tbody);
     v.root.append(pageHead('Datasets', 'CSV files with a header row. Upload one, then create a trainee from it.'),
       uploadCard(v), card('Your datasets', null, h('div', { class: 'table-wrap' }, table)));
@@ -768,8 +787,7 @@
         status.textContent = 'Done: ' + fmtNum(d.rows) + ' rows, ' + fmtNum(d.columns) + ' columns.';
         if (v.live()) go('/datasets/' + d.id);
       } catch (e) {
-        bar.set(1, 'failed');
-        status.textContent = 'Upload failed.';
+        progressRow.hidden = true;
         formError(form, e);
         submit.disabled = false;
       }
@@ -784,9 +802,11 @@
       if (f.levels && f.levels.length) {
         const shown = f.levels.slice(0, 8).join(', ');
         detail = f.levels.length + ' levels: ' + shown + (f.levels.length > 8 ? ', …' : '');
-      } else if (f.type === 'continuous' || f.type === 'datetime') {
+      } else if (f.type === 'datetime') {
+        detail = fmtDate(f.min, f.has_time) + ' to ' + fmtDate(f.max, f.has_time);
+      } else if (f.type === 'continuous') {
         detail = fmtNum(f.min) + ' to ' + fmtNum(f.max);
-        if (f.type === 'continuous') detail += f.integer ? ', integers' : ', ' + f.decimals + ' decimals';
+        detail += f.integer ? ', integers' : ', ' + f.decimals + (f.decimals === 1 ? ' decimal' : ' decimals');
       }
       const flags = [];
       if (f.id) flags.push('id');
@@ -802,12 +822,12 @@
   }
 
   function previewTable(columns, rows, testid) {
-    const table = h('table', { class: 'table table-compact', testid },
-      h('thead', null, h('tr', null, h('th', { class: 'rownum', text: '#' }), columns.map((c) => h('th', { text: c })))),
+    const table = h('table', { class: 'table table-compact table-data', testid },
+      h('thead', null, h('tr', null, h('th', { class: 'rownum', text: '#' }), columns.map((c) => h('th', { class: 'feature', text: c })))),
       h('tbody', null, rows.map((r, i) => h('tr', null,
         h('td', { class: 'rownum', text: String(r.__n !== undefined ? r.__n : i + 1) }),
         (r.cells || r).map((c) => (c === null ? h('td', { class: 'missing', text: '∅', title: 'missing' }) : h('td', { text: c })))))));
-    return h('div', { class: 'table-wrap table-scroll' }, table);
+    return h('div', { class: 'table-wrap table-bordered' }, table);
   }
 
   function viewDataset(id) {
@@ -897,7 +917,7 @@
     v.root.append(pageHead('Trainees', 'Instance-based models: each keeps the rows it learned from and answers questions about any column.'),
       card('New trainee', 'new-trainee-card', createBox),
       card('Your trainees', null, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'trainee-list' },
-        h('thead', null, h('tr', null, ['Name', 'State', 'Cases', 'Analyzed', 'Version', 'Dataset', 'Created'].map((t) => h('th', { text: t })))), tbody))));
+        heads(['Name', 'State', 'Cases#', 'Analyzed', 'Version#', 'Dataset', 'Created']), tbody))));
     run(v, async () => {
       const [{ trainees }, { datasets }, { jobs }] = await Promise.all([
         api('GET', '/v1/trainees?' + wsq()),
@@ -961,6 +981,8 @@
     const analyzeBtn = h('button', { type: 'button', class: 'btn', testid: 'analyze-button', text: 'Analyze', title: 'Learn the best k, p and feature weights (a job)', disabled: true });
     let trainee = null;
     let toolsShown = false;
+    let dsNames = new Map();
+    const exportLink = h('a', { class: 'btn', href: '/v1/trainees/' + enc(id) + '/export', testid: 'trainee-export', text: 'Export', title: 'Download the trainee file', hidden: true });
     const shownJobs = new Set();
 
     v.root.append(head,
@@ -981,11 +1003,13 @@
         item('Updated', fmtTime(t.updated_ms)),
       ]);
       if (t.dataset) {
-        facts.append(h('dt', { text: 'Dataset' }), h('dd', null, h('a', { href: '#/datasets/' + enc(t.dataset), text: shortId(t.dataset) })));
+        facts.append(h('dt', { text: 'Dataset' }), h('dd', null, h('a', { href: '#/datasets/' + enc(t.dataset), testid: 'trainee-dataset-link', text: dsNames.get(t.dataset) || shortId(t.dataset) })));
       }
       statusBadge.textContent = t.ready ? 'ready' : 'training';
       statusBadge.className = 'badge badge-' + (t.ready ? 'succeeded' : 'running');
       analyzeBtn.disabled = !t.ready;
+      exportLink.hidden = !t.ready;
+      exportLink.setAttribute('download', t.name + '.cohort');
     }
 
     async function refresh() {
@@ -1031,11 +1055,12 @@
     }));
 
     run(v, async () => {
-      const t = await api('GET', '/v1/trainees/' + enc(id));
+      const [t, { datasets }] = await Promise.all([api('GET', '/v1/trainees/' + enc(id)), api('GET', '/v1/datasets?' + wsq())]);
       if (!v.live()) return;
       trainee = t;
+      dsNames = new Map(datasets.map((d) => [d.id, d.name]));
       head.append(pageHead(t.name, 'Trainee ' + t.id,
-        t.ready ? h('a', { class: 'btn', href: '/v1/trainees/' + enc(id) + '/export', download: t.name + '.cohort', text: 'Export' }) : null,
+        exportLink,
         confirmButton('Delete', 'trainee-delete', async () => {
           await api('DELETE', '/v1/trainees/' + enc(id));
           go('/trainees');
@@ -1065,7 +1090,12 @@
     const id = 'ctx-' + f.name;
     const attrs = { id, name: f.name, testid: 'context-' + f.name, dataset: { feature: f.name } };
     let input;
-    if (f.levels && f.levels.length && f.type !== 'continuous' && f.type !== 'datetime') {
+    let list = null;
+    if (f.levels && f.levels.length > 100 && f.type !== 'continuous' && f.type !== 'datetime') {
+      /* many levels: free text with suggestions */
+      list = h('datalist', { id: id + '-levels' }, f.levels.map((l) => h('option', { value: l })));
+      input = h('input', Object.assign(attrs, { list: id + '-levels', placeholder: f.levels.length + ' levels' }));
+    } else if (f.levels && f.levels.length && f.type !== 'continuous' && f.type !== 'datetime') {
       input = h('select', attrs, h('option', { value: '', text: '—' }), f.levels.map((l) => h('option', { value: l, text: l })));
     } else if (f.type === 'boolean') {
       input = h('select', attrs, ['', 'true', 'false'].map((l) => h('option', { value: l, text: l || '—' })));
@@ -1076,10 +1106,12 @@
         placeholder: f.min !== undefined ? fmtNum(f.min) + ' – ' + fmtNum(f.max) : '',
       }));
     } else {
-      input = h('input', Object.assign(attrs, { placeholder: f.type === 'datetime' ? 'YYYY-MM-DD' : '' }));
+      input = h('input', Object.assign(attrs, { placeholder: f.type === 'datetime' ? (f.has_time ? 'YYYY-MM-DD HH:MM' : 'YYYY-MM-DD') : '' }));
     }
     const wrap = h('div', { class: 'field', dataset: { feature: f.name } },
-      h('label', { for: id }, h('span', { text: f.name }), h('span', { class: 'type type-' + f.type, text: f.type })), input);
+      h('label', { for: id }, h('span', { class: 'field-name', text: f.name }),
+        h('span', { class: 'type type-' + f.type, text: f.type }), h('span', { class: 'type type-target', text: 'target' })),
+      input, list);
     wrap.input = input;
     return wrap;
   }
@@ -1230,7 +1262,7 @@
         let columns = null;
         const values = new Map();
         if (t.dataset && r.cases.length) {
-          /* Case i is row i of the training dataset (cases are kept in the order trained). */
+          /* Case i is row i + 1 of the training dataset (cases are kept in the order trained). */
           const maxCase = Math.max(...r.cases.map((c) => c.case));
           try {
             if (maxCase < 1000) {
@@ -1252,13 +1284,13 @@
         clear(out);
         const cols = columns || [];
         out.append(h('p', { class: 'muted small', text: 'Scored ' + fmtNum(r.scored) + ' cases. Lower conviction = more surprising; distance contribution = how far a case sits from its neighbours.' }),
-          h('div', { class: 'table-wrap table-scroll' }, h('table', { class: 'table table-compact', testid: 'anomalies-table' },
-            h('thead', null, h('tr', null, ['Rank', 'Case', 'Conviction', 'Distance contribution'].map((x) => h('th', { text: x })), cols.map((c) => h('th', { class: 'dim', text: c })))),
+          h('div', { class: 'table-wrap table-scroll' }, h('table', { class: 'table table-compact table-data', testid: 'anomalies-table' },
+            h('thead', null, h('tr', null, ['Rank', 'Row', 'Conviction', 'Distance contribution'].map((x) => h('th', { class: 'num', text: x })), cols.map((c) => h('th', { class: 'feature', text: c })))),
             h('tbody', null, r.cases.map((c, i) => {
               const row = values.get(c.case);
               return h('tr', { testid: 'anomaly-row' },
                 h('td', { class: 'num', text: String(i + 1) }),
-                h('td', { class: 'num', text: '#' + c.case }),
+                h('td', { class: 'num', title: 'case ' + c.case, text: String(c.case + 1) }),
                 h('td', { class: 'num strong', text: fmtNum(c.conviction, 3) }),
                 h('td', { class: 'num', text: fmtNum(c.distance_contribution, 3) }),
                 cols.map((_, k) => (row && row[k] !== null ? h('td', { text: row[k] }) : h('td', { class: 'missing', text: '∅' }))));
@@ -1340,7 +1372,7 @@
     ['column_shapes', 'Column shapes', 'per-column distributions'],
     ['pair_trends', 'Pair trends', 'relationships between columns'],
     ['dcr_baseline_protection', 'Privacy (DCR baseline)', 'distance to closest real row'],
-    ['dcr_overfitting_protection', 'Privacy (overfitting)', 'needs a holdout'],
+    ['dcr_overfitting_protection', 'Privacy (overfitting)', 'synthetic closer to training than holdout?'],
   ];
 
   function scoreCards(summary) {
@@ -1349,7 +1381,7 @@
       HEADLINES.filter(([k]) => k in s).map(([k, label, note]) => h('div', { class: 'score score-' + grade(s[k]), testid: 'score-' + k },
         h('div', { class: 'score-label', text: label }),
         h('div', { class: 'score-value', text: fmtPct(s[k]) }),
-        h('div', { class: 'score-note', text: s[k] === null ? 'not computed' : note }))),
+        h('div', { class: 'score-note', text: s[k] === null ? (k === 'dcr_overfitting_protection' ? 'needs a holdout dataset' : 'not computed') : note }))),
       'identical_rows' in s ? h('div', { class: 'score score-' + (s.identical_rows ? 'poor' : 'good'), testid: 'score-identical_rows' },
         h('div', { class: 'score-label', text: 'Identical rows' }),
         h('div', { class: 'score-value', text: fmtNum(s.identical_rows) }),
@@ -1365,7 +1397,7 @@
     const tbody = h('tbody', null, emptyRow(8, 'Loading…'));
     v.root.append(pageHead('Reports', 'Quality and privacy of synthetic data against the real data it came from.'),
       card(null, null, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'report-list' },
-        h('thead', null, h('tr', null, ['Created', 'Trainee', 'Quality', 'Column shapes', 'Pair trends', 'DCR baseline', 'Identical rows', ''].map((t) => h('th', { text: t })))),
+        heads(['Created', 'Trainee', 'Quality#', 'Column shapes#', 'Pair trends#', 'DCR baseline#', 'Identical rows#', '']),
         tbody))));
     run(v, async () => {
       const [{ reports }, { trainees }] = await Promise.all([api('GET', '/v1/reports?' + wsq()), api('GET', '/v1/trainees?' + wsq())]);
@@ -1423,7 +1455,7 @@
     const refreshBtn = h('button', { type: 'button', class: 'btn btn-ghost', text: 'Refresh' });
     v.root.append(pageHead('Jobs', 'Training, analysis, synthesis and evaluation run as jobs; progress updates live.', stateSel, refreshBtn),
       card(null, null, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'job-list' },
-        h('thead', null, h('tr', null, ['Job', 'Trainee', 'State', 'Progress', 'Stage', 'Created', 'Took', ''].map((t) => h('th', { text: t })))),
+        heads(['Job', 'Trainee', 'State', 'Progress', 'Stage', 'Created', 'Took#', '']),
         tbody))));
     const rows = new Map();
     let names = new Map();
@@ -1463,11 +1495,12 @@
         const frac = j.state === 'succeeded' ? 1 : j.progress;
         bar.set(frac, j.state);
         pct.textContent = Math.round(frac * 100) + '%';
-        stage.textContent = j.stage || '';
+        stage.textContent = isTerminal(j) ? '' : j.stage || '';
         took.textContent = j.finished_ms && j.started_ms ? fmtDuration(j.finished_ms - j.started_ms) : j.started_ms ? 'running' : '';
         cancel.hidden = isTerminal(j) || j.cancel_requested;
-        err.hidden = !j.error;
-        err.textContent = j.error || '';
+        const msg = jobError(j);
+        err.hidden = !msg;
+        err.textContent = msg;
         if (j.state === 'succeeded' && j.result && !linked) {
           linked = true;
           if (j.result.report) links.append(h('a', { class: 'btn btn-small', href: '#/reports/' + enc(j.result.report), text: 'Report' }));

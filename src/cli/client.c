@@ -75,6 +75,37 @@ int cli_conn_opt(cli_conn *o, const cli_args *a, int id, const char *val) {
   return 0;
 }
 
+int cli_parse_simple(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **pos, int npos,
+                     int *rc) {
+  cli_args a;
+  const char *val;
+  int id, n = 0;
+  cli_args_init(&a, cmd, argc, argv);
+  while ((id = cli_next(&a, &val)) != CLI_END) {
+    if (id == CLI_STOP) {
+      *rc = a.rc;
+      return 0;
+    }
+    int k = cli_conn_opt(conn, &a, id, val);
+    if (k < 0) {
+      *rc = CLI_USAGE;
+      return 0;
+    }
+    if (k)
+      continue;
+    if (id != CLI_POS || n >= npos) {
+      *rc = cli_usage(cmd, "unexpected argument '%s'", val ? val : "");
+      return 0;
+    }
+    pos[n++] = val;
+  }
+  if (n < npos) {
+    *rc = cli_usage(cmd, "missing argument: cohort %s %s", cmd->name, cmd->usage);
+    return 0;
+  }
+  return 1;
+}
+
 /* ---------------------------------------------------------------- secrets */
 
 void cli_free_secret(char *s) {
@@ -139,7 +170,8 @@ json_t *cli_creds_load(char *err, size_t cap) {
   json_error_t je;
   j = json_loadb(text, got, 0, &je);
   if (!j || !json_is_object(j)) {
-    snprintf(err, cap, "%s: not valid JSON (%s); run 'cohort login' again", path, j ? "not an object" : je.text);
+    snprintf(err, cap, "%s: not valid JSON (%s); run 'cohort login' again", path,
+             j ? "not an object" : je.text);
     json_decref(j);
     j = NULL;
   }
@@ -222,6 +254,11 @@ out:
 
 static int curl_users;
 
+static size_t on_write(char *data, size_t size, size_t nmemb, void *user);
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *user);
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow);
+
 /* "host:8080" -> "http://host:8080"; no trailing slashes. NULL for other schemes. */
 static char *normalize_server(const char *s) {
   char *out;
@@ -290,10 +327,24 @@ int cli_client_open(cli_client *c, const cli_cmd *cmd, const cli_conn *o) {
     cli_client_close(c);
     return cli_error("cannot initialise libcurl");
   }
-  if (!(c->curl = curl_easy_init())) {
+  CURL *h = c->curl = curl_easy_init();
+  if (!h) {
     cli_client_close(c);
     return cli_error("cannot initialise libcurl");
   }
+  /* What every request shares; cli_request sets the rest. */
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "cohort/" COHORT_VERSION_STRING);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* A server that sends nothing for 10 minutes is gone. */
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 600L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
   return CLI_OK;
 }
 
@@ -317,8 +368,8 @@ typedef struct sink {
   cli_req *r;
   char *buf;
   size_t len, cap;
-  FILE *file;      /* where a 2xx body goes when downloading */
-  int decided;     /* status seen: file or memory */
+  FILE *file;  /* where a 2xx body goes when downloading */
+  int decided; /* status seen: file or memory */
   int to_file;
   int too_big;
   int write_errno;
@@ -375,7 +426,8 @@ static size_t on_read(char *buf, size_t size, size_t nmemb, void *user) {
 }
 
 /* Ctrl-C aborts the transfer; big uploads and downloads show a bar. */
-static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
   sink *s = user;
   if (cli_interrupted())
     return 1;
@@ -414,7 +466,7 @@ static int print_http_error(cli_client *c, cli_req *r) {
     snprintf(code_line, sizeof code_line, "HTTP %ld", r->status);
   }
   const char *hint = "";
-  if (r->status == 401)
+  if (r->status == 401 && !c->cookies)
     hint = c->token ? " (the token was refused: run 'cohort login' again)"
                     : " (not signed in: run 'cohort login' or set COHORT_TOKEN)";
   fprintf(stderr, "cohort %s: %s: %s%s\n", c->cmd->name, code_line, msg, hint);
@@ -436,7 +488,8 @@ static int print_transfer_error(cli_client *c, cli_req *r, CURLcode cc, const ch
             strerror(s->write_errno));
   else if (cc == CURLE_READ_ERROR || cc == CURLE_ABORTED_BY_CALLBACK)
     fprintf(stderr, "cohort %s: reading %s: %s\n", name, r->upload ? r->upload : "the request", detail);
-  else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY)
+  else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+           cc == CURLE_COULDNT_RESOLVE_PROXY)
     fprintf(stderr,
             "cohort %s: cannot connect to %s: %s (is the server running? set --server or COHORT_URL)\n", name,
             c->server, detail);
@@ -460,9 +513,7 @@ static FILE *open_download(const char *path, char *tmp, size_t cap) {
   /* mkstemp makes 0600; a download gets the usual mode. */
   mode_t um = umask(0);
   umask(um);
-  if (fchmod(fd, 0666 & ~um) != 0) {
-    /* not fatal */
-  }
+  fchmod(fd, 0666 & ~um); /* best effort: it stays 0600 otherwise */
   FILE *f = fdopen(fd, "wb");
   if (!f) {
     close(fd);
@@ -493,44 +544,26 @@ int cli_request(cli_client *c, cli_req *r) {
     fprintf(stderr, "cohort %s: URL too long\n", c->cmd->name);
     return CLI_ERR;
   }
-  curl_easy_reset(h);
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "cohort/" COHORT_VERSION_STRING);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  /* A server that sends nothing for 10 minutes is gone. */
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 600L);
-  if (c->timeout_s > 0)
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout_s * 1000.0));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
-  if (c->cookies)
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
   if (c->token) {
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
-    if (!(hp = curl_slist_append(headers, auth)))
+    hp = curl_slist_append(headers, auth);
+    explicit_bzero(auth, sizeof auth);
+    if (!hp)
       goto oom;
     headers = hp;
-    explicit_bzero(auth, sizeof auth);
   }
   if (c->csrf) {
     snprintf(hdr, sizeof hdr, "X-CSRF-Token: %s", c->csrf);
-    if (!(hp = curl_slist_append(headers, hdr)))
+    hp = curl_slist_append(headers, hdr);
+    explicit_bzero(hdr, sizeof hdr);
+    if (!hp)
       goto oom;
     headers = hp;
-    explicit_bzero(hdr, sizeof hdr);
   }
   if (!(hp = curl_slist_append(headers, r->download ? "Accept: */*" : "Accept: application/json")))
     goto oom;
   headers = hp;
-
+  curl_off_t upload_size = 0;
   if (r->upload) {
     struct stat sb;
     if (!(up = fopen(r->upload, "rb")) || fstat(fileno(up), &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -538,14 +571,12 @@ int cli_request(cli_client *c, cli_req *r) {
               up ? "not a regular file" : strerror(errno));
       goto out;
     }
-    snprintf(hdr, sizeof hdr, "Content-Type: %s", r->upload_type ? r->upload_type : "application/octet-stream");
+    upload_size = (curl_off_t)sb.st_size;
+    snprintf(hdr, sizeof hdr, "Content-Type: %s",
+             r->upload_type ? r->upload_type : "application/octet-stream");
     if (!(hp = curl_slist_append(headers, hdr)))
       goto oom;
     headers = hp;
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, up);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)sb.st_size);
   } else if (r->json || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
     if (!(body = r->json ? json_dumps(r->json, JSON_COMPACT) : strdup("{}"))) {
       fprintf(stderr, "cohort %s: cannot encode the request (text that is not UTF-8?)\n", c->cmd->name);
@@ -554,15 +585,7 @@ int cli_request(cli_client *c, cli_req *r) {
     if (!(hp = curl_slist_append(headers, "Content-Type: application/json")))
       goto oom;
     headers = hp;
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   }
-  if (strcmp(r->method, "GET") == 0)
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  else if (strcmp(r->method, "POST") != 0)
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-
   if (r->download) {
     if (stdout_download) {
       s.file = stdout;
@@ -572,9 +595,46 @@ int cli_request(cli_client *c, cli_req *r) {
     }
   }
 
+  /* This request's options. Every one that differs between requests is set each time: no
+   * curl_easy_reset, which in libcurl 7.88 leaks the cookie engine's list of files. */
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_s > 0 ? (long)(c->timeout_s * 1000.0) : 0L);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+  if (c->cookies == 1) {
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+    c->cookies = 2;
+  }
+  if (up) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_READDATA, up);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, upload_size);
+  } else if (body) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  }
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0)
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+
   CURLcode cc = curl_easy_perform(h);
   cli_progress_end(&s.progress);
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+  const char *ctype = NULL;
+  curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+  int is_json = ctype && strncmp(ctype, "application/json", 16) == 0;
+  /* Nothing of this request stays pointed to by the handle. */
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+  curl_easy_setopt(h, CURLOPT_READDATA, NULL);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
   if (cc == CURLE_OK && s.file && !stdout_download) {
     FILE *f = s.file;
     s.file = NULL;
@@ -593,9 +653,7 @@ int cli_request(cli_client *c, cli_req *r) {
     goto out;
   }
   /* The reply kept in memory: JSON parsed, anything else kept as text. */
-  const char *ctype = NULL;
-  curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
-  if (s.len && ctype && strncmp(ctype, "application/json", 16) == 0) {
+  if (s.len && is_json) {
     json_error_t je;
     r->reply = json_loadb(s.buf, s.len, 0, &je);
     if (!r->reply && r->status >= 200 && r->status < 300) {
@@ -631,8 +689,10 @@ out:
     unlink(tmp);
   if (up)
     fclose(up);
+  /* Headers, bodies and replies may hold passwords and tokens. */
+  for (hp = headers; hp; hp = hp->next)
+    explicit_bzero(hp->data, strlen(hp->data));
   curl_slist_free_all(headers);
-  /* Bodies and replies may hold passwords and tokens. */
   if (body)
     explicit_bzero(body, strlen(body));
   free(body);
@@ -744,7 +804,9 @@ void cli_url_q(cli_url *u, const char *key, const char *value) {
   url_put(u, value, strlen(value), 1);
 }
 
-void cli_url_ws(cli_url *u, const cli_client *c) { cli_url_q(u, "workspace", c->workspace); }
+void cli_url_ws(cli_url *u, const cli_client *c) {
+  cli_url_q(u, "workspace", c->workspace);
+}
 
 const char *cli_url_get(cli_url *u, const cli_client *c) {
   if (u->overflow) {
@@ -792,9 +854,11 @@ int cli_wait_job(cli_client *c, const char *job_id, json_t **final) {
         char msg[640];
         one_line(msg, sizeof msg, cli_jstr_of(job, "error"));
         if (!strcmp(state, "cancelled"))
-          fprintf(stderr, "cohort %s: job %s was cancelled%s%s\n", c->cmd->name, job_id, *msg ? ": " : "", msg);
+          fprintf(stderr, "cohort %s: job %s was cancelled%s%s\n", c->cmd->name, job_id,
+                  *msg && strcmp(msg, "cancelled") ? ": " : "", strcmp(msg, "cancelled") ? msg : "");
         else
-          fprintf(stderr, "cohort %s: job %s failed: %s\n", c->cmd->name, job_id, *msg ? msg : "(no message)");
+          fprintf(stderr, "cohort %s: job %s failed: %s\n", c->cmd->name, job_id,
+                  *msg ? msg : "(no message)");
         rc = CLI_ERR;
       }
       break;
@@ -911,7 +975,8 @@ static void feature_range(json_t *f, char *buf, size_t cap) {
   buf[0] = '\0';
   if (json_is_array(levels)) {
     const char *sep = !strcmp(type, "ordinal") ? " < " : ", ";
-    json_int_t total = json_object_get(f, "n_levels") ? cli_jint_of(f, "n_levels") : (json_int_t)json_array_size(levels);
+    json_int_t total =
+        json_object_get(f, "n_levels") ? cli_jint_of(f, "n_levels") : (json_int_t)json_array_size(levels);
     int w = snprintf(buf, cap, "%lld: ", (long long)total);
     size_t used = w > 0 ? (size_t)w : 0;
     for (size_t l = 0; l < json_array_size(levels) && used < cap; l++) {

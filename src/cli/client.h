@@ -55,9 +55,10 @@ int cli_dispatch(const char *group, const char *about, const cli_verb *verbs, in
  * option table and pass every option id to cli_conn_opt first. */
 enum { CLI_O_SERVER = 960, CLI_O_TOKEN, CLI_O_TIMEOUT, CLI_O_WORKSPACE };
 #define CLI_CONN_OPTS                                                                                        \
-  {CLI_O_SERVER, "server", 0, "URL", "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")"}, \
+  {CLI_O_SERVER, "server", 0, "URL",                                                                         \
+   "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")"},                                \
       {CLI_O_TOKEN, "token", 0, "TOKEN", "API token (default: $COHORT_TOKEN, then the saved login)"}, {      \
-    CLI_O_TIMEOUT, "timeout", 0, "SECONDS", "give up on one request after this long (default: no limit)"    \
+    CLI_O_TIMEOUT, "timeout", 0, "SECONDS", "give up on one request after this long (default: no limit)"     \
   }
 #define CLI_WS_OPT                                                                                           \
   { CLI_O_WORKSPACE, "workspace", 'w', "ID", "workspace (default: your only one)" }
@@ -70,6 +71,30 @@ typedef struct cli_conn {
 /* 1 = consumed, 0 = not a connection option, -1 = usage error (printed). */
 int cli_conn_opt(cli_conn *o, const cli_args *a, int id, const char *val);
 
+/* Parses a verb that takes only connection options and exactly npos positionals (into pos).
+ * Returns 1 to go on, or 0 when the verb must return *rc (help printed, or a usage error). */
+int cli_parse_simple(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **pos, int npos,
+                     int *rc);
+
+/* In a verb's main (argc, argv in scope): returns from it when parsing ends the verb. */
+#define CLI_PARSE_SIMPLE(cmd, conn, pos, npos)                                                               \
+  do {                                                                                                       \
+    int prc_;                                                                                                \
+    if (!cli_parse_simple(&(cmd), argc, argv, &(conn), (pos), (npos), &prc_))                                \
+      return prc_;                                                                                           \
+  } while (0)
+
+/* -o FILE of verbs that write a file. */
+enum { CLI_O_OUT = 970 };
+#define CLI_OUT_OPT                                                                                          \
+  { CLI_O_OUT, "output", 'o', "FILE", "where to write it ('-' = stdout)" }
+
+/* `<verb> ID -o FILE` (cmd lists CLI_OUT_OPT and CLI_CONN_OPTS): downloads fmt (one %s = ID) to
+ * FILE, streamed; "-" = stdout. */
+int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt);
+/* `<verb> ID` (cmd lists CLI_CONN_OPTS): DELETE fmt (one %s = ID); "Deleted <what> ID". */
+int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what);
+
 /* ---------------------------------------------------------------- the client */
 
 typedef struct cli_client {
@@ -78,8 +103,8 @@ typedef struct cli_client {
   char *token;        /* secret, or NULL; wiped on close */
   const char *workspace;
   double timeout_s;
-  CURL *curl; /* one handle: the connection is kept alive between requests */
-  int cookies; /* cookie engine on (login's session) */
+  CURL *curl;  /* one handle: the connection is kept alive between requests */
+  int cookies; /* set to 1 to turn libcurl's cookie engine on (login's session); 2 = on */
   char *csrf;  /* X-CSRF-Token sent with a session */
 } cli_client;
 
@@ -99,9 +124,9 @@ typedef struct cli_req {
   const char *download;
   int quiet; /* print no error reply of the server (transfer errors are always printed) */
   /* out */
-  long status;    /* HTTP status; 0 when no reply came */
-  json_t *reply;  /* the parsed JSON reply (success or error), owned by the caller */
-  char *body;     /* the raw reply when it was not JSON, owned (NUL-terminated) */
+  long status;   /* HTTP status; 0 when no reply came */
+  json_t *reply; /* the parsed JSON reply (success or error), owned by the caller */
+  char *body;    /* the raw reply when it was not JSON, owned (NUL-terminated) */
   size_t body_len;
 } cli_req;
 

@@ -1,7 +1,8 @@
 /* cohort: the one binary. The first argument picks a command; each command owns its own argument
- * parsing. Today: `local` (the engine on local files), `version`, `help`. The server roles
- * (`serve`, `api`, `worker`) and the client verbs slot into the table below. */
+ * parsing: `serve` (the server), the client verbs that talk to a server over HTTP (login,
+ * dataset, trainee, job, ...: client*.c), `local` (the engine on local files), `version`, `help`. */
 #include "cli_util.h"
+#include "client.h"
 #include "local.h"
 #include "serve.h"
 
@@ -19,6 +20,15 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"serve", cli_serve_main, "run the server: REST API, web UI and job threads on one machine"},
+    {"login", cli_login_main, "sign in to a server and save an API token"},
+    {"logout", cli_logout_main, "revoke the saved token and forget the login"},
+    {"whoami", cli_whoami_main, "who the token belongs to, with workspaces and roles"},
+    {"token", cli_token_main, "API tokens: list, create, revoke"},
+    {"workspace", cli_workspace_main, "workspaces: list, create"},
+    {"dataset", cli_dataset_main, "datasets on the server: list, upload, show, preview, download, delete"},
+    {"trainee", cli_trainee_main, "trainees: create, train, analyze, predict, anomalies, synthesize..."},
+    {"job", cli_job_main, "jobs: list, show, wait, cancel"},
+    {"report", cli_report_main, "quality and privacy reports: list, show, html"},
     {"local", cli_local_main,
      "work on local files with the engine, no server (train, predict, synthesize...)"},
     {"version", cmd_version, "print the version of cohort and libcohort"},
@@ -33,8 +43,11 @@ static void overview(FILE *f) {
   for (const command *c = commands; c->name; c++)
     fprintf(f, "  %-10s %s\n", c->name, c->summary);
   fprintf(f, "\n  cohort serve --help          settings of the server\n"
+             "  cohort login --user NAME     sign in (to --server URL, $COHORT_URL or 127.0.0.1:8080)\n"
+             "  cohort dataset help          list the verbs of a client command\n"
              "  cohort local help            list the local verbs\n"
-             "  cohort local train --help    options of one verb\n");
+             "  cohort local train --help    options of one verb\n"
+             "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found (client verbs), 130 interrupted.\n");
 }
 
 static const cli_opt no_opts[] = {{0, NULL, 0, NULL, NULL}};

@@ -2,6 +2,7 @@
 #include "co_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char errbuf[512];
 
@@ -20,11 +21,15 @@ const char *cohort_errmsg(void) { return errbuf; }
 
 const char *cohort_version(void) { return COHORT_VERSION_STRING; }
 
+/* Formats into a scratch buffer first: callers often wrap the previous message, passing
+ * cohort_errmsg() (this very buffer) as an argument. */
 cohort_status co_error(cohort_status status, const char *fmt, ...) {
+  char msg[sizeof errbuf];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(errbuf, msg, sizeof errbuf);
   return status;
 }
 

@@ -7,6 +7,7 @@
 #include "task.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,7 +361,7 @@ static cohort_status put_text(co_platform *p, const char *key, const char *text)
   return st;
 }
 
-static json_t *num_or_null(double v) { return v == v ? json_real(v) : json_null(); }
+static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 /* Evaluates synth against real (and holdout) and stores the report; *report_id names it. */
 static cohort_status make_report(co_task *t, const cohort_schema *schema, const cohort_table *real,

@@ -43,7 +43,7 @@ void api_datasets_upload(co_req *r) {
   }
   cohort_status st = cohort_table_read_csv(&tab, r->upload_path, NULL);
   if (st != COHORT_OK) {
-    co_reply_error(r, 400, "invalid_csv", "body", "%s", cohort_errmsg());
+    api_reply_upload_error(r, st == COHORT_ENOMEM ? 503 : 400, "invalid_csv", "");
     goto out;
   }
   if (cohort_table_rows(tab) == 0) {

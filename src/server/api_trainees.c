@@ -4,6 +4,7 @@
 #include "co_internal.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,14 +99,7 @@ void api_trainees_import(co_req *r) {
   }
   cohort_status st = cohort_trainee_load(&tr, r->upload_path);
   if (st != COHORT_OK) {
-    /* The loader names the file it read: that is our staging path, not the caller's business. */
-    char msg[512];
-    const char *m = cohort_errmsg(), *at = strstr(m, r->upload_path);
-    if (at)
-      snprintf(msg, sizeof msg, "%.*supload%s", (int)(at - m), m, at + strlen(r->upload_path));
-    else
-      snprintf(msg, sizeof msg, "%s", m);
-    co_reply_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee", "body", "not a valid trainee file: %s", msg);
+    api_reply_upload_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee", "not a valid trainee file: ");
     return;
   }
   json_t *ij = co_trainee_info(tr);
@@ -375,7 +369,8 @@ static int acquire(co_req *r, co_hosted **h) {
   return 0;
 }
 
-static json_t *num(double v) { return v == v ? json_real(v) : json_null(); }
+/* JSON has no NaN or infinity: they become null (json_real would refuse them). */
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 /* POST /v1/trainees/{id}/predict {"targets": [...], "contexts": [...], "rows": [...],
  *   "details": ["cases", "contributions"]} */
@@ -405,6 +400,10 @@ void api_trainee_predict(co_req *r) {
     }
   }
   cohort_status st = cohort_react(co_hosted_trainee(h), tab, &ro, &re);
+  if (st == COHORT_EFORMAT) {
+    co_reply_error(r, 400, "invalid", "rows", "%s", cohort_errmsg());
+    goto out;
+  }
   if (st == COHORT_ENOTFOUND || st == COHORT_EINVAL) {
     /* A name in the request that the trainee lacks is the request's fault. */
     co_reply_error(r, 400, "invalid", nctx && strstr(cohort_errmsg(), "context") ? "contexts" : "targets", "%s",
@@ -585,6 +584,10 @@ void api_trainee_importance(co_req *r) {
     goto out;
   }
   cohort_status st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp);
+  if (st == COHORT_ENOTFOUND || st == COHORT_EINVAL) {
+    co_reply_error(r, 400, "invalid", "target", "%s", cohort_errmsg());
+    goto out;
+  }
   if (st != COHORT_OK) {
     co_reply_status(r, st, "target");
     goto out;

@@ -67,6 +67,16 @@ int api_check_name(co_req *r, const char *field, const char *name) {
   return 0;
 }
 
+void api_reply_upload_error(co_req *r, int status, const char *code, const char *prefix) {
+  char msg[768];
+  const char *m = cohort_errmsg(), *at = r->upload_path[0] ? strstr(m, r->upload_path) : NULL;
+  if (at)
+    snprintf(msg, sizeof msg, "%.*supload%s", (int)(at - m), m, at + strlen(r->upload_path));
+  else
+    snprintf(msg, sizeof msg, "%s", m);
+  co_reply_error(r, status, code, "body", "%s%s", prefix, msg);
+}
+
 int api_query_int(co_req *r, const char *key, int64_t dflt, int64_t lo, int64_t hi, int64_t *out) {
   const char *v = co_query(r, key);
   *out = dflt;

@@ -121,6 +121,11 @@ async function step(name, fn) {
   if (problems.length) throw new Error(`problems in the page during "${name}":\n  ` + problems.join('\n  '));
 }
 
+// Lets the page paint (an iframe scrolled into view paints a frame or two later).
+async function settle(page) {
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 150)))));
+}
+
 const tid = (id) => `[data-testid="${id}"]`;
 
 async function main() {
@@ -280,7 +285,9 @@ async function main() {
     await frame.locator('h1').waitFor();
     check((await frame.locator('h1').textContent()).includes('report'), 'the report frame shows the report');
     check((await frame.locator('svg').count()) > 0, 'the report has SVG plots');
-    await page.locator(tid('synth-result')).scrollIntoViewIfNeeded();
+    await page.locator(`${tid('synth-card')} h2`).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await frame.locator('svg').first().waitFor({ state: 'visible' });
+    await settle(page);
     await snap(page, 'synthesized', { fullPage: false });
   });
 
@@ -312,6 +319,7 @@ async function main() {
     await row.locator(tid('report-view')).click();
     await page.waitForURL(/#\/reports\/rep_/);
     await page.frameLocator(tid('report-frame')).locator('svg').first().waitFor();
+    await settle(page);
     await snap(page, 'report-page', { fullPage: false });
     await page.click(tid('nav-reports'));
     await page.locator(tid('report-row')).first().waitFor();

@@ -415,8 +415,9 @@ class Client:
 
     def anomalies(self, trainee, rows=None, top=None, as_frame=False):
         """Anomaly scores. With rows: one {"row", "distance_contribution", "conviction"} per row,
-        in order (None scores where the server could not score a row). Without: the trainee's `top` (default 20) most surprising cases, {"case", ...},
-        lowest conviction first. as_frame=True: a DataFrame of those."""
+        in order (None scores where the server could not score a row). Without: the trainee's
+        `top` (default 20) most surprising cases, {"case", ...}, lowest conviction first.
+        as_frame=True: a DataFrame of those."""
         body = _drop_none({"top": top})
         if rows is not None:
             body["rows"] = _rows.to_records(rows)

@@ -5,7 +5,6 @@ The server binary comes from $COHORT_BIN (default <repo>/build/cohort). pandas t
 where pandas imports.
 """
 import io
-import math
 import os
 import sys
 import tempfile
@@ -56,11 +55,15 @@ class ServerCase(unittest.TestCase):
             raise unittest.SkipTest("no server binary at %s (build it, or set COHORT_BIN)" % COHORT_BIN)
         cls.server = CohortServer(COHORT_BIN, extra_args=cls.extra_args).start()
         try:
-            cls.token = cls.server.token()
+            cls.token = cls.make_token()
             cls.client = Client(cls.server.url, token=cls.token, timeout=30, wait_timeout=60)
         except BaseException:
             cls.server.cleanup()
             raise
+
+    @classmethod
+    def make_token(cls):
+        return cls.server.token()
 
     @classmethod
     def tearDownClass(cls):
@@ -80,7 +83,8 @@ class OfflineTest(unittest.TestCase):
         env = {"COHORT_URL": "http://example.invalid:9/", "COHORT_TOKEN": "tok-1", "COHORT_WAIT_TIMEOUT": "12.5"}
         with mock.patch.dict(os.environ, env):
             c = Client()
-            self.assertEqual((c.url, c.token, c.wait_timeout, c.timeout), ("http://example.invalid:9", "tok-1", 12.5, 60))
+            self.assertEqual((c.url, c.token, c.wait_timeout, c.timeout),
+                             ("http://example.invalid:9", "tok-1", 12.5, 60))
             self.assertEqual(Client("http://h:1", token="x", wait_timeout=3).wait_timeout, 3.0)
         with mock.patch.dict(os.environ, {"COHORT_WAIT_TIMEOUT": "soon"}):
             with self.assertRaises(ValueError):
@@ -115,6 +119,12 @@ class OfflineTest(unittest.TestCase):
 # ---------------------------------------------------------------------------- users and access
 
 class AuthTest(ServerCase):
+    # Secure session cookies (the server's default): the client still sends them over plain HTTP.
+    extra_args = ("--secure_cookies", "true")
+
+    @classmethod
+    def make_token(cls):  # the harness's cookie jar keeps Secure cookies off http://; the client does not
+        return Client(cls.server.url).login("admin", cls.server.admin_password).create_token("test")["token"]
     def test_me_and_env_token(self):
         me = self.client.me()
         self.assertEqual((me["name"], me["admin"]), ("admin", True))
@@ -126,6 +136,9 @@ class AuthTest(ServerCase):
 
     def test_login_session_csrf_logout(self):
         c = Client(self.server.url).login("admin", self.server.admin_password)
+        _, _, raw = self.server.request("POST", "/v1/auth/login", {"username": "admin",
+                                                                 "password": self.server.admin_password})
+        self.assertIn("Secure", raw.get("Set-Cookie"))  # a cookie jar would not send it over http://
         self.assertEqual(c.user["name"], "admin")
         self.assertNotIn("csrf_token", c.user)
         self.assertIsNone(c.token)
@@ -415,7 +428,7 @@ class ModelTest(ServerCase):
         self.assertTrue(all(isinstance(v, float) for v in imp.values()))
         with self.assertRaises(CohortError) as ctx:
             self.trainee.importance("nope")
-        self.assertEqual((ctx.exception.field, ctx.exception.code), ("target", "not_found"))
+        self.assertEqual((ctx.exception.status, ctx.exception.field, ctx.exception.code), (400, "target", "invalid"))
 
     def test_more_jobs_train_impute_events(self):
         t = self.client.create_trainee(self.ds, name="grows", wait=True)
