@@ -505,6 +505,42 @@ static void test_penguins(void **state) {
   cohort_table_free(tab);
 }
 
+/* When more cases tie at the k-th distance than k holds (here: only a nominal context), every
+ * tied case shares the weight: the class probabilities are the tied cases' proportions, not
+ * those of the first k cases in file order. */
+static void test_predict_ties(void **state) {
+  (void)state;
+  cohort_table *tab, *q;
+  CHECK_OK(cohort_table_read_csv(&tab, COHORT_TESTDATA "/penguins.csv", NULL));
+  cohort_trainee *t = make_trainee(tab);
+  const char *names[] = {"island"}, *row[1];
+  CHECK_OK(cohort_table_create(&q, 1, names));
+  const char *islands[] = {"Biscoe", "Dream", "Nowhere"};
+  for (size_t i = 0; i < 3; i++) {
+    row[0] = islands[i];
+    CHECK_OK(cohort_table_append(q, row));
+  }
+  const char *targets[] = {"species"};
+  cohort_react_options ro = {.targets = targets, .n_targets = 1};
+  cohort_reaction *r;
+  CHECK_OK(cohort_react(t, q, &ro, &r));
+  /* Biscoe: 124 Gentoo, 44 Adelie; Dream: 68 Chinstrap, 56 Adelie. */
+  double expect[][2] = {{124.0 / 168, 0}, {68.0 / 124, 0}};
+  const char *cls[] = {"Gentoo", "Chinstrap"};
+  for (size_t i = 0; i < 2; i++) {
+    assert_string_equal(cohort_reaction_value(r, i, 0), cls[i]);
+    for (size_t c = 0; c < cohort_reaction_classes(r, 0); c++)
+      if (strcmp(cohort_reaction_class(r, 0, c), cls[i]) == 0)
+        assert_float_equal(cohort_reaction_probability(r, i, 0, c), expect[i][0], 1e-6);
+  }
+  /* An island never seen is equally far from every case: the answer follows the whole table. */
+  assert_string_equal(cohort_reaction_value(r, 2, 0), "Adelie");
+  cohort_reaction_free(r);
+  cohort_table_free(q);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_knn_exact),        cmocka_unit_test(test_knn_random_ties),
@@ -512,7 +548,7 @@ int main(void) {
       cmocka_unit_test(test_anomalies),        cmocka_unit_test(test_impute),
       cmocka_unit_test(test_synthesize),       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_out_of_memory),
-      cmocka_unit_test(test_penguins),
+      cmocka_unit_test(test_penguins),         cmocka_unit_test(test_predict_ties),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,7 +227,20 @@ static void predict_one(const react_ctx *c, const float *q, const double *row, s
   for (size_t f = 0; f < t->nf; f++)
     wbuf[f] = c->is_ctx[f] && (long)f != drop && !isnan(row[f]) ? pr->w[f] : 0.0;
   co_metric met = {wbuf, pr->p, (long)tf};
-  *m = co_knn(c->ix, &met, q, pr->k, -1, NULL, nb);
+  size_t k = pr->k;
+  *m = co_knn(c->ix, &met, q, k < CO_K_MAX ? k + 1 : k, -1, NULL, nb);
+  if (*m > k) {
+    size_t n = k;
+    if (nb[k].d == nb[k - 1].d) {
+      /* The k-th nearest ties with the next one (common with few or only nominal contexts):
+       * which tied cases got in would follow case order, so every case at that distance (up to
+       * CO_K_MAX) shares the weight instead. */
+      *m = co_knn(c->ix, &met, q, CO_K_MAX, -1, NULL, nb);
+      while (n < *m && nb[n].d == nb[k - 1].d)
+        n++;
+    }
+    *m = n;
+  }
   *unc = co_predict_from(t, tf, nb, *m, value, probs);
 }
 

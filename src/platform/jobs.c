@@ -152,6 +152,8 @@ static void run_one(co_platform *p, co_job *job) {
   char err[CO_ERROR_MAX] = "";
   if (st != COHORT_OK)
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
+  if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
+    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + LEASE_MS);
   cohort_status fst = p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);

@@ -262,8 +262,30 @@ void api_workspace_get(co_req *r) {
                                   co_role_name(r->role), "created_ms", (json_int_t)w.created_ms, "members", members));
 }
 
+static int count_any(void *ctx, const void *rec) {
+  (void)rec;
+  ++*(int *)ctx;
+  return 0;
+}
+static int count_dataset(void *ctx, const co_dataset *d) { return count_any(ctx, d); }
+static int count_trainee(void *ctx, const co_trainee *t) { return count_any(ctx, t); }
+static int count_report(void *ctx, const co_report *rep) { return count_any(ctx, rep); }
+
+/* Only an empty workspace goes: its datasets, trainees and reports are deleted one by one first,
+ * so nothing is left without an owner. */
 void api_workspace_delete(co_req *r) {
-  cohort_status st = r->p->store->ops->workspace_delete(r->p->store, r->workspace_id);
+  co_store *s = r->p->store;
+  int datasets = 0, trainees = 0, reports = 0;
+  s->ops->dataset_list(s, r->workspace_id, count_dataset, &datasets);
+  s->ops->trainee_list(s, r->workspace_id, count_trainee, &trainees);
+  s->ops->report_list(s, r->workspace_id, NULL, count_report, &reports);
+  if (datasets || trainees || reports) {
+    co_reply_error(r, 409, "conflict", NULL,
+                   "workspace '%s' is not empty: delete its %d datasets, %d trainees and %d reports first",
+                   r->workspace_id, datasets, trainees, reports);
+    return;
+  }
+  cohort_status st = s->ops->workspace_delete(s, r->workspace_id);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
