@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void api_healthz(co_req *r) { co_reply_json(r, 200, json_pack("{s:s}", "status", "ok")); }
 
@@ -39,6 +40,36 @@ void api_openapi(co_req *r) {
   co_reply_bytes(r, 200, "application/json", co_openapi_json, strlen(co_openapi_json));
 }
 
+static const char *content_type(const char *name) {
+  const char *dot = strrchr(name, '.');
+  static const char *const types[][2] = {{".html", "text/html; charset=utf-8"},
+                                         {".js", "text/javascript; charset=utf-8"},
+                                         {".css", "text/css; charset=utf-8"},
+                                         {".svg", "image/svg+xml"},
+                                         {".png", "image/png"}};
+  for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+    if (strcmp(dot, types[i][0]) == 0)
+      return types[i][1];
+  return "application/octet-stream";
+}
+
+/* ui_dir (development): a file directly in that folder, by a plain name; 0 if there is none. */
+static int ui_from_dir(co_req *r, const char *name) {
+  char path[2048];
+  const char *dir = r->p->cfg.ui_dir;
+  if (!dir[0] || strlen(name) > 128)
+    return 0;
+  for (const char *c = name; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+          *c == '_' || *c == '-') || (c == name && *c == '.'))
+      return 0;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (access(path, R_OK) != 0)
+    return 0;
+  co_reply_file(r, path, content_type(name), NULL);
+  return 1;
+}
+
 /* GET / and /ui/...: the single-page UI; unknown paths under /ui get index.html (client routing). */
 void api_ui(co_req *r) {
   const char *path = r->path;
@@ -46,14 +77,16 @@ void api_ui(co_req *r) {
     const char *sub = strcmp(path, "/") == 0 ? "/index.html" : path + 3;
     if (!*sub || strcmp(sub, "/") == 0)
       sub = "/index.html";
+    co_reply_header(r, "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-src 'self'; "
+                    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    co_reply_header(r, "X-Frame-Options", "DENY");
+    if (ui_from_dir(r, sub + 1) || ui_from_dir(r, "index.html"))
+      return;
     const co_asset *a = co_ui_asset(sub);
     if (!a)
       a = co_ui_asset("/index.html");
     if (a) {
-      co_reply_header(r, "Content-Security-Policy",
-                      "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-src 'self'; "
-                      "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
-      co_reply_header(r, "X-Frame-Options", "DENY");
       co_reply_bytes(r, 200, a->content_type, a->data, a->len);
       return;
     }

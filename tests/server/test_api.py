@@ -450,6 +450,29 @@ class DurabilityTest(unittest.TestCase):
             import shutil
             shutil.rmtree(data, ignore_errors=True)
 
+    def test_ui_embedded_and_from_a_folder(self):
+        with CohortServer(BIN) as srv:
+            st, html, hdrs = srv.request("GET", "/", raw=True)
+            self.assertEqual(st, 200)
+            self.assertIn(b"/ui/app.js", html)
+            self.assertIn("default-src 'self'", hdrs["Content-Security-Policy"])
+            st, js, hdrs = srv.request("GET", "/ui/app.js", raw=True)
+            self.assertTrue(hdrs["Content-Type"].startswith("text/javascript"))
+            st, same, _ = srv.request("GET", "/ui/trainees", raw=True)  # client-side route
+            self.assertEqual(same, html)
+        folder = tempfile.mkdtemp(prefix="cohort-ui-")
+        with open(os.path.join(folder, "index.html"), "w") as f:
+            f.write("<p>dev ui</p>")
+        with open(os.path.join(folder, "app.js"), "w") as f:
+            f.write("// dev")
+        with CohortServer(BIN, extra_args=["--ui_dir", folder]) as srv:
+            self.assertEqual(srv.request("GET", "/", raw=True)[1], b"<p>dev ui</p>")
+            self.assertEqual(srv.request("GET", "/ui/app.js", raw=True)[1], b"// dev")
+            self.assertEqual(srv.request("GET", "/ui/..", raw=True)[1], b"<p>dev ui</p>")
+            self.assertEqual(srv.request("GET", "/ui/.hidden", raw=True)[1], b"<p>dev ui</p>")
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
     def test_first_start_needs_a_password(self):
         data = tempfile.mkdtemp(prefix="cohort-nopw-")
         env = dict(os.environ)
