@@ -250,6 +250,11 @@ class AuthTest(ServerCase):
         with self.assertRaises(CohortError) as ctx:  # admin belongs to two workspaces now
             c.datasets()
         self.assertCohortError(ctx, 400, "invalid", "workspace")
+        with self.assertRaises(CohortError) as ctx:  # only an empty workspace may go
+            ws.delete()
+        self.assertCohortError(ctx, 409, "conflict")
+        for d in ws.datasets():
+            c.delete_dataset(d.id)
         self.assertEqual(ws.delete(), {"deleted": ws.id})
         with self.assertRaises(CohortError) as ctx:
             c.workspace(ws.id)
