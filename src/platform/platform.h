@@ -36,6 +36,9 @@ void co_platform_close(co_platform *p);
  * job thread; *out receives the stored record (caller clears it). EINVAL for an unknown kind. */
 cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
                             json_t *params, co_job *out);
+/* Checks a job's parameters before it is queued: known names only, each of the right type and
+ * range ("rows" up to max_rows). EINVAL naming the field (also in *field) otherwise. */
+cohort_status co_job_params_check(const char *kind, json_t *params, int64_t max_rows, const char **field);
 /* Whether kind names a job this build can run. */
 int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);

@@ -79,10 +79,16 @@ void api_evaluate(co_req *r) {
       return;
     }
   }
+  const char *field;
+  cohort_status st = co_job_params_check("evaluate", r->json, r->p->cfg.max_rows, &field);
+  if (st != COHORT_OK) {
+    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
+    return;
+  }
   json_t *params = json_deep_copy(r->json);
   json_object_del(params, "workspace");
   co_job job;
-  cohort_status st = co_job_submit(r->p, r->workspace_id, "", "evaluate", params, &job);
+  st = co_job_submit(r->p, r->workspace_id, "", "evaluate", params, &job);
   json_decref(params);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);

@@ -47,6 +47,15 @@ void api_trainees_create(co_req *r) {
     co_reply_error(r, 400, "invalid", "features", "features: must be an object of column name to settings");
     return;
   }
+  const char *key;
+  json_t *v;
+  json_object_foreach(r->json, key, v) {
+    if (strcmp(key, "workspace") && strcmp(key, "name") && strcmp(key, "dataset") && strcmp(key, "features")) {
+      co_reply_error(r, 400, "invalid", key, "%s: not a field of a new trainee (workspace, name, dataset, features)",
+                     key);
+      return;
+    }
+  }
   cohort_status st = p->store->ops->dataset_get(p->store, dsid, &ds);
   if (st != COHORT_OK || strcmp(ds.workspace_id, r->workspace_id) != 0) {
     co_reply_error(r, 400, "invalid", "dataset", "dataset: '%s' not found in workspace '%s'", dsid, r->workspace_id);
@@ -189,18 +198,13 @@ void api_trainee_job(co_req *r) {
     co_reply_error(r, 409, "conflict", NULL, "trainee '%s' is not trained yet: wait for its train job", r->trainee.id);
     return;
   }
-  if (strcmp(kind, "synthesize") == 0) {
-    int64_t rows;
-    const char *holdout = NULL, *privacy = NULL;
-    if (api_int(r, "rows", 0, 1, r->p->cfg.max_rows, &rows) || api_str(r, "holdout", 0, &holdout) ||
-        api_str(r, "privacy", 0, &privacy))
-      return;
-    if (privacy && strcmp(privacy, "reference") && strcmp(privacy, "local") && strcmp(privacy, "off")) {
-      co_reply_error(r, 400, "invalid", "privacy", "privacy: must be reference, local or off");
-      return;
-    }
+  const char *field;
+  cohort_status st = co_job_params_check(kind, r->json, r->p->cfg.max_rows, &field);
+  if (st != COHORT_OK) {
+    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
+    return;
   }
-  cohort_status st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job);
+  st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;

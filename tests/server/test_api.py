@@ -298,10 +298,22 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(a["predictions"], b["predictions"])
         self.assertError(self.req("POST", "/v1/trainees/import?name=junk", b"COHORT-not-really"), 422,
                          "invalid_trainee", "body")
-        st, body, _ = self.req("POST", "/v1/trainees/%s/analyze" % self.tr, {"k_values": "x"})
+        # Parameters are checked before a job is queued.
+        path = "/v1/trainees/%s/analyze" % self.tr
+        self.assertError(self.req("POST", path, {"k_values": "x"}), 400, "invalid", "k_values")
+        self.assertError(self.req("POST", path, {"k_values": [3, 0]}), 400, "invalid", "k_values")
+        self.assertError(self.req("POST", path, {"k_value": [3]}), 400, "invalid", "k_value")
+        self.assertError(self.req("POST", path, {"targets": [1]}), 400, "invalid", "targets")
+        path = "/v1/trainees/%s/synthesize" % self.tr
+        self.assertError(self.req("POST", path, {"rows": 0}), 400, "invalid", "rows")
+        self.assertError(self.req("POST", path, {"rows": 10 ** 9}), 400, "invalid", "rows")
+        self.assertError(self.req("POST", path, {"fixed": {"sex": 1}}), 400, "invalid", "fixed")
+        self.assertError(self.req("POST", path, {"conviction": "high"}), 400, "invalid", "conviction")
+        # What only the trainee can tell is found by the job, which fails with a message.
+        st, body, _ = self.req("POST", "/v1/trainees/%s/analyze" % self.tr, {"targets": ["nope"]})
         job = self.srv.wait_job(body["job"]["id"], self.tok)
         self.assertEqual(job["state"], "failed")
-        self.assertIn("k_values", job["error"])
+        self.assertIn("nope", job["error"])
         st, _, _ = self.req("DELETE", "/v1/trainees/" + imp["id"])
         self.assertEqual(st, 200)
         self.assertError(self.req("GET", "/v1/trainees/" + imp["id"]), 404)
