@@ -1,11 +1,12 @@
 # The two commands: `make run` and `make test`. Everything else is a helper of theirs.
 BUILD      ?= build
 SAN_BUILD  ?= build-san
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: all deps browser-deps build run demo test test-unit test-sanitize fuzz bench format clean
+.PHONY: all deps browser-deps build run demo test test-unit test-sanitize test-tsan fuzz bench format clean
 
 all: build
 
@@ -24,7 +25,7 @@ run: build
 demo: build
 	@bash scripts/demo.sh $(BUILD)/cohort $(DATASETS)
 
-test: test-unit test-sanitize
+test: test-unit test-sanitize test-tsan
 
 # playwright-core for the browser test, from the npm registry (pinned by package-lock.json).
 browser-deps: deps
@@ -40,6 +41,14 @@ test-sanitize: deps browser-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j2 -LE quality
 
+# ThreadSanitizer over the threaded parts: the store under concurrent claims, and the server
+# (HTTP threads, job threads, shared trainees) through its API and client tests.
+test-tsan: deps
+	@CC=clang cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) --target cohort test_store
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|server|python_client)$$'
+
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD)
@@ -54,4 +63,4 @@ format:
 	@clang-format -i include/cohort/*.h src/*/*.[ch] tests/*.c fuzz/*.c bench/*.c 2>/dev/null || true
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -2,15 +2,17 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static co_log_level min_level = CO_LOG_INFO;
+/* Atomic: serve lowers the level after start-up while request threads read it. */
+static _Atomic int min_level = CO_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
-void co_log_set_level(co_log_level level) { min_level = level; }
+void co_log_set_level(co_log_level level) { atomic_store(&min_level, (int)level); }
 
 int co_log_parse_level(const char *name) {
   for (int i = 0; i < 4; i++)
@@ -19,10 +21,10 @@ int co_log_parse_level(const char *name) {
   return -1;
 }
 
-int co_log_enabled(co_log_level level) { return level >= min_level; }
+int co_log_enabled(co_log_level level) { return (int)level >= atomic_load(&min_level); }
 
 void co_log(co_log_level level, const char *msg, ...) {
-  if (level < min_level)
+  if (!co_log_enabled(level))
     return;
   struct timespec ts;
   struct tm tm;
