@@ -29,7 +29,7 @@ static const setting settings[] = {
     STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
-    INT("memory_budget_mb", memory_budget_mb, 16, 1 << 30, "memory for hosted trainees before idle ones are evicted (default 2048)"),
+    INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30, "memory for hosted trainees before idle ones are evicted (default 2048)"),
     INT("max_body_mb", max_body_mb, 1, 4096, "largest JSON request body (default 64)"),
     INT("max_upload_mb", max_upload_mb, 1, 1 << 20, "largest dataset or trainee upload (default 1024)"),
     INT("max_rows", max_rows, 1, 1LL << 40, "most rows per predict/impute/anomalies request or synthesize job (default 1000000)"),

@@ -65,12 +65,16 @@ static void unlink_entry(co_host *h, co_hosted *e) {
   h->bytes -= e->bytes;
 }
 
-/* Under mu: evicts least recently used idle trainees until the budget holds (or none is idle). */
+/* Under mu: evicts least recently used idle trainees until the budget holds (or none is idle).
+ * The most recently used one stays even alone over the budget, or every call would reload it. */
 static void evict(co_host *h) {
   while (h->bytes > h->budget) {
-    co_hosted *victim = NULL;
+    co_hosted *victim = NULL, *newest = NULL;
     for (co_hosted *e = h->list; e; e = e->next)
-      if (e->refs == 0 && e->t && (!victim || e->last_used < victim->last_used))
+      if (e->t && (!newest || e->last_used > newest->last_used))
+        newest = e;
+    for (co_hosted *e = h->list; e; e = e->next)
+      if (e->refs == 0 && e->t && e != newest && (!victim || e->last_used < victim->last_used))
         victim = e;
     if (!victim)
       return;

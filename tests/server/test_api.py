@@ -462,6 +462,62 @@ class DurabilityTest(unittest.TestCase):
             import shutil
             shutil.rmtree(data, ignore_errors=True)
 
+    def test_memory_budget_evicts_and_reloads(self):
+        # Two trainees of ~1 MiB each under a 1 MiB budget: the idle one is evicted, and comes
+        # back from storage when asked again.
+        rows = ["a,b,c,d,e,f,g,h"] + ["%d,%d,%d,%d,%d,%s,%d,%d" % (i, i * 7 % 101, i % 13, i * 3 % 97, i % 5,
+                                                                    "xyz"[i % 3], i % 1000, (i * 11) % 577)
+                                      for i in range(20000)]
+        csv = ("\n".join(rows) + "\n").encode()
+        with CohortServer(BIN, extra_args=["--memory_budget_mb", "1"]) as srv:
+            tok = srv.token()
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=big", csv, token=tok)
+            self.assertEqual(st, 201, ds)
+            ids = []
+            for name in ("one", "two"):
+                st, body, _ = srv.request("POST", "/v1/trainees", {"name": name, "dataset": ds["id"]}, token=tok)
+                self.assertEqual(srv.wait_job(body["job"]["id"], tok)["state"], "succeeded")
+                ids.append(body["trainee"]["id"])
+
+            def predict(tr):
+                st, res, _ = srv.request("POST", "/v1/trainees/%s/predict" % tr,
+                                         {"targets": ["b"], "rows": [{"a": 7, "c": 7}]}, token=tok)
+                self.assertEqual(st, 200, res)
+                return res["predictions"]
+
+            def metric(name):
+                text = srv.request("GET", "/metrics")[1].decode()
+                return float([l for l in text.splitlines() if l.startswith(name + " ")][0].split()[1])
+
+            first = predict(ids[0])
+            predict(ids[1])
+            self.assertEqual(metric("cohort_trainees_loaded"), 1)
+            self.assertGreaterEqual(metric("cohort_trainee_evictions_total"), 1)
+            loads = metric("cohort_trainee_loads_total")
+            self.assertEqual(predict(ids[0]), first)
+            self.assertEqual(metric("cohort_trainee_loads_total"), loads + 1)
+
+    def test_config_file_env_and_flags(self):
+        folder = tempfile.mkdtemp(prefix="cohort-conf-")
+        conf = os.path.join(folder, "cohort.conf")
+        with open(conf, "w") as f:
+            f.write("# settings\nmax_rows = 5\nworkers = 1\nlog_level = \"info\"\n")
+        with CohortServer(BIN, extra_args=["--config", conf], env={"COHORT_MAX_BODY_MB": "1"}) as srv:
+            tok = srv.token()
+            st, body, _ = srv.request("POST", "/v1/datasets?name=x", b"a\n" + b"1\n" * 6, token=tok)
+            self.assertEqual(st, 413, body)  # max_rows from the file
+            self.assertIn("max_rows", body["error"]["message"])
+            st, body, _ = srv.request("POST", "/v1/tokens", "x" * (2 << 20), token=tok)
+            self.assertEqual(st, 413)  # max_body_mb from the environment
+        with open(conf, "w") as f:
+            f.write("max_rows = lots\n")
+        p = subprocess.run([BIN, "serve", "--config", conf], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("line 1", p.stderr)
+        self.assertIn("max_rows", p.stderr)
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
     def test_ui_embedded_and_from_a_folder(self):
         with CohortServer(BIN) as srv:
             st, html, hdrs = srv.request("GET", "/", raw=True)
