@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -89,6 +90,42 @@ static uint32_t ld32(const uint8_t *p) {
 }
 
 static uint64_t ld64(const uint8_t *p) { return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32; }
+
+/* A file being loaded is mapped, not copied: pages already checked or decoded are handed back
+ * (MADV_DONTNEED on a private read-only mapping just drops them; touching them again reads the
+ * page cache), so loading needs little more memory than the trainee itself. */
+typedef struct co_map {
+  const uint8_t *base; /* NULL when the bytes are not a mapping */
+  size_t done;         /* bytes from base already handed back */
+} co_map;
+
+static void map_release(co_map *m, const uint8_t *upto) {
+  if (!m || !m->base)
+    return;
+  size_t page = 1 << 16; /* page aligned (64 KiB covers every page size in use), at least 1 MiB at a time */
+  size_t end = (size_t)(upto - m->base) / page * page;
+  if (end > m->done + (1u << 20)) {
+    madvise((void *)(m->base + m->done), end - m->done, MADV_DONTNEED);
+    m->done = end;
+  }
+}
+
+static void map_rewind(co_map *m) {
+  if (m)
+    m->done = 0;
+}
+
+static uint32_t crc32_map(const uint8_t *p, size_t n, co_map *m) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    uInt chunk = n > ((size_t)1 << 20) ? (uInt)1 << 20 : (uInt)n;
+    c = crc32(c, p, chunk);
+    p += chunk;
+    n -= chunk;
+    map_release(m, p);
+  }
+  return (uint32_t)c;
+}
 
 static uint32_t crc32_of(const uint8_t *p, size_t n) {
   uLong c = crc32(0L, Z_NULL, 0);
@@ -278,6 +315,7 @@ typedef struct rbuf {
   char section[128];  /* where we are, for messages */
   char *scratch;      /* NUL-terminated copy of the last string read */
   size_t scap;
+  co_map *map;        /* the file's mapping, or NULL */
 } rbuf;
 
 static size_t r_off(const rbuf *r) { return HDR_SIZE + r->pos; } /* offset in the file */
@@ -471,6 +509,7 @@ static cohort_status r_cases(rbuf *r, cohort_trainee *t) {
   if (!t->x || !t->cw)
     return co_nomem();
   for (size_t i = 0; i < n; i++) {
+    map_release(r->map, r->p + r->pos);
     for (size_t j = 0; j < nf; j++) {
       const co_feature *f = &t->schema.f[j];
       double *v = &t->x[i * nf + j];
@@ -574,7 +613,8 @@ static cohort_status r_learned(rbuf *r, cohort_trainee *t) {
 }
 
 /* label names the input in messages. */
-static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t len, const char *label) {
+static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t len, const char *label,
+                                 co_map *map) {
   if (len == 0)
     return co_error(COHORT_ECORRUPT, "%s: not a Cohort trainee file (empty)", label);
   if (memcmp(b, co_magic, len < sizeof co_magic ? len : sizeof co_magic) != 0)
@@ -600,12 +640,13 @@ static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t 
     return co_error(COHORT_ECORRUPT, "%s: %llu unexpected bytes after the payload at byte %llu", label,
                     (unsigned long long)(len - HDR_SIZE - plen), (unsigned long long)(HDR_SIZE + plen));
   }
-  uint32_t want = ld32(b + 24), got = crc32_of(b + HDR_SIZE, len - HDR_SIZE);
+  uint32_t want = ld32(b + 24), got = crc32_map(b + HDR_SIZE, len - HDR_SIZE, map);
+  map_rewind(map); /* the decoder reads the pages again, from the page cache */
   if (want != got)
     return co_error(COHORT_ECORRUPT, "%s: payload checksum mismatch (stored %08x, computed %08x)", label, want,
                     got);
 
-  rbuf r = {.p = b + HDR_SIZE, .len = len - HDR_SIZE, .label = label};
+  rbuf r = {.p = b + HDR_SIZE, .len = len - HDR_SIZE, .label = label, .map = map};
   co_dict names = {0};
   cohort_trainee *t = co_calloc(1, sizeof *t);
   cohort_status st;
@@ -637,7 +678,7 @@ out:
 cohort_status cohort_trainee_deserialize(cohort_trainee **out, const void *buf, size_t len) {
   if (!out || (!buf && len))
     return co_error(COHORT_EINVAL, "deserialize: out and buf are required");
-  return deserialize(out, buf, len, "trainee file");
+  return deserialize(out, buf, len, "trainee file", NULL);
 }
 
 /* ---------------------------------------------------------------- files */
@@ -733,7 +774,6 @@ out:
 cohort_status cohort_trainee_load(cohort_trainee **out, const char *path) {
   if (!out || !path)
     return co_error(COHORT_EINVAL, "load: out and path are required");
-  uint8_t *buf = NULL;
   cohort_status st = COHORT_OK;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -752,30 +792,26 @@ cohort_status cohort_trainee_load(cohort_trainee **out, const char *path) {
                   (long long)sb.st_size);
     goto out;
   }
-  size_t size = (size_t)sb.st_size, got = 0;
-  if (!(buf = co_malloc(size))) {
-    st = co_nomem();
-    goto out;
-  }
-  while (got < size) {
-    size_t chunk = size - got > ((size_t)1 << 30) ? (size_t)1 << 30 : size - got;
-    ssize_t n = read(fd, buf + got, chunk);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      st = co_error(COHORT_EIO, "load: reading '%s': %s", path, strerror(errno));
-      goto out;
-    }
-    if (n == 0)
-      break; /* shrank meanwhile: the parser reports it truncated */
-    got += (size_t)n;
-  }
+  size_t size = (size_t)sb.st_size;
   char label[320];
   snprintf(label, sizeof label, "trainee file '%.280s'", path);
-  st = deserialize(out, buf, got, label);
+  if (size == 0) {
+    st = deserialize(out, NULL, 0, label, NULL);
+    goto out;
+  }
+  void *mem = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (mem == MAP_FAILED) {
+    st = co_error(errno == ENOMEM ? COHORT_ENOMEM : COHORT_EIO, "load: cannot map '%s': %s", path, strerror(errno));
+    goto out;
+  }
+  madvise(mem, size, MADV_SEQUENTIAL);
+  co_map map = {mem, 0};
+  /* A file truncated while mapped raises SIGBUS on access; trainee files are written to a
+   * temporary name and renamed (cohort_trainee_save), so a loaded file does not change. */
+  st = deserialize(out, mem, size, label, &map);
+  munmap(mem, size);
 out:
   close(fd);
-  co_free(buf);
   return st;
 }
 
