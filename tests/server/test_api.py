@@ -462,6 +462,30 @@ class DurabilityTest(unittest.TestCase):
             import shutil
             shutil.rmtree(data, ignore_errors=True)
 
+    def test_stop_with_open_event_streams(self):
+        # Watchers parked on a running job's events must not hold up a clean stop.
+        with CohortServer(BIN) as srv:
+            tok = srv.token()
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=p", read(PENGUINS), token=tok)
+            st, b, _ = srv.request("POST", "/v1/trainees", {"name": "p", "dataset": ds["id"]}, token=tok)
+            srv.wait_job(b["job"]["id"], tok)
+            st, b, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % b["trainee"]["id"], {"rows": 1000000},
+                                   token=tok)
+            host, port = srv.url[7:].rsplit(":", 1)
+            streams = []
+            for _ in range(3):
+                c = http.client.HTTPConnection(host, int(port), timeout=30)
+                c.request("GET", "/v1/jobs/%s/events" % b["job"]["id"], headers={"Authorization": "Bearer " + tok})
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertTrue(r.read1(100).startswith(b"event: job"))
+                streams.append(c)
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 10)
+            for c in streams:
+                c.close()
+
     def test_memory_budget_evicts_and_reloads(self):
         # Two trainees of ~1 MiB each under a 1 MiB budget: the idle one is evicted, and comes
         # back from storage when asked again.
