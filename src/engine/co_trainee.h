@@ -65,24 +65,35 @@ cohort_status co_trainee_encode(cohort_trainee *t, const cohort_table *rows, boo
 /* ---------------------------------------------------------------- neighbour search (knn.c) */
 
 /* Cases in search layout: column-major floats, continuous scaled by 1/deviation, categorical as
- * codes, NaN missing; rows grouped into leaves of nearby cases (see knn.c). Rebuilt when
- * t->generation changes. */
+ * codes, NaN missing; rows ordered by a tree of nearby cases whose nodes carry bounding boxes (see
+ * knn.c). Rebuilt when t->generation changes. */
 enum { CO_LEAF_MISSING = 1, CO_LEAF_PRESENT = 2 };
+
+/* One feature's extent within a node. */
+typedef union co_range {
+  struct {
+    float lo, hi; /* numeric: bounds of the present values */
+  } r;
+  uint64_t mask; /* categorical: codes present (bit code % 64) */
+} co_range;
+
+typedef struct co_node {
+  uint32_t r0, r1; /* rows [r0, r1) */
+  uint32_t right;  /* index of the right child (the left child is the next node); 0 for a leaf */
+} co_node;
 
 typedef struct co_index {
   size_t n, nf;
   uint64_t generation;
-  float *col;       /* nf * n, rows in leaf order */
-  float *scale;     /* nf: 1/deviation for numeric features, 1 for categorical */
-  float *mcost;     /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
-  bool *cat;        /* nf */
-  uint32_t *ids;    /* n: case index of each row */
-  size_t nleaves, ngroups;
-  uint32_t *leaf;   /* nleaves + 1: first row of each leaf */
-  /* Boxes, (nleaves + ngroups) * nf: leaves, then groups of consecutive leaves. */
-  float *lo, *hi;   /* bounds of present values */
-  uint64_t *mask;   /* categorical codes present (bit min(code, 63)) */
-  uint8_t *presence;/* CO_LEAF_MISSING | CO_LEAF_PRESENT */
+  float *col;           /* nf * n and a little padding (see knn.c), rows in tree order */
+  float *scale;         /* nf: 1/deviation for numeric features, 1 for categorical */
+  float *mcost;         /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
+  bool *cat;            /* nf */
+  uint32_t *ids;        /* n: case index of each row */
+  size_t nnodes, depth; /* depth: nodes on the longest root-to-leaf path */
+  co_node *node;        /* nnodes in preorder, root first */
+  co_range *box;        /* nnodes * nf */
+  uint8_t *presence;    /* nnodes * nf: CO_LEAF_MISSING | CO_LEAF_PRESENT */
 } co_index;
 
 /* How to measure: per-feature weights (0 = ignore), power p, and which target must be present. */
