@@ -273,7 +273,7 @@ def main():
                 L.append(f"| memory held by a loaded trainee + search index (`--load`: resident after load, "
                          f"transient buffers returned) | {mib(sl['held_rss_bytes']):.1f} MiB "
                          f"(**{ratio(sl['held_rss_bytes'], csv_b)} the CSV**) |")
-            L.append(f"| peak RSS of a loaded trainee + search index (`--load`, getrusage; includes the file read buffer) | "
+            L.append(f"| peak RSS of a loaded trainee + search index (`--load`, getrusage; includes the transient buffers of loading and of the index build) | "
                      f"{mib(sl['peak_rss_bytes']):.1f} MiB, {mib(net):.1f} MiB above the process before loading "
                      f"({ratio(net, csv_b)} the CSV; model file {mib(sl['file_bytes']):.1f} MiB) |")
         if rss_time:
