@@ -91,7 +91,11 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(resp.getheader("X-Request-Id"), "abc-123")
             self.assertNotEqual((resp.getheader("Connection") or "").lower(), "close")
         conn.close()
-        self.assertTrue(any('"rid":"abc-123"' in line for line in self.srv.log_lines))
+        # The request's log line is written after its reply: wait for the reader to see it.
+        deadline = time.time() + 10
+        while not any('"rid":"abc-123"' in line for line in list(self.srv.log_lines)):
+            self.assertLess(time.time(), deadline, "no log line with the request id")
+            time.sleep(0.02)
 
     # ---------------------------------------------------------------- sign-in
 
