@@ -187,6 +187,10 @@ void api_trainee_job(co_req *r) {
     co_dataset ds = {0};
     if (api_str(r, "dataset", 1, &dsid))
       return;
+    if (json_object_get(r->json, "features")) {
+      co_reply_error(r, 400, "invalid", "features", "features: set when the trainee is created, not when it trains more");
+      return;
+    }
     cohort_status st = r->p->store->ops->dataset_get(r->p->store, dsid, &ds);
     int ok = st == COHORT_OK && strcmp(ds.workspace_id, r->trainee.workspace_id) == 0;
     co_dataset_clear(&ds);

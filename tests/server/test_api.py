@@ -313,6 +313,9 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.req("POST", path, {"rows": 10 ** 9}), 400, "invalid", "rows")
         self.assertError(self.req("POST", path, {"fixed": {"sex": 1}}), 400, "invalid", "fixed")
         self.assertError(self.req("POST", path, {"conviction": "high"}), 400, "invalid", "conviction")
+        self.assertError(self.req("POST", "/v1/trainees/%s/train" % self.tr,
+                                  {"dataset": self.ds["id"], "features": {"sex": {"ignored": True}}}), 400, "invalid",
+                         "features")
         # What only the trainee can tell is found by the job, which fails with a message.
         st, body, _ = self.req("POST", "/v1/trainees/%s/analyze" % self.tr, {"targets": ["nope"]})
         job = self.srv.wait_job(body["job"]["id"], self.tok)
