@@ -177,15 +177,19 @@ static cohort_status sq_vbind(sq_store *s, sqlite3_stmt *st, const char *what, c
 
 /* Prepares sql and binds the arguments. *st is set (possibly NULL) even on failure: the caller
  * always finalizes it. */
-static cohort_status sq_prepare(sq_store *s, sqlite3_stmt **st, const char *what, const char *sql,
-                                const char *fmt, ...) {
-  cohort_status rc;
-  va_list ap;
+static cohort_status sq_vprepare(sq_store *s, sqlite3_stmt **st, const char *what, const char *sql,
+                                 const char *fmt, va_list ap) {
   *st = NULL;
   if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
     return sq_fail(s, what);
+  return sq_vbind(s, *st, what, fmt, ap);
+}
+
+static cohort_status sq_prepare(sq_store *s, sqlite3_stmt **st, const char *what, const char *sql,
+                                const char *fmt, ...) {
+  va_list ap;
   va_start(ap, fmt);
-  rc = sq_vbind(s, *st, what, fmt, ap);
+  cohort_status rc = sq_vprepare(s, st, what, sql, fmt, ap);
   va_end(ap);
   return rc;
 }
@@ -308,6 +312,40 @@ static cohort_status sq_walk(sq_store *s, sqlite3_stmt *st, const char *what, sq
   return src == SQLITE_DONE ? COHORT_OK : sq_fail(s, what);
 }
 
+/* One locked query: every row goes to row(st, ctx) (see sq_walk). */
+static cohort_status sq_query(sq_store *s, const char *what, sq_row_fn row, void *ctx, const char *sql,
+                              const char *fmt, ...) {
+  sqlite3_stmt *st = NULL;
+  va_list ap;
+  sq_lock(s);
+  va_start(ap, fmt);
+  cohort_status rc = sq_vprepare(s, &st, what, sql, fmt, ap);
+  va_end(ap);
+  if (rc == COHORT_OK)
+    rc = sq_walk(s, st, what, row, ctx);
+  sqlite3_finalize(st);
+  sq_unlock(s);
+  return rc;
+}
+
+/* One locked query for one row, read by read(st, out); ENOTFOUND "<thing> '<key>' not found". */
+static cohort_status sq_query_one(sq_store *s, const char *what, const char *thing, const char *key,
+                                  sq_row_fn read, void *out, const char *sql, const char *fmt, ...) {
+  sqlite3_stmt *st = NULL;
+  va_list ap;
+  sq_lock(s);
+  va_start(ap, fmt);
+  cohort_status rc = sq_vprepare(s, &st, what, sql, fmt, ap);
+  va_end(ap);
+  if (rc == COHORT_OK)
+    rc = sq_row(s, st, what, thing, key);
+  if (rc == COHORT_OK)
+    rc = read(st, out);
+  sqlite3_finalize(st);
+  sq_unlock(s);
+  return rc;
+}
+
 /* Appends a fixed SQL fragment (never a value) to sql; the buffers are sized for the longest. */
 static void sq_append(char *sql, size_t cap, const char *frag) {
   size_t len = strlen(sql);
@@ -354,32 +392,39 @@ static cohort_status col_json(sqlite3_stmt *st, int i, char **out) {
   " cancel_requested, owner, lease_until_ms, created_ms, started_ms, finished_ms"
 #define REPORT_COLS "id, workspace_id, trainee_id, job_id, json_blob, html_blob, summary_json, created_ms"
 
-static void read_user(sqlite3_stmt *st, co_user *u) {
+static cohort_status read_user(sqlite3_stmt *st, void *out) {
+  co_user *u = out;
   memset(u, 0, sizeof *u);
   col_text(st, 0, u->id, sizeof u->id);
   col_text(st, 1, u->name, sizeof u->name);
   col_text(st, 2, u->pwhash, sizeof u->pwhash);
   u->is_admin = sqlite3_column_int(st, 3);
   u->created_ms = sqlite3_column_int64(st, 4);
+  return COHORT_OK;
 }
 
-static void read_workspace(sqlite3_stmt *st, co_workspace *w) {
+static cohort_status read_workspace(sqlite3_stmt *st, void *out) {
+  co_workspace *w = out;
   memset(w, 0, sizeof *w);
   col_text(st, 0, w->id, sizeof w->id);
   col_text(st, 1, w->name, sizeof w->name);
   w->created_ms = sqlite3_column_int64(st, 2);
+  return COHORT_OK;
 }
 
-static void read_member(sqlite3_stmt *st, co_member *m) {
+static cohort_status read_member(sqlite3_stmt *st, void *out) {
+  co_member *m = out;
   memset(m, 0, sizeof *m);
   col_text(st, 0, m->workspace_id, sizeof m->workspace_id);
   col_text(st, 1, m->user_id, sizeof m->user_id);
   col_text(st, 2, m->user_name, sizeof m->user_name);
   col_text(st, 3, m->workspace_name, sizeof m->workspace_name);
   m->role = (co_role)sqlite3_column_int(st, 4);
+  return COHORT_OK;
 }
 
-static void read_token(sqlite3_stmt *st, co_token *t) {
+static cohort_status read_token(sqlite3_stmt *st, void *out) {
+  co_token *t = out;
   memset(t, 0, sizeof *t);
   col_text(st, 0, t->id, sizeof t->id);
   col_text(st, 1, t->user_id, sizeof t->user_id);
@@ -388,19 +433,23 @@ static void read_token(sqlite3_stmt *st, co_token *t) {
   t->created_ms = sqlite3_column_int64(st, 4);
   t->expires_ms = sqlite3_column_int64(st, 5);
   t->last_used_ms = sqlite3_column_int64(st, 6);
+  return COHORT_OK;
 }
 
-static void read_session(sqlite3_stmt *st, co_session *se) {
+static cohort_status read_session(sqlite3_stmt *st, void *out) {
+  co_session *se = out;
   memset(se, 0, sizeof *se);
   col_text(st, 0, se->hash, sizeof se->hash);
   col_text(st, 1, se->user_id, sizeof se->user_id);
   col_text(st, 2, se->csrf, sizeof se->csrf);
   se->created_ms = sqlite3_column_int64(st, 3);
   se->expires_ms = sqlite3_column_int64(st, 4);
+  return COHORT_OK;
 }
 
 /* The readers of records with owned fields leave nothing owned behind when they fail. */
-static cohort_status read_dataset(sqlite3_stmt *st, co_dataset *d) {
+static cohort_status read_dataset(sqlite3_stmt *st, void *out) {
+  co_dataset *d = out;
   memset(d, 0, sizeof *d);
   col_text(st, 0, d->id, sizeof d->id);
   col_text(st, 1, d->workspace_id, sizeof d->workspace_id);
@@ -413,7 +462,8 @@ static cohort_status read_dataset(sqlite3_stmt *st, co_dataset *d) {
   return col_json(st, 7, &d->schema_json);
 }
 
-static cohort_status read_trainee(sqlite3_stmt *st, co_trainee *t) {
+static cohort_status read_trainee(sqlite3_stmt *st, void *out) {
+  co_trainee *t = out;
   memset(t, 0, sizeof *t);
   col_text(st, 0, t->id, sizeof t->id);
   col_text(st, 1, t->workspace_id, sizeof t->workspace_id);
@@ -426,7 +476,8 @@ static cohort_status read_trainee(sqlite3_stmt *st, co_trainee *t) {
   return col_json(st, 6, &t->info_json);
 }
 
-static cohort_status read_job(sqlite3_stmt *st, co_job *j) {
+static cohort_status read_job(sqlite3_stmt *st, void *out) {
+  co_job *j = out;
   memset(j, 0, sizeof *j);
   col_text(st, 0, j->id, sizeof j->id);
   col_text(st, 1, j->workspace_id, sizeof j->workspace_id);
@@ -450,7 +501,8 @@ static cohort_status read_job(sqlite3_stmt *st, co_job *j) {
   return COHORT_OK;
 }
 
-static cohort_status read_report(sqlite3_stmt *st, co_report *r) {
+static cohort_status read_report(sqlite3_stmt *st, void *out) {
+  co_report *r = out;
   memset(r, 0, sizeof *r);
   col_text(st, 0, r->id, sizeof r->id);
   col_text(st, 1, r->workspace_id, sizeof r->workspace_id);
@@ -572,17 +624,7 @@ static cohort_status sq_user_create(co_store *cs, const co_user *u) {
 
 static cohort_status user_select(sq_store *s, const char *sql, const char *key, const char *thing,
                                  co_user *out) {
-  sqlite3_stmt *st = NULL;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "user_get", sql, "s", key);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "user_get", thing, key);
-  if (rc == COHORT_OK)
-    read_user(st, out);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query_one(s, "user_get", thing, key, read_user, out, sql, "s", key);
 }
 
 static cohort_status sq_user_get(co_store *cs, const char *id, co_user *out) {
@@ -605,16 +647,8 @@ static cohort_status sq_user_set_password(co_store *cs, const char *id, const ch
 
 static cohort_status sq_user_list(co_store *cs, co_user_fn fn, void *ctx) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   user_walk w = {fn, ctx};
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "user_list", "SELECT " USER_COLS " FROM users ORDER BY name", "");
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "user_list", user_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "user_list", user_row, &w, "SELECT " USER_COLS " FROM users ORDER BY name", "");
 }
 
 static cohort_status sq_user_count(co_store *cs, int64_t *out) {
@@ -649,17 +683,8 @@ static cohort_status sq_workspace_create(co_store *cs, const co_workspace *w) {
 
 static cohort_status sq_workspace_get(co_store *cs, const char *id, co_workspace *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "workspace_get", "SELECT " WORKSPACE_COLS " FROM workspaces WHERE id = ?", "s", id);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "workspace_get", "workspace", id);
-  if (rc == COHORT_OK)
-    read_workspace(st, out);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query_one(s, "workspace_get", "workspace", id, read_workspace, out,
+                      "SELECT " WORKSPACE_COLS " FROM workspaces WHERE id = ?", "s", id);
 }
 
 static cohort_status sq_workspace_delete(co_store *cs, const char *id) {
@@ -702,33 +727,17 @@ out:
 static cohort_status sq_member_get(co_store *cs, const char *workspace_id, const char *user_id,
                                    co_member *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "member_get", MEMBER_SELECT " WHERE m.workspace_id = ? AND m.user_id = ?", "ss",
-                  workspace_id, user_id);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "member_get", "member", user_id);
+  cohort_status rc =
+      sq_query_one(s, "member_get", "member", user_id, read_member, out,
+                   MEMBER_SELECT " WHERE m.workspace_id = ? AND m.user_id = ?", "ss", workspace_id, user_id);
   if (rc == COHORT_ENOTFOUND)
     rc = co_error(COHORT_ENOTFOUND, "user '%s' is not a member of workspace '%s'", user_id, workspace_id);
-  if (rc == COHORT_OK)
-    read_member(st, out);
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
 static cohort_status member_list(sq_store *s, const char *sql, const char *key, co_member_fn fn, void *ctx) {
-  sqlite3_stmt *st = NULL;
   member_walk w = {fn, ctx};
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "member_list", sql, "s", key);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "member_list", member_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "member_list", member_row, &w, sql, "s", key);
 }
 
 static cohort_status sq_member_list_workspace(co_store *cs, const char *workspace_id, co_member_fn fn,
@@ -762,18 +771,10 @@ static cohort_status sq_token_create(co_store *cs, const co_token *t) {
 
 static cohort_status sq_token_by_hash(co_store *cs, const char *hash, co_token *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "token_by_hash", "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?", "s", hash);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "token_by_hash", "token", "");
+  cohort_status rc = sq_query_one(s, "token_by_hash", "token", "", read_token, out,
+                                  "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?", "s", hash);
   if (rc == COHORT_ENOTFOUND)
     rc = co_error(COHORT_ENOTFOUND, "token not found"); /* the hash stays out of messages and logs */
-  if (rc == COHORT_OK)
-    read_token(st, out);
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
@@ -790,21 +791,13 @@ static cohort_status sq_token_touch(co_store *cs, const char *id, int64_t now_ms
 /* user_id NULL lists every user's tokens. */
 static cohort_status sq_token_list(co_store *cs, const char *user_id, co_token_fn fn, void *ctx) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   token_walk w = {fn, ctx};
   char sql[256] = "SELECT " TOKEN_COLS " FROM tokens";
   int nconds = 0;
-  cohort_status rc;
   if (user_id)
     sq_where(sql, sizeof sql, &nconds, "user_id = ?1");
   sq_append(sql, sizeof sql, " ORDER BY created_ms, id LIMIT ?2");
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "token_list", sql, "ni", user_id, -1);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "token_list", token_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "token_list", token_row, &w, sql, "ni", user_id, -1);
 }
 
 /* user_id NULL deletes whoever's token it is; otherwise a token of someone else is not found. */
@@ -837,21 +830,11 @@ static cohort_status sq_session_create(co_store *cs, const co_session *se) {
 }
 
 static cohort_status sq_session_get(co_store *cs, const char *hash, co_session *out) {
-  sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "session_get",
-                  "SELECT " SESSION_COLS " FROM sessions WHERE hash = ? AND expires_ms > ?", "sl", hash,
-                  co_now_ms());
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "session_get", "session", "");
+  cohort_status rc = sq_query_one(sq(cs), "session_get", "session", "", read_session, out,
+                                  "SELECT " SESSION_COLS " FROM sessions WHERE hash = ? AND expires_ms > ?",
+                                  "sl", hash, co_now_ms());
   if (rc == COHORT_ENOTFOUND)
     rc = co_error(COHORT_ENOTFOUND, "session not found or expired");
-  if (rc == COHORT_OK)
-    read_session(st, out);
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
@@ -894,40 +877,24 @@ static cohort_status sq_dataset_create(co_store *cs, const co_dataset *d) {
 
 static cohort_status sq_dataset_get(co_store *cs, const char *id, co_dataset *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  co_dataset d;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "dataset_get", "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", "s", id);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "dataset_get", "dataset", id);
-  if (rc == COHORT_OK)
-    rc = read_dataset(st, &d);
+  co_dataset d; /* out is written only on success */
+  cohort_status rc = sq_query_one(s, "dataset_get", "dataset", id, read_dataset, &d,
+                                  "SELECT " DATASET_COLS " FROM datasets WHERE id = ?", "s", id);
   if (rc == COHORT_OK)
     *out = d;
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
 /* workspace_id NULL lists every workspace's. Newest first, as the UI shows them. */
 static cohort_status sq_dataset_list(co_store *cs, const char *workspace_id, co_dataset_fn fn, void *ctx) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   dataset_walk w = {fn, ctx};
   char sql[512] = "SELECT " DATASET_COLS " FROM datasets";
   int nconds = 0;
-  cohort_status rc;
   if (workspace_id)
     sq_where(sql, sizeof sql, &nconds, "workspace_id = ?1");
   sq_append(sql, sizeof sql, " ORDER BY created_ms DESC, id DESC LIMIT ?2");
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "dataset_list", sql, "ni", workspace_id, -1);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "dataset_list", dataset_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "dataset_list", dataset_row, &w, sql, "ni", workspace_id, -1);
 }
 
 static cohort_status sq_dataset_delete(co_store *cs, const char *id) {
@@ -959,39 +926,23 @@ static cohort_status sq_trainee_create(co_store *cs, const co_trainee *t) {
 
 static cohort_status sq_trainee_get(co_store *cs, const char *id, co_trainee *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  co_trainee t;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "trainee_get", "SELECT " TRAINEE_COLS " FROM trainees WHERE id = ?", "s", id);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "trainee_get", "trainee", id);
-  if (rc == COHORT_OK)
-    rc = read_trainee(st, &t);
+  co_trainee t; /* out is written only on success */
+  cohort_status rc = sq_query_one(s, "trainee_get", "trainee", id, read_trainee, &t,
+                                  "SELECT " TRAINEE_COLS " FROM trainees WHERE id = ?", "s", id);
   if (rc == COHORT_OK)
     *out = t;
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
 static cohort_status sq_trainee_list(co_store *cs, const char *workspace_id, co_trainee_fn fn, void *ctx) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   trainee_walk w = {fn, ctx};
   char sql[512] = "SELECT " TRAINEE_COLS " FROM trainees";
   int nconds = 0;
-  cohort_status rc;
   if (workspace_id)
     sq_where(sql, sizeof sql, &nconds, "workspace_id = ?1");
   sq_append(sql, sizeof sql, " ORDER BY created_ms DESC, id DESC LIMIT ?2");
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "trainee_list", sql, "ni", workspace_id, -1);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "trainee_list", trainee_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "trainee_list", trainee_row, &w, sql, "ni", workspace_id, -1);
 }
 
 static cohort_status sq_trainee_commit(co_store *cs, const char *id, int64_t expect_version,
@@ -1105,11 +1056,9 @@ static cohort_status sq_job_get(co_store *cs, const char *id, co_job *out) {
 static cohort_status sq_job_list(co_store *cs, const co_job_filter *f, co_job_fn fn, void *ctx) {
   static const co_job_filter any = {NULL, NULL, -1, 0};
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   job_walk w = {fn, ctx};
   char sql[768] = "SELECT " JOB_COLS " FROM jobs";
   int nconds = 0;
-  cohort_status rc;
   if (!f)
     f = &any;
   /* Only the conditions asked for, so SQLite can pick the matching index. */
@@ -1120,14 +1069,8 @@ static cohort_status sq_job_list(co_store *cs, const co_job_filter *f, co_job_fn
   if (f->state >= 0)
     sq_where(sql, sizeof sql, &nconds, "state = ?3");
   sq_append(sql, sizeof sql, " ORDER BY created_ms DESC, id DESC LIMIT ?4");
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "job_list", sql, "nnii", f->workspace_id, f->trainee_id, f->state,
+  return sq_query(s, "job_list", job_row, &w, sql, "nnii", f->workspace_id, f->trainee_id, f->state,
                   f->limit > 0 ? f->limit : -1);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "job_list", job_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
 }
 
 static cohort_status sq_job_claim(co_store *cs, const char *owner, int64_t now_ms, int64_t lease_ms,
@@ -1301,19 +1244,11 @@ static cohort_status sq_report_create(co_store *cs, const co_report *r) {
 
 static cohort_status sq_report_get(co_store *cs, const char *id, co_report *out) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
-  co_report r;
-  cohort_status rc;
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "report_get", "SELECT " REPORT_COLS " FROM reports WHERE id = ?", "s", id);
-  if (rc == COHORT_OK)
-    rc = sq_row(s, st, "report_get", "report", id);
-  if (rc == COHORT_OK)
-    rc = read_report(st, &r);
+  co_report r; /* out is written only on success */
+  cohort_status rc = sq_query_one(s, "report_get", "report", id, read_report, &r,
+                                  "SELECT " REPORT_COLS " FROM reports WHERE id = ?", "s", id);
   if (rc == COHORT_OK)
     *out = r;
-  sqlite3_finalize(st);
-  sq_unlock(s);
   return rc;
 }
 
@@ -1321,23 +1256,15 @@ static cohort_status sq_report_get(co_store *cs, const char *id, co_report *out)
 static cohort_status sq_report_list(co_store *cs, const char *workspace_id, const char *trainee_id,
                                     co_report_fn fn, void *ctx) {
   sq_store *s = sq(cs);
-  sqlite3_stmt *st = NULL;
   report_walk w = {fn, ctx};
   char sql[512] = "SELECT " REPORT_COLS " FROM reports";
   int nconds = 0;
-  cohort_status rc;
   if (workspace_id)
     sq_where(sql, sizeof sql, &nconds, "workspace_id = ?1");
   if (trainee_id)
     sq_where(sql, sizeof sql, &nconds, "trainee_id = ?2");
   sq_append(sql, sizeof sql, " ORDER BY created_ms DESC, id DESC LIMIT ?3");
-  sq_lock(s);
-  rc = sq_prepare(s, &st, "report_list", sql, "nni", workspace_id, trainee_id, -1);
-  if (rc == COHORT_OK)
-    rc = sq_walk(s, st, "report_list", report_row, &w);
-  sqlite3_finalize(st);
-  sq_unlock(s);
-  return rc;
+  return sq_query(s, "report_list", report_row, &w, sql, "nni", workspace_id, trainee_id, -1);
 }
 
 static cohort_status sq_report_delete(co_store *cs, const char *id) {
