@@ -1,5 +1,4 @@
-/* bus_local.c: the in-process bus. Subscribers are called on the publisher's thread; requests call
- * the serving handler directly. A reader-writer lock lets publishes run in parallel while
+/* bus_local.c: the in-process bus. Subscribers are called on the publisher's thread. A reader-writer lock lets publishes run in parallel while
  * (un)subscribing takes it exclusively. */
 #include "bus.h"
 #include "co_internal.h"
@@ -15,18 +14,10 @@ struct co_bus_sub {
   void *ctx;
 };
 
-typedef struct server {
-  struct server *next;
-  char pattern[128];
-  co_bus_handler_fn fn;
-  void *ctx;
-} server;
-
 typedef struct local_bus {
   co_bus base;
   pthread_rwlock_t lock;
   co_bus_sub *subs;
-  server *servers;
 } local_bus;
 
 int co_bus_match(const char *pattern, const char *subject) {
@@ -41,11 +32,6 @@ static void local_close(co_bus *base) {
   while (b->subs) {
     co_bus_sub *s = b->subs;
     b->subs = s->next;
-    co_free(s);
-  }
-  while (b->servers) {
-    server *s = b->servers;
-    b->servers = s->next;
     co_free(s);
   }
   pthread_rwlock_destroy(&b->lock);
@@ -95,48 +81,8 @@ static void local_unsubscribe(co_bus *base, co_bus_sub *sub) {
   pthread_rwlock_unlock(&b->lock);
 }
 
-static cohort_status local_serve(co_bus *base, const char *pattern, co_bus_handler_fn fn, void *ctx) {
-  local_bus *b = (local_bus *)base;
-  server *s = co_calloc(1, sizeof *s);
-  if (!s)
-    return co_nomem();
-  if (co_strlcpy(s->pattern, pattern, sizeof s->pattern) < 0) {
-    co_free(s);
-    return co_error(COHORT_ELIMIT, "subject pattern too long: %s", pattern);
-  }
-  s->fn = fn;
-  s->ctx = ctx;
-  pthread_rwlock_wrlock(&b->lock);
-  s->next = b->servers;
-  b->servers = s;
-  pthread_rwlock_unlock(&b->lock);
-  return COHORT_OK;
-}
-
-static cohort_status local_request(co_bus *base, const char *subject, const char *data, size_t len,
-                                   int timeout_ms, char **reply, size_t *reply_len) {
-  local_bus *b = (local_bus *)base;
-  (void)timeout_ms; /* in process: the handler runs on this thread and cannot be abandoned */
-  *reply = NULL;
-  *reply_len = 0;
-  co_bus_handler_fn fn = NULL;
-  void *ctx = NULL;
-  pthread_rwlock_rdlock(&b->lock);
-  for (server *s = b->servers; s; s = s->next)
-    if (co_bus_match(s->pattern, subject)) {
-      fn = s->fn;
-      ctx = s->ctx;
-      break;
-    }
-  pthread_rwlock_unlock(&b->lock);
-  if (!fn)
-    return co_error(COHORT_ENOTFOUND, "no one serves '%s'", subject);
-  return fn(ctx, subject, data, len, reply, reply_len);
-}
-
-static const co_bus_ops local_ops = {CO_BUS_VERSION,    "local",     local_close,
-                                     local_publish,     local_subscribe, local_unsubscribe,
-                                     local_serve,       local_request};
+static const co_bus_ops local_ops = {CO_BUS_VERSION, "local", local_close, local_publish, local_subscribe,
+                                     local_unsubscribe};
 
 cohort_status co_bus_local_open(co_bus **out) {
   local_bus *b = co_calloc(1, sizeof *b);

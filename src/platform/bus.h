@@ -1,9 +1,9 @@
 /* bus.h: messages between the platform's parts behind a versioned table of functions: in-process
  * today, NATS (with Redis offload of large payloads) next.
- *  - publish/subscribe on subjects, fire and forget: "jobs.queued" wakes workers,
- *    "jobs.<id>" tells job watchers (Server-Sent Events) that a job changed;
- *  - request/reply: "trainee.<id>.<verb>" calls reach whoever hosts that trainee.
- * The durable job queue itself is in the store; the bus only carries wake-ups and calls. */
+ * Publish/subscribe on subjects, fire and forget: "jobs.queued" wakes workers, "jobs.<id>" tells
+ * job watchers (Server-Sent Events) that a job changed. The durable job queue itself is in the
+ * store; the bus only carries wake-ups. Request/reply for calls to the worker hosting a trainee
+ * ("trainee.<id>.<verb>") joins this table with the cluster backends that need it. */
 #ifndef COHORT_BUS_H
 #define COHORT_BUS_H
 
@@ -19,11 +19,6 @@ typedef struct co_bus_sub co_bus_sub;
 /* Called on the publisher's thread (in-process) or a bus thread: must not block. */
 typedef void (*co_bus_msg_fn)(void *ctx, const char *subject, const char *data, size_t len);
 
-/* Answers a request: fills *reply (co_malloc'd, owned by the bus afterwards) and *reply_len; a
- * non-OK status travels back to the requester with cohort_errmsg()'s text. */
-typedef cohort_status (*co_bus_handler_fn)(void *ctx, const char *subject, const char *data, size_t len,
-                                           char **reply, size_t *reply_len);
-
 typedef struct co_bus_ops {
   int version; /* CO_BUS_VERSION */
   const char *name;
@@ -32,12 +27,6 @@ typedef struct co_bus_ops {
   /* Subjects match exactly, or by prefix when the pattern ends in ".>" (NATS style). */
   cohort_status (*subscribe)(co_bus *b, const char *pattern, co_bus_msg_fn fn, void *ctx, co_bus_sub **out);
   void (*unsubscribe)(co_bus *b, co_bus_sub *sub);
-  /* Registers the handler of requests whose subject matches pattern. */
-  cohort_status (*serve)(co_bus *b, const char *pattern, co_bus_handler_fn fn, void *ctx);
-  /* Sends a request and waits up to timeout_ms for the reply (co_malloc'd, caller frees).
-   * ENOTFOUND when no one serves the subject; ELIMIT on timeout. */
-  cohort_status (*request)(co_bus *b, const char *subject, const char *data, size_t len, int timeout_ms,
-                           char **reply, size_t *reply_len);
 } co_bus_ops;
 
 struct co_bus {

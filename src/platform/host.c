@@ -115,23 +115,12 @@ cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out
         e = x;
         break;
       }
-    if (e && e->version == rec->version) {
-      if (!e->t) { /* another thread is loading it */
-        pthread_cond_wait(&h->loaded, &h->mu);
-        continue;
-      }
-      e->refs++;
-      e->last_used = co_mono_ns();
-      pthread_mutex_unlock(&h->mu);
-      *out = e;
-      return COHORT_OK;
+    if (e && !e->t) { /* another thread is loading it */
+      pthread_cond_wait(&h->loaded, &h->mu);
+      continue;
     }
-    if (e && e->version > rec->version) {
-      /* The caller read an older record than we already host: serve the newer version. */
-      if (!e->t) {
-        pthread_cond_wait(&h->loaded, &h->mu);
-        continue;
-      }
+    if (e && e->version >= rec->version) {
+      /* This version, or a newer one than the caller's record names: serve what we host. */
       e->refs++;
       e->last_used = co_mono_ns();
       pthread_mutex_unlock(&h->mu);
@@ -139,10 +128,6 @@ cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out
       return COHORT_OK;
     }
     if (e) { /* an older version: retire it */
-      if (!e->t) {
-        pthread_cond_wait(&h->loaded, &h->mu);
-        continue;
-      }
       unlink_entry(h, e);
       if (e->refs == 0)
         entry_free(e);
