@@ -247,9 +247,10 @@ COHORT_API cohort_status cohort_trainee_impute(cohort_trainee *t, size_t *filled
 /* How strictly synthesize keeps rows away from the trainee's cases (see synth.c for the method). */
 typedef enum cohort_privacy {
   COHORT_PRIVACY_REFERENCE = 0, /* default: no copies, no row closer to its nearest case than that case's
-                                   own neighbour, and no row closer to the cases than to the model's own
-                                   draws; several times slower than LOCAL */
-  COHORT_PRIVACY_LOCAL = 1      /* only the first two rules */
+                                   own neighbour or much closer to it than to the next cases, and no
+                                   row closer to the cases than to the model's own draws; several
+                                   times slower than LOCAL */
+  COHORT_PRIVACY_LOCAL = 1      /* all but the last rule */
 } cohort_privacy;
 
 typedef struct cohort_synth_options {

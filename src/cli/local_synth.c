@@ -33,8 +33,10 @@ int local_synthesize(int argc, char **argv) {
       "local synthesize", "T.cohort -n N [-o synth.csv] [options]",
       "Generates synthetic rows that follow the trainee's data: features are generated one at a time\n"
       "from the neighbours of what was generated so far. A privacy gate regenerates any row that copies\n"
-      "a training row, is closer to a training row than that row's own nearest neighbour is, or (by\n"
-      "default) is closer to the training rows than to rows the model drew without seeing them.",
+      "a training row, is closer to a training row than that row's own nearest neighbour is, is much\n"
+      "closer to one training row than to the next ones, or (by default) is closer to the training\n"
+      "rows than to rows the model drew without seeing them. A target the trainee was analyzed for\n"
+      "keeps its distribution and a value plausible for the rest of its row.",
       "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'", opts};
   cli_args a;
   const char *in = NULL, *out = NULL, *val;
