@@ -511,14 +511,29 @@ static inline CO_INLINE bool any_within(const float *D, size_t nb, float thr) {
 
 /* ---------------------------------------------------------------- selection */
 
+/* A candidate orders by distance, then by its tie-break key (a random draw, or the case index), in
+ * one integer: a non-negative float's bits order as the float does. */
 typedef struct cand {
-  float d;
+  uint64_t dk; /* distance bits << 32 | key */
   uint32_t i;
-  uint64_t key; /* tie-break: random draw, or the case index */
 } cand;
 
+static inline cand make_cand(float d, uint32_t i, uint32_t key) {
+  uint32_t bits;
+  d = d > 0 ? d : 0.0f; /* -0 has the sign bit */
+  memcpy(&bits, &d, sizeof bits);
+  return (cand){(uint64_t)bits << 32 | key, i};
+}
+
+static inline float cand_d(const cand *c) {
+  uint32_t bits = (uint32_t)(c->dk >> 32);
+  float d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
 static inline bool worse(const cand *a, const cand *b) {
-  return a->d > b->d || (a->d == b->d && a->key > b->key);
+  return a->dk > b->dk;
 }
 
 static void sift_down(cand *h, size_t n, size_t i) {
@@ -625,7 +640,7 @@ typedef struct knn_state {
 
 /* The distance a case must not exceed to enter the heap. */
 static inline float threshold(const knn_state *st) {
-  return st->hn == st->k ? st->heap[0].d : INFINITY;
+  return st->hn == st->k ? cand_d(&st->heap[0]) : INFINITY;
 }
 
 /* Distances to every case of leaf node l; the k best so far stay in the heap. Features are added
@@ -672,7 +687,7 @@ static inline CO_INLINE void scan_leaf(knn_state *st, size_t l) {
     uint32_t id = ix->ids[b0 + j];
     if ((long)id == st->exclude)
       continue;
-    cand c = {d, id, st->rng ? co_rng_next(st->rng) : id};
+    cand c = make_cand(d, id, st->rng ? (uint32_t)(co_rng_next(st->rng) >> 32) : id);
     if (st->hn < st->k) {
       heap[st->hn] = c;
       sift_up(heap, st->hn++);
@@ -771,7 +786,7 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   hn = st.hn;
   double invp = 1.0 / m->p;
   for (size_t i = hn; i-- > 0;) {
-    double d = heap[0].d > 0 ? (double)heap[0].d : 0.0;
+    double d = cand_d(&heap[0]);
     out[i].d = pk == P_ONE ? d : pk == P_TWO ? sqrt(d) : pow(d, invp);
     out[i].i = heap[0].i;
     heap[0] = heap[i];
