@@ -1308,8 +1308,8 @@
     const cases = (t.info && t.info.cases) || 100;
     const rows = h('input', { type: 'number', min: '1', value: String(cases), testid: 'synth-rows', dataset: { field: 'rows' } });
     const privacy = h('select', { testid: 'synth-privacy', dataset: { field: 'privacy' } },
-      h('option', { value: 'reference', text: 'reference: no row closer to a real row than real rows are to each other' }),
-      h('option', { value: 'local', text: 'local: stricter, per-row neighbourhood check' }),
+      h('option', { value: 'reference', text: 'reference (strictest): local, and no row closer to the real rows than to the model\'s own draws' }),
+      h('option', { value: 'local', text: 'local (faster): no copies, no row nearer a real row than real rows are to each other' }),
       h('option', { value: 'off', text: 'off: no privacy gate (not private)' }));
     const evaluate = h('input', { type: 'checkbox', checked: true, testid: 'synth-evaluate' });
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'synth-button', text: 'Synthesize' });
