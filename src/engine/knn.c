@@ -263,29 +263,32 @@ static inline unsigned code_bit(float v) {
   return v >= 0 && v < 4294967296.0f ? (unsigned)((uint32_t)v & 63u) : 63u;
 }
 
-/* Orders the cases into a tree and computes each node's box. */
+/* Orders the cases into a tree and computes each node's box. The tree is built on the columns in
+ * case order, which are then reordered one column at a time (no second copy of the cases: that
+ * copy was most of the memory a trainee's load takes beyond what it keeps). */
 static cohort_status build_tree(co_index *ix, const double *w) {
   size_t n = ix->n, nf = ix->nf;
-  float *bycase = co_malloc((n ? n : 1) * nf * sizeof *bycase);
   float *vals = co_malloc((n ? n : 1) * sizeof *vals);
   ix->ids = co_malloc((n ? n : 1) * sizeof *ix->ids);
   cohort_status st = COHORT_OK;
-  if (!bycase || !vals || !ix->ids) {
+  if (!vals || !ix->ids) {
     st = co_nomem();
     goto out;
   }
-  memcpy(bycase, ix->col, n * nf * sizeof *bycase);
   for (size_t i = 0; i < n; i++)
     ix->ids[i] = (uint32_t)i;
-  tree_builder b = {ix, bycase, w, vals, 0};
+  tree_builder b = {ix, ix->col, w, vals, 0};
   if ((st = build_node(&b, 0, n, 1)) != COHORT_OK)
     goto out;
   co_node *shrunk = co_realloc(ix->node, ix->nnodes * sizeof *ix->node);
   if (shrunk)
     ix->node = shrunk;
-  for (size_t f = 0; f < nf; f++)
+  for (size_t f = 0; f < nf; f++) {
+    float *c = ix->col + f * n;
     for (size_t r = 0; r < n; r++)
-      ix->col[f * n + r] = bycase[f * n + ix->ids[r]];
+      vals[r] = c[ix->ids[r]];
+    memcpy(c, vals, n * sizeof *c);
+  }
 
   size_t nb = ix->nnodes * nf;
   ix->box = co_malloc((nb ? nb : 1) * sizeof *ix->box);
@@ -340,7 +343,6 @@ static cohort_status build_tree(co_index *ix, const double *w) {
     }
   }
 out:
-  co_free(bycase);
   co_free(vals);
   return st;
 }
