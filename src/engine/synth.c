@@ -63,8 +63,9 @@
  * at quality 0.96 (a half 0.88, an eighth 0.91 with quality 0.95). */
 #define CO_SYNTH_REFERENCE 0.25
 /* The ratio rule: the nearest case at least this share of the distance to the CO_SYNTH_NNDR_K-th. On
- * adult (32,561 rows, seeds 1 / 7): 0.75 gave DCR overfitting protection 0.970 / 0.961 at quality
- * 0.960 / 0.960; 0.7 0.955 (seed 1); 0.8 0.969 at quality 0.953 (seed 7); 0.6 0.931. */
+ * adult (32,561 rows, seeds 1 / 7): 0.75 gives DCR overfitting protection 0.976 / 0.960 at quality
+ * 0.961 / 0.960; while tuning, 0.7 gave 0.955 (seed 1), 0.8 0.969 at quality 0.953 (seed 7) and
+ * 0.6 0.931. */
 #define CO_SYNTH_NNDR_K 3
 #define CO_SYNTH_NNDR 0.75
 /* Least weight a nominal target's value must hold among its nearest cases. On adult (32,561 rows)
@@ -168,9 +169,10 @@ static double influence(const cohort_trainee *t, const co_nb *nb) {
   return co_weight(t, nb->i) / (nb->d + 1e-6);
 }
 
-/* Draws feature f for a row whose generated features are marked in have (any: at least one). */
-static void draw_feature(const synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q,
-                         double *w, co_nb *nb, bool any) {
+/* Draws feature f for a row whose generated features are marked in have (any: at least one). known:
+ * nb already holds that many neighbours of this row for f, 0 = search. Returns how many nb holds. */
+static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q,
+                           double *w, co_nb *nb, bool any, size_t known) {
   cohort_trainee *t = j->t;
   size_t nf = t->nf;
   const co_feature *fe = &t->schema.f[f];
@@ -179,7 +181,7 @@ static void draw_feature(const synth_job *j, co_rng *rng, double *row, const boo
     pick = co_rng_below(rng, t->n);
   } else {
     bool targeted = is_target(t, f);
-    got = row_neighbours(j, rng, row, have, f, targeted, q, w, nb);
+    got = known ? known : row_neighbours(j, rng, row, have, f, targeted, q, w, nb);
     if (!got) {
       pick = co_rng_below(rng, t->n);
     } else if (targeted) {
@@ -221,6 +223,7 @@ static void draw_feature(const synth_job *j, co_rng *rng, double *row, const boo
       v = round(v);
   }
   row[f] = v;
+  return got;
 }
 
 /* The distance rules of the privacy gate (see the top of the file). *margin: how far the row is from
@@ -286,8 +289,10 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
   bool *have = co_malloc(nf * sizeof *have);
   size_t *order = co_malloc((j->nfree ? j->nfree : 1) * sizeof *order);
   co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
+  co_nb *retry_nb = co_malloc(CO_K_MAX * sizeof *retry_nb);
+  size_t retry_got = 0;
   cohort_status st = COHORT_OK;
-  if (!q || !w || !best || !prev || !start || !have || !order || !nb) {
+  if (!q || !w || !best || !prev || !start || !have || !order || !nb || !retry_nb) {
     st = co_nomem();
     goto out;
   }
@@ -308,7 +313,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       any_kept |= have[f];
     }
     for (size_t i = 0; i < j->nfirst; i++) {
-      draw_feature(j, &rng, start, have, j->first[i], q, w, nb, any_kept);
+      draw_feature(j, &rng, start, have, j->first[i], q, w, nb, any_kept, 0);
       have[j->first[i]] = true;
       any_kept = true;
     }
@@ -338,8 +343,15 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
           order[s] = tmp;
         }
       }
+      /* The first feature a retry redraws has the same context (the features kept) on every retry
+       * since the last fresh attempt: its neighbours are searched once. */
+      if (!keep)
+        retry_got = 0;
       for (size_t i = keep; i < j->nfree; i++) {
-        draw_feature(j, &rng, row, have, order[i], q, w, nb, any);
+        if (keep && i == keep)
+          retry_got = draw_feature(j, &rng, row, have, order[i], q, w, retry_nb, any, retry_got);
+        else
+          draw_feature(j, &rng, row, have, order[i], q, w, nb, any, 0);
         have[order[i]] = true;
         any = true;
       }
@@ -371,6 +383,7 @@ out:
   co_free(have);
   co_free(order);
   co_free(nb);
+  co_free(retry_nb);
   return st;
 }
 
