@@ -357,7 +357,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       }
       memcpy(prev, row, nf * sizeof *row);
       double margin;
-      if (!j->gate)
+      if (!j->gate || !j->nfree) /* no free feature: every attempt would be this one */
         break;
       if (gate_passes(j, row, q, &margin) && targets_plausible(j, &rng, row, have, q, w, nb, &margin))
         break;
