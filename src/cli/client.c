@@ -535,6 +535,8 @@ int cli_request(cli_client *c, cli_req *r) {
   r->reply = NULL;
   r->body = NULL;
   r->body_len = 0;
+  if (!r->path) /* cli_url_get has reported the URL that grew too long */
+    return CLI_ERR;
   memset(&s, 0, sizeof s);
   s.c = c;
   s.r = r;

@@ -130,7 +130,8 @@ typedef struct cli_req {
   size_t body_len;
 } cli_req;
 
-/* Returns CLI_OK for a 2xx reply; otherwise prints "cohort <verb>: <status> <code> (field F):
+/* A NULL r->path (cli_url_get's answer for a URL too long, already reported) returns CLI_ERR.
+ * Returns CLI_OK for a 2xx reply; otherwise prints "cohort <verb>: <status> <code> (field F):
  * <message>" (unless quiet) and returns CLI_ERR, CLI_NOT_FOUND or CLI_INTERRUPTED. The caller
  * frees r->reply and r->body in every case (cli_req_free). */
 int cli_request(cli_client *c, cli_req *r);
@@ -155,7 +156,8 @@ void cli_url_init(cli_url *u, const char *fmt, ...);
 void cli_url_q(cli_url *u, const char *key, const char *value);
 /* Adds the client's workspace, if one was given. */
 void cli_url_ws(cli_url *u, const cli_client *c);
-/* The path, or NULL after printing an error when it grew too long. */
+/* The path, or NULL after printing an error when it grew too long; the request calls take that
+ * NULL and return CLI_ERR, so a caller passes this straight to them. */
 const char *cli_url_get(cli_url *u, const cli_client *c);
 
 /* ---------------------------------------------------------------- jobs */

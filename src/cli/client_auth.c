@@ -551,16 +551,14 @@ static int token_revoke(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *doc = NULL;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/tokens/%s", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "DELETE", path, NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "DELETE", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
     printf("Revoked token %s\n", pos[0]);
   json_decref(doc);
   cli_client_close(&c);

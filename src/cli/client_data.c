@@ -21,7 +21,6 @@ static int dataset_list(int argc, char **argv) {
   cli_client c;
   cli_url u;
   json_t *doc = NULL, *d;
-  const char *path;
   size_t i;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
@@ -29,11 +28,7 @@ static int dataset_list(int argc, char **argv) {
     return rc;
   cli_url_init(&u, "/v1/datasets");
   cli_url_ws(&u, &c);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "GET", path, NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
     goto out;
   static const char *heads[] = {"id", "name", ">rows", ">columns", ">size", "created"};
   cli_table t;
@@ -81,7 +76,7 @@ static int dataset_upload(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *file = NULL, *name = NULL, *path;
+  const char *val, *file = NULL, *name = NULL;
   char name_buf[256];
   json_t *doc = NULL;
   int id, rc;
@@ -112,9 +107,7 @@ static int dataset_upload(int argc, char **argv) {
   cli_url_init(&u, "/v1/datasets");
   cli_url_ws(&u, &c);
   cli_url_q(&u, "name", name);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_upload(&c, path, file, "text/csv", &doc)) == CLI_OK && !cli_json_out(doc, &rc))
+  if ((rc = cli_upload(&c, cli_url_get(&u, &c), file, "text/csv", &doc)) == CLI_OK && !cli_json_out(doc, &rc))
     dataset_line(doc);
   json_decref(doc);
   cli_client_close(&c);
@@ -127,16 +120,14 @@ static int dataset_show(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *d = NULL;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/datasets/%s", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "GET", path, NULL, &d)) == CLI_OK && !cli_json_out(d, &rc)) {
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &d)) == CLI_OK && !cli_json_out(d, &rc)) {
     char sz[32], tm[32];
     cli_kv("id:", "%s", cli_jstr_of(d, "id"));
     cli_kv("name:", "%s", cli_jstr_of(d, "name"));
@@ -165,7 +156,7 @@ static int dataset_preview(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *ds = NULL, *path;
+  const char *val, *ds = NULL;
   size_t rows = 20, offset = 0;
   char rows_s[32], off_s[32];
   json_t *doc = NULL;
@@ -202,11 +193,7 @@ static int dataset_preview(int argc, char **argv) {
   cli_url_init(&u, "/v1/datasets/%s/preview", ds);
   cli_url_q(&u, "rows", rows_s);
   cli_url_q(&u, "offset", off_s);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "GET", path, NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
     goto out;
   json_t *cols = json_object_get(doc, "columns"), *row, *col;
   size_t nc = json_array_size(cols), i, j;
@@ -245,7 +232,7 @@ int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *target = NULL, *out = NULL, *path;
+  const char *val, *target = NULL, *out = NULL;
   int id, rc;
   cli_args_init(&a, cmd, argc, argv);
   while ((id = cli_next(&a, &val)) != CLI_END) {
@@ -270,9 +257,7 @@ int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt
   if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, fmt, target);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_download(&c, path, out)) == CLI_OK && !cli_is_stdout(out)) {
+  if ((rc = cli_download(&c, cli_url_get(&u, &c), out)) == CLI_OK && !cli_is_stdout(out)) {
     if (cli_g.json)
       rc = cli_json_print(json_pack("{s:s, s:s}", "id", target, "file", out));
     else
@@ -295,7 +280,7 @@ int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, 
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *doc = NULL;
   int rc;
   if (!cli_parse_simple(cmd, argc, argv, &conn, pos, 1, &rc))
@@ -303,9 +288,7 @@ int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, 
   if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, fmt, pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "DELETE", path, NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "DELETE", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
     printf("Deleted %s %s\n", what, pos[0]);
   json_decref(doc);
   cli_client_close(&c);

@@ -34,7 +34,7 @@ static int job_list(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *state = NULL, *trainee = NULL, *limit = NULL, *path;
+  const char *val, *state = NULL, *trainee = NULL, *limit = NULL;
   json_t *doc = NULL, *j;
   size_t i, n;
   int id, rc;
@@ -65,11 +65,7 @@ static int job_list(int argc, char **argv) {
   cli_url_q(&u, "state", state);
   cli_url_q(&u, "trainee", trainee);
   cli_url_q(&u, "limit", limit);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "GET", path, NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
     goto out;
   static const char *heads[] = {"id", "kind", "state", ">progress", "trainee", "created", "error"};
   cli_table t;
@@ -120,16 +116,14 @@ static int job_show(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *j = NULL;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/jobs/%s", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "GET", path, NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
     job_print(j);
   json_decref(j);
   cli_client_close(&c);
@@ -172,16 +166,14 @@ static int job_cancel(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *j = NULL;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/jobs/%s/cancel", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "POST", path, NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
+  if ((rc = cli_call(&c, "POST", cli_url_get(&u, &c), NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
     printf("Cancel requested for job %s (state: %s)\n", pos[0], cli_jstr_of(j, "state"));
   json_decref(j);
   cli_client_close(&c);
@@ -213,7 +205,7 @@ static int report_list(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *trainee = NULL, *path;
+  const char *val, *trainee = NULL;
   json_t *doc = NULL, *r;
   size_t i;
   int id, rc;
@@ -236,11 +228,7 @@ static int report_list(int argc, char **argv) {
   cli_url_init(&u, "/v1/reports");
   cli_url_ws(&u, &c);
   cli_url_q(&u, "trainee", trainee);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "GET", path, NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
     goto out;
   static const char *heads[] = {"id", "trainee", "job", ">quality", ">identical rows", "created"};
   cli_table t;
@@ -269,16 +257,14 @@ static int report_show(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path, *key;
+  const char *pos[1], *key;
   json_t *r = NULL, *v;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/reports/%s", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "GET", path, NULL, &r)) == CLI_OK && !cli_json_out(r, &rc)) {
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &r)) == CLI_OK && !cli_json_out(r, &rc)) {
     char tm[32], buf[128];
     cli_kv("id:", "%s", cli_jstr_of(r, "id"));
     cli_kv("workspace:", "%s", cli_jstr_of(r, "workspace"));

@@ -114,7 +114,6 @@ static int trainee_list(int argc, char **argv) {
   cli_client c;
   cli_url u;
   json_t *doc = NULL, *t;
-  const char *path;
   size_t i;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
@@ -122,11 +121,7 @@ static int trainee_list(int argc, char **argv) {
     return rc;
   cli_url_init(&u, "/v1/trainees");
   cli_url_ws(&u, &c);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "GET", path, NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
     goto out;
   static const char *heads[] = {"id",     "name",     "ready",   ">version",
                                 ">cases", "analyzed", "dataset", "updated"};
@@ -186,16 +181,14 @@ static int trainee_show(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *pos[1], *path;
+  const char *pos[1];
   json_t *t = NULL;
   int rc;
   CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/trainees/%s", pos[0]);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "GET", path, NULL, &t)) == CLI_OK && !cli_json_out(t, &rc))
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &t)) == CLI_OK && !cli_json_out(t, &rc))
     trainee_print(t, 1);
   json_decref(t);
   cli_client_close(&c);
@@ -286,7 +279,7 @@ static int trainee_create(int argc, char **argv) {
   cli_client c;
   cli_url u;
   create_opts o;
-  const char *val, *path;
+  const char *val;
   json_t *body = NULL, *reply = NULL, *final = NULL;
   int id, rc = CLI_USAGE, opened = 0;
   memset(&o, 0, sizeof o);
@@ -325,11 +318,7 @@ static int trainee_create(int argc, char **argv) {
   }
   cli_url_init(&u, "/v1/trainees");
   cli_url_ws(&u, &c);
-  if (!(path = cli_url_get(&u, &c))) {
-    rc = CLI_ERR;
-    goto out;
-  }
-  if ((rc = cli_call(&c, "POST", path, body, &reply)) != CLI_OK)
+  if ((rc = cli_call(&c, "POST", cli_url_get(&u, &c), body, &reply)) != CLI_OK)
     goto out;
   json_t *tr = json_object_get(reply, "trainee");
   if (!o.wait) {
@@ -361,7 +350,6 @@ static int start_job(const cli_cmd *cmd, const cli_conn *conn, const char *train
                      json_t *body, int wait, json_t **final) {
   cli_client c;
   cli_url u;
-  const char *path;
   json_t *reply = NULL;
   int rc;
   if (final)
@@ -371,9 +359,7 @@ static int start_job(const cli_cmd *cmd, const cli_conn *conn, const char *train
   if ((rc = cli_client_open(&c, cmd, conn)) != CLI_OK)
     return rc;
   cli_url_init(&u, "/v1/trainees/%s/%s", trainee, kind);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "POST", path, body, &reply)) == CLI_OK)
+  if ((rc = cli_call(&c, "POST", cli_url_get(&u, &c), body, &reply)) == CLI_OK)
     rc = follow_job(&c, reply, wait, final);
   if (rc == CLI_OK && final && !*final && reply)
     *final = json_incref(json_object_get(reply, "job")); /* not waited for: the queued job */
@@ -1006,7 +992,7 @@ static int trainee_importance(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *tr, *target = NULL, *path, *key;
+  const char *tr, *target = NULL, *key;
   json_t *doc = NULL, *v;
   int rc;
   if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_target1, &target, &rc))
@@ -1017,9 +1003,7 @@ static int trainee_importance(int argc, char **argv) {
     return rc;
   cli_url_init(&u, "/v1/trainees/%s/importance", tr);
   cli_url_q(&u, "target", target);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_call(&c, "GET", path, NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc)) {
+  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc)) {
     json_t *imp = json_object_get(doc, "importance");
     size_t n = json_object_size(imp), i = 0;
     imp_pair *pairs = calloc(n ? n : 1, sizeof *pairs);
@@ -1149,13 +1133,10 @@ static int trainee_synthesize(int argc, char **argv) {
     goto out;
   cli_client c;
   cli_url u;
-  const char *path;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     goto out;
   cli_url_init(&u, "/v1/datasets/%s/download", cli_jstr_of(json_object_get(final, "result"), "dataset"));
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_download(&c, path, o.out)) == CLI_OK && !to_stdout && !cli_g.json)
+  if ((rc = cli_download(&c, cli_url_get(&u, &c), o.out)) == CLI_OK && !to_stdout && !cli_g.json)
     printf("Saved the synthetic rows to %s\n", o.out);
   cli_client_close(&c);
 out:
@@ -1178,7 +1159,7 @@ static int trainee_import(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  const char *val, *file = NULL, *name = NULL, *path;
+  const char *val, *file = NULL, *name = NULL;
   char name_buf[256];
   json_t *doc = NULL;
   int id, rc;
@@ -1213,10 +1194,8 @@ static int trainee_import(int argc, char **argv) {
   cli_url_init(&u, "/v1/trainees/import");
   cli_url_ws(&u, &c);
   cli_url_q(&u, "name", name);
-  if (!(path = cli_url_get(&u, &c)))
-    rc = CLI_ERR;
-  else if ((rc = cli_upload(&c, path, file, "application/octet-stream", &doc)) == CLI_OK &&
-           !cli_json_out(doc, &rc))
+  if ((rc = cli_upload(&c, cli_url_get(&u, &c), file, "application/octet-stream", &doc)) == CLI_OK &&
+      !cli_json_out(doc, &rc))
     printf("Imported trainee %s (%s): %lld cases\n", cli_jstr_of(doc, "id"), cli_jstr_of(doc, "name"),
            (long long)cli_jint_of(json_object_get(doc, "info"), "cases"));
   json_decref(doc);

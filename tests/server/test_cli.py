@@ -335,6 +335,11 @@ class CliTest(unittest.TestCase):
         self.assertFails(["report", "html", "rep_nope", "-o", os.path.join(self.tmp, "x.html")], 3, "not found")
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.html")))
 
+    def test_url_too_long(self):
+        long_id = "a" * 5000
+        for verb in (["dataset", "show"], ["job", "cancel"], ["trainee", "show"]):
+            self.assertFails(verb + [long_id], 1, "cohort %s: the request's URL is too long" % " ".join(verb))
+
     def test_server_down(self):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
