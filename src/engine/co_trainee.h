@@ -108,6 +108,12 @@ typedef struct co_nb {
   uint32_t i;   /* case index */
 } co_nb;
 
+/* Influence of a neighbour: its case weight over its distance. The floor keeps exact matches
+ * finite while letting them dominate. */
+static inline double co_influence(const cohort_trainee *t, const co_nb *nb) {
+  return co_weight(t, nb->i) / (nb->d + 1e-6);
+}
+
 cohort_status co_trainee_index(cohort_trainee *t, const co_index **out);
 void co_index_free(co_index *ix);
 typedef enum co_geometry {

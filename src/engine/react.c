@@ -4,12 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Influence of a neighbour: its case weight over its distance. The floor keeps exact matches
- * finite while letting them dominate. */
-static inline double influence(const cohort_trainee *t, const co_nb *nb) {
-  return co_weight(t, nb->i) / (nb->d + 1e-6);
-}
-
 static bool is_vote(const co_feature *f) { return co_is_categorical(f->type); }
 
 double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs) {
@@ -27,7 +21,7 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
       double v = t->x[(size_t)nb[i].i * nf + f];
       if (isnan(v) || (size_t)v >= nl)
         continue;
-      double w = influence(t, &nb[i]);
+      double w = co_influence(t, &nb[i]);
       total += w;
       if (p)
         p[(size_t)v] += w;
@@ -43,7 +37,7 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
           continue;
         for (size_t j = 0; j < m; j++)
           if (t->x[(size_t)nb[j].i * nf + f] == v)
-            s += influence(t, &nb[j]);
+            s += co_influence(t, &nb[j]);
         if (s > best) {
           best = s;
           arg = (size_t)v;
@@ -67,7 +61,7 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
     double v = t->x[(size_t)nb[i].i * nf + f];
     if (isnan(v))
       continue;
-    double w = influence(t, &nb[i]);
+    double w = co_influence(t, &nb[i]);
     sw += w;
     s += w * v;
   }
@@ -79,7 +73,7 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
   for (size_t i = 0; i < m; i++) {
     double v = t->x[(size_t)nb[i].i * nf + f];
     if (!isnan(v))
-      mad += influence(t, &nb[i]) * fabs(v - pred);
+      mad += co_influence(t, &nb[i]) * fabs(v - pred);
   }
   *value = pred;
   return mad / sw;
@@ -277,11 +271,11 @@ static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t wo
       if ((c->details & COHORT_DETAIL_CASES) && i == 0) {
         double tot = 0;
         for (size_t j = 0; j < m && j < r->kcases; j++)
-          tot += influence(t, &nb[j]);
+          tot += co_influence(t, &nb[j]);
         r->ncase[row] = m < r->kcases ? m : r->kcases;
         for (size_t j = 0; j < r->ncase[row]; j++) {
           r->case_idx[row * r->kcases + j] = nb[j].i;
-          r->case_w[row * r->kcases + j] = tot > 0 ? influence(t, &nb[j]) / tot : 0;
+          r->case_w[row * r->kcases + j] = tot > 0 ? co_influence(t, &nb[j]) / tot : 0;
         }
       }
       if (c->details & COHORT_DETAIL_CONTRIBUTIONS) {

@@ -164,11 +164,6 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
   return co_knn(j->ix, &m, q, targeted ? pr->k : j->k, -1, rng, nb);
 }
 
-/* A neighbour's say in a prediction: its case weight over its distance. */
-static double influence(const cohort_trainee *t, const co_nb *nb) {
-  return co_weight(t, nb->i) / (nb->d + 1e-6);
-}
-
 /* Draws feature f for a row whose generated features are marked in have (any: at least one). known:
  * nb already holds that many neighbours of this row for f, 0 = search. Returns how many nb holds. */
 static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q,
@@ -187,11 +182,11 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
     } else if (targeted) {
       double tot = 0;
       for (size_t i = 0; i < got; i++)
-        tot += influence(t, &nb[i]);
+        tot += co_influence(t, &nb[i]);
       double u = co_rng_uniform(rng) * tot;
       size_t i = 0;
       for (; i + 1 < got; i++) {
-        u -= influence(t, &nb[i]);
+        u -= co_influence(t, &nb[i]);
         if (u < 0)
           break;
       }
@@ -263,7 +258,7 @@ static bool targets_plausible(const synth_job *j, co_rng *rng, const double *row
     have[f] = true;
     double tot = 0, same = 0;
     for (size_t k = 0; k < got; k++) {
-      double v = influence(t, &nb[k]);
+      double v = co_influence(t, &nb[k]);
       tot += v;
       if (t->x[(size_t)nb[k].i * t->nf + f] == row[f])
         same += v;
