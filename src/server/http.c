@@ -250,12 +250,12 @@ static void sse_on_msg(void *ctx, const char *subject, const char *data, size_t 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
   sse *e = cls;
   co_platform *p = e->srv->p;
-  if (e->done || e->closing)
-    return MHD_CONTENT_READER_END_OF_STREAM;
-  pthread_mutex_lock(&e->mu);
-  int dirty = e->dirty, hb = e->heartbeat;
+  pthread_mutex_lock(&e->mu); /* closing is set by co_server_stop's thread */
+  int dirty = e->dirty, hb = e->heartbeat, closing = e->closing;
   e->dirty = e->heartbeat = 0;
   pthread_mutex_unlock(&e->mu);
+  if (e->done || closing)
+    return MHD_CONTENT_READER_END_OF_STREAM;
   if (dirty || pos == 0) {
     co_job j;
     if (p->store->ops->job_get(p->store, e->job_id, &j) != COHORT_OK) {

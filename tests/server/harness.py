@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -79,6 +80,10 @@ class CohortServer:
         if self.proc and self.proc.stderr:
             self._pump.join(10)  # the log reader ends at EOF
             self.proc.stderr.close()
+        if rc not in (0, None, -signal.SIGKILL):
+            # A sanitizer's report is the server's last words: show it where CI logs can see it.
+            sys.stderr.write("cohort serve exited %d; its last log lines:\n%s\n"
+                             % (rc, "\n".join(self.log_lines[-80:])))
         self.proc = None
         return rc
 
