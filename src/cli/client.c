@@ -52,7 +52,8 @@ int cli_dispatch(const char *group, const char *about, const cli_verb *verbs, in
 
 /* ---------------------------------------------------------------- connection options */
 
-int cli_conn_opt(cli_conn *o, const cli_args *a, int id, const char *val) {
+/* 1 = consumed, 0 = not a connection option, -1 = usage error (printed). */
+static int conn_opt(cli_conn *o, const cli_args *a, int id, const char *val) {
   switch (id) {
   case CLI_O_SERVER:
     o->server = val;
@@ -75,31 +76,49 @@ int cli_conn_opt(cli_conn *o, const cli_args *a, int id, const char *val) {
   return 0;
 }
 
-int cli_parse_simple(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **pos, int npos,
-                     int *rc) {
+int cli_next_conn(cli_args *a, cli_conn *conn, const char **val) {
+  for (;;) {
+    int id = cli_next(a, val);
+    if (id <= 0) /* a positional, the end or a stop (*val unset) */
+      return id;
+    int k = conn_opt(conn, a, id, *val);
+    if (k == 0)
+      return id;
+    if (k < 0) {
+      a->rc = CLI_USAGE;
+      return CLI_STOP;
+    }
+  }
+}
+
+int cli_parse_verb(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **id,
+                   cli_take_fn take, void *ctx, int *rc) {
   cli_args a;
   const char *val;
-  int id, n = 0;
+  int opt;
+  if (id)
+    *id = NULL;
   cli_args_init(&a, cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
+  while ((opt = cli_next_conn(&a, conn, &val)) != CLI_END) {
+    if (opt == CLI_STOP) {
       *rc = a.rc;
       return 0;
     }
-    int k = cli_conn_opt(conn, &a, id, val);
-    if (k < 0) {
+    if (opt == CLI_POS && id && !*id) {
+      *id = val;
+      continue;
+    }
+    int t = take ? take(ctx, &a, opt, val) : 1;
+    if (t < 0) {
       *rc = CLI_USAGE;
       return 0;
     }
-    if (k)
-      continue;
-    if (id != CLI_POS || n >= npos) {
+    if (t > 0) {
       *rc = cli_usage(cmd, "unexpected argument '%s'", val ? val : "");
       return 0;
     }
-    pos[n++] = val;
   }
-  if (n < npos) {
+  if (id && !*id) {
     *rc = cli_usage(cmd, "missing argument: cohort %s %s", cmd->name, cmd->usage);
     return 0;
   }
@@ -286,7 +305,6 @@ int cli_client_open(cli_client *c, const cli_cmd *cmd, const cli_conn *o) {
   char err[512];
   memset(c, 0, sizeof *c);
   c->cmd = cmd;
-  c->workspace = o->workspace;
   c->timeout_s = o->timeout_s;
   json_t *creds = cli_creds_load(err, sizeof err);
   const char *saved_server = creds ? cli_jstr_of(creds, "server") : "";
@@ -806,8 +824,8 @@ void cli_url_q(cli_url *u, const char *key, const char *value) {
   url_put(u, value, strlen(value), 1);
 }
 
-void cli_url_ws(cli_url *u, const cli_client *c) {
-  cli_url_q(u, "workspace", c->workspace);
+void cli_url_ws(cli_url *u, const cli_conn *o) {
+  cli_url_q(u, "workspace", o->workspace);
 }
 
 const char *cli_url_get(cli_url *u, const cli_client *c) {
@@ -816,6 +834,135 @@ const char *cli_url_get(cli_url *u, const cli_client *c) {
     return NULL;
   }
   return u->s;
+}
+
+/* ---------------------------------------------------------------- verbs of one request */
+
+/* After a request that returned rc and doc: prints doc (as it is with --json, else with print),
+ * releases it, closes the client. */
+static int print_reply(cli_client *c, int rc, json_t *doc, cli_print_fn print, const char *id,
+                       const void *ctx) {
+  if (rc == CLI_OK && !cli_json_out(doc, &rc)) {
+    cli_reply r = {c, id, ctx, doc};
+    rc = print(&r);
+  }
+  json_decref(doc);
+  cli_client_close(c);
+  return rc;
+}
+
+int cli_fetch(const cli_cmd *cmd, const cli_conn *conn, const char *method, cli_url *u, cli_print_fn print,
+              const char *id, const void *ctx) {
+  cli_client c;
+  json_t *doc = NULL;
+  int rc;
+  if ((rc = cli_client_open(&c, cmd, conn)) != CLI_OK)
+    return rc;
+  rc = cli_call(&c, method, cli_url_get(u, &c), NULL, &doc);
+  return print_reply(&c, rc, doc, print, id, ctx);
+}
+
+int cli_simple_verb(const cli_cmd *cmd, int argc, char **argv, const char *method, const char *fmt,
+                    cli_print_fn print, const void *ctx) {
+  cli_conn conn = {0};
+  cli_url u;
+  const char *id = NULL;
+  int rc;
+  if (!cli_parse_verb(cmd, argc, argv, &conn, strstr(fmt, "%s") ? &id : NULL, NULL, NULL, &rc))
+    return rc;
+  cli_url_init(&u, fmt, id);
+  cli_url_ws(&u, &conn);
+  return cli_fetch(cmd, &conn, method, &u, print, id, ctx);
+}
+
+/* ctx: what was deleted ("dataset"). */
+static int print_deleted(const cli_reply *r) {
+  printf("Deleted %s %s\n", (const char *)r->ctx, r->id);
+  return CLI_OK;
+}
+
+int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what) {
+  return cli_simple_verb(cmd, argc, argv, "DELETE", fmt, print_deleted, what);
+}
+
+/* "data/penguins.csv" -> "penguins" */
+static void default_name(const char *file, char *buf, size_t cap) {
+  const char *base = strrchr(file, '/');
+  snprintf(buf, cap, "%.200s", base ? base + 1 : file);
+  char *dot = strrchr(buf, '.');
+  if (dot && dot != buf)
+    *dot = '\0';
+}
+
+int cli_upload_verb(const cli_cmd *cmd, int argc, char **argv, const char *path, const char *ctype,
+                    const char *missing, cli_print_fn print) {
+  cli_args a;
+  cli_conn conn = {0};
+  cli_client c;
+  cli_url u;
+  const char *val, *file = NULL, *name = NULL;
+  char name_buf[256];
+  json_t *doc = NULL;
+  int id, rc;
+  cli_args_init(&a, cmd, argc, argv);
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
+    if (id == CLI_STOP)
+      return a.rc;
+    if (id == CLI_O_NAME)
+      name = val;
+    else if (id == CLI_POS && !file)
+      file = val;
+    else
+      return cli_usage(cmd, "unexpected argument '%s'", val);
+  }
+  if (!file)
+    return cli_usage(cmd, "%s", missing);
+  if (!name) {
+    default_name(file, name_buf, sizeof name_buf);
+    name = name_buf;
+  }
+  if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
+    return rc;
+  cli_url_init(&u, path);
+  cli_url_ws(&u, &conn);
+  cli_url_q(&u, "name", name);
+  rc = cli_upload(&c, cli_url_get(&u, &c), file, ctype, &doc);
+  return print_reply(&c, rc, doc, print, NULL, NULL);
+}
+
+int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt) {
+  cli_args a;
+  cli_conn conn = {0};
+  cli_client c;
+  cli_url u;
+  const char *val, *target = NULL, *out = NULL;
+  int id, rc;
+  cli_args_init(&a, cmd, argc, argv);
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
+    if (id == CLI_STOP)
+      return a.rc;
+    if (id == CLI_O_OUT)
+      out = val;
+    else if (id == CLI_POS && !target)
+      target = val;
+    else
+      return cli_usage(cmd, "unexpected argument '%s'", val);
+  }
+  if (!target)
+    return cli_usage(cmd, "missing the ID");
+  if (!out)
+    return cli_usage(cmd, "missing -o FILE (use -o - for stdout)");
+  if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
+    return rc;
+  cli_url_init(&u, fmt, target);
+  if ((rc = cli_download(&c, cli_url_get(&u, &c), out)) == CLI_OK && !cli_is_stdout(out)) {
+    if (cli_g.json)
+      rc = cli_json_print(json_pack("{s:s, s:s}", "id", target, "file", out));
+    else
+      cli_note("Saved %s", out);
+  }
+  cli_client_close(&c);
+  return rc;
 }
 
 /* ---------------------------------------------------------------- jobs */

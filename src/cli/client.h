@@ -52,7 +52,7 @@ int cli_dispatch(const char *group, const char *about, const cli_verb *verbs, in
 
 /* ---------------------------------------------------------------- connection options
  * Client verbs list CLI_CONN_OPTS (and CLI_WS_OPT where the verb is workspace-scoped) in their
- * option table and pass every option id to cli_conn_opt first. */
+ * option table and read their arguments with cli_next_conn or cli_parse_verb. */
 enum { CLI_O_SERVER = 960, CLI_O_TOKEN, CLI_O_TIMEOUT, CLI_O_WORKSPACE };
 #define CLI_CONN_OPTS                                                                                        \
   {CLI_O_SERVER, "server", 0, "URL",                                                                         \
@@ -68,32 +68,24 @@ typedef struct cli_conn {
   double timeout_s; /* 0 = none */
 } cli_conn;
 
-/* 1 = consumed, 0 = not a connection option, -1 = usage error (printed). */
-int cli_conn_opt(cli_conn *o, const cli_args *a, int id, const char *val);
+/* cli_next that takes the connection options into conn itself; a bad one is a usage error
+ * (CLI_STOP with a->rc = CLI_USAGE). */
+int cli_next_conn(cli_args *a, cli_conn *conn, const char **val);
 
-/* Parses a verb that takes only connection options and exactly npos positionals (into pos).
+/* A verb's own option or positional for cli_parse_verb: 0 taken, 1 not this verb's (an
+ * "unexpected argument" usage error), -1 a usage error already printed. */
+typedef int (*cli_take_fn)(void *ctx, const cli_args *a, int id, const char *val);
+
+/* Parses `<verb> [ID] [options]`: connection options into conn, the first positional into *id
+ * (required; id NULL: the verb takes none), anything else through take (NULL: nothing else).
  * Returns 1 to go on, or 0 when the verb must return *rc (help printed, or a usage error). */
-int cli_parse_simple(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **pos, int npos,
-                     int *rc);
+int cli_parse_verb(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **id,
+                   cli_take_fn take, void *ctx, int *rc);
 
-/* In a verb's main (argc, argv in scope): returns from it when parsing ends the verb. */
-#define CLI_PARSE_SIMPLE(cmd, conn, pos, npos)                                                               \
-  do {                                                                                                       \
-    int prc_;                                                                                                \
-    if (!cli_parse_simple(&(cmd), argc, argv, &(conn), (pos), (npos), &prc_))                                \
-      return prc_;                                                                                           \
-  } while (0)
-
-/* -o FILE of verbs that write a file. */
-enum { CLI_O_OUT = 970 };
+/* -o FILE of verbs that write a file; --name NAME of the upload verbs. */
+enum { CLI_O_OUT = 970, CLI_O_NAME };
 #define CLI_OUT_OPT                                                                                          \
   { CLI_O_OUT, "output", 'o', "FILE", "where to write it ('-' = stdout)" }
-
-/* `<verb> ID -o FILE` (cmd lists CLI_OUT_OPT and CLI_CONN_OPTS): downloads fmt (one %s = ID) to
- * FILE, streamed; "-" = stdout. */
-int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt);
-/* `<verb> ID` (cmd lists CLI_CONN_OPTS): DELETE fmt (one %s = ID); "Deleted <what> ID". */
-int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what);
 
 /* ---------------------------------------------------------------- the client */
 
@@ -101,7 +93,6 @@ typedef struct cli_client {
   const cli_cmd *cmd; /* for messages: "cohort dataset upload: ..." */
   char *server;       /* base URL without a trailing slash */
   char *token;        /* secret, or NULL; wiped on close */
-  const char *workspace;
   double timeout_s;
   CURL *curl;  /* one handle: the connection is kept alive between requests */
   int cookies; /* set to 1 to turn libcurl's cookie engine on (login's session); 2 = on */
@@ -154,11 +145,45 @@ typedef struct cli_url {
 void cli_url_init(cli_url *u, const char *fmt, ...);
 /* Appends "?key=value" or "&key=value" (value encoded); nothing when value is NULL. */
 void cli_url_q(cli_url *u, const char *key, const char *value);
-/* Adds the client's workspace, if one was given. */
-void cli_url_ws(cli_url *u, const cli_client *c);
+/* Adds the workspace of --workspace, if one was given. */
+void cli_url_ws(cli_url *u, const cli_conn *o);
 /* The path, or NULL after printing an error when it grew too long; the request calls take that
  * NULL and return CLI_ERR, so a caller passes this straight to them. */
 const char *cli_url_get(cli_url *u, const cli_client *c);
+
+/* ---------------------------------------------------------------- verbs of one request */
+
+/* What a verb prints for humans from the 2xx reply of its request. */
+typedef struct cli_reply {
+  const cli_client *c; /* still open */
+  const char *id;      /* the verb's ID argument, or NULL */
+  const void *ctx;     /* the verb's own, or NULL */
+  json_t *doc;         /* the reply, borrowed */
+} cli_reply;
+
+/* Returns the exit code: CLI_OK, or an error already printed. */
+typedef int (*cli_print_fn)(const cli_reply *r);
+
+/* Opens the client, sends method with no body to u, prints the reply (as it is with --json, else
+ * with print, which gets id and ctx) and closes. Returns the exit code. */
+int cli_fetch(const cli_cmd *cmd, const cli_conn *conn, const char *method, cli_url *u, cli_print_fn print,
+              const char *id, const void *ctx);
+
+/* `<verb>` or `<verb> ID` with connection options only: fmt has at most one %s, the ID; a
+ * --workspace (cmd lists CLI_WS_OPT) is added to the query. Parses argv, then cli_fetch. */
+int cli_simple_verb(const cli_cmd *cmd, int argc, char **argv, const char *method, const char *fmt,
+                    cli_print_fn print, const void *ctx);
+/* `<verb> ID` (cmd lists CLI_CONN_OPTS): DELETE fmt (one %s = ID); "Deleted <what> ID". */
+int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what);
+/* `<verb> FILE [--name NAME] [--workspace ID]` (cmd lists an option CLI_O_NAME, CLI_WS_OPT and
+ * CLI_CONN_OPTS): streams FILE as ctype to path?workspace=&name=, the name by default the file's
+ * without folder and extension; prints the reply like cli_fetch. missing: the usage error
+ * without FILE. */
+int cli_upload_verb(const cli_cmd *cmd, int argc, char **argv, const char *path, const char *ctype,
+                    const char *missing, cli_print_fn print);
+/* `<verb> ID -o FILE` (cmd lists CLI_OUT_OPT and CLI_CONN_OPTS): downloads fmt (one %s = ID) to
+ * FILE, streamed; "-" = stdout. */
+int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt);
 
 /* ---------------------------------------------------------------- jobs */
 

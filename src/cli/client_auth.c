@@ -96,6 +96,22 @@ static void token_name(char *buf, size_t cap) {
   snprintf(buf, cap, "cli@%.100s", host);
 }
 
+/* Revokes a token, printing no error reply; *status (optional) gets the HTTP status, 0 when none
+ * came. */
+static int revoke_token(cli_client *c, const char *token_id, long *status) {
+  cli_url u;
+  cli_req r = {0};
+  cli_url_init(&u, "/v1/tokens/%s", token_id);
+  r.method = "DELETE";
+  r.path = cli_url_get(&u, c);
+  r.quiet = 1;
+  int rc = cli_request(c, &r);
+  if (status)
+    *status = r.status;
+  cli_req_free(&r);
+  return rc;
+}
+
 /* Wipes a string held by a JSON value (passwords, tokens) before it is released. */
 static void wipe_member(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
@@ -132,14 +148,9 @@ int cli_login_main(int argc, char **argv) {
   json_t *body = NULL, *me = NULL, *tok = NULL, *creds = NULL, *old = NULL;
   pw[0] = '\0';
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP)
       return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
     switch (id) {
     case O_USER:
       user = val;
@@ -243,17 +254,8 @@ int cli_login_main(int argc, char **argv) {
   }
   /* The token of an earlier login to this server is replaced: revoke it (best effort). */
   if (old && !strcmp(cli_jstr_of(old, "server"), c.server) && *cli_jstr_of(old, "token_id") &&
-      strcmp(cli_jstr_of(old, "token_id"), tok_id) != 0) {
-    cli_url u;
-    cli_url_init(&u, "/v1/tokens/%s", cli_jstr_of(old, "token_id"));
-    cli_req r = {0};
-    r.method = "DELETE";
-    r.path = cli_url_get(&u, &c);
-    r.quiet = 1;
-    if (r.path)
-      cli_request(&c, &r);
-    cli_req_free(&r);
-  }
+      strcmp(cli_jstr_of(old, "token_id"), tok_id) != 0)
+    revoke_token(&c, cli_jstr_of(old, "token_id"), NULL);
   cli_creds_path(path, sizeof path);
   if (cli_g.json) {
     rc = cli_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", c.server, "user",
@@ -264,18 +266,10 @@ int cli_login_main(int argc, char **argv) {
     rc = CLI_OK;
   }
   goto out;
-revoke_new : {
+revoke_new:
   /* Not saved: a token nobody holds is revoked again. */
-  cli_url u;
-  cli_url_init(&u, "/v1/tokens/%s", tok_id);
-  cli_req r = {0};
-  r.method = "DELETE";
-  r.path = cli_url_get(&u, &c);
-  r.quiet = 1;
-  if (r.path && c.token)
-    cli_request(&c, &r);
-  cli_req_free(&r);
-}
+  if (c.token)
+    revoke_token(&c, tok_id, NULL);
 out:
   explicit_bzero(pw, sizeof pw);
   if (tok)
@@ -303,22 +297,12 @@ int cli_logout_main(int argc, char **argv) {
   static const cli_cmd cmd = {
       "logout", "", "Revokes the saved login's API token on its server and deletes the saved login.", NULL,
       opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_client c;
-  const char *val;
   char err[512], path[4096];
-  int id, rc;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (!k)
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-  }
+  int rc;
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, NULL, NULL, NULL, &rc))
+    return rc;
   if (cli_creds_path(path, sizeof path) != 0)
     return cli_error("logout: no folder for the saved login (set HOME or COHORT_CONFIG_DIR)");
   json_t *creds = cli_creds_load(err, sizeof err);
@@ -367,20 +351,14 @@ int cli_logout_main(int argc, char **argv) {
       cli_req_free(&r);
     }
     if (tid[0]) {
-      cli_url u;
-      cli_url_init(&u, "/v1/tokens/%s", tid);
-      cli_req r = {0};
-      r.method = "DELETE";
-      r.path = cli_url_get(&u, &c);
-      r.quiet = 1;
-      rc = r.path ? cli_request(&c, &r) : CLI_ERR;
+      long status;
+      rc = revoke_token(&c, tid, &status);
       if (rc == CLI_OK)
         revoked = 1;
-      else if (r.status == 401 || r.status == 404)
+      else if (status == 401 || status == 404)
         revoked = -1; /* already revoked or expired */
-      else if (r.status)
-        fprintf(stderr, "cohort logout: the server refused to revoke the token (HTTP %ld)\n", r.status);
-      cli_req_free(&r);
+      else if (status)
+        fprintf(stderr, "cohort logout: the server refused to revoke the token (HTTP %ld)\n", status);
       if (rc == CLI_INTERRUPTED) {
         json_decref(creds);
         cli_client_close(&c);
@@ -417,27 +395,17 @@ int cli_logout_main(int argc, char **argv) {
 
 static const cli_opt conn_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
 
-int cli_whoami_main(int argc, char **argv) {
-  static const cli_cmd cmd = {"whoami", "", "Shows who the token belongs to, and their workspaces and roles.",
-                              NULL, conn_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  json_t *me = NULL, *w;
-  size_t i;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  if ((rc = cli_call(&c, "GET", "/v1/me", NULL, &me)) != CLI_OK || cli_json_out(me, &rc))
-    goto out;
-  cli_kv("user:", "%s%s", cli_jstr_of(me, "name"),
-         json_is_true(json_object_get(me, "admin")) ? " (administrator)" : "");
-  cli_kv("id:", "%s", cli_jstr_of(me, "id"));
-  cli_kv("server:", "%s", c.server);
+static int print_me(const cli_reply *r) {
   static const char *heads[] = {"workspace", "name", "role"};
   cli_table t;
+  json_t *w;
+  size_t i;
+  cli_kv("user:", "%s%s", cli_jstr_of(r->doc, "name"),
+         json_is_true(json_object_get(r->doc, "admin")) ? " (administrator)" : "");
+  cli_kv("id:", "%s", cli_jstr_of(r->doc, "id"));
+  cli_kv("server:", "%s", r->c->server);
   cli_table_init(&t, 3, heads);
-  json_array_foreach(json_object_get(me, "workspaces"), i, w) {
+  json_array_foreach(json_object_get(r->doc, "workspaces"), i, w) {
     cli_table_add(&t, cli_jstr_of(w, "workspace"));
     cli_table_add(&t, cli_jstr_of(w, "workspace_name"));
     cli_table_add(&t, cli_jstr_of(w, "role"));
@@ -445,31 +413,24 @@ int cli_whoami_main(int argc, char **argv) {
   printf("\n");
   cli_table_print(&t, stdout, "");
   cli_table_free(&t);
-out:
-  json_decref(me);
-  cli_client_close(&c);
-  return rc;
+  return CLI_OK;
+}
+
+int cli_whoami_main(int argc, char **argv) {
+  static const cli_cmd cmd = {"whoami", "", "Shows who the token belongs to, and their workspaces and roles.",
+                              NULL, conn_opts};
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/me", print_me, NULL);
 }
 
 /* ---------------------------------------------------------------- token */
 
-static int token_list(int argc, char **argv) {
-  static const cli_cmd cmd = {
-      "token list", "", "Lists your API tokens (their secrets are never shown again).", NULL, conn_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  json_t *doc = NULL, *tk;
-  size_t i;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  if ((rc = cli_call(&c, "GET", "/v1/tokens", NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
+static int print_tokens(const cli_reply *r) {
   static const char *heads[] = {"id", "name", "created", "expires", "last used"};
   cli_table t;
+  json_t *tk;
+  size_t i;
   cli_table_init(&t, 5, heads);
-  json_array_foreach(json_object_get(doc, "tokens"), i, tk) {
+  json_array_foreach(json_object_get(r->doc, "tokens"), i, tk) {
     char a[32], b[32], d[32];
     cli_table_add(&t, cli_jstr_of(tk, "id"));
     cli_table_add(&t, cli_jstr_of(tk, "name"));
@@ -481,10 +442,13 @@ static int token_list(int argc, char **argv) {
   }
   cli_table_print(&t, stdout, "");
   cli_table_free(&t);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return CLI_OK;
+}
+
+static int token_list(int argc, char **argv) {
+  static const cli_cmd cmd = {
+      "token list", "", "Lists your API tokens (their secrets are never shown again).", NULL, conn_opts};
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/tokens", print_tokens, NULL);
 }
 
 static int token_create(int argc, char **argv) {
@@ -503,14 +467,9 @@ static int token_create(int argc, char **argv) {
   int id, rc, have_ttl = 0;
   json_t *body = NULL, *doc = NULL;
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP)
       return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
     if (id == O_TTL) {
       if (cli_parse_size(&a, val, &ttl) != 0)
         return CLI_USAGE;
@@ -546,23 +505,14 @@ out:
   return rc;
 }
 
+static int print_revoked(const cli_reply *r) {
+  printf("Revoked token %s\n", r->id);
+  return CLI_OK;
+}
+
 static int token_revoke(int argc, char **argv) {
   static const cli_cmd cmd = {"token revoke", "ID", "Revokes one of your API tokens.", NULL, conn_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *doc = NULL;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/tokens/%s", pos[0]);
-  if ((rc = cli_call(&c, "DELETE", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
-    printf("Revoked token %s\n", pos[0]);
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return cli_simple_verb(&cmd, argc, argv, "DELETE", "/v1/tokens/%s", print_revoked, NULL);
 }
 
 int cli_token_main(int argc, char **argv) {
@@ -575,33 +525,26 @@ int cli_token_main(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- workspace */
 
-static int workspace_list(int argc, char **argv) {
-  static const cli_cmd cmd = {"workspace list", "", "Lists your workspaces and your role in each.", NULL,
-                              conn_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  json_t *doc = NULL, *w;
-  size_t i;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  if ((rc = cli_call(&c, "GET", "/v1/workspaces", NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
+static int print_workspaces(const cli_reply *r) {
   static const char *heads[] = {"id", "name", "role"};
   cli_table t;
+  json_t *w;
+  size_t i;
   cli_table_init(&t, 3, heads);
-  json_array_foreach(json_object_get(doc, "workspaces"), i, w) {
+  json_array_foreach(json_object_get(r->doc, "workspaces"), i, w) {
     cli_table_add(&t, cli_jstr_of(w, "workspace"));
     cli_table_add(&t, cli_jstr_of(w, "workspace_name"));
     cli_table_add(&t, cli_jstr_of(w, "role"));
   }
   cli_table_print(&t, stdout, "");
   cli_table_free(&t);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return CLI_OK;
+}
+
+static int workspace_list(int argc, char **argv) {
+  static const cli_cmd cmd = {"workspace list", "", "Lists your workspaces and your role in each.", NULL,
+                              conn_opts};
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/workspaces", print_workspaces, NULL);
 }
 
 static int workspace_create(int argc, char **argv) {
@@ -609,13 +552,14 @@ static int workspace_create(int argc, char **argv) {
                               conn_opts};
   cli_conn conn = {0};
   cli_client c;
-  const char *pos[1];
+  const char *name;
   json_t *doc = NULL, *body = NULL;
   int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &name, NULL, NULL, &rc))
+    return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
-  if (!(body = json_pack("{s:s}", "name", pos[0])))
+  if (!(body = json_pack("{s:s}", "name", name)))
     rc = cli_error("workspace create: the name is not UTF-8");
   else if ((rc = cli_call(&c, "POST", "/v1/workspaces", body, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
     printf("Created workspace %s (%s)\n", cli_jstr_of(doc, "id"), cli_jstr_of(doc, "name"));

@@ -2,38 +2,17 @@
 #include "client.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 static const cli_opt ws_opts[] = {CLI_WS_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
 static const cli_opt id_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
 
-static void dataset_line(json_t *d) {
-  char sz[32];
-  printf("Dataset %s (%s): %lld rows, %lld columns, %s\n", cli_jstr_of(d, "id"), cli_jstr_of(d, "name"),
-         (long long)cli_jint_of(d, "rows"), (long long)cli_jint_of(d, "columns"),
-         cli_fmt_bytes(sz, sizeof sz, (double)cli_jint_of(d, "bytes")));
-}
-
-static int dataset_list(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset list", "[--workspace ID]", "Lists the datasets of a workspace.", NULL,
-                              ws_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  json_t *doc = NULL, *d;
-  size_t i;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/datasets");
-  cli_url_ws(&u, &c);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
+static int print_list(const cli_reply *r) {
   static const char *heads[] = {"id", "name", ">rows", ">columns", ">size", "created"};
   cli_table t;
+  json_t *d;
+  size_t i;
   cli_table_init(&t, 6, heads);
-  json_array_foreach(json_object_get(doc, "datasets"), i, d) {
+  json_array_foreach(json_object_get(r->doc, "datasets"), i, d) {
     char sz[32], tm[32];
     cli_table_add(&t, cli_jstr_of(d, "id"));
     cli_table_add(&t, cli_jstr_of(d, "name"));
@@ -44,104 +23,86 @@ static int dataset_list(int argc, char **argv) {
   }
   cli_table_print(&t, stdout, "");
   cli_table_free(&t);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return CLI_OK;
 }
 
-/* "data/penguins.csv" -> "penguins" */
-static void default_name(const char *file, char *buf, size_t cap) {
-  const char *base = strrchr(file, '/');
-  base = base ? base + 1 : file;
-  snprintf(buf, cap, "%.200s", base);
-  char *dot = strrchr(buf, '.');
-  if (dot && dot != buf)
-    *dot = '\0';
-  if (!buf[0])
-    snprintf(buf, cap, "dataset");
+static int dataset_list(int argc, char **argv) {
+  static const cli_cmd cmd = {"dataset list", "[--workspace ID]", "Lists the datasets of a workspace.", NULL,
+                              ws_opts};
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/datasets", print_list, NULL);
+}
+
+static int print_uploaded(const cli_reply *r) {
+  json_t *d = r->doc;
+  char sz[32];
+  printf("Dataset %s (%s): %lld rows, %lld columns, %s\n", cli_jstr_of(d, "id"), cli_jstr_of(d, "name"),
+         (long long)cli_jint_of(d, "rows"), (long long)cli_jint_of(d, "columns"),
+         cli_fmt_bytes(sz, sizeof sz, (double)cli_jint_of(d, "bytes")));
+  return CLI_OK;
 }
 
 static int dataset_upload(int argc, char **argv) {
-  enum { O_NAME = 1 };
   static const cli_opt opts[] = {
-      {O_NAME, "name", 'n', "NAME", "the dataset's name (default: the file's name)"},
+      {CLI_O_NAME, "name", 'n', "NAME", "the dataset's name (default: the file's name)"},
       CLI_WS_OPT,
       CLI_CONN_OPTS,
       {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"dataset upload", "FILE.csv [--name NAME] [--workspace ID]",
                               "Uploads a CSV file (streamed); the server checks it and infers its schema.",
                               "Example:\n  cohort dataset upload penguins.csv --name penguins", opts};
-  cli_args a;
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *val, *file = NULL, *name = NULL;
-  char name_buf[256];
-  json_t *doc = NULL;
-  int id, rc;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
-    if (id == O_NAME)
-      name = val;
-    else if (id == CLI_POS && !file)
-      file = val;
-    else
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-  }
-  if (!file)
-    return cli_usage(&cmd, "missing the CSV FILE to upload");
-  if (!name) {
-    default_name(file, name_buf, sizeof name_buf);
-    name = name_buf;
-  }
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/datasets");
-  cli_url_ws(&u, &c);
-  cli_url_q(&u, "name", name);
-  if ((rc = cli_upload(&c, cli_url_get(&u, &c), file, "text/csv", &doc)) == CLI_OK && !cli_json_out(doc, &rc))
-    dataset_line(doc);
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return cli_upload_verb(&cmd, argc, argv, "/v1/datasets", "text/csv", "missing the CSV FILE to upload",
+                         print_uploaded);
+}
+
+static int print_show(const cli_reply *r) {
+  json_t *d = r->doc;
+  char sz[32], tm[32];
+  cli_kv("id:", "%s", cli_jstr_of(d, "id"));
+  cli_kv("name:", "%s", cli_jstr_of(d, "name"));
+  cli_kv("workspace:", "%s", cli_jstr_of(d, "workspace"));
+  cli_kv("rows:", "%lld", (long long)cli_jint_of(d, "rows"));
+  cli_kv("columns:", "%lld", (long long)cli_jint_of(d, "columns"));
+  cli_kv("size:", "%s", cli_fmt_bytes(sz, sizeof sz, (double)cli_jint_of(d, "bytes")));
+  cli_kv("created:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(d, "created_ms")));
+  printf("\nSchema:\n");
+  cli_schema_print(json_object_get(d, "schema"));
+  return CLI_OK;
 }
 
 static int dataset_show(int argc, char **argv) {
   static const cli_cmd cmd = {"dataset show", "ID", "Shows a dataset and the schema inferred from it.", NULL,
                               id_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *d = NULL;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/datasets/%s", pos[0]);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &d)) == CLI_OK && !cli_json_out(d, &rc)) {
-    char sz[32], tm[32];
-    cli_kv("id:", "%s", cli_jstr_of(d, "id"));
-    cli_kv("name:", "%s", cli_jstr_of(d, "name"));
-    cli_kv("workspace:", "%s", cli_jstr_of(d, "workspace"));
-    cli_kv("rows:", "%lld", (long long)cli_jint_of(d, "rows"));
-    cli_kv("columns:", "%lld", (long long)cli_jint_of(d, "columns"));
-    cli_kv("size:", "%s", cli_fmt_bytes(sz, sizeof sz, (double)cli_jint_of(d, "bytes")));
-    cli_kv("created:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(d, "created_ms")));
-    printf("\nSchema:\n");
-    cli_schema_print(json_object_get(d, "schema"));
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/datasets/%s", print_show, NULL);
+}
+
+/* ctx: the first row's number (--offset). */
+static int print_preview(const cli_reply *r) {
+  size_t offset = *(const size_t *)r->ctx;
+  json_t *cols = json_object_get(r->doc, "columns"), *row, *col;
+  size_t nc = json_array_size(cols), i, j;
+  const char **heads = calloc(nc + 1, sizeof *heads);
+  if (!heads)
+    return cli_error("out of memory");
+  heads[0] = ">#";
+  json_array_foreach(cols, i, col) heads[i + 1] = json_string_value(col) ? json_string_value(col) : "";
+  cli_table t;
+  cli_table_init(&t, nc + 1, heads);
+  t.max_width = 24;
+  json_array_foreach(json_object_get(r->doc, "rows"), i, row) {
+    char buf[64];
+    cli_table_addf(&t, "%zu", offset + i);
+    for (j = 0; j < nc; j++) {
+      json_t *v = json_array_get(row, j);
+      cli_table_add(&t, json_is_null(v) || !v ? "" : cli_jtext(v, buf, sizeof buf));
+    }
   }
-  json_decref(d);
-  cli_client_close(&c);
-  return rc;
+  cli_table_print(&t, stdout, "");
+  cli_table_free(&t);
+  free(heads);
+  size_t shown = json_array_size(json_object_get(r->doc, "rows"));
+  cli_note("rows %zu-%zu of %lld", shown ? offset : 0, shown ? offset + shown - 1 : 0,
+           (long long)cli_jint_of(r->doc, "total_rows"));
+  return CLI_OK;
 }
 
 static int dataset_preview(int argc, char **argv) {
@@ -154,22 +115,15 @@ static int dataset_preview(int argc, char **argv) {
                               "Shows rows of a dataset as a table.", NULL, opts};
   cli_args a;
   cli_conn conn = {0};
-  cli_client c;
   cli_url u;
   const char *val, *ds = NULL;
   size_t rows = 20, offset = 0;
   char rows_s[32], off_s[32];
-  json_t *doc = NULL;
-  int id, rc;
+  int id;
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP)
       return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
     if (id == O_ROWS) {
       if (cli_parse_size(&a, val, &rows) != 0)
         return CLI_USAGE;
@@ -186,85 +140,12 @@ static int dataset_preview(int argc, char **argv) {
   }
   if (!ds)
     return cli_usage(&cmd, "missing the dataset ID");
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
   snprintf(rows_s, sizeof rows_s, "%zu", rows);
   snprintf(off_s, sizeof off_s, "%zu", offset);
   cli_url_init(&u, "/v1/datasets/%s/preview", ds);
   cli_url_q(&u, "rows", rows_s);
   cli_url_q(&u, "offset", off_s);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
-  json_t *cols = json_object_get(doc, "columns"), *row, *col;
-  size_t nc = json_array_size(cols), i, j;
-  const char **heads = calloc(nc + 1, sizeof *heads);
-  if (!heads) {
-    rc = cli_error("out of memory");
-    goto out;
-  }
-  heads[0] = ">#";
-  json_array_foreach(cols, i, col) heads[i + 1] = json_string_value(col) ? json_string_value(col) : "";
-  cli_table t;
-  cli_table_init(&t, nc + 1, heads);
-  t.max_width = 24;
-  json_array_foreach(json_object_get(doc, "rows"), i, row) {
-    char buf[64];
-    cli_table_addf(&t, "%zu", offset + i);
-    for (j = 0; j < nc; j++) {
-      json_t *v = json_array_get(row, j);
-      cli_table_add(&t, json_is_null(v) || !v ? "" : cli_jtext(v, buf, sizeof buf));
-    }
-  }
-  cli_table_print(&t, stdout, "");
-  cli_table_free(&t);
-  free(heads);
-  size_t shown = json_array_size(json_object_get(doc, "rows"));
-  cli_note("rows %zu-%zu of %lld", shown ? offset : 0, shown ? offset + shown - 1 : 0,
-           (long long)cli_jint_of(doc, "total_rows"));
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
-}
-
-int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt) {
-  cli_args a;
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *val, *target = NULL, *out = NULL;
-  int id, rc;
-  cli_args_init(&a, cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
-    if (id == CLI_O_OUT)
-      out = val;
-    else if (id == CLI_POS && !target)
-      target = val;
-    else
-      return cli_usage(cmd, "unexpected argument '%s'", val);
-  }
-  if (!target)
-    return cli_usage(cmd, "missing the ID");
-  if (!out)
-    return cli_usage(cmd, "missing -o FILE (use -o - for stdout)");
-  if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, fmt, target);
-  if ((rc = cli_download(&c, cli_url_get(&u, &c), out)) == CLI_OK && !cli_is_stdout(out)) {
-    if (cli_g.json)
-      rc = cli_json_print(json_pack("{s:s, s:s}", "id", target, "file", out));
-    else
-      cli_note("Saved %s", out);
-  }
-  cli_client_close(&c);
-  return rc;
+  return cli_fetch(&cmd, &conn, "GET", &u, print_preview, NULL, &offset);
 }
 
 static const cli_opt out_opts[] = {CLI_OUT_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
@@ -274,25 +155,6 @@ static int dataset_download(int argc, char **argv) {
                               "Downloads the dataset's CSV, byte for byte as uploaded (streamed to disk).",
                               NULL, out_opts};
   return cli_download_verb(&cmd, argc, argv, "/v1/datasets/%s/download");
-}
-
-int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what) {
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *doc = NULL;
-  int rc;
-  if (!cli_parse_simple(cmd, argc, argv, &conn, pos, 1, &rc))
-    return rc;
-  if ((rc = cli_client_open(&c, cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, fmt, pos[0]);
-  if ((rc = cli_call(&c, "DELETE", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc))
-    printf("Deleted %s %s\n", what, pos[0]);
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
 }
 
 static int dataset_delete(int argc, char **argv) {

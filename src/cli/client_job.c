@@ -18,6 +18,27 @@ static void kv_json(const char *key, json_t *v) {
 
 /* ---------------------------------------------------------------- job */
 
+static int print_jobs(const cli_reply *r) {
+  static const char *heads[] = {"id", "kind", "state", ">progress", "trainee", "created", "error"};
+  cli_table t;
+  json_t *j;
+  size_t i;
+  cli_table_init(&t, 7, heads);
+  json_array_foreach(json_object_get(r->doc, "jobs"), i, j) {
+    char tm[32];
+    cli_table_add(&t, cli_jstr_of(j, "id"));
+    cli_table_add(&t, cli_jstr_of(j, "kind"));
+    cli_table_add(&t, cli_jstr_of(j, "state"));
+    cli_table_addf(&t, "%.0f%%", 100.0 * cli_jnum_of(j, "progress"));
+    cli_table_add(&t, cli_jstr_of(j, "trainee"));
+    cli_table_add(&t, cli_fmt_ms(tm, sizeof tm, cli_jint_of(j, "created_ms")));
+    cli_table_add(&t, cli_jstr_of(j, "error"));
+  }
+  cli_table_print(&t, stdout, "");
+  cli_table_free(&t);
+  return CLI_OK;
+}
+
 static int job_list(int argc, char **argv) {
   enum { O_STATE = 1, O_TRAINEE, O_LIMIT };
   static const cli_opt opts[] = {
@@ -32,21 +53,14 @@ static int job_list(int argc, char **argv) {
                               "Lists the jobs of a workspace, newest first.", NULL, opts};
   cli_args a;
   cli_conn conn = {0};
-  cli_client c;
   cli_url u;
   const char *val, *state = NULL, *trainee = NULL, *limit = NULL;
-  json_t *doc = NULL, *j;
-  size_t i, n;
-  int id, rc;
+  size_t n;
+  int id;
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP)
       return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
     if (id == O_STATE)
       state = val;
     else if (id == O_TRAINEE)
@@ -58,37 +72,16 @@ static int job_list(int argc, char **argv) {
     } else
       return cli_usage(&cmd, "unexpected argument '%s'", val);
   }
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
   cli_url_init(&u, "/v1/jobs");
-  cli_url_ws(&u, &c);
+  cli_url_ws(&u, &conn);
   cli_url_q(&u, "state", state);
   cli_url_q(&u, "trainee", trainee);
   cli_url_q(&u, "limit", limit);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
-  static const char *heads[] = {"id", "kind", "state", ">progress", "trainee", "created", "error"};
-  cli_table t;
-  cli_table_init(&t, 7, heads);
-  json_array_foreach(json_object_get(doc, "jobs"), i, j) {
-    char tm[32];
-    cli_table_add(&t, cli_jstr_of(j, "id"));
-    cli_table_add(&t, cli_jstr_of(j, "kind"));
-    cli_table_add(&t, cli_jstr_of(j, "state"));
-    cli_table_addf(&t, "%.0f%%", 100.0 * cli_jnum_of(j, "progress"));
-    cli_table_add(&t, cli_jstr_of(j, "trainee"));
-    cli_table_add(&t, cli_fmt_ms(tm, sizeof tm, cli_jint_of(j, "created_ms")));
-    cli_table_add(&t, cli_jstr_of(j, "error"));
-  }
-  cli_table_print(&t, stdout, "");
-  cli_table_free(&t);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return cli_fetch(&cmd, &conn, "GET", &u, print_jobs, NULL, NULL);
 }
 
-static void job_print(json_t *j) {
+static int print_job(const cli_reply *r) {
+  json_t *j = r->doc;
   char tm[32];
   cli_kv("id:", "%s", cli_jstr_of(j, "id"));
   cli_kv("kind:", "%s", cli_jstr_of(j, "kind"));
@@ -108,26 +101,13 @@ static void job_print(json_t *j) {
     cli_kv("error:", "%s", cli_jstr_of(j, "error"));
   kv_json("params:", json_object_get(j, "params"));
   kv_json("result:", json_object_get(j, "result"));
+  return CLI_OK;
 }
 
 static int job_show(int argc, char **argv) {
   static const cli_cmd cmd = {"job show", "ID", "Shows a job: state, progress, parameters, result or error.",
                               NULL, id_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *j = NULL;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/jobs/%s", pos[0]);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
-    job_print(j);
-  json_decref(j);
-  cli_client_close(&c);
-  return rc;
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/jobs/%s", print_job, NULL);
 }
 
 static int job_wait(int argc, char **argv) {
@@ -138,13 +118,14 @@ static int job_wait(int argc, char **argv) {
       id_opts};
   cli_conn conn = {0};
   cli_client c;
-  const char *pos[1];
+  const char *job;
   json_t *j = NULL;
   int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &job, NULL, NULL, &rc))
+    return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
-  rc = cli_wait_job(&c, pos[0], &j);
+  rc = cli_wait_job(&c, job, &j);
   if (j && cli_g.json) {
     int jr = cli_json_print(json_incref(j));
     if (rc == CLI_OK)
@@ -152,7 +133,7 @@ static int job_wait(int argc, char **argv) {
   } else if (rc == CLI_OK) {
     char *res =
         json_dumps(json_object_get(j, "result"), JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    printf("Job %s (%s) succeeded%s%s\n", pos[0], cli_jstr_of(j, "kind"), res ? ": " : "", res ? res : "");
+    printf("Job %s (%s) succeeded%s%s\n", job, cli_jstr_of(j, "kind"), res ? ": " : "", res ? res : "");
     free(res);
   }
   json_decref(j);
@@ -160,24 +141,15 @@ static int job_wait(int argc, char **argv) {
   return rc;
 }
 
+static int print_cancel(const cli_reply *r) {
+  printf("Cancel requested for job %s (state: %s)\n", r->id, cli_jstr_of(r->doc, "state"));
+  return CLI_OK;
+}
+
 static int job_cancel(int argc, char **argv) {
   static const cli_cmd cmd = {"job cancel", "ID", "Asks the server to cancel a queued or running job.", NULL,
                               id_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *j = NULL;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/jobs/%s/cancel", pos[0]);
-  if ((rc = cli_call(&c, "POST", cli_url_get(&u, &c), NULL, &j)) == CLI_OK && !cli_json_out(j, &rc))
-    printf("Cancel requested for job %s (state: %s)\n", pos[0], cli_jstr_of(j, "state"));
-  json_decref(j);
-  cli_client_close(&c);
-  return rc;
+  return cli_simple_verb(&cmd, argc, argv, "POST", "/v1/jobs/%s/cancel", print_cancel, NULL);
 }
 
 int cli_job_main(int argc, char **argv) {
@@ -193,6 +165,27 @@ int cli_job_main(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- report */
 
+static int print_reports(const cli_reply *r) {
+  static const char *heads[] = {"id", "trainee", "job", ">quality", ">identical rows", "created"};
+  cli_table t;
+  json_t *rep;
+  size_t i;
+  cli_table_init(&t, 6, heads);
+  json_array_foreach(json_object_get(r->doc, "reports"), i, rep) {
+    json_t *sum = json_object_get(rep, "summary");
+    char tm[32], num[32];
+    cli_table_add(&t, cli_jstr_of(rep, "id"));
+    cli_table_add(&t, cli_jstr_of(rep, "trainee"));
+    cli_table_add(&t, cli_jstr_of(rep, "job"));
+    cli_table_add(&t, cli_fmt_num(num, sizeof num, cli_jnum_of(sum, "quality"), 4));
+    cli_table_addf(&t, "%lld", (long long)cli_jint_of(sum, "identical_rows"));
+    cli_table_add(&t, cli_fmt_ms(tm, sizeof tm, cli_jint_of(rep, "created_ms")));
+  }
+  cli_table_print(&t, stdout, "");
+  cli_table_free(&t);
+  return CLI_OK;
+}
+
 static int report_list(int argc, char **argv) {
   enum { O_TRAINEE = 1 };
   static const cli_opt opts[] = {{O_TRAINEE, "trainee", 0, "ID", "only reports about this trainee"},
@@ -203,91 +196,53 @@ static int report_list(int argc, char **argv) {
                               "Lists the quality and privacy reports of a workspace.", NULL, opts};
   cli_args a;
   cli_conn conn = {0};
-  cli_client c;
   cli_url u;
   const char *val, *trainee = NULL;
-  json_t *doc = NULL, *r;
-  size_t i;
-  int id, rc;
+  int id;
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP)
       return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
     if (id == O_TRAINEE)
       trainee = val;
     else
       return cli_usage(&cmd, "unexpected argument '%s'", val);
   }
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
   cli_url_init(&u, "/v1/reports");
-  cli_url_ws(&u, &c);
+  cli_url_ws(&u, &conn);
   cli_url_q(&u, "trainee", trainee);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
-  static const char *heads[] = {"id", "trainee", "job", ">quality", ">identical rows", "created"};
+  return cli_fetch(&cmd, &conn, "GET", &u, print_reports, NULL, NULL);
+}
+
+static int print_report(const cli_reply *r) {
+  json_t *rep = r->doc, *v;
+  const char *key;
+  char tm[32], buf[128];
+  cli_kv("id:", "%s", cli_jstr_of(rep, "id"));
+  cli_kv("workspace:", "%s", cli_jstr_of(rep, "workspace"));
+  if (*cli_jstr_of(rep, "trainee"))
+    cli_kv("trainee:", "%s", cli_jstr_of(rep, "trainee"));
+  if (*cli_jstr_of(rep, "job"))
+    cli_kv("job:", "%s", cli_jstr_of(rep, "job"));
+  cli_kv("created:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(rep, "created_ms")));
+  printf("\nSummary:\n");
+  static const char *heads[] = {"measure", "value"};
   cli_table t;
-  cli_table_init(&t, 6, heads);
-  json_array_foreach(json_object_get(doc, "reports"), i, r) {
-    json_t *sum = json_object_get(r, "summary");
-    char tm[32], num[32];
-    cli_table_add(&t, cli_jstr_of(r, "id"));
-    cli_table_add(&t, cli_jstr_of(r, "trainee"));
-    cli_table_add(&t, cli_jstr_of(r, "job"));
-    cli_table_add(&t, cli_fmt_num(num, sizeof num, cli_jnum_of(sum, "quality"), 4));
-    cli_table_addf(&t, "%lld", (long long)cli_jint_of(sum, "identical_rows"));
-    cli_table_add(&t, cli_fmt_ms(tm, sizeof tm, cli_jint_of(r, "created_ms")));
+  cli_table_init(&t, 2, heads);
+  json_object_foreach(json_object_get(rep, "summary"), key, v) {
+    cli_table_add(&t, key);
+    cli_table_add(&t, json_is_null(v) ? "n/a" : cli_jtext(v, buf, sizeof buf));
   }
-  cli_table_print(&t, stdout, "");
+  cli_table_print(&t, stdout, "  ");
   cli_table_free(&t);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  printf("\nThe full report: cohort report html %s -o report.html\n", r->id);
+  return CLI_OK;
 }
 
 static int report_show(int argc, char **argv) {
   static const cli_cmd cmd = {"report show", "ID", "Shows a report's summary (--json: the whole evaluation).",
                               NULL, id_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1], *key;
-  json_t *r = NULL, *v;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/reports/%s", pos[0]);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &r)) == CLI_OK && !cli_json_out(r, &rc)) {
-    char tm[32], buf[128];
-    cli_kv("id:", "%s", cli_jstr_of(r, "id"));
-    cli_kv("workspace:", "%s", cli_jstr_of(r, "workspace"));
-    if (*cli_jstr_of(r, "trainee"))
-      cli_kv("trainee:", "%s", cli_jstr_of(r, "trainee"));
-    if (*cli_jstr_of(r, "job"))
-      cli_kv("job:", "%s", cli_jstr_of(r, "job"));
-    cli_kv("created:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(r, "created_ms")));
-    printf("\nSummary:\n");
-    static const char *heads[] = {"measure", "value"};
-    cli_table t;
-    cli_table_init(&t, 2, heads);
-    json_object_foreach(json_object_get(r, "summary"), key, v) {
-      cli_table_add(&t, key);
-      cli_table_add(&t, json_is_null(v) ? "n/a" : cli_jtext(v, buf, sizeof buf));
-    }
-    cli_table_print(&t, stdout, "  ");
-    cli_table_free(&t);
-    printf("\nThe full report: cohort report html %s -o report.html\n", pos[0]);
-  }
-  json_decref(r);
-  cli_client_close(&c);
-  return rc;
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/reports/%s", print_report, NULL);
 }
 
 static int report_html(int argc, char **argv) {

@@ -33,50 +33,6 @@ enum {
 
 static const cli_opt id_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
 
-/* Parses `<verb> ID [options]` where every option is a connection option or handled by take
- * (returns 0 ok, -1 usage error printed, 1 not an option of this verb). */
-typedef int (*take_fn)(void *ctx, const cli_args *a, int id, const char *val);
-
-static int parse_id_verb(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **id_out,
-                         take_fn take, void *ctx, int *rc) {
-  cli_args a;
-  const char *val;
-  int id;
-  *id_out = NULL;
-  cli_args_init(&a, cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      *rc = a.rc;
-      return 0;
-    }
-    int k = cli_conn_opt(conn, &a, id, val);
-    if (k < 0) {
-      *rc = CLI_USAGE;
-      return 0;
-    }
-    if (k)
-      continue;
-    if (id == CLI_POS && !*id_out) {
-      *id_out = val;
-      continue;
-    }
-    int t = take ? take(ctx, &a, id, val) : 1;
-    if (t < 0) {
-      *rc = CLI_USAGE;
-      return 0;
-    }
-    if (t > 0) {
-      *rc = cli_usage(cmd, "unexpected argument '%s'", val ? val : "");
-      return 0;
-    }
-  }
-  if (!*id_out) {
-    *rc = cli_usage(cmd, "missing argument: cohort %s %s", cmd->name, cmd->usage);
-    return 0;
-  }
-  return 1;
-}
-
 /* After a POST that started a job ({"trainee":..., "job":...}): either report it, or wait. */
 static int follow_job(cli_client *c, json_t *reply, int wait, json_t **final) {
   json_t *job = json_object_get(reply, "job");
@@ -106,28 +62,14 @@ static int follow_job(cli_client *c, json_t *reply, int wait, json_t **final) {
 
 /* ---------------------------------------------------------------- list, show, delete */
 
-static int trainee_list(int argc, char **argv) {
-  static const cli_opt opts[] = {CLI_WS_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"trainee list", "[--workspace ID]", "Lists the trainees of a workspace.", NULL,
-                              opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  json_t *doc = NULL, *t;
-  size_t i;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, NULL, 0);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/trainees");
-  cli_url_ws(&u, &c);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) != CLI_OK || cli_json_out(doc, &rc))
-    goto out;
+static int print_list(const cli_reply *r) {
   static const char *heads[] = {"id",     "name",     "ready",   ">version",
                                 ">cases", "analyzed", "dataset", "updated"};
   cli_table tab;
+  json_t *t;
+  size_t i;
   cli_table_init(&tab, 8, heads);
-  json_array_foreach(json_object_get(doc, "trainees"), i, t) {
+  json_array_foreach(json_object_get(r->doc, "trainees"), i, t) {
     json_t *info = json_object_get(t, "info");
     char tm[32];
     cli_table_add(&tab, cli_jstr_of(t, "id"));
@@ -144,14 +86,18 @@ static int trainee_list(int argc, char **argv) {
   }
   cli_table_print(&tab, stdout, "");
   cli_table_free(&tab);
-out:
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return CLI_OK;
 }
 
-static void trainee_print(json_t *t, int with_schema) {
-  json_t *info = json_object_get(t, "info");
+static int trainee_list(int argc, char **argv) {
+  static const cli_opt opts[] = {CLI_WS_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
+  static const cli_cmd cmd = {"trainee list", "[--workspace ID]", "Lists the trainees of a workspace.", NULL,
+                              opts};
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/trainees", print_list, NULL);
+}
+
+static int print_show(const cli_reply *r) {
+  json_t *t = r->doc, *info = json_object_get(t, "info");
   char tm[32], num[32];
   cli_kv("id:", "%s", cli_jstr_of(t, "id"));
   cli_kv("name:", "%s", cli_jstr_of(t, "name"));
@@ -169,30 +115,17 @@ static void trainee_print(json_t *t, int with_schema) {
   }
   cli_kv("created:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(t, "created_ms")));
   cli_kv("updated:", "%s", cli_fmt_ms(tm, sizeof tm, cli_jint_of(t, "updated_ms")));
-  if (with_schema && json_is_array(json_object_get(info, "schema"))) {
+  if (json_is_array(json_object_get(info, "schema"))) {
     printf("\nFeatures:\n");
     cli_schema_print(json_object_get(info, "schema"));
   }
+  return CLI_OK;
 }
 
 static int trainee_show(int argc, char **argv) {
   static const cli_cmd cmd = {"trainee show", "ID",
                               "Shows a trainee: state, cases, learned parameters, features.", NULL, id_opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *pos[1];
-  json_t *t = NULL;
-  int rc;
-  CLI_PARSE_SIMPLE(cmd, conn, pos, 1);
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/trainees/%s", pos[0]);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &t)) == CLI_OK && !cli_json_out(t, &rc))
-    trainee_print(t, 1);
-  json_decref(t);
-  cli_client_close(&c);
-  return rc;
+  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/trainees/%s", print_show, NULL);
 }
 
 static int trainee_delete(int argc, char **argv) {
@@ -284,16 +217,11 @@ static int trainee_create(int argc, char **argv) {
   int id, rc = CLI_USAGE, opened = 0;
   memset(&o, 0, sizeof o);
   cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
+  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
     if (id == CLI_STOP) {
       rc = a.rc;
       goto out;
     }
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      goto out;
-    if (k)
-      continue;
     int t = id == CLI_POS ? 1 : take_create(&o, &a, id, val);
     if (t < 0)
       goto out;
@@ -317,7 +245,7 @@ static int trainee_create(int argc, char **argv) {
     goto out;
   }
   cli_url_init(&u, "/v1/trainees");
-  cli_url_ws(&u, &c);
+  cli_url_ws(&u, &conn);
   if ((rc = cli_call(&c, "POST", cli_url_get(&u, &c), body, &reply)) != CLI_OK)
     goto out;
   json_t *tr = json_object_get(reply, "trainee");
@@ -382,7 +310,7 @@ static int trainee_train(int argc, char **argv) {
   json_t *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_create, &o, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_create, &o, &rc))
     goto out;
   if (!o.dataset) {
     rc = cli_usage(&cmd, "--dataset ID is required");
@@ -455,7 +383,7 @@ static int trainee_analyze(int argc, char **argv) {
   json_t *body = NULL, *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_analyze, &o, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_analyze, &o, &rc))
     goto out;
   body = json_object();
   if (o.targets.n) {
@@ -827,7 +755,7 @@ static int trainee_predict(int argc, char **argv) {
   int rc, opened = 0;
   memset(&o, 0, sizeof o);
   o.batch = 5000;
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_predict, &o, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_predict, &o, &rc))
     goto out;
   if (!o.file || !o.targets.n) {
     rc = cli_usage(&cmd, "%s", !o.targets.n ? "--target NAME is required" : "missing the ROWS.csv file");
@@ -916,7 +844,7 @@ static int trainee_anomalies(int argc, char **argv) {
   json_t *body = NULL, *doc = NULL, *items = NULL, *last = NULL, *it;
   size_t i;
   int rc, opened = 0;
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_anomaly, &o, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_anomaly, &o, &rc))
     goto out;
   if (o.file && (rc = read_rows(&cmd, o.file, &in)) != CLI_OK)
     goto out;
@@ -983,6 +911,32 @@ static int take_target1(void *ctx, const cli_args *a, int id, const char *val) {
   return 0;
 }
 
+static int print_importance(const cli_reply *r) {
+  static const char *heads[] = {"feature", ">importance"};
+  json_t *imp = json_object_get(r->doc, "importance"), *v;
+  const char *key;
+  size_t n = json_object_size(imp), i = 0;
+  imp_pair *pairs = calloc(n ? n : 1, sizeof *pairs);
+  if (!pairs)
+    return cli_error("out of memory");
+  json_object_foreach(imp, key, v) {
+    pairs[i].name = key;
+    pairs[i++].v = json_is_number(v) ? json_number_value(v) : NAN;
+  }
+  qsort(pairs, n, sizeof *pairs, by_importance);
+  cli_table t;
+  cli_table_init(&t, 2, heads);
+  for (i = 0; i < n; i++) {
+    char num[32];
+    cli_table_add(&t, pairs[i].name);
+    cli_table_add(&t, cli_fmt_num(num, sizeof num, pairs[i].v, 4));
+  }
+  cli_table_print(&t, stdout, "");
+  cli_table_free(&t);
+  free(pairs);
+  return CLI_OK;
+}
+
 static int trainee_importance(int argc, char **argv) {
   static const cli_opt opts[] = {{O_TARGET, "target", 't', "NAME", "the feature to explain (required)"},
                                  CLI_CONN_OPTS,
@@ -990,47 +944,16 @@ static int trainee_importance(int argc, char **argv) {
   static const cli_cmd cmd = {"trainee importance", "ID --target NAME", "Feature importance for a target.",
                               NULL, opts};
   cli_conn conn = {0};
-  cli_client c;
   cli_url u;
-  const char *tr, *target = NULL, *key;
-  json_t *doc = NULL, *v;
+  const char *tr, *target = NULL;
   int rc;
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_target1, &target, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_target1, &target, &rc))
     return rc;
   if (!target)
     return cli_usage(&cmd, "--target NAME is required");
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
   cli_url_init(&u, "/v1/trainees/%s/importance", tr);
   cli_url_q(&u, "target", target);
-  if ((rc = cli_call(&c, "GET", cli_url_get(&u, &c), NULL, &doc)) == CLI_OK && !cli_json_out(doc, &rc)) {
-    json_t *imp = json_object_get(doc, "importance");
-    size_t n = json_object_size(imp), i = 0;
-    imp_pair *pairs = calloc(n ? n : 1, sizeof *pairs);
-    if (!pairs) {
-      rc = cli_error("out of memory");
-    } else {
-      json_object_foreach(imp, key, v) {
-        pairs[i].name = key;
-        pairs[i++].v = json_is_number(v) ? json_number_value(v) : NAN;
-      }
-      qsort(pairs, n, sizeof *pairs, by_importance);
-      static const char *heads[] = {"feature", ">importance"};
-      cli_table t;
-      cli_table_init(&t, 2, heads);
-      for (i = 0; i < n; i++) {
-        char num[32];
-        cli_table_add(&t, pairs[i].name);
-        cli_table_add(&t, cli_fmt_num(num, sizeof num, pairs[i].v, 4));
-      }
-      cli_table_print(&t, stdout, "");
-      cli_table_free(&t);
-      free(pairs);
-    }
-  }
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return cli_fetch(&cmd, &conn, "GET", &u, print_importance, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- synthesize */
@@ -1097,7 +1020,7 @@ static int trainee_synthesize(int argc, char **argv) {
   json_t *body = NULL, *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  if (!parse_id_verb(&cmd, argc, argv, &conn, &tr, take_synth, &o, &rc))
+  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_synth, &o, &rc))
     return rc;
   if (o.out)
     o.wait = 1;
@@ -1147,60 +1070,22 @@ out:
 
 /* ---------------------------------------------------------------- import */
 
+static int print_imported(const cli_reply *r) {
+  printf("Imported trainee %s (%s): %lld cases\n", cli_jstr_of(r->doc, "id"), cli_jstr_of(r->doc, "name"),
+         (long long)cli_jint_of(json_object_get(r->doc, "info"), "cases"));
+  return CLI_OK;
+}
+
 static int trainee_import(int argc, char **argv) {
   static const cli_opt opts[] = {
-      {O_NAME, "name", 'n', "NAME", "the trainee's name (default: the file's name)"},
+      {CLI_O_NAME, "name", 'n', "NAME", "the trainee's name (default: the file's name)"},
       CLI_WS_OPT,
       CLI_CONN_OPTS,
       {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"trainee import", "FILE.cohort [--name NAME] [--workspace ID]",
                               "Uploads a trainee file (from 'cohort local train' or an export).", NULL, opts};
-  cli_args a;
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  const char *val, *file = NULL, *name = NULL;
-  char name_buf[256];
-  json_t *doc = NULL;
-  int id, rc;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    int k = cli_conn_opt(&conn, &a, id, val);
-    if (k < 0)
-      return CLI_USAGE;
-    if (k)
-      continue;
-    if (id == O_NAME)
-      name = val;
-    else if (id == CLI_POS && !file)
-      file = val;
-    else
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-  }
-  if (!file)
-    return cli_usage(&cmd, "missing the trainee FILE");
-  if (!name) {
-    const char *base = strrchr(file, '/');
-    snprintf(name_buf, sizeof name_buf, "%.200s", base ? base + 1 : file);
-    char *dot = strrchr(name_buf, '.');
-    if (dot && dot != name_buf)
-      *dot = '\0';
-    name = name_buf;
-  }
-  if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
-    return rc;
-  cli_url_init(&u, "/v1/trainees/import");
-  cli_url_ws(&u, &c);
-  cli_url_q(&u, "name", name);
-  if ((rc = cli_upload(&c, cli_url_get(&u, &c), file, "application/octet-stream", &doc)) == CLI_OK &&
-      !cli_json_out(doc, &rc))
-    printf("Imported trainee %s (%s): %lld cases\n", cli_jstr_of(doc, "id"), cli_jstr_of(doc, "name"),
-           (long long)cli_jint_of(json_object_get(doc, "info"), "cases"));
-  json_decref(doc);
-  cli_client_close(&c);
-  return rc;
+  return cli_upload_verb(&cmd, argc, argv, "/v1/trainees/import", "application/octet-stream",
+                         "missing the trainee FILE", print_imported);
 }
 
 int cli_trainee_main(int argc, char **argv) {
