@@ -369,6 +369,31 @@ static void test_synthesize(void **state) {
   cohort_table_free(tab);
 }
 
+/* Associations that synthesis weights its neighbour searches by, against their values on
+ * make_table's construction (missing cells skipped pair by pair). */
+static void test_assoc(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(3000, 5, true);
+  cohort_trainee *t = make_trainee(tab);
+  double *a;
+  CHECK_OK(co_assoc_matrix(t, &a));
+  size_t nf = t->nf, x1 = 0, x2 = 1, color = 2, y = 3, cls = 4;
+  for (size_t f = 0; f < nf; f++)
+    for (size_t g = 0; g < nf; g++) {
+      assert_true(a[f * nf + g] >= 0 && a[f * nf + g] <= 1);
+      assert_true(a[f * nf + g] == a[g * nf + f]);
+    }
+  assert_true(a[x1 * nf + x1] == 1);
+  assert_true(fabs(a[x1 * nf + y] - 3 / sqrt(10)) < 0.02);      /* |Pearson| of y = 3 x1 - x2 */
+  assert_true(a[x1 * nf + x2] < 0.08);                          /* independent numbers */
+  assert_true(fabs(a[color * nf + x2] - sqrt(8.0 / 9)) < 0.02); /* eta: color is x2's third */
+  assert_true(fabs(a[cls * nf + x1] - sqrt(0.75)) < 0.02);      /* eta: cls is x1 > 0.5 */
+  assert_true(a[cls * nf + color] < 0.08);                      /* Cramér's V of independent levels */
+  co_free(a);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* A trainee analyzed for a nominal target: the target is drawn first and kept, so its distribution
  * survives the privacy gate, and the gate's target rule keeps it plausible for the rest of the row. */
 static void test_synthesize_target(void **state) {
@@ -596,7 +621,7 @@ int main(void) {
       cmocka_unit_test(test_knn_exact),        cmocka_unit_test(test_knn_random_ties),
       cmocka_unit_test(test_predict_and_details), cmocka_unit_test(test_analyze_deterministic),
       cmocka_unit_test(test_anomalies),        cmocka_unit_test(test_impute),
-      cmocka_unit_test(test_synthesize),       cmocka_unit_test(test_synthesize_target),       cmocka_unit_test(test_edit_remove_weights),
+      cmocka_unit_test(test_assoc), cmocka_unit_test(test_synthesize),       cmocka_unit_test(test_synthesize_target),       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_penguins),         cmocka_unit_test(test_predict_ties),
   };

@@ -32,7 +32,8 @@ int local_synthesize(int argc, char **argv) {
   static const cli_cmd cmd = {
       "local synthesize", "T.cohort -n N [-o synth.csv] [options]",
       "Generates synthetic rows that follow the trainee's data: features are generated one at a time\n"
-      "from the neighbours of what was generated so far. A privacy gate regenerates any row that copies\n"
+      "from the neighbours of what was generated so far, matched on the features that go with the one\n"
+      "being generated. A privacy gate regenerates any row that copies\n"
       "a training row, is closer to a training row than that row's own nearest neighbour is, is much\n"
       "closer to one training row than to the next ones, or (by default) is closer to the training\n"
       "rows than to rows the model drew without seeing them. A target the trainee was analyzed for\n"

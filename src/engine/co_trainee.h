@@ -30,8 +30,8 @@ struct cohort_trainee {
 
   /* Learned by analyze; defaults (from the data's spread) until then. */
   bool analyzed;
-  double *dev;   /* nf: continuous/datetime/ordinal: scale of a difference (mean abs LOO residual);
-                    categorical: probability a leave-one-out prediction is wrong */
+  double *dev;      /* nf: continuous/datetime/ordinal: scale of a difference (mean abs LOO residual);
+                       categorical: probability a leave-one-out prediction is wrong */
   co_params global; /* targetless */
   size_t ntp;
   co_target_params *tp; /* targeted analyses, one per target feature */
@@ -39,10 +39,12 @@ struct cohort_trainee {
   /* Derived, rebuilt lazily when cases or deviations change (never persisted). */
   struct co_index *index;
   uint64_t generation; /* bumped on every change that invalidates index */
-  char *fmtbuf; /* nf * CO_CELL_MAX, for cohort_trainee_case; allocated on first use */
+  char *fmtbuf;        /* nf * CO_CELL_MAX, for cohort_trainee_case; allocated on first use */
 };
 
-static inline double co_weight(const cohort_trainee *t, size_t i) { return t->cw ? t->cw[i] : 1.0; }
+static inline double co_weight(const cohort_trainee *t, size_t i) {
+  return t->cw ? t->cw[i] : 1.0;
+}
 
 /* Default deviations from the data (used until analyze): continuous = mean absolute deviation
  * from the mean; categorical = 1 - sum p^2 (chance a random pair mismatches). */
@@ -100,12 +102,12 @@ typedef struct co_index {
 typedef struct co_metric {
   const double *w; /* nf */
   double p;
-  long require;    /* feature that must be non-missing in a neighbour, or -1 */
+  long require; /* feature that must be non-missing in a neighbour, or -1 */
 } co_metric;
 
 typedef struct co_nb {
-  double d;     /* distance (p-th root taken) */
-  uint32_t i;   /* case index */
+  double d;   /* distance (p-th root taken) */
+  uint32_t i; /* case index */
 } co_nb;
 
 /* Influence of a neighbour: its case weight over its distance. The floor keeps exact matches
@@ -131,10 +133,17 @@ void co_index_scale(const co_index *ix, const double *row, float *out);
 /* k nearest cases to a scaled query. exclude = case to skip (-1 none). rng != NULL breaks
  * ties at random (uniform among equal distances), else by case order. Returns the number found
  * (< k when fewer cases qualify), sorted nearest first. */
-size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng, co_nb *out);
+size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng,
+              co_nb *out);
 
 /* Largest k any search may ask for. */
 #define CO_K_MAX 1000
+
+/* ---------------------------------------------------------------- associations (assoc.c) */
+
+/* nf * nf, symmetric, in [0, 1]: Cramér's V, |Pearson| or the correlation ratio of each pair of
+ * features over (a sample of) the cases; 1 on the diagonal. The caller frees it. */
+cohort_status co_assoc_matrix(const cohort_trainee *t, double **out);
 
 /* ---------------------------------------------------------------- prediction (react.c) */
 
@@ -143,10 +152,12 @@ size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, 
  * entries, may be NULL). Returns the uncertainty: numeric = weighted mean absolute deviation of
  * the neighbours' values from the prediction; categorical = 1 - probability of the prediction.
  * *value is NaN when no neighbour has the feature. */
-double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs);
+double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value,
+                       double *probs);
 /* Score of a prediction for analyze (lower is better): numeric |pred - actual|; categorical the
  * Brier score (a proper score: it does not reward overconfidence). *resid gets the residual that
  * becomes the feature's deviation: numeric |pred - actual|, categorical 1 - P(actual). */
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual, double *resid);
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual,
+                        double *resid);
 
 #endif
