@@ -6,8 +6,9 @@
  * one is picked uniformly (mixing many neighbours is what keeps
  * later features from being copied off the one case that matches the first few), its value taken
  * and, for numeric features, perturbed by Laplace noise scaled by how far the neighbours' values
- * spread around it (the median absolute difference, which keeps spikes such as "0" sharp), never
- * more than the feature's residual.
+ * spread around it (the median absolute difference), never more than the feature's residual. Values
+ * common enough to be no one's in particular (atoms: a 40-hour week, a capital gain of 0) are
+ * kept as they are, which keeps the spikes of the data sharp.
  *
  * Features analyzed as targets. A nominal target is drawn first (from a random case, or predicted
  * from the fixed features) and kept through all of the row's attempts, so the gate below selects
@@ -74,6 +75,13 @@
  * 0.15, 0.013 at 0.3, 0.007 at 0.4 and 0.002 at 0.5, where quality fell to 0.950 (income's pair
  * trends grow stronger than the data's). Rows of 6,000 do not show the gap: measure at full size. */
 #define CO_SYNTH_PLAUSIBLE 0.4
+/* A continuous value that at least this share of the cases hold is an atom: drawn, it is kept
+ * without noise. On adult hours_per_week is 40 in 46.7% of the rows; with noise on it 22.7% of
+ * the synthetic rows were, kept 40.7% (column shapes 0.974 -> 0.978 on seeds 1 and 7, quality
+ * +0.002, train-on-synthetic unchanged within its noise). A 1% share did less, 0.2% cost
+ * train-on-synthetic accuracy (gap 0.008). */
+#define CO_SYNTH_ATOM 0.005
+#define CO_SYNTH_ATOM_SAMPLE 20000
 
 typedef struct synth_job {
   cohort_trainee *t;
@@ -97,6 +105,8 @@ typedef struct synth_job {
   const char *stage;       /* progress label */
   const co_index *dcr_ref; /* reference draws of the model (DCR geometry), or NULL */
   const double *assoc;     /* nf * nf association of each pair of features (assoc.c) */
+  const double *atoms;     /* per continuous feature, sorted: its values common enough to keep */
+  const size_t *atom_off;  /* nf + 1: feature f's atoms are atoms[atom_off[f] .. atom_off[f + 1]) */
   _Atomic size_t done;
   _Atomic int cancel;
 } synth_job;
@@ -178,6 +188,19 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
   return co_knn(j->ix, &m, q, targeted ? pr->k : j->k, -1, rng, nb);
 }
 
+static bool is_atom(const synth_job *j, size_t f, double v) {
+  const double *a = j->atoms + j->atom_off[f];
+  size_t lo = 0, hi = j->atom_off[f + 1] - j->atom_off[f];
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (a[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < j->atom_off[f + 1] - j->atom_off[f] && a[lo] == v;
+}
+
 /* Draws feature f for a row whose generated features are marked in have (any: at least one). known:
  * nb already holds that many neighbours of this row for f, 0 = search. Returns how many nb holds. */
 static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const bool *have, size_t f, float *q,
@@ -210,7 +233,7 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
     }
   }
   double v = t->x[pick * nf + f];
-  if (!isnan(v) && !co_is_categorical(fe->type)) {
+  if (!isnan(v) && !co_is_categorical(fe->type) && !is_atom(j, f, v)) {
     double spread = got > 1 ? neighbour_spread(t, f, nb, got, v) : t->dev[f];
     /* Never more than the feature's residual: with few features generated the neighbours are
      * still spread wide, and noise that wide would flatten the column. */
@@ -458,6 +481,46 @@ out:
   return st;
 }
 
+static int cmp_double(const void *pa, const void *pb) {
+  double a = *(const double *)pa, b = *(const double *)pb;
+  return a < b ? -1 : a > b;
+}
+
+/* The values of each continuous feature that at least CO_SYNTH_ATOM of the cases (of a sample of
+ * CO_SYNTH_ATOM_SAMPLE) hold, into *atoms / *off as synth_job keeps them. */
+static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t **off) {
+  size_t nf = t->nf, step = t->n > CO_SYNTH_ATOM_SAMPLE ? t->n / CO_SYNTH_ATOM_SAMPLE : 1, m = t->n / step;
+  size_t most = (size_t)(1 / CO_SYNTH_ATOM) + 1, na = 0;
+  double *v = co_malloc((m ? m : 1) * sizeof *v);
+  *atoms = co_malloc((nf * most + 1) * sizeof **atoms);
+  *off = co_malloc((nf + 1) * sizeof **off);
+  if (!v || !*atoms || !*off) {
+    co_free(v);
+    return co_nomem();
+  }
+  for (size_t f = 0; f < nf; f++) {
+    (*off)[f] = na;
+    if (t->schema.f[f].type != COHORT_CONTINUOUS)
+      continue;
+    size_t k = 0;
+    for (size_t s = 0; s < m; s++)
+      if (!isnan(t->x[s * step * nf + f]))
+        v[k++] = t->x[s * step * nf + f];
+    qsort(v, k, sizeof *v, cmp_double);
+    for (size_t i = 0; i < k;) {
+      size_t e = i;
+      while (e < k && v[e] == v[i])
+        e++;
+      if ((double)(e - i) >= CO_SYNTH_ATOM * (double)k)
+        (*atoms)[na++] = v[i];
+      i = e;
+    }
+  }
+  (*off)[nf] = na;
+  co_free(v);
+  return COHORT_OK;
+}
+
 cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out) {
   if (!t || !opt || !out)
     return co_error(COHORT_EINVAL, "synthesize: trainee, options and output are required");
@@ -474,7 +537,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   size_t nf = t->nf, n = t->n;
   cohort_status st = COHORT_OK;
   co_index *dcr = NULL, *ref = NULL;
-  double *xr = NULL, *assoc = NULL;
+  double *xr = NULL, *assoc = NULL, *atoms = NULL;
+  size_t *atom_off = NULL;
   double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
   bool *mask = co_calloc(nf, sizeof *mask);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
@@ -514,7 +578,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   const co_index *ix;
   if ((st = co_trainee_index(t, &ix)) != COHORT_OK ||
       (st = co_index_build(t, CO_GEOM_DCR, &dcr)) != COHORT_OK ||
-      (st = co_assoc_matrix(t, &assoc)) != COHORT_OK)
+      (st = co_assoc_matrix(t, &assoc)) != COHORT_OK || (st = find_atoms(t, &atoms, &atom_off)) != COHORT_OK)
     goto out;
   if (!opt->no_privacy_gate) {
     mindcr_job mj = {t, dcr, w, min_dcr};
@@ -540,7 +604,9 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .seed = opt->seed,
                  .gate = !opt->no_privacy_gate,
                  .stage = "synthesize",
-                 .assoc = assoc};
+                 .assoc = assoc,
+                 .atoms = atoms,
+                 .atom_off = atom_off};
   atomic_init(&j.done, 0);
   atomic_init(&j.cancel, 0);
   size_t nr = (size_t)((double)n * CO_SYNTH_REFERENCE);
@@ -571,6 +637,8 @@ out:
   co_index_free(ref);
   co_free(xr);
   co_free(assoc);
+  co_free(atoms);
+  co_free(atom_off);
   co_free(fixed);
   co_free(w);
   co_free(mask);
