@@ -431,6 +431,31 @@ static void test_synthesize_atoms(void **state) {
   cohort_table_free(tab);
 }
 
+/* A continuous target is drawn last, from its nearest cases on the whole row: the synthetic rows
+ * keep y = 3 x1 - x2 (noise 0.01) tightly. */
+static void test_synthesize_continuous_target(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(2000, 13, false);
+  cohort_trainee *t = make_trainee(tab);
+  CHECK_OK(cohort_trainee_analyze(t, NULL));
+  const char *target = "y";
+  cohort_analyze_options ao = {.targets = &target, .n_targets = 1, .seed = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  cohort_synth_options o = {.rows = 500, .seed = 5};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  size_t close = 0;
+  for (size_t i = 0; i < 500; i++) {
+    double x1 = strtod(cohort_table_cell(out, i, 0), NULL), x2 = strtod(cohort_table_cell(out, i, 1), NULL);
+    close += fabs(strtod(cohort_table_cell(out, i, 3), NULL) - (3 * x1 - x2)) < 0.1;
+  }
+  print_message("continuous target: %zu of 500 rows within 0.1 of 3 x1 - x2\n", close);
+  assert_true(close >= 450);
+  cohort_table_free(out);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* A trainee analyzed for a nominal target: the target is drawn first and kept, so its distribution
  * survives the privacy gate, and the gate's target rule keeps it plausible for the rest of the row. */
 static void test_synthesize_target(void **state) {
@@ -658,7 +683,7 @@ int main(void) {
       cmocka_unit_test(test_knn_exact),        cmocka_unit_test(test_knn_random_ties),
       cmocka_unit_test(test_predict_and_details), cmocka_unit_test(test_analyze_deterministic),
       cmocka_unit_test(test_anomalies),        cmocka_unit_test(test_impute),
-      cmocka_unit_test(test_assoc), cmocka_unit_test(test_synthesize), cmocka_unit_test(test_synthesize_atoms),       cmocka_unit_test(test_synthesize_target),       cmocka_unit_test(test_edit_remove_weights),
+      cmocka_unit_test(test_assoc), cmocka_unit_test(test_synthesize), cmocka_unit_test(test_synthesize_atoms),       cmocka_unit_test(test_synthesize_target), cmocka_unit_test(test_synthesize_continuous_target),       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_penguins),         cmocka_unit_test(test_predict_ties),
   };

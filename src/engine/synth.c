@@ -13,8 +13,12 @@
  * Features analyzed as targets. A nominal target is drawn first (from a random case, or predicted
  * from the fixed features) and kept through all of the row's attempts, so the gate below selects
  * the other features given the target and never the target itself: the target keeps its
- * distribution. A continuous target is drawn as a prediction from its own k nearest, weighted by
- * influence, and left out of the gate's distance.
+ * distribution. A continuous target is left out of the gate's distance and drawn last, once the
+ * rest of the row has passed the gate: from its own k nearest on the whole row, picked by influence.
+ * On diamonds (price; 15,000 rows) that lifted train-on-synthetic R^2 from 0.917 to 0.963 (0.976
+ * on the real rows); abalone (rings) was unchanged (0.452 -> 0.457 over 5 seeds) and winequality
+ * (quality, which the features predict poorly: 0.415 on the real rows) fell from 0.288 to 0.241
+ * over 16 seeds.
  *
  * Privacy gate, measured in SDMetrics' DCR geometry over every used feature (nominal targets
  * included). A row is regenerated when
@@ -96,10 +100,12 @@ typedef struct synth_job {
   const double *fixed;  /* nf: fixed value where fixed_mask is set */
   const bool *fixed_mask;
   const double *gate_w;     /* nf: 1 for features the gate measures, 0 for ignored and continuous targets */
-  const size_t *free_feats; /* drawn in a random order, all but the nominal targets */
+  const size_t *free_feats; /* drawn in a random order, all but the targets */
   size_t nfree;
   const size_t *first; /* free nominal targets, drawn first and kept for the row */
   size_t nfirst;
+  const size_t *last; /* free continuous targets, drawn from the whole row once it passed the gate */
+  size_t nlast;
   size_t k;
   double conviction;
   double *out; /* rows * nf */
@@ -404,6 +410,10 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       if (attempt == CO_SYNTH_ATTEMPTS - 1)
         memcpy(row, best, nf * sizeof *row);
     }
+    for (size_t i = 0; i < j->nlast; i++) {
+      draw_feature(j, &rng, row, have, j->last[i], q, w, nb, true, 0);
+      have[j->last[i]] = true;
+    }
     size_t done = atomic_fetch_add(&j->done, 1) + 1;
     if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->rows)) {
       if (j->o->progress(j->o->progress_user, j->stage, (double)done / (double)j->rows))
@@ -561,9 +571,10 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   bool *mask = co_calloc(nf, sizeof *mask);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
   size_t *first = co_malloc(nf * sizeof *first), nfirst = 0;
+  size_t *last = co_malloc(nf * sizeof *last), nlast = 0;
   float *min_dcr = co_malloc(n * sizeof *min_dcr);
   double *x = co_malloc((opt->rows ? opt->rows : 1) * nf * sizeof *x);
-  if (!fixed || !w || !mask || !free_feats || !first || !min_dcr || !x) {
+  if (!fixed || !w || !mask || !free_feats || !first || !last || !min_dcr || !x) {
     st = co_nomem();
     goto out;
   }
@@ -589,6 +600,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
       continue;
     if (target && nominal)
       first[nfirst++] = f;
+    else if (target)
+      last[nlast++] = f;
     else
       free_feats[nfree++] = f;
   }
@@ -615,6 +628,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .nfree = nfree,
                  .first = first,
                  .nfirst = nfirst,
+                 .last = last,
+                 .nlast = nlast,
                  .k = opt->k ? opt->k : CO_SYNTH_K,
                  .conviction = opt->conviction > 0 ? opt->conviction : CO_SYNTH_CONVICTION,
                  .out = x,
@@ -662,6 +677,7 @@ out:
   co_free(mask);
   co_free(free_feats);
   co_free(first);
+  co_free(last);
   co_free(min_dcr);
   co_free(x);
   return st;
