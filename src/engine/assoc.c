@@ -7,8 +7,6 @@
 
 #include <string.h>
 
-/* Cases looked at: a fixed stride through the trainee keeps this linear in the features only. */
-#define CO_ASSOC_SAMPLE 20000
 /* Largest contingency table counted; pairs of categorical features with more cells score 0 (the
  * sample could not fill them). */
 #define CO_ASSOC_CELLS (1u << 16)
@@ -109,7 +107,7 @@ cohort_status co_assoc_matrix(const cohort_trainee *t, double **out) {
   size_t nf = t->nf;
   *out = NULL;
   double *a = co_calloc(nf ? nf * nf : 1, sizeof *a);
-  assoc_ctx c = {t, t->n > CO_ASSOC_SAMPLE ? t->n / CO_ASSOC_SAMPLE : 1, 0, NULL};
+  assoc_ctx c = {t, co_sample_step(t->n), 0, NULL};
   c.m = t->n / c.step;
   size_t room = 1;
   for (size_t f = 0; f < nf; f++)

@@ -101,6 +101,11 @@ bool co_parse_datetime(const char *s, double *epoch, bool *has_time);
 /* Parses a number (strtod-like, whole string, finite); false if not a number. */
 bool co_parse_number(const char *s, double *out);
 bool co_is_categorical(cohort_ftype t);
+/* qsort order of doubles (no NaN). */
+static inline int co_cmp_double(const void *pa, const void *pb) {
+  double a = *(const double *)pa, b = *(const double *)pb;
+  return (a > b) - (a < b);
+}
 void co_schema_destroy(cohort_schema *s); /* frees members, not s */
 int co_schema_copy_into(cohort_schema *dst, const cohort_schema *src);
 

@@ -139,9 +139,16 @@ size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, 
 /* Largest k any search may ask for. */
 #define CO_K_MAX 1000
 
-/* ---------------------------------------------------------------- associations (assoc.c) */
+/* ---------------------------------------------------------------- statistics of the cases */
 
-/* nf * nf, symmetric, in [0, 1]: Cramér's V, |Pearson| or the correlation ratio of each pair of
+/* Statistics that synthesis takes of the cases read every co_sample_step(n)-th one: a fixed
+ * stride, at most CO_STATS_SAMPLE cases, keeps them linear in the features only. */
+#define CO_STATS_SAMPLE 20000
+static inline size_t co_sample_step(size_t n) {
+  return n > CO_STATS_SAMPLE ? n / CO_STATS_SAMPLE : 1;
+}
+
+/* assoc.c: nf * nf, symmetric, in [0, 1]: Cramér's V, |Pearson| or the correlation ratio of each pair of
  * features over (a sample of) the cases; 1 on the diagonal. The caller frees it. */
 cohort_status co_assoc_matrix(const cohort_trainee *t, double **out);
 

@@ -69,11 +69,6 @@ static double nanmean2(double a, double b) {
   return (a + b) / 2;
 }
 
-static int cmp_double(const void *pa, const void *pb) {
-  double a = *(const double *)pa, b = *(const double *)pb;
-  return (a > b) - (a < b);
-}
-
 static int cmp_u64(const void *pa, const void *pb) {
   uint64_t a = *(const uint64_t *)pa, b = *(const uint64_t *)pb;
   return (a > b) - (a < b);
@@ -252,7 +247,7 @@ static cohort_status ks_complement(ectx *x, const ecol *c, co_eval_col *out) {
     for (size_t r = 0; r < x->nrows[k]; r++)
       if (!isnan(c->num[k][r]))
         s[k][m[k]++] = round14(c->num[k][r]);
-    qsort(s[k], m[k], sizeof *s[k], cmp_double);
+    qsort(s[k], m[k], sizeof *s[k], co_cmp_double);
   }
   if (m[0] == 0 || m[1] == 0) {
     out->score = NAN;
@@ -1229,7 +1224,7 @@ static cohort_status calculate_dcr(ectx *x, const dset *data, const dset *ref, d
 static double median(double *v, size_t n) {
   if (n == 0)
     return NAN;
-  qsort(v, n, sizeof *v, cmp_double);
+  qsort(v, n, sizeof *v, co_cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 

@@ -91,7 +91,6 @@
  * side) hold on average: a spike, not a value of a feature measured in coarse steps. */
 #define CO_SYNTH_SPIKE 4.0
 #define CO_SYNTH_SPIKE_SPAN 2
-#define CO_SYNTH_ATOM_SAMPLE 20000
 
 typedef struct synth_job {
   cohort_trainee *t;
@@ -497,15 +496,10 @@ out:
   return st;
 }
 
-static int cmp_double(const void *pa, const void *pb) {
-  double a = *(const double *)pa, b = *(const double *)pb;
-  return a < b ? -1 : a > b;
-}
-
-/* The values of each continuous feature that at least CO_SYNTH_ATOM of the cases (of a sample of
- * CO_SYNTH_ATOM_SAMPLE) hold, into *atoms / *off as synth_job keeps them. */
+/* The values of each continuous feature that at least CO_SYNTH_ATOM of the cases (of a sample, see
+ * co_sample_step) hold, into *atoms / *off as synth_job keeps them. */
 static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t **off) {
-  size_t nf = t->nf, step = t->n > CO_SYNTH_ATOM_SAMPLE ? t->n / CO_SYNTH_ATOM_SAMPLE : 1, m = t->n / step;
+  size_t nf = t->nf, step = co_sample_step(t->n), m = t->n / step;
   size_t most = (size_t)(1 / CO_SYNTH_ATOM) + 1, na = 0;
   double *v = co_malloc((m ? m : 1) * sizeof *v);
   size_t *cnt = co_malloc((m ? m : 1) * sizeof *cnt);
@@ -524,7 +518,7 @@ static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t 
     for (size_t s = 0; s < m; s++)
       if (!isnan(t->x[s * step * nf + f]))
         v[k++] = t->x[s * step * nf + f];
-    qsort(v, k, sizeof *v, cmp_double);
+    qsort(v, k, sizeof *v, co_cmp_double);
     for (size_t i = 0; i < k; nd++) { /* distinct values and their counts */
       size_t e = i;
       while (e < k && v[e] == v[i])
