@@ -159,6 +159,9 @@ COHORT_API cohort_status cohort_trainee_set_weight(cohort_trainee *t, size_t cas
  * strings are valid until the next call on the trainee. */
 COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_index, const char **cells);
 
+/* Largest k (neighbours) any search, analyze grid or synthesis may ask for. */
+#define COHORT_K_MAX 1000
+
 typedef struct cohort_analyze_options {
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
   size_t n_targets;

@@ -1,7 +1,8 @@
 /* bus_local.c: the in-process bus. Subscribers are called on the publisher's thread. A reader-writer lock lets publishes run in parallel while
  * (un)subscribing takes it exclusively. */
 #include "bus.h"
-#include "co_internal.h"
+#include "backends.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <pthread.h>

@@ -8,6 +8,7 @@
 #define COHORT_BUS_H
 
 #include "cohort/cohort.h"
+#include "config.h"
 
 #include <stddef.h>
 
@@ -33,7 +34,11 @@ struct co_bus {
   const co_bus_ops *ops;
 };
 
-cohort_status co_bus_local_open(co_bus **out);
+/* A backend that opens buses from URLs of its scheme ("local", "nats://..."); see co_store_backend. */
+typedef struct co_bus_backend {
+  const char *scheme;
+  cohort_status (*open)(const char *url, const co_config *cfg, co_bus **out);
+} co_bus_backend;
 
 /* Whether subject matches pattern (exact, or prefix for a trailing ".>"). */
 int co_bus_match(const char *pattern, const char *subject);

@@ -1,8 +1,7 @@
 /* job_params.c: the parameters each job kind accepts, checked when the job is queued so that a
  * typo or a wrong type is a 400 naming the field, not a job that fails later. tasks.c reads the
  * same names. */
-#include "co_internal.h"
-#include "co_trainee.h"
+#include "co_base.h"
 #include "platform.h"
 
 #include <string.h>
@@ -23,14 +22,14 @@ static const param params[] = {
     {"train", "dataset", P_STR, 0, 0, 1, NULL},
     {"train", "features", P_OBJ, 0, 0, 0, NULL},
     {"analyze", "targets", P_STRS, 0, 0, 0, NULL},
-    {"analyze", "k_values", P_INTS, 1, CO_K_MAX, 0, NULL},
+    {"analyze", "k_values", P_INTS, 1, COHORT_K_MAX, 0, NULL},
     {"analyze", "p_values", P_NUMS, 0.05, 16, 0, NULL},
     {"analyze", "sample", P_INT, 0, 10000000, 0, NULL},
     {"analyze", "seed", P_INT, 0, SEED_MAX, 0, NULL},
     {"synthesize", "rows", P_INT, 1, 0, 0, NULL},
     {"synthesize", "seed", P_INT, 0, SEED_MAX, 0, NULL},
     {"synthesize", "conviction", P_NUM, 0.01, 1e6, 0, NULL},
-    {"synthesize", "k", P_INT, 0, CO_K_MAX, 0, NULL},
+    {"synthesize", "k", P_INT, 0, COHORT_K_MAX, 0, NULL},
     {"synthesize", "privacy", P_STR, 0, 0, 0, "reference|local|off"},
     {"synthesize", "fixed", P_STRMAP, 0, 0, 0, NULL},
     {"synthesize", "evaluate", P_BOOL, 0, 0, 0, NULL},

@@ -2,7 +2,7 @@
  * progress updates), runs its kind, and writes the outcome. A bus message on "jobs.queued" wakes
  * an idle thread at once; otherwise threads poll once a second, which also picks up jobs whose
  * worker died (expired lease). Watchers hear "jobs.<id>" whenever a job changes. */
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "platform.h"
 #include "task.h"
@@ -21,7 +21,7 @@ struct co_jobs {
   pthread_mutex_t mu;
   pthread_cond_t wake;
   _Atomic int stopping; /* also read by running tasks: a shutdown interrupts them */
-  unsigned pending; /* wake-ups not yet consumed */
+  unsigned pending;     /* wake-ups not yet consumed */
   co_bus_sub *sub;
 };
 
@@ -38,8 +38,8 @@ int co_job_kind_known(const char *kind) {
   return 0;
 }
 
-cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out) {
+cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id,
+                            const char *kind, json_t *params, co_job *out) {
   memset(out, 0, sizeof *out);
   if (!co_job_kind_known(kind))
     return co_error(COHORT_EINVAL, "unknown job kind '%s'", kind);
@@ -145,7 +145,9 @@ static void run_one(co_platform *p, co_job *job) {
   }
   if (t.cancelled && st != COHORT_OK)
     st = COHORT_ECANCELLED;
-  co_job_state final = st == COHORT_OK ? CO_JOB_SUCCEEDED : st == COHORT_ECANCELLED ? CO_JOB_CANCELLED : CO_JOB_FAILED;
+  co_job_state final = st == COHORT_OK           ? CO_JOB_SUCCEEDED
+                       : st == COHORT_ECANCELLED ? CO_JOB_CANCELLED
+                                                 : CO_JOB_FAILED;
   char *result = NULL;
   if (st == COHORT_OK && t.result)
     result = json_dumps(t.result, JSON_COMPACT);
@@ -154,11 +156,12 @@ static void run_one(co_platform *p, co_job *job) {
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
     p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + LEASE_MS);
-  cohort_status fst = p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
+  cohort_status fst =
+      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
-  co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind, "state",
-         co_job_state_name(final), "ms", ms, "error", err[0] ? err : NULL, NULL);
+  co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind,
+         "state", co_job_state_name(final), "ms", ms, "error", err[0] ? err : NULL, NULL);
   if (fst != COHORT_OK)
     co_log(CO_LOG_ERROR, "cannot record job outcome", "job", job->id, "error", cohort_errmsg(), NULL);
   announce(p, job->id);
@@ -181,7 +184,8 @@ static void *thread_main(void *arg) {
     pthread_mutex_unlock(&js->mu);
 
     co_job job;
-    cohort_status st = p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, &job);
+    cohort_status st =
+        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, p->cfg.job_max_attempts, &job);
     if (st == COHORT_OK) {
       run_one(p, &job);
       co_job_clear(&job);

@@ -2,7 +2,7 @@
  * queued by an older version), works on private copies, and publishes its output only at the
  * end: a new trainee version is saved to a new blob and committed with a compare-and-swap, so a
  * crash or a cancel mid-job leaves the committed trainee as it was. */
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "task.h"
 #include "util.h"

@@ -1,6 +1,6 @@
 /* api_jobs.c: jobs (list, get, live events, cancel), evaluate-as-a-job, and reports. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <string.h>

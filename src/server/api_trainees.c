@@ -1,7 +1,7 @@
 /* api_trainees.c: trainees. Changes (train, analyze, impute, synthesize) are jobs; questions
  * (predict, anomalies, impute rows, importance) are answered at once by the hosted trainee. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
  * and check, never reply: a reply then would close keep-alive connections), then once per body
  * chunk, then once with no data, when the handler runs. */
 #include "auth.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"

@@ -1,5 +1,5 @@
 /* Status codes and the per-thread error message. */
-#include "co_internal.h"
+#include "co_base.h"
 
 #include <stdio.h>
 #include <string.h>
