@@ -57,6 +57,9 @@ typedef enum cohort_status {
 COHORT_API const char *cohort_strerror(cohort_status status);
 /* The message of the calling thread's last failed call, with context; "" if none. */
 COHORT_API const char *cohort_errmsg(void);
+/* Which input of the calling thread's last failed call was at fault, by the name of its option
+ * ("targets", "contexts", "rows"), as sqlite3_error_offset points into SQL; "" if none is known. */
+COHORT_API const char *cohort_errfield(void);
 COHORT_API const char *cohort_version(void);
 
 /* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the

@@ -245,6 +245,13 @@ class ApiTest(unittest.TestCase):
                          "invalid", "rows")
         self.assertError(self.req("POST", path, {"targets": ["nope"], "rows": [{"island": "Biscoe"}]}), 400,
                          None, "targets")
+        # The engine names the option at fault: a bad context is not blamed on the targets.
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["nope"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["bill_length_mm"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["nope"], "contexts": ["island"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "targets")
         self.assertError(self.req("POST", path, {"targets": ["species"], "details": ["everything"],
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "details")
         self.assertError(self.req("POST", path, "{not json"), 400, "invalid_json")
