@@ -45,7 +45,8 @@ extern "C" {
   X(ENOTFOUND, -6, "not found")                                              \
   X(ECANCELLED, -7, "cancelled")                                             \
   X(ELIMIT, -8, "limit exceeded")                                            \
-  X(ESTATE, -9, "operation not valid in this state")
+  X(ESTATE, -9, "operation not valid in this state")                         \
+  X(EUNAVAIL, -10, "a service it needs is unavailable; try again")
 
 typedef enum cohort_status {
 #define COHORT_STATUS_ENUM_(name, code, text) COHORT_##name = (code),
@@ -164,6 +165,8 @@ COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_inde
 
 /* Largest k (neighbours) any search, analyze grid or synthesis may ask for. */
 #define COHORT_K_MAX 1000
+/* Most values in one analyze grid (k_values, p_values). */
+#define COHORT_GRID_MAX 64
 
 typedef struct cohort_analyze_options {
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */

@@ -7,6 +7,7 @@
 #include "bus.h"
 #include "config.h"
 #include "host.h"
+#include "job_params.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -49,12 +50,11 @@ void co_platform_close(co_platform *p);
 /* ---------------------------------------------------------------- jobs (jobs.c) */
 
 /* Queues a job of kind on trainee_id (may be "") in workspace with params (borrowed) and wakes a
- * job thread; *out receives the stored record (caller clears it). EINVAL for an unknown kind. */
+ * job thread; *out receives the stored record (caller clears it). The parameters are decoded as
+ * the job will decode them when it runs (co_job_params_decode): EINVAL naming the field in *field
+ * for an unknown kind or a bad parameter. */
 cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out);
-/* Checks a job's parameters before it is queued: known names only, each of the right type and
- * range ("rows" up to max_rows). EINVAL naming the field (also in *field) otherwise. */
-cohort_status co_job_params_check(const char *kind, json_t *params, int64_t max_rows, const char **field);
+                            json_t *params, co_job *out, const char **field);
 /* Whether kind names a job this build can run. */
 int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);

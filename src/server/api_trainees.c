@@ -76,11 +76,12 @@ void api_trainees_create(co_req *r) {
   json_t *params = json_pack("{s:s}", "dataset", dsid);
   if (features && json_is_object(features))
     json_object_set(params, "features", features);
-  st = co_job_submit(p, r->workspace_id, t.id, "train", params, &job);
+  const char *field = NULL;
+  st = co_job_submit(p, r->workspace_id, t.id, "train", params, &job, &field);
   json_decref(params);
   if (st != COHORT_OK) {
     p->store->ops->trainee_delete(p->store, t.id);
-    co_reply_status(r, st, NULL);
+    co_reply_status(r, st, field);
     goto out;
   }
   char loc[CO_ID_MAX + 16];
@@ -210,15 +211,10 @@ void api_trainee_job(co_req *r) {
                    r->trainee.id);
     return;
   }
-  const char *field;
-  cohort_status st = co_job_params_check(kind, r->json, r->p->cfg.max_rows, &field);
+  const char *field = NULL;
+  cohort_status st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job, &field);
   if (st != COHORT_OK) {
-    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
-    return;
-  }
-  st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
+    co_reply_status(r, st, field);
     return;
   }
   char loc[CO_ID_MAX + 16];

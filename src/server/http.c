@@ -186,6 +186,11 @@ void co_reply_status(co_req *r, cohort_status st, const char *field) {
     status = 503;
     code = "out_of_memory";
     break;
+  case COHORT_EUNAVAIL: /* the store, blob store or bus is down: the client may retry */
+    status = 503;
+    code = "unavailable";
+    co_reply_header(r, "Retry-After", "1");
+    break;
   default:
     break;
   }
