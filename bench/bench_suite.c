@@ -246,15 +246,17 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
     free(p);
     free(ej);
     fprintf(stderr,
-            "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, identical %zu, TSTR %.4f / TRTR "
-            "%.4f (engine kNN), %.1fs\n",
-            d->name, cohort_eval_quality(ev), cohort_eval_dcr_overfitting(ev), cohort_eval_identical(ev),
+            "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, copies %zu rare / %zu common, TSTR "
+            "%.4f / TRTR %.4f (engine kNN), %.1fs\n",
+            d->name, cohort_eval_quality(ev), cohort_eval_dcr_overfitting(ev), cohort_eval_identical_rare(ev),
+            cohort_eval_identical_common(ev),
             cohort_eval_tstr(ev), cohort_eval_trtr(ev), t4 - t3);
     fprintf(json, ", \"synth_seconds\": %.3f, \"quality\": ", t4 - t3);
     bench_json_num(json, cohort_eval_quality(ev));
     fprintf(json, ", \"dcr_overfitting\": ");
     bench_json_num(json, cohort_eval_dcr_overfitting(ev));
-    fprintf(json, ", \"identical\": %zu, \"tstr_engine\": ", cohort_eval_identical(ev));
+    fprintf(json, ", \"identical\": %zu, \"identical_rare\": %zu, \"identical_common\": %zu, \"tstr_engine\": ",
+            cohort_eval_identical(ev), cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev));
     bench_json_num(json, cohort_eval_tstr(ev));
     fprintf(json, ", \"trtr_engine\": ");
     bench_json_num(json, cohort_eval_trtr(ev));

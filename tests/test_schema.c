@@ -608,6 +608,24 @@ static void test_numbers(void **state) {
   assert_int_equal(cohort_schema_decimals(s, 0), 10); /* capped */
   cohort_schema_free(s);
   cohort_table_free(t);
+
+  /* Decimals are those the column is written with: a stray value with float noise (1 in 40)
+   * does not lengthen every output value; formatting rounds to the column's decimals. */
+  const char *cells[40];
+  char buf[40][24];
+  for (int i = 0; i < 40; i++) {
+    snprintf(buf[i], sizeof buf[i], "%.8f", 0.5 + i * 0.012345678);
+    cells[i] = buf[i];
+  }
+  cells[7] = "0.5864197460000001";
+  t = column(cells, 40);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  assert_int_equal(cohort_schema_decimals(s, 0), 8);
+  char out[64];
+  assert_string_equal(co_feature_format(&s->f[0], 0.5864197460000001, out, sizeof out), "0.58641975");
+  cohort_schema_free(s);
+  cohort_table_free(t);
 }
 
 /* ---------------------------------------------------------------- encode / format */

@@ -16,7 +16,8 @@
  *       CO_CODE_MIN_REPEAT rows per distinct value (fewer rows cannot tell a code from a
  *       measurement) and one spelling per value (not "1" and "1.0"). A count with more values
  *       (pregnancies 0..17, education years 1..16) stays continuous;
- *     - continuous otherwise: bounds, decimals (most digits after the point, capped at 10) and
+ *     - continuous otherwise: bounds, decimals (digits after the point that 95% of the values
+ *       are written with, capped at 10: output is written with them, as the input was) and
  *       whether all values are integers;
  *  - datetime: every value an ISO 8601 date or date-time (see co_parse_datetime);
  *  - nominal otherwise, levels in first-seen order. All values distinct over more than
@@ -38,6 +39,7 @@
 #define CO_CODE_MAX_LEVELS 10 /* most distinct integers taken as class codes */
 #define CO_CODE_MIN_REPEAT 5  /* rows per distinct value needed to call numbers codes */
 #define CO_REASON_MAX 240
+#define CO_DECIMALS_SHARE 0.95 /* share of a column's values whose decimals output keeps */
 #define CO_JSON_MAX_LEVELS 1000
 /* Datetimes are kept within years 0000..9999 on output, so that what is written parses again. */
 #define CO_EPOCH_MIN (-62167219200.0) /* 0000-01-01T00:00:00Z */
@@ -319,6 +321,7 @@ static cohort_status derive_continuous(co_feature *f, const cohort_table *t, siz
   f->max = NAN;
   f->decimals = 0;
   f->integer = true;
+  size_t ndec[CO_MAX_DECIMALS + 1] = {0}, n = 0;
   for (size_t r = 0; r < t->nrows; r++) {
     const char *cell = cell_at(t, r, col);
     if (!cell)
@@ -335,13 +338,18 @@ static cohort_status derive_continuous(co_feature *f, const cohort_table *t, siz
       f->min = v;
     if (isnan(f->max) || v > f->max)
       f->max = v;
-    if (dec > f->decimals)
-      f->decimals = dec;
-    if (!(fabs(v) < 9007199254740992.0 && v == floor(v)))
+    ndec[dec]++;
+    n++;
+    if (dec > 0 || !(fabs(v) < 9007199254740992.0 && v == floor(v)))
       f->integer = false;
   }
-  if (f->decimals > 0)
-    f->integer = false;
+  /* The decimals the column is written with: enough for CO_DECIMALS_SHARE of its values, so a few
+   * cells written with float noise ("9.550000000000001") do not lengthen every output value. */
+  for (size_t c = 0; n && f->decimals < CO_MAX_DECIMALS; f->decimals++) {
+    c += ndec[f->decimals];
+    if ((double)c >= CO_DECIMALS_SHARE * (double)n)
+      break;
+  }
   return COHORT_OK;
 }
 
