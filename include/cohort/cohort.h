@@ -290,6 +290,12 @@ typedef struct cohort_eval_options {
   size_t threads;
   cohort_progress_fn progress;
   void *progress_user;
+  /* Copies (synthetic rows equal by value to a training row, as SDMetrics' NewRowSynthesis
+   * matches them) are split by how many training rows share the copied row: fewer than copy_k
+   * = a rare copy (a privacy risk), else a common copy (allowed). 0 = 5. */
+  size_t copy_k;
+  double copy_tolerance;       /* numbers match within this fraction of the synthetic value;
+                                  0 = 0.01 (SDMetrics' default), < 0 = exactly */
 } cohort_eval_options;
 
 /* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
@@ -303,7 +309,10 @@ COHORT_API double cohort_eval_column_shapes(const cohort_eval *e);
 COHORT_API double cohort_eval_pair_trends(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_baseline(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
+/* Synthetic rows equal by value to some training row: all, rare copies, common copies. */
 COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
 /* Full report (malloc'd, caller frees). */
