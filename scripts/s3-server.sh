@@ -109,6 +109,8 @@ account_autocreate = true
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
+# Virtual-host addressing: BUCKET.localhost:PORT (curl sends *.localhost to loopback itself).
+storage_domain = localhost
 
 [filter:tempauth]
 use = egg:swift#tempauth
