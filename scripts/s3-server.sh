@@ -20,14 +20,22 @@ usage() {
   exit 2
 }
 
+# Whether PID is still one of ours (a stale PID file may name a reused PID by now).
+ours() {
+  local dir=$1 pid=$2
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -e "$dir" -e "memcached -l 127.0.0.1"
+}
+
 stop() {
   local dir=$1
   [ -d "$dir/pids" ] || return 0
+  dir=$(cd "$dir" && pwd)
   local f pid
   for f in "$dir"/pids/*.pid; do
     [ -e "$f" ] || continue
     pid=$(cat "$f")
-    kill -TERM "$pid" 2>/dev/null || true
+    if ours "$dir" "$pid"; then kill -TERM "$pid" 2>/dev/null || true; else rm -f "$f"; fi
   done
   # Bounded wait, then KILL whatever is left.
   for _ in $(seq 1 50); do
@@ -41,7 +49,8 @@ stop() {
   done
   for f in "$dir"/pids/*.pid; do
     [ -e "$f" ] || continue
-    kill -KILL "$(cat "$f")" 2>/dev/null || true
+    pid=$(cat "$f")
+    ! ours "$dir" "$pid" || kill -KILL "$pid" 2>/dev/null || true
     rm -f "$f"
   done
 }
@@ -55,7 +64,7 @@ import sys
 from swift.common import utils
 utils.set_swift_dir(sys.argv[1])
 from swift.common.wsgi import run_wsgi
-sys.exit(run_wsgi(sys.argv[2], sys.argv[3]))' "$dir" "$conf" "$name" >>"$dir/log/$name.log" 2>&1 &
+sys.exit(run_wsgi(sys.argv[2], sys.argv[3]))' "$dir" "$conf" "$name" </dev/null >>"$dir/log/$name.log" 2>&1 &
   echo $! >"$dir/pids/$name.pid"
 }
 
@@ -152,9 +161,13 @@ make_rings() {
   done
 }
 
+port_free() {
+  "$PY" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
 wait_port() {
   local port=$1 what=$2 dir=$3
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do
     "$PY" -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$port" \
       2>/dev/null && return 0
     sleep 0.1
@@ -172,11 +185,14 @@ start() {
   mkdir -p "$dir/pids" "$dir/log" "$dir/srv/d1" "$dir/cache"
   dir=$(cd "$dir" && pwd)
   stop "$dir"
+  for p in "$port" $((port + 1)) $((port + 2)) $((port + 3)) $((port + 4)); do
+    port_free "$p" || { echo "s3-server: port $p on 127.0.0.1 is in use" >&2; exit 1; }
+  done
   write_configs "$dir" "$port"
   make_rings "$dir" "$port"
   local user=()
   [ "$(id -u)" -eq 0 ] && user=(-u root)
-  memcached -l 127.0.0.1 -p $((port + 4)) -U 0 -m 32 "${user[@]}" >>"$dir/log/memcached.log" 2>&1 &
+  memcached -l 127.0.0.1 -p $((port + 4)) -U 0 -m 32 "${user[@]}" </dev/null >>"$dir/log/memcached.log" 2>&1 &
   echo $! >"$dir/pids/memcached.pid"
   launch "$dir" account-server "$dir/account-server.conf"
   launch "$dir" container-server "$dir/container-server.conf"
