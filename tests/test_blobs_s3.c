@@ -10,9 +10,9 @@
 /* cmocka.h needs the four above first. */
 #include <cmocka.h>
 
-#include "../src/backends/blobs_s3.h"
-#include "../src/backends/sigv4.h"
-#include "co_internal.h"
+#include "blobs_s3.h"
+#include "co_base.h"
+#include "sigv4.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -523,6 +523,39 @@ static void test_parse_url(void **state) {
   assert_int_equal(co_blobs_s3_parse_url("s3://bucket/x?endpoint=%zz", &c), COHORT_EINVAL);
   assert_string_equal(c.bucket, ""); /* untouched on error */
   assert_int_equal(co_blobs_s3_parse_url(NULL, &c), COHORT_EINVAL);
+
+  /* The standard variables fill what the settings left empty. */
+  memset(&c, 0, sizeof c);
+  co_strlcpy(c.region, "eu-north-1", sizeof c.region);
+  setenv("AWS_ACCESS_KEY_ID", "acct:user", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t", 1);
+  unsetenv("AWS_SESSION_TOKEN");
+  setenv("AWS_REGION", "", 1);
+  setenv("AWS_DEFAULT_REGION", "us-west-2", 1);
+  unsetenv("AWS_ENDPOINT_URL_S3");
+  setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1234", 1);
+  OK(co_blobs_s3_config_from_env(&c));
+  assert_string_equal(c.access_key, "acct:user");
+  assert_string_equal(c.secret_key, "s3cr3t");
+  assert_string_equal(c.session_token, "");
+  assert_string_equal(c.region, "eu-north-1"); /* set already: kept */
+  assert_string_equal(c.endpoint, "http://127.0.0.1:1234");
+  memset(&c, 0, sizeof c);
+  OK(co_blobs_s3_config_from_env(&c));
+  assert_string_equal(c.region, "us-west-2");
+  char longval[600];
+  memset(longval, 'x', sizeof longval - 1);
+  longval[sizeof longval - 1] = '\0';
+  setenv("AWS_ENDPOINT_URL_S3", longval, 1);
+  memset(&c, 0, sizeof c);
+  assert_int_equal(co_blobs_s3_config_from_env(&c), COHORT_ELIMIT);
+  assert_non_null(strstr(cohort_errmsg(), "AWS_ENDPOINT_URL_S3"));
+  assert_null(strstr(cohort_errmsg(), "xxxx"));
+  const char *vars[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                        "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",      "AWS_ENDPOINT_URL_S3"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+    unsetenv(vars[i]);
+  co_blobs_s3_config_wipe(&c);
 }
 
 /* Virtual-host addressing for real: curl sends bucket.localhost to 127.0.0.1 and Swift's s3api

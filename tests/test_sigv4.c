@@ -10,8 +10,8 @@
 /* cmocka.h needs the four above first. */
 #include <cmocka.h>
 
-#include "../src/backends/sigv4.h"
-#include "co_internal.h"
+#include "co_base.h"
+#include "sigv4.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * connections are reused across threads. Secrets live only in the config copy, which is wiped on
  * close, and in the signed header list, which is wiped before it is freed; no message carries them. */
 #include "blobs_s3.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "sigv4.h"
 #include "util.h"
@@ -943,6 +943,32 @@ cohort_status co_blobs_s3_parse_url(const char *url, co_blobs_s3_config *out) {
   }
   *out = tmp;
   sodium_memzero(&tmp, sizeof tmp);
+  return COHORT_OK;
+}
+
+static cohort_status env_into(char *field, size_t cap, const char *name, const char *alt) {
+  const char *v = getenv(name);
+  if ((!v || !*v) && alt) {
+    v = getenv(alt);
+    name = alt;
+  }
+  if (field[0] || !v || !*v)
+    return COHORT_OK;
+  if (strlen(v) >= cap)
+    return co_error(COHORT_ELIMIT, "blobs: %s is longer than %zu bytes", name, cap - 1);
+  co_strlcpy(field, v, cap);
+  return COHORT_OK;
+}
+
+cohort_status co_blobs_s3_config_from_env(co_blobs_s3_config *c) {
+  cohort_status st;
+  if ((st = env_into(c->access_key, sizeof c->access_key, "AWS_ACCESS_KEY_ID", NULL)) != COHORT_OK ||
+      (st = env_into(c->secret_key, sizeof c->secret_key, "AWS_SECRET_ACCESS_KEY", NULL)) != COHORT_OK ||
+      (st = env_into(c->session_token, sizeof c->session_token, "AWS_SESSION_TOKEN", NULL)) != COHORT_OK ||
+      (st = env_into(c->region, sizeof c->region, "AWS_REGION", "AWS_DEFAULT_REGION")) != COHORT_OK ||
+      (st = env_into(c->endpoint, sizeof c->endpoint, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")) !=
+          COHORT_OK)
+    return st;
   return COHORT_OK;
 }
 

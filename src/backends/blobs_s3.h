@@ -44,6 +44,11 @@ typedef struct co_blobs_s3_config {
  * the other fields as they are. Credentials never come from the URL. */
 cohort_status co_blobs_s3_parse_url(const char *url, co_blobs_s3_config *out);
 
+/* Fills the fields still empty from the standard variables: AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (else AWS_DEFAULT_REGION),
+ * AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL). ELIMIT naming the variable if a value is too long. */
+cohort_status co_blobs_s3_config_from_env(co_blobs_s3_config *cfg);
+
 /* Checks the configuration and that the bucket exists and takes these credentials (HEAD bucket),
  * so that a bad setting fails at start-up with one line naming it. cfg is copied. */
 cohort_status co_blobs_s3_open(const co_blobs_s3_config *cfg, co_blobs **out);

@@ -3,7 +3,7 @@
  * key (HMAC chain over date, region, service) -> signature. Checked against AWS's test suite in
  * tests/test_sigv4.c. */
 #include "sigv4.h"
-#include "co_internal.h"
+#include "co_base.h"
 
 #include <sodium.h>
 #include <stdio.h>
