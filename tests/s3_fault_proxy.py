@@ -8,7 +8,8 @@ signed), unless a fault is armed:
     GET /__fault__?mode=fail|hang|drop|corrupt|pass&count=N&match=TEXT
 arms a fault for the next N requests whose "METHOD /path?query" contains TEXT: fail answers 500
 InternalError, hang holds the request without answering for 30 s, drop closes the connection
-without an answer, corrupt flips a bit of the body on its way to the server. GET /__fault__/stats returns {"requests": ["METHOD /path?query", ...],
+without an answer, corrupt flips a bit of the body on its way to the server, lose forwards the
+request and then drops the connection instead of passing the answer back. GET /__fault__/stats returns {"requests": ["METHOD /path?query", ...],
 "injected": N} and GET /__fault__/reset clears both.
 """
 import http.client
@@ -51,7 +52,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(200, b"{}", "application/json")
             q = urllib.parse.parse_qs(url.query)
             mode = q.get("mode", ["pass"])[0]
-            if mode not in ("pass", "fail", "hang", "drop", "corrupt"):
+            if mode not in ("pass", "fail", "hang", "drop", "corrupt", "lose"):
                 return self.reply(400, b"bad mode", "text/plain")
             STATE.update(mode=mode, count=int(q.get("count", ["1"])[0]), match=q.get("match", [""])[0])
         return self.reply(200, b"{}", "application/json")
@@ -90,6 +91,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             conn.endheaders(body)
             resp = conn.getresponse()
             data = resp.read()
+            if fault == "lose":
+                self.close_connection = True
+                return
             self.send_response_only(resp.status, resp.reason)
             for k, v in resp.getheaders():
                 if k.lower() not in HOP:

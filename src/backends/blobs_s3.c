@@ -696,8 +696,19 @@ static cohort_status put_multipart(s3_blobs *b, int fd, int64_t size, const char
                 .resp = c.resp};
   st = s3_perform(b, &cc);
   /* S3 may answer 200 and still report an error in the body. */
-  if (st == COHORT_OK && (cc.status != 200 || strstr(cc.resp, "<Error>")))
+  if (st == COHORT_OK && (cc.status != 200 || strstr(cc.resp, "<Error>"))) {
     st = http_error(b, &cc, "cannot complete the multipart upload of");
+    /* A retry after a lost answer finds the upload gone because it completed: the object tells. */
+    if (cc.tries > 1 && cc.status == 404) {
+      char msg[512];
+      co_strlcpy(msg, cohort_errmsg(), sizeof msg);
+      s3_call hc = {.method = "HEAD", .key = key, .in_fd = -1, .out_fd = -1, .resp = c.resp};
+      if (s3_perform(b, &hc) == COHORT_OK && hc.status == 200 && hc.content_length == (curl_off_t)size)
+        st = COHORT_OK;
+      else
+        co_error(st, "%s", msg);
+    }
+  }
   if (st == COHORT_OK)
     started = 0;
 out:
