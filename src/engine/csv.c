@@ -50,7 +50,7 @@ typedef struct csv_parser {
   char delim;
   const char *const *na;
   size_t nna;
-  size_t max_rows, max_field;
+  size_t max_rows, max_field, max_columns, max_cells;
 
   /* position */
   enum csv_state state;
@@ -170,6 +170,9 @@ static cohort_status field_push(csv_parser *p, char c) {
 }
 
 static cohort_status end_header_field(csv_parser *p, const char *s, size_t n) {
+  if (p->max_columns && p->nnames >= p->max_columns)
+    return co_error(COHORT_ELIMIT, "line %zu, column %zu: more than %zu columns (max_columns)", p->rec_line,
+                    p->nnames + 1, p->max_columns);
   if (co_grow((void **)&p->names, &p->cap_names, p->nnames + 1, sizeof *p->names) != 0)
     return co_nomem();
   p->names[p->nnames] = co_strndup(s, n);
@@ -229,6 +232,9 @@ static cohort_status push_row(csv_parser *p, size_t line, char **cells) {
   size_t need = (t->nrows + 1) * t->ncols;
   if (need / t->ncols != t->nrows + 1)
     return co_error(COHORT_ELIMIT, "line %zu: too many rows", line);
+  if (p->max_cells && need > p->max_cells)
+    return co_error(COHORT_ELIMIT, "line %zu: more than %zu cells (max_cells: %zu columns x %zu rows so far)", line,
+                    p->max_cells, t->ncols, t->nrows);
   size_t cap = t->cap_rows * t->ncols;
   if (need > cap) {
     if (co_grow((void **)&t->cells, &cap, need, sizeof *t->cells) != 0)
@@ -422,6 +428,8 @@ static cohort_status csv_init(csv_parser *p, const cohort_csv_options *opt) {
       p->nna = opt->n_na_tokens;
     }
     p->max_rows = opt->max_rows;
+    p->max_columns = opt->max_columns;
+    p->max_cells = opt->max_cells;
     if (opt->max_field_bytes)
       p->max_field = opt->max_field_bytes;
   }
@@ -634,12 +642,38 @@ static bool same_cell(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
+/* The shape limits only ever stop the reader earlier: a limited parse that succeeds equals the
+ * unlimited one, one that fails for another reason fails unlimited too, and an input within every
+ * limit (short enough that no field can pass max_field_bytes) parses under them. */
+static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *full) {
+  const cohort_csv_options lim = {.max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
+  cohort_table *t = NULL;
+  cohort_status st = cohort_table_parse_csv(&t, (const char *)data, size, &lim);
+  if (st == COHORT_OK) {
+    if (!full || t->ncols != full->ncols || t->nrows != full->nrows || t->ncols > lim.max_columns ||
+        t->nrows > lim.max_rows || t->ncols * t->nrows > lim.max_cells)
+      abort();
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+      if (!same_cell(t->cells[i], full->cells[i]))
+        abort();
+    }
+  } else if (st != COHORT_ELIMIT && st != COHORT_ENOMEM && full) {
+    abort();
+  } else if (st == COHORT_ELIMIT && full && size <= lim.max_field_bytes && full->ncols <= lim.max_columns &&
+             full->nrows <= lim.max_rows && full->ncols * full->nrows <= lim.max_cells) {
+    abort();
+  }
+  cohort_table_free(t);
+}
+
 int co_fuzz_csv(const uint8_t *data, size_t size) {
   cohort_table *t = NULL, *back = NULL;
   cohort_schema *s = NULL;
   char *text = NULL;
   size_t len = 0;
-  if (cohort_table_parse_csv(&t, (const char *)data, size, NULL) != COHORT_OK)
+  cohort_status parsed = cohort_table_parse_csv(&t, (const char *)data, size, NULL);
+  fuzz_limits(data, size, parsed == COHORT_OK ? t : NULL);
+  if (parsed != COHORT_OK)
     return 0;
   if (cohort_schema_infer(&s, t) == COHORT_OK) {
     /* Every cell of an inferred column encodes as that column's type, and categories format
