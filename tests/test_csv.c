@@ -334,6 +334,32 @@ static void test_shape_limits(void **state) {
   (void)state;
 }
 
+/* A row window reads only what it keeps: rows before it are not stored, the input after it is
+ * not read (a format error there goes unseen), and blank-line rows count as rows. */
+static void test_row_window(void **state) {
+  const char *text = "a,b\n1,x\n2,y\n3,z\n4,w\nbroken\n";
+  cohort_csv_options win = {.skip_rows = 1, .read_rows = 2};
+  cohort_table *t = parse_opt(text, strlen(text), &win);
+  assert_int_equal(cohort_table_rows(t), 2);
+  assert_string_equal(cohort_table_cell(t, 0, 0), "2");
+  assert_string_equal(cohort_table_cell(t, 1, 1), "z");
+  cohort_table_free(t);
+  win.skip_rows = 3;
+  expect_error_n(text, strlen(text), &win, COHORT_EFORMAT, "line 6: 1 field, header has 2", (const char *)NULL);
+  cohort_csv_options past = {.skip_rows = 10};
+  const char *ok = "a\n1\n\n3\n";
+  t = parse_opt(ok, strlen(ok), &past);
+  assert_int_equal(cohort_table_rows(t), 0);
+  cohort_table_free(t);
+  past.skip_rows = 1;
+  past.read_rows = 1;
+  t = parse_opt(ok, strlen(ok), &past);
+  assert_int_equal(cohort_table_rows(t), 1);
+  assert_null(cohort_table_cell(t, 0, 0));
+  cohort_table_free(t);
+  (void)state;
+}
+
 static void test_default_field_limit(void **state) {
   size_t n = 1024 * 1024 + 10;
   char *text = malloc(n + 16);
@@ -733,6 +759,7 @@ int main(void) {
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_fuzz_entry),
       cmocka_unit_test(test_shape_limits),
+      cmocka_unit_test(test_row_window),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
