@@ -38,6 +38,9 @@ static const setting settings[] = {
     BOOL("secure_cookies", secure_cookies, "mark the session cookie Secure (default true; browsers accept it on localhost)"),
     STR("log_level", log_level, "debug, info, warn or error (default info)"),
     STR("ui_dir", ui_dir, "serve the web UI from this folder instead of the copy built into the binary"),
+    INT("csv_max_columns", csv_max_columns, 1, 1 << 24, "most columns in an uploaded CSV (default 4096)"),
+    INT("csv_max_cell_bytes", csv_max_cell_bytes, 16, 1 << 30, "largest cell or column name in an uploaded CSV, in bytes (default 1048576)"),
+    INT("csv_max_cells", csv_max_cells, 1, 1LL << 40, "most cells (rows x columns) in an uploaded CSV (default 20000000)"),
 };
 
 void co_config_defaults(co_config *c) {
@@ -55,6 +58,9 @@ void co_config_defaults(co_config *c) {
   c->request_timeout_s = 60;
   c->session_hours = 12;
   c->secure_cookies = 1;
+  c->csv_max_columns = 4096;
+  c->csv_max_cell_bytes = 1 << 20;
+  c->csv_max_cells = 20000000;
 }
 
 static const setting *find(const char *key) {
@@ -92,7 +98,9 @@ cohort_status co_config_set(co_config *c, const char *key, const char *value) {
     return co_error(COHORT_EINVAL, "setting '%s': expected an integer from %lld to %lld, got '%s'", key,
                     (long long)s->cap, s->max, value);
   if (s->off == offsetof(co_config, memory_budget_mb) || s->off == offsetof(co_config, max_body_mb) ||
-      s->off == offsetof(co_config, max_upload_mb) || s->off == offsetof(co_config, max_rows))
+      s->off == offsetof(co_config, max_upload_mb) || s->off == offsetof(co_config, max_rows) ||
+      s->off == offsetof(co_config, csv_max_columns) || s->off == offsetof(co_config, csv_max_cell_bytes) ||
+      s->off == offsetof(co_config, csv_max_cells))
     *(int64_t *)field = v;
   else
     *(int *)field = (int)v;

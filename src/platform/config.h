@@ -27,6 +27,12 @@ typedef struct co_config {
   int secure_cookies;       /* Secure flag on the session cookie (off only for plain-http tests) */
   char log_level[16];       /* debug | info | warn | error */
   char ui_dir[1024];        /* serve the UI from this folder instead of the embedded copy (dev) */
+
+  /* Hardening (issue 12). CSV uploads are checked against these while the file is read, so a
+   * hostile file stops at the first record over a limit (413 naming the setting). */
+  int64_t csv_max_columns;    /* columns in the header */
+  int64_t csv_max_cell_bytes; /* one cell (or column name) */
+  int64_t csv_max_cells;      /* rows x columns */
 } co_config;
 
 void co_config_defaults(co_config *c);
