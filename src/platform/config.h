@@ -33,6 +33,12 @@ typedef struct co_config {
   int64_t csv_max_columns;    /* columns in the header */
   int64_t csv_max_cell_bytes; /* one cell (or column name) */
   int64_t csv_max_cells;      /* rows x columns */
+  /* Sign-in throttling: Argon2id checks at once (64 MiB each; others wait login_wait_ms, then
+   * 429), and per-account / per-client backoff after login_free_failures failures in a row. */
+  int login_concurrency;
+  int login_wait_ms;
+  int login_free_failures;
+  int login_backoff_max_s;
 } co_config;
 
 void co_config_defaults(co_config *c);
