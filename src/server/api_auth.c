@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int append_member(void *ctx, const co_member *m) {
   json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "workspace", m->workspace_id, "workspace_name",
@@ -112,6 +113,23 @@ static void login_work(co_req *r) {
 
 static void login_done(co_req *r);
 
+/* Login CSRF: a page on another site must not sign its visitor in to the attacker's account.
+ * Browsers say where a request comes from: Sec-Fetch-Site (unforgeable by pages) must be
+ * same-origin or none (typed or bookmarked); without it (older browsers), an Origin must name
+ * the Host (or X-Forwarded-Host behind a proxy). Clients that send neither are not browsers. */
+static int login_origin_ok(co_req *r) {
+  const char *site = co_header(r, "Sec-Fetch-Site"), *origin = co_header(r, "Origin");
+  if (site)
+    return strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
+  if (!origin)
+    return 1;
+  const char *sep = strstr(origin, "://");
+  if (!sep)
+    return 0; /* "null" from sandboxed frames and file: pages */
+  const char *host = co_header(r, "Host"), *fwd = co_header(r, "X-Forwarded-Host");
+  return (host && strcasecmp(sep + 3, host) == 0) || (fwd && strcasecmp(sep + 3, fwd) == 0);
+}
+
 /* POST /v1/auth/login {"username","password"} -> session cookie + CSRF token. Throttled: backoff
  * per account and per client after failures (checked first, so a blocked guess costs nothing),
  * and a bounded number of password checks at once, run off the HTTP threads so /healthz and
@@ -121,6 +139,12 @@ void api_login(co_req *r) {
   char ukey[CO_LOGIN_KEY_MAX], ckey[CO_LOGIN_KEY_MAX];
   if (api_str(r, "username", 1, &name) || api_str(r, "password", 1, &password))
     return;
+  if (!login_origin_ok(r)) {
+    const char *origin = co_header(r, "Origin"), *site = co_header(r, "Sec-Fetch-Site");
+    co_reply_error(r, 403, "cross_origin", "Origin", "sign-in from another site is refused (Origin '%.100s', Sec-Fetch-Site '%.32s')",
+                   origin ? origin : "", site ? site : "");
+    return;
+  }
   snprintf(ukey, sizeof ukey, "user:%.140s", name);
   client_key(r, ckey, sizeof ckey);
   if (!login_allowed(r, ukey, ckey))

@@ -490,6 +490,18 @@ static int method_has_body(const char *m) {
   return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+/* "application/json", any case, with or without parameters. A JSON route refuses a body of any
+ * other type: a cross-site <form enctype="text/plain"> can carry JSON, but not this type. */
+static int is_json_type(const char *ct) {
+  size_t n = strlen("application/json");
+  if (!ct || strncasecmp(ct, "application/json", n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
 /* Who is calling: a bearer token, else a session cookie, else nobody. */
 static void identify(co_req *r) {
   co_store *s = r->p->store;
@@ -771,6 +783,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!(r->route->flags & (CO_RT_UPLOAD | CO_RT_RAW)) && method_has_body(r->method)) {
     if (r->body_len == 0) {
       r->json = json_object();
+    } else if (!is_json_type(co_header(r, "Content-Type"))) {
+      const char *ct = co_header(r, "Content-Type");
+      co_reply_error(r, 415, "unsupported_media_type", "Content-Type",
+                     "Content-Type: this route takes application/json, got '%.100s'", ct ? ct : "(none)");
+      return MHD_YES;
     } else {
       json_error_t err;
       r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);

@@ -120,5 +120,56 @@ class StormTest(unittest.TestCase):
                      max(peak)), file=sys.stderr)
 
 
+class LoginCsrfTest(unittest.TestCase):
+    """Before: a cross-site <form enctype="text/plain"> posting JSON to /v1/auth/login signed the
+    victim in as the attacker (JSON routes took text/plain; sign-in checked no Origin)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = CohortServer(BIN).start()
+        cls.body = ('{"username":"admin","password":"%s"}' % cls.srv.admin_password).encode()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def post(self, headers, path="/v1/auth/login", body=None, **kw):
+        return self.srv.request("POST", path, self.body if body is None else body, headers=headers, **kw)
+
+    def assertErr(self, resp, status, code):
+        st, body, _ = resp
+        self.assertEqual(st, status, body)
+        self.assertEqual(body["error"]["code"], code)
+
+    def test_json_routes_refuse_other_types(self):
+        self.assertErr(self.post({"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+        self.assertErr(self.post({"Content-Type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type")
+        self.assertErr(self.post({"Content-Type": "multipart/form-data; boundary=x"}), 415, "unsupported_media_type")
+        self.assertErr(self.post({"Content-Type": "application/jsonx"}), 415, "unsupported_media_type")
+        tok = self.srv.token()
+        self.assertErr(self.post({"Content-Type": "text/plain"}, "/v1/tokens", b'{"name":"t"}', token=tok), 415,
+                       "unsupported_media_type")
+        self.assertEqual(self.post({"Content-Type": "Application/JSON; charset=utf-8"})[0], 200)
+        # A body-less POST needs no type (clients send none, or urllib's form default).
+        self.assertEqual(self.srv.request("POST", "/v1/auth/logout", b"", token=tok,
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})[0], 200)
+
+    def test_sign_in_checks_where_it_comes_from(self):
+        js = {"Content-Type": "application/json"}
+        host = self.srv.url.split("://", 1)[1]
+        self.assertErr(self.post(dict(js, **{"Sec-Fetch-Site": "cross-site"})), 403, "cross_origin")
+        self.assertErr(self.post(dict(js, **{"Sec-Fetch-Site": "same-site"})), 403, "cross_origin")
+        self.assertErr(self.post(dict(js, Origin="http://evil.example")), 403, "cross_origin")
+        self.assertErr(self.post(dict(js, Origin="null")), 403, "cross_origin")
+        self.assertEqual(self.post(dict(js, Origin="http://" + host))[0], 200)
+        self.assertEqual(self.post(dict(js, **{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + host}))[0], 200)
+        # Behind a proxy that rewrites Host, the browser's Sec-Fetch-Site still vouches.
+        self.assertEqual(self.post(dict(js, **{"Sec-Fetch-Site": "same-origin", "Origin": "https://cohort.example"}))[0],
+                         200)
+        self.assertEqual(self.post(dict(js, **{"Origin": "https://cohort.example", "X-Forwarded-Host": "cohort.example"}))[0],
+                         200)
+        self.assertEqual(self.post(js)[0], 200)  # scripts and the CLI send neither
+
+
 if __name__ == "__main__":
     unittest.main()
