@@ -44,6 +44,7 @@ static const setting settings[] = {
     INT("login_concurrency", login_concurrency, 1, 64, "password checks at once, 64 MiB each; kept below http_threads (default 2)"),
     INT("login_wait_ms", login_wait_ms, 0, 60000, "how long a sign-in waits for a password-check slot before 429 (default 1000)"),
     INT("login_free_failures", login_free_failures, 1, 1000, "failed sign-ins in a row, per account and per client, before backoff (default 5)"),
+    INT("token_ttl_days", token_ttl_days, 1, 3650, "API tokens expire after this many days unless created with ttl_days (default 90)"),
     INT("login_backoff_max_s", login_backoff_max_s, 1, 86400, "longest backoff after failed sign-ins; it doubles from 1 s (default 300)"),
 };
 
@@ -69,6 +70,7 @@ void co_config_defaults(co_config *c) {
   c->login_wait_ms = 1000;
   c->login_free_failures = 5;
   c->login_backoff_max_s = 300;
+  c->token_ttl_days = 90;
 }
 
 static const setting *find(const char *key) {

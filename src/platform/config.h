@@ -39,6 +39,7 @@ typedef struct co_config {
   int login_wait_ms;
   int login_free_failures;
   int login_backoff_max_s;
+  int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
 } co_config;
 
 void co_config_defaults(co_config *c);

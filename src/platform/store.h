@@ -236,6 +236,13 @@ typedef struct co_store_ops {
   cohort_status (*report_list)(co_store *s, const char *workspace_id, const char *trainee_id,
                                co_report_fn fn, void *ctx);
   cohort_status (*report_delete)(co_store *s, const char *id);
+
+  /* Added last (issue 12; every backend implements it). After a password change: in one
+   * transaction, deletes the user's sessions except keep_session_hash (NULL = all) and, when
+   * tokens is non-zero, all their API tokens. The counts go to *sessions and *ntokens (NULL =
+   * not wanted). */
+  cohort_status (*user_revoke)(co_store *s, const char *user_id, const char *keep_session_hash, int tokens,
+                               int64_t *sessions, int64_t *ntokens);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */

@@ -211,11 +211,14 @@ void api_me(co_req *r) {
   co_reply_json(r, 200, body);
 }
 
-/* PUT /v1/me/password {"current","password"} */
+/* PUT /v1/me/password {"current","password","keep_tokens"}: the user's other sessions end and
+ * their API tokens are revoked (unless keep_tokens): whoever knew the old password may hold them. */
 void api_change_password(co_req *r) {
   const char *cur = NULL, *pw = NULL;
   char hash[CO_HASH_MAX], ukey[CO_LOGIN_KEY_MAX];
-  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw))
+  int keep_tokens = 0;
+  int64_t nsessions = 0, ntokens = 0;
+  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw) || api_bool(r, "keep_tokens", 0, &keep_tokens))
     return;
   /* The current password is a sign-in by another door: the same gate and account backoff. */
   snprintf(ukey, sizeof ukey, "user:%.140s", r->user.name);
@@ -237,7 +240,15 @@ void api_change_password(co_req *r) {
     co_reply_status(r, st, "password");
     return;
   }
-  co_reply_json(r, 200, json_pack("{s:b}", "changed", 1));
+  co_login_succeeded(ukey);
+  st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL, !keep_tokens,
+                                     &nsessions, &ntokens);
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return;
+  }
+  co_reply_json(r, 200, json_pack("{s:b, s:I, s:I}", "changed", 1, "sessions_ended", (json_int_t)nsessions,
+                                  "tokens_revoked", (json_int_t)ntokens));
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -261,11 +272,12 @@ void api_tokens_list(co_req *r) {
   co_reply_json(r, 200, json_pack("{s:o}", "tokens", a));
 }
 
-/* POST /v1/tokens {"name", "ttl_days"} -> the secret, once. */
+/* POST /v1/tokens {"name", "ttl_days"} -> the secret, once. ttl_days defaults to the
+ * token_ttl_days setting; 0 asks for a token that never expires. */
 void api_tokens_create(co_req *r) {
   const char *name = NULL;
   int64_t days = 0;
-  if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", 0, 0, 3650, &days))
+  if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", r->p->cfg.token_ttl_days, 0, 3650, &days))
     return;
   if (api_check_name(r, "name", name))
     return;

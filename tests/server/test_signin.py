@@ -171,5 +171,51 @@ class LoginCsrfTest(unittest.TestCase):
         self.assertEqual(self.post(js)[0], 200)  # scripts and the CLI send neither
 
 
+class PasswordChangeTest(unittest.TestCase):
+    """Before: after PUT /v1/me/password from one session, the user's other session and API token
+    still answered 200, and tokens never expired by default."""
+
+    def test_change_ends_other_sessions_and_tokens(self):
+        with CohortServer(BIN, extra_args=["--token_ttl_days", "7"]) as srv:
+            me = lambda **kw: srv.request("GET", "/v1/me", **kw)[0]
+            a, csrf_a = srv.login()
+            b, _ = srv.login()
+            t1, t2 = srv.token(name="one"), srv.token(name="two")
+            self.assertEqual((me(opener=a), me(opener=b), me(token=t1)), (200, 200, 200))
+            st, body, _ = srv.request("PUT", "/v1/me/password", {"current": srv.admin_password, "password": "second-password"},
+                                      opener=a, headers={"X-CSRF-Token": csrf_a})
+            self.assertEqual(st, 200, body)
+            # b, plus the two sessions srv.token() signed in with.
+            self.assertEqual((body["changed"], body["sessions_ended"], body["tokens_revoked"]), (True, 3, 2))
+            self.assertEqual((me(opener=a), me(opener=b), me(token=t1), me(token=t2)), (200, 401, 401, 401))
+
+            # keep_tokens keeps them; a change made with a token ends every session.
+            t3 = srv.token(password="second-password", name="three")
+            c, _ = srv.login(password="second-password")
+            st, body, _ = srv.request("PUT", "/v1/me/password",
+                                      {"current": "second-password", "password": "third-password", "keep_tokens": True},
+                                      token=t3)
+            self.assertEqual(st, 200, body)
+            self.assertEqual(body["tokens_revoked"], 0)
+            self.assertEqual((me(token=t3), me(opener=c), me(opener=a)), (200, 401, 401))
+
+    def test_tokens_expire_by_default(self):
+        with CohortServer(BIN, extra_args=["--token_ttl_days", "7"]) as srv:
+            opener, csrf = srv.login()
+            hdr = {"X-CSRF-Token": csrf}
+            now = time.time() * 1000
+            st, tok, _ = srv.request("POST", "/v1/tokens", {"name": "d"}, opener=opener, headers=hdr)
+            self.assertEqual(st, 201, tok)
+            self.assertAlmostEqual(tok["expires_ms"] - now, 7 * 86400000, delta=60000)
+            st, tok, _ = srv.request("POST", "/v1/tokens", {"name": "e", "ttl_days": 2}, opener=opener, headers=hdr)
+            self.assertAlmostEqual(tok["expires_ms"] - now, 2 * 86400000, delta=60000)
+            st, tok, _ = srv.request("POST", "/v1/tokens", {"name": "f", "ttl_days": 0}, opener=opener, headers=hdr)
+            self.assertIsNone(tok["expires_ms"])  # asked for explicitly
+        with CohortServer(BIN) as srv:
+            opener, csrf = srv.login()
+            st, tok, _ = srv.request("POST", "/v1/tokens", {"name": "d"}, opener=opener, headers={"X-CSRF-Token": csrf})
+            self.assertAlmostEqual(tok["expires_ms"] - time.time() * 1000, 90 * 86400000, delta=60000)
+
+
 if __name__ == "__main__":
     unittest.main()
