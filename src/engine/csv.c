@@ -213,7 +213,8 @@ static cohort_status end_field(csv_parser *p) {
     st = end_header_field(p, s, n);
   } else if (col < p->t->ncols) {
     char *cell = NULL;
-    if (p->nskipped >= p->skip_rows && !is_na(p, s, n)) {
+    /* Pending blank-line rows go before this record: they count towards the skipped ones. */
+    if (p->nskipped + p->pending_blank >= p->skip_rows && !is_na(p, s, n)) {
       cell = co_arena_strndup(&p->t->arena, s, n);
       if (!cell)
         st = co_nomem();
