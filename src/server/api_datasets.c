@@ -5,7 +5,7 @@
  * comes in pages (API_SCHEMA_PAGE features or API_SCHEMA_BYTES of JSON, whichever comes first),
  * and a preview shows at most API_PREVIEW_CELLS cells of at most API_PREVIEW_CELL_BYTES each. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <stdlib.h>
