@@ -13,7 +13,19 @@ sys.path.insert(0, HERE)
 from harness import CohortServer  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
-SANITIZED = "build-san" in BIN or os.environ.get("COHORT_SANITIZED")
+
+
+def _sanitized(path):
+    """ASan's allocator keeps freed memory in quarantine and ignores malloc_trim: RSS bounds on
+    giving memory back only hold for the ordinary build."""
+    try:
+        with open(path, "rb") as f:
+            return b"AddressSanitizer" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized(BIN)
 
 
 def wide_csv(cols, rows):
@@ -87,7 +99,8 @@ class CsvLimitsTest(unittest.TestCase):
             st, _, _ = self.req("DELETE", "/v1/datasets/" + ds["id"])
             self.assertEqual(st, 200)
         grown = rss_mb(self.srv) - base
-        self.assertLess(grown, 40, "RSS grew by %.0f MB over four wide uploads that were deleted" % grown)
+        if not SANITIZED:
+            self.assertLess(grown, 40, "RSS grew by %.0f MB over four wide uploads that were deleted" % grown)
 
     def test_schema_pages_cover_every_column(self):
         st, ds, _ = self.req("POST", "/v1/datasets?name=pages", wide_csv(2500, 3))
