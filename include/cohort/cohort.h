@@ -80,6 +80,14 @@ typedef struct cohort_csv_options {
   size_t n_na_tokens;
   size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
   size_t max_field_bytes;        /* 0 = 1 MiB */
+  /* Shape limits, checked as the input streams so a hostile file stops at the first record that
+   * breaks one (COHORT_ELIMIT, the message names the option). Added last: zeroed = no limit. */
+  size_t max_columns;            /* 0 = no limit; columns in the header */
+  size_t max_cells;              /* 0 = no limit; rows x columns */
+  /* A window of rows, for previews: the first skip_rows data rows are checked but not kept, and
+   * reading stops quietly after read_rows kept rows (0 = to the end). */
+  size_t skip_rows;
+  size_t read_rows;
 } cohort_csv_options;
 
 COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, const char *const *names);

@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from harness import CohortServer  # noqa: E402
 
+JSON = {"Content-Type": "application/json"}
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
 SPECIES = {"Adelie", "Gentoo", "Chinstrap"}
@@ -286,11 +287,11 @@ class ApiTest(unittest.TestCase):
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "targets")
         self.assertError(self.req("POST", path, {"targets": ["species"], "details": ["everything"],
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "details")
-        self.assertError(self.req("POST", path, "{not json"), 400, "invalid_json")
-        self.assertError(self.req("POST", path, "[1,2]"), 400, "invalid_json")
-        self.assertError(self.req("POST", path, '{"a":1,"a":2}'), 400, "invalid_json")
-        self.assertError(self.req("POST", path, b'{"targets":"\xff"}'), 400, "invalid_json")
-        self.assertError(self.req("POST", path, "x" * (2 << 20)), 413, "too_large")
+        self.assertError(self.req("POST", path, "{not json", headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, "[1,2]", headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, '{"a":1,"a":2}', headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, b'{"targets":"\xff"}', headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, "x" * (2 << 20), headers=JSON), 413, "too_large")
         self.assertError(self.req("POST", "/v1/trainees/tr_missing/predict", {}), 404, "not_found")
         self.assertError(self.req("GET", "/v1/nothing"), 404, "not_found")
         self.assertError(self.req("DELETE", "/v1/me"), 405, "method_not_allowed")
