@@ -34,6 +34,9 @@ typedef struct co_config {
   char role[16];            /* serve (API + jobs) | api (no job threads) */
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
+  /* PostgreSQL store tuning (ignored by the embedded store). */
+  int store_pool_size;      /* connections per process */
+  int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */
 } co_config;
 
 void co_config_defaults(co_config *c);
