@@ -1250,6 +1250,7 @@ static cohort_status pg_job_claim(co_store *cs, const char *owner, int64_t now_m
     if (rc != COHORT_OK)
       break;
     if (PQntuples(r) == 0) {
+      PQclear(r);
       rc = COHORT_ENOTFOUND;
       break;
     }
