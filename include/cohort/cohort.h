@@ -45,7 +45,8 @@ extern "C" {
   X(ENOTFOUND, -6, "not found")                                              \
   X(ECANCELLED, -7, "cancelled")                                             \
   X(ELIMIT, -8, "limit exceeded")                                            \
-  X(ESTATE, -9, "operation not valid in this state")
+  X(ESTATE, -9, "operation not valid in this state")                         \
+  X(EUNAVAIL, -10, "a service it needs is unavailable; try again")
 
 typedef enum cohort_status {
 #define COHORT_STATUS_ENUM_(name, code, text) COHORT_##name = (code),
@@ -57,6 +58,9 @@ typedef enum cohort_status {
 COHORT_API const char *cohort_strerror(cohort_status status);
 /* The message of the calling thread's last failed call, with context; "" if none. */
 COHORT_API const char *cohort_errmsg(void);
+/* Which input of the calling thread's last failed call was at fault, by the name of its option
+ * ("targets", "contexts", "rows"), as sqlite3_error_offset points into SQL; "" if none is known. */
+COHORT_API const char *cohort_errfield(void);
 COHORT_API const char *cohort_version(void);
 
 /* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the
@@ -161,6 +165,8 @@ COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_inde
 
 /* Largest k (neighbours) any search, analyze grid or synthesis may ask for. */
 #define COHORT_K_MAX 1000
+/* Most values in one analyze grid (k_values, p_values). */
+#define COHORT_GRID_MAX 64
 
 typedef struct cohort_analyze_options {
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
@@ -284,6 +290,12 @@ typedef struct cohort_eval_options {
   size_t threads;
   cohort_progress_fn progress;
   void *progress_user;
+  /* Copies (synthetic rows equal by value to a training row, as SDMetrics' NewRowSynthesis
+   * matches them) are split by how many training rows share the copied row: fewer than copy_k
+   * = a rare copy (a privacy risk), else a common copy (allowed). 0 = 5. */
+  size_t copy_k;
+  double copy_tolerance;       /* numbers match within this fraction of the synthetic value;
+                                  0 = 0.01 (SDMetrics' default), < 0 = exactly */
 } cohort_eval_options;
 
 /* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
@@ -297,7 +309,10 @@ COHORT_API double cohort_eval_column_shapes(const cohort_eval *e);
 COHORT_API double cohort_eval_pair_trends(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_baseline(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
+/* Synthetic rows equal by value to some training row: all, rare copies, common copies. */
 COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
 /* Full report (malloc'd, caller frees). */

@@ -82,8 +82,15 @@ static void local_unsubscribe(co_bus *base, co_bus_sub *sub) {
   pthread_rwlock_unlock(&b->lock);
 }
 
-static const co_bus_ops local_ops = {CO_BUS_VERSION, "local", local_close, local_publish, local_subscribe,
-                                     local_unsubscribe};
+/* Request/reply and the work queue are not used in process yet: the job threads poll the store. */
+static const co_bus_ops local_ops = {
+    .version = CO_BUS_VERSION,
+    .name = "local",
+    .close = local_close,
+    .publish = local_publish,
+    .subscribe = local_subscribe,
+    .unsubscribe = local_unsubscribe,
+};
 
 cohort_status co_bus_local_open(co_bus **out) {
   local_bus *b = co_calloc(1, sizeof *b);

@@ -36,5 +36,8 @@ void co_alloc_fail_after(long n);
 cohort_status co_error(cohort_status status, const char *fmt, ...) CO_PRINTF(2, 3);
 cohort_status co_nomem(void);
 void co_error_clear(void);
+/* Marks the current error as being about input field (see cohort_errfield) and returns status;
+ * co_error clears the mark. */
+cohort_status co_error_in(const char *field, cohort_status status);
 
 #endif

@@ -55,6 +55,9 @@ static const setting settings[] = {
         "'serve' on the embedded store, else HOSTNAME-PID; on Kubernetes the pod name)"),
     INT("job_max_attempts", job_max_attempts, 1, 100,
         "a job whose worker stopped this many times fails (default 3)"),
+    INT("job_lease_s", job_lease_s, 2, 86400,
+        "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another process "
+        "takes the job over (default 120)"),
     INT("store_pool_size", store_pool_size, 1, 1000,
         "PostgreSQL store: connections this process keeps open at most (default 8)"),
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
@@ -79,6 +82,7 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->bus, "local", sizeof c->bus);
   co_strlcpy(c->role, "serve", sizeof c->role);
   c->job_max_attempts = 3;
+  c->job_lease_s = 120;
   c->store_pool_size = 8;
   c->store_timeout_ms = 10000;
 }

@@ -34,6 +34,7 @@ typedef struct co_config {
   char role[16];            /* serve (API + jobs) | api (no job threads) */
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
+  int job_lease_s;          /* a running job's lease; another process takes the job over when it ends */
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;      /* connections per process */
   int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */

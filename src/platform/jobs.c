@@ -12,7 +12,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-enum { LEASE_MS = 120000, FLUSH_NS = 200000000 };
+enum { FLUSH_NS = 200000000 };
+
+static int64_t lease_ms(const co_platform *p) { return (int64_t)p->cfg.job_lease_s * 1000; }
 
 struct co_jobs {
   co_platform *p;
@@ -39,10 +41,13 @@ int co_job_kind_known(const char *kind) {
 }
 
 cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id,
-                            const char *kind, json_t *params, co_job *out) {
+                            const char *kind, json_t *params, co_job *out, const char **field) {
+  co_job_params decoded;
   memset(out, 0, sizeof *out);
-  if (!co_job_kind_known(kind))
-    return co_error(COHORT_EINVAL, "unknown job kind '%s'", kind);
+  cohort_status st = co_job_params_decode(kind, params, p->cfg.max_rows, &decoded, field);
+  if (st != COHORT_OK)
+    return st;
+  co_job_params_clear(&decoded);
   co_id_new("job", out->id, sizeof out->id);
   co_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
   co_strlcpy(out->trainee_id, trainee_id ? trainee_id : "", sizeof out->trainee_id);
@@ -50,14 +55,14 @@ cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char
   out->state = CO_JOB_QUEUED;
   co_strlcpy(out->stage, "queued", sizeof out->stage);
   out->created_ms = co_now_ms();
-  char *text = json_dumps(params ? params : json_object(), JSON_COMPACT);
+  char *text = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
   if (!text)
     return co_nomem();
   out->params_json = co_strdup(text);
   free(text);
   if (!out->params_json)
     return co_nomem();
-  cohort_status st = p->store->ops->job_create(p->store, out);
+  st = p->store->ops->job_create(p->store, out);
   if (st != COHORT_OK) {
     co_job_clear(out);
     return st;
@@ -74,7 +79,7 @@ static int flush(co_task *t, int force) {
   t->last_flush_ns = now;
   co_platform *p = t->p;
   co_store *s = p->store;
-  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + LEASE_MS) !=
+  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p)) !=
       COHORT_OK) {
     /* Our lease is gone (the job was taken over): stop working on it. */
     co_log(CO_LOG_WARN, "job lost its lease", "job", t->job->id, NULL);
@@ -126,12 +131,13 @@ static void run_one(co_platform *p, co_job *job) {
   co_log(CO_LOG_INFO, "job started", "job", job->id, "kind", job->kind, "trainee", job->trainee_id, NULL);
   cohort_status st;
   json_error_t jerr;
+  const char *field;
   t.params = json_loads(job->params_json ? job->params_json : "{}", 0, &jerr);
   if (!kind)
     st = co_error(COHORT_EINVAL, "unknown job kind '%s'", job->kind);
   else if (!json_is_object(t.params))
     st = co_error(COHORT_EINVAL, "job parameters are not a JSON object");
-  else {
+  else if ((st = co_job_params_decode(job->kind, t.params, p->cfg.max_rows, &t.args, &field)) == COHORT_OK) {
     flush(&t, 1);
     st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
   }
@@ -139,6 +145,7 @@ static void run_one(co_platform *p, co_job *job) {
     /* Interrupted by shutdown, not cancelled: leave it RUNNING under our name so that the next
      * start re-queues it (or another worker takes it when the lease ends). */
     co_log(CO_LOG_INFO, "job interrupted by shutdown, it runs again at the next start", "job", job->id, NULL);
+    co_job_params_clear(&t.args);
     json_decref(t.params);
     json_decref(t.result);
     return;
@@ -155,7 +162,7 @@ static void run_one(co_platform *p, co_job *job) {
   if (st != COHORT_OK)
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
-    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + LEASE_MS);
+    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + lease_ms(p));
   cohort_status fst =
       p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
   char ms[32];
@@ -166,6 +173,7 @@ static void run_one(co_platform *p, co_job *job) {
     co_log(CO_LOG_ERROR, "cannot record job outcome", "job", job->id, "error", cohort_errmsg(), NULL);
   announce(p, job->id);
   free(result);
+  co_job_params_clear(&t.args);
   json_decref(t.params);
   json_decref(t.result);
 }
@@ -185,7 +193,7 @@ static void *thread_main(void *arg) {
 
     co_job job;
     cohort_status st =
-        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, p->cfg.job_max_attempts, &job);
+        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p), p->cfg.job_max_attempts, &job);
     if (st == COHORT_OK) {
       run_one(p, &job);
       co_job_clear(&job);

@@ -7,6 +7,7 @@
 #include "bus.h"
 #include "config.h"
 #include "host.h"
+#include "job_params.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -42,6 +43,13 @@ typedef struct co_platform {
  * if no admin password is configured then), re-queues jobs a previous run of this instance left
  * running, and starts cfg->workers job threads unless the role is "api". */
 cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out);
+/* Opens the store / blob store cfg names (its URL settings; the embedded default under data_dir
+ * when empty) with the matching backend of b. */
+cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg, co_store **out);
+cohort_status co_backends_open_blobs(const co_backends *b, const co_config *cfg, co_blobs **out);
+/* Takes dir for this process (flock on dir/cohort.lock, kept while *fd is open): ESTATE when
+ * another process holds it. */
+cohort_status co_data_dir_lock(const char *dir, int *fd);
 /* Whether the platform can serve now: "" when ready, else the reason (for /readyz). */
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap);
 void co_platform_close(co_platform *p);
@@ -49,12 +57,11 @@ void co_platform_close(co_platform *p);
 /* ---------------------------------------------------------------- jobs (jobs.c) */
 
 /* Queues a job of kind on trainee_id (may be "") in workspace with params (borrowed) and wakes a
- * job thread; *out receives the stored record (caller clears it). EINVAL for an unknown kind. */
+ * job thread; *out receives the stored record (caller clears it). The parameters are decoded as
+ * the job will decode them when it runs (co_job_params_decode): EINVAL naming the field in *field
+ * for an unknown kind or a bad parameter. */
 cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out);
-/* Checks a job's parameters before it is queued: known names only, each of the right type and
- * range ("rows" up to max_rows). EINVAL naming the field (also in *field) otherwise. */
-cohort_status co_job_params_check(const char *kind, json_t *params, int64_t max_rows, const char **field);
+                            json_t *params, co_job *out, const char **field);
 /* Whether kind names a job this build can run. */
 int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);

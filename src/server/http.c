@@ -186,6 +186,11 @@ void co_reply_status(co_req *r, cohort_status st, const char *field) {
     status = 503;
     code = "out_of_memory";
     break;
+  case COHORT_EUNAVAIL: /* the store, blob store or bus is down: the client may retry */
+    status = 503;
+    code = "unavailable";
+    co_reply_header(r, "Retry-After", "1");
+    break;
   default:
     break;
   }
@@ -219,7 +224,9 @@ void co_reply_file(co_req *r, const char *path, const char *content_type, const 
 /* ---------------------------------------------------------------- Server-Sent Events
  * One per watcher. The content reader sends the job when it changed, a comment every 15 s to
  * notice gone clients, and otherwise suspends the connection (returning 0 without suspending
- * would spin); the bus subscriber and the heartbeat resume it. Both sides hold mu so a resume
+ * would spin); the bus subscriber and the heartbeat resume it. The heartbeat also has every
+ * stream look at its job once a second: a job run by another process on a shared store changes
+ * without a message on this process's bus. Both sides hold mu so a resume
  * never races the suspend. */
 struct sse {
   sse *next;
@@ -348,16 +355,16 @@ void co_reply_job_events(co_req *r, const char *job_id) {
 static void *heartbeat_main(void *arg) {
   co_server *s = arg;
   pthread_mutex_lock(&s->hb_mu);
-  while (!s->stopping) {
+  for (unsigned tick = 1; !s->stopping; tick++) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SSE_HEARTBEAT_S;
+    until.tv_sec += 1;
     pthread_cond_timedwait(&s->hb_cond, &s->hb_mu, &until);
     if (s->stopping)
       break;
     pthread_mutex_lock(&s->sse_mu);
     for (sse *e = s->sse_list; e; e = e->next)
-      sse_wake(e, 1);
+      sse_wake(e, tick % SSE_HEARTBEAT_S == 0);
     pthread_mutex_unlock(&s->sse_mu);
   }
   pthread_mutex_unlock(&s->hb_mu);

@@ -28,6 +28,29 @@ def read(path):
         return f.read()
 
 
+def parse_metrics(text):
+    """Prometheus text format -> {(name, sorted label pairs): value}; fails on a line that does not parse."""
+    import re
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    label = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+    out, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        mt = sample.match(line)
+        assert mt, "not a metric line: %r" % line
+        name, labels, value = mt.groups()
+        pairs = tuple(sorted(label.findall(labels or "")))
+        assert len(pairs) == (labels.count('="') if labels else 0), "bad labels: %r" % line
+        base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert name in typed or base in typed, "no TYPE line for %s" % name
+        out[(name, pairs)] = float(value)
+    return out
+
+
 class ApiTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -74,12 +97,21 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 200)
         st, text, hdrs = self.req("GET", "/metrics", token=None)
         self.assertEqual(st, 200)
-        text = text.decode()
-        self.assertIn('cohort_http_requests_total{route="/healthz",method="GET",status="200"}', text)
-        self.assertIn("cohort_http_request_duration_seconds_bucket{", text)
-        self.assertIn('cohort_jobs{state="succeeded"}', text)
-        self.assertIn("cohort_trainees_loaded", text)
-        self.assertIn("process_resident_memory_bytes", text)
+        m = parse_metrics(text.decode())
+        self.assertGreaterEqual(m[("cohort_http_requests_total", (("method", "GET"), ("route", "/healthz"),
+                                                                  ("status", "200")))], 1)
+        self.assertGreaterEqual(m[("cohort_jobs", (("state", "succeeded"),))], 1)  # setUpClass trained one
+        self.assertGreaterEqual(m[("cohort_trainees_loaded", ())], 0)
+        self.assertGreater(m[("process_resident_memory_bytes", ())], 1 << 20)
+        # Every histogram: cumulative buckets that end at +Inf with the count.
+        hists = {k[1] for k in m if k[0] == "cohort_http_request_duration_seconds_count"}
+        self.assertTrue(hists)
+        for labels in hists:
+            buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in m.items()
+                              if k[0] == "cohort_http_request_duration_seconds_bucket"
+                              and tuple(x for x in k[1] if x[0] != "le") == labels), key=lambda b: b[0])
+            self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets), labels)
+            self.assertEqual(buckets[-1], (float("inf"), m[("cohort_http_request_duration_seconds_count", labels)]))
 
     def test_request_id_and_keep_alive(self):
         conn = http.client.HTTPConnection(self.srv.url[7:].split(":")[0], int(self.srv.url.rsplit(":", 1)[1]))
@@ -245,6 +277,13 @@ class ApiTest(unittest.TestCase):
                          "invalid", "rows")
         self.assertError(self.req("POST", path, {"targets": ["nope"], "rows": [{"island": "Biscoe"}]}), 400,
                          None, "targets")
+        # The engine names the option at fault: a bad context is not blamed on the targets.
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["nope"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["bill_length_mm"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["nope"], "contexts": ["island"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "targets")
         self.assertError(self.req("POST", path, {"targets": ["species"], "details": ["everything"],
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "details")
         self.assertError(self.req("POST", path, "{not json"), 400, "invalid_json")
@@ -308,6 +347,14 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.req("POST", path, {"k_values": [3, 0]}), 400, "invalid", "k_values")
         self.assertError(self.req("POST", path, {"k_value": [3]}), 400, "invalid", "k_value")
         self.assertError(self.req("POST", path, {"targets": [1]}), 400, "invalid", "targets")
+        # One limit, at submit and at run: a grid longer than COHORT_GRID_MAX (64) is refused now,
+        # not accepted and then failed by the job.
+        self.assertError(self.req("POST", path, {"k_values": list(range(1, 70))}), 400, "invalid", "k_values")
+        st, body, _ = self.req("POST", path, {"k_values": list(range(1, 65)), "p_values": [1, 2], "sample": 50,
+                                              "targets": "species"})
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok)
+        self.assertEqual(job["state"], "succeeded", job)
         path = "/v1/trainees/%s/synthesize" % self.tr
         self.assertError(self.req("POST", path, {"rows": 0}), 400, "invalid", "rows")
         self.assertError(self.req("POST", path, {"rows": 10 ** 9}), 400, "invalid", "rows")
