@@ -6,11 +6,12 @@
 #   scripts/install-deps.sh --cluster  also the servers the cluster tests start (S3: Swift + memcached)
 set -euo pipefail
 
+# postgresql: the server the PostgreSQL store's tests start (scripts/pg-server.sh).
 # chromium + node for the browser test (tests/browser: playwright-core from npm drives Debian's
 # chromium); node comes from Debian only when the machine has none.
 pkgs=(chromium build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
-      libsqlite3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
+      libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
 for arg in "$@"; do
   case $arg in
   --bench)

@@ -73,6 +73,10 @@ static const setting settings[] = {
         "API tokens expire after this many days unless created with ttl_days (default 90)"),
     INT("login_backoff_max_s", login_backoff_max_s, 1, 86400,
         "longest backoff after failed sign-ins; it doubles from 1 s (default 300)"),
+    INT("store_pool_size", store_pool_size, 1, 1000,
+        "PostgreSQL store: connections this process keeps open at most (default 8)"),
+    INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
+        "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default 10000)"),
 };
 
 void co_config_defaults(co_config *c) {
@@ -102,6 +106,8 @@ void co_config_defaults(co_config *c) {
   c->login_free_failures = 5;
   c->login_backoff_max_s = 300;
   c->token_ttl_days = 90;
+  c->store_pool_size = 8;
+  c->store_timeout_ms = 10000;
 }
 
 static const setting *find(const char *key) {
