@@ -58,6 +58,11 @@ static const setting settings[] = {
     INT("job_lease_s", job_lease_s, 2, 86400,
         "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another process "
         "takes the job over (default 120)"),
+    STR("s3_access_key_id", s3_access_key_id, "S3 access key id (default $AWS_ACCESS_KEY_ID)"),
+    STR("s3_secret_access_key_file", s3_secret_access_key_file,
+        "file holding the S3 secret access key (default $AWS_SECRET_ACCESS_KEY); never given inline"),
+    INT("s3_cache_mb", s3_cache_mb, 16, 1LL << 30,
+        "local cache of S3 objects this process reads, under data_dir/s3-cache (default 1024)"),
     INT("csv_max_columns", csv_max_columns, 1, 1 << 24, "most columns in an uploaded CSV (default 4096)"),
     INT("csv_max_cell_bytes", csv_max_cell_bytes, 16, 1 << 30,
         "largest cell or column name in an uploaded CSV, in bytes (default 1048576)"),
@@ -98,6 +103,7 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->role, "serve", sizeof c->role);
   c->job_max_attempts = 3;
   c->job_lease_s = 120;
+  c->s3_cache_mb = 1024;
   c->csv_max_columns = 4096;
   c->csv_max_cell_bytes = 1 << 20;
   c->csv_max_cells = 20000000;

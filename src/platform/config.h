@@ -35,6 +35,11 @@ typedef struct co_config {
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
   int job_lease_s;          /* a running job's lease; another process takes the job over when it ends */
+  /* S3 blobs (blobs = s3://bucket/prefix?endpoint=...&region=...&addressing=path|virtual):
+   * credentials from these or the standard AWS_* variables; never from the URL. */
+  char s3_access_key_id[256];
+  char s3_secret_access_key_file[1024];
+  int64_t s3_cache_mb; /* local copies of objects this process reads (trainee files, datasets) */
 
   /* Hardening (issue 12). CSV uploads are checked against these while the file is read, so a
    * hostile file stops at the first record over a limit (413 naming the setting). */

@@ -208,8 +208,8 @@ fail:
 
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
   buf[0] = '\0';
-  if (p->store->ops->ping(p->store) != COHORT_OK)
-    snprintf(buf, cap, "store: %s", cohort_errmsg());
+  if (p->store->ops->ping(p->store) != COHORT_OK) /* the store's messages start with "store" */
+    snprintf(buf, cap, "%s", cohort_errmsg());
   else if (strcmp(p->cfg.role, "api") != 0 && !p->jobs)
     snprintf(buf, cap, "job threads are stopped");
   return buf;
