@@ -10,7 +10,8 @@
 
 enum { DET_CASES = COHORT_DETAIL_CASES, DET_CONTRIB = COHORT_DETAIL_CONTRIBUTIONS };
 
-static int parse_details(const cli_args *a, const char *val, unsigned *out) {
+static int take_details(const cli_args *a, const char *val, void *dst) {
+  unsigned *out = dst;
   cli_list l = {0};
   int rc = 0;
   cli_list_add_split(&l, val);
@@ -245,16 +246,27 @@ done:
 }
 
 int local_predict(int argc, char **argv) {
-  enum { O_OUT = 1, O_CONTEXT, O_DETAILS };
-  static const cli_opt opts[] = {
-      {LO_TARGET, "target", 0, "NAME", "feature to predict (repeatable, required)"},
-      {O_CONTEXT, "context", 0, "A,B,..",
-       "features to predict from (default: every trainee feature in ROWS.csv)"},
-      {O_DETAILS, "details", 0, "LIST", "add explanations: cases, contributions (or all)"},
-      {O_OUT, "output", 'o', "FILE", "write the result here (default: stdout)"},
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_csv csv = {0};
+  cli_list targets = {0}, contexts = {0};
+  const char *tfile, *rfile, *out = NULL;
+  unsigned details = 0;
+  int rc = CLI_OK;
+  cohort_trainee *tr = NULL;
+  cohort_table *rows = NULL, *result = NULL;
+  cohort_reaction *re = NULL;
+  cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("target", 0, "NAME", "feature to predict (repeatable, required)", CLI_LIST, &targets),
+      CLI_OPT("context", 0, "A,B,..", "features to predict from (default: every trainee feature in ROWS.csv)",
+              CLI_LIST, &contexts),
+      CLI_OPT("details", 0, "LIST", "add explanations: cases, contributions (or all)", CLI_CALL, &details,
+              .fn = take_details),
+      CLI_OPT("output", 'o', "FILE", "write the result here (default: stdout)", CLI_STR, &out),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, "missing the ROWS.csv argument"},
+                         {NULL, NULL}};
+  const cli_cmd cmd = {
       "local predict", "T.cohort ROWS.csv --target NAME [options]",
       "Predicts target features for every row of ROWS.csv. The output is the input columns plus, per\n"
       "target: <target>_predicted, <target>_uncertainty (expected absolute error, or 1 - probability)\n"
@@ -264,60 +276,12 @@ int local_predict(int argc, char **argv) {
       "accuracy (or mean absolute error) is reported on stderr.",
       "Example:\n  cohort local predict penguins.cohort penguins.csv --target species --details cases -o "
       "out.csv",
-      opts};
-  cli_args a;
-  local_csv csv = {0};
-  cli_list targets = {0}, contexts = {0};
-  const char *tfile = NULL, *rfile = NULL, *out = NULL, *val;
-  unsigned details = 0;
-  int rc = CLI_OK, id, r;
-  cohort_trainee *tr = NULL;
-  cohort_table *rows = NULL, *result = NULL;
-  cohort_reaction *re = NULL;
-  cohort_status st;
+      opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    switch (id) {
-    case LO_TARGET:
-      cli_list_add_split(&targets, val);
-      break;
-    case O_CONTEXT:
-      cli_list_add_split(&contexts, val);
-      break;
-    case O_DETAILS:
-      if (parse_details(&a, val, &details) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      break;
-    case O_OUT:
-      out = val;
-      break;
-    case CLI_POS:
-      if (tfile && rfile) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(tfile ? &rfile : &tfile) = val;
-      break;
-    }
-  }
-  if (!rfile || !targets.n) {
-    rc = cli_usage(&cmd, !tfile   ? "missing the T.cohort argument"
-                         : !rfile ? "missing the ROWS.csv argument"
-                                  : "missing --target NAME (the feature to predict)");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!targets.n) {
+    rc = cli_usage(&cmd, "missing --target NAME (the feature to predict)");
     goto out;
   }
   if ((rc = local_load(tfile, &tr)) != CLI_OK)
