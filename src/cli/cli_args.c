@@ -62,36 +62,36 @@ void cli_help(const cli_cmd *cmd, FILE *f) {
 
 /* ---------------------------------------------------------------- values */
 
-int cli_parse_size(const cli_args *a, const char *s, size_t *out) {
+/* A decimal integer from 0 to max, no sign or spaces. */
+static int parse_unsigned(const cli_args *a, const char *s, unsigned long long max, unsigned long long *out) {
   char *end;
   errno = 0;
-  if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-    goto bad;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v > SIZE_MAX)
-    goto bad;
-  *out = (size_t)v;
-  return 0;
-bad:
+  if (s && *s && *s != '-' && *s != '+' && *s != ' ') {
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!errno && !*end && v <= max) {
+      *out = v;
+      return 0;
+    }
+  }
   cli_usage(a->cmd, "%s: '%s' is not a non-negative integer", a->opt_name ? a->opt_name : "value",
             s ? s : "");
   return -1;
 }
 
-int cli_parse_u64(const cli_args *a, const char *s, uint64_t *out) {
-  char *end;
-  errno = 0;
-  if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-    goto bad;
-  unsigned long long u = strtoull(s, &end, 10);
-  if (errno || *end)
-    goto bad;
-  *out = (uint64_t)u;
+int cli_parse_size(const cli_args *a, const char *s, size_t *out) {
+  unsigned long long v;
+  if (parse_unsigned(a, s, SIZE_MAX, &v) != 0)
+    return -1;
+  *out = (size_t)v;
   return 0;
-bad:
-  cli_usage(a->cmd, "%s: '%s' is not a non-negative integer", a->opt_name ? a->opt_name : "value",
-            s ? s : "");
-  return -1;
+}
+
+int cli_parse_u64(const cli_args *a, const char *s, uint64_t *out) {
+  unsigned long long v;
+  if (parse_unsigned(a, s, UINT64_MAX, &v) != 0)
+    return -1;
+  *out = (uint64_t)v;
+  return 0;
 }
 
 int cli_parse_double(const cli_args *a, const char *s, double *out) {

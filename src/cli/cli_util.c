@@ -341,6 +341,16 @@ const char *cli_fmt_num(char *buf, size_t cap, double v, int digits) {
   return buf;
 }
 
+char *cli_join(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 1);
+  if (s) {
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+  }
+  return s;
+}
+
 /* ---------------------------------------------------------------- files */
 
 int cli_is_stdout(const char *path) {

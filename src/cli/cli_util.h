@@ -225,6 +225,8 @@ json_t *cli_jstr(const char *s);
 int cli_json_print(json_t *doc);
 /* Writes to a file ("-" or NULL = stdout); returns 0 or -1 with errno. */
 int cli_json_write(json_t *doc, const char *path);
+/* "<a><b>" in a new string, or NULL. */
+char *cli_join(const char *a, const char *b);
 /* Formats a number compactly ("%.4g"-like, "n/a" for NaN) into buf. */
 const char *cli_fmt_num(char *buf, size_t cap, double v, int digits);
 

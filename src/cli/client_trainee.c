@@ -446,16 +446,6 @@ static int has_probs(json_t *preds, const char *target) {
   return 0;
 }
 
-static char *join2(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  char *s = malloc(la + lb + 1);
-  if (s) {
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-  }
-  return s;
-}
-
 /* Input columns + <t>_predicted, <t>_uncertainty (+ <t>_probability) per target, as CSV. */
 static int write_predictions(const cli_cmd *cmd, const cohort_table *in, const cli_list *targets,
                              json_t *preds, const char *path) {
@@ -478,7 +468,7 @@ static int write_predictions(const cli_cmd *cmd, const cohort_table *in, const c
     const char *suffix[] = {"_predicted", "_uncertainty", "_probability"};
     probs[t] = has_probs(preds, targets->v[t]);
     for (int s = 0; s < 2 + probs[t]; s++) {
-      char *n = join2(targets->v[t], suffix[s]);
+      char *n = cli_join(targets->v[t], suffix[s]);
       if (!n || cli_list_add(&names, n) != 0) {
         free(n);
         goto oom;

@@ -265,6 +265,13 @@ out:
   return rc;
 }
 
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out) {
+  cohort_status st = cohort_schema_infer(out, t);
+  if (st != COHORT_OK)
+    return cli_fail(st, "infer schema of %s", path);
+  return local_schema_apply(*out, t, o);
+}
+
 /* ---------------------------------------------------------------- schema display */
 
 typedef struct schema_levels {

@@ -64,6 +64,9 @@ int local_take_order(const cli_args *a, const char *val, void *orders);
 void local_schema_opts_free(local_schema_opts *o);
 /* Applies overrides to a schema inferred from t; prints the error and returns CLI_ERR on failure. */
 int local_schema_apply(cohort_schema *s, const cohort_table *t, const local_schema_opts *o);
+/* The schema of t (read from path) inferred with the overrides applied into *out (freed by the
+ * caller, also after a failure); prints the error and returns CLI_ERR on failure. */
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out);
 
 /* An option's "NAME=VALUE" (--set, --fix) added whole to a cli_list; the name is checked later. */
 int local_take_assign(const cli_args *a, const char *val, void *list);

@@ -103,11 +103,7 @@ int local_train(int argc, char **argv) {
 
   if ((rc = local_read(&csv, in, &tab)) != CLI_OK)
     goto out;
-  if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", in);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, tab, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(tab, in, &so, &schema)) != CLI_OK)
     goto out;
   if (wcol) {
     if ((rc = read_weights(tab, wcol, in, &weights)) != CLI_OK)
@@ -173,7 +169,6 @@ int local_schema(int argc, char **argv) {
   int rc = CLI_OK;
   cohort_table *tab = NULL;
   cohort_schema *schema = NULL;
-  cohort_status st;
   const cli_opt opts[] = {LOCAL_SCHEMA_OPTS(&so), LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the DATA.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
@@ -186,11 +181,7 @@ int local_schema(int argc, char **argv) {
     goto out;
   if ((rc = local_read(&csv, in, &tab)) != CLI_OK)
     goto out;
-  if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", in);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, tab, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(tab, in, &so, &schema)) != CLI_OK)
     goto out;
   if (cli_g.json) {
     json_t *j = local_schema_json(schema);

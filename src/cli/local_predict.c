@@ -129,17 +129,6 @@ static json_t *reaction_json(const cohort_reaction *r, unsigned details) {
   return arr;
 }
 
-/* "<a><b>" in a new string, or NULL. */
-static char *join(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  char *s = malloc(la + lb + 1);
-  if (s) {
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-  }
-  return s;
-}
-
 /* Input columns followed by, per target, <t>_predicted, <t>_uncertainty, <t>_probability
  * (categorical), <t>_contribution_<ctx> (details), and influential_cases (details). */
 static int reaction_table(const cohort_reaction *r, const cohort_table *in, unsigned details,
@@ -162,16 +151,16 @@ static int reaction_table(const cohort_reaction *r, const cohort_table *in, unsi
       goto oom;
   for (size_t t = 0; t < nt; t++) {
     const char *tn = cohort_reaction_target(r, t);
-    if (!(names[c++] = join(tn, "_predicted")) || !(names[c++] = join(tn, "_uncertainty")))
+    if (!(names[c++] = cli_join(tn, "_predicted")) || !(names[c++] = cli_join(tn, "_uncertainty")))
       goto oom;
-    if (cohort_reaction_classes(r, t) > 0 && !(names[c++] = join(tn, "_probability")))
+    if (cohort_reaction_classes(r, t) > 0 && !(names[c++] = cli_join(tn, "_probability")))
       goto oom;
     if (details & DET_CONTRIB) {
-      char *prefix = join(tn, "_contribution_");
+      char *prefix = cli_join(tn, "_contribution_");
       if (!prefix)
         goto oom;
       for (size_t x = 0; x < nctx; x++)
-        if (!(names[c++] = join(prefix, cohort_reaction_context(r, x)))) {
+        if (!(names[c++] = cli_join(prefix, cohort_reaction_context(r, x)))) {
           free(prefix);
           goto oom;
         }

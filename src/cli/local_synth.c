@@ -212,11 +212,7 @@ int local_evaluate(int argc, char **argv) {
       (rc = local_read(&csv, synth_f, &synth)) != CLI_OK ||
       (hold_f && (rc = local_read(&csv, hold_f, &hold)) != CLI_OK))
     goto out;
-  if ((st = cohort_schema_infer(&schema, real)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", real_f);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, real, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(real, real_f, &so, &schema)) != CLI_OK)
     goto out;
   if (target && (rc = local_need_feature(schema, target, "target")) != CLI_OK)
     goto out;
