@@ -8,6 +8,7 @@
  * incomplete request gets no reply, by design). */
 #include "auth.h"
 #include "log.h"
+#include "backends.h"
 #include "platform.h"
 #include "server.h"
 #include "util.h"
@@ -122,7 +123,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   cfg.max_upload_mb = 1;
   cfg.max_rows = 10000;
   co_log_set_level(CO_LOG_ERROR);
-  if (co_platform_open(&cfg, &plat) != COHORT_OK)
+  if (co_platform_open(&cfg, &co_backends_builtin, &plat) != COHORT_OK)
     die("platform");
   if (co_server_start(plat, &srv) != COHORT_OK)
     die("server");

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "co_internal.h"
+#include "backends.h"
 #include "store.h"
 #include "util.h"
 
@@ -162,7 +163,7 @@ static co_job make_job(const char *id, const char *ws, const char *trainee, int6
 /* Claims and checks which job came out. */
 static void claim_expect(co_store *s, const char *owner, int64_t now, int64_t lease, const char *want) {
   co_job j;
-  cohort_status st = s->ops->job_claim(s, owner, now, lease, &j);
+  cohort_status st = s->ops->job_claim(s, owner, now, lease, 100, &j);
   if (!want) {
     if (st != COHORT_ENOTFOUND)
       fail_msg("claim at %lld: wanted nothing, got %s (%s)", (long long)now, st == COHORT_OK ? j.id : "error",
@@ -768,7 +769,7 @@ static void test_job_claim_rules(void **state) {
    * another owner, before the younger jb_e of the same trainee, and the old owner is locked out. */
   claim_expect(s, "w2", 1100, 100, NULL);
   co_job j;
-  OK(s->ops->job_claim(s, "w3", 1101, 100, &j));
+  OK(s->ops->job_claim(s, "w3", 1101, 100, 100, &j));
   assert_string_equal(j.id, "jb_d");
   assert_int_equal(j.attempts, 2);
   assert_int_equal(j.started_ms, 1101);
@@ -790,8 +791,8 @@ static void test_job_claim_rules(void **state) {
   assert_int_equal(counts[CO_JOB_SUCCEEDED], 2);
   assert_int_equal(counts[CO_JOB_FAILED], 0);
   assert_int_equal(counts[CO_JOB_CANCELLED], 0);
-  assert_int_equal(s->ops->job_claim(s, "", 1, 1, &j), COHORT_EINVAL);
-  assert_int_equal(s->ops->job_claim(s, "w", 1, 0, &j), COHORT_EINVAL);
+  assert_int_equal(s->ops->job_claim(s, "", 1, 1, 1, &j), COHORT_EINVAL);
+  assert_int_equal(s->ops->job_claim(s, "w", 1, 0, 1, &j), COHORT_EINVAL);
   s->ops->close(s);
 }
 
@@ -818,7 +819,7 @@ static void test_job_cancel_requeue(void **state) {
   assert_int_equal(got.finished_ms, 0);
   co_job_clear(&got);
   co_job j;
-  OK(s->ops->job_claim(s, "w2", 2000, 100, &j));
+  OK(s->ops->job_claim(s, "w2", 2000, 100, 100, &j));
   assert_string_equal(j.id, "jb_r");
   assert_int_equal(j.cancel_requested, 1);
   co_job_clear(&j);
@@ -941,7 +942,7 @@ static void *claim_loop(void *arg) {
   }
   for (;;) {
     co_job j;
-    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, &j);
+    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 100, &j);
     if (st == COHORT_ENOTFOUND)
       break;
     if (st != COHORT_OK) {
@@ -1012,6 +1013,59 @@ static void test_concurrent_claim_two_handles(void **state) {
   run_claimers("claim_two.db", 0);
 }
 
+/* Bootstrap happens once however many processes try; later calls change nothing. */
+static void test_bootstrap_once(void **state) {
+  co_store *s = open_store("bootstrap.db"), *s2 = open_store("bootstrap.db");
+  co_user a = {.id = "usr_a", .name = "admin", .is_admin = 1, .created_ms = 1}, b = a;
+  co_workspace w = {.id = "ws_a", .name = "default", .created_ms = 1}, w2 = w;
+  int created = -1;
+  co_strlcpy(b.id, "usr_b", sizeof b.id);
+  co_strlcpy(w2.id, "ws_b", sizeof w2.id);
+  OK(s->ops->ping(s));
+  OK(s->ops->bootstrap(s, &a, &w, &created));
+  assert_int_equal(created, 1);
+  OK(s2->ops->bootstrap(s2, &b, &w2, &created));
+  assert_int_equal(created, 0);
+  int64_t users = 0;
+  OK(s->ops->user_count(s, &users));
+  assert_int_equal(users, 1);
+  co_member m;
+  OK(s->ops->member_get(s, "ws_a", "usr_a", &m));
+  assert_int_equal(m.role, CO_ROLE_OWNER);
+  FAILS(s->ops->workspace_get(s, "ws_b", &(co_workspace){0}), COHORT_ENOTFOUND, "ws_b");
+  s2->ops->close(s2);
+  s->ops->close(s);
+}
+
+/* A job whose worker keeps dying is given up after max_attempts claims, with a reason. */
+static void test_job_max_attempts(void **state) {
+  co_store *s = open_store("jobs_attempts.db");
+  co_job q = make_job("jb_x", "ws_1", "tr_1", 10), got;
+  OK(s->ops->job_create(s, &q));
+  co_job j;
+  OK(s->ops->job_claim(s, "w1", 1000, 100, 2, &j)); /* attempt 1; its worker dies */
+  co_job_clear(&j);
+  OK(s->ops->job_claim(s, "w2", 1101, 100, 2, &j)); /* attempt 2, after the lease ended */
+  assert_int_equal(j.attempts, 2);
+  co_job_clear(&j);
+  /* The second lease is live at 1201: nothing to do, and the job is untouched. */
+  assert_int_equal(s->ops->job_claim(s, "w3", 1200, 100, 2, &j), COHORT_ENOTFOUND);
+  got = get_job(s, "jb_x");
+  assert_int_equal(got.state, CO_JOB_RUNNING);
+  co_job_clear(&got);
+  /* Ended again: not a third attempt but a failure that says why. */
+  assert_int_equal(s->ops->job_claim(s, "w3", 1202, 100, 2, &j), COHORT_ENOTFOUND);
+  got = get_job(s, "jb_x");
+  assert_int_equal(got.state, CO_JOB_FAILED);
+  assert_int_equal(got.attempts, 2);
+  assert_int_equal(got.finished_ms, 1202);
+  assert_non_null(strstr(got.error, "gave up after 2 attempts"));
+  co_job_clear(&got);
+  /* The late worker cannot revive it. */
+  FAILS(s->ops->job_finish(s, "jb_x", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1300), COHORT_ESTATE, "jb_x");
+  s->ops->close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
@@ -1029,6 +1083,8 @@ int main(void) {
       cmocka_unit_test(test_job_list),
       cmocka_unit_test(test_concurrent_claim_shared),
       cmocka_unit_test(test_concurrent_claim_two_handles),
+      cmocka_unit_test(test_bootstrap_once),
+      cmocka_unit_test(test_job_max_attempts),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -45,7 +45,8 @@ extern "C" {
   X(ENOTFOUND, -6, "not found")                                              \
   X(ECANCELLED, -7, "cancelled")                                             \
   X(ELIMIT, -8, "limit exceeded")                                            \
-  X(ESTATE, -9, "operation not valid in this state")
+  X(ESTATE, -9, "operation not valid in this state")                         \
+  X(EUNAVAIL, -10, "a service it needs is unavailable; try again")
 
 typedef enum cohort_status {
 #define COHORT_STATUS_ENUM_(name, code, text) COHORT_##name = (code),
@@ -57,6 +58,9 @@ typedef enum cohort_status {
 COHORT_API const char *cohort_strerror(cohort_status status);
 /* The message of the calling thread's last failed call, with context; "" if none. */
 COHORT_API const char *cohort_errmsg(void);
+/* Which input of the calling thread's last failed call was at fault, by the name of its option
+ * ("targets", "contexts", "rows"), as sqlite3_error_offset points into SQL; "" if none is known. */
+COHORT_API const char *cohort_errfield(void);
 COHORT_API const char *cohort_version(void);
 
 /* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the
@@ -158,6 +162,11 @@ COHORT_API cohort_status cohort_trainee_set_weight(cohort_trainee *t, size_t cas
 /* A case as text, one cell per schema feature (NULL = missing), into cells[nfeatures]; the
  * strings are valid until the next call on the trainee. */
 COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_index, const char **cells);
+
+/* Largest k (neighbours) any search, analyze grid or synthesis may ask for. */
+#define COHORT_K_MAX 1000
+/* Most values in one analyze grid (k_values, p_values). */
+#define COHORT_GRID_MAX 64
 
 typedef struct cohort_analyze_options {
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */

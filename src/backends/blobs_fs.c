@@ -2,7 +2,8 @@
  * file system so that commit is fsync(file) + rename + fsync(parent): after a crash a key holds
  * either the old object or the new one, never a torn file. */
 #include "blobs.h"
-#include "co_internal.h"
+#include "backends.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <dirent.h>

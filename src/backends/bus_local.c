@@ -1,7 +1,8 @@
 /* bus_local.c: the in-process bus. Subscribers are called on the publisher's thread. A reader-writer lock lets publishes run in parallel while
  * (un)subscribing takes it exclusively. */
 #include "bus.h"
-#include "co_internal.h"
+#include "backends.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -81,8 +82,15 @@ static void local_unsubscribe(co_bus *base, co_bus_sub *sub) {
   pthread_rwlock_unlock(&b->lock);
 }
 
-static const co_bus_ops local_ops = {CO_BUS_VERSION, "local", local_close, local_publish, local_subscribe,
-                                     local_unsubscribe};
+/* Request/reply and the work queue are not used in process yet: the job threads poll the store. */
+static const co_bus_ops local_ops = {
+    .version = CO_BUS_VERSION,
+    .name = "local",
+    .close = local_close,
+    .publish = local_publish,
+    .subscribe = local_subscribe,
+    .unsubscribe = local_unsubscribe,
+};
 
 cohort_status co_bus_local_open(co_bus **out) {
   local_bus *b = co_calloc(1, sizeof *b);

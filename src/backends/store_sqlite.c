@@ -12,7 +12,8 @@
  * Every value is a bound parameter; SQL text is only ever assembled from fixed fragments. */
 #include "store.h"
 
-#include "co_internal.h"
+#include "backends.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <sqlite3.h>
@@ -1074,19 +1075,28 @@ static cohort_status sq_job_list(co_store *cs, const co_job_filter *f, co_job_fn
 }
 
 static cohort_status sq_job_claim(co_store *cs, const char *owner, int64_t now_ms, int64_t lease_ms,
-                                  co_job *out) {
+                                  int max_attempts, co_job *out) {
   sq_store *s = sq(cs);
   sqlite3_stmt *st = NULL;
   char id[CO_ID_MAX];
   co_job j;
   int loaded = 0;
   cohort_status rc;
-  if (!owner || !*owner || lease_ms <= 0 || now_ms > INT64_MAX - lease_ms)
-    return co_error(COHORT_EINVAL, "job_claim: needs an owner and a positive lease");
+  if (!owner || !*owner || lease_ms <= 0 || now_ms > INT64_MAX - lease_ms || max_attempts < 1)
+    return co_error(COHORT_EINVAL, "job_claim: needs an owner, a positive lease and at least one attempt");
   sq_lock(s);
   rc = sq_begin(s, "job_claim");
   if (rc != COHORT_OK)
     goto unlock;
+  /* Jobs whose worker stopped max_attempts times are not run again: they may be what stops it. */
+  rc = sq_run(
+      s, "job_claim", NULL,
+      "UPDATE jobs SET state = 3, finished_ms = ?1,"
+      " error = 'gave up after ' || attempts || ' attempts: each one''s worker stopped before it finished'"
+      " WHERE state = 1 AND lease_until_ms < ?1 AND attempts >= ?2",
+      "li", now_ms, max_attempts);
+  if (rc != COHORT_OK)
+    goto out;
   /* A lease has ended when lease_until_ms < now_ms ("ended before now_ms") and is live otherwise,
    * so a lease ending exactly at now_ms still blocks its trainee: two writers never overlap. */
   rc = sq_prepare(s, &st, "job_claim",
@@ -1114,7 +1124,11 @@ static cohort_status sq_job_claim(co_store *cs, const char *owner, int64_t now_m
     loaded = 1;
 out:
   sqlite3_finalize(st);
-  rc = sq_end(s, "job_claim", rc);
+  if (rc == COHORT_ENOTFOUND) { /* nothing to run, but jobs given up on stay given up */
+    if ((rc = sq_end(s, "job_claim", COHORT_OK)) == COHORT_OK)
+      rc = co_error(COHORT_ENOTFOUND, "no runnable job");
+  } else
+    rc = sq_end(s, "job_claim", rc);
   if (rc == COHORT_OK)
     *out = j;
   else if (loaded)
@@ -1287,6 +1301,51 @@ static void sq_close(co_store *cs) {
   co_free(s);
 }
 
+static cohort_status sq_bootstrap(co_store *cs, const co_user *admin, const co_workspace *ws, int *created) {
+  sq_store *s = sq(cs);
+  sqlite3_stmt *st = NULL;
+  cohort_status rc;
+  *created = 0;
+  sq_lock(s);
+  if ((rc = sq_begin(s, "bootstrap")) != COHORT_OK)
+    goto unlock;
+  rc = sq_prepare(s, &st, "bootstrap", "SELECT 1 FROM users LIMIT 1", "");
+  if (rc == COHORT_OK && (rc = sq_row(s, st, "bootstrap", "users", "")) == COHORT_OK)
+    goto out; /* bootstrapped already */
+  if (rc != COHORT_ENOTFOUND)
+    goto out;
+  if ((rc = sq_run(s, "bootstrap", NULL, "INSERT INTO users(" USER_COLS ") VALUES (?, ?, ?, ?, ?)", "sssil",
+                   admin->id, admin->name, admin->pwhash, admin->is_admin != 0, admin->created_ms)) !=
+          COHORT_OK ||
+      (rc = sq_run(s, "bootstrap", NULL, "INSERT INTO workspaces(" WORKSPACE_COLS ") VALUES (?, ?, ?)", "ssl",
+                   ws->id, ws->name, ws->created_ms)) != COHORT_OK ||
+      (rc = sq_run(s, "bootstrap", NULL, "INSERT INTO members(workspace_id, user_id, role) VALUES (?, ?, ?)",
+                   "ssi", ws->id, admin->id, (int)CO_ROLE_OWNER)) != COHORT_OK)
+    goto out;
+  *created = 1;
+out:
+  sqlite3_finalize(st);
+  rc = sq_end(s, "bootstrap", rc);
+  if (rc != COHORT_OK)
+    *created = 0;
+unlock:
+  sq_unlock(s);
+  return rc;
+}
+
+static cohort_status sq_ping(co_store *cs) {
+  sq_store *s = sq(cs);
+  sqlite3_stmt *st = NULL;
+  cohort_status rc;
+  sq_lock(s);
+  rc = sq_prepare(s, &st, "ping", "SELECT 1", "");
+  if (rc == COHORT_OK)
+    rc = sq_row(s, st, "ping", "ping", "");
+  sqlite3_finalize(st);
+  sq_unlock(s);
+  return rc;
+}
+
 static const co_store_ops sq_ops = {
     .version = CO_STORE_VERSION,
     .name = "sqlite",
@@ -1335,6 +1394,8 @@ static const co_store_ops sq_ops = {
     .report_get = sq_report_get,
     .report_list = sq_report_list,
     .report_delete = sq_report_delete,
+    .bootstrap = sq_bootstrap,
+    .ping = sq_ping,
 };
 
 /* Runs a PRAGMA and checks the value it reports back (SQLite ignores what it cannot do). */

@@ -2,6 +2,7 @@
 #include "cli_util.h"
 #include "config.h"
 #include "log.h"
+#include "backends.h"
 #include "platform.h"
 #include "serve.h"
 #include "server.h"
@@ -99,7 +100,7 @@ int cli_serve_main(int argc, char **argv) {
 
   co_platform *p = NULL;
   co_server *srv = NULL;
-  if (co_platform_open(&cfg, &p) != COHORT_OK) {
+  if (co_platform_open(&cfg, &co_backends_builtin, &p) != COHORT_OK) {
     co_log(CO_LOG_ERROR, "cannot start", "error", cohort_errmsg(), NULL);
     memset(cfg.admin_password, 0, sizeof cfg.admin_password);
     return CLI_ERR;

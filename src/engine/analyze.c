@@ -330,8 +330,8 @@ cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_opt
   a.nk = opt->k_values ? opt->n_k : sizeof default_k / sizeof *default_k;
   a.pv = opt->p_values ? opt->p_values : default_p;
   a.np = opt->p_values ? opt->n_p : sizeof default_p / sizeof *default_p;
-  if (!a.nk || !a.np)
-    return co_error(COHORT_EINVAL, "analyze: the k and p grids must not be empty");
+  if (!a.nk || !a.np || a.nk > COHORT_GRID_MAX || a.np > COHORT_GRID_MAX)
+    return co_error(COHORT_EINVAL, "analyze: the k and p grids must hold 1 to %d values", COHORT_GRID_MAX);
   for (size_t i = 0; i < a.nk; i++) {
     if (a.kv[i] < 1 || a.kv[i] > CO_K_MAX)
       return co_error(COHORT_EINVAL, "analyze: k = %zu is out of range 1..%d", a.kv[i], CO_K_MAX);

@@ -3,39 +3,13 @@
 #ifndef COHORT_CO_INTERNAL_H
 #define COHORT_CO_INTERNAL_H
 
-#include "cohort/cohort.h"
+#include "co_base.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#if defined(__GNUC__)
-#define CO_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define CO_PRINTF(a, b)
-#endif
-
-/* ---------------------------------------------------------------- memory (alloc.c)
- * Every engine allocation goes through these so tests can inject failures. */
-void *co_malloc(size_t n);
-void *co_calloc(size_t count, size_t size);
-void *co_realloc(void *p, size_t n);
-/* Grows *p to hold at least need elements of size bytes, doubling; returns 0 or -1 (overflow/ENOMEM). */
-int co_grow(void **p, size_t *cap, size_t need, size_t size);
-char *co_strdup(const char *s);
-char *co_strndup(const char *s, size_t n);
-void co_free(void *p);
-/* Test hook: make the n-th allocation from now fail (0 = never). */
-void co_alloc_fail_after(long n);
-
-/* ---------------------------------------------------------------- errors (error.c)
- * Sets the calling thread's message and returns status, so callers write
- *   return co_error(COHORT_EFORMAT, "line %zu, column '%s': %s", ...); */
-cohort_status co_error(cohort_status status, const char *fmt, ...) CO_PRINTF(2, 3);
-cohort_status co_nomem(void);
-void co_error_clear(void);
 
 /* ---------------------------------------------------------------- arena of strings (arena.c)
  * Bump allocator in chunks; strings live until the arena is freed. */

@@ -136,8 +136,7 @@ void co_index_scale(const co_index *ix, const double *row, float *out);
 size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng,
               co_nb *out);
 
-/* Largest k any search may ask for. */
-#define CO_K_MAX 1000
+#define CO_K_MAX COHORT_K_MAX
 
 /* ---------------------------------------------------------------- statistics of the cases */
 

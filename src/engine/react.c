@@ -381,7 +381,7 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
   if (!t || !rows || !opt || !out)
     return co_error(COHORT_EINVAL, "react: trainee, rows and options are required");
   if (!opt->n_targets || !opt->targets)
-    return co_error(COHORT_EINVAL, "react: at least one target feature is required");
+    return co_error_in("targets", co_error(COHORT_EINVAL, "react: at least one target feature is required"));
   if (!t->n)
     return co_error(COHORT_ESTATE, "react: the trainee has no cases; train it first");
   size_t nf = t->nf;
@@ -402,21 +402,26 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
     goto fail;
   }
   for (size_t i = 0; i < r->nt; i++) {
-    if ((st = co_trainee_feature(t, opt->targets[i], &r->tidx[i])) != COHORT_OK)
+    if ((st = co_trainee_feature(t, opt->targets[i], &r->tidx[i])) != COHORT_OK) {
+      co_error_in("targets", st);
       goto fail;
+    }
     for (size_t j = 0; j < i; j++)
       if (r->tidx[j] == r->tidx[i]) {
-        st = co_error(COHORT_EINVAL, "react: target '%s' is given twice", opt->targets[i]);
+        st = co_error_in("targets", co_error(COHORT_EINVAL, "react: target '%s' is given twice", opt->targets[i]));
         goto fail;
       }
   }
   if (opt->contexts) {
     for (size_t i = 0; i < opt->n_contexts; i++) {
       size_t f = 0;
-      if ((st = co_trainee_feature(t, opt->contexts[i], &f)) != COHORT_OK)
+      if ((st = co_trainee_feature(t, opt->contexts[i], &f)) != COHORT_OK) {
+        co_error_in("contexts", st);
         goto fail;
+      }
       if (cohort_table_find(rows, opt->contexts[i]) < 0) {
-        st = co_error(COHORT_EINVAL, "react: context feature '%s' is not a column of the rows", opt->contexts[i]);
+        st = co_error_in("contexts", co_error(COHORT_EINVAL, "react: context feature '%s' is not a column of the rows",
+                                              opt->contexts[i]));
         goto fail;
       }
       is_ctx[f] = true;
@@ -432,8 +437,10 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
       ctxidx[r->nctx++] = f;
   if ((st = reaction_alloc(r, t, ctxidx, opt->details)) != COHORT_OK)
     goto fail;
-  if ((st = co_trainee_encode(t, rows, false, &x)) != COHORT_OK)
+  if ((st = co_trainee_encode(t, rows, false, &x)) != COHORT_OK) {
+    co_error_in("rows", st);
     goto fail;
+  }
   const co_index *ix;
   if ((st = co_trainee_index(t, &ix)) != COHORT_OK)
     goto fail;

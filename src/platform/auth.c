@@ -1,5 +1,5 @@
 #include "auth.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <sodium.h>

@@ -9,6 +9,7 @@
 #define COHORT_BLOBS_H
 
 #include "cohort/cohort.h"
+#include "config.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +37,12 @@ struct co_blobs {
   const co_blobs_ops *ops;
 };
 
-/* The directory backend rooted at dir (created if missing). Stale staging files from a previous
- * crash are removed on open. */
-cohort_status co_blobs_fs_open(const char *dir, co_blobs **out);
+/* A backend that opens blob stores from URLs of its scheme ("file:DIR" or a plain folder,
+ * "s3://bucket/prefix"); see co_store_backend. */
+typedef struct co_blobs_backend {
+  const char *scheme;
+  cohort_status (*open)(const char *url, const co_config *cfg, co_blobs **out);
+} co_blobs_backend;
 
 /* Whether key is acceptable: [A-Za-z0-9._/-], no empty, "." or ".." segment, not absolute. */
 int co_blob_key_valid(const char *key);

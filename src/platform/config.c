@@ -1,5 +1,5 @@
 #include "config.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -17,9 +17,12 @@ typedef struct setting {
   const char *help;
 } setting;
 
-#define STR(k, field, help) {k, T_STR, offsetof(co_config, field), sizeof(((co_config *)0)->field), 0, help}
-#define INT(k, field, lo, hi, help) {k, T_INT, offsetof(co_config, field), lo, hi, help}
-#define BOOL(k, field, help) {k, T_BOOL, offsetof(co_config, field), 0, 1, help}
+#define STR(k, field, help)                                                                                  \
+  { k, T_STR, offsetof(co_config, field), sizeof(((co_config *)0)->field), 0, help }
+#define INT(k, field, lo, hi, help)                                                                          \
+  { k, T_INT, offsetof(co_config, field), lo, hi, help }
+#define BOOL(k, field, help)                                                                                 \
+  { k, T_BOOL, offsetof(co_config, field), 0, 1, help }
 
 static const setting settings[] = {
     STR("listen", listen, "address:port to serve HTTP on (default 127.0.0.1:8080)"),
@@ -29,15 +32,29 @@ static const setting settings[] = {
     STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
-    INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30, "memory for hosted trainees before idle ones are evicted (default 2048)"),
+    INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30,
+        "memory for hosted trainees before idle ones are evicted (default 2048)"),
     INT("max_body_mb", max_body_mb, 1, 4096, "largest JSON request body (default 64)"),
     INT("max_upload_mb", max_upload_mb, 1, 1 << 20, "largest dataset or trainee upload (default 1024)"),
-    INT("max_rows", max_rows, 1, 1LL << 40, "most rows per predict/impute/anomalies request or synthesize job (default 1000000)"),
+    INT("max_rows", max_rows, 1, 1LL << 40,
+        "most rows per predict/impute/anomalies request or synthesize job (default 1000000)"),
     INT("request_timeout_s", request_timeout_s, 1, 86400, "idle connection timeout in seconds (default 60)"),
     INT("session_hours", session_hours, 1, 24 * 365, "sign-in session lifetime in hours (default 12)"),
-    BOOL("secure_cookies", secure_cookies, "mark the session cookie Secure (default true; browsers accept it on localhost)"),
+    BOOL("secure_cookies", secure_cookies,
+         "mark the session cookie Secure (default true; browsers accept it on localhost)"),
     STR("log_level", log_level, "debug, info, warn or error (default info)"),
     STR("ui_dir", ui_dir, "serve the web UI from this folder instead of the copy built into the binary"),
+    STR("store", store,
+        "state: sqlite:PATH or postgres://USER@HOST:PORT/DB?sslmode=... (default sqlite under data_dir)"),
+    STR("blobs", blobs,
+        "datasets and trainee files: a folder or s3://BUCKET/PREFIX (default data_dir/blobs)"),
+    STR("bus", bus, "messages between the platform's parts: local (default)"),
+    STR("role", role, "serve (API and job threads, default) or api (API only: jobs run in other processes)"),
+    STR("instance", instance,
+        "this process's name in job leases, unique among running processes (default: "
+        "'serve' on the embedded store, else HOSTNAME-PID; on Kubernetes the pod name)"),
+    INT("job_max_attempts", job_max_attempts, 1, 100,
+        "a job whose worker stopped this many times fails (default 3)"),
 };
 
 void co_config_defaults(co_config *c) {
@@ -55,6 +72,9 @@ void co_config_defaults(co_config *c) {
   c->request_timeout_s = 60;
   c->session_hours = 12;
   c->secure_cookies = 1;
+  co_strlcpy(c->bus, "local", sizeof c->bus);
+  co_strlcpy(c->role, "serve", sizeof c->role);
+  c->job_max_attempts = 3;
 }
 
 static const setting *find(const char *key) {
@@ -171,6 +191,8 @@ void co_config_describe(FILE *f) {
 }
 
 cohort_status co_config_finish(co_config *c) {
+  if (strcmp(c->role, "serve") != 0 && strcmp(c->role, "api") != 0)
+    return co_error(COHORT_EINVAL, "role: '%s' is not serve or api", c->role);
   if (!c->admin_password_file[0])
     return COHORT_OK;
   FILE *f = fopen(c->admin_password_file, "r");

@@ -27,6 +27,13 @@ typedef struct co_config {
   int secure_cookies;       /* Secure flag on the session cookie (off only for plain-http tests) */
   char log_level[16];       /* debug | info | warn | error */
   char ui_dir[1024];        /* serve the UI from this folder instead of the embedded copy (dev) */
+  /* Where state lives, by URL; empty = the embedded default under data_dir. */
+  char store[1024];         /* sqlite:PATH | postgres://user@host:port/db?... */
+  char blobs[1024];         /* a folder | file:DIR | s3://bucket/prefix */
+  char bus[512];            /* local */
+  char role[16];            /* serve (API + jobs) | api (no job threads) */
+  char instance[128];       /* this process's name in job leases; unique among live processes */
+  int job_max_attempts;     /* a job whose worker died this many times fails */
 } co_config;
 
 void co_config_defaults(co_config *c);

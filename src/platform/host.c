@@ -1,5 +1,5 @@
 #include "host.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <pthread.h>

@@ -2,7 +2,7 @@
  * progress updates), runs its kind, and writes the outcome. A bus message on "jobs.queued" wakes
  * an idle thread at once; otherwise threads poll once a second, which also picks up jobs whose
  * worker died (expired lease). Watchers hear "jobs.<id>" whenever a job changes. */
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "platform.h"
 #include "task.h"
@@ -21,7 +21,7 @@ struct co_jobs {
   pthread_mutex_t mu;
   pthread_cond_t wake;
   _Atomic int stopping; /* also read by running tasks: a shutdown interrupts them */
-  unsigned pending; /* wake-ups not yet consumed */
+  unsigned pending;     /* wake-ups not yet consumed */
   co_bus_sub *sub;
 };
 
@@ -38,11 +38,14 @@ int co_job_kind_known(const char *kind) {
   return 0;
 }
 
-cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out) {
+cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id,
+                            const char *kind, json_t *params, co_job *out, const char **field) {
+  co_job_params decoded;
   memset(out, 0, sizeof *out);
-  if (!co_job_kind_known(kind))
-    return co_error(COHORT_EINVAL, "unknown job kind '%s'", kind);
+  cohort_status st = co_job_params_decode(kind, params, p->cfg.max_rows, &decoded, field);
+  if (st != COHORT_OK)
+    return st;
+  co_job_params_clear(&decoded);
   co_id_new("job", out->id, sizeof out->id);
   co_strlcpy(out->workspace_id, workspace_id, sizeof out->workspace_id);
   co_strlcpy(out->trainee_id, trainee_id ? trainee_id : "", sizeof out->trainee_id);
@@ -50,14 +53,14 @@ cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char
   out->state = CO_JOB_QUEUED;
   co_strlcpy(out->stage, "queued", sizeof out->stage);
   out->created_ms = co_now_ms();
-  char *text = json_dumps(params ? params : json_object(), JSON_COMPACT);
+  char *text = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
   if (!text)
     return co_nomem();
   out->params_json = co_strdup(text);
   free(text);
   if (!out->params_json)
     return co_nomem();
-  cohort_status st = p->store->ops->job_create(p->store, out);
+  st = p->store->ops->job_create(p->store, out);
   if (st != COHORT_OK) {
     co_job_clear(out);
     return st;
@@ -126,12 +129,13 @@ static void run_one(co_platform *p, co_job *job) {
   co_log(CO_LOG_INFO, "job started", "job", job->id, "kind", job->kind, "trainee", job->trainee_id, NULL);
   cohort_status st;
   json_error_t jerr;
+  const char *field;
   t.params = json_loads(job->params_json ? job->params_json : "{}", 0, &jerr);
   if (!kind)
     st = co_error(COHORT_EINVAL, "unknown job kind '%s'", job->kind);
   else if (!json_is_object(t.params))
     st = co_error(COHORT_EINVAL, "job parameters are not a JSON object");
-  else {
+  else if ((st = co_job_params_decode(job->kind, t.params, p->cfg.max_rows, &t.args, &field)) == COHORT_OK) {
     flush(&t, 1);
     st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
   }
@@ -139,13 +143,16 @@ static void run_one(co_platform *p, co_job *job) {
     /* Interrupted by shutdown, not cancelled: leave it RUNNING under our name so that the next
      * start re-queues it (or another worker takes it when the lease ends). */
     co_log(CO_LOG_INFO, "job interrupted by shutdown, it runs again at the next start", "job", job->id, NULL);
+    co_job_params_clear(&t.args);
     json_decref(t.params);
     json_decref(t.result);
     return;
   }
   if (t.cancelled && st != COHORT_OK)
     st = COHORT_ECANCELLED;
-  co_job_state final = st == COHORT_OK ? CO_JOB_SUCCEEDED : st == COHORT_ECANCELLED ? CO_JOB_CANCELLED : CO_JOB_FAILED;
+  co_job_state final = st == COHORT_OK           ? CO_JOB_SUCCEEDED
+                       : st == COHORT_ECANCELLED ? CO_JOB_CANCELLED
+                                                 : CO_JOB_FAILED;
   char *result = NULL;
   if (st == COHORT_OK && t.result)
     result = json_dumps(t.result, JSON_COMPACT);
@@ -154,15 +161,17 @@ static void run_one(co_platform *p, co_job *job) {
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
     p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + LEASE_MS);
-  cohort_status fst = p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
+  cohort_status fst =
+      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
-  co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind, "state",
-         co_job_state_name(final), "ms", ms, "error", err[0] ? err : NULL, NULL);
+  co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind,
+         "state", co_job_state_name(final), "ms", ms, "error", err[0] ? err : NULL, NULL);
   if (fst != COHORT_OK)
     co_log(CO_LOG_ERROR, "cannot record job outcome", "job", job->id, "error", cohort_errmsg(), NULL);
   announce(p, job->id);
   free(result);
+  co_job_params_clear(&t.args);
   json_decref(t.params);
   json_decref(t.result);
 }
@@ -181,7 +190,8 @@ static void *thread_main(void *arg) {
     pthread_mutex_unlock(&js->mu);
 
     co_job job;
-    cohort_status st = p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, &job);
+    cohort_status st =
+        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, p->cfg.job_max_attempts, &job);
     if (st == COHORT_OK) {
       run_one(p, &job);
       co_job_clear(&job);

@@ -1,24 +1,31 @@
 #include "platform.h"
 #include "auth.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-/* First start: the administrator from configuration and a "default" workspace they own. */
+/* First start: the administrator from configuration and a "default" workspace they own, in one
+ * store transaction so that replicas starting together bootstrap once. */
 static cohort_status bootstrap(co_platform *p) {
   co_store *s = p->store;
   int64_t users = 0;
+  int created = 0;
   cohort_status st = s->ops->user_count(s, &users);
   if (st != COHORT_OK || users > 0)
     return st;
   if (!p->cfg.admin_password[0])
-    return co_error(COHORT_EINVAL, "first start: set admin_password (or admin_password_file, or "
-                                   "COHORT_ADMIN_PASSWORD) for the administrator '%s'; there is no default",
+    return co_error(COHORT_EINVAL,
+                    "first start: set admin_password (or admin_password_file, or "
+                    "COHORT_ADMIN_PASSWORD) for the administrator '%s'; there is no default",
                     p->cfg.admin_user);
   if ((st = co_password_check(p->cfg.admin_password)) != COHORT_OK)
     return co_error(st, "admin_password: %s", cohort_errmsg());
@@ -28,21 +35,109 @@ static cohort_status bootstrap(co_platform *p) {
   co_strlcpy(u.name, p->cfg.admin_user, sizeof u.name);
   u.is_admin = 1;
   u.created_ms = co_now_ms();
-  if ((st = co_password_hash(p->cfg.admin_password, u.pwhash)) != COHORT_OK ||
-      (st = s->ops->user_create(s, &u)) != COHORT_OK)
+  if ((st = co_password_hash(p->cfg.admin_password, u.pwhash)) != COHORT_OK)
     return st;
   co_id_new("ws", w.id, sizeof w.id);
   co_strlcpy(w.name, "default", sizeof w.name);
   w.created_ms = u.created_ms;
-  if ((st = s->ops->workspace_create(s, &w)) != COHORT_OK ||
-      (st = s->ops->member_set(s, w.id, u.id, CO_ROLE_OWNER)) != COHORT_OK)
+  if ((st = s->ops->bootstrap(s, &u, &w, &created)) != COHORT_OK)
     return st;
-  co_log(CO_LOG_INFO, "bootstrapped administrator and default workspace", "user", u.name, "workspace", w.id, NULL);
+  if (created)
+    co_log(CO_LOG_INFO, "bootstrapped administrator and default workspace", "user", u.name, "workspace", w.id,
+           NULL);
   return COHORT_OK;
 }
 
-cohort_status co_platform_open(const co_config *cfg, co_platform **out) {
+/* The scheme of url ("postgres" of "postgres://..."), or "" when it has none (a plain path). */
+static void url_scheme(const char *url, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = '\0';
+  if (!((url[0] >= 'a' && url[0] <= 'z') || (url[0] >= 'A' && url[0] <= 'Z')))
+    return;
+  while (url[n] && (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' || url[n] == '.'))
+    n++;
+  if (url[n] != ':' || n >= cap)
+    return;
+  for (size_t i = 0; i < n; i++)
+    out[i] = (char)tolower((unsigned char)url[i]);
+  out[n] = '\0';
+}
+
+/* Finds the backend for url among n entries of size bytes whose first member is the scheme. */
+static const void *pick(const char *setting, const char *url, const char *plain, const void *list, size_t n,
+                        size_t size, const char *choices) {
+  char scheme[32];
+  url_scheme(url, scheme, sizeof scheme);
+  if (!scheme[0]) /* a plain folder for blobs; a bare name ("local") for the bus */
+    co_strlcpy(scheme, plain ? plain : url, sizeof scheme);
+  for (size_t i = 0; i < n; i++) {
+    const char *const *entry = (const char *const *)((const char *)list + i * size);
+    if (scheme[0] && strcmp(*entry, scheme) == 0)
+      return entry;
+  }
+  co_error(COHORT_EINVAL, "%s: '%s' names no backend this build has (%s)", setting, url, choices);
+  return NULL;
+}
+
+/* Takes data_dir for this process: two processes on one folder would share leases and caches. */
+static cohort_status lock_data_dir(co_platform *p) {
   char path[2048];
+  snprintf(path, sizeof path, "%s/cohort.lock", p->cfg.data_dir);
+  if ((p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+    return co_error(COHORT_EIO, "data_dir %s: %s", p->cfg.data_dir, strerror(errno));
+  if (flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0)
+    return co_error(errno == EWOULDBLOCK ? COHORT_ESTATE : COHORT_EIO,
+                    "data_dir %s is in use by another cohort process: give each process its own data_dir",
+                    p->cfg.data_dir);
+  return COHORT_OK;
+}
+
+static cohort_status open_backends(co_platform *p, const co_backends *b) {
+  const co_config *cfg = &p->cfg;
+  char store[sizeof cfg->store + 32], blobs[sizeof cfg->blobs + 32];
+  const co_store_backend *sb;
+  const co_blobs_backend *bb;
+  const co_bus_backend *ub;
+  cohort_status st;
+  /* The embedded default: SQLite and a folder under data_dir, the in-process bus. */
+  if (cfg->store[0])
+    co_strlcpy(store, cfg->store, sizeof store);
+  else
+    snprintf(store, sizeof store, "sqlite:%s/cohort.db", cfg->data_dir);
+  if (cfg->blobs[0])
+    co_strlcpy(blobs, cfg->blobs, sizeof blobs);
+  else
+    snprintf(blobs, sizeof blobs, "%s/blobs", cfg->data_dir);
+  if (!(sb = pick("store", store, NULL, b->store, b->n_store, sizeof *b->store,
+                  "sqlite:PATH or postgres://...")) ||
+      !(bb = pick("blobs", blobs, "file", b->blobs, b->n_blobs, sizeof *b->blobs, "a folder or s3://...")) ||
+      !(ub = pick("bus", cfg->bus, NULL, b->bus, b->n_bus, sizeof *b->bus, "local")))
+    return COHORT_EINVAL;
+  /* Leases: the embedded store has one process by construction (data_dir is locked), so its
+   * owner name is fixed and a restart re-queues what it left running; on a shared store every
+   * process needs its own name (the pod name on Kubernetes). */
+  if (cfg->instance[0])
+    co_strlcpy(p->instance, cfg->instance, sizeof p->instance);
+  else if (strcmp(sb->scheme, "sqlite") == 0)
+    co_strlcpy(p->instance, "serve", sizeof p->instance);
+  else {
+    char host[64] = "host";
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    snprintf(p->instance, sizeof p->instance, "%s-%ld", host, (long)getpid());
+  }
+  if ((st = sb->open(store, cfg, &p->store)) != COHORT_OK ||
+      (st = bb->open(blobs, cfg, &p->blobs)) != COHORT_OK ||
+      (st = ub->open(cfg->bus, cfg, &p->bus)) != COHORT_OK)
+    return st;
+  if (p->store->ops->version < CO_STORE_VERSION || p->blobs->ops->version < CO_BLOBS_VERSION ||
+      p->bus->ops->version < CO_BUS_VERSION)
+    return co_error(COHORT_EINVAL, "a backend was built for an older interface (store %d, blobs %d, bus %d)",
+                    p->store->ops->version, p->blobs->ops->version, p->bus->ops->version);
+  return COHORT_OK;
+}
+
+cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out) {
   cohort_status st;
   *out = NULL;
   if (sodium_init() < 0)
@@ -51,19 +146,13 @@ cohort_status co_platform_open(const co_config *cfg, co_platform **out) {
   if (!p)
     return co_nomem();
   p->cfg = *cfg;
+  p->lock_fd = -1;
   p->started_ms = co_now_ms();
-  /* One process owns the embedded queue; its leases carry a fixed name so a restart re-queues
-   * what the previous run left running. */
-  co_strlcpy(p->instance, "serve", sizeof p->instance);
   if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
     st = co_error(COHORT_EIO, "data_dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  snprintf(path, sizeof path, "%s/cohort.db", cfg->data_dir);
-  if ((st = co_store_sqlite_open(path, &p->store)) != COHORT_OK)
-    goto fail;
-  snprintf(path, sizeof path, "%s/blobs", cfg->data_dir);
-  if ((st = co_blobs_fs_open(path, &p->blobs)) != COHORT_OK || (st = co_bus_local_open(&p->bus)) != COHORT_OK ||
+  if ((st = lock_data_dir(p)) != COHORT_OK || (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;
@@ -75,13 +164,24 @@ cohort_status co_platform_open(const co_config *cfg, co_platform **out) {
     snprintf(n, sizeof n, "%lld", (long long)requeued);
     co_log(CO_LOG_INFO, "re-queued jobs interrupted by the last shutdown", "jobs", n, NULL);
   }
-  if ((st = co_jobs_start(p, cfg->workers)) != COHORT_OK)
+  if (strcmp(cfg->role, "api") != 0 && (st = co_jobs_start(p, cfg->workers)) != COHORT_OK)
     goto fail;
+  co_log(CO_LOG_INFO, "platform open", "role", cfg->role, "instance", p->instance, "store",
+         p->store->ops->name, "blobs", p->blobs->ops->name, "bus", p->bus->ops->name, NULL);
   *out = p;
   return COHORT_OK;
 fail:
   co_platform_close(p);
   return st;
+}
+
+const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
+  buf[0] = '\0';
+  if (p->store->ops->ping(p->store) != COHORT_OK)
+    snprintf(buf, cap, "store: %s", cohort_errmsg());
+  else if (strcmp(p->cfg.role, "api") != 0 && !p->jobs)
+    snprintf(buf, cap, "job threads are stopped");
+  return buf;
 }
 
 void co_platform_close(co_platform *p) {
@@ -95,6 +195,8 @@ void co_platform_close(co_platform *p) {
     p->blobs->ops->close(p->blobs);
   if (p->store)
     p->store->ops->close(p->store);
+  if (p->lock_fd >= 0)
+    close(p->lock_fd);
   sodium_memzero(p->cfg.admin_password, sizeof p->cfg.admin_password);
   co_free(p);
 }

@@ -7,11 +7,23 @@
 #include "bus.h"
 #include "config.h"
 #include "host.h"
+#include "job_params.h"
 #include "store.h"
 
 #include <jansson.h>
 
 typedef struct co_jobs co_jobs;
+
+/* The backends a build offers, each chosen by the scheme of its URL setting. The binary passes
+ * the list it links (co_backends_builtin, src/backends); the core never names a backend. */
+typedef struct co_backends {
+  const co_store_backend *store;
+  size_t n_store;
+  const co_blobs_backend *blobs;
+  size_t n_blobs;
+  const co_bus_backend *bus;
+  size_t n_bus;
+} co_backends;
 
 typedef struct co_platform {
   co_config cfg;
@@ -20,25 +32,29 @@ typedef struct co_platform {
   co_bus *bus;
   co_host *host;
   co_jobs *jobs;
-  char instance[CO_ID_MAX]; /* lease owner of this process's job threads */
+  char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
+  int lock_fd;                 /* holds data_dir: one process per data folder */
   int64_t started_ms;
 } co_platform;
 
-/* Opens the backends under cfg->data_dir, bootstraps the administrator and a "default" workspace
- * on first start (EINVAL if no admin password is configured then), re-queues jobs a previous run
- * left running, and starts cfg->workers job threads. */
-cohort_status co_platform_open(const co_config *cfg, co_platform **out);
+/* Takes cfg->data_dir for this process (ESTATE if another process holds it), opens the backends
+ * its store/blobs/bus URLs name (the embedded default: SQLite and a folder under data_dir, the
+ * in-process bus), bootstraps the administrator and a "default" workspace on first start (EINVAL
+ * if no admin password is configured then), re-queues jobs a previous run of this instance left
+ * running, and starts cfg->workers job threads unless the role is "api". */
+cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out);
+/* Whether the platform can serve now: "" when ready, else the reason (for /readyz). */
+const char *co_platform_unready(co_platform *p, char *buf, size_t cap);
 void co_platform_close(co_platform *p);
 
 /* ---------------------------------------------------------------- jobs (jobs.c) */
 
 /* Queues a job of kind on trainee_id (may be "") in workspace with params (borrowed) and wakes a
- * job thread; *out receives the stored record (caller clears it). EINVAL for an unknown kind. */
+ * job thread; *out receives the stored record (caller clears it). The parameters are decoded as
+ * the job will decode them when it runs (co_job_params_decode): EINVAL naming the field in *field
+ * for an unknown kind or a bad parameter. */
 cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out);
-/* Checks a job's parameters before it is queued: known names only, each of the right type and
- * range ("rows" up to max_rows). EINVAL naming the field (also in *field) otherwise. */
-cohort_status co_job_params_check(const char *kind, json_t *params, int64_t max_rows, const char **field);
+                            json_t *params, co_job *out, const char **field);
 /* Whether kind names a job this build can run. */
 int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);

@@ -2,7 +2,7 @@
  * the names of job states and roles as they appear in the API and the database's logs. */
 #include "store.h"
 
-#include "co_internal.h"
+#include "co_base.h"
 
 #include <string.h>
 

@@ -16,10 +16,11 @@
 #define COHORT_STORE_H
 
 #include "cohort/cohort.h"
+#include "config.h"
 
 #include <stdint.h>
 
-#define CO_STORE_VERSION 1
+#define CO_STORE_VERSION 2
 
 enum {
   CO_ID_MAX = 40,    /* "ws_" + 22 base32 chars, with room */
@@ -213,8 +214,11 @@ typedef struct co_store_ops {
   /* Atomically takes the oldest job that is queued, or running with a lease that ended before
    * now_ms (its worker died), skipping jobs whose trainee already has another job running under a
    * live lease (one writer per trainee). The job becomes RUNNING, owned by owner until
-   * now_ms + lease_ms, attempts + 1. ENOTFOUND when nothing is runnable. */
-  cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms, co_job *out);
+   * now_ms + lease_ms, attempts + 1. A job whose lease ended after max_attempts attempts is not
+   * taken again: it becomes FAILED, its error saying so (a job that kills its worker must not be
+   * claimed forever). Safe across processes sharing the store. ENOTFOUND when nothing is runnable. */
+  cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms, int max_attempts,
+                             co_job *out);
   /* Progress from the lease holder; also renews the lease. ESTATE if owner no longer holds it. */
   cohort_status (*job_progress)(co_store *s, const char *id, const char *owner, double progress,
                                 const char *stage, int64_t lease_until_ms);
@@ -236,6 +240,14 @@ typedef struct co_store_ops {
   cohort_status (*report_list)(co_store *s, const char *workspace_id, const char *trainee_id,
                                co_report_fn fn, void *ctx);
   cohort_status (*report_delete)(co_store *s, const char *id);
+
+  /* ---- version 2 */
+  /* First start, in one transaction: when the store has no user yet, creates admin, workspace ws
+   * and admin's ownership of it and sets *created; otherwise changes nothing. Several processes
+   * starting at once on one store bootstrap exactly once. */
+  cohort_status (*bootstrap)(co_store *s, const co_user *admin, const co_workspace *ws, int *created);
+  /* A cheap round trip for /readyz: EUNAVAILABLE-style failures say why (EIO with the message). */
+  cohort_status (*ping)(co_store *s);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */
@@ -243,9 +255,13 @@ struct co_store {
   const co_store_ops *ops;
 };
 
-/* Opens the SQLite backend on path (created with its parent directory missing is an error),
- * applying schema migrations in one transaction. WAL journal, busy timeout, foreign keys on. */
-cohort_status co_store_sqlite_open(const char *path, co_store **out);
+/* A backend that opens stores from URLs of its scheme ("sqlite:PATH", "postgres://..."). The
+ * binary hands the platform the list it was built with (co_backends in platform.h); the core
+ * never names a backend. open reads its tuning (pool size, timeouts) from cfg. */
+typedef struct co_store_backend {
+  const char *scheme;
+  cohort_status (*open)(const char *url, const co_config *cfg, co_store **out);
+} co_store_backend;
 
 const char *co_job_state_name(co_job_state s);
 int co_job_state_parse(const char *name); /* -1 if unknown */

@@ -1,8 +1,8 @@
-/* tasks.c: the job kinds. Each reads its parameters (validated again here: a job may have been
- * queued by an older version), works on private copies, and publishes its output only at the
- * end: a new trainee version is saved to a new blob and committed with a compare-and-swap, so a
+/* tasks.c: the job kinds. Each reads its parameters as job_params.c decoded them (at submit and
+ * again now: a job may have been queued by an older version), works on private copies, and
+ * publishes its output only at the end: a new trainee version is saved to a new blob and committed with a compare-and-swap, so a
  * crash or a cancel mid-job leaves the committed trainee as it was. */
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "task.h"
 #include "util.h"
@@ -12,10 +12,6 @@
 #include <string.h>
 
 /* ---------------------------------------------------------------- helpers */
-
-static cohort_status param_error(const char *field, const char *problem) {
-  return co_error(COHORT_EINVAL, "%s: %s", field, problem);
-}
 
 static cohort_status read_dataset(co_task *t, const char *id, cohort_table **out, co_dataset *rec) {
   co_store *s = t->p->store;
@@ -112,7 +108,7 @@ static cohort_status apply_overrides(cohort_schema *schema, const cohort_table *
   if (!features || json_is_null(features))
     return COHORT_OK;
   if (!json_is_object(features))
-    return param_error("features", "must be an object of feature name to settings");
+    return co_error(COHORT_EINVAL, "features: must be an object of feature name to settings");
   json_object_foreach(features, name, spec) {
     if (cohort_schema_find(schema, name) < 0)
       return co_error(COHORT_EINVAL, "features.%s: no such column in the dataset", name);
@@ -154,11 +150,6 @@ static cohort_status apply_overrides(cohort_schema *schema, const cohort_table *
   return COHORT_OK;
 }
 
-static int64_t int_param(json_t *params, const char *key, int64_t dflt) {
-  json_t *v = json_object_get(params, key);
-  return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
-}
-
 /* ---------------------------------------------------------------- train */
 
 /* {"dataset": id, "features": {...}}: the first train creates the trainee from the dataset's
@@ -169,14 +160,12 @@ static cohort_status task_train(co_task *t) {
   cohort_table *tab = NULL;
   cohort_schema *schema = NULL;
   cohort_trainee *tr = NULL;
-  const char *dsid = json_string_value(json_object_get(t->params, "dataset"));
+  const co_train_params *a = &t->args.u.train;
   cohort_status st;
-  if (!dsid)
-    return param_error("dataset", "required: the id of the dataset to train on");
   if ((st = get_trainee(t, &rec)) != COHORT_OK)
     return st;
   co_task_progress(t, "reading dataset", 0);
-  if ((st = read_dataset(t, dsid, &tab, &ds)) != COHORT_OK)
+  if ((st = read_dataset(t, a->dataset, &tab, &ds)) != COHORT_OK)
     goto out;
   if (cohort_table_rows(tab) > (size_t)t->p->cfg.max_rows) {
     st = co_error(COHORT_ELIMIT, "dataset: %zu rows, more than max_rows %lld", cohort_table_rows(tab),
@@ -186,7 +175,7 @@ static cohort_status task_train(co_task *t) {
   co_task_progress(t, "training", 0.3);
   if (rec.version == 0) {
     if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK ||
-        (st = apply_overrides(schema, tab, json_object_get(t->params, "features"))) != COHORT_OK ||
+        (st = apply_overrides(schema, tab, a->features)) != COHORT_OK ||
         (st = cohort_trainee_create(&tr, schema)) != COHORT_OK)
       goto out;
   } else if ((st = load_private(t, &rec, &tr)) != COHORT_OK)
@@ -211,63 +200,26 @@ out:
 
 /* ---------------------------------------------------------------- analyze */
 
-static cohort_status read_numbers(json_t *params, const char *key, double *out, size_t cap, size_t *n) {
-  json_t *a = json_object_get(params, key);
-  *n = 0;
-  if (!a || json_is_null(a))
-    return COHORT_OK;
-  if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > cap)
-    return co_error(COHORT_EINVAL, "%s: must be an array of 1 to %zu numbers", key, cap);
-  for (size_t i = 0; i < json_array_size(a); i++) {
-    json_t *v = json_array_get(a, i);
-    if (!json_is_number(v) || json_number_value(v) <= 0)
-      return co_error(COHORT_EINVAL, "%s[%zu]: must be a positive number", key, i);
-    out[i] = json_number_value(v);
-  }
-  *n = json_array_size(a);
-  return COHORT_OK;
-}
-
 /* {"targets": [...], "k_values": [...], "p_values": [...], "sample": n, "seed": n} */
 static cohort_status task_analyze(co_task *t) {
+  const co_analyze_params *a = &t->args.u.analyze;
   co_trainee rec = {0};
   cohort_trainee *tr = NULL;
-  const char **targets = NULL;
-  double kd[64], pv[16];
-  size_t kv[64], nk = 0, np = 0, nt = 0;
   cohort_status st;
-  json_t *jt = json_object_get(t->params, "targets");
-  if (jt && !json_is_null(jt) && !json_is_array(jt))
-    return param_error("targets", "must be an array of feature names");
-  if ((st = read_numbers(t->params, "k_values", kd, 64, &nk)) != COHORT_OK ||
-      (st = read_numbers(t->params, "p_values", pv, 16, &np)) != COHORT_OK)
-    return st;
-  for (size_t i = 0; i < nk; i++)
-    kv[i] = (size_t)kd[i];
   if ((st = get_trainee(t, &rec)) != COHORT_OK)
     return st;
-  nt = json_is_array(jt) ? json_array_size(jt) : 0;
-  if (nt && !(targets = co_calloc(nt, sizeof *targets))) {
-    st = co_nomem();
-    goto out;
-  }
-  for (size_t i = 0; i < nt; i++)
-    if (!(targets[i] = json_string_value(json_array_get(jt, i)))) {
-      st = co_error(COHORT_EINVAL, "targets[%zu]: must be a string", i);
-      goto out;
-    }
   co_task_progress(t, "loading", 0);
   if ((st = load_private(t, &rec, &tr)) != COHORT_OK)
     goto out;
   cohort_analyze_options ao = {0};
-  ao.targets = targets;
-  ao.n_targets = nt;
-  ao.k_values = nk ? kv : NULL;
-  ao.n_k = nk;
-  ao.p_values = np ? pv : NULL;
-  ao.n_p = np;
-  ao.sample = (size_t)int_param(t->params, "sample", 0);
-  ao.seed = (uint64_t)int_param(t->params, "seed", 1);
+  ao.targets = a->targets.items;
+  ao.n_targets = a->targets.n;
+  ao.k_values = a->k_values.n ? a->k_values.v : NULL;
+  ao.n_k = a->k_values.n;
+  ao.p_values = a->p_values.n ? a->p_values.v : NULL;
+  ao.n_p = a->p_values.n;
+  ao.sample = (size_t)a->sample;
+  ao.seed = (uint64_t)a->seed;
   ao.progress = co_task_progress;
   ao.progress_user = t;
   co_task_window(t, 0.02, 0.93);
@@ -276,7 +228,6 @@ static cohort_status task_analyze(co_task *t) {
   co_task_window(t, 0, 1);
   st = commit_version(t, &rec, tr);
 out:
-  co_free(targets);
   cohort_trainee_free(tr);
   co_trainee_clear(&rec);
   return st;
@@ -366,14 +317,14 @@ static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_
 /* Evaluates synth against real (and holdout) and stores the report; *report_id names it. */
 static cohort_status make_report(co_task *t, const cohort_schema *schema, const cohort_table *real,
                                  const cohort_table *synth, const cohort_table *holdout, const char *target,
-                                 json_t *extra, char report_id[CO_ID_MAX]) {
+                                 uint64_t seed, json_t *extra, char report_id[CO_ID_MAX]) {
   co_platform *p = t->p;
   cohort_eval *ev = NULL;
   char *json_doc = NULL, *html_doc = NULL;
   co_report r = {0};
   cohort_eval_options eo = {0};
   eo.target = target;
-  eo.seed = (uint64_t)int_param(t->params, "seed", 1);
+  eo.seed = seed;
   eo.progress = co_task_progress;
   eo.progress_user = t;
   cohort_status st = cohort_evaluate(schema, real, synth, holdout, &eo, &ev);
@@ -431,66 +382,33 @@ static cohort_status task_synthesize(co_task *t) {
   co_dataset out_ds = {0}, real_ds = {0}, hold_ds = {0};
   co_hosted *h = NULL;
   cohort_table *synth = NULL, *real = NULL, *hold = NULL;
-  const char **fnames = NULL, **fvalues = NULL;
   char report_id[CO_ID_MAX] = "";
   cohort_status st = get_trainee(t, &rec);
   if (st != COHORT_OK)
     return st;
+  const co_synthesize_params *a = &t->args.u.synthesize;
   cohort_synth_options so = {0};
-  json_t *fixed = json_object_get(t->params, "fixed");
-  const char *privacy = json_string_value(json_object_get(t->params, "privacy"));
-  const char *holdout = json_string_value(json_object_get(t->params, "holdout"));
-  const char *target = json_string_value(json_object_get(t->params, "target"));
-  json_t *evaluate = json_object_get(t->params, "evaluate");
   co_task_progress(t, "loading", 0);
   if ((st = co_host_acquire(p->host, &rec, &h)) != COHORT_OK)
     goto out;
   cohort_trainee *tr = co_hosted_trainee(h);
-  int64_t rows = int_param(t->params, "rows", (int64_t)cohort_trainee_cases(tr));
+  int64_t rows = a->rows ? a->rows : (int64_t)cohort_trainee_cases(tr);
   if (rows <= 0 || rows > p->cfg.max_rows) {
     st = co_error(COHORT_EINVAL, "rows: must be from 1 to %lld", (long long)p->cfg.max_rows);
     goto out;
   }
   so.rows = (size_t)rows;
-  so.seed = (uint64_t)int_param(t->params, "seed", 1);
-  so.k = (size_t)int_param(t->params, "k", 0);
-  json_t *conv = json_object_get(t->params, "conviction");
-  so.conviction = json_is_number(conv) ? json_number_value(conv) : 0;
-  if (!privacy || strcmp(privacy, "reference") == 0)
-    so.privacy = COHORT_PRIVACY_REFERENCE;
-  else if (strcmp(privacy, "local") == 0)
-    so.privacy = COHORT_PRIVACY_LOCAL;
-  else if (strcmp(privacy, "off") == 0)
-    so.no_privacy_gate = 1;
-  else {
-    st = param_error("privacy", "must be reference, local or off");
-    goto out;
-  }
-  if (json_is_object(fixed) && json_object_size(fixed)) {
-    size_t n = json_object_size(fixed), i = 0;
-    const char *key;
-    json_t *val;
-    fnames = co_calloc(n, sizeof *fnames);
-    fvalues = co_calloc(n, sizeof *fvalues);
-    if (!fnames || !fvalues) {
-      st = co_nomem();
-      goto out;
-    }
-    json_object_foreach(fixed, key, val) {
-      if (!json_is_string(val)) {
-        st = co_error(COHORT_EINVAL, "fixed.%s: must be a string value", key);
-        goto out;
-      }
-      fnames[i] = key;
-      fvalues[i++] = json_string_value(val);
-    }
-    so.fixed_names = fnames;
-    so.fixed_values = fvalues;
-    so.n_fixed = n;
-  }
+  so.seed = (uint64_t)a->seed;
+  so.k = (size_t)a->k;
+  so.conviction = a->conviction;
+  so.privacy = a->privacy == CO_PRIVACY_LOCAL ? COHORT_PRIVACY_LOCAL : COHORT_PRIVACY_REFERENCE;
+  so.no_privacy_gate = a->privacy == CO_PRIVACY_OFF;
+  so.fixed_names = a->fixed.names;
+  so.fixed_values = a->fixed.values;
+  so.n_fixed = a->fixed.n;
   so.progress = co_task_progress;
   so.progress_user = t;
-  int do_eval = !json_is_false(evaluate) && rec.dataset_id[0];
+  int do_eval = a->evaluate && rec.dataset_id[0];
   co_task_window(t, 0.02, do_eval ? 0.68 : 0.93);
   if ((st = cohort_synthesize(tr, &so, &synth)) != COHORT_OK)
     goto out;
@@ -505,11 +423,12 @@ static cohort_status task_synthesize(co_task *t) {
     co_task_progress(t, "reading real data", 0.72);
     if ((st = read_dataset(t, rec.dataset_id, &real, &real_ds)) != COHORT_OK)
       goto out;
-    if (holdout && (st = read_dataset(t, holdout, &hold, &hold_ds)) != COHORT_OK)
+    if (a->holdout && (st = read_dataset(t, a->holdout, &hold, &hold_ds)) != COHORT_OK)
       goto out;
     co_task_window(t, 0.74, 0.25);
     json_t *extra = json_pack("{s:s, s:s}", "synthetic_dataset", out_ds.id, "real_dataset", rec.dataset_id);
-    st = make_report(t, cohort_trainee_schema(tr), real, synth, hold, target, extra, report_id);
+    st = make_report(t, cohort_trainee_schema(tr), real, synth, hold, a->target, (uint64_t)a->seed, extra,
+                     report_id);
     json_decref(extra);
     if (st != COHORT_OK)
       goto out;
@@ -517,8 +436,6 @@ static cohort_status task_synthesize(co_task *t) {
   }
 out:
   co_host_release(p->host, h);
-  co_free(fnames);
-  co_free(fvalues);
   cohort_table_free(synth);
   cohort_table_free(real);
   cohort_table_free(hold);
@@ -537,13 +454,9 @@ static cohort_status task_evaluate(co_task *t) {
   cohort_table *real = NULL, *syn = NULL, *hold = NULL;
   cohort_schema *schema = NULL;
   char report_id[CO_ID_MAX] = "";
-  const char *rid = json_string_value(json_object_get(t->params, "real"));
-  const char *sid = json_string_value(json_object_get(t->params, "synthetic"));
-  const char *hid = json_string_value(json_object_get(t->params, "holdout"));
-  const char *target = json_string_value(json_object_get(t->params, "target"));
+  const co_evaluate_params *a = &t->args.u.evaluate;
+  const char *rid = a->real, *sid = a->synthetic, *hid = a->holdout;
   cohort_status st;
-  if (!rid || !sid)
-    return param_error(!rid ? "real" : "synthetic", "required: a dataset id");
   co_task_progress(t, "reading datasets", 0);
   if ((st = read_dataset(t, rid, &real, &real_ds)) != COHORT_OK ||
       (st = read_dataset(t, sid, &syn, &syn_ds)) != COHORT_OK ||
@@ -553,7 +466,7 @@ static cohort_status task_evaluate(co_task *t) {
     goto out;
   co_task_window(t, 0.05, 0.9);
   json_t *extra = json_pack("{s:s, s:s}", "synthetic_dataset", sid, "real_dataset", rid);
-  st = make_report(t, schema, real, syn, hold, target, extra, report_id);
+  st = make_report(t, schema, real, syn, hold, a->target, (uint64_t)a->seed, extra, report_id);
   json_decref(extra);
   if (st == COHORT_OK)
     t->result = json_pack("{s:s}", "report", report_id);

@@ -1,7 +1,7 @@
 /* api_auth.c: sign-in, the caller, API tokens, users (admin) and workspaces with members. */
 #include "api.h"
 #include "auth.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <pthread.h>

@@ -1,7 +1,7 @@
 /* api_datasets.c: CSV uploads (streamed to a staging blob, validated by the engine's reader,
  * then committed), listing, preview, schema, download, delete. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <stdlib.h>

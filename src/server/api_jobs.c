@@ -1,6 +1,6 @@
 /* api_jobs.c: jobs (list, get, live events, cancel), evaluate-as-a-job, and reports. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "util.h"
 
 #include <string.h>
@@ -79,21 +79,16 @@ void api_evaluate(co_req *r) {
       return;
     }
   }
-  const char *field;
-  cohort_status st = co_job_params_check("evaluate", r->json, r->p->cfg.max_rows, &field);
-  if (st != COHORT_OK) {
-    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
-    return;
-  }
   json_t *params = json_deep_copy(r->json);
   json_object_del(params, "workspace");
   co_job job;
-  st = co_job_submit(r->p, r->workspace_id, "", "evaluate", params, &job);
+  const char *field = NULL;
+  cohort_status st = co_job_submit(r->p, r->workspace_id, "", "evaluate", params, &job, &field);
+  if (st != COHORT_OK)
+    co_reply_status(r, st, field); /* field may be a key of params */
   json_decref(params);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
+  if (st != COHORT_OK)
     return;
-  }
   co_reply_json(r, 202, json_pack("{s:o}", "job", co_job_json(&job)));
   co_job_clear(&job);
 }

@@ -1,6 +1,6 @@
 /* api_ops.c: health, readiness, metrics, the OpenAPI document and the web UI's files. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +10,9 @@ void api_healthz(co_req *r) { co_reply_json(r, 200, json_pack("{s:s}", "status",
 
 /* Ready when the store answers and the job threads run. */
 void api_readyz(co_req *r) {
-  int64_t n;
-  cohort_status st = r->p->store->ops->user_count(r->p->store, &n);
-  if (st != COHORT_OK || !r->p->jobs) {
-    if (st != COHORT_OK)
-      co_reply_error(r, 503, "not_ready", NULL, "store: %s", cohort_errmsg());
-    else
-      co_reply_error(r, 503, "not_ready", NULL, "job threads are stopped");
+  char why[512];
+  if (co_platform_unready(r->p, why, sizeof why)[0]) {
+    co_reply_error(r, 503, "not_ready", NULL, "%s", why);
     return;
   }
   co_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));

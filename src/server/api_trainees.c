@@ -1,7 +1,8 @@
 /* api_trainees.c: trainees. Changes (train, analyze, impute, synthesize) are jobs; questions
  * (predict, anomalies, impute rows, importance) are answered at once by the hosted trainee. */
 #include "api.h"
-#include "co_internal.h"
+#include "co_base.h"
+#include "query.h"
 #include "util.h"
 
 #include <math.h>
@@ -50,15 +51,17 @@ void api_trainees_create(co_req *r) {
   const char *key;
   json_t *v;
   json_object_foreach(r->json, key, v) {
-    if (strcmp(key, "workspace") && strcmp(key, "name") && strcmp(key, "dataset") && strcmp(key, "features")) {
-      co_reply_error(r, 400, "invalid", key, "%s: not a field of a new trainee (workspace, name, dataset, features)",
-                     key);
+    if (strcmp(key, "workspace") && strcmp(key, "name") && strcmp(key, "dataset") &&
+        strcmp(key, "features")) {
+      co_reply_error(r, 400, "invalid", key,
+                     "%s: not a field of a new trainee (workspace, name, dataset, features)", key);
       return;
     }
   }
   cohort_status st = p->store->ops->dataset_get(p->store, dsid, &ds);
   if (st != COHORT_OK || strcmp(ds.workspace_id, r->workspace_id) != 0) {
-    co_reply_error(r, 400, "invalid", "dataset", "dataset: '%s' not found in workspace '%s'", dsid, r->workspace_id);
+    co_reply_error(r, 400, "invalid", "dataset", "dataset: '%s' not found in workspace '%s'", dsid,
+                   r->workspace_id);
     goto out;
   }
   co_id_new("tr", t.id, sizeof t.id);
@@ -73,11 +76,12 @@ void api_trainees_create(co_req *r) {
   json_t *params = json_pack("{s:s}", "dataset", dsid);
   if (features && json_is_object(features))
     json_object_set(params, "features", features);
-  st = co_job_submit(p, r->workspace_id, t.id, "train", params, &job);
+  const char *field = NULL;
+  st = co_job_submit(p, r->workspace_id, t.id, "train", params, &job, &field);
   json_decref(params);
   if (st != COHORT_OK) {
     p->store->ops->trainee_delete(p->store, t.id);
-    co_reply_status(r, st, NULL);
+    co_reply_status(r, st, field);
     goto out;
   }
   char loc[CO_ID_MAX + 16];
@@ -108,7 +112,8 @@ void api_trainees_import(co_req *r) {
   }
   cohort_status st = cohort_trainee_load(&tr, r->upload_path);
   if (st != COHORT_OK) {
-    api_reply_upload_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee", "not a valid trainee file: ");
+    api_reply_upload_error(r, st == COHORT_ENOMEM ? 503 : 422, "invalid_trainee",
+                           "not a valid trainee file: ");
     return;
   }
   json_t *ij = co_trainee_info(tr);
@@ -145,7 +150,9 @@ out:
   co_trainee_clear(&t);
 }
 
-void api_trainee_get(co_req *r) { co_reply_json(r, 200, co_trainee_json(&r->trainee)); }
+void api_trainee_get(co_req *r) {
+  co_reply_json(r, 200, co_trainee_json(&r->trainee));
+}
 
 void api_trainee_delete(co_req *r) {
   co_platform *p = r->p;
@@ -188,7 +195,8 @@ void api_trainee_job(co_req *r) {
     if (api_str(r, "dataset", 1, &dsid))
       return;
     if (json_object_get(r->json, "features")) {
-      co_reply_error(r, 400, "invalid", "features", "features: set when the trainee is created, not when it trains more");
+      co_reply_error(r, 400, "invalid", "features",
+                     "features: set when the trainee is created, not when it trains more");
       return;
     }
     cohort_status st = r->p->store->ops->dataset_get(r->p->store, dsid, &ds);
@@ -199,18 +207,14 @@ void api_trainee_job(co_req *r) {
       return;
     }
   } else if (r->trainee.version <= 0) {
-    co_reply_error(r, 409, "conflict", NULL, "trainee '%s' is not trained yet: wait for its train job", r->trainee.id);
+    co_reply_error(r, 409, "conflict", NULL, "trainee '%s' is not trained yet: wait for its train job",
+                   r->trainee.id);
     return;
   }
-  const char *field;
-  cohort_status st = co_job_params_check(kind, r->json, r->p->cfg.max_rows, &field);
+  const char *field = NULL;
+  cohort_status st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job, &field);
   if (st != COHORT_OK) {
-    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
-    return;
-  }
-  st = co_job_submit(r->p, r->trainee.workspace_id, r->trainee.id, kind, r->json, &job);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
+    co_reply_status(r, st, field);
     return;
   }
   char loc[CO_ID_MAX + 16];
@@ -220,392 +224,48 @@ void api_trainee_job(co_req *r) {
   co_job_clear(&job);
 }
 
-/* ---------------------------------------------------------------- rows in JSON */
+/* ---------------------------------------------------------------- questions to the trainee */
 
-static int cell_text(json_t *v, char *buf, size_t cap, const char **out) {
-  if (json_is_null(v)) {
-    *out = NULL;
-    return 0;
-  }
-  if (json_is_string(v)) {
-    *out = json_string_value(v);
-    return 0;
-  }
-  if (json_is_integer(v))
-    snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
-  else if (json_is_real(v))
-    snprintf(buf, cap, "%.17g", json_real_value(v));
-  else if (json_is_boolean(v))
-    snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+/* The body (or, for GET, what the handler built) goes to the query layer as is. */
+static void reply_query(co_req *r, const char *verb, json_t *req) {
+  json_t *reply = NULL, *empty = req ? NULL : json_object();
+  const char *field = NULL;
+  cohort_status st = co_query_trainee(r->p, &r->trainee, verb, req ? req : empty, &reply, &field);
+  json_decref(empty);
+  if (st != COHORT_OK)
+    co_reply_status(r, st, field);
   else
-    return -1;
-  *out = buf;
-  return 0;
+    co_reply_json(r, 200, reply);
 }
-
-/* "rows": [{"col": value, ...}, ...] -> a table whose columns are every key seen. */
-static int rows_table(co_req *r, cohort_table **out, size_t *nrows) {
-  json_t *rows = json_object_get(r->json, "rows");
-  *out = NULL;
-  if (!json_is_array(rows) || json_array_size(rows) == 0) {
-    co_reply_error(r, 400, "invalid", "rows", "rows: required, an array of objects (column name to value)");
-    return -1;
-  }
-  size_t n = json_array_size(rows);
-  if ((int64_t)n > r->p->cfg.max_rows) {
-    co_reply_error(r, 413, "too_large", "rows", "rows: %zu rows, more than max_rows (%lld)", n,
-                   (long long)r->p->cfg.max_rows);
-    return -1;
-  }
-  json_t *cols = json_object(); /* name -> index */
-  const char **names = NULL;
-  const char **cells = NULL;
-  char(*bufs)[40] = NULL;
-  size_t nc = 0;
-  int rc = -1;
-  for (size_t i = 0; i < n; i++) {
-    json_t *row = json_array_get(rows, i);
-    const char *key;
-    json_t *v;
-    if (!json_is_object(row)) {
-      co_reply_error(r, 400, "invalid", "rows", "rows[%zu]: must be an object", i);
-      goto out;
-    }
-    json_object_foreach(row, key, v) {
-      if (!json_object_get(cols, key)) {
-        json_object_set_new(cols, key, json_integer((json_int_t)nc++));
-        if (nc > 10000) {
-          co_reply_error(r, 400, "invalid", "rows", "rows: more than 10000 distinct columns");
-          goto out;
-        }
-      }
-    }
-  }
-  names = co_calloc(nc ? nc : 1, sizeof *names);
-  cells = co_calloc(nc ? nc : 1, sizeof *cells);
-  bufs = co_calloc(nc ? nc : 1, sizeof *bufs);
-  if (!names || !cells || !bufs) {
-    co_reply_status(r, co_nomem(), NULL);
-    goto out;
-  }
-  {
-    const char *key;
-    json_t *v;
-    json_object_foreach(cols, key, v) names[json_integer_value(v)] = key;
-  }
-  cohort_status st = cohort_table_create(out, nc, names);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, "rows");
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++) {
-    json_t *row = json_array_get(rows, i);
-    for (size_t c = 0; c < nc; c++) {
-      json_t *v = json_object_get(row, names[c]);
-      cells[c] = NULL;
-      if (v && cell_text(v, bufs[c], sizeof bufs[c], &cells[c]) < 0) {
-        co_reply_error(r, 400, "invalid", "rows", "rows[%zu].%s: must be a string, number, boolean or null", i,
-                       names[c]);
-        goto out;
-      }
-    }
-    if ((st = cohort_table_append(*out, cells)) != COHORT_OK) {
-      co_reply_status(r, st, "rows");
-      goto out;
-    }
-  }
-  *nrows = n;
-  rc = 0;
-out:
-  if (rc < 0) {
-    cohort_table_free(*out);
-    *out = NULL;
-  }
-  co_free(names);
-  co_free(cells);
-  co_free(bufs);
-  json_decref(cols);
-  return rc;
-}
-
-static int name_list(co_req *r, const char *field, int required, const char ***out, size_t *n) {
-  json_t *a = json_object_get(r->json, field);
-  *out = NULL;
-  *n = 0;
-  if (!a || json_is_null(a)) {
-    if (!required)
-      return 0;
-    co_reply_error(r, 400, "invalid", field, "%s: required, an array of feature names", field);
-    return -1;
-  }
-  if (json_is_string(a)) { /* one name */
-    *out = co_calloc(1, sizeof **out);
-    if (!*out) {
-      co_reply_status(r, co_nomem(), NULL);
-      return -1;
-    }
-    (*out)[0] = json_string_value(a);
-    *n = 1;
-    return 0;
-  }
-  if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > 10000) {
-    co_reply_error(r, 400, "invalid", field, "%s: must be a non-empty array of feature names", field);
-    return -1;
-  }
-  *n = json_array_size(a);
-  *out = co_calloc(*n, sizeof **out);
-  if (!*out) {
-    co_reply_status(r, co_nomem(), NULL);
-    return -1;
-  }
-  for (size_t i = 0; i < *n; i++)
-    if (!((*out)[i] = json_string_value(json_array_get(a, i)))) {
-      co_reply_error(r, 400, "invalid", field, "%s[%zu]: must be a string", field, i);
-      co_free(*out);
-      *out = NULL;
-      return -1;
-    }
-  return 0;
-}
-
-static int acquire(co_req *r, co_hosted **h) {
-  cohort_status st = co_host_acquire(r->p->host, &r->trainee, h);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
-    return -1;
-  }
-  return 0;
-}
-
-/* JSON has no NaN or infinity: they become null (json_real would refuse them). */
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 /* POST /v1/trainees/{id}/predict {"targets": [...], "contexts": [...], "rows": [...],
  *   "details": ["cases", "contributions"]} */
 void api_trainee_predict(co_req *r) {
-  cohort_table *tab = NULL;
-  cohort_reaction *re = NULL;
-  co_hosted *h = NULL;
-  const char **targets = NULL, **contexts = NULL, **details = NULL;
-  size_t nt, nctx, nd, nrows;
-  if (name_list(r, "targets", 1, &targets, &nt) || name_list(r, "contexts", 0, &contexts, &nctx) ||
-      name_list(r, "details", 0, &details, &nd) || rows_table(r, &tab, &nrows) || acquire(r, &h))
-    goto out;
-  cohort_react_options ro = {0};
-  ro.targets = targets;
-  ro.n_targets = nt;
-  ro.contexts = contexts;
-  ro.n_contexts = nctx;
-  ro.threads = nrows < 256 ? 1 : 0; /* one row is faster on the request's own thread */
-  for (size_t i = 0; i < nd; i++) {
-    if (strcmp(details[i], "cases") == 0)
-      ro.details |= COHORT_DETAIL_CASES;
-    else if (strcmp(details[i], "contributions") == 0)
-      ro.details |= COHORT_DETAIL_CONTRIBUTIONS;
-    else {
-      co_reply_error(r, 400, "invalid", "details", "details[%zu]: must be cases or contributions", i);
-      goto out;
-    }
-  }
-  cohort_status st = cohort_react(co_hosted_trainee(h), tab, &ro, &re);
-  if (st == COHORT_EFORMAT) {
-    co_reply_error(r, 400, "invalid", "rows", "%s", cohort_errmsg());
-    goto out;
-  }
-  if (st == COHORT_ENOTFOUND || st == COHORT_EINVAL) {
-    /* A name in the request that the trainee lacks is the request's fault. */
-    co_reply_error(r, 400, "invalid", nctx && strstr(cohort_errmsg(), "context") ? "contexts" : "targets", "%s",
-                   cohort_errmsg());
-    goto out;
-  }
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
-    goto out;
-  }
-  json_t *preds = json_array();
-  size_t ntg = cohort_reaction_targets(re);
-  for (size_t i = 0; i < cohort_reaction_rows(re); i++) {
-    json_t *values = json_object(), *unc = json_object(), *probs = NULL, *row = json_object();
-    for (size_t t = 0; t < ntg; t++) {
-      const char *name = cohort_reaction_target(re, t);
-      const char *v = cohort_reaction_value(re, i, t);
-      json_object_set_new(values, name, v ? json_string(v) : json_null());
-      json_object_set_new(unc, name, num(cohort_reaction_uncertainty(re, i, t)));
-      size_t nc = cohort_reaction_classes(re, t);
-      if (nc) {
-        json_t *pc = json_object();
-        for (size_t c = 0; c < nc; c++)
-          json_object_set_new(pc, cohort_reaction_class(re, t, c), num(cohort_reaction_probability(re, i, t, c)));
-        if (!probs)
-          probs = json_object();
-        json_object_set_new(probs, name, pc);
-      }
-    }
-    json_object_set_new(row, "values", values);
-    json_object_set_new(row, "uncertainty", unc);
-    if (probs)
-      json_object_set_new(row, "probabilities", probs);
-    if (ro.details & COHORT_DETAIL_CASES) {
-      json_t *cases = json_array();
-      for (size_t k = 0; k < cohort_reaction_cases(re, i); k++) {
-        size_t ci;
-        double w;
-        cohort_reaction_case(re, i, k, &ci, &w);
-        json_array_append_new(cases, json_pack("{s:I, s:o}", "case", (json_int_t)ci, "weight", num(w)));
-      }
-      json_object_set_new(row, "cases", cases);
-    }
-    if (ro.details & COHORT_DETAIL_CONTRIBUTIONS) {
-      json_t *contrib = json_object();
-      for (size_t t = 0; t < ntg; t++) {
-        json_t *ct = json_object();
-        for (size_t c = 0; c < cohort_reaction_contexts(re); c++)
-          json_object_set_new(ct, cohort_reaction_context(re, c), num(cohort_reaction_contribution(re, i, t, c)));
-        json_object_set_new(contrib, cohort_reaction_target(re, t), ct);
-      }
-      json_object_set_new(row, "contributions", contrib);
-    }
-    json_array_append_new(preds, row);
-  }
-  co_reply_json(r, 200, json_pack("{s:I, s:o}", "version", (json_int_t)r->trainee.version, "predictions", preds));
-out:
-  cohort_reaction_free(re);
-  cohort_table_free(tab);
-  co_host_release(r->p->host, h);
-  co_free(targets);
-  co_free(contexts);
-  co_free(details);
-}
-
-typedef struct scored {
-  size_t i;
-  double conviction;
-} scored;
-
-static int by_conviction(const void *a, const void *b) {
-  double x = ((const scored *)a)->conviction, y = ((const scored *)b)->conviction;
-  return (x > y) - (x < y);
+  reply_query(r, "predict", r->json);
 }
 
 /* POST /v1/trainees/{id}/anomalies {"rows": [...]} scores those rows; without rows, the
  * trainee's own cases, and returns the "top" (default 20) most surprising ones. */
 void api_trainee_anomalies(co_req *r) {
-  cohort_table *tab = NULL;
-  co_hosted *h = NULL;
-  double *dc = NULL, *conv = NULL;
-  scored *order = NULL;
-  size_t n = 0;
-  int64_t top;
-  if (api_int(r, "top", 20, 1, 10000, &top))
-    return;
-  int own = !json_object_get(r->json, "rows");
-  if ((!own && rows_table(r, &tab, &n)) || acquire(r, &h))
-    goto out;
-  cohort_trainee *tr = co_hosted_trainee(h);
-  if (own)
-    n = cohort_trainee_cases(tr);
-  dc = co_calloc(n ? n : 1, sizeof *dc);
-  conv = co_calloc(n ? n : 1, sizeof *conv);
-  if (!dc || !conv) {
-    co_reply_status(r, co_nomem(), NULL);
-    goto out;
-  }
-  cohort_status st = cohort_anomalies(tr, tab, dc, conv);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, "rows");
-    goto out;
-  }
-  json_t *a = json_array();
-  if (own) {
-    if (!(order = co_calloc(n ? n : 1, sizeof *order))) {
-      json_decref(a);
-      co_reply_status(r, co_nomem(), NULL);
-      goto out;
-    }
-    for (size_t i = 0; i < n; i++)
-      order[i] = (scored){i, conv[i]};
-    qsort(order, n, sizeof *order, by_conviction);
-    for (size_t k = 0; k < n && k < (size_t)top; k++) {
-      size_t i = order[k].i;
-      json_array_append_new(a, json_pack("{s:I, s:o, s:o}", "case", (json_int_t)i, "distance_contribution",
-                                         num(dc[i]), "conviction", num(conv[i])));
-    }
-  } else {
-    for (size_t i = 0; i < n; i++)
-      json_array_append_new(a, json_pack("{s:I, s:o, s:o}", "row", (json_int_t)i, "distance_contribution", num(dc[i]),
-                                         "conviction", num(conv[i])));
-  }
-  co_reply_json(r, 200, json_pack("{s:o, s:I}", own ? "cases" : "rows", a, "scored", (json_int_t)n));
-out:
-  co_free(order);
-  co_free(dc);
-  co_free(conv);
-  cohort_table_free(tab);
-  co_host_release(r->p->host, h);
+  reply_query(r, "anomalies", r->json);
 }
 
 /* POST /v1/trainees/{id}/impute-rows {"rows": [...]} -> the rows with missing cells filled. */
 void api_trainee_impute_rows(co_req *r) {
-  cohort_table *tab = NULL;
-  co_hosted *h = NULL;
-  size_t n, filled = 0;
-  if (rows_table(r, &tab, &n) || acquire(r, &h))
-    goto out;
-  cohort_status st = cohort_impute(co_hosted_trainee(h), tab, &filled);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, "rows");
-    goto out;
-  }
-  json_t *a = json_array();
-  size_t nc = cohort_table_cols(tab);
-  for (size_t i = 0; i < n; i++) {
-    json_t *row = json_object();
-    for (size_t c = 0; c < nc; c++) {
-      const char *cell = cohort_table_cell(tab, i, c);
-      json_object_set_new(row, cohort_table_colname(tab, c), cell ? json_string(cell) : json_null());
-    }
-    json_array_append_new(a, row);
-  }
-  co_reply_json(r, 200, json_pack("{s:o, s:I}", "rows", a, "filled", (json_int_t)filled));
-out:
-  cohort_table_free(tab);
-  co_host_release(r->p->host, h);
+  reply_query(r, "impute", r->json);
 }
 
 /* GET /v1/trainees/{id}/importance?target=&sample= */
 void api_trainee_importance(co_req *r) {
   const char *target = co_query(r, "target");
   int64_t sample;
-  co_hosted *h = NULL;
-  double *imp = NULL;
   if (!target) {
     co_reply_error(r, 400, "invalid", "target", "target: required query parameter");
     return;
   }
-  if (api_query_int(r, "sample", 1000, 10, 100000, &sample) || acquire(r, &h))
+  if (api_query_int(r, "sample", 1000, 10, 100000, &sample))
     return;
-  cohort_trainee *tr = co_hosted_trainee(h);
-  const cohort_schema *s = cohort_trainee_schema(tr);
-  size_t nf = cohort_schema_features(s);
-  if (!(imp = co_calloc(nf ? nf : 1, sizeof *imp))) {
-    co_reply_status(r, co_nomem(), NULL);
-    goto out;
-  }
-  cohort_status st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp);
-  if (st == COHORT_ENOTFOUND || st == COHORT_EINVAL) {
-    co_reply_error(r, 400, "invalid", "target", "%s", cohort_errmsg());
-    goto out;
-  }
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, "target");
-    goto out;
-  }
-  json_t *o = json_object();
-  for (size_t f = 0; f < nf; f++)
-    if (!cohort_schema_is_ignored(s, f) && strcmp(cohort_schema_name(s, f), target) != 0)
-      json_object_set_new(o, cohort_schema_name(s, f), num(imp[f]));
-  co_reply_json(r, 200, json_pack("{s:s, s:o}", "target", target, "importance", o));
-out:
-  co_free(imp);
-  co_host_release(r->p->host, h);
+  json_t *req = json_pack("{s:s, s:I}", "target", target, "sample", (json_int_t)sample);
+  reply_query(r, "importance", req);
+  json_decref(req);
 }

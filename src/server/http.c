@@ -6,7 +6,7 @@
  * and check, never reply: a reply then would close keep-alive connections), then once per body
  * chunk, then once with no data, when the handler runs. */
 #include "auth.h"
-#include "co_internal.h"
+#include "co_base.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
@@ -185,6 +185,11 @@ void co_reply_status(co_req *r, cohort_status st, const char *field) {
   case COHORT_ENOMEM:
     status = 503;
     code = "out_of_memory";
+    break;
+  case COHORT_EUNAVAIL: /* the store, blob store or bus is down: the client may retry */
+    status = 503;
+    code = "unavailable";
+    co_reply_header(r, "Retry-After", "1");
     break;
   default:
     break;

@@ -1,7 +1,7 @@
 /* metrics.c: Prometheus text for /metrics. Request counts and latency histograms by route and
  * status live in fixed arrays indexed by route and status, updated with relaxed atomics (no lock
  * on the request path); gauges are read when scraped. */
-#include "co_internal.h"
+#include "co_base.h"
 #include "server.h"
 
 #include <stdatomic.h>

@@ -245,6 +245,13 @@ class ApiTest(unittest.TestCase):
                          "invalid", "rows")
         self.assertError(self.req("POST", path, {"targets": ["nope"], "rows": [{"island": "Biscoe"}]}), 400,
                          None, "targets")
+        # The engine names the option at fault: a bad context is not blamed on the targets.
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["nope"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["bill_length_mm"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts")
+        self.assertError(self.req("POST", path, {"targets": ["nope"], "contexts": ["island"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "targets")
         self.assertError(self.req("POST", path, {"targets": ["species"], "details": ["everything"],
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "details")
         self.assertError(self.req("POST", path, "{not json"), 400, "invalid_json")
@@ -308,6 +315,14 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.req("POST", path, {"k_values": [3, 0]}), 400, "invalid", "k_values")
         self.assertError(self.req("POST", path, {"k_value": [3]}), 400, "invalid", "k_value")
         self.assertError(self.req("POST", path, {"targets": [1]}), 400, "invalid", "targets")
+        # One limit, at submit and at run: a grid longer than COHORT_GRID_MAX (64) is refused now,
+        # not accepted and then failed by the job.
+        self.assertError(self.req("POST", path, {"k_values": list(range(1, 70))}), 400, "invalid", "k_values")
+        st, body, _ = self.req("POST", path, {"k_values": list(range(1, 65)), "p_values": [1, 2], "sample": 50,
+                                              "targets": "species"})
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok)
+        self.assertEqual(job["state"], "succeeded", job)
         path = "/v1/trainees/%s/synthesize" % self.tr
         self.assertError(self.req("POST", path, {"rows": 0}), 400, "invalid", "rows")
         self.assertError(self.req("POST", path, {"rows": 10 ** 9}), 400, "invalid", "rows")

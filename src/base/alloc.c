@@ -1,7 +1,9 @@
 /* One allocation wrapper for the engine, so tests can make the n-th allocation fail. */
-#include "co_internal.h"
+#include "co_base.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

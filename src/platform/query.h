@@ -1,0 +1,25 @@
+/* query.h: the questions a client asks a trained trainee (predict, anomalies, impute rows,
+ * importance), each one JSON request and one JSON reply. The HTTP handlers decode a request into
+ * the JSON below, call co_query_trainee and encode what it returns; they never hold an engine object, so
+ * the trainee may be hosted by this process (serve) or by a worker reached over the bus (api).
+ *
+ * Requests (names as in the REST API):
+ *   predict     {"targets": [...], "contexts": [...], "details": ["cases","contributions"], "rows": [...]}
+ *   anomalies   {"rows": [...], "top": n}   without rows: the trainee's own cases, the top n
+ *   impute      {"rows": [...]}
+ *   importance  {"target": name, "sample": n}
+ * On failure the status says what kind (EINVAL: the request's fault, naming *field; ELIMIT: too
+ * large; ESTATE, ENOTFOUND, EIO, ENOMEM: the trainee or the platform) and cohort_errmsg() why. */
+#ifndef COHORT_QUERY_H
+#define COHORT_QUERY_H
+
+#include "platform.h"
+
+#include <jansson.h>
+
+/* Answers verb on the committed version rec describes. *reply (a new reference) on success;
+ * *field names the request member at fault, or NULL (a static string or the engine's). */
+cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
+                       const char **field);
+
+#endif
