@@ -9,7 +9,8 @@ set -euo pipefail
 # chromium); node comes from Debian only when the machine has none.
 pkgs=(chromium build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
-      libsqlite3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
+      libsqlite3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3
+      libnats-dev nats-server libhiredis-dev redis-server)
 if [ "${1:-}" = "--bench" ]; then
   # OpenBLAS so that FAISS and numpy run on a real BLAS, not the slow reference one.
   pkgs+=(python3 python3-numpy python3-sklearn python3-faiss libopenblas0-pthread time wrk)

@@ -34,6 +34,16 @@ typedef struct co_config {
   char role[16];            /* serve (API + jobs) | api (no job threads) */
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
+  /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
+   * JetStream work queue. */
+  char bus_redis[512];         /* redis://[:PASSWORD@]HOST[:PORT][/DB]; empty = no offload */
+  int bus_offload_bytes;       /* bodies above this travel through Redis; 0 = just under max_payload */
+  int bus_offload_ttl_s;       /* how long an offloaded body waits in Redis for its reader */
+  int bus_timeout_ms;          /* connecting, JetStream API calls, Redis commands */
+  char bus_work_stream[64];    /* the work queue's JetStream stream; empty = no work queue */
+  char bus_work_consumer[64];  /* its durable pull consumer, shared by every worker */
+  int bus_work_ack_wait_s;     /* a delivery without ack or progress for this long is redelivered */
+  int bus_work_max_deliver;    /* deliveries of one item before JetStream gives up on it */
 } co_config;
 
 void co_config_defaults(co_config *c);
