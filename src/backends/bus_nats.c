@@ -393,7 +393,7 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
     goto out;
   }
   if (natsMsgHeader_Get(rm, HDR_ERROR, &err) == NATS_OK && err) {
-    st = co_error(COHORT_EUNAVAIL, "bus: request '%s': the server could not take it: %s", subject, err);
+    st = co_error(COHORT_EUNAVAIL, "bus: request '%s' failed at the server: %s", subject, err);
     goto out;
   }
   if ((st = read_body(b, rm, 1, &body, &n, &owned)) != COHORT_OK) {
@@ -647,12 +647,17 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure) 
   return d > 2000 ? 2000 : d;
 }
 
+/* These run on the library's callback thread, possibly after close freed the bus: they use only
+ * nc (which the library keeps alive for them), never a closure. */
 static void on_disconnected(natsConnection *nc, void *closure) {
-  co_log(CO_LOG_WARN, "bus: NATS disconnected; reconnecting", "url", ((nats_bus *)closure)->url, NULL);
+  if (!natsConnection_IsClosed(nc))
+    co_log(CO_LOG_WARN, "bus: NATS disconnected; reconnecting", NULL);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
-  co_log(CO_LOG_INFO, "bus: NATS reconnected", "url", ((nats_bus *)closure)->url, NULL);
+  char url[256] = "";
+  natsConnection_GetConnectedUrl(nc, url, sizeof url);
+  co_log(CO_LOG_INFO, "bus: NATS reconnected", "url", url, NULL);
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {
@@ -759,9 +764,9 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
       (s = natsOptions_SetPingInterval(opts, 5000)) != NATS_OK ||
       (s = natsOptions_SetMaxPingsOut(opts, 2)) != NATS_OK ||
       (s = natsOptions_SetFailRequestsOnDisconnect(opts, true)) != NATS_OK ||
-      (s = natsOptions_SetDisconnectedCB(opts, on_disconnected, b)) != NATS_OK ||
-      (s = natsOptions_SetReconnectedCB(opts, on_reconnected, b)) != NATS_OK ||
-      (s = natsOptions_SetErrorHandler(opts, on_async_error, b)) != NATS_OK) {
+      (s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL)) != NATS_OK ||
+      (s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL)) != NATS_OK ||
+      (s = natsOptions_SetErrorHandler(opts, on_async_error, NULL)) != NATS_OK) {
     st = s == NATS_ADDRESS_MISSING || s == NATS_INVALID_ARG
              ? co_error(COHORT_EINVAL, "bus: '%s' is not nats://HOST:PORT[,nats://HOST:PORT...]: %s", url,
                         nats_text(s))
@@ -772,7 +777,7 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
     st = co_error(COHORT_EUNAVAIL, "bus: NATS unavailable at %s: %s", url, nats_text(s));
     goto fail;
   }
-  if (!natsConnection_HasHeaderSupport(b->nc)) {
+  if (natsConnection_HasHeaderSupport(b->nc) != NATS_OK) {
     st = co_error(COHORT_EINVAL, "bus: the NATS server at %s is too old (no message headers; 2.2 or later needed)",
                   url);
     goto fail;
