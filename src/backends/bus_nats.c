@@ -79,9 +79,12 @@ typedef struct nats_bus {
  * not wait for itself. */
 static _Thread_local co_bus_sub *delivering;
 
+/* The library's text for the failure s: its thread-local detail when that is about s (it may be
+ * left over from an earlier failure otherwise), else the status's own text. */
 static const char *nats_text(natsStatus s) {
-  const char *t = nats_GetLastError(NULL);
-  return t && *t ? t : natsStatus_GetText(s);
+  natsStatus last;
+  const char *t = nats_GetLastError(&last);
+  return t && *t && last == s ? t : natsStatus_GetText(s);
 }
 
 static cohort_status up(nats_bus *b, const char *what, const char *subject) {
