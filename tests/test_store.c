@@ -491,6 +491,57 @@ static void test_tokens_sessions(void **state) {
   s->ops->close(s);
 }
 
+/* user_revoke (issue 12): a password change ends the user's other sessions and, unless kept,
+ * their tokens; another user's are untouched. */
+static void test_user_revoke(void **state) {
+  co_store *s = open_store("revoke.db");
+  co_user a = make_user("us_a", "alice", 1), b = make_user("us_b", "bob", 2);
+  OK(s->ops->user_create(s, &a));
+  OK(s->ops->user_create(s, &b));
+  int64_t now = co_now_ms();
+  const char *owners[] = {"us_a", "us_a", "us_a", "us_b"};
+  co_session se[4];
+  co_token tk[4];
+  for (int i = 0; i < 4; i++) {
+    char secret[32];
+    memset(&se[i], 0, sizeof se[i]);
+    snprintf(secret, sizeof secret, "cookie-%d", i);
+    co_secret_hash(secret, se[i].hash);
+    co_strlcpy(se[i].user_id, owners[i], sizeof se[i].user_id);
+    co_strlcpy(se[i].csrf, "c", sizeof se[i].csrf);
+    se[i].created_ms = now;
+    se[i].expires_ms = now + 3600 * 1000;
+    OK(s->ops->session_create(s, &se[i]));
+    memset(&tk[i], 0, sizeof tk[i]);
+    snprintf(tk[i].id, sizeof tk[i].id, "tk_%d", i);
+    co_strlcpy(tk[i].user_id, owners[i], sizeof tk[i].user_id);
+    co_strlcpy(tk[i].name, "t", sizeof tk[i].name);
+    snprintf(secret, sizeof secret, "token-%d", i);
+    co_secret_hash(secret, tk[i].hash);
+    tk[i].created_ms = now;
+    OK(s->ops->token_create(s, &tk[i]));
+  }
+  int64_t ns = -1, nt = -1;
+  co_session gs;
+  co_token gt;
+  OK(s->ops->user_revoke(s, "us_a", se[0].hash, 0, &ns, &nt));
+  assert_int_equal(ns, 2);
+  assert_int_equal(nt, 0);
+  OK(s->ops->session_get(s, se[0].hash, &gs));
+  FAILS(s->ops->session_get(s, se[1].hash, &gs), COHORT_ENOTFOUND, "session");
+  OK(s->ops->token_by_hash(s, tk[1].hash, &gt));
+  OK(s->ops->user_revoke(s, "us_a", NULL, 1, &ns, &nt));
+  assert_int_equal(ns, 1);
+  assert_int_equal(nt, 3);
+  FAILS(s->ops->session_get(s, se[0].hash, &gs), COHORT_ENOTFOUND, "session");
+  FAILS(s->ops->token_by_hash(s, tk[2].hash, &gt), COHORT_ENOTFOUND, "token");
+  OK(s->ops->session_get(s, se[3].hash, &gs));
+  OK(s->ops->token_by_hash(s, tk[3].hash, &gt));
+  OK(s->ops->user_revoke(s, "us_ghost", NULL, 1, NULL, NULL));
+  s->ops->close(s);
+  (void)state;
+}
+
 /* ---------------------------------------------------------------- datasets, trainees, reports */
 
 static void test_datasets(void **state) {
@@ -1074,6 +1125,7 @@ int main(void) {
       cmocka_unit_test(test_users),
       cmocka_unit_test(test_workspaces_members),
       cmocka_unit_test(test_tokens_sessions),
+      cmocka_unit_test(test_user_revoke),
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
       cmocka_unit_test(test_reports),
