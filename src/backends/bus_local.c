@@ -9,7 +9,6 @@
 #include "co_base.h"
 #include "util.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -214,6 +213,8 @@ static cohort_status local_request(co_bus *base, const char *subject, const char
     goto out;
   }
   struct timespec deadline;
+  if (timeout_ms < 0)
+    timeout_ms = 0;
   clock_gettime(CLOCK_MONOTONIC, &deadline);
   deadline.tv_sec += timeout_ms / 1000;
   deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -223,7 +224,7 @@ static cohort_status local_request(co_bus *base, const char *subject, const char
   }
   pthread_mutex_lock(&c->mu);
   while (!c->answered)
-    if (pthread_cond_timedwait(&c->cond, &c->mu, &deadline) == ETIMEDOUT)
+    if (pthread_cond_timedwait(&c->cond, &c->mu, &deadline) != 0)
       break;
   if (!c->answered)
     st = co_error(COHORT_EUNAVAIL, "bus: '%s': no reply within %d ms", subject, timeout_ms);
