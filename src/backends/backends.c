@@ -76,7 +76,7 @@ static cohort_status bus_local(const char *url, const co_config *cfg, co_bus **o
 static const co_store_backend stores[] = {
     {"sqlite", store_sqlite}, {"postgres", store_postgres}, {"postgresql", store_postgres}};
 static const co_blobs_backend blobs[] = {{"file", blobs_fs}, {"s3", blobs_s3}};
-static const co_bus_backend buses[] = {{"local", bus_local}};
+static const co_bus_backend buses[] = {{"local", bus_local}, {"nats", co_bus_nats_open}};
 
 const co_backends co_backends_builtin = {stores, sizeof stores / sizeof *stores,
                                          blobs,  sizeof blobs / sizeof *blobs,

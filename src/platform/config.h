@@ -56,6 +56,17 @@ typedef struct co_config {
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;      /* connections per process */
   int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */
+
+  /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
+   * JetStream work queue. */
+  char bus_redis[512];         /* redis://[:PASSWORD@]HOST[:PORT][/DB]; empty = no offload */
+  int bus_offload_bytes;       /* bodies above this travel through Redis; 0 = just under max_payload */
+  int bus_offload_ttl_s;       /* how long an offloaded body waits in Redis for its reader */
+  int bus_timeout_ms;          /* connecting, JetStream API calls, Redis commands */
+  char bus_work_stream[64];    /* the work queue's JetStream stream; empty = no work queue */
+  char bus_work_consumer[64];  /* its durable pull consumer, shared by every worker */
+  int bus_work_ack_wait_s;     /* a delivery without ack or progress for this long is redelivered */
+  int bus_work_max_deliver;    /* deliveries of one item before JetStream gives up on it */
 } co_config;
 
 void co_config_defaults(co_config *c);
