@@ -30,4 +30,6 @@ if [ $have_store = 0 ]; then
   extra+=(--store "${COHORT_TEST_PG_URL%/*}/$name")
 fi
 [ $have_blobs = 1 ] || extra+=(--blobs "s3://$COHORT_TEST_S3_BUCKET/$name")
+# A stable name per data_dir, as a StatefulSet pod keeps its name: a restart re-queues its jobs.
+[ "$1" != serve ] || extra+=(--instance "$name")
 exec "$real" "$@" "${extra[@]}"
