@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: all deps cluster-deps browser-deps build run demo test test-unit test-sanitize test-tsan fuzz bench format clean
+.PHONY: all deps cluster-deps browser-deps build run cluster-up cluster-down demo test test-unit test-sanitize test-tsan fuzz bench format clean
 
 all: build
 
@@ -20,6 +20,14 @@ build: deps
 # The server with the demo datasets loaded; prints the URL and the admin password.
 run: build
 	@bash scripts/run-server.sh $(BUILD)/cohort $(DATASETS)
+
+# Cluster mode on this machine: PostgreSQL, an S3 server and `cohort serve` on them, in the
+# background under out/cluster; prints the URL and the admin password. cluster-down stops them.
+cluster-up: build cluster-deps
+	@bash scripts/cluster-up.sh $(BUILD)/cohort $(DATASETS)
+
+cluster-down:
+	@bash scripts/cluster-down.sh
 
 # The engine alone on local files (no server): train, predict, synthesize, evaluate on adult.
 demo: build

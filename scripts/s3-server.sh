@@ -161,8 +161,10 @@ make_rings() {
   done
 }
 
+# SO_REUSEADDR as the servers themselves bind: a port whose old connections linger in TIME_WAIT
+# (a restart within a minute) is free; one with a listener is not.
 port_free() {
-  "$PY" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
+  "$PY" -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
 wait_port() {
