@@ -38,8 +38,8 @@ say_running() {
 
   Try:  build/cohort login --server $(cat "$DIR/url") --user admin    (then: build/cohort trainee list)
         psql "\$(cat $DIR/psql-url)" -c 'SELECT id, name, version FROM trainees'
-  A second process on the same state (API only, its jobs run by the first):
-        $BIN serve --config $DIR/cohort.conf --role api --instance cohort-2 \\
+  A second process on the same state (an API replica; its jobs run in the first; Ctrl-C stops it):
+        $BIN api --config $DIR/cohort.conf --instance cohort-2 \\
           --listen 127.0.0.1:$((PORT + 1)) --data_dir $DIR/serve-2
   Stop with: make cluster-down   (state is kept; rm -rf $DIR to start over)
 
