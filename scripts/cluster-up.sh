@@ -54,6 +54,10 @@ if [ -s "$DIR/serve.pid" ] && tr '\0' ' ' <"/proc/$(cat "$DIR/serve.pid")/cmdlin
   exit 0
 fi
 
+# Not running, but a PostgreSQL or S3 server of a run whose cohort serve died may be: stop them
+# (by their recorded PIDs) so that they start afresh on the ports below.
+bash "$ROOT/scripts/cluster-down.sh" >/dev/null 2>&1 || true
+
 fail() {
   echo "cluster-up: $*" >&2
   echo "cluster-up: stopping what was started (make cluster-down)" >&2
