@@ -204,7 +204,7 @@ static void test_na_tokens(void **state) {
   cohort_table_free(t);
 
   const char *const na[] = {"-", "missing"};
-  cohort_csv_options opt = {.delimiter = ';', .na_tokens = na, .n_na_tokens = 2};
+  cohort_csv_options opt = {.size = sizeof opt, .delimiter = ';', .na_tokens = na, .n_na_tokens = 2};
   const char *text = "a;b;c\n-;missing;\nNA;x,y;?\n";
   t = parse_opt(text, strlen(text), &opt);
   assert_int_equal(cohort_table_rows(t), 2);
@@ -217,7 +217,7 @@ static void test_na_tokens(void **state) {
   cohort_table_free(t);
 
   /* Tab delimiter: tabs are delimiters, not trimmed. */
-  cohort_csv_options tab = {.delimiter = '\t'};
+  cohort_csv_options tab = {.size = sizeof tab, .delimiter = '\t'};
   text = "a\tb\n x \ty\n";
   t = parse_opt(text, strlen(text), &tab);
   assert_cell(t, 0, 0, "x");
@@ -228,7 +228,7 @@ static void test_na_tokens(void **state) {
   expect_error_n(text, strlen(text), &tab, COHORT_EFORMAT, "line 2: 3 fields, header has 2",
                  (const char *)NULL);
 
-  cohort_csv_options bad = {.delimiter = '"'};
+  cohort_csv_options bad = {.size = sizeof bad, .delimiter = '"'};
   expect_error_n("a", 1, &bad, COHORT_EINVAL, "delimiter", (const char *)NULL);
 }
 
@@ -293,14 +293,14 @@ static void test_errors(void **state) {
   EXPECT_ERROR("a,b,a\n", COHORT_EFORMAT, "line 1, column 3: duplicate column name 'a' (also column 1)");
 
   /* Limits. */
-  cohort_csv_options opt = {.max_rows = 2};
+  cohort_csv_options opt = {.size = sizeof opt, .max_rows = 2};
   const char *rows = "a\n1\n2\n3\n";
   expect_error_n(rows, strlen(rows), &opt, COHORT_ELIMIT, "line 4: more than 2 rows", (const char *)NULL);
   opt.max_rows = 3;
   cohort_table *t = parse_opt(rows, strlen(rows), &opt);
   assert_int_equal(cohort_table_rows(t), 3);
   cohort_table_free(t);
-  cohort_csv_options small = {.max_field_bytes = 4};
+  cohort_csv_options small = {.size = sizeof small, .max_field_bytes = 4};
   const char *wide = "a,b\n1234,\"12\n45\"\n";
   expect_error_n(wide, strlen(wide), &small, COHORT_ELIMIT, "line 2, column 2 'b': field longer than 4 bytes",
                  (const char *)NULL);

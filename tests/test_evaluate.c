@@ -43,7 +43,7 @@ static cohort_schema *infer(const cohort_table *t) {
 
 static cohort_eval *run(const cohort_schema *s, const cohort_table *real, const cohort_table *synth,
                         const cohort_table *hold) {
-  cohort_eval_options opt = {.seed = 7, .threads = 2};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 7, .threads = 2};
   cohort_eval *e = NULL;
   cohort_status st = cohort_evaluate(s, real, synth, hold, &opt, &e);
   if (st != COHORT_OK)
@@ -383,7 +383,7 @@ static void test_seed_and_max_rows(void **state) {
   cohort_table *real = mixed_table(500, 3, false), *synth = mixed_table(400, 4, false),
                *hold = mixed_table(300, 5, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 11, .max_rows = 100, .threads = 3};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 11, .max_rows = 100, .threads = 3};
   cohort_eval *a = NULL, *b = NULL;
   assert_int_equal(cohort_evaluate(s, real, synth, hold, &opt, &a), COHORT_OK);
   assert_int_equal(cohort_evaluate(s, real, synth, hold, &opt, &b), COHORT_OK);
@@ -428,7 +428,7 @@ static void test_malformed_input(void **state) {
   assert_int_equal(cohort_evaluate(NULL, real, real, NULL, NULL, &e), COHORT_EINVAL);
   assert_int_equal(cohort_evaluate(s, real, NULL, NULL, NULL, &e), COHORT_EINVAL);
   assert_int_equal(cohort_evaluate(s, real, real, NULL, NULL, NULL), COHORT_EINVAL);
-  cohort_eval_options opt = {.target = "nope"};
+  cohort_eval_options opt = {.size = sizeof opt, .target = "nope"};
   assert_int_equal(cohort_evaluate(s, real, real, real, &opt, &e), COHORT_EINVAL);
   assert_null(e);
   /* all features ignored */
@@ -453,7 +453,7 @@ static void test_malformed_input(void **state) {
   /* cancellation from the progress callback */
   assert_int_equal(cohort_schema_set_ignored(s, "c", 0), COHORT_OK);
   int calls = 0;
-  cohort_eval_options copt = {.progress = cancel_at_pairs, .progress_user = &calls};
+  cohort_eval_options copt = {.size = sizeof copt, .progress = cancel_at_pairs, .progress_user = &calls};
   assert_int_equal(cohort_evaluate(s, real, real, NULL, &copt, &e), COHORT_ECANCELLED);
   assert_null(e);
   assert_true(calls > 0);
@@ -486,7 +486,7 @@ static void test_allocation_failures(void **state) {
   cohort_table *real = mixed_table(60, 8, false), *synth = mixed_table(50, 9, false),
                *hold = mixed_table(40, 10, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 3, .threads = 1};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 3, .threads = 1};
   bool done = false;
   for (long n = 1; n < 100000 && !done; n++) {
     cohort_eval *e = NULL;
@@ -599,7 +599,7 @@ static void test_tstr(void **state) {
   cohort_table *real = mixed_table(300, 21, false), *synth = mixed_table(300, 22, false),
                *hold = mixed_table(150, 23, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 5, .threads = 2, .target = "c"};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 5, .threads = 2, .target = "c"};
   cohort_eval *e = NULL;
   cohort_status st = cohort_evaluate(s, real, synth, hold, &opt, &e);
   if (st != COHORT_OK)

@@ -147,7 +147,7 @@ static cohort_trainee *make_trainee(size_t nrows, bool analyze, const char *cons
   if (nrows)
     assert_int_equal(cohort_trainee_train(t, tab, NULL), COHORT_OK);
   if (analyze) {
-    cohort_analyze_options opt = {0};
+    cohort_analyze_options opt = COHORT_ANALYZE_OPTIONS_INIT;
     opt.targets = targets;
     opt.n_targets = ntargets;
     opt.seed = 7;
@@ -233,7 +233,7 @@ static int teardown(void **state) {
 
 static void compare_reactions(cohort_trainee *a, cohort_trainee *b, const char *target) {
   cohort_table *q = make_table(12, 100);
-  cohort_react_options opt = {0};
+  cohort_react_options opt = COHORT_REACT_OPTIONS_INIT;
   const char *targets[] = {target};
   opt.targets = targets;
   opt.n_targets = 1;

@@ -10,7 +10,26 @@
  *  - every fallible call returns a cohort_status; on failure cohort_errmsg() returns a message for
  *    the calling thread that names what went wrong and where (line, column, feature...);
  *  - out-parameters are written only on success;
- *  - strings returned by accessors are owned by the handle and live as long as it does.
+ *  - strings returned by accessors are owned by the handle and live as long as it does;
+ *  - every buffer a call hands to the caller (char **out, void **out) is freed with cohort_free();
+ *  - an array the library fills comes with its length n; an n too small for what the call writes is
+ *    COHORT_EINVAL, and cohort_errfield() names "n".
+ *
+ * Options structs grow without breaking callers (the size-stamped structs of Linux's clone3 and
+ * openat2; SQLite's sqlite3_vfs carries iVersion for the same reason):
+ *  - the first member of every cohort_*_options is `size_t size`, the sizeof the struct as the
+ *    caller's header declares it. Set it with the struct's initialiser, then fill members:
+ *        cohort_synth_options o = COHORT_SYNTH_OPTIONS_INIT;
+ *        o.rows = 1000;
+ *    or by hand: {.size = sizeof(cohort_synth_options), .rows = 1000};
+ *  - members are only ever added at the end, and 0 always means the default. The library reads
+ *    the members that fit in size and gives the others their default, so a program built against
+ *    an older header keeps working with a newer library;
+ *  - a size larger than the library's own struct is accepted when the members it does not know
+ *    are all zero (left at their defaults); otherwise the call fails with COHORT_EINVAL rather
+ *    than silently ignore what a newer program asked for;
+ *  - size 0 (a struct not initialised) or larger than 4096 is COHORT_EINVAL, field "size";
+ *  - a NULL options pointer means every default, where the call has no required option.
  */
 #ifndef COHORT_COHORT_H
 #define COHORT_COHORT_H
@@ -74,6 +93,7 @@ typedef int (*cohort_progress_fn)(void *user, const char *stage, double fraction
 typedef struct cohort_table cohort_table;
 
 typedef struct cohort_csv_options {
+  size_t size;                   /* sizeof(cohort_csv_options): COHORT_CSV_OPTIONS_INIT */
   char delimiter;                /* 0 = ',' */
   const char *const *na_tokens;  /* cells equal to one of these (after trimming spaces) are missing;
                                    NULL = {"", "NA", "N/A", "?", "null", "NULL", "NaN"} */
@@ -81,6 +101,7 @@ typedef struct cohort_csv_options {
   size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
   size_t max_field_bytes;        /* 0 = 1 MiB */
 } cohort_csv_options;
+#define COHORT_CSV_OPTIONS_INIT {.size = sizeof(cohort_csv_options)}
 
 COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, const char *const *names);
 COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt);
@@ -169,6 +190,7 @@ COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_inde
 #define COHORT_GRID_MAX 64
 
 typedef struct cohort_analyze_options {
+  size_t size;                /* sizeof(cohort_analyze_options): COHORT_ANALYZE_OPTIONS_INIT */
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
   size_t n_targets;
   const size_t *k_values;     /* NULL = {3,5,8,13,20,30,50} */
@@ -181,6 +203,7 @@ typedef struct cohort_analyze_options {
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_analyze_options;
+#define COHORT_ANALYZE_OPTIONS_INIT {.size = sizeof(cohort_analyze_options)}
 
 COHORT_API cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt);
 COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
@@ -201,6 +224,7 @@ enum {
 };
 
 typedef struct cohort_react_options {
+  size_t size;                 /* sizeof(cohort_react_options): COHORT_REACT_OPTIONS_INIT */
   const char *const *targets;  /* features to predict */
   size_t n_targets;
   const char *const *contexts; /* NULL = every trainee feature present in the input table but the targets */
@@ -208,6 +232,7 @@ typedef struct cohort_react_options {
   unsigned details;            /* COHORT_DETAIL_* */
   size_t threads;              /* 0 = all cores */
 } cohort_react_options;
+#define COHORT_REACT_OPTIONS_INIT {.size = sizeof(cohort_react_options)}
 
 typedef struct cohort_reaction cohort_reaction;
 
@@ -263,6 +288,7 @@ typedef enum cohort_privacy {
 } cohort_privacy;
 
 typedef struct cohort_synth_options {
+  size_t size;                   /* sizeof(cohort_synth_options): COHORT_SYNTH_OPTIONS_INIT */
   size_t rows;
   uint64_t seed;
   double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
@@ -276,6 +302,7 @@ typedef struct cohort_synth_options {
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_synth_options;
+#define COHORT_SYNTH_OPTIONS_INIT {.size = sizeof(cohort_synth_options)}
 
 COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out);
 
@@ -284,6 +311,7 @@ COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth
 typedef struct cohort_eval cohort_eval;
 
 typedef struct cohort_eval_options {
+  size_t size;                 /* sizeof(cohort_eval_options): COHORT_EVAL_OPTIONS_INIT */
   const char *target;          /* train-on-synthetic / test-on-real target; NULL = skip */
   size_t max_rows;             /* rows sampled per table for DCR; 0 = all */
   uint64_t seed;
@@ -291,6 +319,7 @@ typedef struct cohort_eval_options {
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_eval_options;
+#define COHORT_EVAL_OPTIONS_INIT {.size = sizeof(cohort_eval_options)}
 
 /* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
 COHORT_API cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *real, const cohort_table *synthetic,

@@ -107,7 +107,7 @@ static int fail_path(cohort_status st, const char *verb, const char *path) {
 }
 
 int local_read(const local_csv *c, const char *path, cohort_table **out) {
-  cohort_csv_options opt = {0};
+  cohort_csv_options opt = COHORT_CSV_OPTIONS_INIT;
   const char **na = NULL;
   opt.delimiter = c ? c->delimiter : 0;
   if (c && c->na.n) {
@@ -477,7 +477,7 @@ int local_run_analyze(cohort_trainee *t, const local_analyze_opts *o) {
       return CLI_ERR;
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = (const char *const *)o->targets.v;
   ao.n_targets = o->targets.n;
   ao.k_values = o->k;

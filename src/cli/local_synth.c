@@ -155,7 +155,7 @@ int local_synthesize(int argc, char **argv) {
   }
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   so.rows = rows;
   so.seed = seed;
   so.conviction = conviction;
@@ -310,7 +310,7 @@ int local_evaluate(int argc, char **argv) {
     goto out;
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = target;
   eo.max_rows = sample;
   eo.seed = seed;

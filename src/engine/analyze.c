@@ -317,12 +317,14 @@ static cohort_status analyze_target(analyzer *a, size_t target) {
   return COHORT_OK;
 }
 
-cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt) {
-  static const cohort_analyze_options defaults;
+cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *options) {
   if (!t)
     return co_error(COHORT_EINVAL, "analyze: trainee is required");
-  if (!opt)
-    opt = &defaults;
+  cohort_analyze_options o;
+  cohort_status rs = co_options_read(&o, sizeof o, options, "analyze");
+  if (rs != COHORT_OK)
+    return rs;
+  const cohort_analyze_options *opt = &o;
   if (t->n < 3)
     return co_error(COHORT_ESTATE, "analyze: needs at least 3 cases (the trainee has %zu)", t->n);
   analyzer a = {.t = t, .o = opt};

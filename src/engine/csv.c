@@ -409,22 +409,20 @@ static cohort_status csv_finish(csv_parser *p) {
 
 static cohort_status csv_init(csv_parser *p, const cohort_csv_options *opt) {
   memset(p, 0, sizeof *p);
-  p->delim = ',';
+  cohort_csv_options o;
+  cohort_status st = co_options_read(&o, sizeof o, opt, "csv");
+  if (st != COHORT_OK)
+    return st;
+  p->delim = o.delimiter ? o.delimiter : ',';
   p->na = default_na;
   p->nna = sizeof default_na / sizeof default_na[0];
-  p->max_field = CO_CSV_MAX_FIELD_DEFAULT;
-  p->line = 1;
-  if (opt) {
-    if (opt->delimiter)
-      p->delim = opt->delimiter;
-    if (opt->na_tokens) {
-      p->na = opt->na_tokens;
-      p->nna = opt->n_na_tokens;
-    }
-    p->max_rows = opt->max_rows;
-    if (opt->max_field_bytes)
-      p->max_field = opt->max_field_bytes;
+  if (o.na_tokens) {
+    p->na = o.na_tokens;
+    p->nna = o.n_na_tokens;
   }
+  p->max_rows = o.max_rows;
+  p->max_field = o.max_field_bytes ? o.max_field_bytes : CO_CSV_MAX_FIELD_DEFAULT;
+  p->line = 1;
   unsigned char d = (unsigned char)p->delim;
   if (d == '"' || d == '\r' || d == '\n' || d == ' ' || d >= 0x80)
     return co_error(COHORT_EINVAL, "invalid CSV delimiter 0x%02X", d);

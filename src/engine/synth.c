@@ -545,9 +545,14 @@ static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t 
   return COHORT_OK;
 }
 
-cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out) {
-  if (!t || !opt || !out)
+cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *options, cohort_table **out) {
+  if (!t || !options || !out)
     return co_error(COHORT_EINVAL, "synthesize: trainee, options and output are required");
+  cohort_synth_options o;
+  cohort_status rs = co_options_read(&o, sizeof o, options, "synthesize");
+  if (rs != COHORT_OK)
+    return rs;
+  const cohort_synth_options *opt = &o;
   if (t->n < 2)
     return co_error(COHORT_ESTATE, "synthesize: needs at least 2 cases (the trainee has %zu)", t->n);
   if (opt->k > CO_K_MAX)

@@ -234,7 +234,7 @@ static cohort_status q_predict(co_platform *p, const co_trainee *rec, json_t *re
       (st = rows_table(p, req, &tab, &nrows, field)) != COHORT_OK ||
       (st = co_host_acquire(p->host, rec, &h)) != COHORT_OK)
     goto out;
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = targets;
   ro.n_targets = nt;
   ro.contexts = contexts;

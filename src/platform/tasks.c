@@ -211,7 +211,7 @@ static cohort_status task_analyze(co_task *t) {
   co_task_progress(t, "loading", 0);
   if ((st = load_private(t, &rec, &tr)) != COHORT_OK)
     goto out;
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = a->targets.items;
   ao.n_targets = a->targets.n;
   ao.k_values = a->k_values.n ? a->k_values.v : NULL;
@@ -322,7 +322,7 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   cohort_eval *ev = NULL;
   char *json_doc = NULL, *html_doc = NULL;
   co_report r = {0};
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = target;
   eo.seed = seed;
   eo.progress = co_task_progress;
@@ -387,7 +387,7 @@ static cohort_status task_synthesize(co_task *t) {
   if (st != COHORT_OK)
     return st;
   const co_synthesize_params *a = &t->args.u.synthesize;
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   co_task_progress(t, "loading", 0);
   if ((st = co_host_acquire(p->host, &rec, &h)) != COHORT_OK)
     goto out;
