@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
       fputs(json, f);
       fclose(f);
     }
-    free(json);
+    cohort_free(json);
   }
   /* The faster gate (nearest-neighbour rule only), for comparison: time, quality, privacy. */
   cohort_synth_options lo = so;

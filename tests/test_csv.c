@@ -397,7 +397,7 @@ static void test_large_file(void **state) {
   cohort_table *m = parse_opt(text, len, NULL);
   assert_same_tables(t, m);
   cohort_table_free(m);
-  free(text);
+  cohort_free(text);
 
   f = fopen(path, "ab");
   assert_non_null(f);
@@ -503,7 +503,7 @@ static void test_write_exact(void **state) {
                      "\"\",\"cr\r\",plain\n";
   assert_string_equal(out, want);
   assert_int_equal(len, strlen(want));
-  free(out);
+  cohort_free(out);
   cohort_table_free(t);
 
   /* One column: a missing cell is written "" so it is not a blank line. */
@@ -517,7 +517,7 @@ static void test_write_exact(void **state) {
   cohort_table *back = parse(out);
   assert_same_tables(t, back);
   cohort_table_free(back);
-  free(out);
+  cohort_free(out);
   cohort_table_free(t);
 }
 
@@ -655,7 +655,7 @@ static void test_alloc_failures(void **state) {
         cohort_status ws = cohort_table_to_csv(t, &out, NULL);
         co_alloc_fail_after(0);
         if (ws == COHORT_OK) {
-          free(out);
+          cohort_free(out);
           break;
         }
         assert_int_equal(ws, COHORT_ENOMEM);

@@ -210,7 +210,7 @@ static void test_predict_and_details(void **state) {
   cohort_reaction_free(r);
 
   double imp[5];
-  CHECK_OK(cohort_feature_importance(t, "y", 300, 1, imp));
+  CHECK_OK(cohort_feature_importance(t, "y", 300, 1, imp, 5));
   assert_true(imp[0] > 0 && imp[0] > imp[4]);
   assert_true(imp[3] == 0);
 
@@ -253,7 +253,7 @@ static void test_anomalies(void **state) {
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   size_t n = cohort_trainee_cases(t);
   double *dc = malloc(n * sizeof *dc), *cv = malloc(n * sizeof *cv);
-  CHECK_OK(cohort_anomalies(t, NULL, dc, cv));
+  CHECK_OK(cohort_anomalies(t, NULL, dc, cv, n));
   size_t argmin = 0;
   for (size_t i = 1; i < n; i++)
     if (cv[i] < cv[argmin])
@@ -264,7 +264,7 @@ static void test_anomalies(void **state) {
   cohort_table *rows = make_table(2, 6, false);
   CHECK_OK(cohort_table_append(rows, odd));
   double dc2[3], cv2[3];
-  CHECK_OK(cohort_anomalies(t, rows, dc2, cv2));
+  CHECK_OK(cohort_anomalies(t, rows, dc2, cv2, 3));
   assert_true(cv2[2] < cv2[0] && cv2[2] < cv2[1]);
   free(dc);
   free(cv);
@@ -333,9 +333,9 @@ static void test_synthesize(void **state) {
   o.seed = 43;
   char *c = synth_csv(t, &o);
   assert_true(strcmp(a, c) != 0);
-  free(a);
-  free(b);
-  free(c);
+  cohort_free(a);
+  cohort_free(b);
+  cohort_free(c);
 
   const char *fn[] = {"color"}, *fv[] = {"green"};
   o = (cohort_synth_options){
@@ -419,7 +419,8 @@ static void test_synthesize_atoms(void **state) {
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   for (int gate = 0; gate < 2; gate++) {
-    cohort_synth_options o = {.size = sizeof o, .rows = 1000, .seed = 3, .no_privacy_gate = !gate};
+    cohort_synth_options o = {
+        .size = sizeof o, .rows = 1000, .seed = 3, .privacy = gate ? COHORT_PRIVACY_REFERENCE : COHORT_PRIVACY_OFF};
     cohort_table *out;
     CHECK_OK(cohort_synthesize(t, &o, &out));
     size_t forty = 0;

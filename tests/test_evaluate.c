@@ -502,8 +502,8 @@ static void test_allocation_failures(void **state) {
       done = true;
     else
       assert_int_equal(st, COHORT_ENOMEM);
-    free(json);
-    free(html);
+    cohort_free(json);
+    cohort_free(html);
     cohort_eval_free(e);
   }
   assert_true(done);
@@ -558,7 +558,7 @@ static void test_json_report(void **state) {
   assert_string_equal(json_string_value(json_object_get(d2, "kind")), "categories");
   assert_int_equal(json_array_size(json_object_get(d2, "categories")), 3);
   json_decref(j);
-  free(txt);
+  cohort_free(txt);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);
@@ -586,7 +586,7 @@ static void test_html_report_escapes(void **state) {
   assert_null(strstr(html, "http://"));
   assert_null(strstr(html, "https://"));
   assert_non_null(strstr(html, "</html>"));
-  free(html);
+  cohort_free(html);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);

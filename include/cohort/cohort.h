@@ -81,6 +81,9 @@ COHORT_API const char *cohort_errmsg(void);
  * ("targets", "contexts", "rows"), as sqlite3_error_offset points into SQL; "" if none is known. */
 COHORT_API const char *cohort_errfield(void);
 COHORT_API const char *cohort_version(void);
+/* Frees a buffer a call handed to the caller: cohort_table_to_csv, cohort_schema_to_json,
+ * cohort_eval_to_json, cohort_trainee_serialize. NULL is a no-op. */
+COHORT_API void cohort_free(void *p);
 
 /* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the
  * operation then stops soon and returns COHORT_ECANCELLED. */
@@ -107,7 +110,7 @@ COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, c
 COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len, const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_write_csv(const cohort_table *t, const char *path);
-/* Writes CSV into a malloc'd, NUL-terminated buffer owned by the caller (free()). */
+/* Writes CSV into a NUL-terminated buffer owned by the caller (cohort_free). */
 COHORT_API cohort_status cohort_table_to_csv(const cohort_table *t, char **out, size_t *len);
 COHORT_API void cohort_table_free(cohort_table *t);
 
@@ -162,7 +165,7 @@ COHORT_API cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_t
 /* Fixes the order of an ordinal feature (all observed values must be listed). */
 COHORT_API cohort_status cohort_schema_set_order(cohort_schema *s, const char *name, const char *const *levels, size_t n);
 COHORT_API cohort_status cohort_schema_set_ignored(cohort_schema *s, const char *name, int ignored);
-/* JSON description of the schema (malloc'd, caller frees). */
+/* JSON description of the schema (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_schema_to_json(const cohort_schema *s, char **out);
 
 /* ---------------------------------------------------------------- trainee */
@@ -260,17 +263,21 @@ COHORT_API const char *cohort_reaction_context(const cohort_reaction *r, size_t 
 COHORT_API double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t target, size_t ctx);
 
 /* Importance of each feature for predicting target over the trainee's cases (leave-one-out,
- * mean change in error when the feature is dropped from the context). out[nfeatures]; the
- * target's own entry and ignored features are 0. */
-COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out);
+ * mean change in error when the feature is dropped from the context), into out[0..nfeatures);
+ * n is out's length and must be at least cohort_schema_features(). The target's own entry and
+ * ignored features are 0. */
+COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed,
+                                                   double *out, size_t n);
 
 /* ---------------------------------------------------------------- anomalies, impute */
 
 /* Scores rows (or, with rows == NULL, the trainee's own cases, each left out of its own search):
  * distance_contribution[i] = mean distance to the k nearest cases; conviction[i] = expected
  * distance contribution / distance contribution (below 1 = more surprising than usual).
- * Arrays hold one entry per row (or per case). */
-COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution, double *conviction);
+ * n is the length of each array (conviction may be NULL) and must be at least the number of rows
+ * (or cases) scored. */
+COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution,
+                                          double *conviction, size_t n);
 /* Fills missing cells of rows in place from the other features; *filled = number of cells set. */
 COHORT_API cohort_status cohort_impute(cohort_trainee *t, cohort_table *rows, size_t *filled);
 /* Fills missing values of the trainee's own cases. */
@@ -284,7 +291,8 @@ typedef enum cohort_privacy {
                                    own neighbour or much closer to it than to the next cases, and no
                                    row closer to the cases than to the model's own draws; several
                                    times slower than LOCAL */
-  COHORT_PRIVACY_LOCAL = 1      /* all but the last rule */
+  COHORT_PRIVACY_LOCAL = 1,     /* all but the last rule */
+  COHORT_PRIVACY_OFF = 2        /* no gate at all: rows may copy cases */
 } cohort_privacy;
 
 typedef struct cohort_synth_options {
@@ -294,7 +302,6 @@ typedef struct cohort_synth_options {
   double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
   size_t k;                      /* neighbours mixed; 0 = default */
   cohort_privacy privacy;        /* 0 = COHORT_PRIVACY_REFERENCE */
-  int no_privacy_gate;           /* 1 = no gate at all: rows may copy cases */
   const char *const *fixed_names;/* conditional generation: these features take these values */
   const char *const *fixed_values;
   size_t n_fixed;
@@ -335,7 +342,7 @@ COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
-/* Full report (malloc'd, caller frees). */
+/* Full report as JSON (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
 COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
 
@@ -345,6 +352,7 @@ COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
  * COHORT_ECORRUPT, never crashes. save writes a temp file, fsyncs and renames. */
 COHORT_API cohort_status cohort_trainee_save(const cohort_trainee *t, const char *path);
 COHORT_API cohort_status cohort_trainee_load(cohort_trainee **out, const char *path);
+/* The file's bytes in a buffer the caller frees with cohort_free. */
 COHORT_API cohort_status cohort_trainee_serialize(const cohort_trainee *t, void **out, size_t *len);
 COHORT_API cohort_status cohort_trainee_deserialize(cohort_trainee **out, const void *buf, size_t len);
 

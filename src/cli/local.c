@@ -154,7 +154,7 @@ int local_write_table(const cohort_table *t, const char *path) {
   if (st != COHORT_OK)
     return cli_fail(st, "write CSV");
   int r = cli_write_file(NULL, buf, len);
-  free(buf);
+  cohort_free(buf);
   if (r != 0)
     return cli_error("writing to stdout: %s", strerror(errno));
   return CLI_OK;
@@ -424,7 +424,7 @@ json_t *local_schema_json(const cohort_schema *s) {
   }
   json_error_t err;
   json_t *j = json_loads(txt, 0, &err);
-  free(txt);
+  cohort_free(txt);
   if (!j)
     cli_error("schema to JSON: engine produced invalid JSON: %s", err.text);
   return j;

@@ -160,8 +160,7 @@ int local_synthesize(int argc, char **argv) {
   so.seed = seed;
   so.conviction = conviction;
   so.k = k;
-  so.privacy = privacy;
-  so.no_privacy_gate = nogate;
+  so.privacy = nogate ? COHORT_PRIVACY_OFF : privacy;
   so.fixed_names = (const char *const *)fnames.v;
   so.fixed_values = fvalues;
   so.n_fixed = fnames.n;
@@ -337,7 +336,7 @@ int local_evaluate(int argc, char **argv) {
       rc = cli_error("write %s: %s", path, strerror(errno));
       goto out;
     }
-    free(doc);
+    cohort_free(doc);
     doc = NULL;
   }
 
@@ -404,7 +403,7 @@ int local_evaluate(int argc, char **argv) {
       printf("report: %s\n", reports.v[i]);
   }
 out:
-  free(doc);
+  cohort_free(doc);
   cohort_eval_free(ev);
   cohort_schema_free(schema);
   cohort_table_free(real);

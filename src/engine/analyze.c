@@ -392,10 +392,13 @@ out:
   return st;
 }
 
-cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out) {
+cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed,
+                                        double *out, size_t n) {
   if (!t || !out)
     return co_error(COHORT_EINVAL, "importance: trainee and output array are required");
   size_t tf = 0, nf = t->nf;
+  if (n < nf)
+    return co_error_in("n", co_error(COHORT_EINVAL, "importance: n = %zu is shorter than the %zu features", n, nf));
   cohort_status st = co_trainee_feature(t, target, &tf);
   if (st != COHORT_OK)
     return st;

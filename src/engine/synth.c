@@ -559,7 +559,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     return co_error(COHORT_EINVAL, "synthesize: k = %zu is out of range 1..%d", opt->k, CO_K_MAX);
   if (opt->conviction < 0 || !isfinite(opt->conviction))
     return co_error(COHORT_EINVAL, "synthesize: conviction must be a positive number");
-  if (opt->privacy != COHORT_PRIVACY_REFERENCE && opt->privacy != COHORT_PRIVACY_LOCAL)
+  if (opt->privacy != COHORT_PRIVACY_REFERENCE && opt->privacy != COHORT_PRIVACY_LOCAL &&
+      opt->privacy != COHORT_PRIVACY_OFF)
     return co_error(COHORT_EINVAL, "synthesize: unknown privacy mode %d", (int)opt->privacy);
   if (opt->rows > 100000000)
     return co_error(COHORT_ELIMIT, "synthesize: at most 100000000 rows per call");
@@ -612,7 +613,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
       (st = co_index_build(t, CO_GEOM_DCR, &dcr)) != COHORT_OK ||
       (st = co_assoc_matrix(t, &assoc)) != COHORT_OK || (st = find_atoms(t, &atoms, &atom_off)) != COHORT_OK)
     goto out;
-  if (!opt->no_privacy_gate) {
+  if (opt->privacy != COHORT_PRIVACY_OFF) {
     mindcr_job mj = {t, dcr, w, min_dcr};
     if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
       goto out;
@@ -636,7 +637,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .out = x,
                  .rows = opt->rows,
                  .seed = opt->seed,
-                 .gate = !opt->no_privacy_gate,
+                 .gate = opt->privacy != COHORT_PRIVACY_OFF,
                  .stage = "synthesize",
                  .assoc = assoc,
                  .atoms = atoms,

@@ -316,7 +316,7 @@ static cohort_status q_anomalies(co_platform *p, const co_trainee *rec, json_t *
     st = co_nomem();
     goto out;
   }
-  if ((st = cohort_anomalies(tr, tab, dc, conv)) != COHORT_OK) {
+  if ((st = cohort_anomalies(tr, tab, dc, conv, n)) != COHORT_OK) {
     *field = "rows";
     goto out;
   }
@@ -402,7 +402,7 @@ static cohort_status q_importance(co_platform *p, const co_trainee *rec, json_t 
     st = co_nomem();
     goto out;
   }
-  st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp);
+  st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp, nf);
   if (st != COHORT_OK) {
     *field = "target";
     if (st == COHORT_ENOTFOUND) /* the request named a feature the trainee lacks */

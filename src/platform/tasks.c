@@ -53,7 +53,7 @@ json_t *co_trainee_info(const cohort_trainee *tr) {
   if (cohort_schema_to_json(s, &schema) == COHORT_OK) {
     json_t *sj = json_loads(schema, 0, NULL);
     json_object_set_new(o, "schema", sj ? sj : json_null());
-    free(schema);
+    cohort_free(schema);
   }
   size_t k;
   double pp;
@@ -285,7 +285,7 @@ static cohort_status store_table(co_task *t, const cohort_table *tab, const char
   out->created_ms = co_now_ms();
   if (cohort_schema_to_json(schema, &schema_text) == COHORT_OK) {
     out->schema_json = co_strdup(schema_text);
-    free(schema_text);
+    cohort_free(schema_text);
   }
   st = p->store->ops->dataset_create(p->store, out);
   if (st != COHORT_OK)
@@ -364,8 +364,8 @@ out:
     p->blobs->ops->remove(p->blobs, r.html_blob);
   }
   co_report_clear(&r);
-  free(json_doc);
-  free(html_doc);
+  cohort_free(json_doc);
+  cohort_free(html_doc);
   cohort_eval_free(ev);
   return st;
 }
@@ -401,8 +401,9 @@ static cohort_status task_synthesize(co_task *t) {
   so.seed = (uint64_t)a->seed;
   so.k = (size_t)a->k;
   so.conviction = a->conviction;
-  so.privacy = a->privacy == CO_PRIVACY_LOCAL ? COHORT_PRIVACY_LOCAL : COHORT_PRIVACY_REFERENCE;
-  so.no_privacy_gate = a->privacy == CO_PRIVACY_OFF;
+  so.privacy = a->privacy == CO_PRIVACY_LOCAL ? COHORT_PRIVACY_LOCAL
+               : a->privacy == CO_PRIVACY_OFF ? COHORT_PRIVACY_OFF
+                                              : COHORT_PRIVACY_REFERENCE;
   so.fixed_names = a->fixed.names;
   so.fixed_values = a->fixed.values;
   so.n_fixed = a->fixed.n;

@@ -84,7 +84,7 @@ void api_datasets_upload(co_req *r) {
   }
   co_reply_json(r, 201, co_dataset_json(&d));
 out:
-  free(schema_text);
+  cohort_free(schema_text);
   co_dataset_clear(&d);
   cohort_schema_free(schema);
   cohort_table_free(tab);
