@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: all deps browser-deps build install run demo test test-unit test-sanitize test-tsan fuzz bench format clean
+.PHONY: all deps cluster-deps browser-deps build install run demo test test-unit test-sanitize test-tsan fuzz bench format clean
 
 all: build
 
@@ -32,15 +32,19 @@ demo: build
 
 test: test-unit test-sanitize test-tsan
 
+# The servers the cluster tests start on loopback (S3: Swift + memcached; tests/test_blobs_s3).
+cluster-deps:
+	@bash scripts/install-deps.sh --cluster
+
 # playwright-core for the browser test, from the npm registry (pinned by package-lock.json).
 browser-deps: deps
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
-test-unit: build browser-deps
+test-unit: build browser-deps cluster-deps
 	@ctest --test-dir $(BUILD) --output-on-failure -j2
 
 # clang + ASan/UBSan: also proves the tree builds clean with the second compiler.
-test-sanitize: deps browser-deps
+test-sanitize: deps browser-deps cluster-deps
 	@CC=clang cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_SANITIZE=ON >/dev/null
 	@cmake --build $(SAN_BUILD)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -3,17 +3,28 @@
 # Idempotent: installs only what is missing. Must run as root (or via sudo) on Debian bookworm.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also the peers measured by `make bench`
+#   scripts/install-deps.sh --cluster  also the servers the cluster tests start (S3: Swift + memcached)
 set -euo pipefail
 
+# postgresql: the server the PostgreSQL store's tests start (scripts/pg-server.sh).
 # chromium + node for the browser test (tests/browser: playwright-core from npm drives Debian's
 # chromium); node comes from Debian only when the machine has none.
 pkgs=(chromium build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
-      libsqlite3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
-if [ "${1:-}" = "--bench" ]; then
-  # OpenBLAS so that FAISS and numpy run on a real BLAS, not the slow reference one.
-  pkgs+=(python3 python3-numpy python3-sklearn python3-faiss libopenblas0-pthread time wrk)
-fi
+      libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
+for arg in "$@"; do
+  case $arg in
+  --bench)
+    # OpenBLAS so that FAISS and numpy run on a real BLAS, not the slow reference one.
+    pkgs+=(python3 python3-numpy python3-sklearn python3-faiss libopenblas0-pthread time wrk)
+    ;;
+  --cluster)
+    # An S3 server that verifies signatures (scripts/s3-server.sh): Swift with s3api + memcached.
+    pkgs+=(swift-proxy swift-account swift-container swift-object memcached)
+    ;;
+  *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 

@@ -478,8 +478,8 @@ static void test_synthesize_target(void **state) {
   o.threads = 2;
   char *b = synth_csv(t, &o);
   assert_string_equal(a, b);
-  free(a);
-  free(b);
+  cohort_free(a);
+  cohort_free(b);
 
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
@@ -674,9 +674,13 @@ static void test_predict_ties(void **state) {
   const char *cls[] = {"Gentoo", "Chinstrap"};
   for (size_t i = 0; i < 2; i++) {
     assert_string_equal(cohort_reaction_value(r, i, 0), cls[i]);
+    size_t found = 0;
     for (size_t c = 0; c < cohort_reaction_classes(r, 0); c++)
-      if (strcmp(cohort_reaction_class(r, 0, c), cls[i]) == 0)
+      if (strcmp(cohort_reaction_class(r, 0, c), cls[i]) == 0) {
         assert_float_equal(cohort_reaction_probability(r, i, 0, c), expect[i][0], 1e-6);
+        found++;
+      }
+    assert_int_equal(found, 1); /* the class is listed once, and its probability was checked */
   }
   /* An island never seen is equally far from every case: the answer follows the whole table. */
   assert_string_equal(cohort_reaction_value(r, 2, 0), "Adelie");

@@ -349,6 +349,62 @@ static void test_dcr_by_hand(void **state) {
   cohort_table_free(synth);
 }
 
+/* Copies by value: numbers within 1% of the synthetic value (SDMetrics' NewRowSynthesis), text as
+ * text, missing as missing; split into copies of rows fewer than k training rows share and of rows
+ * k or more share. */
+static void test_identical_by_value(void **state) {
+  (void)state;
+  static const char *const names[] = {"x", "c"};
+  /* training: A (0.12345678,a) once, B (2,b) 6 times, C (3,b) 4 times, D (-,a) once */
+  static const char *const rc[] = {"0.12345678", "a", "2", "b", "2", "b", "2",    "b", "2", "b", "2", "b",
+                                   "2",          "b", "3", "b", "3", "b", "3",    "b", "3", "b", NULL, "a"};
+  static const char *const sc[] = {
+      "0.1234567800", "a", /* A written with more decimals: a rare copy */
+      "0.1235",       "a", /* A within 1%: a rare copy (not exactly) */
+      "2.0",          "b", /* B: a common copy (6 >= 5) */
+      "3",            "b", /* C: a rare copy (4 < 5); common with k = 4 */
+      NULL,           "a", /* D, missing == missing: a rare copy */
+      NULL,           "b", /* no row has missing x with b */
+      "2.5",          "b", /* between B and C, further than 1% from both */
+      "0.13",         "a", /* 5% from A */
+  };
+  cohort_table *real = mk(2, names, 12, rc), *synth = mk(2, names, 8, sc);
+  cohort_schema *s = infer(real);
+  assert_int_equal(cohort_schema_set_type(s, real, "x", COHORT_CONTINUOUS), COHORT_OK);
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 7, .threads = 2};
+  cohort_eval *e = NULL;
+  assert_int_equal(cohort_evaluate(s, real, synth, NULL, &opt, &e), COHORT_OK);
+  assert_int_equal(cohort_eval_identical(e), 5);
+  assert_int_equal(cohort_eval_identical_rare(e), 4);
+  assert_int_equal(cohort_eval_identical_common(e), 1);
+  char *text = NULL;
+  assert_int_equal(cohort_eval_to_json(e, &text), COHORT_OK);
+  json_t *root = json_loads(text, 0, NULL);
+  cohort_free(text);
+  json_t *pv = json_object_get(root, "privacy");
+  assert_int_equal(json_integer_value(json_object_get(pv, "identical_rare_rows")), 4);
+  assert_int_equal(json_integer_value(json_object_get(pv, "identical_common_rows")), 1);
+  assert_int_equal(json_integer_value(json_object_get(pv, "copy_k")), 5);
+  json_decref(root);
+  cohort_eval_free(e);
+
+  opt.copy_tolerance = -1; /* exact numbers: 0.1235 is new */
+  assert_int_equal(cohort_evaluate(s, real, synth, NULL, &opt, &e), COHORT_OK);
+  assert_int_equal(cohort_eval_identical_rare(e), 3);
+  assert_int_equal(cohort_eval_identical_common(e), 1);
+  cohort_eval_free(e);
+
+  opt.copy_tolerance = 0;
+  opt.copy_k = 4; /* C is now shared by enough rows */
+  assert_int_equal(cohort_evaluate(s, real, synth, NULL, &opt, &e), COHORT_OK);
+  assert_int_equal(cohort_eval_identical_rare(e), 3);
+  assert_int_equal(cohort_eval_identical_common(e), 2);
+  cohort_eval_free(e);
+  cohort_schema_free(s);
+  cohort_table_free(real);
+  cohort_table_free(synth);
+}
+
 static void test_dcr_overfitting_by_hand(void **state) {
   (void)state;
   static const char *const names[] = {"x", "c"};
@@ -640,6 +696,7 @@ int main(void) {
       cmocka_unit_test(test_contingency_similarity),
       cmocka_unit_test(test_contingency_discretizes_each_table),
       cmocka_unit_test(test_identical_tables),
+      cmocka_unit_test(test_identical_by_value),
       cmocka_unit_test(test_shuffled_column_lowers_pair_trends),
       cmocka_unit_test(test_dcr_by_hand),
       cmocka_unit_test(test_dcr_overfitting_by_hand),

@@ -201,12 +201,56 @@ static void test_other_datasets(void **state) {
   cohort_table_free(t);
   t = read_dataset("winequality_red.csv");
   s = infer(t);
+  /* quality (grades 3..8) is a class; every measurement is continuous. */
+  size_t q = feature(s, "quality");
+  assert_int_equal(cohort_schema_type(s, q), COHORT_ORDINAL);
+  assert_int_equal(cohort_schema_levels(s, q), 6);
+  assert_string_equal(cohort_schema_level(s, q, 0), "3");
+  assert_string_equal(cohort_schema_level(s, q, 5), "8");
   for (size_t i = 0; i < cohort_schema_features(s); i++) {
-    assert_int_equal(cohort_schema_type(s, i), COHORT_CONTINUOUS);
+    if (i != q)
+      assert_int_equal(cohort_schema_type(s, i), COHORT_CONTINUOUS);
     assert_false(cohort_schema_is_ignored(s, i));
   }
   cohort_schema_free(s);
   cohort_table_free(t);
+}
+
+/* Numeric targets that are really classes, on the shared tables (those present). */
+static void test_numeric_code_datasets(void **state) {
+  static const struct {
+    const char *file, *column;
+    cohort_ftype type;
+    size_t levels;
+  } want[] = {
+      {"digits.csv", "target", COHORT_ORDINAL, 10},          /* digits 0..9 */
+      {"breast_cancer.csv", "target", COHORT_BOOLEAN, 2},    /* 0/1 */
+      {"boston_housing.csv", "chas", COHORT_BOOLEAN, 2},     /* 0/1 flag */
+      {"boston_housing.csv", "rad", COHORT_ORDINAL, 9},      /* highway access index */
+      {"pima_diabetes.csv", "pregnant", COHORT_CONTINUOUS, 0}, /* a count, 17 values */
+      {"adult_train.csv", "education_num", COHORT_CONTINUOUS, 0}, /* 16 values */
+      {"vehicle.csv", "Pr.Axis.Rect", COHORT_CONTINUOUS, 0}, /* 13 values */
+      {"soybean.csv", "date", COHORT_ORDINAL, 7},
+      {"soybean.csv", "crop.hist", COHORT_ORDINAL, 4},
+  };
+  for (size_t i = 0; i < N(want); i++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", COHORT_DATASETS, want[i].file);
+    if (access(path, R_OK) != 0) {
+      print_message("%s not available, not checked\n", path);
+      continue;
+    }
+    cohort_table *t = read_dataset(want[i].file);
+    cohort_schema *s = infer(t);
+    size_t f = feature(s, want[i].column);
+    if (cohort_schema_type(s, f) != want[i].type || cohort_schema_levels(s, f) != want[i].levels)
+      fail_msg("%s %s: %s with %zu levels, want %s with %zu", want[i].file, want[i].column,
+               cohort_ftype_name(cohort_schema_type(s, f)), cohort_schema_levels(s, f),
+               cohort_ftype_name(want[i].type), want[i].levels);
+    assert_non_null(s->f[f].reason);
+    cohort_schema_free(s);
+    cohort_table_free(t);
+  }
 }
 
 /* ---------------------------------------------------------------- inference rules */
@@ -322,6 +366,100 @@ static void test_boolean_inference(void **state) {
   s = infer(t);
   assert_string_equal(cohort_schema_level(s, 0, 0), "0");
   assert_string_equal(cohort_schema_level(s, 0, 1), "1");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+}
+
+/* n cells cycling through vals. */
+static cohort_table *cycle(const char *const *vals, size_t nv, size_t n) {
+  const char **cells = calloc(n, sizeof *cells);
+  assert_non_null(cells);
+  for (size_t i = 0; i < n; i++)
+    cells[i] = vals[(i * 7 + 3) % nv];
+  cohort_table *t = column(cells, n);
+  free(cells);
+  return t;
+}
+
+static void expect_reason(const cohort_schema *s, size_t f, const char *want) {
+  if (!s->f[f].reason || !strstr(s->f[f].reason, want))
+    fail_msg("reason '%s' lacks '%s'", s->f[f].reason ? s->f[f].reason : "(null)", want);
+}
+
+static void test_numeric_codes(void **state) {
+  const char *pm1[] = {"-1", "1"};
+  const char *halves[] = {"0.5", "2.25"};
+  const char *rating[] = {"4", "2", "5", "1", "3"};
+  const char *frac[] = {"0.5", "1.5", "2.5"};
+  const char *spelled[] = {"1", "2", "1.0"};
+  const char *twelve[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"};
+
+  /* Two numbers over enough rows: a class, levels in numeric order. */
+  cohort_table *t = cycle(pm1, 2, 10);
+  cohort_schema *s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_NOMINAL);
+  assert_string_equal(cohort_schema_level(s, 0, 0), "-1");
+  assert_string_equal(cohort_schema_level(s, 0, 1), "1");
+  expect_reason(s, 0, "only 2 distinct values");
+  double v;
+  assert_int_equal(co_feature_encode(&s->f[0], "1.0", false, &v), COHORT_OK); /* matched by value */
+  assert_true(v == 1);
+  assert_int_equal(co_feature_encode(&s->f[0], "2", false, &v), COHORT_ENOTFOUND);
+  /* An override still wins, and says so. */
+  assert_int_equal(cohort_schema_set_type(s, t, "v", COHORT_CONTINUOUS), COHORT_OK);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  expect_reason(s, 0, "set to continuous by an override (inferred nominal)");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+
+  t = cycle(halves, 2, 12);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_NOMINAL);
+  cohort_schema_free(s);
+  cohort_table_free(t);
+
+  /* Too few rows per value to tell a code from a measurement. */
+  t = cycle(pm1, 2, 9);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  expect_reason(s, 0, "too few rows");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+
+  /* A 1..5 rating: ordinal in numeric order whatever order the rows come in. */
+  t = cycle(rating, 5, 25);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_ORDINAL);
+  assert_int_equal(cohort_schema_levels(s, 0), 5);
+  for (size_t l = 0; l < 5; l++) {
+    char want[2] = {(char)('1' + l), 0};
+    assert_string_equal(cohort_schema_level(s, 0, l), want);
+  }
+  expect_reason(s, 0, "integers with only 5 distinct values (1 to 5) over 25 rows");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+  t = cycle(rating, 5, 24);
+  assert_int_equal(cohort_schema_type((s = infer(t)), 0), COHORT_CONTINUOUS);
+  cohort_schema_free(s);
+  cohort_table_free(t);
+
+  /* Not codes: fractions, two spellings of one value, more than 10 integers. */
+  t = cycle(frac, 3, 30);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  expect_reason(s, 0, "not all integers");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+  t = cycle(spelled, 3, 30);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  expect_reason(s, 0, "written two ways");
+  cohort_schema_free(s);
+  cohort_table_free(t);
+  t = cycle(twelve, 12, 120);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  expect_reason(s, 0, "more than 10 distinct values");
   cohort_schema_free(s);
   cohort_table_free(t);
 }
@@ -468,6 +606,24 @@ static void test_numbers(void **state) {
   t = column(tiny, N(tiny));
   s = infer(t);
   assert_int_equal(cohort_schema_decimals(s, 0), 10); /* capped */
+  cohort_schema_free(s);
+  cohort_table_free(t);
+
+  /* Decimals are those the column is written with: a stray value with float noise (1 in 40)
+   * does not lengthen every output value; formatting rounds to the column's decimals. */
+  const char *cells[40];
+  char buf[40][24];
+  for (int i = 0; i < 40; i++) {
+    snprintf(buf[i], sizeof buf[i], "%.8f", 0.5 + i * 0.012345678);
+    cells[i] = buf[i];
+  }
+  cells[7] = "0.5864197460000001";
+  t = column(cells, 40);
+  s = infer(t);
+  assert_int_equal(cohort_schema_type(s, 0), COHORT_CONTINUOUS);
+  assert_int_equal(cohort_schema_decimals(s, 0), 8);
+  char out[64];
+  assert_string_equal(co_feature_format(&s->f[0], 0.5864197460000001, out, sizeof out), "0.58641975");
   cohort_schema_free(s);
   cohort_table_free(t);
 }
@@ -633,6 +789,9 @@ static void test_json(void **state) {
   assert_true(json_real_value(json_object_get(bm, "max")) == 6300);
   assert_int_equal(json_integer_value(json_object_get(bm, "decimals")), 0);
   assert_null(json_object_get(bm, "levels"));
+  /* Every inferred feature says why it got its type. */
+  assert_true(strstr(json_string_value(json_object_get(sp, "reason")), "text") != NULL);
+  assert_true(strstr(json_string_value(json_object_get(bm, "reason")), "numbers with more than 10") != NULL);
   json_decref(root);
   cohort_schema_free(s);
   cohort_table_free(t);
@@ -736,6 +895,8 @@ int main(void) {
       cmocka_unit_test(test_penguins),
       cmocka_unit_test(test_diamonds),
       cmocka_unit_test(test_other_datasets),
+      cmocka_unit_test(test_numeric_code_datasets),
+      cmocka_unit_test(test_numeric_codes),
       cmocka_unit_test(test_id_detection),
       cmocka_unit_test(test_boolean_inference),
       cmocka_unit_test(test_datetime_parse),

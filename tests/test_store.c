@@ -1,7 +1,14 @@
-/* The SQLite store: schema migrations, every record's create/read/list/delete with its conflicts
- * and misses, the trainee compare-and-swap, and the job queue's rules (claim order, one running
- * job per trainee, leases, ownership, cancellation, requeue), including concurrent claims from
- * threads sharing a handle and from threads with a handle each. */
+/* The store interface (store.h) against a backend: schema migrations, every record's
+ * create/read/list/delete with its conflicts and misses, the trainee compare-and-swap, and the job
+ * queue's rules (claim order, one running job per trainee, leases, ownership, cancellation,
+ * requeue), including concurrent claims from threads sharing a handle and from threads with a
+ * handle each. The same tests run on each backend:
+ *   test_store            SQLite, in a temporary folder
+ *   test_store postgres   PostgreSQL at COHORT_TEST_PG_URL (tests/with-postgres.sh starts one), a
+ *                         fresh database per test; plus the PostgreSQL-only tests at the end
+ *                         (races between processes, migration under concurrent opens, recovery
+ *                         after a server restart).
+ * Tests that look behind the store's back do it with the backend's own client (raw_int). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,15 +21,19 @@
 #include "store.h"
 #include "util.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- helpers */
 
 static char tmpdir[256];
+static int use_pg;          /* the backend under test: 0 SQLite, 1 PostgreSQL */
+static const char *pg_base; /* COHORT_TEST_PG_URL: a database the test role may create others from */
 
 static int make_tmpdir(void **state) {
   snprintf(tmpdir, sizeof tmpdir, "%s/cohort-test-store-XXXXXX",
@@ -40,13 +51,87 @@ static void tmppath(char *buf, size_t cap, const char *name) {
   snprintf(buf, cap, "%s/%s", tmpdir, name);
 }
 
-static co_store *open_store(const char *name) {
-  char path[300];
-  co_store *s = NULL;
+/* A test's store name ("mig.db") as a PostgreSQL database name ("t_mig_db"). */
+static void pg_dbname(const char *name, char *out, size_t cap) {
+  size_t n = (size_t)snprintf(out, cap, "t_");
+  for (const char *p = name; *p && n + 1 < cap; p++)
+    out[n++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_';
+  out[n] = '\0';
+}
+
+/* pg_base with its database replaced by db. */
+static void pg_url(const char *db, char *out, size_t cap) {
+  const char *q = strchr(pg_base, '?'), *end = q ? q : pg_base + strlen(pg_base), *slash = end;
+  while (slash > pg_base && slash[-1] != '/')
+    slash--;
+  snprintf(out, cap, "%.*s%s%s", (int)(slash - pg_base), pg_base, db, q ? q : "");
+}
+
+static void pg_quiet(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
+static PGconn *pg_raw(const char *url) {
+  PGconn *c = PQconnectdb(url);
+  if (PQstatus(c) != CONNECTION_OK)
+    fail_msg("connect %s: %s", url, PQerrorMessage(c));
+  PQsetNoticeProcessor(c, pg_quiet, NULL); /* "database ... does not exist, skipping" */
+  return c;
+}
+
+static void pg_raw_exec(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+}
+
+/* The first use of a name in this run starts it from an empty database. */
+static void pg_fresh(const char *name) {
+  static char seen[64][64];
+  static int nseen;
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  char db[64], sql[256];
+  pg_dbname(name, db, sizeof db);
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < nseen; i++)
+    if (strcmp(seen[i], db) == 0) {
+      pthread_mutex_unlock(&mu);
+      return;
+    }
+  assert_true(nseen < 64);
+  co_strlcpy(seen[nseen++], db, sizeof seen[0]);
+  PGconn *c = pg_raw(pg_base);
+  /* Identifiers cannot be parameters; db is made above from letters, digits and '_'. */
+  snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+  pg_raw_exec(c, sql);
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+  pg_raw_exec(c, sql);
+  PQfinish(c);
+  pthread_mutex_unlock(&mu);
+}
+
+/* Opens the store called name on the backend under test, without asserting. */
+static cohort_status open_named(const char *name, co_store **s) {
+  char path[600];
+  if (use_pg) {
+    char db[64];
+    co_store_pg_options opt = {4, 5000};
+    pg_fresh(name);
+    pg_dbname(name, db, sizeof db);
+    pg_url(db, path, sizeof path);
+    return co_store_postgres_open(path, &opt, s);
+  }
   tmppath(path, sizeof path, name);
-  cohort_status st = co_store_sqlite_open(path, &s);
+  return co_store_sqlite_open(path, s);
+}
+
+static co_store *open_store(const char *name) {
+  co_store *s = NULL;
+  cohort_status st = open_named(name, &s);
   if (st != COHORT_OK)
-    fail_msg("open %s: %s", path, cohort_errmsg());
+    fail_msg("open %s: %s", name, cohort_errmsg());
   assert_non_null(s);
   assert_int_equal(s->ops->version, CO_STORE_VERSION);
   return s;
@@ -69,12 +154,25 @@ static co_store *open_store(const char *name) {
       fail_msg("%s: message '%s' lacks '%s'", #call, cohort_errmsg(), (text));                               \
   } while (0)
 
-/* One integer from a raw query on the database file, to look behind the store's back. */
+/* One integer from a raw query on the store's database, to look behind the store's back. */
 static int64_t raw_int(const char *name, const char *sql) {
-  char path[300];
+  char path[600];
+  int64_t v;
+  if (use_pg) {
+    char db[64];
+    pg_dbname(name, db, sizeof db);
+    pg_url(db, path, sizeof path);
+    PGconn *c = pg_raw(path);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+      fail_msg("%s: %s", sql, PQerrorMessage(c));
+    v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+  }
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
-  int64_t v;
   tmppath(path, sizeof path, name);
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
@@ -86,7 +184,16 @@ static int64_t raw_int(const char *name, const char *sql) {
 }
 
 static void raw_exec(const char *name, const char *sql) {
-  char path[300];
+  char path[600];
+  if (use_pg) {
+    char db[64];
+    pg_dbname(name, db, sizeof db);
+    pg_url(db, path, sizeof path);
+    PGconn *c = pg_raw(path);
+    pg_raw_exec(c, sql);
+    PQfinish(c);
+    return;
+  }
   sqlite3 *db = NULL;
   tmppath(path, sizeof path, name);
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
@@ -229,7 +336,7 @@ static void test_names(void **state) {
 static void test_open_migrations(void **state) {
   co_store *s = open_store("mig.db");
   co_user u = make_user("us_1", "alice", 1);
-  assert_string_equal(s->ops->name, "sqlite");
+  assert_string_equal(s->ops->name, use_pg ? "postgres" : "sqlite");
   OK(s->ops->user_create(s, &u));
   s->ops->close(s);
 
@@ -250,15 +357,30 @@ static void test_open_migrations(void **state) {
 
   /* A database from a newer cohort is refused, not half-understood. */
   raw_exec("mig.db", "INSERT INTO schema_migrations(version, applied_ms) VALUES (999, 0)");
-  char path[300];
-  tmppath(path, sizeof path, "mig.db");
   static co_store sentinel;
   co_store *before = &sentinel; /* out must stay untouched on failure */
   s = before;
-  FAILS(co_store_sqlite_open(path, &s), COHORT_ESTATE, "newer");
+  FAILS(open_named("mig.db", &s), COHORT_ESTATE, "newer than this cohort knows");
   assert_ptr_equal(s, before);
   assert_non_null(strstr(cohort_errmsg(), "999"));
 
+  char path[300];
+  if (use_pg) {
+    /* Bad URLs and unreachable or unwilling servers: one line naming the store, no password. */
+    FAILS(co_store_postgres_open("postgres://a:b@127.0.0.1/x?no_such_option=1", NULL, &s), COHORT_EINVAL,
+          "store: not a valid PostgreSQL URL");
+    assert_int_equal(co_store_postgres_open("", NULL, &s), COHORT_EINVAL);
+    const char *colon = strstr(pg_base, ":cohort@"); /* scripts/pg-server.sh's role and password */
+    assert_non_null(colon);
+    snprintf(path, sizeof path, "%.*s:sekrit99@%s", (int)(colon - pg_base), pg_base, colon + strlen(":cohort@"));
+    FAILS(co_store_postgres_open(path, NULL, &s), COHORT_EIO, "store: PostgreSQL unavailable: ");
+    assert_non_null(strstr(cohort_errmsg(), "password authentication failed"));
+    assert_null(strstr(cohort_errmsg(), "sekrit99"));
+    FAILS(co_store_postgres_open("postgres://cohort@127.0.0.1:1/cohort", NULL, &s), COHORT_EIO,
+          "store: PostgreSQL unavailable: ");
+    assert_ptr_equal(s, before);
+    return;
+  }
   /* A missing parent directory is an error, not created. */
   tmppath(path, sizeof path, "no/such/dir/x.db");
   FAILS(co_store_sqlite_open(path, &s), COHORT_EIO, "no/such/dir");
@@ -275,6 +397,7 @@ static void test_open_migrations(void **state) {
   assert_ptr_equal(s, before);
 }
 
+/* SQLite only: the file's journal mode. */
 static void test_open_pragmas(void **state) {
   co_store *s = open_store("pragmas.db");
   /* journal_mode is stored in the file: a second connection sees it. */
@@ -489,6 +612,57 @@ static void test_tokens_sessions(void **state) {
   FAILS(s->ops->session_get(s, live.hash, &gs), COHORT_ENOTFOUND, "session");
   FAILS(s->ops->session_delete(s, live.hash), COHORT_ENOTFOUND, "session");
   s->ops->close(s);
+}
+
+/* user_revoke (issue 12): a password change ends the user's other sessions and, unless kept,
+ * their tokens; another user's are untouched. */
+static void test_user_revoke(void **state) {
+  co_store *s = open_store("revoke.db");
+  co_user a = make_user("us_a", "alice", 1), b = make_user("us_b", "bob", 2);
+  OK(s->ops->user_create(s, &a));
+  OK(s->ops->user_create(s, &b));
+  int64_t now = co_now_ms();
+  const char *owners[] = {"us_a", "us_a", "us_a", "us_b"};
+  co_session se[4];
+  co_token tk[4];
+  for (int i = 0; i < 4; i++) {
+    char secret[32];
+    memset(&se[i], 0, sizeof se[i]);
+    snprintf(secret, sizeof secret, "cookie-%d", i);
+    co_secret_hash(secret, se[i].hash);
+    co_strlcpy(se[i].user_id, owners[i], sizeof se[i].user_id);
+    co_strlcpy(se[i].csrf, "c", sizeof se[i].csrf);
+    se[i].created_ms = now;
+    se[i].expires_ms = now + 3600 * 1000;
+    OK(s->ops->session_create(s, &se[i]));
+    memset(&tk[i], 0, sizeof tk[i]);
+    snprintf(tk[i].id, sizeof tk[i].id, "tk_%d", i);
+    co_strlcpy(tk[i].user_id, owners[i], sizeof tk[i].user_id);
+    co_strlcpy(tk[i].name, "t", sizeof tk[i].name);
+    snprintf(secret, sizeof secret, "token-%d", i);
+    co_secret_hash(secret, tk[i].hash);
+    tk[i].created_ms = now;
+    OK(s->ops->token_create(s, &tk[i]));
+  }
+  int64_t ns = -1, nt = -1;
+  co_session gs;
+  co_token gt;
+  OK(s->ops->user_revoke(s, "us_a", se[0].hash, 0, &ns, &nt));
+  assert_int_equal(ns, 2);
+  assert_int_equal(nt, 0);
+  OK(s->ops->session_get(s, se[0].hash, &gs));
+  FAILS(s->ops->session_get(s, se[1].hash, &gs), COHORT_ENOTFOUND, "session");
+  OK(s->ops->token_by_hash(s, tk[1].hash, &gt));
+  OK(s->ops->user_revoke(s, "us_a", NULL, 1, &ns, &nt));
+  assert_int_equal(ns, 1);
+  assert_int_equal(nt, 3);
+  FAILS(s->ops->session_get(s, se[0].hash, &gs), COHORT_ENOTFOUND, "session");
+  FAILS(s->ops->token_by_hash(s, tk[2].hash, &gt), COHORT_ENOTFOUND, "token");
+  OK(s->ops->session_get(s, se[3].hash, &gs));
+  OK(s->ops->token_by_hash(s, tk[3].hash, &gt));
+  OK(s->ops->user_revoke(s, "us_ghost", NULL, 1, NULL, NULL));
+  s->ops->close(s);
+  (void)state;
 }
 
 /* ---------------------------------------------------------------- datasets, trainees, reports */
@@ -932,10 +1106,8 @@ typedef struct claimer {
 static void *claim_loop(void *arg) {
   claimer *c = arg;
   co_store *s = c->s;
-  char path[300];
   if (!s) {
-    tmppath(path, sizeof path, c->db);
-    if ((c->err = co_store_sqlite_open(path, &s)) != COHORT_OK) {
+    if ((c->err = open_named(c->db, &s)) != COHORT_OK) {
       co_strlcpy(c->errmsg, cohort_errmsg(), sizeof c->errmsg);
       return NULL;
     }
@@ -1008,7 +1180,8 @@ static void test_concurrent_claim_shared(void **state) {
   run_claimers("claim_shared.db", 1);
 }
 
-/* Two connections: here BEGIN IMMEDIATE and the busy timeout do the serializing. */
+/* Two connections: on SQLite BEGIN IMMEDIATE and the busy timeout do the serializing; on
+ * PostgreSQL row locks and the trainee's advisory lock. */
 static void test_concurrent_claim_two_handles(void **state) {
   run_claimers("claim_two.db", 0);
 }
@@ -1066,11 +1239,415 @@ static void test_job_max_attempts(void **state) {
   s->ops->close(s);
 }
 
-int main(void) {
+/* ---------------------------------------------------------------- PostgreSQL only
+ * What several processes on one server need: each thread below has its own handle (its own
+ * connections), as a process would, and they start together at a barrier. */
+
+enum { NRACERS = 4 };
+
+typedef struct racer {
+  const char *db;
+  pthread_barrier_t *go;
+  int index;
+  co_store *s; /* opened by the thread, or given */
+  cohort_status err;
+  char errmsg[256];
+  int created;
+} racer;
+
+static void racer_fail(racer *r, cohort_status st) {
+  r->err = st;
+  co_strlcpy(r->errmsg, cohort_errmsg(), sizeof r->errmsg);
+}
+
+static void *bootstrap_racer(void *arg) {
+  racer *r = arg;
+  co_user a = {.is_admin = 1, .created_ms = 1};
+  co_workspace w = {.created_ms = 1};
+  snprintf(a.id, sizeof a.id, "usr_%d", r->index);
+  snprintf(a.name, sizeof a.name, "admin%d", r->index);
+  snprintf(w.id, sizeof w.id, "ws_%d", r->index);
+  co_strlcpy(w.name, "default", sizeof w.name);
+  pthread_barrier_wait(r->go);
+  cohort_status st = r->s->ops->bootstrap(r->s, &a, &w, &r->created);
+  if (st != COHORT_OK)
+    racer_fail(r, st);
+  return NULL;
+}
+
+/* Replicas starting together: exactly one bootstraps, the others see it done. */
+static void test_pg_bootstrap_race(void **state) {
+  racer r[NRACERS];
+  pthread_t th[NRACERS];
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, NRACERS);
+  memset(r, 0, sizeof r);
+  for (int round = 0; round < 3; round++) {
+    char db[32];
+    snprintf(db, sizeof db, "boot_race_%d", round);
+    for (int t = 0; t < NRACERS; t++) {
+      r[t] = (racer){.db = db, .go = &go, .index = t, .created = -1, .s = open_store(db)};
+      assert_int_equal(pthread_create(&th[t], NULL, bootstrap_racer, &r[t]), 0);
+    }
+    int created = 0;
+    for (int t = 0; t < NRACERS; t++) {
+      assert_int_equal(pthread_join(th[t], NULL), 0);
+      if (r[t].err != COHORT_OK)
+        fail_msg("bootstrap %d: %s (%s)", t, cohort_strerror(r[t].err), r[t].errmsg);
+      assert_true(r[t].created == 0 || r[t].created == 1);
+      created += r[t].created;
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM users"), 1);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM workspaces"), 1);
+    assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM members WHERE role = 3"), 1);
+    for (int t = 0; t < NRACERS; t++)
+      r[t].s->ops->close(r[t].s);
+  }
+  pthread_barrier_destroy(&go);
+}
+
+enum { NJOBS50 = 50, NTRAINEES50 = 5 };
+
+typedef struct claim_race {
+  pthread_barrier_t go;
+  int claimed[NJOBS50];       /* times job i was claimed, over all handles (atomic adds) */
+  int running[NTRAINEES50];   /* jobs of trainee t held right now (atomic) */
+  int overlap;                /* a trainee had two jobs held at once */
+  int done;                   /* jobs finished */
+} claim_race;
+
+typedef struct claim_racer {
+  racer r;
+  claim_race *race;
+  char owner[16];
+} claim_racer;
+
+static void *claim50_loop(void *arg) {
+  claim_racer *c = arg;
+  co_store *s = c->r.s;
+  int64_t deadline = co_now_ms() + 60000;
+  pthread_barrier_wait(&c->race->go);
+  while (__atomic_load_n(&c->race->done, __ATOMIC_SEQ_CST) < NJOBS50 && co_now_ms() < deadline) {
+    co_job j;
+    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 3, &j);
+    if (st == COHORT_ENOTFOUND) { /* the rest is held by others, or blocked behind their trainee */
+      nanosleep(&(struct timespec){0, 1000000}, NULL);
+      continue;
+    }
+    if (st != COHORT_OK) {
+      racer_fail(&c->r, st);
+      return NULL;
+    }
+    int idx = atoi(j.id + 3), tr = j.trainee_id[0] ? j.trainee_id[3] - '0' : -1;
+    if (idx >= 0 && idx < NJOBS50)
+      __atomic_add_fetch(&c->race->claimed[idx], 1, __ATOMIC_SEQ_CST);
+    /* One writer per trainee: nobody else may hold a job of it until this one is finished. The
+     * count drops before the finish, while the job is still running in the store. */
+    if (tr >= 0 && __atomic_add_fetch(&c->race->running[tr], 1, __ATOMIC_SEQ_CST) > 1)
+      __atomic_store_n(&c->race->overlap, 1, __ATOMIC_SEQ_CST);
+    nanosleep(&(struct timespec){0, 2000000}, NULL); /* the work */
+    if (tr >= 0)
+      __atomic_sub_fetch(&c->race->running[tr], 1, __ATOMIC_SEQ_CST);
+    st = s->ops->job_finish(s, j.id, c->owner, CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
+    co_job_clear(&j);
+    if (st != COHORT_OK) {
+      racer_fail(&c->r, st);
+      return NULL;
+    }
+    __atomic_add_fetch(&c->race->done, 1, __ATOMIC_SEQ_CST);
+  }
+  return NULL;
+}
+
+/* 50 jobs, 4 handles claiming at once: each job runs exactly once, never two of one trainee at
+ * a time. */
+static void test_pg_claim_50_by_4(void **state) {
+  static claim_race race;
+  claim_racer c[NRACERS];
+  pthread_t th[NRACERS];
+  co_store *s = open_store("claim50.db");
+  memset(&race, 0, sizeof race);
+  memset(c, 0, sizeof c);
+  for (int i = 0; i < NJOBS50; i++) {
+    char id[16], trainee[16];
+    snprintf(id, sizeof id, "jb_%03d", i);
+    snprintf(trainee, sizeof trainee, "tr_%d", i % NTRAINEES50);
+    co_job j = make_job(id, "ws_1", i % 3 ? trainee : "", 1000 + i);
+    OK(s->ops->job_create(s, &j));
+  }
+  pthread_barrier_init(&race.go, NULL, NRACERS);
+  for (int t = 0; t < NRACERS; t++) {
+    c[t].race = &race;
+    c[t].r.s = open_store("claim50.db");
+    snprintf(c[t].owner, sizeof c[t].owner, "proc%d", t);
+    assert_int_equal(pthread_create(&th[t], NULL, claim50_loop, &c[t]), 0);
+  }
+  int busy = 0;
+  for (int t = 0; t < NRACERS; t++) {
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+    if (c[t].r.err != COHORT_OK)
+      fail_msg("%s: %s (%s)", c[t].owner, cohort_strerror(c[t].r.err), c[t].r.errmsg);
+    c[t].r.s->ops->close(c[t].r.s);
+  }
+  pthread_barrier_destroy(&race.go);
+  for (int i = 0; i < NJOBS50; i++)
+    if (race.claimed[i] != 1)
+      fail_msg("job %d claimed %d times", i, race.claimed[i]);
+  assert_int_equal(race.overlap, 0);
+  int64_t counts[5];
+  OK(s->ops->job_counts(s, counts));
+  assert_int_equal(counts[CO_JOB_SUCCEEDED], NJOBS50);
+  /* Several handles did the work (not one that drained the queue before the others started). */
+  for (int t = 0; t < NRACERS; t++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM jobs WHERE owner = 'proc%d'", t);
+    busy += raw_int("claim50.db", sql) > 0;
+  }
+  assert_true(busy >= 2);
+  s->ops->close(s);
+}
+
+static void *claim_once(void *arg) {
+  claim_racer *c = arg;
+  co_job j;
+  pthread_barrier_wait(&c->race->go);
+  cohort_status st = c->r.s->ops->job_claim(c->r.s, c->owner, co_now_ms(), 600000, 3, &j);
+  if (st == COHORT_OK) {
+    c->r.created = 1; /* won */
+    co_job_clear(&j);
+  } else if (st != COHORT_ENOTFOUND)
+    racer_fail(&c->r, st);
+  return NULL;
+}
+
+/* The sharp case of one writer per trainee: handles claim at the same instant from a queue that
+ * holds only jobs of one trainee. Each sees no running job of it in its snapshot, and SKIP LOCKED
+ * lets each pick a different row; exactly one may win. */
+static void test_pg_claim_one_writer(void **state) {
+  static claim_race race;
+  claim_racer c[NRACERS];
+  pthread_t th[NRACERS];
+  co_store *s = open_store("one_writer.db");
+  memset(&race, 0, sizeof race);
+  memset(c, 0, sizeof c);
+  pthread_barrier_init(&race.go, NULL, NRACERS);
+  for (int t = 0; t < NRACERS; t++) {
+    c[t].race = &race;
+    c[t].r.s = open_store("one_writer.db");
+    snprintf(c[t].owner, sizeof c[t].owner, "proc%d", t);
+  }
+  for (int round = 0; round < 25; round++) {
+    char trainee[16], winner[16] = "";
+    snprintf(trainee, sizeof trainee, "tr_%d", round);
+    for (int k = 0; k < NRACERS; k++) {
+      char id[24];
+      snprintf(id, sizeof id, "jb_%d_%d", round, k);
+      co_job j = make_job(id, "ws_1", trainee, 1000 + round * 10 + k);
+      OK(s->ops->job_create(s, &j));
+    }
+    for (int t = 0; t < NRACERS; t++) {
+      c[t].r.created = 0;
+      assert_int_equal(pthread_create(&th[t], NULL, claim_once, &c[t]), 0);
+    }
+    int wins = 0;
+    for (int t = 0; t < NRACERS; t++) {
+      assert_int_equal(pthread_join(th[t], NULL), 0);
+      if (c[t].r.err != COHORT_OK)
+        fail_msg("%s: %s (%s)", c[t].owner, cohort_strerror(c[t].r.err), c[t].r.errmsg);
+      if (c[t].r.created)
+        co_strlcpy(winner, c[t].owner, sizeof winner);
+      wins += c[t].r.created;
+    }
+    if (wins != 1)
+      fail_msg("round %d: %d handles hold a job of %s at once", round, wins, trainee);
+    /* Clear the round: its jobs leave the queue (cancel the queued, finish the running one). */
+    co_job_filter f = {NULL, trainee, -1, 0};
+    collect ids = {0};
+    OK(s->ops->job_list(s, &f, on_job, &ids));
+    for (int k = 0; k < ids.n; k++) {
+      co_job j = get_job(s, ids.ids[k]);
+      if (j.state == CO_JOB_RUNNING)
+        OK(s->ops->job_finish(s, j.id, winner, CO_JOB_SUCCEEDED, NULL, NULL, co_now_ms()));
+      else
+        OK(s->ops->job_cancel(s, j.id, co_now_ms()));
+      co_job_clear(&j);
+    }
+  }
+  for (int t = 0; t < NRACERS; t++)
+    c[t].r.s->ops->close(c[t].r.s);
+  pthread_barrier_destroy(&race.go);
+  s->ops->close(s);
+}
+
+static void *open_racer(void *arg) {
+  racer *r = arg;
+  pthread_barrier_wait(r->go);
+  cohort_status st = open_named(r->db, &r->s);
+  if (st != COHORT_OK)
+    racer_fail(r, st);
+  return NULL;
+}
+
+/* Processes starting at once on an empty database: all open, and each migration ran once. */
+static void test_pg_concurrent_migrations(void **state) {
+  enum { N = 6 };
+  racer r[N];
+  pthread_t th[N];
+  pthread_barrier_t go;
+  pg_fresh("mig_race.db"); /* created here, not by the racers */
+  pthread_barrier_init(&go, NULL, N);
+  memset(r, 0, sizeof r);
+  for (int t = 0; t < N; t++) {
+    r[t] = (racer){.db = "mig_race.db", .go = &go, .index = t};
+    assert_int_equal(pthread_create(&th[t], NULL, open_racer, &r[t]), 0);
+  }
+  for (int t = 0; t < N; t++) {
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+    if (r[t].err != COHORT_OK)
+      fail_msg("open %d: %s (%s)", t, cohort_strerror(r[t].err), r[t].errmsg);
+  }
+  pthread_barrier_destroy(&go);
+  int64_t rows = raw_int("mig_race.db", "SELECT COUNT(*) FROM schema_migrations");
+  assert_true(rows >= 1);
+  assert_int_equal(raw_int("mig_race.db", "SELECT COUNT(DISTINCT version) FROM schema_migrations"), rows);
+  assert_int_equal(raw_int("mig_race.db", "SELECT MAX(version) FROM schema_migrations"), rows);
+  /* And every handle works on the result. */
+  for (int t = 0; t < N; t++) {
+    int64_t n = -1;
+    OK(r[t].s->ops->user_count(r[t].s, &n));
+    assert_int_equal(n, 0);
+    r[t].s->ops->close(r[t].s);
+  }
+}
+
+static void pg_server(const char *verb) {
+  const char *ctl = getenv("COHORT_TEST_PG_CTL"), *dir = getenv("COHORT_TEST_PG_DIR"),
+             *port = getenv("COHORT_TEST_PG_PORT");
+  char cmd[1024];
+  if (!ctl || !dir || !port)
+    fail_msg("COHORT_TEST_PG_CTL, _DIR and _PORT are unset: run under tests/with-postgres.sh");
+  snprintf(cmd, sizeof cmd, "'%s' %s '%s' %s >/dev/null", ctl, verb, dir, strcmp(verb, "start") ? "" : port);
+  if (system(cmd) != 0)
+    fail_msg("%s failed", cmd);
+}
+
+static void *count_users(void *arg) {
+  racer *r = arg;
+  pthread_barrier_wait(r->go);
+  for (int i = 0; i < 5 && r->err == COHORT_OK; i++) {
+    int64_t n;
+    cohort_status st = r->s->ops->user_count(r->s, &n);
+    if (st != COHORT_OK)
+      racer_fail(r, st);
+  }
+  return NULL;
+}
+
+/* NRACERS threads on one handle at once: every call succeeds (the pool opens NRACERS sessions). */
+static void all_succeed(co_store *s) {
+  racer r[NRACERS];
+  pthread_t th[NRACERS];
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, NRACERS);
+  memset(r, 0, sizeof r);
+  for (int t = 0; t < NRACERS; t++) {
+    r[t] = (racer){.go = &go, .s = s};
+    assert_int_equal(pthread_create(&th[t], NULL, count_users, &r[t]), 0);
+  }
+  for (int t = 0; t < NRACERS; t++)
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+  pthread_barrier_destroy(&go);
+  for (int t = 0; t < NRACERS; t++)
+    if (r[t].err != COHORT_OK)
+      fail_msg("thread %d: %s (%s)", t, cohort_strerror(r[t].err), r[t].errmsg);
+}
+
+/* The server goes away under an open handle: calls fail at once with the "unavailable" EIO the
+ * HTTP layer turns into 503, and the same handle works again once it is back. */
+static void test_pg_recovery(void **state) {
+  co_store *s = open_store("recovery.db");
+  co_user u = make_user("us_1", "alice", 1), got;
+  OK(s->ops->user_create(s, &u));
+  all_succeed(s); /* several pooled sessions, all about to go stale */
+
+  pg_server("stop");
+  FAILS(s->ops->user_get(s, "us_1", &got), COHORT_EIO, "store: PostgreSQL unavailable: ");
+  assert_ptr_equal(strstr(cohort_errmsg(), "store: PostgreSQL unavailable: "), cohort_errmsg());
+  for (int i = 0; i < 20; i++) { /* fail fast: no call waits for a timeout */
+    int64_t t0 = co_now_ms();
+    FAILS(s->ops->ping(s), COHORT_EIO, "store: PostgreSQL unavailable: ");
+    assert_true(co_now_ms() - t0 < 1000);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
+  }
+  co_job j = make_job("jb_1", "ws_1", "", 1);
+  FAILS(s->ops->job_create(s, &j), COHORT_EIO, "store: PostgreSQL unavailable: ");
+
+  pg_server("start");
+  cohort_status st = COHORT_EIO;
+  for (int64_t until = co_now_ms() + 20000; co_now_ms() < until;) {
+    if ((st = s->ops->ping(s)) == COHORT_OK)
+      break;
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+  }
+  if (st != COHORT_OK)
+    fail_msg("no recovery within 20 s: %s", cohort_errmsg());
+  all_succeed(s); /* no stale session left to fail a call */
+  OK(s->ops->user_get(s, "us_1", &got));
+  assert_string_equal(got.name, "alice");
+  OK(s->ops->job_create(s, &j));
+  claim_expect(s, "w1", 1000, 100, "jb_1");
+  s->ops->close(s);
+}
+
+/* A statement that outlives store_timeout_ms is cancelled by the server, and the session stays
+ * usable. */
+static void test_pg_statement_timeout(void **state) {
+  co_store *s = NULL;
+  char url[600], db[64];
+  co_store_pg_options opt = {1, 300};
+  pg_fresh("timeout.db");
+  pg_dbname("timeout.db", db, sizeof db);
+  pg_url(db, url, sizeof url);
+  OK(co_store_postgres_open(url, &opt, &s));
+  /* Another session holds the users table: the store's insert waits on it, then times out. */
+  PGconn *c = pg_raw(url);
+  pg_raw_exec(c, "BEGIN");
+  pg_raw_exec(c, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE");
+  co_user u = make_user("us_1", "alice", 1);
+  int64_t t0 = co_now_ms();
+  FAILS(s->ops->user_create(s, &u), COHORT_EIO, "statement timeout");
+  assert_true(co_now_ms() - t0 < 3000);
+  pg_raw_exec(c, "ROLLBACK");
+  PQfinish(c);
+  OK(s->ops->user_create(s, &u));
+  s->ops->close(s);
+}
+
+int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_open_migrations),
       cmocka_unit_test(test_open_pragmas),
+      cmocka_unit_test(test_users),
+      cmocka_unit_test(test_workspaces_members),
+      cmocka_unit_test(test_tokens_sessions),
+      cmocka_unit_test(test_user_revoke),
+      cmocka_unit_test(test_datasets),
+      cmocka_unit_test(test_trainees),
+      cmocka_unit_test(test_reports),
+      cmocka_unit_test(test_job_basics),
+      cmocka_unit_test(test_job_claim_rules),
+      cmocka_unit_test(test_job_cancel_requeue),
+      cmocka_unit_test(test_job_list),
+      cmocka_unit_test(test_concurrent_claim_shared),
+      cmocka_unit_test(test_concurrent_claim_two_handles),
+      cmocka_unit_test(test_bootstrap_once),
+      cmocka_unit_test(test_job_max_attempts),
+  };
+  const struct CMUnitTest pg_tests[] = {
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_open_migrations),
       cmocka_unit_test(test_users),
       cmocka_unit_test(test_workspaces_members),
       cmocka_unit_test(test_tokens_sessions),
@@ -1085,6 +1662,24 @@ int main(void) {
       cmocka_unit_test(test_concurrent_claim_two_handles),
       cmocka_unit_test(test_bootstrap_once),
       cmocka_unit_test(test_job_max_attempts),
+      cmocka_unit_test(test_pg_bootstrap_race),
+      cmocka_unit_test(test_pg_claim_50_by_4),
+      cmocka_unit_test(test_pg_claim_one_writer),
+      cmocka_unit_test(test_pg_concurrent_migrations),
+      cmocka_unit_test(test_pg_statement_timeout),
+      cmocka_unit_test(test_pg_recovery), /* last: it restarts the server */
   };
-  return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+  const char *backend = argc > 1 ? argv[1] : getenv("COHORT_TEST_STORE");
+  if (!backend || strcmp(backend, "sqlite") == 0)
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+  if (strcmp(backend, "postgres") != 0) {
+    fprintf(stderr, "test_store: unknown backend '%s' (sqlite or postgres)\n", backend);
+    return 2;
+  }
+  use_pg = 1;
+  if (!(pg_base = getenv("COHORT_TEST_PG_URL"))) {
+    fprintf(stderr, "test_store postgres: COHORT_TEST_PG_URL is unset: run it under tests/with-postgres.sh\n");
+    return 2;
+  }
+  return cmocka_run_group_tests_name("test_store_postgres", pg_tests, make_tmpdir, remove_tmpdir);
 }

@@ -103,6 +103,14 @@ typedef struct cohort_csv_options {
   size_t n_na_tokens;
   size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
   size_t max_field_bytes;        /* 0 = 1 MiB */
+  /* Shape limits, checked as the input streams so a hostile file stops at the first record that
+   * breaks one (COHORT_ELIMIT, the message names the option). Added last: zeroed = no limit. */
+  size_t max_columns;            /* 0 = no limit; columns in the header */
+  size_t max_cells;              /* 0 = no limit; rows x columns */
+  /* A window of rows, for previews: the first skip_rows data rows are checked but not kept, and
+   * reading stops quietly after read_rows kept rows (0 = to the end). */
+  size_t skip_rows;
+  size_t read_rows;
 } cohort_csv_options;
 #define COHORT_CSV_OPTIONS_INIT {.size = sizeof(cohort_csv_options)}
 
@@ -325,6 +333,12 @@ typedef struct cohort_eval_options {
   size_t threads;
   cohort_progress_fn progress;
   void *progress_user;
+  /* Copies (synthetic rows equal by value to a training row, as SDMetrics' NewRowSynthesis
+   * matches them) are split by how many training rows share the copied row: fewer than copy_k
+   * = a rare copy (a privacy risk), else a common copy (allowed). 0 = 5. */
+  size_t copy_k;
+  double copy_tolerance;       /* numbers match within this fraction of the synthetic value;
+                                  0 = 0.01 (SDMetrics' default), < 0 = exactly */
 } cohort_eval_options;
 #define COHORT_EVAL_OPTIONS_INIT {.size = sizeof(cohort_eval_options)}
 
@@ -339,7 +353,10 @@ COHORT_API double cohort_eval_column_shapes(const cohort_eval *e);
 COHORT_API double cohort_eval_pair_trends(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_baseline(const cohort_eval *e);
 COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
+/* Synthetic rows equal by value to some training row: all, rare copies, common copies. */
 COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
+COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
 /* Full report as JSON (the caller frees it with cohort_free). */

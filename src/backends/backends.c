@@ -10,6 +10,11 @@ static cohort_status store_sqlite(const char *url, const co_config *cfg, co_stor
   return co_store_sqlite_open(url + strlen("sqlite:"), out);
 }
 
+static cohort_status store_postgres(const char *url, const co_config *cfg, co_store **out) {
+  co_store_pg_options opt = {cfg ? cfg->store_pool_size : 0, cfg ? cfg->store_timeout_ms : 0};
+  return co_store_postgres_open(url, &opt, out);
+}
+
 static cohort_status blobs_fs(const char *url, const co_config *cfg, co_blobs **out) {
   (void)cfg;
   return co_blobs_fs_open(strncmp(url, "file:", 5) == 0 ? url + 5 : url, out);
@@ -22,7 +27,8 @@ static cohort_status bus_local(const char *url, const co_config *cfg, co_bus **o
   return co_bus_local_open(out);
 }
 
-static const co_store_backend stores[] = {{"sqlite", store_sqlite}};
+static const co_store_backend stores[] = {
+    {"sqlite", store_sqlite}, {"postgres", store_postgres}, {"postgresql", store_postgres}};
 static const co_blobs_backend blobs[] = {{"file", blobs_fs}};
 static const co_bus_backend buses[] = {{"local", bus_local}};
 

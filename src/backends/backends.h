@@ -10,6 +10,18 @@ extern const co_backends co_backends_builtin;
 /* SQLite on path (a missing parent directory is an error), migrations applied in one
  * transaction; WAL journal, busy timeout, foreign keys on. */
 cohort_status co_store_sqlite_open(const char *path, co_store **out);
+
+/* PostgreSQL tuning; 0 in a field takes its default. */
+typedef struct co_store_pg_options {
+  int pool_size;  /* connections open at most (default 8) */
+  int timeout_ms; /* statement_timeout, connect and TCP timeouts, and the longest wait for a free
+                     connection (default 10000) */
+} co_store_pg_options;
+/* PostgreSQL at url, a libpq connection URI (postgres:// or postgresql://; PG* variables and
+ * the password file apply as libpq has them); migrations applied once under an advisory lock.
+ * Fails with EIO "store: PostgreSQL unavailable: ..." when the server cannot be reached, ESTATE
+ * when its schema is newer than this build. */
+cohort_status co_store_postgres_open(const char *url, const co_store_pg_options *opt, co_store **out);
 /* The directory backend rooted at dir (created if missing); stale staging files from a previous
  * crash are removed on open. */
 cohort_status co_blobs_fs_open(const char *dir, co_blobs **out);

@@ -813,6 +813,36 @@ static cohort_status sq_token_delete(co_store *cs, const char *user_id, const ch
   return rc;
 }
 
+static cohort_status sq_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash, int tokens,
+                                    int64_t *sessions, int64_t *ntokens) {
+  sq_store *s = sq(cs);
+  int64_t ns = 0, nt = 0;
+  cohort_status rc;
+  sq_lock(s);
+  rc = sq_begin(s, "user_revoke");
+  if (rc != COHORT_OK)
+    goto unlock;
+  rc = sq_run(s, "user_revoke", NULL, "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR hash <> ?2)", "sn",
+              user_id, keep_session_hash);
+  if (rc == COHORT_OK)
+    ns = sqlite3_changes(s->db);
+  if (rc == COHORT_OK && tokens) {
+    rc = sq_run(s, "user_revoke", NULL, "DELETE FROM tokens WHERE user_id = ?", "s", user_id);
+    if (rc == COHORT_OK)
+      nt = sqlite3_changes(s->db);
+  }
+  rc = sq_end(s, "user_revoke", rc);
+  if (rc == COHORT_OK) {
+    if (sessions)
+      *sessions = ns;
+    if (ntokens)
+      *ntokens = nt;
+  }
+unlock:
+  sq_unlock(s);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 static cohort_status sq_session_create(co_store *cs, const co_session *se) {
@@ -1396,6 +1426,7 @@ static const co_store_ops sq_ops = {
     .report_delete = sq_report_delete,
     .bootstrap = sq_bootstrap,
     .ping = sq_ping,
+    .user_revoke = sq_user_revoke,
 };
 
 /* Runs a PRAGMA and checks the value it reports back (SQLite ignores what it cannot do). */

@@ -20,6 +20,7 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"serve", cli_serve_main, "run the server: REST API, web UI and job threads on one machine"},
+    {"admin", cli_admin_main, "operate on an installation's state: migrate it to another store"},
     {"login", cli_login_main, "sign in to a server and save an API token"},
     {"logout", cli_logout_main, "revoke the saved token and forget the login"},
     {"whoami", cli_whoami_main, "who the token belongs to, with workspaces and roles"},

@@ -23,31 +23,30 @@ static void usage(FILE *f) {
   fprintf(f, "\nStops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
 }
 
-int cli_serve_main(int argc, char **argv) {
-  co_config cfg;
+int cli_settings(const char *verb, int argc, char **argv, const char *const *own, co_config *cfg) {
   const char *config_file = NULL;
-  co_config_defaults(&cfg);
+  co_config_defaults(cfg);
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return CLI_OK;
-    }
     if (!strcmp(argv[i], "--config") && i + 1 < argc)
       config_file = argv[++i];
     else if (!strncmp(argv[i], "--config=", 9))
       config_file = argv[i] + 9;
   }
-  if (config_file && co_config_load_file(&cfg, config_file) != COHORT_OK) {
-    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+  if (config_file && co_config_load_file(cfg, config_file) != COHORT_OK) {
+    fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
     return CLI_USAGE;
   }
-  if (co_config_load_env(&cfg) != COHORT_OK) {
-    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+  if (co_config_load_env(cfg) != COHORT_OK) {
+    fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
     return CLI_USAGE;
   }
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--config")) {
+    int skip = 0;
+    for (const char *const *o = own; o && *o; o++) /* the verb's own options, value in the next argument */
+      if (!strcmp(a, *o))
+        skip = 1;
+    if (skip || !strcmp(a, "--config")) {
       i++;
       continue;
     }
@@ -57,7 +56,7 @@ int cli_serve_main(int argc, char **argv) {
     const char *eq = strchr(a, '=');
     const char *val;
     if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "cohort serve: unexpected argument '%s' (see cohort serve --help)\n", a);
+      fprintf(stderr, "cohort %s: unexpected argument '%s' (see cohort %s --help)\n", verb, a, verb);
       return CLI_USAGE;
     }
     if (eq) {
@@ -67,21 +66,34 @@ int cli_serve_main(int argc, char **argv) {
       snprintf(key, sizeof key, "%s", a + 2);
       val = argv[++i];
     } else {
-      fprintf(stderr, "cohort serve: %s needs a value\n", a);
+      fprintf(stderr, "cohort %s: %s needs a value\n", verb, a);
       return CLI_USAGE;
     }
     for (char *k = key; *k; k++)
       if (*k == '-')
         *k = '_';
-    if (co_config_set(&cfg, key, val) != COHORT_OK) {
-      fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+    if (co_config_set(cfg, key, val) != COHORT_OK) {
+      fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
       return CLI_USAGE;
     }
   }
-  if (co_config_finish(&cfg) != COHORT_OK) {
-    fprintf(stderr, "cohort serve: %s\n", cohort_errmsg());
+  if (co_config_finish(cfg) != COHORT_OK) {
+    fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
     return CLI_USAGE;
   }
+  return CLI_OK;
+}
+
+int cli_serve_main(int argc, char **argv) {
+  co_config cfg;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return CLI_OK;
+    }
+  int rc = cli_settings("serve", argc, argv, NULL, &cfg);
+  if (rc != CLI_OK)
+    return rc;
   int level = co_log_parse_level(cfg.log_level);
   if (level < 0) {
     fprintf(stderr, "cohort serve: log_level: must be debug, info, warn or error\n");

@@ -70,7 +70,11 @@ struct cohort_eval {
   double closer_to_training; /* fraction of synthetic rows strictly closer to real than holdout */
   double median_dcr_holdout; /* synthetic -> holdout */
   double dcr_overfitting;    /* min(1, 2 * (1 - closer_to_training)) */
-  size_t identical;          /* synthetic rows equal to some real row on every feature */
+  size_t identical;          /* synthetic rows equal by value to some real row (rare + common) */
+  size_t identical_rare;     /* ... to a row fewer than copy_k real rows share (privacy risk) */
+  size_t identical_common;   /* ... to a row at least copy_k real rows share */
+  size_t copy_k;
+  double copy_tolerance;     /* numbers match within this fraction of the synthetic value */
 
   /* Train on synthetic / train on real, tested on the holdout. */
   char *target;        /* NULL = not computed */

@@ -56,6 +56,8 @@ typedef struct co_feature {
   bool integer;        /* continuous: every value seen was an integer */
   bool has_time;       /* datetime: values carry a time of day */
   co_dict levels;      /* nominal/ordinal/boolean: categories; code = index (ordinal: rank) */
+  char *reason;        /* why the type was chosen (inference or override), owned; NULL = unknown
+                          (a trainee file does not store it) */
 } co_feature;
 
 struct cohort_schema {

@@ -50,7 +50,10 @@ typedef struct csv_parser {
   char delim;
   const char *const *na;
   size_t nna;
-  size_t max_rows, max_field;
+  size_t max_rows, max_field, max_columns, max_cells;
+  size_t skip_rows, read_rows;
+  size_t nskipped; /* data rows skipped so far */
+  bool done;       /* read_rows reached: the rest of the input is not read */
 
   /* position */
   enum csv_state state;
@@ -170,6 +173,9 @@ static cohort_status field_push(csv_parser *p, char c) {
 }
 
 static cohort_status end_header_field(csv_parser *p, const char *s, size_t n) {
+  if (p->max_columns && p->nnames >= p->max_columns)
+    return co_error(COHORT_ELIMIT, "line %zu, column %zu: more than %zu columns (max_columns)", p->rec_line,
+                    p->nnames + 1, p->max_columns);
   if (co_grow((void **)&p->names, &p->cap_names, p->nnames + 1, sizeof *p->names) != 0)
     return co_nomem();
   p->names[p->nnames] = co_strndup(s, n);
@@ -207,7 +213,8 @@ static cohort_status end_field(csv_parser *p) {
     st = end_header_field(p, s, n);
   } else if (col < p->t->ncols) {
     char *cell = NULL;
-    if (!is_na(p, s, n)) {
+    /* Pending blank-line rows go before this record: they count towards the skipped ones. */
+    if (p->nskipped + p->pending_blank >= p->skip_rows && !is_na(p, s, n)) {
       cell = co_arena_strndup(&p->t->arena, s, n);
       if (!cell)
         st = co_nomem();
@@ -224,11 +231,20 @@ static cohort_status end_field(csv_parser *p) {
 
 static cohort_status push_row(csv_parser *p, size_t line, char **cells) {
   cohort_table *t = p->t;
+  if (p->done) /* a blank-line row completed the window: the record after it is not kept */
+    return COHORT_OK;
+  if (p->nskipped < p->skip_rows) {
+    p->nskipped++;
+    return COHORT_OK;
+  }
   if (p->max_rows && t->nrows >= p->max_rows)
     return co_error(COHORT_ELIMIT, "line %zu: more than %zu rows (max_rows)", line, p->max_rows);
   size_t need = (t->nrows + 1) * t->ncols;
   if (need / t->ncols != t->nrows + 1)
     return co_error(COHORT_ELIMIT, "line %zu: too many rows", line);
+  if (p->max_cells && need > p->max_cells)
+    return co_error(COHORT_ELIMIT, "line %zu: more than %zu cells (max_cells: %zu columns x %zu rows so far)", line,
+                    p->max_cells, t->ncols, t->nrows);
   size_t cap = t->cap_rows * t->ncols;
   if (need > cap) {
     if (co_grow((void **)&t->cells, &cap, need, sizeof *t->cells) != 0)
@@ -239,6 +255,7 @@ static cohort_status push_row(csv_parser *p, size_t line, char **cells) {
   for (size_t c = 0; c < t->ncols; c++)
     dst[c] = cells ? cells[c] : NULL;
   t->nrows++;
+  p->done = p->read_rows && t->nrows >= p->read_rows;
   return COHORT_OK;
 }
 
@@ -316,7 +333,7 @@ static cohort_status stray_char(csv_parser *p, unsigned char c) {
 static cohort_status csv_feed(csv_parser *p, const char *buf, size_t n) {
   cohort_status st;
   char ref[128];
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && !p->done; i++) {
     char c = buf[i];
     bool was_cr = p->prev_cr;
     p->prev_cr = c == '\r';
@@ -392,6 +409,8 @@ static cohort_status csv_feed(csv_parser *p, const char *buf, size_t n) {
 /* Ends the input. */
 static cohort_status csv_finish(csv_parser *p) {
   cohort_status st;
+  if (p->done)
+    return COHORT_OK;
   if (p->state == ST_QUOTED) {
     char ref[128];
     return co_error(COHORT_EFORMAT, "line %zu, %s: unterminated quoted field", p->field_line,
@@ -421,6 +440,10 @@ static cohort_status csv_init(csv_parser *p, const cohort_csv_options *opt) {
     p->nna = o.n_na_tokens;
   }
   p->max_rows = o.max_rows;
+  p->max_columns = o.max_columns;
+  p->max_cells = o.max_cells;
+  p->skip_rows = o.skip_rows;
+  p->read_rows = o.read_rows;
   p->max_field = o.max_field_bytes ? o.max_field_bytes : CO_CSV_MAX_FIELD_DEFAULT;
   p->line = 1;
   unsigned char d = (unsigned char)p->delim;
@@ -491,6 +514,8 @@ cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const 
     first = false;
     if ((st = csv_feed(&p, chunk + skip, n - skip)) != COHORT_OK)
       goto prefix;
+    if (p.done)
+      break;
     if (n < CO_CSV_CHUNK) {
       if (ferror(f)) {
         st = co_error(COHORT_EIO, "%s: read error: %s", path, strerror(errno));
@@ -632,12 +657,56 @@ static bool same_cell(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
+/* The shape limits only ever stop the reader earlier: a limited parse that succeeds equals the
+ * unlimited one, one that fails for another reason fails unlimited too, and an input within every
+ * limit (short enough that no field can pass max_field_bytes) parses under them. */
+static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *full) {
+  const cohort_csv_options lim = {.size = sizeof lim, .max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
+  cohort_table *t = NULL;
+  cohort_status st = cohort_table_parse_csv(&t, (const char *)data, size, &lim);
+  if (st == COHORT_OK) {
+    if (!full || t->ncols != full->ncols || t->nrows != full->nrows || t->ncols > lim.max_columns ||
+        t->nrows > lim.max_rows || t->ncols * t->nrows > lim.max_cells)
+      abort();
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+      if (!same_cell(t->cells[i], full->cells[i]))
+        abort();
+    }
+  } else if (st != COHORT_ELIMIT && st != COHORT_ENOMEM && full) {
+    abort();
+  } else if (st == COHORT_ELIMIT && full && size <= lim.max_field_bytes && full->ncols <= lim.max_columns &&
+             full->nrows <= lim.max_rows && full->ncols * full->nrows <= lim.max_cells) {
+    abort();
+  }
+  cohort_table_free(t);
+  t = NULL;
+  /* A row window of a good input is those rows of the whole table. */
+  const cohort_csv_options win = {.size = sizeof win, .skip_rows = 1, .read_rows = 2};
+  st = cohort_table_parse_csv(&t, (const char *)data, size, &win);
+  if (full && st != COHORT_OK && st != COHORT_ENOMEM)
+    abort();
+  if (full && st == COHORT_OK) {
+    size_t want = full->nrows > 1 ? full->nrows - 1 : 0;
+    if (want > 2)
+      want = 2;
+    if (t->nrows != want || t->ncols != full->ncols)
+      abort();
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+      if (!same_cell(t->cells[i], full->cells[full->ncols + i]))
+        abort();
+    }
+  }
+  cohort_table_free(t);
+}
+
 int co_fuzz_csv(const uint8_t *data, size_t size) {
   cohort_table *t = NULL, *back = NULL;
   cohort_schema *s = NULL;
   char *text = NULL;
   size_t len = 0;
-  if (cohort_table_parse_csv(&t, (const char *)data, size, NULL) != COHORT_OK)
+  cohort_status parsed = cohort_table_parse_csv(&t, (const char *)data, size, NULL);
+  fuzz_limits(data, size, parsed == COHORT_OK ? t : NULL);
+  if (parsed != COHORT_OK)
     return 0;
   if (cohort_schema_infer(&s, t) == COHORT_OK) {
     /* Every cell of an inferred column encodes as that column's type, and categories format

@@ -687,64 +687,139 @@ static cohort_status pair_trends(ectx *x) {
 
 /* ---------------------------------------------------------------- identical rows */
 
-static uint64_t cell_hash(uint64_t h, const char *s) {
-  if (!s)
-    return (h ^ 0xa5a5a5a5a5a5a5a5ull) * 0x100000001b3ull * 31;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-  return (h ^ 0x1f) * 0x100000001b3ull; /* cell separator */
+/* Copies are counted by value, as SDMetrics' NewRowSynthesis matches rows: a categorical cell
+ * equals the same text, a missing cell only a missing cell, and a number any number within
+ * tol * |synthetic value| (tol 0.01 by default, so "5", "5.0" and 5.00000001 are one value).
+ * Each synthetic row that matches at least one training row is a copy; it is a rare copy when
+ * fewer than k training rows match it (a privacy risk: the row may identify its case) and a
+ * common copy otherwise (a row that k or more cases share, which says nothing about one of them).
+ *
+ * Search: training rows sorted by (hash of the categorical codes and of which numbers are
+ * missing, value of one numeric column); a synthetic row looks only at rows of its hash whose
+ * sort value lies within its own tolerance, and stops at k matches. The sort column is the
+ * numeric column with the most distinct training values, so windows stay small. */
+#define CO_COPY_K_DEFAULT 5
+#define CO_COPY_TOL_DEFAULT 0.01
+
+typedef struct copy_key {
+  uint64_t h;
+  double v; /* sort column; NaN sorts last */
+  size_t r;
+} copy_key;
+
+static int cmp_copy_key(const void *pa, const void *pb) {
+  const copy_key *a = pa, *b = pb;
+  if (a->h != b->h)
+    return a->h < b->h ? -1 : 1;
+  bool na = isnan(a->v), nb = isnan(b->v);
+  if (na || nb)
+    return na - nb;
+  return (a->v > b->v) - (a->v < b->v);
 }
 
-static uint64_t row_hash(const ectx *x, size_t k, size_t r) {
+static uint64_t copy_hash(const ectx *x, size_t k, size_t r) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < x->nc; i++)
-    h = cell_hash(h, cohort_table_cell(x->t[k], r, (size_t)x->c[i].idx[k]));
+  for (size_t i = 0; i < x->nc; i++) {
+    const ecol *c = &x->c[i];
+    uint64_t v = c->numeric ? (uint64_t)isnan(c->num[k][r]) : (uint64_t)(uint32_t)(c->code[k][r] + 2);
+    h = (h ^ v) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
   return h;
 }
 
-static bool rows_equal(const ectx *x, size_t r_real, size_t r_synth) {
+static bool copy_match(const ectx *x, size_t r_real, size_t r_synth, double tol) {
   for (size_t i = 0; i < x->nc; i++) {
-    const char *a = cohort_table_cell(x->t[T_REAL], r_real, (size_t)x->c[i].idx[T_REAL]);
-    const char *b = cohort_table_cell(x->t[T_SYNTH], r_synth, (size_t)x->c[i].idx[T_SYNTH]);
-    if (!a != !b || (a && strcmp(a, b) != 0))
+    const ecol *c = &x->c[i];
+    if (!c->numeric) {
+      if (c->code[T_REAL][r_real] != c->code[T_SYNTH][r_synth])
+        return false;
+      continue;
+    }
+    double a = c->num[T_REAL][r_real], b = c->num[T_SYNTH][r_synth];
+    if (isnan(a) != isnan(b) || (!isnan(a) && !(fabs(a - b) <= tol * fabs(b))))
       return false;
   }
   return true;
 }
 
+/* The numeric column with the most distinct training values, or -1. */
+static long copy_sort_column(const ectx *x, double *scratch) {
+  long best = -1;
+  size_t best_n = 0, n = x->nrows[T_REAL];
+  for (size_t i = 0; i < x->nc; i++) {
+    if (!x->c[i].numeric)
+      continue;
+    size_t m = 0, d = 0;
+    for (size_t r = 0; r < n; r++)
+      if (!isnan(x->c[i].num[T_REAL][r]))
+        scratch[m++] = x->c[i].num[T_REAL][r];
+    qsort(scratch, m, sizeof *scratch, co_cmp_double);
+    for (size_t j = 0; j < m; j++)
+      d += j == 0 || scratch[j] != scratch[j - 1];
+    if (best < 0 || d > best_n) {
+      best = (long)i;
+      best_n = d;
+    }
+  }
+  return best;
+}
+
 static cohort_status count_identical(ectx *x) {
-  size_t n = x->nrows[T_REAL], cap = 16;
-  while (cap < 2 * n)
-    cap *= 2;
-  uint64_t *hs = co_malloc(cap * sizeof *hs);
-  size_t *rows = co_malloc(cap * sizeof *rows);
-  if (!hs || !rows) {
-    co_free(hs);
-    co_free(rows);
+  size_t n = x->nrows[T_REAL];
+  double tol = x->opt.copy_tolerance > 0 ? x->opt.copy_tolerance
+               : x->opt.copy_tolerance < 0 ? 0.0
+                                           : CO_COPY_TOL_DEFAULT;
+  size_t kmin = x->opt.copy_k ? x->opt.copy_k : CO_COPY_K_DEFAULT;
+  copy_key *keys = co_malloc((n ? n : 1) * sizeof *keys);
+  double *scratch = co_malloc((n ? n : 1) * sizeof *scratch);
+  if (!keys || !scratch) {
+    co_free(keys);
+    co_free(scratch);
     return co_nomem();
   }
-  for (size_t i = 0; i < cap; i++)
-    rows[i] = SIZE_MAX;
+  long sc = copy_sort_column(x, scratch);
+  co_free(scratch);
   for (size_t r = 0; r < n; r++) {
-    uint64_t h = row_hash(x, T_REAL, r);
-    size_t s = (size_t)h & (cap - 1);
-    while (rows[s] != SIZE_MAX)
-      s = (s + 1) & (cap - 1);
-    hs[s] = h;
-    rows[s] = r;
+    keys[r].h = copy_hash(x, T_REAL, r);
+    keys[r].v = sc >= 0 ? x->c[sc].num[T_REAL][r] : 0.0;
+    keys[r].r = r;
   }
-  size_t same = 0;
+  qsort(keys, n, sizeof *keys, cmp_copy_key);
+  size_t rare = 0, common = 0;
   for (size_t r = 0; r < x->nrows[T_SYNTH]; r++) {
-    uint64_t h = row_hash(x, T_SYNTH, r);
-    for (size_t s = (size_t)h & (cap - 1); rows[s] != SIZE_MAX; s = (s + 1) & (cap - 1))
-      if (hs[s] == h && rows_equal(x, rows[s], r)) {
-        same++;
+    copy_key q = {copy_hash(x, T_SYNTH, r), sc >= 0 ? x->c[sc].num[T_SYNTH][r] : 0.0, 0};
+    double hi = q.v;
+    if (!isnan(q.v)) {
+      q.v -= tol * fabs(hi);
+      hi += tol * fabs(hi);
+    }
+    /* First key >= (h, low end of the window). */
+    size_t lo = 0, up = n;
+    while (lo < up) {
+      size_t mid = lo + (up - lo) / 2;
+      if (cmp_copy_key(&keys[mid], &q) < 0)
+        lo = mid + 1;
+      else
+        up = mid;
+    }
+    size_t found = 0;
+    for (size_t i = lo; i < n && keys[i].h == q.h && found < kmin; i++) {
+      if (isnan(q.v) ? !isnan(keys[i].v) : (isnan(keys[i].v) || keys[i].v > hi))
         break;
-      }
+      found += copy_match(x, keys[i].r, r, tol);
+    }
+    if (found >= kmin)
+      common++;
+    else if (found)
+      rare++;
   }
-  x->e->identical = same;
-  co_free(hs);
-  co_free(rows);
+  co_free(keys);
+  x->e->identical = rare + common;
+  x->e->identical_rare = rare;
+  x->e->identical_common = common;
+  x->e->copy_k = kmin;
+  x->e->copy_tolerance = tol;
   return COHORT_OK;
 }
 
@@ -1595,6 +1670,14 @@ double cohort_eval_dcr_overfitting(const cohort_eval *e) {
 size_t cohort_eval_identical(const cohort_eval *e) {
   return e ? e->identical : 0;
 }
+
+size_t cohort_eval_identical_rare(const cohort_eval *e) {
+  return e ? e->identical_rare : 0;
+}
+
+size_t cohort_eval_identical_common(const cohort_eval *e) {
+  return e ? e->identical_common : 0;
+}
 double cohort_eval_tstr(const cohort_eval *e) {
   return e ? e->tstr : NAN;
 }
@@ -1684,6 +1767,8 @@ cohort_status cohort_eval_to_json(const cohort_eval *e, char **out) {
   jset(&b, sc, "dcr_baseline_protection", jnum(e->dcr_baseline));
   jset(&b, sc, "dcr_overfitting_protection", jnum(e->dcr_overfitting));
   jset(&b, sc, "identical_rows", json_integer((json_int_t)e->identical));
+  jset(&b, sc, "identical_rare_rows", json_integer((json_int_t)e->identical_rare));
+  jset(&b, sc, "identical_common_rows", json_integer((json_int_t)e->identical_common));
   jset(&b, sc, "tstr", jnum(e->tstr));
   jset(&b, sc, "trtr", jnum(e->trtr));
   jset(&b, root, "scores", sc);
@@ -1732,6 +1817,10 @@ cohort_status cohort_eval_to_json(const cohort_eval *e, char **out) {
 
   json_t *pv = json_object();
   jset(&b, pv, "identical_rows", json_integer((json_int_t)e->identical));
+  jset(&b, pv, "identical_rare_rows", json_integer((json_int_t)e->identical_rare));
+  jset(&b, pv, "identical_common_rows", json_integer((json_int_t)e->identical_common));
+  jset(&b, pv, "copy_k", json_integer((json_int_t)e->copy_k));
+  jset(&b, pv, "copy_tolerance", json_real(e->copy_tolerance));
   jset(&b, pv, "synthetic_rows_measured", json_integer((json_int_t)e->dcr_synth_rows));
   jset(&b, pv, "real_rows_measured", json_integer((json_int_t)e->dcr_real_rows));
   json_t *base = json_object();

@@ -6,15 +6,25 @@
  *    true and a false value present, or exactly the two values "0" and "1". Levels: the first
  *    false spelling seen, then the first true spelling; other spellings of the same truth
  *    encode to the same level;
- *  - continuous: every value a decimal number (no hex, inf or nan). Bounds, decimals (most
- *    digits after the point, capped at 10) and whether all values are integers. An integer
- *    column that counts up by exactly 1 row after row, with no missing value and more than
- *    CO_ID_MIN_ROWS rows, is id-like;
+ *  - numbers (every value a decimal number: no hex, inf or nan):
+ *     - an integer column that counts up by exactly 1 row after row, with no missing value and
+ *       more than CO_ID_MIN_ROWS rows, is id-like (continuous, ignored);
+ *     - numeric codes are classes, as users mean them: exactly 2 distinct numbers (a -1/1 or 1/2
+ *       label) is nominal; 3..CO_CODE_MAX_LEVELS distinct integers (a 1..5 rating, a 0..9 digit,
+ *       a wine grade) is ordinal, levels in numeric order, so that as a target it is predicted
+ *       as a class while as a feature its distance stays on the order. Both need at least
+ *       CO_CODE_MIN_REPEAT rows per distinct value (fewer rows cannot tell a code from a
+ *       measurement) and one spelling per value (not "1" and "1.0"). A count with more values
+ *       (pregnancies 0..17, education years 1..16) stays continuous;
+ *     - continuous otherwise: bounds, decimals (digits after the point that 95% of the values
+ *       are written with, capped at 10: output is written with them, as the input was) and
+ *       whether all values are integers;
  *  - datetime: every value an ISO 8601 date or date-time (see co_parse_datetime);
  *  - nominal otherwise, levels in first-seen order. All values distinct over more than
  *    CO_ID_MIN_ROWS rows with a distinct/rows ratio above CO_ID_MIN_RATIO is id-like.
  * An id-like column is flagged CO_F_ID | CO_F_IGNORED; an all-missing column is nominal and
- * ignored. Ordinal is never inferred (see cohort_schema_set_type / set_order). */
+ * ignored. Each feature keeps a one-line reason for its type (schema JSON "reason"), so a user
+ * who disagrees sees which rule fired and overrides it (cohort_schema_set_type, which wins). */
 #include "co_internal.h"
 
 #include <float.h>
@@ -26,6 +36,10 @@
 #define CO_ID_MIN_ROWS 20
 #define CO_ID_MIN_RATIO 0.95
 #define CO_MAX_DECIMALS 10
+#define CO_CODE_MAX_LEVELS 10 /* most distinct integers taken as class codes */
+#define CO_CODE_MIN_REPEAT 5  /* rows per distinct value needed to call numbers codes */
+#define CO_REASON_MAX 240
+#define CO_DECIMALS_SHARE 0.95 /* share of a column's values whose decimals output keeps */
 #define CO_JSON_MAX_LEVELS 1000
 /* Datetimes are kept within years 0000..9999 on output, so that what is written parses again. */
 #define CO_EPOCH_MIN (-62167219200.0) /* 0000-01-01T00:00:00Z */
@@ -277,6 +291,22 @@ static const char *cell_at(const cohort_table *t, size_t r, size_t c) {
   return t->cells[r * t->ncols + c];
 }
 
+/* Replaces f's reason with a formatted one (capped at CO_REASON_MAX bytes). */
+static cohort_status set_reason(co_feature *f, const char *fmt, ...) CO_PRINTF(2, 3);
+static cohort_status set_reason(co_feature *f, const char *fmt, ...) {
+  char buf[CO_REASON_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char *r = co_strdup(buf);
+  if (!r)
+    return co_nomem();
+  co_free(f->reason);
+  f->reason = r;
+  return COHORT_OK;
+}
+
 static void set_level_bounds(co_feature *f) {
   f->min = f->levels.n ? 0 : NAN;
   f->max = f->levels.n ? (double)(f->levels.n - 1) : NAN;
@@ -291,6 +321,7 @@ static cohort_status derive_continuous(co_feature *f, const cohort_table *t, siz
   f->max = NAN;
   f->decimals = 0;
   f->integer = true;
+  size_t ndec[CO_MAX_DECIMALS + 1] = {0}, n = 0;
   for (size_t r = 0; r < t->nrows; r++) {
     const char *cell = cell_at(t, r, col);
     if (!cell)
@@ -307,13 +338,18 @@ static cohort_status derive_continuous(co_feature *f, const cohort_table *t, siz
       f->min = v;
     if (isnan(f->max) || v > f->max)
       f->max = v;
-    if (dec > f->decimals)
-      f->decimals = dec;
-    if (!(fabs(v) < 9007199254740992.0 && v == floor(v)))
+    ndec[dec]++;
+    n++;
+    if (dec > 0 || !(fabs(v) < 9007199254740992.0 && v == floor(v)))
       f->integer = false;
   }
-  if (f->decimals > 0)
-    f->integer = false;
+  /* The decimals the column is written with: enough for CO_DECIMALS_SHARE of its values, so a few
+   * cells written with float noise ("9.550000000000001") do not lengthen every output value. */
+  for (size_t c = 0; n && f->decimals < CO_MAX_DECIMALS; f->decimals++) {
+    c += ndec[f->decimals];
+    if ((double)c >= CO_DECIMALS_SHARE * (double)n)
+      break;
+  }
   return COHORT_OK;
 }
 
@@ -474,6 +510,75 @@ static bool is_running_sequence(const cohort_table *t, size_t col) {
   return true;
 }
 
+/* Distinct numbers of a numeric column, counted up to cap + 1 (counting stops there).
+ * *one_spelling: false if a value is written two ways ("1" and "1.0"); *integers: false if a
+ * value counted is not an integer. */
+static size_t count_codes(const cohort_table *t, size_t col, size_t cap, bool *one_spelling, bool *integers) {
+  double vals[CO_CODE_MAX_LEVELS + 1];
+  const char *spell[CO_CODE_MAX_LEVELS + 1];
+  size_t d = 0;
+  *one_spelling = *integers = true;
+  if (cap > CO_CODE_MAX_LEVELS)
+    cap = CO_CODE_MAX_LEVELS;
+  for (size_t r = 0; r < t->nrows; r++) {
+    const char *cell = cell_at(t, r, col);
+    double v;
+    if (!cell || !scan_number(cell, &v, NULL))
+      continue;
+    size_t i = 0;
+    while (i < d && vals[i] != v)
+      i++;
+    if (i < d) {
+      if (strcmp(spell[i], cell) != 0)
+        *one_spelling = false;
+      continue;
+    }
+    if (d == cap + 1)
+      return d;
+    vals[d] = v;
+    spell[d++] = cell;
+    if (v != floor(v))
+      *integers = false;
+  }
+  return d;
+}
+
+/* A numeric column (f derived as continuous): numeric codes become a class (see the top). */
+static cohort_status infer_numeric(co_feature *f, const cohort_table *t, size_t col, size_t present) {
+  bool one_spelling, integers;
+  size_t d = count_codes(t, col, CO_CODE_MAX_LEVELS, &one_spelling, &integers);
+  if (d > CO_CODE_MAX_LEVELS)
+    return set_reason(f, "numbers with more than %d distinct values", CO_CODE_MAX_LEVELS);
+  if (d == 1)
+    return set_reason(f, "numbers, all one value");
+  if (d > 2 && !integers)
+    return set_reason(f, "numbers with %zu distinct values, not all integers", d);
+  if (present < CO_CODE_MIN_REPEAT * d)
+    return set_reason(f,
+                      "numbers with %zu distinct values in only %zu rows: too few rows (under %d per value) "
+                      "to take them as class codes",
+                      d, present, CO_CODE_MIN_REPEAT);
+  if (!one_spelling)
+    return set_reason(f, "numbers with %zu distinct values, some written two ways (e.g. 1 and 1.0)", d);
+  double lo = f->min, hi = f->max;
+  co_dict_free(&f->levels);
+  cohort_status st = derive_ordinal(f, t, col); /* levels in numeric order */
+  if (st != COHORT_OK)
+    return st;
+  f->integer = false;
+  if (d == 2) {
+    f->type = COHORT_NOMINAL;
+    return set_reason(f,
+                      "numbers with only 2 distinct values (%.32s, %.32s) over %zu rows: a class; set the "
+                      "type to continuous to treat them as numbers",
+                      f->levels.items[0], f->levels.items[1], present);
+  }
+  return set_reason(f,
+                    "integers with only %zu distinct values (%.17g to %.17g) over %zu rows: ordered classes, "
+                    "predicted as a class; set the type to continuous to predict a number",
+                    d, lo, hi, present);
+}
+
 static cohort_status infer_feature(co_feature *f, const cohort_table *t, size_t col) {
   size_t present = 0;
   for (size_t r = 0; r < t->nrows; r++)
@@ -483,18 +588,24 @@ static cohort_status infer_feature(co_feature *f, const cohort_table *t, size_t 
     f->type = COHORT_NOMINAL;
     f->flags = CO_F_IGNORED;
     set_level_bounds(f);
-    return COHORT_OK;
+    return set_reason(f, "every value is missing: ignored");
   }
   cohort_status st = derive_boolean(f, t, col, false, true);
+  if (st == COHORT_OK)
+    return set_reason(f, bool_01(f->levels.items[0]) >= 0
+                             ? "only the values 0 and 1"
+                             : "two values, both boolean words (true/false, yes/no, y/n, t/f)");
   if (st != COHORT_EFORMAT)
     return st;
   if (derive_continuous(f, t, col, false) == COHORT_OK) {
-    if (f->integer && present == t->nrows && is_running_sequence(t, col))
+    if (f->integer && present == t->nrows && is_running_sequence(t, col)) {
       f->flags = CO_F_ID | CO_F_IGNORED;
-    return COHORT_OK;
+      return set_reason(f, "integers counting up by 1 row after row: an id, ignored");
+    }
+    return infer_numeric(f, t, col, present);
   }
   if (derive_datetime(f, t, col, false) == COHORT_OK)
-    return COHORT_OK;
+    return set_reason(f, f->has_time ? "ISO 8601 date-times" : "ISO 8601 dates");
   f->type = COHORT_NOMINAL;
   f->decimals = 0;
   f->integer = false;
@@ -502,15 +613,18 @@ static cohort_status infer_feature(co_feature *f, const cohort_table *t, size_t 
   if ((st = derive_levels(f, t, col)) != COHORT_OK)
     return st;
   if (f->levels.n == present && t->nrows > CO_ID_MIN_ROWS &&
-      (double)present / (double)t->nrows > CO_ID_MIN_RATIO)
+      (double)present / (double)t->nrows > CO_ID_MIN_RATIO) {
     f->flags = CO_F_ID | CO_F_IGNORED;
-  return COHORT_OK;
+    return set_reason(f, "text with a different value in every row: an id, ignored");
+  }
+  return set_reason(f, "text (not numbers, dates or booleans) with %zu distinct values", f->levels.n);
 }
 
 /* ---------------------------------------------------------------- schema lifetime */
 
 static void feature_destroy(co_feature *f) {
   co_free(f->name);
+  co_free(f->reason);
   co_dict_free(&f->levels);
   memset(f, 0, sizeof *f);
 }
@@ -542,9 +656,11 @@ int co_schema_copy_into(cohort_schema *dst, const cohort_schema *src) {
     const co_feature *s = &src->f[i];
     *d = *s;
     d->name = NULL;
+    d->reason = NULL;
     memset(&d->levels, 0, sizeof d->levels);
     dst->n = i + 1;
-    if (!(d->name = co_strdup(s->name)) || co_dict_copy(&d->levels, &s->levels) != 0) {
+    if (!(d->name = co_strdup(s->name)) || co_dict_copy(&d->levels, &s->levels) != 0 ||
+        (s->reason && !(d->reason = co_strdup(s->reason)))) {
       co_schema_destroy(dst);
       return -1;
     }
@@ -688,8 +804,11 @@ cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_table *t, co
   co_feature nf = {0};
   nf.flags = f->flags;
   nf.min = nf.max = NAN;
-  if ((st = derive(&nf, t, (size_t)col, type, true)) != COHORT_OK) {
+  if ((st = derive(&nf, t, (size_t)col, type, true)) != COHORT_OK ||
+      (st = set_reason(&nf, "set to %s by an override (inferred %s)", cohort_ftype_name(type),
+                       cohort_ftype_name(f->type))) != COHORT_OK) {
     co_dict_free(&nf.levels);
+    co_free(nf.reason);
     return st;
   }
   if (!co_is_categorical(type))
@@ -698,6 +817,7 @@ cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_table *t, co
     nf.integer = nf.has_time = false;
   nf.name = f->name;
   co_dict_free(&f->levels);
+  co_free(f->reason);
   *f = nf;
   return COHORT_OK;
 }
@@ -738,6 +858,8 @@ cohort_status cohort_schema_set_order(cohort_schema *s, const char *name, const 
       goto out;
     }
   }
+  if ((st = set_reason(f, "ordinal, its level order set by an override")) != COHORT_OK)
+    goto out;
   co_dict_free(&f->levels);
   f->levels = order;
   memset(&order, 0, sizeof order);
@@ -774,7 +896,9 @@ static long find_level(const co_feature *f, const char *cell) {
       if (bool_truth(f->levels.items[i]) == b)
         return (long)i;
     }
-  } else if (f->type == COHORT_ORDINAL) {
+  } else if (f->type == COHORT_ORDINAL || (f->type == COHORT_NOMINAL && f->levels.n <= CO_CODE_MAX_LEVELS)) {
+    /* Numeric codes match by value ("1.0" is level "1"); a nominal feature only when it has as
+     * few levels as inferred codes, so that a large one is not scanned on every new level. */
     double v, lv;
     if (scan_number(cell, &v, NULL)) {
       for (size_t i = 0; i < f->levels.n; i++) {
@@ -929,6 +1053,8 @@ static json_t *feature_json(const co_feature *f) {
   bad |= json_object_set_new(o, "min", json_num(f->min));
   bad |= json_object_set_new(o, "max", json_num(f->max));
   bad |= json_object_set_new(o, "decimals", json_integer(f->decimals));
+  if (f->reason)
+    bad |= json_object_set_new(o, "reason", json_text(f->reason));
   if (f->type == COHORT_CONTINUOUS)
     bad |= json_object_set_new(o, "integer", json_boolean(f->integer));
   if (f->type == COHORT_DATETIME)

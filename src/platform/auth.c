@@ -2,8 +2,11 @@
 #include "co_base.h"
 #include "util.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
 
 cohort_status co_password_check(const char *password) {
   size_t n = password ? strlen(password) : 0;
@@ -99,4 +102,108 @@ cohort_status co_session_resolve(co_store *s, const char *cookie, co_session *se
     return st;
   st = s->ops->user_get(s, se->user_id, user);
   return st == COHORT_ENOTFOUND ? co_error(COHORT_EINVAL, "session of a deleted user") : st;
+}
+
+/* ---------------------------------------------------------------- sign-in throttling */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_running, gate_waiting;
+
+int co_pwgate_enter(int running, int waiting, int64_t wait_ms) {
+  int entered = 0;
+  pthread_mutex_lock(&gate_mu);
+  if (gate_running < running) {
+    gate_running++;
+    entered = 1;
+  } else if (gate_waiting < waiting && wait_ms > 0) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    gate_waiting++;
+    int rc = 0;
+    while (gate_running >= running && rc != ETIMEDOUT)
+      rc = pthread_cond_timedwait(&gate_cv, &gate_mu, &until);
+    gate_waiting--;
+    if (gate_running < running) {
+      gate_running++;
+      entered = 1;
+    }
+  }
+  pthread_mutex_unlock(&gate_mu);
+  return entered;
+}
+
+void co_pwgate_leave(void) {
+  pthread_mutex_lock(&gate_mu);
+  gate_running--;
+  pthread_cond_signal(&gate_cv);
+  pthread_mutex_unlock(&gate_mu);
+}
+
+typedef struct login_entry {
+  char key[CO_LOGIN_KEY_MAX];
+  int failures;
+  int64_t last_ms, until_ms;
+} login_entry;
+
+static pthread_mutex_t login_mu = PTHREAD_MUTEX_INITIALIZER;
+static login_entry login_tab[CO_LOGIN_KEYS];
+
+static login_entry *login_find(const char *key) {
+  for (size_t i = 0; i < CO_LOGIN_KEYS; i++)
+    if (login_tab[i].key[0] && strcmp(login_tab[i].key, key) == 0)
+      return &login_tab[i];
+  return NULL;
+}
+
+int64_t co_login_blocked_ms(const char *key, int64_t now_ms) {
+  pthread_mutex_lock(&login_mu);
+  login_entry *e = login_find(key);
+  int64_t left = e && e->until_ms > now_ms ? e->until_ms - now_ms : 0;
+  pthread_mutex_unlock(&login_mu);
+  return left;
+}
+
+void co_login_failed(const char *key, int free_failures, int64_t max_ms, int64_t now_ms) {
+  pthread_mutex_lock(&login_mu);
+  login_entry *e = login_find(key);
+  if (e && now_ms - (e->until_ms > e->last_ms ? e->until_ms : e->last_ms) > max_ms)
+    e->failures = 0; /* quiet for a whole maximum backoff after the block: start again */
+  if (!e) {
+    login_entry *oldest = &login_tab[0];
+    for (size_t i = 0; i < CO_LOGIN_KEYS; i++) {
+      if (!login_tab[i].key[0]) {
+        oldest = &login_tab[i];
+        break;
+      }
+      if (login_tab[i].until_ms < oldest->until_ms ||
+          (login_tab[i].until_ms == oldest->until_ms && login_tab[i].last_ms < oldest->last_ms))
+        oldest = &login_tab[i];
+    }
+    e = oldest;
+    memset(e, 0, sizeof *e);
+    co_strlcpy(e->key, key, sizeof e->key);
+  }
+  e->failures++;
+  e->last_ms = now_ms;
+  if (e->failures > free_failures) {
+    int shift = e->failures - free_failures - 1;
+    int64_t delay = shift >= 30 ? max_ms : (int64_t)1000 << shift;
+    e->until_ms = now_ms + (delay < max_ms ? delay : max_ms);
+  }
+  pthread_mutex_unlock(&login_mu);
+}
+
+void co_login_succeeded(const char *key) {
+  pthread_mutex_lock(&login_mu);
+  login_entry *e = login_find(key);
+  if (e)
+    memset(e, 0, sizeof *e);
+  pthread_mutex_unlock(&login_mu);
 }

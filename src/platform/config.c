@@ -55,6 +55,28 @@ static const setting settings[] = {
         "'serve' on the embedded store, else HOSTNAME-PID; on Kubernetes the pod name)"),
     INT("job_max_attempts", job_max_attempts, 1, 100,
         "a job whose worker stopped this many times fails (default 3)"),
+    INT("job_lease_s", job_lease_s, 2, 86400,
+        "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another process "
+        "takes the job over (default 120)"),
+    INT("csv_max_columns", csv_max_columns, 1, 1 << 24, "most columns in an uploaded CSV (default 4096)"),
+    INT("csv_max_cell_bytes", csv_max_cell_bytes, 16, 1 << 30,
+        "largest cell or column name in an uploaded CSV, in bytes (default 1048576)"),
+    INT("csv_max_cells", csv_max_cells, 1, 1LL << 40,
+        "most cells (rows x columns) in an uploaded CSV (default 20000000)"),
+    INT("login_concurrency", login_concurrency, 1, 64,
+        "password checks at once, 64 MiB each; kept below http_threads (default 2)"),
+    INT("login_wait_ms", login_wait_ms, 0, 60000,
+        "how long a sign-in waits for a password-check slot before 429 (default 1000)"),
+    INT("login_free_failures", login_free_failures, 1, 1000,
+        "failed sign-ins in a row, per account and per client, before backoff (default 5)"),
+    INT("token_ttl_days", token_ttl_days, 1, 3650,
+        "API tokens expire after this many days unless created with ttl_days (default 90)"),
+    INT("login_backoff_max_s", login_backoff_max_s, 1, 86400,
+        "longest backoff after failed sign-ins; it doubles from 1 s (default 300)"),
+    INT("store_pool_size", store_pool_size, 1, 1000,
+        "PostgreSQL store: connections this process keeps open at most (default 8)"),
+    INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
+        "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default 10000)"),
 };
 
 void co_config_defaults(co_config *c) {
@@ -75,6 +97,17 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->bus, "local", sizeof c->bus);
   co_strlcpy(c->role, "serve", sizeof c->role);
   c->job_max_attempts = 3;
+  c->job_lease_s = 120;
+  c->csv_max_columns = 4096;
+  c->csv_max_cell_bytes = 1 << 20;
+  c->csv_max_cells = 20000000;
+  c->login_concurrency = 2;
+  c->login_wait_ms = 1000;
+  c->login_free_failures = 5;
+  c->login_backoff_max_s = 300;
+  c->token_ttl_days = 90;
+  c->store_pool_size = 8;
+  c->store_timeout_ms = 10000;
 }
 
 static const setting *find(const char *key) {
@@ -112,7 +145,9 @@ cohort_status co_config_set(co_config *c, const char *key, const char *value) {
     return co_error(COHORT_EINVAL, "setting '%s': expected an integer from %lld to %lld, got '%s'", key,
                     (long long)s->cap, s->max, value);
   if (s->off == offsetof(co_config, memory_budget_mb) || s->off == offsetof(co_config, max_body_mb) ||
-      s->off == offsetof(co_config, max_upload_mb) || s->off == offsetof(co_config, max_rows))
+      s->off == offsetof(co_config, max_upload_mb) || s->off == offsetof(co_config, max_rows) ||
+      s->off == offsetof(co_config, csv_max_columns) || s->off == offsetof(co_config, csv_max_cell_bytes) ||
+      s->off == offsetof(co_config, csv_max_cells))
     *(int64_t *)field = v;
   else
     *(int *)field = (int)v;

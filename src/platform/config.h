@@ -34,6 +34,23 @@ typedef struct co_config {
   char role[16];            /* serve (API + jobs) | api (no job threads) */
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
+  int job_lease_s;          /* a running job's lease; another process takes the job over when it ends */
+
+  /* Hardening (issue 12). CSV uploads are checked against these while the file is read, so a
+   * hostile file stops at the first record over a limit (413 naming the setting). */
+  int64_t csv_max_columns;    /* columns in the header */
+  int64_t csv_max_cell_bytes; /* one cell (or column name) */
+  int64_t csv_max_cells;      /* rows x columns */
+  /* Sign-in throttling: Argon2id checks at once (64 MiB each; others wait login_wait_ms, then
+   * 429), and per-account / per-client backoff after login_free_failures failures in a row. */
+  int login_concurrency;
+  int login_wait_ms;
+  int login_free_failures;
+  int login_backoff_max_s;
+  int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
+  /* PostgreSQL store tuning (ignored by the embedded store). */
+  int store_pool_size;      /* connections per process */
+  int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */
 } co_config;
 
 void co_config_defaults(co_config *c);

@@ -12,7 +12,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-enum { LEASE_MS = 120000, FLUSH_NS = 200000000 };
+enum { FLUSH_NS = 200000000 };
+
+static int64_t lease_ms(const co_platform *p) { return (int64_t)p->cfg.job_lease_s * 1000; }
 
 struct co_jobs {
   co_platform *p;
@@ -77,7 +79,7 @@ static int flush(co_task *t, int force) {
   t->last_flush_ns = now;
   co_platform *p = t->p;
   co_store *s = p->store;
-  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + LEASE_MS) !=
+  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p)) !=
       COHORT_OK) {
     /* Our lease is gone (the job was taken over): stop working on it. */
     co_log(CO_LOG_WARN, "job lost its lease", "job", t->job->id, NULL);
@@ -160,7 +162,7 @@ static void run_one(co_platform *p, co_job *job) {
   if (st != COHORT_OK)
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
-    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + LEASE_MS);
+    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + lease_ms(p));
   cohort_status fst =
       p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
   char ms[32];
@@ -191,7 +193,7 @@ static void *thread_main(void *arg) {
 
     co_job job;
     cohort_status st =
-        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), LEASE_MS, p->cfg.job_max_attempts, &job);
+        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p), p->cfg.job_max_attempts, &job);
     if (st == COHORT_OK) {
       run_one(p, &job);
       co_job_clear(&job);

@@ -79,46 +79,79 @@ static const void *pick(const char *setting, const char *url, const char *plain,
   return NULL;
 }
 
-/* Takes data_dir for this process: two processes on one folder would share leases and caches. */
-static cohort_status lock_data_dir(co_platform *p) {
+cohort_status co_data_dir_lock(const char *dir, int *fd) {
   char path[2048];
-  snprintf(path, sizeof path, "%s/cohort.lock", p->cfg.data_dir);
-  if ((p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-    return co_error(COHORT_EIO, "data_dir %s: %s", p->cfg.data_dir, strerror(errno));
-  if (flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0)
+  snprintf(path, sizeof path, "%s/cohort.lock", dir);
+  if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+    return co_error(COHORT_EIO, "data_dir %s: %s", dir, strerror(errno));
+  if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
     return co_error(errno == EWOULDBLOCK ? COHORT_ESTATE : COHORT_EIO,
-                    "data_dir %s is in use by another cohort process: give each process its own data_dir",
-                    p->cfg.data_dir);
+                    "data_dir %s is in use by another cohort process: stop it, or give each process its own data_dir",
+                    dir);
   return COHORT_OK;
+}
+
+/* The store and blob URLs cfg names, the embedded default filled in under data_dir. */
+static void store_url(const co_config *cfg, char *out, size_t cap) {
+  if (cfg->store[0])
+    co_strlcpy(out, cfg->store, cap);
+  else
+    snprintf(out, cap, "sqlite:%s/cohort.db", cfg->data_dir);
+}
+
+static void blobs_url(const co_config *cfg, char *out, size_t cap) {
+  if (cfg->blobs[0])
+    co_strlcpy(out, cfg->blobs, cap);
+  else
+    snprintf(out, cap, "%s/blobs", cfg->data_dir);
+}
+
+cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg, co_store **out) {
+  char url[sizeof cfg->store + 32];
+  const co_store_backend *sb;
+  *out = NULL;
+  store_url(cfg, url, sizeof url);
+  if (!(sb = pick("store", url, NULL, b->store, b->n_store, sizeof *b->store, "sqlite:PATH or postgres://...")))
+    return COHORT_EINVAL;
+  cohort_status st = sb->open(url, cfg, out);
+  if (st == COHORT_OK && (*out)->ops->version < CO_STORE_VERSION) {
+    (*out)->ops->close(*out);
+    *out = NULL;
+    return co_error(COHORT_EINVAL, "store: backend '%s' was built for an older interface", sb->scheme);
+  }
+  return st;
+}
+
+cohort_status co_backends_open_blobs(const co_backends *b, const co_config *cfg, co_blobs **out) {
+  char url[sizeof cfg->blobs + 32];
+  const co_blobs_backend *bb;
+  *out = NULL;
+  blobs_url(cfg, url, sizeof url);
+  if (!(bb = pick("blobs", url, "file", b->blobs, b->n_blobs, sizeof *b->blobs, "a folder or s3://...")))
+    return COHORT_EINVAL;
+  cohort_status st = bb->open(url, cfg, out);
+  if (st == COHORT_OK && (*out)->ops->version < CO_BLOBS_VERSION) {
+    (*out)->ops->close(*out);
+    *out = NULL;
+    return co_error(COHORT_EINVAL, "blobs: backend '%s' was built for an older interface", bb->scheme);
+  }
+  return st;
 }
 
 static cohort_status open_backends(co_platform *p, const co_backends *b) {
   const co_config *cfg = &p->cfg;
-  char store[sizeof cfg->store + 32], blobs[sizeof cfg->blobs + 32];
-  const co_store_backend *sb;
-  const co_blobs_backend *bb;
+  char store[sizeof cfg->store + 32];
   const co_bus_backend *ub;
   cohort_status st;
-  /* The embedded default: SQLite and a folder under data_dir, the in-process bus. */
-  if (cfg->store[0])
-    co_strlcpy(store, cfg->store, sizeof store);
-  else
-    snprintf(store, sizeof store, "sqlite:%s/cohort.db", cfg->data_dir);
-  if (cfg->blobs[0])
-    co_strlcpy(blobs, cfg->blobs, sizeof blobs);
-  else
-    snprintf(blobs, sizeof blobs, "%s/blobs", cfg->data_dir);
-  if (!(sb = pick("store", store, NULL, b->store, b->n_store, sizeof *b->store,
-                  "sqlite:PATH or postgres://...")) ||
-      !(bb = pick("blobs", blobs, "file", b->blobs, b->n_blobs, sizeof *b->blobs, "a folder or s3://...")) ||
-      !(ub = pick("bus", cfg->bus, NULL, b->bus, b->n_bus, sizeof *b->bus, "local")))
+  if (!(ub = pick("bus", cfg->bus, NULL, b->bus, b->n_bus, sizeof *b->bus, "local or nats://...")))
     return COHORT_EINVAL;
   /* Leases: the embedded store has one process by construction (data_dir is locked), so its
    * owner name is fixed and a restart re-queues what it left running; on a shared store every
    * process needs its own name (the pod name on Kubernetes). */
+  store_url(cfg, store, sizeof store);
   if (cfg->instance[0])
     co_strlcpy(p->instance, cfg->instance, sizeof p->instance);
-  else if (strcmp(sb->scheme, "sqlite") == 0)
+  else if (strncmp(store, "sqlite:", 7) == 0)
     co_strlcpy(p->instance, "serve", sizeof p->instance);
   else {
     char host[64] = "host";
@@ -126,14 +159,12 @@ static cohort_status open_backends(co_platform *p, const co_backends *b) {
     host[sizeof host - 1] = '\0';
     snprintf(p->instance, sizeof p->instance, "%s-%ld", host, (long)getpid());
   }
-  if ((st = sb->open(store, cfg, &p->store)) != COHORT_OK ||
-      (st = bb->open(blobs, cfg, &p->blobs)) != COHORT_OK ||
+  if ((st = co_backends_open_store(b, cfg, &p->store)) != COHORT_OK ||
+      (st = co_backends_open_blobs(b, cfg, &p->blobs)) != COHORT_OK ||
       (st = ub->open(cfg->bus, cfg, &p->bus)) != COHORT_OK)
     return st;
-  if (p->store->ops->version < CO_STORE_VERSION || p->blobs->ops->version < CO_BLOBS_VERSION ||
-      p->bus->ops->version < CO_BUS_VERSION)
-    return co_error(COHORT_EINVAL, "a backend was built for an older interface (store %d, blobs %d, bus %d)",
-                    p->store->ops->version, p->blobs->ops->version, p->bus->ops->version);
+  if (p->bus->ops->version < CO_BUS_VERSION)
+    return co_error(COHORT_EINVAL, "bus: backend '%s' was built for an older interface", ub->scheme);
   return COHORT_OK;
 }
 
@@ -152,7 +183,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     st = co_error(COHORT_EIO, "data_dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((st = lock_data_dir(p)) != COHORT_OK || (st = open_backends(p, backends)) != COHORT_OK ||
+  if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK || (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;

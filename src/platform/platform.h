@@ -43,6 +43,13 @@ typedef struct co_platform {
  * if no admin password is configured then), re-queues jobs a previous run of this instance left
  * running, and starts cfg->workers job threads unless the role is "api". */
 cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out);
+/* Opens the store / blob store cfg names (its URL settings; the embedded default under data_dir
+ * when empty) with the matching backend of b. */
+cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg, co_store **out);
+cohort_status co_backends_open_blobs(const co_backends *b, const co_config *cfg, co_blobs **out);
+/* Takes dir for this process (flock on dir/cohort.lock, kept while *fd is open): ESTATE when
+ * another process holds it. */
+cohort_status co_data_dir_lock(const char *dir, int *fd);
 /* Whether the platform can serve now: "" when ready, else the reason (for /readyz). */
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap);
 void co_platform_close(co_platform *p);

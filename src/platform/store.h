@@ -248,6 +248,13 @@ typedef struct co_store_ops {
   cohort_status (*bootstrap)(co_store *s, const co_user *admin, const co_workspace *ws, int *created);
   /* A cheap round trip for /readyz: EUNAVAILABLE-style failures say why (EIO with the message). */
   cohort_status (*ping)(co_store *s);
+
+  /* Added last (issue 12, hardening; every backend implements it: the PostgreSQL one too). After a password change: in one
+   * transaction, deletes the user's sessions except keep_session_hash (NULL = all) and, when
+   * tokens is non-zero, all their API tokens. The counts go to *sessions and *ntokens (NULL =
+   * not wanted). */
+  cohort_status (*user_revoke)(co_store *s, const char *user_id, const char *keep_session_hash, int tokens,
+                               int64_t *sessions, int64_t *ntokens);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */

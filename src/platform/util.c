@@ -1,5 +1,9 @@
 #include "util.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,4 +63,10 @@ int co_strlcpy(char *dst, const char *src, size_t cap) {
   }
   memcpy(dst, src, n + 1);
   return 0;
+}
+
+void co_heap_trim(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }

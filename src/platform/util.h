@@ -21,4 +21,10 @@ void co_secret_hash(const char *s, char out[65]);
 /* Copies src into dst (capacity cap) and NUL-terminates; returns -1 if it did not fit. */
 int co_strlcpy(char *dst, const char *src, size_t cap);
 
+/* Hands free heap pages back to the system after a request that built and freed a large table
+ * or JSON document. Those are many small blocks spread over glibc's per-thread arenas, which
+ * glibc otherwise keeps (only the top of the main heap is trimmed on free); malloc_trim walks
+ * every arena and releases whole free pages. No-op without glibc. */
+void co_heap_trim(void);
+
 #endif

@@ -4,9 +4,14 @@
 #include "co_base.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int append_member(void *ctx, const co_member *m) {
   json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "workspace", m->workspace_id, "workspace_name",
@@ -36,25 +41,144 @@ static void make_dummy(void) {
     dummy[0] = '\0';
 }
 
-/* POST /v1/auth/login {"username","password"} -> session cookie + CSRF token. */
-void api_login(co_req *r) {
-  co_store *s = r->p->store;
-  const char *name = NULL, *password = NULL;
-  if (api_str(r, "username", 1, &name) || api_str(r, "password", 1, &password))
+/* ---------------------------------------------------------------- sign-in throttling */
+
+/* "client:<address>": IPv6 clients by their /64, which one host can fill with addresses. */
+static void client_key(co_req *r, char *out, size_t cap) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  char addr[INET6_ADDRSTRLEN] = "unknown";
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  if (sa && sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+  } else if (sa && sa->sa_family == AF_INET6) {
+    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+    memset(a.s6_addr + 8, 0, 8);
+    inet_ntop(AF_INET6, &a, addr, sizeof addr);
+  }
+  snprintf(out, cap, "client:%s", addr);
+}
+
+static void reply_retry(co_req *r, int64_t ms, const char *code, const char *msg) {
+  char secs[24];
+  int64_t s = (ms + 999) / 1000;
+  snprintf(secs, sizeof secs, "%lld", (long long)(s < 1 ? 1 : s));
+  co_reply_header(r, "Retry-After", secs);
+  co_reply_error(r, 429, code, NULL, "%s; try again in %s s", msg, secs);
+}
+
+/* In-flight sign-ins whose password checks run (or wait for a slot) off the HTTP threads. */
+static int login_inflight_max(const co_config *c) { return c->login_concurrency * 4 + 4; }
+
+/* Enters the password gate on an HTTP thread without waiting (PUT /v1/me/password); 0 after
+ * replying 429. */
+static int pwgate_enter_now(co_req *r) {
+  if (co_pwgate_enter(r->p->cfg.login_concurrency, 0, 0))
+    return 1;
+  reply_retry(r, 1000, "busy", "too many password checks at once");
+  return 0;
+}
+
+/* 0 if neither the account nor the client is in backoff; otherwise replies 429. */
+static int login_allowed(co_req *r, const char *ukey, const char *ckey) {
+  int64_t now = co_now_ms(), a = co_login_blocked_ms(ukey, now), b = co_login_blocked_ms(ckey, now);
+  if (a == 0 && b == 0)
+    return 1;
+  reply_retry(r, a > b ? a : b, "too_many_attempts", "too many failed sign-ins");
+  return 0;
+}
+
+static void login_failed(co_req *r, const char *ukey, const char *ckey) {
+  const co_config *c = &r->p->cfg;
+  int64_t now = co_now_ms(), max_ms = (int64_t)c->login_backoff_max_s * 1000;
+  co_login_failed(ukey, c->login_free_failures, max_ms, now);
+  if (ckey)
+    co_login_failed(ckey, c->login_free_failures, max_ms, now);
+}
+
+/* The password check of a sign-in, on a thread of its own (co_defer; no store calls here):
+ * waits up to login_wait_ms for one of login_concurrency slots. The user, looked up by the
+ * handler, is in r->user (a public route does not otherwise use it) and r->defer_st says
+ * whether it was found. defer_ok: 1 match, 0 no match, -1 no slot. */
+static void login_work(co_req *r) {
+  const co_config *c = &r->p->cfg;
+  const char *password = json_string_value(json_object_get(r->json, "password"));
+  r->defer_ok = -1;
+  if (!co_pwgate_enter(c->login_concurrency, login_inflight_max(c), c->login_wait_ms))
     return;
-  co_user u;
-  cohort_status st = s->ops->user_by_name(s, name, &u);
   /* Verify even for unknown users so timing does not tell which names exist. */
   pthread_once(&dummy_once, make_dummy);
-  int ok = co_password_verify(st == COHORT_OK ? u.pwhash : dummy, password);
-  if (st != COHORT_OK && st != COHORT_ENOTFOUND) {
-    co_reply_status(r, st, NULL);
+  r->defer_ok = co_password_verify(r->defer_st == COHORT_OK ? r->user.pwhash : dummy, password);
+  co_pwgate_leave();
+}
+
+static void login_done(co_req *r);
+
+/* Login CSRF: a page on another site must not sign its visitor in to the attacker's account.
+ * Browsers say where a request comes from: Sec-Fetch-Site (unforgeable by pages) must be
+ * same-origin or none (typed or bookmarked); without it (older browsers), an Origin must name
+ * the Host (or X-Forwarded-Host behind a proxy). Clients that send neither are not browsers. */
+static int login_origin_ok(co_req *r) {
+  const char *site = co_header(r, "Sec-Fetch-Site"), *origin = co_header(r, "Origin");
+  if (site)
+    return strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
+  if (!origin)
+    return 1;
+  const char *sep = strstr(origin, "://");
+  if (!sep)
+    return 0; /* "null" from sandboxed frames and file: pages */
+  const char *host = co_header(r, "Host"), *fwd = co_header(r, "X-Forwarded-Host");
+  return (host && strcasecmp(sep + 3, host) == 0) || (fwd && strcasecmp(sep + 3, fwd) == 0);
+}
+
+/* POST /v1/auth/login {"username","password"} -> session cookie + CSRF token. Throttled: backoff
+ * per account and per client after failures (checked first, so a blocked guess costs nothing),
+ * and a bounded number of password checks at once, run off the HTTP threads so /healthz and
+ * everything else never queue behind them. */
+void api_login(co_req *r) {
+  const char *name = NULL, *password = NULL;
+  char ukey[CO_LOGIN_KEY_MAX], ckey[CO_LOGIN_KEY_MAX];
+  if (api_str(r, "username", 1, &name) || api_str(r, "password", 1, &password))
+    return;
+  if (!login_origin_ok(r)) {
+    const char *origin = co_header(r, "Origin"), *site = co_header(r, "Sec-Fetch-Site");
+    co_reply_error(r, 403, "cross_origin", "Origin", "sign-in from another site is refused (Origin '%.100s', Sec-Fetch-Site '%.32s')",
+                   origin ? origin : "", site ? site : "");
     return;
   }
-  if (st != COHORT_OK || !ok) {
+  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  client_key(r, ckey, sizeof ckey);
+  if (!login_allowed(r, ukey, ckey))
+    return;
+  co_store *s = r->p->store;
+  r->defer_st = s->ops->user_by_name(s, name, &r->user);
+  if (r->defer_st != COHORT_OK && r->defer_st != COHORT_ENOTFOUND) {
+    co_reply_status(r, r->defer_st, NULL);
+    return;
+  }
+  if (co_defer(r, login_inflight_max(&r->p->cfg), login_work, login_done) != 0)
+    reply_retry(r, 1000, "busy", "too many sign-ins at once");
+}
+
+static void login_done(co_req *r) {
+  co_store *s = r->p->store;
+  const char *name = json_string_value(json_object_get(r->json, "username"));
+  char ukey[CO_LOGIN_KEY_MAX], ckey[CO_LOGIN_KEY_MAX];
+  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  client_key(r, ckey, sizeof ckey);
+  cohort_status st = r->defer_st;
+  co_user u = r->user;
+  memset(&r->user, 0, sizeof r->user);
+  if (r->defer_ok < 0) {
+    reply_retry(r, 1000, "busy", "too many sign-ins at once");
+    return;
+  }
+  if (st != COHORT_OK || !r->defer_ok) {
+    login_failed(r, ukey, ckey);
     co_reply_error(r, 401, "unauthenticated", "password", "wrong user name or password");
     return;
   }
+  /* Only the account's count: a success must not let one client reset its own guess count. */
+  co_login_succeeded(ukey);
   co_session se;
   char cookie[80], header[256];
   if ((st = co_session_issue(s, u.id, (int64_t)r->p->cfg.session_hours * 3600000, &se, cookie, sizeof cookie)) !=
@@ -87,26 +211,44 @@ void api_me(co_req *r) {
   co_reply_json(r, 200, body);
 }
 
-/* PUT /v1/me/password {"current","password"} */
+/* PUT /v1/me/password {"current","password","keep_tokens"}: the user's other sessions end and
+ * their API tokens are revoked (unless keep_tokens): whoever knew the old password may hold them. */
 void api_change_password(co_req *r) {
   const char *cur = NULL, *pw = NULL;
-  char hash[CO_HASH_MAX];
-  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw))
+  char hash[CO_HASH_MAX], ukey[CO_LOGIN_KEY_MAX];
+  int keep_tokens = 0;
+  int64_t nsessions = 0, ntokens = 0;
+  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw) || api_bool(r, "keep_tokens", 0, &keep_tokens))
+    return;
+  /* The current password is a sign-in by another door: the same gate and account backoff. */
+  snprintf(ukey, sizeof ukey, "user:%.140s", r->user.name);
+  if (!login_allowed(r, ukey, ukey) || !pwgate_enter_now(r))
     return;
   if (!co_password_verify(r->user.pwhash, cur)) {
+    co_pwgate_leave();
+    login_failed(r, ukey, NULL);
     co_reply_error(r, 403, "forbidden", "current", "current password is wrong");
     return;
   }
   cohort_status st = co_password_check(pw);
   if (st == COHORT_OK)
     st = co_password_hash(pw, hash);
+  co_pwgate_leave();
   if (st == COHORT_OK)
     st = r->p->store->ops->user_set_password(r->p->store, r->user.id, hash);
   if (st != COHORT_OK) {
     co_reply_status(r, st, "password");
     return;
   }
-  co_reply_json(r, 200, json_pack("{s:b}", "changed", 1));
+  co_login_succeeded(ukey);
+  st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL, !keep_tokens,
+                                     &nsessions, &ntokens);
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return;
+  }
+  co_reply_json(r, 200, json_pack("{s:b, s:I, s:I}", "changed", 1, "sessions_ended", (json_int_t)nsessions,
+                                  "tokens_revoked", (json_int_t)ntokens));
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -130,11 +272,12 @@ void api_tokens_list(co_req *r) {
   co_reply_json(r, 200, json_pack("{s:o}", "tokens", a));
 }
 
-/* POST /v1/tokens {"name", "ttl_days"} -> the secret, once. */
+/* POST /v1/tokens {"name", "ttl_days"} -> the secret, once. ttl_days defaults to the
+ * token_ttl_days setting; 0 asks for a token that never expires. */
 void api_tokens_create(co_req *r) {
   const char *name = NULL;
   int64_t days = 0;
-  if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", 0, 0, 3650, &days))
+  if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", r->p->cfg.token_ttl_days, 0, 3650, &days))
     return;
   if (api_check_name(r, "name", name))
     return;

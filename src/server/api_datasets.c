@@ -1,5 +1,9 @@
 /* api_datasets.c: CSV uploads (streamed to a staging blob, validated by the engine's reader,
- * then committed), listing, preview, schema, download, delete. */
+ * then committed), listing, preview, schema, download, delete.
+ *
+ * Every response here is bounded whatever the dataset: lists carry no schema, a dataset's schema
+ * comes in pages (API_SCHEMA_PAGE features or API_SCHEMA_BYTES of JSON, whichever comes first),
+ * and a preview shows at most API_PREVIEW_CELLS cells of at most API_PREVIEW_CELL_BYTES each. */
 #include "api.h"
 #include "co_base.h"
 #include "util.h"
@@ -7,11 +11,93 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum {
+  API_SCHEMA_PAGE = 1000,            /* default and largest schema_limit */
+  API_SCHEMA_BYTES = 4 << 20,        /* a schema page stops after the feature that passes this */
+  API_PREVIEW_COLUMNS = 1000,        /* default and largest preview `columns` */
+  API_PREVIEW_CELLS = 20000,         /* rows shown x columns shown */
+  API_PREVIEW_CELL_BYTES = 1024,     /* longer cells are cut (at a UTF-8 boundary) and counted */
+};
+
 static int append_dataset(void *ctx, const co_dataset *d) {
-  json_t *j = co_dataset_json(d);
-  json_object_del(j, "schema"); /* lists stay small; GET one for its schema */
+  co_dataset brief = *d;
+  brief.schema_json = NULL; /* lists stay small and cheap: the schema is not even parsed */
+  json_t *j = co_dataset_json(&brief);
+  json_object_del(j, "schema");
   json_array_append_new(ctx, j);
   return 0;
+}
+
+/* The dataset record with one page of its schema: "schema" holds features [offset, next),
+ * "schema_offset" and "schema_next" (null on the last page) say where it is. */
+static json_t *dataset_json_paged(const co_dataset *d, size_t offset, size_t limit) {
+  co_dataset brief = *d;
+  brief.schema_json = NULL;
+  json_t *o = co_dataset_json(&brief);
+  json_t *all = d->schema_json ? json_loads(d->schema_json, 0, NULL) : NULL;
+  if (!o || !json_is_array(all)) {
+    json_decref(all);
+    return o;
+  }
+  json_t *page = json_array();
+  size_t n = json_array_size(all), bytes = 0, i = offset;
+  for (; i < n && i - offset < limit && bytes < API_SCHEMA_BYTES; i++) {
+    json_t *f = json_array_get(all, i);
+    bytes += json_dumpb(f, NULL, 0, JSON_COMPACT);
+    json_array_append(page, f);
+  }
+  json_decref(all);
+  json_object_set_new(o, "schema", page);
+  json_object_set_new(o, "schema_offset", json_integer((json_int_t)offset));
+  json_object_set_new(o, "schema_next", i < n ? json_integer((json_int_t)i) : json_null());
+  return o;
+}
+
+/* ?schema_offset=&schema_limit= of GET /v1/datasets/{id}; -1 after replying with an error. */
+static int schema_page(co_req *r, size_t *offset, size_t *limit) {
+  int64_t off, lim;
+  if (api_query_int(r, "schema_offset", 0, 0, (int64_t)1 << 40, &off) ||
+      api_query_int(r, "schema_limit", API_SCHEMA_PAGE, 1, API_SCHEMA_PAGE, &lim))
+    return -1;
+  *offset = (size_t)off;
+  *limit = (size_t)lim;
+  return 0;
+}
+
+static cohort_csv_options upload_limits(const co_config *cfg) {
+  cohort_csv_options o = COHORT_CSV_OPTIONS_INIT;
+  o.max_rows = (size_t)cfg->max_rows;
+  o.max_field_bytes = (size_t)cfg->csv_max_cell_bytes;
+  o.max_columns = (size_t)cfg->csv_max_columns;
+  o.max_cells = (size_t)cfg->csv_max_cells;
+  return o;
+}
+
+/* 413 for a CSV over a limit: the reader's message names its option, e.g. "(max_columns)"; the
+ * client is told the server setting that holds it and its value. */
+static void reply_csv_limit(co_req *r) {
+  static const struct {
+    const char *option, *setting;
+    size_t off;
+  } map[] = {
+      {"(max_columns)", "csv_max_columns", offsetof(co_config, csv_max_columns)},
+      {"(max_cells", "csv_max_cells", offsetof(co_config, csv_max_cells)},
+      {"(max_field_bytes)", "csv_max_cell_bytes", offsetof(co_config, csv_max_cell_bytes)},
+      {"(max_rows)", "max_rows", offsetof(co_config, max_rows)},
+  };
+  const char *m = cohort_errmsg();
+  for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+    if (strstr(m, map[i].option)) {
+      char suffix[160];
+      snprintf(suffix, sizeof suffix, " [limit: server setting %s = %lld]", map[i].setting,
+               (long long)*(const int64_t *)((const char *)&r->p->cfg + map[i].off));
+      char msg[640];
+      snprintf(msg, sizeof msg, "%s%s", m, suffix);
+      co_error(COHORT_ELIMIT, "%s", msg);
+      break;
+    }
+  }
+  api_reply_upload_error(r, 413, "too_large", "");
 }
 
 void api_datasets_list(co_req *r) {
@@ -41,7 +127,15 @@ void api_datasets_upload(co_req *r) {
     co_reply_error(r, 400, "invalid", "body", "body: empty; send the CSV file as the request body");
     return;
   }
-  cohort_status st = cohort_table_read_csv(&tab, r->upload_path, NULL);
+  size_t schema_off, schema_lim;
+  if (schema_page(r, &schema_off, &schema_lim))
+    return;
+  cohort_csv_options limits = upload_limits(&p->cfg);
+  cohort_status st = cohort_table_read_csv(&tab, r->upload_path, &limits);
+  if (st == COHORT_ELIMIT) {
+    reply_csv_limit(r);
+    goto out;
+  }
   if (st != COHORT_OK) {
     api_reply_upload_error(r, st == COHORT_ENOMEM ? 503 : 400, "invalid_csv", "");
     goto out;
@@ -82,46 +176,89 @@ void api_datasets_upload(co_req *r) {
     co_reply_status(r, st, NULL);
     goto out;
   }
-  co_reply_json(r, 201, co_dataset_json(&d));
+  co_reply_json(r, 201, dataset_json_paged(&d, schema_off, schema_lim));
 out:
   cohort_free(schema_text);
   co_dataset_clear(&d);
   cohort_schema_free(schema);
   cohort_table_free(tab);
+  co_heap_trim(); /* the table and schema were many small blocks: give their pages back */
 }
 
-void api_dataset_get(co_req *r) { co_reply_json(r, 200, co_dataset_json(&r->dataset)); }
+void api_dataset_get(co_req *r) {
+  size_t off, lim;
+  if (schema_page(r, &off, &lim))
+    return;
+  co_reply_json(r, 200, dataset_json_paged(&r->dataset, off, lim));
+  if (r->dataset.columns > 256)
+    co_heap_trim(); /* a wide schema was parsed into many small blocks */
+}
 
-/* GET /v1/datasets/{id}/preview?rows=20&offset=0: columns and rows as arrays of strings (null = missing). */
+/* A cell for the preview: cut to API_PREVIEW_CELL_BYTES at a UTF-8 boundary. */
+static json_t *preview_cell(const char *cell, size_t *cut) {
+  if (!cell)
+    return json_null();
+  size_t n = strlen(cell);
+  if (n <= API_PREVIEW_CELL_BYTES)
+    return json_string(cell);
+  n = API_PREVIEW_CELL_BYTES;
+  while (n && ((unsigned char)cell[n] & 0xC0) == 0x80)
+    n--;
+  (*cut)++;
+  char buf[API_PREVIEW_CELL_BYTES + 4];
+  memcpy(buf, cell, n);
+  memcpy(buf + n, "\xe2\x80\xa6", 4); /* U+2026 and the NUL */
+  return json_string(buf);
+}
+
+/* GET /v1/datasets/{id}/preview?rows=20&offset=0&columns=1000&columns_offset=0: columns and rows
+ * as arrays of strings (null = missing). Only the rows shown are read from the file; wide tables
+ * get fewer rows so that rows x columns stays within API_PREVIEW_CELLS. */
 void api_dataset_preview(co_req *r) {
-  int64_t rows, offset;
+  int64_t rows, offset, ncols_q, col_off;
   char path[4096];
   cohort_table *tab = NULL;
-  if (api_query_int(r, "rows", 20, 1, 1000, &rows) || api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset))
+  if (api_query_int(r, "rows", 20, 1, 1000, &rows) || api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset) ||
+      api_query_int(r, "columns", API_PREVIEW_COLUMNS, 1, API_PREVIEW_COLUMNS, &ncols_q) ||
+      api_query_int(r, "columns_offset", 0, 0, (int64_t)1 << 40, &col_off))
     return;
+  int64_t total_cols = r->dataset.columns, shown_cols = total_cols - col_off;
+  if (shown_cols < 0)
+    shown_cols = 0;
+  if (shown_cols > ncols_q)
+    shown_cols = ncols_q;
+  if (shown_cols > 0 && rows * shown_cols > API_PREVIEW_CELLS)
+    rows = API_PREVIEW_CELLS / shown_cols ? API_PREVIEW_CELLS / shown_cols : 1;
+  cohort_csv_options win = COHORT_CSV_OPTIONS_INIT;
+  win.max_field_bytes = (size_t)r->p->cfg.csv_max_cell_bytes;
+  win.skip_rows = (size_t)offset;
+  win.read_rows = (size_t)rows;
   cohort_status st = r->p->blobs->ops->local_path(r->p->blobs, r->dataset.blob, path, sizeof path);
   if (st == COHORT_OK)
-    st = cohort_table_read_csv(&tab, path, NULL);
+    st = cohort_table_read_csv(&tab, path, &win);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }
   json_t *cols = json_array(), *data = json_array();
-  size_t nc = cohort_table_cols(tab), nr = cohort_table_rows(tab);
-  for (size_t c = 0; c < nc; c++)
+  size_t nc = cohort_table_cols(tab), nr = cohort_table_rows(tab), cut = 0;
+  size_t c0 = (size_t)col_off < nc ? (size_t)col_off : nc, c1 = c0 + (size_t)shown_cols < nc ? c0 + (size_t)shown_cols : nc;
+  for (size_t c = c0; c < c1; c++)
     json_array_append_new(cols, json_string(cohort_table_colname(tab, c)));
-  for (size_t i = (size_t)offset; i < nr && i < (size_t)(offset + rows); i++) {
+  for (size_t i = 0; i < nr; i++) {
     json_t *row = json_array();
-    for (size_t c = 0; c < nc; c++) {
-      const char *cell = cohort_table_cell(tab, i, c);
-      json_t *v = cell ? json_string(cell) : json_null();
+    for (size_t c = c0; c < c1; c++) {
+      json_t *v = preview_cell(cohort_table_cell(tab, i, c), &cut);
       json_array_append_new(row, v ? v : json_string("\xef\xbf\xbd"));
     }
     json_array_append_new(data, row);
   }
   cohort_table_free(tab);
-  co_reply_json(r, 200, json_pack("{s:o, s:o, s:I, s:I}", "columns", cols, "rows", data, "offset", (json_int_t)offset,
-                                  "total_rows", (json_int_t)nr));
+  co_reply_json(r, 200,
+                json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "columns", cols, "rows", data, "offset",
+                          (json_int_t)offset, "total_rows", (json_int_t)r->dataset.rows, "columns_offset",
+                          (json_int_t)c0, "total_columns", (json_int_t)nc, "cut_cells", (json_int_t)cut));
+  co_heap_trim();
 }
 
 void api_dataset_download(co_req *r) {

@@ -40,6 +40,9 @@ struct co_server {
   pthread_mutex_t hb_mu;
   pthread_cond_t hb_cond;
   int stopping;
+  pthread_mutex_t defer_mu; /* co_defer: requests whose work runs on a thread of its own */
+  pthread_cond_t defer_cv;
+  int deferred, defer_closed;
 };
 
 /* Extra headers a handler sets before replying (Set-Cookie, Location...). */
@@ -52,6 +55,9 @@ typedef struct req_extra {
   char pending_field[64];
   char pending_msg[512];
   int hold; /* while headers are checked: errors become pending instead of replies */
+  int defer_state; /* co_defer: 1 while the work runs, 2 when done(r) is due */
+  void (*defer_work)(co_req *r);
+  void (*defer_done)(co_req *r);
 } req_extra;
 
 typedef struct req_full {
@@ -224,7 +230,9 @@ void co_reply_file(co_req *r, const char *path, const char *content_type, const 
 /* ---------------------------------------------------------------- Server-Sent Events
  * One per watcher. The content reader sends the job when it changed, a comment every 15 s to
  * notice gone clients, and otherwise suspends the connection (returning 0 without suspending
- * would spin); the bus subscriber and the heartbeat resume it. Both sides hold mu so a resume
+ * would spin); the bus subscriber and the heartbeat resume it. The heartbeat also has every
+ * stream look at its job once a second: a job run by another process on a shared store changes
+ * without a message on this process's bus. Both sides hold mu so a resume
  * never races the suspend. */
 struct sse {
   sse *next;
@@ -353,16 +361,16 @@ void co_reply_job_events(co_req *r, const char *job_id) {
 static void *heartbeat_main(void *arg) {
   co_server *s = arg;
   pthread_mutex_lock(&s->hb_mu);
-  while (!s->stopping) {
+  for (unsigned tick = 1; !s->stopping; tick++) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SSE_HEARTBEAT_S;
+    until.tv_sec += 1;
     pthread_cond_timedwait(&s->hb_cond, &s->hb_mu, &until);
     if (s->stopping)
       break;
     pthread_mutex_lock(&s->sse_mu);
     for (sse *e = s->sse_list; e; e = e->next)
-      sse_wake(e, 1);
+      sse_wake(e, tick % SSE_HEARTBEAT_S == 0);
     pthread_mutex_unlock(&s->sse_mu);
   }
   pthread_mutex_unlock(&s->hb_mu);
@@ -487,6 +495,18 @@ static int route(co_req *r) {
 
 static int method_has_body(const char *m) {
   return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* "application/json", any case, with or without parameters. A JSON route refuses a body of any
+ * other type: a cross-site <form enctype="text/plain"> can carry JSON, but not this type. */
+static int is_json_type(const char *ct) {
+  size_t n = strlen("application/json");
+  if (!ct || strncasecmp(ct, "application/json", n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
 }
 
 /* Who is calling: a bearer token, else a session cookie, else nobody. */
@@ -746,6 +766,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   /* The whole request is here. */
+  if (x->defer_state) { /* called again after co_defer's resume (or spuriously while it runs) */
+    if (x->defer_state == 2) {
+      x->defer_state = 0;
+      x->defer_done(r);
+      if (!r->replied)
+        co_reply_error(r, 500, "internal", NULL, "the handler did not reply");
+    }
+    return MHD_YES;
+  }
   if (r->replied)
     return MHD_YES;
   if (x->pending_status) {
@@ -761,6 +790,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!(r->route->flags & (CO_RT_UPLOAD | CO_RT_RAW)) && method_has_body(r->method)) {
     if (r->body_len == 0) {
       r->json = json_object();
+    } else if (!is_json_type(co_header(r, "Content-Type"))) {
+      const char *ct = co_header(r, "Content-Type");
+      co_reply_error(r, 415, "unsupported_media_type", "Content-Type",
+                     "Content-Type: this route takes application/json, got '%.100s'", ct ? ct : "(none)");
+      return MHD_YES;
     } else {
       json_error_t err;
       r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
@@ -778,9 +812,48 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (r->route->scope == CO_SCOPE_WORKSPACE && !r->workspace_id[0] && authorize(r, 1) != 0)
     return MHD_YES;
   r->route->handler(r);
-  if (!r->replied)
+  if (!r->replied && !x->defer_state)
     co_reply_error(r, 500, "internal", NULL, "the handler did not reply");
   return MHD_YES;
+}
+
+static void *defer_main(void *arg) {
+  co_req *r = arg;
+  co_server *srv = r->srv;
+  extra(r)->defer_work(r);
+  pthread_mutex_lock(&srv->defer_mu);
+  extra(r)->defer_state = 2;
+  MHD_resume_connection(r->conn);
+  srv->deferred--;
+  pthread_cond_broadcast(&srv->defer_cv);
+  pthread_mutex_unlock(&srv->defer_mu);
+  return NULL;
+}
+
+int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(co_req *r)) {
+  co_server *srv = r->srv;
+  req_extra *x = extra(r);
+  pthread_attr_t attr;
+  pthread_t th;
+  int rc = -1;
+  pthread_mutex_lock(&srv->defer_mu);
+  if (srv->deferred < max_inflight && !srv->defer_closed && pthread_attr_init(&attr) == 0) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    x->defer_work = work;
+    x->defer_done = done;
+    x->defer_state = 1;
+    MHD_suspend_connection(r->conn); /* under defer_mu: the worker's resume comes after */
+    if (pthread_create(&th, &attr, defer_main, r) == 0) {
+      srv->deferred++;
+      rc = 0;
+    } else {
+      x->defer_state = 0;
+      MHD_resume_connection(r->conn);
+    }
+    pthread_attr_destroy(&attr);
+  }
+  pthread_mutex_unlock(&srv->defer_mu);
+  return rc;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
@@ -857,6 +930,8 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   pthread_mutex_init(&s->sse_mu, NULL);
   pthread_mutex_init(&s->hb_mu, NULL);
   pthread_cond_init(&s->hb_cond, NULL);
+  pthread_mutex_init(&s->defer_mu, NULL);
+  pthread_cond_init(&s->defer_cv, NULL);
   co_metrics_init(co_nroutes);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
@@ -890,8 +965,14 @@ void co_server_stop(co_server *s) {
   pthread_cond_signal(&s->hb_cond);
   pthread_mutex_unlock(&s->hb_mu);
   pthread_join(s->heartbeat, NULL);
-  /* Stopping the daemon with suspended connections leaks them: end every stream first. */
+  /* Stopping the daemon with suspended connections leaks them: end every stream first, and
+   * let deferred work (a password check: well under a second) finish and resume. */
   MHD_quiesce_daemon(s->daemon);
+  pthread_mutex_lock(&s->defer_mu);
+  s->defer_closed = 1;
+  while (s->deferred > 0)
+    pthread_cond_wait(&s->defer_cv, &s->defer_mu);
+  pthread_mutex_unlock(&s->defer_mu);
   for (int tries = 0; tries < 200; tries++) {
     pthread_mutex_lock(&s->sse_mu);
     int any = s->sse_list != NULL;
@@ -913,5 +994,7 @@ void co_server_stop(co_server *s) {
   pthread_cond_destroy(&s->hb_cond);
   pthread_mutex_destroy(&s->hb_mu);
   pthread_mutex_destroy(&s->sse_mu);
+  pthread_cond_destroy(&s->defer_cv);
+  pthread_mutex_destroy(&s->defer_mu);
   co_free(s);
 }

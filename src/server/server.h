@@ -91,6 +91,10 @@ struct co_req {
   int replied;
   int status;
   int early; /* an error came up while the body streamed in: the rest is dropped */
+
+  /* results of work deferred with co_defer, for its finishing call */
+  int defer_ok;
+  cohort_status defer_st;
 };
 
 /* Replies (exactly one per request). Error bodies: {"error":{"code","message","field"}}. */
@@ -105,6 +109,11 @@ void co_reply_file(co_req *r, const char *path, const char *content_type, const 
 /* Server-Sent Events on job events for job_id (see http.c). */
 void co_reply_job_events(co_req *r, const char *job_id);
 void co_reply_header(co_req *r, const char *name, const char *value); /* before the reply */
+/* Runs work(r) on a thread of its own with the connection suspended, so that slow CPU-bound work
+ * (password hashing) never holds an HTTP thread and the requests queued behind it; then done(r)
+ * runs on an HTTP thread and replies. At most max_inflight deferred requests at once: -1 (nothing
+ * started, nothing replied) when over it or a thread cannot start. work must not reply. */
+int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(co_req *r));
 
 /* Request helpers. */
 const char *co_query(co_req *r, const char *key);

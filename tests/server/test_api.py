@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from harness import CohortServer  # noqa: E402
 
+JSON = {"Content-Type": "application/json"}
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
 SPECIES = {"Adelie", "Gentoo", "Chinstrap"}
@@ -26,6 +27,29 @@ SPECIES = {"Adelie", "Gentoo", "Chinstrap"}
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def parse_metrics(text):
+    """Prometheus text format -> {(name, sorted label pairs): value}; fails on a line that does not parse."""
+    import re
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    label = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+    out, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        mt = sample.match(line)
+        assert mt, "not a metric line: %r" % line
+        name, labels, value = mt.groups()
+        pairs = tuple(sorted(label.findall(labels or "")))
+        assert len(pairs) == (labels.count('="') if labels else 0), "bad labels: %r" % line
+        base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert name in typed or base in typed, "no TYPE line for %s" % name
+        out[(name, pairs)] = float(value)
+    return out
 
 
 class ApiTest(unittest.TestCase):
@@ -74,12 +98,21 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 200)
         st, text, hdrs = self.req("GET", "/metrics", token=None)
         self.assertEqual(st, 200)
-        text = text.decode()
-        self.assertIn('cohort_http_requests_total{route="/healthz",method="GET",status="200"}', text)
-        self.assertIn("cohort_http_request_duration_seconds_bucket{", text)
-        self.assertIn('cohort_jobs{state="succeeded"}', text)
-        self.assertIn("cohort_trainees_loaded", text)
-        self.assertIn("process_resident_memory_bytes", text)
+        m = parse_metrics(text.decode())
+        self.assertGreaterEqual(m[("cohort_http_requests_total", (("method", "GET"), ("route", "/healthz"),
+                                                                  ("status", "200")))], 1)
+        self.assertGreaterEqual(m[("cohort_jobs", (("state", "succeeded"),))], 1)  # setUpClass trained one
+        self.assertGreaterEqual(m[("cohort_trainees_loaded", ())], 0)
+        self.assertGreater(m[("process_resident_memory_bytes", ())], 1 << 20)
+        # Every histogram: cumulative buckets that end at +Inf with the count.
+        hists = {k[1] for k in m if k[0] == "cohort_http_request_duration_seconds_count"}
+        self.assertTrue(hists)
+        for labels in hists:
+            buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in m.items()
+                              if k[0] == "cohort_http_request_duration_seconds_bucket"
+                              and tuple(x for x in k[1] if x[0] != "le") == labels), key=lambda b: b[0])
+            self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets), labels)
+            self.assertEqual(buckets[-1], (float("inf"), m[("cohort_http_request_duration_seconds_count", labels)]))
 
     def test_request_id_and_keep_alive(self):
         conn = http.client.HTTPConnection(self.srv.url[7:].split(":")[0], int(self.srv.url.rsplit(":", 1)[1]))
@@ -254,11 +287,11 @@ class ApiTest(unittest.TestCase):
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "targets")
         self.assertError(self.req("POST", path, {"targets": ["species"], "details": ["everything"],
                                                  "rows": [{"island": "Biscoe"}]}), 400, "invalid", "details")
-        self.assertError(self.req("POST", path, "{not json"), 400, "invalid_json")
-        self.assertError(self.req("POST", path, "[1,2]"), 400, "invalid_json")
-        self.assertError(self.req("POST", path, '{"a":1,"a":2}'), 400, "invalid_json")
-        self.assertError(self.req("POST", path, b'{"targets":"\xff"}'), 400, "invalid_json")
-        self.assertError(self.req("POST", path, "x" * (2 << 20)), 413, "too_large")
+        self.assertError(self.req("POST", path, "{not json", headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, "[1,2]", headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, '{"a":1,"a":2}', headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, b'{"targets":"\xff"}', headers=JSON), 400, "invalid_json")
+        self.assertError(self.req("POST", path, "x" * (2 << 20), headers=JSON), 413, "too_large")
         self.assertError(self.req("POST", "/v1/trainees/tr_missing/predict", {}), 404, "not_found")
         self.assertError(self.req("GET", "/v1/nothing"), 404, "not_found")
         self.assertError(self.req("DELETE", "/v1/me"), 405, "method_not_allowed")

@@ -259,8 +259,11 @@ class Client:
         """The caller: {"id", "name", "admin", "created_ms", "workspaces": [...]}."""
         return self._get_json("/v1/me")
 
-    def change_password(self, current, new):
-        return self._request_json("PUT", "/v1/me/password", body={"current": current, "password": new})
+    def change_password(self, current, new, keep_tokens=False):
+        """Changes the caller's password. The user's other sessions end, and their API tokens are
+        revoked unless keep_tokens: {"changed", "sessions_ended", "tokens_revoked"}."""
+        return self._request_json("PUT", "/v1/me/password",
+                                  body={"current": current, "password": new, "keep_tokens": keep_tokens})
 
     # ------------------------------------------------------------------ tokens
 

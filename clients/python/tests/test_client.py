@@ -163,7 +163,7 @@ class AuthTest(ServerCase):
             with self.assertRaises(CohortError) as ctx:
                 carol.change_password("wrong-password", "carol-password-2")
             self.assertCohortError(ctx, 403, "forbidden", "current")
-            self.assertEqual(carol.change_password("carol-password-1", "carol-password-2"), {"changed": True})
+            self.assertEqual(carol.change_password("carol-password-1", "carol-password-2")["changed"], True)
         self.assertEqual(Client(self.server.url).login("carol", "carol-password-2").user["name"], "carol")
         doc = c.openapi()
         self.assertIn("/v1/trainees/{id}/predict", doc["paths"])

@@ -1,0 +1,322 @@
+/* The broad suite, engine side: prediction and synthesis on every shared table, through the
+ * public API only.
+ *
+ *   bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] [--no-synth]
+ *                                    [--type FEATURE=TYPE]
+ *
+ * Per table (the list below): drop rows whose target is missing, split systematically (data row i,
+ * 0-based after the drop, is a test row when i % 5 == 4; adult uses adult_train / adult_test),
+ * write OUT_DIR/splits/NAME_{train,test}.csv (so scikit-learn, bench/suite_sklearn.py, reads the
+ * very same cells), infer the schema (written as OUT_DIR/splits/NAME_schema.json: the peers use its
+ * types, which is how a user of the engine would describe the table), train, analyze for the
+ * target, react on the test rows and score: accuracy (exact text) when the inferred target is
+ * categorical, R^2 when numeric. Then synthesize as many rows as the training split (seed), write
+ * OUT_DIR/synth/NAME.csv (the peers train gradient boosting on it: TSTR) and evaluate it against the
+ * training split with the test split as holdout.
+ * Prints JSON {NAME: {...}} and writes OUT_DIR/cohort_suite.json. */
+#include "bench_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct table_spec {
+  const char *name, *file, *test_file, *target;
+} table_spec;
+
+static const table_spec tables[] = {
+    {"adult", "adult_train.csv", "adult_test.csv", "income"},
+    {"diamonds", "diamonds.csv", NULL, "price"},
+    {"abalone", "abalone.csv", NULL, "rings"},
+    {"penguins", "penguins.csv", NULL, "species"},
+    {"winequality", "winequality_red.csv", NULL, "quality"},
+    {"soybean", "soybean.csv", NULL, "Class"},
+    {"pima", "pima_diabetes.csv", NULL, "diabetes"},
+    {"vehicle", "vehicle.csv", NULL, "Class"},
+    {"boston", "boston_housing.csv", NULL, "cmedv"},
+    {"breast_cancer", "breast_cancer.csv", NULL, "target"},
+    {"digits", "digits.csv", NULL, "target"},
+};
+
+static cohort_table *empty_like(const cohort_table *t) {
+  size_t nc = cohort_table_cols(t);
+  const char **names = calloc(nc, sizeof *names);
+  if (!names)
+    exit(1);
+  for (size_t c = 0; c < nc; c++)
+    names[c] = cohort_table_colname(t, c);
+  cohort_table *out = NULL;
+  bench_check(cohort_table_create(&out, nc, names), "table_create");
+  free(names);
+  return out;
+}
+
+/* Rows with a target; keep_all: into *train only, else the i % 5 split. */
+static void split(const cohort_table *all, size_t tc, int keep_all, cohort_table **train, cohort_table **test) {
+  size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), i = 0;
+  const char **cells = calloc(nc, sizeof *cells);
+  if (!cells)
+    exit(1);
+  *train = empty_like(all);
+  if (test && !*test)
+    *test = empty_like(all);
+  for (size_t r = 0; r < nr; r++) {
+    if (!cohort_table_cell(all, r, tc))
+      continue;
+    for (size_t c = 0; c < nc; c++)
+      cells[c] = cohort_table_cell(all, r, c);
+    bench_check(cohort_table_append(!keep_all && i % 5 == 4 ? *test : *train, cells), "table_append");
+    i++;
+  }
+  free(cells);
+}
+
+static int parse_double(const char *s, double *out) {
+  if (!s || !*s)
+    return 0;
+  char *end = NULL;
+  double v = strtod(s, &end);
+  if (end == s || *end != '\0' || !isfinite(v))
+    return 0;
+  *out = v;
+  return 1;
+}
+
+/* Accuracy (categorical) or R^2; a row without a prediction is a miss / scores as the mean. */
+static double score(const cohort_table *test, size_t tc, const cohort_reaction *r, int r2) {
+  size_t n = cohort_table_rows(test), m = 0;
+  double hit = 0, sy = 0, syy = 0, sse = 0;
+  for (size_t i = 0; i < n; i++) {
+    double y;
+    if (parse_double(cohort_table_cell(test, i, tc), &y)) {
+      sy += y;
+      syy += y * y;
+    }
+  }
+  double mean = n ? sy / (double)n : 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *truth = cohort_table_cell(test, i, tc), *pred = cohort_reaction_value(r, i, 0);
+    double y, yhat;
+    if (!r2) {
+      hit += pred && truth && strcmp(pred, truth) == 0;
+      m++;
+      continue;
+    }
+    if (!parse_double(truth, &y))
+      continue;
+    if (!parse_double(pred, &yhat))
+      yhat = mean;
+    sse += (yhat - y) * (yhat - y);
+    m++;
+  }
+  if (!m)
+    return NAN;
+  return r2 ? 1.0 - sse / (syy - (double)m * mean * mean) : hit / (double)m;
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "bench_suite: cannot write %s\n", path);
+    exit(1);
+  }
+  fputs(text, f);
+  fclose(f);
+}
+
+typedef struct opts {
+  size_t threads;
+  uint64_t seed;
+  int synth;
+  const char *type_over[16];
+  size_t n_over;
+} opts;
+
+static void run_table(const table_spec *d, const char *data_dir, const char *out_dir, const opts *o, FILE *json,
+                      int first) {
+  char *path = bench_path(data_dir, d->file);
+  cohort_table *all = bench_read_csv(path);
+  long tc = cohort_table_find(all, d->target);
+  if (tc < 0) {
+    fprintf(stderr, "bench_suite: %s has no column %s\n", d->file, d->target);
+    exit(1);
+  }
+  cohort_table *train = NULL, *test = NULL;
+  if (d->test_file) {
+    char *tp = bench_path(data_dir, d->test_file);
+    cohort_table *tall = bench_read_csv(tp);
+    split(all, (size_t)tc, 1, &train, NULL);
+    cohort_table *dummy = NULL;
+    split(tall, (size_t)cohort_table_find(tall, d->target), 1, &test, &dummy);
+    cohort_table_free(dummy);
+    cohort_table_free(tall);
+    free(tp);
+  } else {
+    split(all, (size_t)tc, 0, &train, &test);
+  }
+  cohort_table_free(all);
+  char name[256], *p;
+  snprintf(name, sizeof name, "splits/%s_train.csv", d->name);
+  bench_check(cohort_table_write_csv(train, p = bench_path(out_dir, name)), "write train split");
+  free(p);
+  snprintf(name, sizeof name, "splits/%s_test.csv", d->name);
+  bench_check(cohort_table_write_csv(test, p = bench_path(out_dir, name)), "write test split");
+  free(p);
+
+  double t0 = bench_now();
+  cohort_schema *schema = NULL;
+  bench_check(cohort_schema_infer(&schema, train), "schema_infer");
+  for (size_t i = 0; i < o->n_over; i++) {
+    char feat[256];
+    const char *eq = strchr(o->type_over[i], '=');
+    if (!eq || (size_t)(eq - o->type_over[i]) >= sizeof feat)
+      continue;
+    memcpy(feat, o->type_over[i], (size_t)(eq - o->type_over[i]));
+    feat[eq - o->type_over[i]] = 0;
+    if (cohort_schema_find(schema, feat) >= 0)
+      bench_check(cohort_schema_set_type(schema, train, feat, (cohort_ftype)cohort_ftype_parse(eq + 1)),
+                  "--type");
+  }
+  char *sj = NULL;
+  bench_check(cohort_schema_to_json(schema, &sj), "schema_to_json");
+  snprintf(name, sizeof name, "splits/%s_schema.json", d->name);
+  write_text(p = bench_path(out_dir, name), sj);
+  free(p);
+  cohort_free(sj);
+  long ti = cohort_schema_find(schema, d->target);
+  cohort_ftype tt = cohort_schema_type(schema, (size_t)ti);
+  int r2 = tt == COHORT_CONTINUOUS || tt == COHORT_DATETIME;
+
+  cohort_trainee *t = NULL;
+  bench_check(cohort_trainee_create(&t, schema), "trainee_create");
+  bench_check(cohort_trainee_train(t, train, NULL), "trainee_train");
+  const char *targets[1] = {d->target};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
+  ao.targets = targets;
+  ao.n_targets = 1;
+  ao.seed = 1;
+  ao.threads = o->threads;
+  bench_check(cohort_trainee_analyze(t, &ao), "analyze");
+  double t1 = bench_now();
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
+  ro.targets = targets;
+  ro.n_targets = 1;
+  ro.threads = o->threads;
+  cohort_reaction *r = NULL;
+  bench_check(cohort_react(t, test, &ro, &r), "react");
+  double t2 = bench_now();
+  double s = score(test, (size_t)tc, r, r2);
+  size_t k = 0;
+  double pp = 0;
+  cohort_trainee_params(t, d->target, &k, &pp);
+  fprintf(stderr, "bench_suite: %s %s %s = %.4f (k %zu, p %g; %zu train / %zu test rows; %.1fs)\n", d->name,
+          d->target, r2 ? "R^2" : "accuracy", s, k, pp, cohort_table_rows(train), cohort_table_rows(test),
+          t2 - t0);
+  fprintf(json,
+          "%s\"%s\": {\"target\": \"%s\", \"target_type\": \"%s\", \"metric\": \"%s\", \"train_rows\": %zu, "
+          "\"test_rows\": %zu, \"features\": %zu, \"k\": %zu, \"p\": %g, \"cohort_score\": ",
+          first ? "" : ",\n", d->name, d->target, cohort_ftype_name(tt), r2 ? "r2" : "accuracy",
+          cohort_table_rows(train), cohort_table_rows(test), cohort_table_cols(train), k, pp);
+  bench_json_num(json, s);
+  fprintf(json, ", \"analyze_seconds\": %.3f, \"predict_seconds\": %.3f", t1 - t0, t2 - t1);
+  cohort_reaction_free(r);
+
+  if (o->synth) {
+    cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
+    so.rows = cohort_table_rows(train);
+    so.seed = o->seed;
+    so.threads = o->threads;
+    cohort_table *syn = NULL;
+    double t3 = bench_now();
+    bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
+    double t4 = bench_now();
+    snprintf(name, sizeof name, "synth/%s.csv", d->name);
+    bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");
+    free(p);
+    cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
+    eo.target = d->target;
+    eo.seed = o->seed;
+    eo.threads = o->threads;
+    cohort_eval *ev = NULL;
+    bench_check(cohort_evaluate(schema, train, syn, test, &eo, &ev), "evaluate");
+    char *ej = NULL;
+    bench_check(cohort_eval_to_json(ev, &ej), "eval_to_json");
+    snprintf(name, sizeof name, "synth/%s_eval.json", d->name);
+    write_text(p = bench_path(out_dir, name), ej);
+    free(p);
+    cohort_free(ej);
+    fprintf(stderr,
+            "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, copies %zu rare / %zu common, TSTR "
+            "%.4f / TRTR %.4f (engine kNN), %.1fs\n",
+            d->name, cohort_eval_quality(ev), cohort_eval_dcr_overfitting(ev), cohort_eval_identical_rare(ev),
+            cohort_eval_identical_common(ev),
+            cohort_eval_tstr(ev), cohort_eval_trtr(ev), t4 - t3);
+    fprintf(json, ", \"synth_seconds\": %.3f, \"quality\": ", t4 - t3);
+    bench_json_num(json, cohort_eval_quality(ev));
+    fprintf(json, ", \"dcr_overfitting\": ");
+    bench_json_num(json, cohort_eval_dcr_overfitting(ev));
+    fprintf(json, ", \"identical\": %zu, \"identical_rare\": %zu, \"identical_common\": %zu, \"tstr_engine\": ",
+            cohort_eval_identical(ev), cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev));
+    bench_json_num(json, cohort_eval_tstr(ev));
+    fprintf(json, ", \"trtr_engine\": ");
+    bench_json_num(json, cohort_eval_trtr(ev));
+    cohort_eval_free(ev);
+    cohort_table_free(syn);
+  }
+  fprintf(json, "}");
+  fflush(json);
+  cohort_trainee_free(t);
+  cohort_schema_free(schema);
+  cohort_table_free(train);
+  cohort_table_free(test);
+  free(path);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] "
+                    "[--no-synth] [--type FEATURE=TYPE]\n");
+    return 2;
+  }
+  const char *data_dir = argv[1], *out_dir = argv[2], *only = NULL;
+  opts o = {2, 7, 1, {0}, 0};
+  for (int i = 3; i < argc; i++) {
+    if (strcmp(argv[i], "--no-synth") == 0)
+      o.synth = 0;
+    else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
+      o.threads = (size_t)strtoul(argv[++i], NULL, 10);
+    else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
+      o.seed = (uint64_t)strtoull(argv[++i], NULL, 10);
+    else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
+      only = argv[++i];
+    else if (i + 1 < argc && strcmp(argv[i], "--type") == 0 && o.n_over < 16)
+      o.type_over[o.n_over++] = argv[++i];
+    else {
+      fprintf(stderr, "bench_suite: unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  char *dir = bench_path(out_dir, "splits");
+  bench_mkdir(dir);
+  free(dir);
+  bench_mkdir(dir = bench_path(out_dir, "synth"));
+  free(dir);
+  char *jp = bench_path(out_dir, "cohort_suite.json");
+  FILE *json = fopen(jp, "w");
+  if (!json) {
+    fprintf(stderr, "bench_suite: cannot write %s\n", jp);
+    return 1;
+  }
+  fprintf(json, "{");
+  int first = 1;
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    if (only && strcmp(only, tables[i].name) != 0)
+      continue;
+    run_table(&tables[i], data_dir, out_dir, &o, json, first);
+    first = 0;
+  }
+  fprintf(json, "}\n");
+  fclose(json);
+  free(jp);
+  return 0;
+}
