@@ -203,8 +203,8 @@ static void test_cohort_free(void **state) {
 }
 
 /* COHORT_PRIVACY_OFF turns the gate off: with next to no noise and two cases mixed per value,
- * some rows copy a case exactly (58 of 300 when written), which the default gate never lets through. Unknown
- * modes are refused. */
+ * some rows copy a case exactly (58 of 300 when written), which the default gate never lets
+ * through. Unknown modes are refused. */
 static void test_privacy_off(void **state) {
   (void)state;
   cohort_trainee *tr = penguins();
