@@ -242,12 +242,85 @@ static void test_privacy_off(void **state) {
   cohort_trainee_free(tr);
 }
 
+/* The evaluation's public view: exact numbers (the headline accessors agree), and the
+ * size-stamped output structs written only as far as the caller's size says. */
+static void test_eval_view(void **state) {
+  (void)state;
+  cohort_trainee *tr = penguins();
+  cohort_table *real;
+  CHECK_OK(cohort_table_read_csv(&real, COHORT_TESTDATA "/penguins.csv", NULL));
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
+  so.rows = 200;
+  so.seed = 5;
+  cohort_table *syn;
+  CHECK_OK(cohort_synthesize(tr, &so, &syn));
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
+  eo.target = "species";
+  cohort_eval *e;
+  CHECK_OK(cohort_evaluate(cohort_trainee_schema(tr), real, syn, real, &eo, &e));
+
+  cohort_eval_summary s = COHORT_EVAL_SUMMARY_INIT;
+  CHECK_OK(cohort_eval_get_summary(e, &s));
+  assert_int_equal(s.size, sizeof s);
+  assert_true(s.quality == cohort_eval_quality(e));
+  assert_true(s.dcr_overfitting == cohort_eval_dcr_overfitting(e));
+  assert_true(s.tstr == cohort_eval_tstr(e));
+  assert_int_equal(s.identical_rare, cohort_eval_identical_rare(e));
+  assert_int_equal(s.synthetic_rows, 200);
+  assert_true(s.has_holdout);
+  assert_string_equal(s.target, "species");
+  assert_int_equal(s.columns, 7);
+  assert_int_equal(s.pairs, 21);
+  size_t numeric = 0;
+  for (size_t i = 0; i < s.columns; i++) {
+    cohort_eval_column c = COHORT_EVAL_COLUMN_INIT;
+    CHECK_OK(cohort_eval_get_column(e, i, &c));
+    assert_string_equal(c.name, cohort_schema_name(cohort_trainee_schema(tr), i));
+    assert_true(c.bins > 0);
+    if (c.numeric) {
+      numeric++;
+      assert_non_null(c.edges);
+      assert_true(c.edges[0] < c.edges[c.bins]);
+    } else {
+      assert_non_null(c.categories);
+      assert_non_null(c.categories[c.bins - 1]);
+    }
+  }
+  assert_int_equal(numeric, 4);
+  for (size_t k = 0; k < s.pairs; k++) {
+    cohort_eval_pair p = COHORT_EVAL_PAIR_INIT;
+    CHECK_OK(cohort_eval_get_pair(e, k, &p));
+    assert_true(p.a < p.b && p.b < s.columns);
+  }
+  cohort_eval_column past = COHORT_EVAL_COLUMN_INIT;
+  assert_int_equal(cohort_eval_get_column(e, s.columns, &past), COHORT_ENOTFOUND);
+  cohort_eval_pair none = {.a = 1};
+  EXPECT_EINVAL_IN(cohort_eval_get_pair(e, 0, &none), "size");
+
+  /* A program built against an older header: nothing past its size is written. */
+  cohort_eval_summary old;
+  memset(&old, 0xAB, sizeof old);
+  old.size = offsetof(cohort_eval_summary, columns);
+  CHECK_OK(cohort_eval_get_summary(e, &old));
+  assert_int_equal(old.size, offsetof(cohort_eval_summary, columns));
+  assert_int_equal(old.real_rows, s.real_rows);
+  assert_int_equal(old.has_holdout, 1);
+  const unsigned char *tail = (const unsigned char *)&old + old.size;
+  for (size_t i = 0; i < sizeof old - old.size; i++)
+    assert_int_equal(tail[i], 0xAB);
+
+  cohort_eval_free(e);
+  cohort_table_free(syn);
+  cohort_table_free(real);
+  cohort_trainee_free(tr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_options_init),         cmocka_unit_test(test_options_unset),
       cmocka_unit_test(test_options_older_caller), cmocka_unit_test(test_options_newer_caller),
       cmocka_unit_test(test_explicit_lengths),     cmocka_unit_test(test_cohort_free),
-      cmocka_unit_test(test_privacy_off),
+      cmocka_unit_test(test_privacy_off),          cmocka_unit_test(test_eval_view),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "co_eval.h"
+#include "report.h" /* the HTML report, drawn by the platform from the evaluation */
 
 #define EPS 1e-12
 
@@ -505,7 +506,7 @@ static void test_malformed_input(void **state) {
   assert_true(isnan(cohort_eval_quality(NULL)));
   char *txt = NULL;
   assert_int_equal(cohort_eval_to_json(NULL, &txt), COHORT_EINVAL);
-  assert_int_equal(cohort_eval_to_html(NULL, &txt), COHORT_EINVAL);
+  assert_int_equal(co_report_html(NULL, &txt), COHORT_EINVAL);
   /* cancellation from the progress callback */
   assert_int_equal(cohort_schema_set_ignored(s, "c", 0), COHORT_OK);
   int calls = 0;
@@ -552,14 +553,14 @@ static void test_allocation_failures(void **state) {
     if (st == COHORT_OK)
       st = cohort_eval_to_json(e, &json);
     if (st == COHORT_OK)
-      st = cohort_eval_to_html(e, &html);
+      st = co_report_html(e, &html);
     co_alloc_fail_after(0);
     if (st == COHORT_OK)
       done = true;
     else
       assert_int_equal(st, COHORT_ENOMEM);
     cohort_free(json);
-    cohort_free(html);
+    co_free(html);
     cohort_eval_free(e);
   }
   assert_true(done);
@@ -631,7 +632,7 @@ static void test_html_report_escapes(void **state) {
   cohort_schema *s = infer(real);
   cohort_eval *e = run(s, real, real, real);
   char *html = NULL;
-  assert_int_equal(cohort_eval_to_html(e, &html), COHORT_OK);
+  assert_int_equal(co_report_html(e, &html), COHORT_OK);
   assert_non_null(strstr(html, "<svg"));
   assert_non_null(strstr(html, "&lt;script&gt;"));
   assert_null(strstr(html, "<script"));
@@ -642,7 +643,7 @@ static void test_html_report_escapes(void **state) {
   assert_null(strstr(html, "http://"));
   assert_null(strstr(html, "https://"));
   assert_non_null(strstr(html, "</html>"));
-  cohort_free(html);
+  co_free(html);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);

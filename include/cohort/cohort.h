@@ -29,7 +29,10 @@
  *    are all zero (left at their defaults); otherwise the call fails with COHORT_EINVAL rather
  *    than silently ignore what a newer program asked for;
  *  - size 0 (a struct not initialised) or larger than 4096 is COHORT_EINVAL, field "size";
- *  - a NULL options pointer means every default, where the call has no required option.
+ *  - a NULL options pointer means every default, where the call has no required option;
+ *  - structs the library fills (cohort_eval_summary, _column, _pair) are stamped the same way by
+ *    the caller, and the library writes only the members that fit in their size.
+ * Maintainers: a new member starts at or past the struct's previous sizeof (no reuse of padding).
  */
 #ifndef COHORT_COHORT_H
 #define COHORT_COHORT_H
@@ -361,7 +364,66 @@ COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on s
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
 /* Full report as JSON (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
-COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
+
+/* The whole evaluation, exactly, for programs that draw their own report. These structs are
+ * filled by the library and size-stamped like the options: set size (the *_INIT initialiser)
+ * and the library writes only the members that fit in it. Pointers live as long as the
+ * evaluation. NaN marks a number not computed. */
+typedef struct cohort_eval_summary {
+  size_t size;                      /* sizeof(cohort_eval_summary): COHORT_EVAL_SUMMARY_INIT */
+  size_t real_rows, synthetic_rows, holdout_rows;
+  int has_holdout;
+  size_t columns, pairs;            /* see cohort_eval_column, cohort_eval_pair */
+  double quality, quality_all_pairs, column_shapes, pair_trends, pair_trends_all_pairs;
+  double correlation_threshold;     /* a numeric pair counts when the real |Pearson r| exceeds this */
+  double association_threshold;     /* ... another pair when the real Cramer's V exceeds this */
+  size_t pairs_kept;
+  size_t identical, identical_rare, identical_common, copy_k;
+  double copy_tolerance;
+  size_t dcr_synthetic_rows, dcr_real_rows, dcr_holdout_rows; /* rows measured, after sampling */
+  double median_dcr_synthetic, median_dcr_random, dcr_baseline;
+  double closer_to_training, median_dcr_holdout, dcr_overfitting;
+  const char *target;               /* NULL = train-on-synthetic not asked for */
+  int target_numeric;               /* R^2 rather than accuracy */
+  size_t test_rows;
+  double tstr, trtr;
+  const char *tstr_note;            /* why tstr was not computed, or NULL */
+} cohort_eval_summary;
+#define COHORT_EVAL_SUMMARY_INIT {.size = sizeof(cohort_eval_summary)}
+
+typedef struct cohort_eval_column {
+  size_t size;                      /* sizeof(cohort_eval_column): COHORT_EVAL_COLUMN_INIT */
+  const char *name;
+  cohort_ftype type;
+  int numeric;                      /* KSComplement and a histogram, else TVComplement and categories */
+  double score;
+  const char *error;                /* why score is NaN, or NULL */
+  size_t unparsed;                  /* numeric cells that did not parse (counted as missing) */
+  size_t real_rows, synthetic_rows, real_missing, synthetic_missing;
+  size_t bins;                      /* histogram bins, or categories listed */
+  const double *edges;              /* histogram: bins + 1 edges (epoch seconds when datetime) */
+  const char *const *categories;    /* categories: most frequent in the real data first */
+  const double *real, *synthetic;   /* bins: counts (histogram) or shares of all rows (categories) */
+  int has_other;                    /* categories beyond those listed, as shares of all rows: */
+  double other_real, other_synthetic;
+  int datetime;
+} cohort_eval_column;
+#define COHORT_EVAL_COLUMN_INIT {.size = sizeof(cohort_eval_column)}
+
+typedef struct cohort_eval_pair {
+  size_t size;                      /* sizeof(cohort_eval_pair): COHORT_EVAL_PAIR_INIT */
+  size_t a, b;                      /* columns, a < b */
+  int correlation;                  /* CorrelationSimilarity (Pearson r), else ContingencySimilarity (V) */
+  double score, real, synthetic;    /* the metric, and the association in each table */
+  int kept;                         /* counts under the current rule */
+  const char *error;
+} cohort_eval_pair;
+#define COHORT_EVAL_PAIR_INIT {.size = sizeof(cohort_eval_pair)}
+
+COHORT_API cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_eval_summary *out);
+/* i < summary.columns; k < summary.pairs. */
+COHORT_API cohort_status cohort_eval_get_column(const cohort_eval *e, size_t i, cohort_eval_column *out);
+COHORT_API cohort_status cohort_eval_get_pair(const cohort_eval *e, size_t k, cohort_eval_pair *out);
 
 /* ---------------------------------------------------------------- persist */
 

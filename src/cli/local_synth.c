@@ -1,5 +1,6 @@
 /* Verbs about synthetic data: synthesize and evaluate. */
 #include "local.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -327,7 +328,7 @@ int local_evaluate(int argc, char **argv) {
   for (size_t i = 0; i < reports.n; i++) {
     const char *path = reports.v[i];
     int is_json = ends_with(path, ".json");
-    st = is_json ? cohort_eval_to_json(ev, &doc) : cohort_eval_to_html(ev, &doc);
+    st = is_json ? cohort_eval_to_json(ev, &doc) : co_report_html(ev, &doc);
     if (st != COHORT_OK) {
       rc = cli_fail(st, "build %s report", is_json ? "JSON" : "HTML");
       goto out;

@@ -1,5 +1,6 @@
-/* Size-stamped options structs: the caller's first member says how big its struct is, so a
- * program built against an older or newer cohort.h keeps its meaning (see the top of cohort.h). */
+/* Size-stamped structs, options in and information out: the caller's first member says how big
+ * its struct is, so a program built against an older or newer cohort.h keeps its meaning (see the
+ * top of cohort.h). */
 #include "co_internal.h"
 
 #include <string.h>
@@ -28,5 +29,19 @@ cohort_status co_options_read(void *dst, size_t ours, const void *src, const cha
                                           "(%s, %zu-byte options) does not know; link a newer one",
                                           what, i, COHORT_VERSION_STRING, ours));
   memcpy(d + sizeof(size_t), s + sizeof(size_t), (theirs < ours ? theirs : ours) - sizeof(size_t));
+  return COHORT_OK;
+}
+
+cohort_status co_info_write(void *dst, const void *src, size_t ours, const char *what) {
+  size_t theirs;
+  memcpy(&theirs, dst, sizeof theirs);
+  if (theirs < sizeof(size_t) || theirs > CO_OPTIONS_MAX_SIZE)
+    return co_error_in("size", co_error(COHORT_EINVAL,
+                                        "%s: size = %zu: set it to the struct's sizeof, e.g. with its "
+                                        "_INIT initialiser",
+                                        what, theirs));
+  /* Members a newer caller knows and this library does not are left as the caller set them. */
+  memcpy((unsigned char *)dst + sizeof(size_t), (const unsigned char *)src + sizeof(size_t),
+         (theirs < ours ? theirs : ours) - sizeof(size_t));
   return COHORT_OK;
 }

@@ -4,6 +4,7 @@
  * crash or a cancel mid-job leaves the committed trainee as it was. */
 #include "co_base.h"
 #include "log.h"
+#include "report.h"
 #include "task.h"
 #include "util.h"
 
@@ -330,7 +331,7 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   cohort_status st = cohort_evaluate(schema, real, synth, holdout, &eo, &ev);
   if (st != COHORT_OK)
     goto out;
-  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK || (st = cohort_eval_to_html(ev, &html_doc)) != COHORT_OK)
+  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK || (st = co_report_html(ev, &html_doc)) != COHORT_OK)
     goto out;
   co_id_new("rep", r.id, sizeof r.id);
   co_strlcpy(r.workspace_id, t->job->workspace_id, sizeof r.workspace_id);
@@ -365,7 +366,7 @@ out:
   }
   co_report_clear(&r);
   cohort_free(json_doc);
-  cohort_free(html_doc);
+  co_free(html_doc);
   cohort_eval_free(ev);
   return st;
 }
