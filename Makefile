@@ -50,13 +50,14 @@ test-sanitize: deps browser-deps cluster-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j2 -LE quality
 
-# ThreadSanitizer over the threaded parts: the store under concurrent claims, and the server
+# ThreadSanitizer over the threaded parts: the store under concurrent claims, the buses (requests
+# answered from other threads, libnats callback threads), and the server
 # (HTTP threads, job threads, shared trainees) through its API and client tests.
 test-tsan: deps
 	@CC=clang cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_TSAN=ON >/dev/null
-	@cmake --build $(TSAN_BUILD) --target cohort test_store
+	@cmake --build $(TSAN_BUILD) --target cohort test_store test_bus
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|server|python_client)$$'
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|test_bus|server|python_client)$$'
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_FUZZ=ON >/dev/null

@@ -11,7 +11,8 @@ set -euo pipefail
 # chromium); node comes from Debian only when the machine has none.
 pkgs=(chromium build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
-      libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3)
+      libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3
+      libnats-dev nats-server libhiredis-dev redis-server)
 for arg in "$@"; do
   case $arg in
   --bench)

@@ -373,10 +373,10 @@ static void test_open_migrations(void **state) {
     const char *colon = strstr(pg_base, ":cohort@"); /* scripts/pg-server.sh's role and password */
     assert_non_null(colon);
     snprintf(path, sizeof path, "%.*s:sekrit99@%s", (int)(colon - pg_base), pg_base, colon + strlen(":cohort@"));
-    FAILS(co_store_postgres_open(path, NULL, &s), COHORT_EIO, "store: PostgreSQL unavailable: ");
+    FAILS(co_store_postgres_open(path, NULL, &s), COHORT_EUNAVAIL, "store: PostgreSQL unavailable: ");
     assert_non_null(strstr(cohort_errmsg(), "password authentication failed"));
     assert_null(strstr(cohort_errmsg(), "sekrit99"));
-    FAILS(co_store_postgres_open("postgres://cohort@127.0.0.1:1/cohort", NULL, &s), COHORT_EIO,
+    FAILS(co_store_postgres_open("postgres://cohort@127.0.0.1:1/cohort", NULL, &s), COHORT_EUNAVAIL,
           "store: PostgreSQL unavailable: ");
     assert_ptr_equal(s, before);
     return;
@@ -762,12 +762,12 @@ static void test_trainees(void **state) {
   co_trainee_clear(&got);
 
   /* Compare-and-swap: the first writer wins, the stale one is told what happened. */
-  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", "{\"cases\":100}", 70));
-  FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "{}", 71), COHORT_ESTATE,
+  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", "{\"cases\":100}", NULL, 70));
+  FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "{}", NULL, 71), COHORT_ESTATE,
         "trainee 'tr_1' changed: version is 1, expected 0");
-  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", NULL, 80));
-  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, 80), COHORT_ENOTFOUND, "trainee 'tr_9' not found");
-  assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", NULL, 80), COHORT_EINVAL);
+  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", NULL, NULL, 80));
+  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, NULL, 80), COHORT_ENOTFOUND, "trainee 'tr_9' not found");
+  assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", NULL, NULL, 80), COHORT_EINVAL);
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_int_equal(got.version, 2);
   assert_string_equal(got.blob, "trainees/tr_1/v2.cohort");
@@ -775,9 +775,31 @@ static void test_trainees(void **state) {
   assert_int_equal(got.updated_ms, 80);
   assert_int_equal(got.created_ms, 50);
   co_trainee_clear(&got);
-  OK(s->ops->trainee_commit(s, "tr_1", 2, 3, "trainees/tr_1/v3.cohort", "{\"cases\":7}", 90));
+  OK(s->ops->trainee_commit(s, "tr_1", 2, 3, "trainees/tr_1/v3.cohort", "{\"cases\":7}", NULL, 90));
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_string_equal(got.info_json, "{\"cases\":7}");
+  co_trainee_clear(&got);
+
+  /* Fenced commits: only the attempt that holds the job's lease may commit. */
+  co_job fj = make_job("jb_f", "ws_1", "tr_1", 95), claimed;
+  OK(s->ops->job_create(s, &fj));
+  OK(s->ops->job_claim(s, "w1", 1000, 100, 5, &claimed)); /* attempt 1, lease until 1100 */
+  co_job_clear(&claimed);
+  co_fence first = {"jb_f", "w1", 1}, second = {"jb_f", "w2", 2}, stranger = {"jb_f", "w9", 1};
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", NULL, &stranger, 1001), COHORT_ESTATE,
+        "no longer holds its lease");
+  OK(s->ops->job_claim(s, "w2", 1101, 100, 5, &claimed)); /* w1 paused past its lease: attempt 2 */
+  assert_int_equal(claimed.attempts, 2);
+  co_job_clear(&claimed);
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", NULL, &first, 1102), COHORT_ESTATE,
+        "job 'jb_f' attempt 1 no longer holds its lease");
+  OK(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4b.cohort", NULL, &second, 1103));
+  OK(s->ops->job_finish(s, "jb_f", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1104));
+  FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", NULL, &second, 1105), COHORT_ESTATE,
+        "no longer holds its lease");
+  OK(s->ops->trainee_get(s, "tr_1", &got));
+  assert_int_equal(got.version, 4);
+  assert_string_equal(got.blob, "trainees/tr_1/v4b.cohort");
   co_trainee_clear(&got);
 
   /* A trainee outlives the dataset it came from. */
@@ -1572,16 +1594,16 @@ static void test_pg_recovery(void **state) {
   all_succeed(s); /* several pooled sessions, all about to go stale */
 
   pg_server("stop");
-  FAILS(s->ops->user_get(s, "us_1", &got), COHORT_EIO, "store: PostgreSQL unavailable: ");
+  FAILS(s->ops->user_get(s, "us_1", &got), COHORT_EUNAVAIL, "store: PostgreSQL unavailable: ");
   assert_ptr_equal(strstr(cohort_errmsg(), "store: PostgreSQL unavailable: "), cohort_errmsg());
   for (int i = 0; i < 20; i++) { /* fail fast: no call waits for a timeout */
     int64_t t0 = co_now_ms();
-    FAILS(s->ops->ping(s), COHORT_EIO, "store: PostgreSQL unavailable: ");
+    FAILS(s->ops->ping(s), COHORT_EUNAVAIL, "store: PostgreSQL unavailable: ");
     assert_true(co_now_ms() - t0 < 1000);
     nanosleep(&(struct timespec){0, 50000000}, NULL);
   }
   co_job j = make_job("jb_1", "ws_1", "", 1);
-  FAILS(s->ops->job_create(s, &j), COHORT_EIO, "store: PostgreSQL unavailable: ");
+  FAILS(s->ops->job_create(s, &j), COHORT_EUNAVAIL, "store: PostgreSQL unavailable: ");
 
   pg_server("start");
   cohort_status st = COHORT_EIO;

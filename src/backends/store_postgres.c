@@ -6,7 +6,7 @@
  * found broken (PQstatus) is closed and the pool's generation moves on, so the idle ones opened
  * before it (most likely dead too: a restarted server) are reopened instead of failing one by one.
  * While the server cannot be reached, connecting is not retried for PG_RETRY_MS: calls fail at
- * once with COHORT_EIO "store: PostgreSQL unavailable: ...", and the first call after that tries
+ * once with COHORT_EUNAVAIL "store: PostgreSQL unavailable: ...", and the first call after that tries
  * again, so the store recovers by itself. Every session runs with statement_timeout.
  *
  * Every value is a bound parameter (PQexecParams with declared types); SQL text is only ever
@@ -196,7 +196,7 @@ static void pg_quiet(void *arg, const char *message) {
   (void)message;
 }
 
-/* A new session with statement_timeout set. EIO "store: PostgreSQL unavailable: ..." when the
+/* A new session with statement_timeout set. EUNAVAIL "store: PostgreSQL unavailable: ..." when the
  * server cannot be reached or refuses us. */
 static cohort_status pg_connect(pg_store *s, PGconn **out) {
   char connect_s[16], timeout[16], why[256];
@@ -214,7 +214,7 @@ static cohort_status pg_connect(pg_store *s, PGconn **out) {
   if (PQstatus(c) != CONNECTION_OK) {
     one_line(why, sizeof why, PQerrorMessage(c));
     PQfinish(c);
-    return co_error(COHORT_EIO, "store: PostgreSQL unavailable: %s", why);
+    return co_error(COHORT_EUNAVAIL, "store: PostgreSQL unavailable: %s", why);
   }
   PQsetNoticeProcessor(c, pg_quiet, NULL);
   const char *params[] = {timeout};
@@ -224,7 +224,7 @@ static cohort_status pg_connect(pg_store *s, PGconn **out) {
     one_line(why, sizeof why, PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
-    return co_error(COHORT_EIO, "store: PostgreSQL unavailable: statement_timeout: %s", why);
+    return co_error(COHORT_EUNAVAIL, "store: PostgreSQL unavailable: statement_timeout: %s", why);
   }
   PQclear(r);
   *out = c;
@@ -250,7 +250,7 @@ static cohort_status pg_fill(pg_cx *cx) {
   cohort_status rc;
   pthread_mutex_lock(&s->mu);
   if (mono_ms() < s->retry_ms) { /* down a moment ago: do not wait for it again */
-    rc = co_error(COHORT_EIO, "%s", s->down);
+    rc = co_error(COHORT_EUNAVAIL, "%s", s->down);
     pthread_mutex_unlock(&s->mu);
     return rc;
   }
@@ -261,7 +261,7 @@ static cohort_status pg_fill(pg_cx *cx) {
     cx->slot->conn = cx->c = c;
     cx->slot->gen = s->gen;
     s->retry_ms = 0;
-  } else if (rc == COHORT_EIO) {
+  } else if (rc == COHORT_EUNAVAIL) {
     co_strlcpy(s->down, cohort_errmsg(), sizeof s->down);
     s->retry_ms = mono_ms() + PG_RETRY_MS;
   }
@@ -328,7 +328,7 @@ static cohort_status pg_get(pg_store *s, pg_cx *cx) {
       break;
     if (pthread_cond_timedwait(&s->freed, &s->mu, &until) == ETIMEDOUT && mono_ms() >= deadline) {
       pthread_mutex_unlock(&s->mu);
-      return co_error(COHORT_EIO,
+      return co_error(COHORT_EUNAVAIL,
                       "store: PostgreSQL unavailable: all %d connections stayed busy for %d ms"
                       " (store_pool_size, store_timeout_ms)",
                       s->n, s->timeout_ms);
@@ -415,7 +415,7 @@ static cohort_status pg_reconnect(pg_cx *cx) {
 }
 
 /* Runs one statement. On success *res (when res is not NULL) holds its result, to PQclear. On
- * failure: EIO "store: PostgreSQL unavailable: ..." when the connection is gone, else EIO
+ * failure: EUNAVAIL "store: PostgreSQL unavailable: ..." when the connection is gone, else EIO
  * "store <what>: <server message>" with cx->state / cx->constraint set for the caller to turn a
  * constraint into ESTATE or ENOTFOUND. A pooled connection that turns out dead on an operation's
  * first statement is replaced and the statement sent once more: nothing ran on the dead one (a
@@ -452,7 +452,7 @@ static cohort_status pg_vrun(pg_cx *cx, const char *what, PGresult **res, const 
         continue;
       }
       one_line(why, sizeof why, PQerrorMessage(cx->c));
-      return co_error(COHORT_EIO, "store: PostgreSQL unavailable: %s", why);
+      return co_error(COHORT_EUNAVAIL, "store: PostgreSQL unavailable: %s", why);
     }
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
@@ -1065,7 +1065,7 @@ static cohort_status pg_trainee_list(co_store *cs, const char *workspace_id, co_
 
 static cohort_status pg_trainee_commit(co_store *cs, const char *id, int64_t expect_version,
                                        int64_t new_version, const char *blob, const char *info_json,
-                                       int64_t now_ms) {
+                                       const co_fence *fence, int64_t now_ms) {
   pg_store *s = pg(cs);
   pg_cx cx;
   int64_t version = 0;
@@ -1075,19 +1075,27 @@ static cohort_status pg_trainee_commit(co_store *cs, const char *id, int64_t exp
     return co_error(COHORT_EINVAL, "trainee '%s': new version %lld must be greater than %lld", id,
                     (long long)new_version, (long long)expect_version);
   /* The compare-and-swap is this one statement: a concurrent commit holds the row until it ends,
-   * and then this UPDATE re-reads the row and no longer matches. */
+   * and then this UPDATE re-reads the row and no longer matches. The fence's job row is locked
+   * FOR SHARE, so a claim that takes the job over either committed before (and the row no longer
+   * matches) or waits until this commit is done. */
   rc = pg_do(s, "trainee_commit", &cx,
-             "UPDATE trainees SET version = $1, blob_key = $2, info_json = $3, updated_ms = $4"
-             " WHERE id = $5 AND version = $6",
-             "lsnlsl", new_version, blob, info_json, now_ms, id, expect_version);
+             "WITH fence AS (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempts = $9 AND state = 1"
+             " FOR SHARE)"
+             " UPDATE trainees SET version = $1, blob_key = $2, info_json = $3, updated_ms = $4"
+             " WHERE id = $5 AND version = $6 AND ($7 = '' OR EXISTS (SELECT 1 FROM fence))",
+             "lsnlslssi", new_version, blob, info_json, now_ms, id, expect_version, fence ? fence->job_id : "",
+             fence ? fence->owner : "", fence ? fence->attempt : 0);
   if (rc != COHORT_OK || cx.changed == 1)
     return rc;
   /* Nothing changed: say why. */
   rc = pg_query_one(s, "trainee_commit", "trainee", id, read_count, &version,
                     "SELECT version FROM trainees WHERE id = $1", "s", id);
-  if (rc == COHORT_OK)
+  if (rc == COHORT_OK && version != expect_version)
     rc = co_error(COHORT_ESTATE, "trainee '%s' changed: version is %lld, expected %lld", id, (long long)version,
                   (long long)expect_version);
+  else if (rc == COHORT_OK)
+    rc = co_error(COHORT_ESTATE, "job '%s' attempt %d no longer holds its lease: a newer attempt took over",
+                  fence ? fence->job_id : "", fence ? fence->attempt : 0);
   return rc;
 }
 

@@ -978,7 +978,7 @@ static cohort_status sq_trainee_list(co_store *cs, const char *workspace_id, co_
 
 static cohort_status sq_trainee_commit(co_store *cs, const char *id, int64_t expect_version,
                                        int64_t new_version, const char *blob, const char *info_json,
-                                       int64_t now_ms) {
+                                       const co_fence *fence, int64_t now_ms) {
   sq_store *s = sq(cs);
   sqlite3_stmt *st = NULL;
   int64_t version;
@@ -1001,6 +1001,21 @@ static cohort_status sq_trainee_commit(co_store *cs, const char *id, int64_t exp
     rc = co_error(COHORT_ESTATE, "trainee '%s' changed: version is %lld, expected %lld", id,
                   (long long)version, (long long)expect_version);
     goto out;
+  }
+  if (fence) {
+    int held = 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = sq_prepare(s, &st, "trainee_commit",
+                    "SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND attempts = ? AND state = 1", "ssi",
+                    fence->job_id, fence->owner, fence->attempt);
+    if (rc == COHORT_OK && (rc = sq_row(s, st, "trainee_commit", "job", fence->job_id)) == COHORT_OK)
+      held = 1;
+    if (rc == COHORT_ENOTFOUND || (rc == COHORT_OK && !held))
+      rc = co_error(COHORT_ESTATE, "job '%s' attempt %d no longer holds its lease: a newer attempt took over",
+                    fence->job_id, fence->attempt);
+    if (rc != COHORT_OK)
+      goto out;
   }
   rc = sq_run(s, "trainee_commit", NULL,
               "UPDATE trainees SET version = ?, blob_key = ?, info_json = ?, updated_ms = ? WHERE id = ?",

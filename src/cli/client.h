@@ -1,8 +1,9 @@
 /* The client verbs: the cohort binary talking to a Cohort server over HTTP (libcurl).
  *
- * Commands (one file each): login, logout, whoami, token, workspace (client_auth.c); dataset
- * (client_data.c); trainee (client_trainee.c); job, report (client_job.c). The HTTP core, the
- * saved login and the pieces the verbs share live in client.c.
+ * Commands: login, logout, whoami, token, workspace (client_auth.c); dataset (client_data.c);
+ * trainee (client_trainee.c); job, report (client_job.c, with the polling of a job). Beneath them:
+ * the saved login and where the server is (client_creds.c), requests over libcurl and URLs
+ * (client_http.c), and the shapes of verbs that make one request (client_verb.c).
  *
  * Where the server is: --server URL, else $COHORT_URL, else the saved login's server, else
  * http://127.0.0.1:8080. Who calls: --token, else $COHORT_TOKEN, else the saved login's token
@@ -39,53 +40,32 @@ int cli_trainee_main(int argc, char **argv);
 int cli_job_main(int argc, char **argv);
 int cli_report_main(int argc, char **argv);
 
-/* ---------------------------------------------------------------- verb groups */
+/* Printed under every client group's list of verbs. */
+#define CLI_CLIENT_FOOTER                                                                                    \
+  "\nEvery verb takes --help, --json, --quiet, --server URL and --token TOKEN.\n"                            \
+  "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 130 interrupted.\n"
 
-typedef struct cli_verb {
-  const char *name;
-  int (*run)(int argc, char **argv); /* argv[0] = verb name */
-  const char *summary;
-} cli_verb;
-
-/* `cohort <group> <verb> ...`: argv[0] = group. Handles help, --help and unknown verbs. */
-int cli_dispatch(const char *group, const char *about, const cli_verb *verbs, int argc, char **argv);
-
-/* ---------------------------------------------------------------- connection options
- * Client verbs list CLI_CONN_OPTS (and CLI_WS_OPT where the verb is workspace-scoped) in their
- * option table and read their arguments with cli_next_conn or cli_parse_verb. */
-enum { CLI_O_SERVER = 960, CLI_O_TOKEN, CLI_O_TIMEOUT, CLI_O_WORKSPACE };
-#define CLI_CONN_OPTS                                                                                        \
-  {CLI_O_SERVER, "server", 0, "URL",                                                                         \
-   "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")"},                                \
-      {CLI_O_TOKEN, "token", 0, "TOKEN", "API token (default: $COHORT_TOKEN, then the saved login)"}, {      \
-    CLI_O_TIMEOUT, "timeout", 0, "SECONDS", "give up on one request after this long (default: no limit)"     \
-  }
-#define CLI_WS_OPT                                                                                           \
-  { CLI_O_WORKSPACE, "workspace", 'w', "ID", "workspace (default: your only one)" }
+/* ---------------------------------------------------------------- connection options */
 
 typedef struct cli_conn {
   const char *server, *token, *workspace;
   double timeout_s; /* 0 = none */
 } cli_conn;
 
-/* cli_next that takes the connection options into conn itself; a bad one is a usage error
- * (CLI_STOP with a->rc = CLI_USAGE). */
-int cli_next_conn(cli_args *a, cli_conn *conn, const char **val);
-
-/* A verb's own option or positional for cli_parse_verb: 0 taken, 1 not this verb's (an
- * "unexpected argument" usage error), -1 a usage error already printed. */
-typedef int (*cli_take_fn)(void *ctx, const cli_args *a, int id, const char *val);
-
-/* Parses `<verb> [ID] [options]`: connection options into conn, the first positional into *id
- * (required; id NULL: the verb takes none), anything else through take (NULL: nothing else).
- * Returns 1 to go on, or 0 when the verb must return *rc (help printed, or a usage error). */
-int cli_parse_verb(const cli_cmd *cmd, int argc, char **argv, cli_conn *conn, const char **id,
-                   cli_take_fn take, void *ctx, int *rc);
-
-/* -o FILE of verbs that write a file; --name NAME of the upload verbs. */
-enum { CLI_O_OUT = 970, CLI_O_NAME };
-#define CLI_OUT_OPT                                                                                          \
-  { CLI_O_OUT, "output", 'o', "FILE", "where to write it ('-' = stdout)" }
+/* Option table entries of the client verbs, stored into a cli_conn *c or a const char **p. */
+#define CLI_SERVER_OPT(c)                                                                                    \
+  CLI_OPT("server", 0, "URL", "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")",       \
+          CLI_STR, &(c)->server)
+#define CLI_TIMEOUT_OPT(c, help)                                                                             \
+  CLI_OPT("timeout", 0, "SECONDS", help, CLI_DOUBLE, &(c)->timeout_s,                                        \
+          CLI_ABOVE(0, "must be a positive number of seconds"))
+#define CLI_CONN_OPTS(c)                                                                                     \
+  CLI_SERVER_OPT(c),                                                                                         \
+      CLI_OPT("token", 0, "TOKEN", "API token (default: $COHORT_TOKEN, then the saved login)", CLI_STR,      \
+              &(c)->token),                                                                                  \
+      CLI_TIMEOUT_OPT(c, "give up on one request after this long (default: no limit)")
+#define CLI_WS_OPT(c) CLI_OPT("workspace", 'w', "ID", "workspace (default: your only one)", CLI_STR, &(c)->workspace)
+#define CLI_OUT_OPT(p) CLI_OPT("output", 'o', "FILE", "where to write it ('-' = stdout)", CLI_STR, (p))
 
 /* ---------------------------------------------------------------- the client */
 
@@ -135,10 +115,11 @@ int cli_download(cli_client *c, const char *path, const char *file);
 
 /* ---------------------------------------------------------------- URLs */
 
+/* A request's path and query, at most 4095 bytes; arguments are percent-encoded by libcurl. */
 typedef struct cli_url {
   char s[4096];
   size_t n;
-  int overflow, query;
+  int overflow;
 } cli_url;
 
 /* Formats fmt where every "%s" is replaced by its argument percent-encoded (only %s and %%). */
@@ -169,20 +150,21 @@ typedef int (*cli_print_fn)(const cli_reply *r);
 int cli_fetch(const cli_cmd *cmd, const cli_conn *conn, const char *method, cli_url *u, cli_print_fn print,
               const char *id, const void *ctx);
 
-/* `<verb>` or `<verb> ID` with connection options only: fmt has at most one %s, the ID; a
- * --workspace (cmd lists CLI_WS_OPT) is added to the query. Parses argv, then cli_fetch. */
-int cli_simple_verb(const cli_cmd *cmd, int argc, char **argv, const char *method, const char *fmt,
+/* The shapes below parse argv themselves: cmd gives the verb's text (its opts and pos are
+ * ignored) and they add the options and arguments of their shape. */
+
+/* `<verb>` or `<verb> ID` with the connection options (and --workspace when ws, added to the
+ * query): fmt has at most one %s, the ID. Then cli_fetch. */
+int cli_simple_verb(const cli_cmd *cmd, int ws, int argc, char **argv, const char *method, const char *fmt,
                     cli_print_fn print, const void *ctx);
-/* `<verb> ID` (cmd lists CLI_CONN_OPTS): DELETE fmt (one %s = ID); "Deleted <what> ID". */
+/* `<verb> ID`: DELETE fmt (one %s = ID); "Deleted <what> ID". */
 int cli_delete_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt, const char *what);
-/* `<verb> FILE [--name NAME] [--workspace ID]` (cmd lists an option CLI_O_NAME, CLI_WS_OPT and
- * CLI_CONN_OPTS): streams FILE as ctype to path?workspace=&name=, the name by default the file's
- * without folder and extension; prints the reply like cli_fetch. missing: the usage error
- * without FILE. */
+/* `<verb> FILE [--name NAME] [--workspace ID]`: streams FILE as ctype to path?workspace=&name=,
+ * the name by default the file's without folder and extension; prints the reply like cli_fetch.
+ * name_help: the help of --name; missing: the usage error without FILE. */
 int cli_upload_verb(const cli_cmd *cmd, int argc, char **argv, const char *path, const char *ctype,
-                    const char *missing, cli_print_fn print);
-/* `<verb> ID -o FILE` (cmd lists CLI_OUT_OPT and CLI_CONN_OPTS): downloads fmt (one %s = ID) to
- * FILE, streamed; "-" = stdout. */
+                    const char *name_help, const char *missing, cli_print_fn print);
+/* `<verb> ID -o FILE`: downloads fmt (one %s = ID) to FILE, streamed; "-" = stdout. */
 int cli_download_verb(const cli_cmd *cmd, int argc, char **argv, const char *fmt);
 
 /* ---------------------------------------------------------------- jobs */
@@ -201,26 +183,13 @@ json_t *cli_creds_load(char *err, size_t cap);
 /* Writes the login atomically with mode 0600, creating the folder (0700). 0 or -1 (printed). */
 int cli_creds_save(const cli_cmd *cmd, json_t *creds);
 
-/* ---------------------------------------------------------------- output */
-
-/* "" for a missing or non-string member. */
-const char *cli_jstr_of(json_t *o, const char *key);
-/* An integer member (0 when missing); a real member as a double (NaN when missing). */
-json_int_t cli_jint_of(json_t *o, const char *key);
-double cli_jnum_of(json_t *o, const char *key);
-/* A member as short text: strings as they are, numbers compact, null as "", others as JSON. */
-const char *cli_jtext(json_t *v, char *buf, size_t cap);
-/* Milliseconds since the epoch as local "YYYY-MM-DD HH:MM:SS"; "" for 0 or null. */
-const char *cli_fmt_ms(char *buf, size_t cap, json_int_t ms);
-/* A byte count as "12.3 MB". */
-const char *cli_fmt_bytes(char *buf, size_t cap, double bytes);
-/* "  key:  value" lines with keys padded to width. */
-void cli_kv(const char *key, const char *fmt, ...) CLI_PRINTF(2, 3);
-/* Prints a schema (array of feature objects) as a table. */
-void cli_schema_print(json_t *schema);
-/* Prints the doc with --json, or runs nothing and returns 0; frees nothing. 1 = printed. */
-int cli_json_out(json_t *doc, int *rc);
+/* The server (normalized, no trailing slash) and token (NULL: none) for cmd from --server,
+ * --token, the environment and the saved login; both malloc'd. CLI_USAGE for a server that is not
+ * http(s) (printed), CLI_ERR when out of memory. */
+int cli_conn_resolve(const cli_cmd *cmd, const cli_conn *o, char **server, char **token);
 /* Wipes and frees a secret string. */
 void cli_free_secret(char *s);
+/* One line of server text: control characters become spaces, at most 600 bytes. */
+void cli_one_line(char *dst, size_t cap, const char *src);
 
 #endif /* COHORT_CLI_CLIENT_H */

@@ -119,17 +119,26 @@ static void wipe_member(json_t *o, const char *key) {
     explicit_bzero((char *)json_string_value(v), json_string_length(v));
 }
 
+/* The password never comes from the command line: say so for a stray argument. */
+static int login_extra(const cli_args *a, const char *val) {
+  return cli_usage(a->cmd, "unexpected argument '%s' (the password is never taken from the command line)", val);
+}
+
 int cli_login_main(int argc, char **argv) {
-  enum { O_USER = 1, O_PWSTDIN, O_NAME };
-  static const cli_opt opts[] = {
-      {CLI_O_SERVER, "server", 0, "URL",
-       "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")"},
-      {O_USER, "user", 'u', "NAME", "user name (asked for on a terminal when not given)"},
-      {O_PWSTDIN, "password-stdin", 0, NULL, "read the password from standard input (one line)"},
-      {O_NAME, "token-name", 0, "NAME", "name of the API token to create (default cli@<hostname>)"},
-      {CLI_O_TIMEOUT, "timeout", 0, "SECONDS", "give up on one request after this long"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  cli_conn conn = {0};
+  cli_client c;
+  const char *user = NULL, *tname = NULL;
+  char user_buf[256], pw[1024], tname_buf[128], err[512], path[4096];
+  int pw_stdin = 0, rc, opened = 0;
+  json_t *body = NULL, *me = NULL, *tok = NULL, *creds = NULL, *old = NULL;
+  const cli_opt opts[] = {
+      CLI_SERVER_OPT(&conn),
+      CLI_OPT("user", 'u', "NAME", "user name (asked for on a terminal when not given)", CLI_STR, &user),
+      CLI_OPT("password-stdin", 0, NULL, "read the password from standard input (one line)", CLI_FLAG, &pw_stdin),
+      CLI_OPT("token-name", 0, "NAME", "name of the API token to create (default cli@<hostname>)", CLI_STR, &tname),
+      CLI_TIMEOUT_OPT(&conn, "give up on one request after this long"),
+      CLI_OPTS_END};
+  const cli_cmd cmd = {
       "login", "[--server URL] [--user NAME] [--password-stdin]",
       "Signs in to a Cohort server and saves an API token that the other verbs use.",
       "The password comes from standard input with --password-stdin, or is asked for with echo off\n"
@@ -138,34 +147,10 @@ int cli_login_main(int argc, char **argv) {
       "else ~/.config/cohort/credentials.json, readable by you only. 'cohort logout' revokes it.\n\n"
       "Example:\n  printf '%s\\n' \"$PASSWORD\" | cohort login --server http://host:8080 --user alice "
       "--password-stdin",
-      opts};
-  cli_args a;
-  cli_conn conn = {0};
-  cli_client c;
-  const char *val, *user = NULL, *tname = NULL;
-  char user_buf[256], pw[1024], tname_buf[128], err[512], path[4096];
-  int id, pw_stdin = 0, rc, opened = 0;
-  json_t *body = NULL, *me = NULL, *tok = NULL, *creds = NULL, *old = NULL;
+      opts, NULL, login_extra};
   pw[0] = '\0';
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    switch (id) {
-    case O_USER:
-      user = val;
-      break;
-    case O_PWSTDIN:
-      pw_stdin = 1;
-      break;
-    case O_NAME:
-      tname = val;
-      break;
-    default:
-      return cli_usage(&cmd, "unexpected argument '%s' (the password is never taken from the command line)",
-                       val);
-    }
-  }
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   int tty = isatty(STDIN_FILENO);
   if (!user && (pw_stdin || !tty))
     return cli_usage(&cmd, "--user NAME is required when the password comes from standard input");
@@ -291,17 +276,15 @@ out:
 /* ---------------------------------------------------------------- logout */
 
 int cli_logout_main(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {CLI_O_TIMEOUT, "timeout", 0, "SECONDS", "give up on one request after this long"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "logout", "", "Revokes the saved login's API token on its server and deletes the saved login.", NULL,
-      opts};
   cli_conn conn = {0};
   cli_client c;
   char err[512], path[4096];
   int rc;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, NULL, NULL, NULL, &rc))
+  const cli_opt opts[] = {CLI_TIMEOUT_OPT(&conn, "give up on one request after this long"), CLI_OPTS_END};
+  const cli_cmd cmd = {"logout", "",
+                       "Revokes the saved login's API token on its server and deletes the saved login.", NULL,
+                       opts, NULL, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if (cli_creds_path(path, sizeof path) != 0)
     return cli_error("logout: no folder for the saved login (set HOME or COHORT_CONFIG_DIR)");
@@ -393,8 +376,6 @@ int cli_logout_main(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- whoami */
 
-static const cli_opt conn_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
-
 static int print_me(const cli_reply *r) {
   static const char *heads[] = {"workspace", "name", "role"};
   cli_table t;
@@ -418,8 +399,8 @@ static int print_me(const cli_reply *r) {
 
 int cli_whoami_main(int argc, char **argv) {
   static const cli_cmd cmd = {"whoami", "", "Shows who the token belongs to, and their workspaces and roles.",
-                              NULL, conn_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/me", print_me, NULL);
+                              NULL, NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/me", print_me, NULL);
 }
 
 /* ---------------------------------------------------------------- token */
@@ -447,41 +428,26 @@ static int print_tokens(const cli_reply *r) {
 
 static int token_list(int argc, char **argv) {
   static const cli_cmd cmd = {
-      "token list", "", "Lists your API tokens (their secrets are never shown again).", NULL, conn_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/tokens", print_tokens, NULL);
+      "token list", "", "Lists your API tokens (their secrets are never shown again).", NULL, NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/tokens", print_tokens, NULL);
 }
 
 static int token_create(int argc, char **argv) {
-  enum { O_TTL = 1 };
-  static const cli_opt opts[] = {{O_TTL, "ttl-days", 0, "N", "expire after N days (default: never)"},
-                                 CLI_CONN_OPTS,
-                                 {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "token create", "NAME [--ttl-days N]", "Creates an API token and prints its secret on stdout, once.",
-      "Use it with --token or COHORT_TOKEN, or as 'Authorization: Bearer <token>'.", opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_client c;
-  const char *val, *name = NULL;
+  const char *name;
   size_t ttl = 0;
-  int id, rc, have_ttl = 0;
+  int rc, have_ttl = 0;
   json_t *body = NULL, *doc = NULL;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    if (id == O_TTL) {
-      if (cli_parse_size(&a, val, &ttl) != 0)
-        return CLI_USAGE;
-      have_ttl = 1;
-    } else if (id == CLI_POS && !name) {
-      name = val;
-    } else {
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-    }
-  }
-  if (!name)
-    return cli_usage(&cmd, "missing the token's NAME");
+  const cli_opt opts[] = {CLI_OPT("ttl-days", 0, "N", "expire after N days (default: never)", CLI_SIZE, &ttl,
+                                  .seen = &have_ttl),
+                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&name, "missing the token's NAME"}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "token create", "NAME [--ttl-days N]", "Creates an API token and prints its secret on stdout, once.",
+      "Use it with --token or COHORT_TOKEN, or as 'Authorization: Bearer <token>'.", opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
   body = json_pack("{s:s}", "name", name);
@@ -511,8 +477,8 @@ static int print_revoked(const cli_reply *r) {
 }
 
 static int token_revoke(int argc, char **argv) {
-  static const cli_cmd cmd = {"token revoke", "ID", "Revokes one of your API tokens.", NULL, conn_opts};
-  return cli_simple_verb(&cmd, argc, argv, "DELETE", "/v1/tokens/%s", print_revoked, NULL);
+  static const cli_cmd cmd = {"token revoke", "ID", "Revokes one of your API tokens.", NULL, NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "DELETE", "/v1/tokens/%s", print_revoked, NULL);
 }
 
 int cli_token_main(int argc, char **argv) {
@@ -520,7 +486,8 @@ int cli_token_main(int argc, char **argv) {
                                    {"create", token_create, "a new API token (its secret is printed once)"},
                                    {"revoke", token_revoke, "revoke a token by id"},
                                    {NULL, NULL, NULL}};
-  return cli_dispatch("token", "API tokens of the signed-in user.", verbs, argc, argv);
+  static const cli_group group = {"token", "API tokens of the signed-in user.", CLI_CLIENT_FOOTER, verbs};
+  return cli_dispatch(&group, argc, argv);
 }
 
 /* ---------------------------------------------------------------- workspace */
@@ -543,19 +510,21 @@ static int print_workspaces(const cli_reply *r) {
 
 static int workspace_list(int argc, char **argv) {
   static const cli_cmd cmd = {"workspace list", "", "Lists your workspaces and your role in each.", NULL,
-                              conn_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/workspaces", print_workspaces, NULL);
+                              NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/workspaces", print_workspaces, NULL);
 }
 
 static int workspace_create(int argc, char **argv) {
-  static const cli_cmd cmd = {"workspace create", "NAME", "Creates a workspace; you become its owner.", NULL,
-                              conn_opts};
   cli_conn conn = {0};
   cli_client c;
   const char *name;
   json_t *doc = NULL, *body = NULL;
   int rc;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &name, NULL, NULL, &rc))
+  const cli_opt opts[] = {CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&name, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {"workspace create", "NAME", "Creates a workspace; you become its owner.", NULL, opts, pos,
+                       NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
@@ -573,7 +542,8 @@ int cli_workspace_main(int argc, char **argv) {
   static const cli_verb verbs[] = {{"list", workspace_list, "your workspaces and roles"},
                                    {"create", workspace_create, "a new workspace that you own"},
                                    {NULL, NULL, NULL}};
-  return cli_dispatch("workspace",
-                      "Workspaces hold datasets, trainees, jobs and reports; members have roles.", verbs,
-                      argc, argv);
+  static const cli_group group = {
+      "workspace", "Workspaces hold datasets, trainees, jobs and reports; members have roles.", CLI_CLIENT_FOOTER,
+      verbs};
+  return cli_dispatch(&group, argc, argv);
 }

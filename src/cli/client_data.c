@@ -3,9 +3,6 @@
 
 #include <stdlib.h>
 
-static const cli_opt ws_opts[] = {CLI_WS_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
-static const cli_opt id_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
-
 static int print_list(const cli_reply *r) {
   static const char *heads[] = {"id", "name", ">rows", ">columns", ">size", "created"};
   cli_table t;
@@ -28,8 +25,8 @@ static int print_list(const cli_reply *r) {
 
 static int dataset_list(int argc, char **argv) {
   static const cli_cmd cmd = {"dataset list", "[--workspace ID]", "Lists the datasets of a workspace.", NULL,
-                              ws_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/datasets", print_list, NULL);
+                              NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 1, argc, argv, "GET", "/v1/datasets", print_list, NULL);
 }
 
 static int print_uploaded(const cli_reply *r) {
@@ -42,15 +39,11 @@ static int print_uploaded(const cli_reply *r) {
 }
 
 static int dataset_upload(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {CLI_O_NAME, "name", 'n', "NAME", "the dataset's name (default: the file's name)"},
-      CLI_WS_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"dataset upload", "FILE.csv [--name NAME] [--workspace ID]",
                               "Uploads a CSV file (streamed); the server checks it and infers its schema.",
-                              "Example:\n  cohort dataset upload penguins.csv --name penguins", opts};
-  return cli_upload_verb(&cmd, argc, argv, "/v1/datasets", "text/csv", "missing the CSV FILE to upload",
+                              "Example:\n  cohort dataset upload penguins.csv --name penguins", NULL, NULL, NULL};
+  return cli_upload_verb(&cmd, argc, argv, "/v1/datasets", "text/csv",
+                         "the dataset's name (default: the file's name)", "missing the CSV FILE to upload",
                          print_uploaded);
 }
 
@@ -71,8 +64,8 @@ static int print_show(const cli_reply *r) {
 
 static int dataset_show(int argc, char **argv) {
   static const cli_cmd cmd = {"dataset show", "ID", "Shows a dataset and the schema inferred from it.", NULL,
-                              id_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/datasets/%s", print_show, NULL);
+                              NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/datasets/%s", print_show, NULL);
 }
 
 /* ctx: the first row's number (--offset). */
@@ -106,40 +99,21 @@ static int print_preview(const cli_reply *r) {
 }
 
 static int dataset_preview(int argc, char **argv) {
-  enum { O_ROWS = 1, O_OFFSET };
-  static const cli_opt opts[] = {{O_ROWS, "rows", 'n', "N", "rows to show (default 20, at most 1000)"},
-                                 {O_OFFSET, "offset", 0, "N", "first row to show, from 0 (default 0)"},
-                                 CLI_CONN_OPTS,
-                                 {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"dataset preview", "ID [--rows N] [--offset N]",
-                              "Shows rows of a dataset as a table.", NULL, opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_url u;
-  const char *val, *ds = NULL;
+  const char *ds;
   size_t rows = 20, offset = 0;
   char rows_s[32], off_s[32];
-  int id;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    if (id == O_ROWS) {
-      if (cli_parse_size(&a, val, &rows) != 0)
-        return CLI_USAGE;
-      if (rows < 1 || rows > 1000)
-        return cli_usage(&cmd, "--rows: must be from 1 to 1000");
-    } else if (id == O_OFFSET) {
-      if (cli_parse_size(&a, val, &offset) != 0)
-        return CLI_USAGE;
-    } else if (id == CLI_POS && !ds) {
-      ds = val;
-    } else {
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-    }
-  }
-  if (!ds)
-    return cli_usage(&cmd, "missing the dataset ID");
+  int rc;
+  const cli_opt opts[] = {CLI_OPT("rows", 'n', "N", "rows to show (default 20, at most 1000)", CLI_SIZE, &rows,
+                                  .bad = "must be from 1 to 1000", .lo = 1, .hi = 1000),
+                          CLI_OPT("offset", 0, "N", "first row to show, from 0 (default 0)", CLI_SIZE, &offset),
+                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&ds, "missing the dataset ID"}, {NULL, NULL}};
+  const cli_cmd cmd = {"dataset preview", "ID [--rows N] [--offset N]", "Shows rows of a dataset as a table.",
+                       NULL, opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   snprintf(rows_s, sizeof rows_s, "%zu", rows);
   snprintf(off_s, sizeof off_s, "%zu", offset);
   cli_url_init(&u, "/v1/datasets/%s/preview", ds);
@@ -148,17 +122,15 @@ static int dataset_preview(int argc, char **argv) {
   return cli_fetch(&cmd, &conn, "GET", &u, print_preview, NULL, &offset);
 }
 
-static const cli_opt out_opts[] = {CLI_OUT_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
-
 static int dataset_download(int argc, char **argv) {
   static const cli_cmd cmd = {"dataset download", "ID -o FILE",
                               "Downloads the dataset's CSV, byte for byte as uploaded (streamed to disk).",
-                              NULL, out_opts};
+                              NULL, NULL, NULL, NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/datasets/%s/download");
 }
 
 static int dataset_delete(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset delete", "ID", "Deletes a dataset.", NULL, id_opts};
+  static const cli_cmd cmd = {"dataset delete", "ID", "Deletes a dataset.", NULL, NULL, NULL, NULL};
   return cli_delete_verb(&cmd, argc, argv, "/v1/datasets/%s", "dataset");
 }
 
@@ -170,6 +142,7 @@ int cli_dataset_main(int argc, char **argv) {
                                    {"download", dataset_download, "the dataset's CSV to a file"},
                                    {"delete", dataset_delete, "delete a dataset"},
                                    {NULL, NULL, NULL}};
-  return cli_dispatch("dataset", "CSV tables stored on the server, with their inferred schemas.", verbs, argc,
-                      argv);
+  static const cli_group group = {"dataset", "CSV tables stored on the server, with their inferred schemas.",
+                                  CLI_CLIENT_FOOTER, verbs};
+  return cli_dispatch(&group, argc, argv);
 }

@@ -1,10 +1,10 @@
-/* Client verbs for jobs (list, show, wait, cancel) and reports (list, show, html, delete). */
+/* Client verbs for jobs (list, show, wait, cancel) and reports (list, show, html, delete), and
+ * the waiting for a job that the trainee verbs' --wait shares. */
 #include "client.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const cli_opt id_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
+#include <time.h>
 
 /* A JSON value in one line (params, results). */
 static void kv_json(const char *key, json_t *v) {
@@ -15,6 +15,77 @@ static void kv_json(const char *key, json_t *v) {
     cli_kv(key, "%s", s);
   free(s);
 }
+
+/* ---------------------------------------------------------------- jobs */
+
+static int job_done(const char *state) {
+  return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
+int cli_wait_job(cli_client *c, const char *job_id, json_t **final) {
+  cli_url u;
+  cli_progress p;
+  json_t *job = NULL;
+  int rc;
+  if (final)
+    *final = NULL;
+  cli_url_init(&u, "/v1/jobs/%s", job_id);
+  const char *path = cli_url_get(&u, c);
+  if (!path)
+    return CLI_ERR;
+  cli_progress_init(&p);
+  for (;;) {
+    json_decref(job);
+    job = NULL;
+    if ((rc = cli_call(c, "GET", path, NULL, &job)) != CLI_OK)
+      break;
+    const char *state = cli_jstr_of(job, "state"), *stage = cli_jstr_of(job, "stage");
+    double frac = cli_jnum_of(job, "progress");
+    int done = job_done(state);
+    if (!*stage || !strcmp(state, "queued"))
+      stage = state;
+    if (!cli_g.quiet && !cli_interrupted())
+      cli_progress_cb(&p, stage, done && !strcmp(state, "succeeded") ? 1.0 : frac);
+    if (done) {
+      cli_progress_end(&p);
+      if (!strcmp(state, "succeeded")) {
+        rc = CLI_OK;
+      } else {
+        char msg[640];
+        cli_one_line(msg, sizeof msg, cli_jstr_of(job, "error"));
+        if (!strcmp(state, "cancelled"))
+          fprintf(stderr, "cohort %s: job %s was cancelled%s%s\n", c->cmd->name, job_id,
+                  *msg && strcmp(msg, "cancelled") ? ": " : "", strcmp(msg, "cancelled") ? msg : "");
+        else
+          fprintf(stderr, "cohort %s: job %s failed: %s\n", c->cmd->name, job_id,
+                  *msg ? msg : "(no message)");
+        rc = CLI_ERR;
+      }
+      break;
+    }
+    if (cli_interrupted()) {
+      rc = CLI_INTERRUPTED;
+      break;
+    }
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    if (cli_interrupted()) {
+      rc = CLI_INTERRUPTED;
+      break;
+    }
+  }
+  cli_progress_end(&p);
+  if (rc == CLI_INTERRUPTED)
+    fprintf(stderr, "cohort %s: stopped waiting; job %s keeps running ('cohort job cancel %s' stops it)\n",
+            c->cmd->name, job_id, job_id);
+  if (final && job && (rc == CLI_OK || rc == CLI_ERR)) {
+    *final = job;
+    job = NULL;
+  }
+  json_decref(job);
+  return rc;
+}
+
 
 /* ---------------------------------------------------------------- job */
 
@@ -39,39 +110,33 @@ static int print_jobs(const cli_reply *r) {
   return CLI_OK;
 }
 
+/* --limit N: checked as a number, sent as given. */
+static int take_limit(const cli_args *a, const char *val, void *dst) {
+  size_t n;
+  if (cli_parse_size(a, val, &n) != 0)
+    return -1;
+  *(const char **)dst = val;
+  return 0;
+}
+
 static int job_list(int argc, char **argv) {
-  enum { O_STATE = 1, O_TRAINEE, O_LIMIT };
-  static const cli_opt opts[] = {
-      {O_STATE, "state", 's', "STATE",
-       "only jobs in this state: queued, running, succeeded, failed, cancelled"},
-      {O_TRAINEE, "trainee", 0, "ID", "only jobs of this trainee"},
-      {O_LIMIT, "limit", 0, "N", "at most N jobs, newest first (default 100, at most 1000)"},
-      CLI_WS_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"job list", "[--state STATE] [--trainee ID] [--workspace ID]",
-                              "Lists the jobs of a workspace, newest first.", NULL, opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_url u;
-  const char *val, *state = NULL, *trainee = NULL, *limit = NULL;
-  size_t n;
-  int id;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    if (id == O_STATE)
-      state = val;
-    else if (id == O_TRAINEE)
-      trainee = val;
-    else if (id == O_LIMIT) {
-      if (cli_parse_size(&a, val, &n) != 0)
-        return CLI_USAGE;
-      limit = val;
-    } else
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-  }
+  const char *state = NULL, *trainee = NULL, *limit = NULL;
+  int rc;
+  const cli_opt opts[] = {
+      CLI_OPT("state", 's', "STATE", "only jobs in this state: queued, running, succeeded, failed, cancelled",
+              CLI_STR, &state),
+      CLI_OPT("trainee", 0, "ID", "only jobs of this trainee", CLI_STR, &trainee),
+      CLI_OPT("limit", 0, "N", "at most N jobs, newest first (default 100, at most 1000)", CLI_CALL, &limit,
+              .fn = take_limit),
+      CLI_WS_OPT(&conn),
+      CLI_CONN_OPTS(&conn),
+      CLI_OPTS_END};
+  const cli_cmd cmd = {"job list", "[--state STATE] [--trainee ID] [--workspace ID]",
+                       "Lists the jobs of a workspace, newest first.", NULL, opts, NULL, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   cli_url_init(&u, "/v1/jobs");
   cli_url_ws(&u, &conn);
   cli_url_q(&u, "state", state);
@@ -106,22 +171,24 @@ static int print_job(const cli_reply *r) {
 
 static int job_show(int argc, char **argv) {
   static const cli_cmd cmd = {"job show", "ID", "Shows a job: state, progress, parameters, result or error.",
-                              NULL, id_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/jobs/%s", print_job, NULL);
+                              NULL, NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/jobs/%s", print_job, NULL);
 }
 
 static int job_wait(int argc, char **argv) {
-  static const cli_cmd cmd = {
-      "job wait", "ID", "Waits for a job to end, with a progress bar on stderr.",
-      "Exits 0 when the job succeeds, 1 with its error when it fails or is cancelled. Ctrl-C stops\n"
-      "waiting (exit 130) and leaves the job running.",
-      id_opts};
   cli_conn conn = {0};
   cli_client c;
   const char *job;
   json_t *j = NULL;
   int rc;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &job, NULL, NULL, &rc))
+  const cli_opt opts[] = {CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&job, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "job wait", "ID", "Waits for a job to end, with a progress bar on stderr.",
+      "Exits 0 when the job succeeds, 1 with its error when it fails or is cancelled. Ctrl-C stops\n"
+      "waiting (exit 130) and leaves the job running.",
+      opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     return rc;
@@ -148,8 +215,8 @@ static int print_cancel(const cli_reply *r) {
 
 static int job_cancel(int argc, char **argv) {
   static const cli_cmd cmd = {"job cancel", "ID", "Asks the server to cancel a queued or running job.", NULL,
-                              id_opts};
-  return cli_simple_verb(&cmd, argc, argv, "POST", "/v1/jobs/%s/cancel", print_cancel, NULL);
+                              NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "POST", "/v1/jobs/%s/cancel", print_cancel, NULL);
 }
 
 int cli_job_main(int argc, char **argv) {
@@ -158,9 +225,10 @@ int cli_job_main(int argc, char **argv) {
                                    {"wait", job_wait, "wait for a job, with a progress bar"},
                                    {"cancel", job_cancel, "cancel a job"},
                                    {NULL, NULL, NULL}};
-  return cli_dispatch("job",
-                      "Jobs: the server's long-running work (train, analyze, impute, synthesize, evaluate).",
-                      verbs, argc, argv);
+  static const cli_group group = {
+      "job", "Jobs: the server's long-running work (train, analyze, impute, synthesize, evaluate).",
+      CLI_CLIENT_FOOTER, verbs};
+  return cli_dispatch(&group, argc, argv);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -187,27 +255,16 @@ static int print_reports(const cli_reply *r) {
 }
 
 static int report_list(int argc, char **argv) {
-  enum { O_TRAINEE = 1 };
-  static const cli_opt opts[] = {{O_TRAINEE, "trainee", 0, "ID", "only reports about this trainee"},
-                                 CLI_WS_OPT,
-                                 CLI_CONN_OPTS,
-                                 {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"report list", "[--trainee ID] [--workspace ID]",
-                              "Lists the quality and privacy reports of a workspace.", NULL, opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_url u;
-  const char *val, *trainee = NULL;
-  int id;
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    if (id == O_TRAINEE)
-      trainee = val;
-    else
-      return cli_usage(&cmd, "unexpected argument '%s'", val);
-  }
+  const char *trainee = NULL;
+  int rc;
+  const cli_opt opts[] = {CLI_OPT("trainee", 0, "ID", "only reports about this trainee", CLI_STR, &trainee),
+                          CLI_WS_OPT(&conn), CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_cmd cmd = {"report list", "[--trainee ID] [--workspace ID]",
+                       "Lists the quality and privacy reports of a workspace.", NULL, opts, NULL, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   cli_url_init(&u, "/v1/reports");
   cli_url_ws(&u, &conn);
   cli_url_q(&u, "trainee", trainee);
@@ -241,19 +298,19 @@ static int print_report(const cli_reply *r) {
 
 static int report_show(int argc, char **argv) {
   static const cli_cmd cmd = {"report show", "ID", "Shows a report's summary (--json: the whole evaluation).",
-                              NULL, id_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/reports/%s", print_report, NULL);
+                              NULL, NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/reports/%s", print_report, NULL);
 }
 
 static int report_html(int argc, char **argv) {
-  static const cli_opt opts[] = {CLI_OUT_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"report html", "ID -o FILE.html",
-                              "Downloads the report as self-contained HTML with its plots.", NULL, opts};
+                              "Downloads the report as self-contained HTML with its plots.", NULL, NULL, NULL,
+                              NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/reports/%s/html");
 }
 
 static int report_delete(int argc, char **argv) {
-  static const cli_cmd cmd = {"report delete", "ID", "Deletes a report.", NULL, id_opts};
+  static const cli_cmd cmd = {"report delete", "ID", "Deletes a report.", NULL, NULL, NULL, NULL};
   return cli_delete_verb(&cmd, argc, argv, "/v1/reports/%s", "report");
 }
 
@@ -263,5 +320,7 @@ int cli_report_main(int argc, char **argv) {
                                    {"html", report_html, "download a report as HTML"},
                                    {"delete", report_delete, "delete a report"},
                                    {NULL, NULL, NULL}};
-  return cli_dispatch("report", "Quality and privacy reports of synthetic data.", verbs, argc, argv);
+  static const cli_group group = {"report", "Quality and privacy reports of synthetic data.", CLI_CLIENT_FOOTER,
+                                  verbs};
+  return cli_dispatch(&group, argc, argv);
 }

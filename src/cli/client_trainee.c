@@ -9,29 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-  O_WAIT = 1,
-  O_DATASET,
-  O_NAME,
-  O_TARGET,
-  O_CONTEXT,
-  O_ROWS,
-  O_PRIVACY,
-  O_SEED,
-  O_TOP,
-  O_K,
-  O_P,
-  O_SAMPLE,
-  O_IGNORE,
-  O_TYPE,
-  O_BATCH,
-  O_NO_REPORT
-};
-
-#define WAIT_OPT                                                                                             \
-  { O_WAIT, "wait", 0, NULL, "wait for the job to end, with a progress bar (Ctrl-C stops waiting)" }
-
-static const cli_opt id_opts[] = {CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
+#define WAIT_OPT(p)                                                                                          \
+  CLI_OPT("wait", 0, NULL, "wait for the job to end, with a progress bar (Ctrl-C stops waiting)", CLI_FLAG, (p))
 
 /* After a POST that started a job ({"trainee":..., "job":...}): either report it, or wait. */
 static int follow_job(cli_client *c, json_t *reply, int wait, json_t **final) {
@@ -90,10 +69,9 @@ static int print_list(const cli_reply *r) {
 }
 
 static int trainee_list(int argc, char **argv) {
-  static const cli_opt opts[] = {CLI_WS_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"trainee list", "[--workspace ID]", "Lists the trainees of a workspace.", NULL,
-                              opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/trainees", print_list, NULL);
+                              NULL, NULL, NULL};
+  return cli_simple_verb(&cmd, 1, argc, argv, "GET", "/v1/trainees", print_list, NULL);
 }
 
 static int print_show(const cli_reply *r) {
@@ -124,20 +102,20 @@ static int print_show(const cli_reply *r) {
 
 static int trainee_show(int argc, char **argv) {
   static const cli_cmd cmd = {"trainee show", "ID",
-                              "Shows a trainee: state, cases, learned parameters, features.", NULL, id_opts};
-  return cli_simple_verb(&cmd, argc, argv, "GET", "/v1/trainees/%s", print_show, NULL);
+                              "Shows a trainee: state, cases, learned parameters, features.", NULL, NULL,
+                              NULL, NULL};
+  return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/trainees/%s", print_show, NULL);
 }
 
 static int trainee_delete(int argc, char **argv) {
-  static const cli_cmd cmd = {"trainee delete", "ID", "Deletes a trainee.", NULL, id_opts};
+  static const cli_cmd cmd = {"trainee delete", "ID", "Deletes a trainee.", NULL, NULL, NULL, NULL};
   return cli_delete_verb(&cmd, argc, argv, "/v1/trainees/%s", "trainee");
 }
 
 static int trainee_export(int argc, char **argv) {
-  static const cli_opt opts[] = {CLI_OUT_OPT, CLI_CONN_OPTS, {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"trainee export", "ID -o FILE.cohort",
                               "Downloads the trainee file (for 'cohort local' verbs, or import elsewhere).",
-                              NULL, opts};
+                              NULL, NULL, NULL, NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/trainees/%s/export");
 }
 
@@ -149,26 +127,11 @@ typedef struct create_opts {
   cli_list ignore, types;
 } create_opts;
 
-static int take_create(void *ctx, const cli_args *a, int id, const char *val) {
-  create_opts *o = ctx;
-  switch (id) {
-  case O_DATASET:
-    o->dataset = val;
-    return 0;
-  case O_NAME:
-    o->name = val;
-    return 0;
-  case O_WAIT:
-    o->wait = 1;
-    return 0;
-  case O_IGNORE:
-    return cli_list_add_split(&o->ignore, val) == 0 ? 0 : (cli_error("out of memory"), -1);
-  case O_TYPE:
-    if (!strchr(val, '=') || val[0] == '=')
-      return cli_usage(a->cmd, "--type: expected NAME=TYPE, got '%s'", val), -1;
-    return cli_list_add(&o->types, val) == 0 ? 0 : (cli_error("out of memory"), -1);
-  }
-  return 1;
+/* --type COL=TYPE, checked by the server but for its shape. */
+static int take_type(const cli_args *a, const char *val, void *types) {
+  if (!strchr(val, '=') || val[0] == '=')
+    return cli_usage(a->cmd, "--type: expected NAME=TYPE, got '%s'", val), -1;
+  return cli_list_add(types, val) == 0 ? 0 : (cli_error("out of memory"), -1);
 }
 
 /* {"col": {"ignored": true, "type": "nominal"}} from --ignore and --type. */
@@ -193,43 +156,29 @@ static json_t *features_json(const create_opts *o) {
 }
 
 static int trainee_create(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_DATASET, "dataset", 'd', "ID", "the dataset to train on (required)"},
-      {O_NAME, "name", 'n', "NAME", "the trainee's name (required)"},
-      {O_IGNORE, "ignore", 0, "COL[,COL]", "do not use these columns as features (repeatable)"},
-      {O_TYPE, "type", 0, "COL=TYPE",
-       "set a feature's type: nominal, continuous, ordinal, datetime, boolean"},
-      WAIT_OPT,
-      CLI_WS_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "trainee create", "--dataset ID --name NAME [--wait]",
-      "Creates a trainee from a dataset; a train job fills it (ready when the job succeeds).",
-      "Example:\n  cohort trainee create --dataset ds_... --name penguins --wait", opts};
-  cli_args a;
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
   create_opts o;
-  const char *val;
   json_t *body = NULL, *reply = NULL, *final = NULL;
-  int id, rc = CLI_USAGE, opened = 0;
+  int rc = CLI_USAGE, opened = 0;
   memset(&o, 0, sizeof o);
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next_conn(&a, &conn, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    int t = id == CLI_POS ? 1 : take_create(&o, &a, id, val);
-    if (t < 0)
-      goto out;
-    if (t > 0) {
-      rc = cli_usage(&cmd, "unexpected argument '%s'", val ? val : "");
-      goto out;
-    }
-  }
+  const cli_opt opts[] = {
+      CLI_OPT("dataset", 'd', "ID", "the dataset to train on (required)", CLI_STR, &o.dataset),
+      CLI_OPT("name", 'n', "NAME", "the trainee's name (required)", CLI_STR, &o.name),
+      CLI_OPT("ignore", 0, "COL[,COL]", "do not use these columns as features (repeatable)", CLI_LIST, &o.ignore),
+      CLI_OPT("type", 0, "COL=TYPE", "set a feature's type: nominal, continuous, ordinal, datetime, boolean",
+              CLI_CALL, &o.types, .fn = take_type),
+      WAIT_OPT(&o.wait),
+      CLI_WS_OPT(&conn),
+      CLI_CONN_OPTS(&conn),
+      CLI_OPTS_END};
+  const cli_cmd cmd = {"trainee create", "--dataset ID --name NAME [--wait]",
+                       "Creates a trainee from a dataset; a train job fills it (ready when the job succeeds).",
+                       "Example:\n  cohort trainee create --dataset ds_... --name penguins --wait", opts, NULL,
+                       NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
   if (!o.dataset || !o.name) {
     rc = cli_usage(&cmd, "%s is required", !o.dataset ? "--dataset ID" : "--name NAME");
     goto out;
@@ -297,20 +246,19 @@ static int start_job(const cli_cmd *cmd, const cli_conn *conn, const char *train
 }
 
 static int trainee_train(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_DATASET, "dataset", 'd', "ID", "the dataset whose rows to add (required)"},
-      WAIT_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"trainee train", "ID --dataset ID [--wait]",
-                              "Adds the rows of a dataset as new cases (a train job).", NULL, opts};
   cli_conn conn = {0};
   create_opts o;
   const char *tr;
   json_t *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_create, &o, &rc))
+  const cli_opt opts[] = {CLI_OPT("dataset", 'd', "ID", "the dataset whose rows to add (required)", CLI_STR,
+                                  &o.dataset),
+                          WAIT_OPT(&o.wait), CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {"trainee train", "ID --dataset ID [--wait]",
+                       "Adds the rows of a dataset as new cases (a train job).", NULL, opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (!o.dataset) {
     rc = cli_usage(&cmd, "--dataset ID is required");
@@ -333,91 +281,66 @@ out:
 
 /* ---------------------------------------------------------------- analyze */
 
-typedef struct analyze_opts {
-  cli_list targets;
-  size_t *k, nk, sample;
-  double *p;
-  size_t np;
-  uint64_t seed;
-  int have_seed, have_sample, wait;
-} analyze_opts;
-
-static int take_analyze(void *ctx, const cli_args *a, int id, const char *val) {
-  analyze_opts *o = ctx;
-  switch (id) {
-  case O_TARGET:
-    return cli_list_add_split(&o->targets, val) == 0 ? 0 : (cli_error("out of memory"), -1);
-  case O_K:
-    return cli_parse_sizes(a, val, &o->k, &o->nk) == 0 ? 0 : -1;
-  case O_P:
-    return cli_parse_doubles(a, val, &o->p, &o->np) == 0 ? 0 : -1;
-  case O_SAMPLE:
-    o->have_sample = 1;
-    return cli_parse_size(a, val, &o->sample) == 0 ? 0 : -1;
-  case O_SEED:
-    o->have_seed = 1;
-    return cli_parse_u64(a, val, &o->seed) == 0 ? 0 : -1;
-  case O_WAIT:
-    o->wait = 1;
-    return 0;
-  }
-  return 1;
-}
-
 static int trainee_analyze(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_TARGET, "target", 't', "NAME", "a feature to tune for (repeatable; default: all features)"},
-      {O_K, "k", 0, "K,K,..", "neighbour counts to try"},
-      {O_P, "p", 0, "P,P,..", "Minkowski exponents to try"},
-      {O_SAMPLE, "sample", 0, "N", "cases used for leave-one-out"},
-      {O_SEED, "seed", 0, "N", "random seed"},
-      WAIT_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"trainee analyze", "ID [--target NAME ...] [--wait]",
-                              "Tunes k, p and per-feature deviations and weights (an analyze job).", NULL,
-                              opts};
   cli_conn conn = {0};
-  analyze_opts o;
+  cli_list targets = {0};
+  cli_sizes k = {0};
+  cli_doubles p = {0};
+  size_t sample = 0;
+  uint64_t seed = 0;
+  int have_seed = 0, have_sample = 0, wait = 0;
   const char *tr;
   json_t *body = NULL, *final = NULL;
   int rc;
-  memset(&o, 0, sizeof o);
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_analyze, &o, &rc))
+  const cli_opt opts[] = {
+      CLI_OPT("target", 't', "NAME", "a feature to tune for (repeatable; default: all features)", CLI_LIST,
+              &targets),
+      CLI_OPT("k", 0, "K,K,..", "neighbour counts to try", CLI_SIZES, &k),
+      CLI_OPT("p", 0, "P,P,..", "Minkowski exponents to try", CLI_DOUBLES, &p),
+      CLI_OPT("sample", 0, "N", "cases used for leave-one-out", CLI_SIZE, &sample, .seen = &have_sample),
+      CLI_OPT("seed", 0, "N", "random seed", CLI_U64, &seed, .seen = &have_seed),
+      WAIT_OPT(&wait),
+      CLI_CONN_OPTS(&conn),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {"trainee analyze", "ID [--target NAME ...] [--wait]",
+                       "Tunes k, p and per-feature deviations and weights (an analyze job).", NULL, opts, pos,
+                       NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   body = json_object();
-  if (o.targets.n) {
+  if (targets.n) {
     json_t *t = json_array();
-    for (size_t i = 0; i < o.targets.n; i++)
-      json_array_append_new(t, cli_jstr(o.targets.v[i]));
+    for (size_t i = 0; i < targets.n; i++)
+      json_array_append_new(t, cli_jstr(targets.v[i]));
     json_object_set_new(body, "targets", t);
   }
-  if (o.nk) {
-    json_t *k = json_array();
-    for (size_t i = 0; i < o.nk; i++)
-      json_array_append_new(k, json_integer((json_int_t)o.k[i]));
-    json_object_set_new(body, "k_values", k);
+  if (k.n) {
+    json_t *ks = json_array();
+    for (size_t i = 0; i < k.n; i++)
+      json_array_append_new(ks, json_integer((json_int_t)k.v[i]));
+    json_object_set_new(body, "k_values", ks);
   }
-  if (o.np) {
-    json_t *p = json_array();
-    for (size_t i = 0; i < o.np; i++)
-      json_array_append_new(p, json_real(o.p[i]));
-    json_object_set_new(body, "p_values", p);
+  if (p.n) {
+    json_t *ps = json_array();
+    for (size_t i = 0; i < p.n; i++)
+      json_array_append_new(ps, json_real(p.v[i]));
+    json_object_set_new(body, "p_values", ps);
   }
-  if (o.have_sample)
-    json_object_set_new(body, "sample", json_integer((json_int_t)o.sample));
-  if (o.have_seed)
-    json_object_set_new(body, "seed", json_integer((json_int_t)(o.seed & INT64_MAX)));
-  rc = start_job(&cmd, &conn, tr, "analyze", body, o.wait, &final);
-  if (rc == CLI_OK && o.wait && !cli_g.json)
+  if (have_sample)
+    json_object_set_new(body, "sample", json_integer((json_int_t)sample));
+  if (have_seed)
+    json_object_set_new(body, "seed", json_integer((json_int_t)(seed & INT64_MAX)));
+  rc = start_job(&cmd, &conn, tr, "analyze", body, wait, &final);
+  if (rc == CLI_OK && wait && !cli_g.json)
     printf("Analyzed trainee %s: version %lld\n", tr,
            (long long)cli_jint_of(json_object_get(final, "result"), "version"));
 out:
   json_decref(body);
   json_decref(final);
-  cli_list_free(&o.targets);
-  free(o.k);
-  free(o.p);
+  cli_list_free(&targets);
+  cli_sizes_free(&k);
+  cli_doubles_free(&p);
   return rc;
 }
 
@@ -498,37 +421,6 @@ static int post_rows(cli_client *c, const char *path, json_t *body, const cohort
 
 /* ---------------------------------------------------------------- predict */
 
-typedef struct predict_opts {
-  cli_list targets, contexts;
-  const char *out, *file;
-  size_t batch;
-} predict_opts;
-
-static int take_predict(void *ctx, const cli_args *a, int id, const char *val) {
-  predict_opts *o = ctx;
-  switch (id) {
-  case O_TARGET:
-    return cli_list_add_split(&o->targets, val) == 0 ? 0 : (cli_error("out of memory"), -1);
-  case O_CONTEXT:
-    return cli_list_add_split(&o->contexts, val) == 0 ? 0 : (cli_error("out of memory"), -1);
-  case CLI_O_OUT:
-    o->out = val;
-    return 0;
-  case O_BATCH:
-    if (cli_parse_size(a, val, &o->batch) != 0)
-      return -1;
-    if (o->batch == 0)
-      return cli_usage(a->cmd, "--batch: must be at least 1"), -1;
-    return 0;
-  case CLI_POS:
-    if (o->file)
-      return 1;
-    o->file = val;
-    return 0;
-  }
-  return 1;
-}
-
 static json_t *names_json(const cli_list *l) {
   json_t *a = json_array();
   for (size_t i = 0; a && i < l->n; i++)
@@ -554,16 +446,6 @@ static int has_probs(json_t *preds, const char *target) {
   return 0;
 }
 
-static char *join2(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  char *s = malloc(la + lb + 1);
-  if (s) {
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-  }
-  return s;
-}
-
 /* Input columns + <t>_predicted, <t>_uncertainty (+ <t>_probability) per target, as CSV. */
 static int write_predictions(const cli_cmd *cmd, const cohort_table *in, const cli_list *targets,
                              json_t *preds, const char *path) {
@@ -586,7 +468,7 @@ static int write_predictions(const cli_cmd *cmd, const cohort_table *in, const c
     const char *suffix[] = {"_predicted", "_uncertainty", "_probability"};
     probs[t] = has_probs(preds, targets->v[t]);
     for (int s = 0; s < 2 + probs[t]; s++) {
-      char *n = join2(targets->v[t], suffix[s]);
+      char *n = cli_join(targets->v[t], suffix[s]);
       if (!n || cli_list_add(&names, n) != 0) {
         free(n);
         goto oom;
@@ -731,74 +613,76 @@ static void note_scores(const cohort_table *in, const cli_list *targets, json_t 
 }
 
 static int trainee_predict(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_TARGET, "target", 't', "NAME", "feature to predict (repeatable, required)"},
-      {O_CONTEXT, "context", 'c', "NAME", "feature to predict from (repeatable; default: all others)"},
-      CLI_OUT_OPT,
-      {O_BATCH, "batch", 0, "N", "rows per request (default 5000)"},
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  cli_conn conn = {0};
+  cli_client c;
+  cli_url u;
+  cli_list targets = {0}, contexts = {0};
+  const char *tr, *file, *out = NULL, *path;
+  size_t batch = 5000;
+  cohort_table *in = NULL;
+  json_t *body = NULL, *preds = NULL, *last = NULL;
+  int rc, opened = 0;
+  const cli_opt opts[] = {
+      CLI_OPT("target", 't', "NAME", "feature to predict (repeatable, required)", CLI_LIST, &targets),
+      CLI_OPT("context", 'c', "NAME", "feature to predict from (repeatable; default: all others)", CLI_LIST,
+              &contexts),
+      CLI_OUT_OPT(&out),
+      CLI_OPT("batch", 0, "N", "rows per request (default 5000)", CLI_SIZE, &batch,
+              CLI_NOT_BELOW(1, "must be at least 1")),
+      CLI_CONN_OPTS(&conn),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {&file, NULL}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "trainee predict", "ID --target NAME [--context NAME ...] ROWS.csv [-o OUT.csv]",
       "Predicts target features for the rows of a CSV file with a trainee on the server.",
       "Prints a table of the predictions and their uncertainty (and the predicted class's probability),\n"
       "or with -o writes CSV: the input columns, then <target>_predicted, <target>_uncertainty and\n"
       "<target>_probability. When the input has the target's column, the accuracy is noted on stderr.",
-      opts};
-  cli_conn conn = {0};
-  cli_client c;
-  cli_url u;
-  predict_opts o;
-  const char *tr, *path;
-  cohort_table *in = NULL;
-  json_t *body = NULL, *preds = NULL, *last = NULL;
-  int rc, opened = 0;
-  memset(&o, 0, sizeof o);
-  o.batch = 5000;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_predict, &o, &rc))
+      opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  if (!o.file || !o.targets.n) {
-    rc = cli_usage(&cmd, "%s", !o.targets.n ? "--target NAME is required" : "missing the ROWS.csv file");
+  if (!file || !targets.n) {
+    rc = cli_usage(&cmd, "%s", !targets.n ? "--target NAME is required" : "missing the ROWS.csv file");
     goto out;
   }
-  if ((rc = read_rows(&cmd, o.file, &in)) != CLI_OK)
+  if ((rc = read_rows(&cmd, file, &in)) != CLI_OK)
     goto out;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     goto out;
   opened = 1;
   body = json_object();
-  json_object_set_new(body, "targets", names_json(&o.targets));
-  if (o.contexts.n)
-    json_object_set_new(body, "contexts", names_json(&o.contexts));
+  json_object_set_new(body, "targets", names_json(&targets));
+  if (contexts.n)
+    json_object_set_new(body, "contexts", names_json(&contexts));
   cli_url_init(&u, "/v1/trainees/%s/predict", tr);
   if (!(path = cli_url_get(&u, &c))) {
     rc = CLI_ERR;
     goto out;
   }
-  if ((rc = post_rows(&c, path, body, in, o.batch, "predictions", &preds, &last)) != CLI_OK)
+  if ((rc = post_rows(&c, path, body, in, batch, "predictions", &preds, &last)) != CLI_OK)
     goto out;
   if (json_array_size(preds) != cohort_table_rows(in)) {
     rc = cli_error("%s: the server answered %zu predictions for %zu rows", cmd.name, json_array_size(preds),
                    cohort_table_rows(in));
     goto out;
   }
-  note_scores(in, &o.targets, preds);
-  if (o.out) {
-    if ((rc = write_predictions(&cmd, in, &o.targets, preds, o.out)) == CLI_OK && !cli_is_stdout(o.out))
-      cli_note("Wrote %zu predictions to %s", json_array_size(preds), o.out);
+  note_scores(in, &targets, preds);
+  if (out) {
+    if ((rc = write_predictions(&cmd, in, &targets, preds, out)) == CLI_OK && !cli_is_stdout(out))
+      cli_note("Wrote %zu predictions to %s", json_array_size(preds), out);
   } else if (cli_g.json) {
     rc = cli_json_print(
         json_pack("{s:O, s:O}", "version", json_object_get(last, "version"), "predictions", preds));
   } else {
-    print_predictions(&o.targets, preds);
+    print_predictions(&targets, preds);
   }
 out:
   json_decref(body);
   json_decref(preds);
   json_decref(last);
   cohort_table_free(in);
-  cli_list_free(&o.targets);
-  cli_list_free(&o.contexts);
+  cli_list_free(&targets);
+  cli_list_free(&contexts);
   if (opened)
     cli_client_close(&c);
   return rc;
@@ -806,47 +690,26 @@ out:
 
 /* ---------------------------------------------------------------- anomalies, importance */
 
-typedef struct anomaly_opts {
-  size_t top;
-  const char *file;
-} anomaly_opts;
-
-static int take_anomaly(void *ctx, const cli_args *a, int id, const char *val) {
-  anomaly_opts *o = ctx;
-  if (id == O_TOP) {
-    if (cli_parse_size(a, val, &o->top) != 0)
-      return -1;
-    if (o->top < 1 || o->top > 10000)
-      return cli_usage(a->cmd, "--top: must be from 1 to 10000"), -1;
-    return 0;
-  }
-  if (id == CLI_POS && !o->file) {
-    o->file = val;
-    return 0;
-  }
-  return 1;
-}
-
 static int trainee_anomalies(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_TOP, "top", 'n', "N", "how many of the trainee's cases to list (default 20)"},
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"trainee anomalies", "ID [--top N] [ROWS.csv]",
-                              "Lists the trainee's most anomalous cases, or scores the rows of a CSV file.",
-                              "Lower conviction is more surprising.", opts};
   cli_conn conn = {0};
   cli_client c;
   cli_url u;
-  anomaly_opts o = {20, NULL};
-  const char *tr, *path;
+  size_t top = 20;
+  const char *tr, *file, *path;
   cohort_table *in = NULL;
   json_t *body = NULL, *doc = NULL, *items = NULL, *last = NULL, *it;
   size_t i;
   int rc, opened = 0;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_anomaly, &o, &rc))
+  const cli_opt opts[] = {CLI_OPT("top", 'n', "N", "how many of the trainee's cases to list (default 20)",
+                                  CLI_SIZE, &top, .bad = "must be from 1 to 10000", .lo = 1, .hi = 10000),
+                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {&file, NULL}, {NULL, NULL}};
+  const cli_cmd cmd = {"trainee anomalies", "ID [--top N] [ROWS.csv]",
+                       "Lists the trainee's most anomalous cases, or scores the rows of a CSV file.",
+                       "Lower conviction is more surprising.", opts, pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  if (o.file && (rc = read_rows(&cmd, o.file, &in)) != CLI_OK)
+  if (file && (rc = read_rows(&cmd, file, &in)) != CLI_OK)
     goto out;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
     goto out;
@@ -856,7 +719,7 @@ static int trainee_anomalies(int argc, char **argv) {
     rc = CLI_ERR;
     goto out;
   }
-  body = json_pack("{s:I}", "top", (json_int_t)o.top);
+  body = json_pack("{s:I}", "top", (json_int_t)top);
   if (in) {
     if ((rc = post_rows(&c, path, body, in, 5000, "rows", &items, &last)) != CLI_OK)
       goto out;
@@ -904,13 +767,6 @@ static int by_importance(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-static int take_target1(void *ctx, const cli_args *a, int id, const char *val) {
-  if (id != O_TARGET)
-    return 1;
-  *(const char **)ctx = val;
-  return 0;
-}
-
 static int print_importance(const cli_reply *r) {
   static const char *heads[] = {"feature", ">importance"};
   json_t *imp = json_object_get(r->doc, "importance"), *v;
@@ -938,16 +794,16 @@ static int print_importance(const cli_reply *r) {
 }
 
 static int trainee_importance(int argc, char **argv) {
-  static const cli_opt opts[] = {{O_TARGET, "target", 't', "NAME", "the feature to explain (required)"},
-                                 CLI_CONN_OPTS,
-                                 {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {"trainee importance", "ID --target NAME", "Feature importance for a target.",
-                              NULL, opts};
   cli_conn conn = {0};
   cli_url u;
   const char *tr, *target = NULL;
   int rc;
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_target1, &target, &rc))
+  const cli_opt opts[] = {CLI_OPT("target", 't', "NAME", "the feature to explain (required)", CLI_STR, &target),
+                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {"trainee importance", "ID --target NAME", "Feature importance for a target.", NULL, opts,
+                       pos, NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if (!target)
     return cli_usage(&cmd, "--target NAME is required");
@@ -965,62 +821,41 @@ typedef struct synth_opts {
   int have_rows, have_seed, wait, no_report;
 } synth_opts;
 
-static int take_synth(void *ctx, const cli_args *a, int id, const char *val) {
-  synth_opts *o = ctx;
-  switch (id) {
-  case O_ROWS:
-    o->have_rows = 1;
-    if (cli_parse_size(a, val, &o->rows) != 0)
-      return -1;
-    if (o->rows < 1)
-      return cli_usage(a->cmd, "--rows: must be at least 1"), -1;
-    return 0;
-  case O_PRIVACY:
-    if (strcmp(val, "reference") && strcmp(val, "local") && strcmp(val, "off"))
-      return cli_usage(a->cmd, "--privacy: must be reference, local or off"), -1;
-    o->privacy = val;
-    return 0;
-  case O_SEED:
-    o->have_seed = 1;
-    return cli_parse_u64(a, val, &o->seed) == 0 ? 0 : -1;
-  case O_TARGET:
-    o->target = val;
-    return 0;
-  case O_WAIT:
-    o->wait = 1;
-    return 0;
-  case O_NO_REPORT:
-    o->no_report = 1;
-    return 0;
-  case CLI_O_OUT:
-    o->out = val;
-    return 0;
-  }
-  return 1;
+static int take_gate(const cli_args *a, const char *val, void *dst) {
+  if (strcmp(val, "reference") && strcmp(val, "local") && strcmp(val, "off"))
+    return cli_usage(a->cmd, "--privacy: must be reference, local or off"), -1;
+  *(const char **)dst = val;
+  return 0;
 }
 
 static int trainee_synthesize(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {O_ROWS, "rows", 'n', "N", "rows to generate (default: as many as the trainee's cases)"},
-      {O_PRIVACY, "privacy", 0, "GATE", "privacy gate: reference (default), local or off"},
-      {O_SEED, "seed", 0, "N", "random seed (default 1)"},
-      {O_TARGET, "target", 't', "NAME", "target feature for the report's train-synthetic-test-real score"},
-      {O_NO_REPORT, "no-report", 0, NULL, "skip the quality and privacy report"},
-      WAIT_OPT,
-      {CLI_O_OUT, "output", 'o', "FILE", "wait, then download the synthetic rows as CSV ('-' = stdout)"},
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "trainee synthesize", "ID --rows N [--privacy reference|local] [--seed S] [--wait] [-o synth.csv]",
-      "Generates privacy-safe synthetic rows as a new dataset, with a quality and privacy report (a job).",
-      "Example:\n  cohort trainee synthesize tr_... --rows 1000 --privacy local -o synthetic.csv", opts};
   cli_conn conn = {0};
   synth_opts o;
   const char *tr;
   json_t *body = NULL, *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  if (!cli_parse_verb(&cmd, argc, argv, &conn, &tr, take_synth, &o, &rc))
+  const cli_opt opts[] = {
+      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee's cases)", CLI_SIZE, &o.rows,
+              .seen = &o.have_rows, CLI_NOT_BELOW(1, "must be at least 1")),
+      CLI_OPT("privacy", 0, "GATE", "privacy gate: reference (default), local or off", CLI_CALL, &o.privacy,
+              .fn = take_gate),
+      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &o.seed, .seen = &o.have_seed),
+      CLI_OPT("target", 't', "NAME", "target feature for the report's train-synthetic-test-real score", CLI_STR,
+              &o.target),
+      CLI_OPT("no-report", 0, NULL, "skip the quality and privacy report", CLI_FLAG, &o.no_report),
+      WAIT_OPT(&o.wait),
+      CLI_OPT("output", 'o', "FILE", "wait, then download the synthetic rows as CSV ('-' = stdout)", CLI_STR,
+              &o.out),
+      CLI_CONN_OPTS(&conn),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "trainee synthesize", "ID --rows N [--privacy reference|local] [--seed S] [--wait] [-o synth.csv]",
+      "Generates privacy-safe synthetic rows as a new dataset, with a quality and privacy report (a job).",
+      "Example:\n  cohort trainee synthesize tr_... --rows 1000 --privacy local -o synthetic.csv", opts, pos,
+      NULL};
+  if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if (o.out)
     o.wait = 1;
@@ -1077,15 +912,12 @@ static int print_imported(const cli_reply *r) {
 }
 
 static int trainee_import(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {CLI_O_NAME, "name", 'n', "NAME", "the trainee's name (default: the file's name)"},
-      CLI_WS_OPT,
-      CLI_CONN_OPTS,
-      {0, NULL, 0, NULL, NULL}};
   static const cli_cmd cmd = {"trainee import", "FILE.cohort [--name NAME] [--workspace ID]",
-                              "Uploads a trainee file (from 'cohort local train' or an export).", NULL, opts};
+                              "Uploads a trainee file (from 'cohort local train' or an export).", NULL, NULL,
+                              NULL, NULL};
   return cli_upload_verb(&cmd, argc, argv, "/v1/trainees/import", "application/octet-stream",
-                         "missing the trainee FILE", print_imported);
+                         "the trainee's name (default: the file's name)", "missing the trainee FILE",
+                         print_imported);
 }
 
 int cli_trainee_main(int argc, char **argv) {
@@ -1103,5 +935,7 @@ int cli_trainee_main(int argc, char **argv) {
       {"export", trainee_export, "download the trainee file"},
       {"import", trainee_import, "upload a trainee file"},
       {NULL, NULL, NULL}};
-  return cli_dispatch("trainee", "Trainees: instance-based models on the server.", verbs, argc, argv);
+  static const cli_group group = {"trainee", "Trainees: instance-based models on the server.", CLI_CLIENT_FOOTER,
+                                  verbs};
+  return cli_dispatch(&group, argc, argv);
 }

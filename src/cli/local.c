@@ -9,13 +9,7 @@
 
 /* ---------------------------------------------------------------- dispatch */
 
-typedef struct local_verb {
-  const char *name;
-  int (*run)(int argc, char **argv);
-  const char *summary;
-} local_verb;
-
-static const local_verb verbs[] = {
+static const cli_verb verbs[] = {
     {"train", local_train, "read a CSV, infer its schema, train a trainee and save it"},
     {"schema", local_schema, "show the schema inferred from a CSV"},
     {"analyze", local_analyze, "tune k, p and per-feature deviations/weights; save"},
@@ -31,63 +25,25 @@ static const local_verb verbs[] = {
     {"evaluate", local_evaluate, "score synthetic data against real data; HTML/JSON report"},
     {NULL, NULL, NULL}};
 
-static void local_overview(FILE *f) {
-  fprintf(f, "Usage: cohort local <verb> [arguments]\n\n"
-             "Runs the engine on local files: CSV tables in, trainee files (.cohort) and CSV out.\n\n"
-             "Verbs:\n");
-  for (const local_verb *v = verbs; v->name; v++)
-    fprintf(f, "  %-12s %s\n", v->name, v->summary);
-  fprintf(f,
-          "\nEvery verb takes --help, --json, --quiet and --threads N. Exit codes: 0 ok, 1 error, 2 usage.\n"
-          "Example:\n"
-          "  cohort local train penguins.csv -o penguins.cohort --analyze --target species\n"
-          "  cohort local predict penguins.cohort penguins.csv --target species -o predicted.csv\n");
-}
-
 int cli_local_main(int argc, char **argv) {
-  if (argc < 2) {
-    local_overview(stderr);
-    return CLI_USAGE;
-  }
-  const char *name = argv[1];
-  if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-    if (strcmp(name, "help") == 0 && argc >= 3) {
-      for (const local_verb *v = verbs; v->name; v++)
-        if (strcmp(v->name, argv[2]) == 0) {
-          char *args[] = {argv[2], "--help", NULL};
-          return v->run(2, args);
-        }
-      fprintf(stderr, "cohort local: unknown verb '%s' (see 'cohort local help')\n", argv[2]);
-      return CLI_USAGE;
-    }
-    local_overview(stdout);
-    return CLI_OK;
-  }
-  for (const local_verb *v = verbs; v->name; v++)
-    if (strcmp(v->name, name) == 0)
-      return v->run(argc - 1, argv + 1);
-  fprintf(stderr, "cohort local: unknown verb '%s' (see 'cohort local help')\n", name);
-  return CLI_USAGE;
+  static const cli_group group = {
+      "local", "Runs the engine on local files: CSV tables in, trainee files (.cohort) and CSV out.",
+      "\nEvery verb takes --help, --json, --quiet and --threads N. Exit codes: 0 ok, 1 error, 2 usage.\n"
+      "Example:\n"
+      "  cohort local train penguins.csv -o penguins.cohort --analyze --target species\n"
+      "  cohort local predict penguins.cohort penguins.csv --target species -o predicted.csv\n",
+      verbs};
+  return cli_dispatch(&group, argc, argv);
 }
 
 /* ---------------------------------------------------------------- CSV input */
 
-int local_csv_opt(local_csv *c, const cli_args *a, int id, const char *val) {
-  switch (id) {
-  case LO_NA:
-    if (cli_list_add(&c->na, val) != 0)
-      return cli_error("out of memory"), -1;
-    return 1;
-  case LO_DELIMITER:
-    if (strcmp(val, "\\t") == 0 || strcmp(val, "tab") == 0)
-      val = "\t";
-    if (strlen(val) != 1 || val[0] == '"' || val[0] == '\n' || val[0] == '\r') {
-      cli_usage(a->cmd, "--delimiter: expected one character (or 'tab'), got '%s'", val);
-      return -1;
-    }
-    c->delimiter = val[0];
-    return 1;
-  }
+int local_take_delimiter(const cli_args *a, const char *val, void *delimiter) {
+  if (strcmp(val, "\\t") == 0 || strcmp(val, "tab") == 0)
+    val = "\t";
+  if (strlen(val) != 1 || val[0] == '"' || val[0] == '\n' || val[0] == '\r')
+    return cli_usage(a->cmd, "--delimiter: expected one character (or 'tab'), got '%s'", val), -1;
+  *(char *)delimiter = val[0];
   return 0;
 }
 
@@ -221,26 +177,26 @@ int local_split_assign(const cohort_schema *s, const char *arg, const char *role
 
 /* ---------------------------------------------------------------- schema overrides */
 
-int local_schema_opt(local_schema_opts *o, const cli_args *a, int id, const char *val) {
-  switch (id) {
-  case LO_TYPE: {
-    const char *eq = strrchr(val, '=');
-    if (!eq || eq == val)
-      return cli_usage(a->cmd, "--type: expected NAME=TYPE, got '%s'", val), -1;
-    if (cohort_ftype_parse(eq + 1) < 0)
-      return cli_usage(a->cmd, "--type: unknown type '%s' (nominal, continuous, ordinal, datetime, boolean)",
-                       eq + 1),
-             -1;
-    return cli_list_add(&o->types, val) == 0 ? 1 : -1;
-  }
-  case LO_ORDER:
-    if (!strchr(val, '=') || val[0] == '=')
-      return cli_usage(a->cmd, "--order: expected NAME=LEVEL,LEVEL,..., got '%s'", val), -1;
-    return cli_list_add(&o->orders, val) == 0 ? 1 : -1;
-  case LO_IGNORE:
-    return cli_list_add_split(&o->ignores, val) == 0 ? 1 : -1;
-  }
-  return 0;
+int local_take_type(const cli_args *a, const char *val, void *types) {
+  const char *eq = strrchr(val, '=');
+  if (!eq || eq == val)
+    return cli_usage(a->cmd, "--type: expected NAME=TYPE, got '%s'", val), -1;
+  if (cohort_ftype_parse(eq + 1) < 0)
+    return cli_usage(a->cmd, "--type: unknown type '%s' (nominal, continuous, ordinal, datetime, boolean)", eq + 1),
+           -1;
+  return cli_list_add(types, val) == 0 ? 0 : (cli_error("out of memory"), -1);
+}
+
+int local_take_order(const cli_args *a, const char *val, void *orders) {
+  if (!strchr(val, '=') || val[0] == '=')
+    return cli_usage(a->cmd, "--order: expected NAME=LEVEL,LEVEL,..., got '%s'", val), -1;
+  return cli_list_add(orders, val) == 0 ? 0 : (cli_error("out of memory"), -1);
+}
+
+int local_take_assign(const cli_args *a, const char *val, void *list) {
+  if (!strchr(val, '='))
+    return cli_usage(a->cmd, "%s: expected NAME=VALUE, got '%s'", a->opt_name, val), -1;
+  return cli_list_add(list, val) == 0 ? 0 : (cli_error("out of memory"), -1);
 }
 
 void local_schema_opts_free(local_schema_opts *o) {
@@ -309,57 +265,36 @@ out:
   return rc;
 }
 
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out) {
+  cohort_status st = cohort_schema_infer(out, t);
+  if (st != COHORT_OK)
+    return cli_fail(st, "infer schema of %s", path);
+  return local_schema_apply(*out, t, o);
+}
+
 /* ---------------------------------------------------------------- schema display */
 
-static void fmt_epoch(char *buf, size_t cap, double v) {
-  time_t tt = (time_t)v;
-  struct tm tm;
-  if (!isfinite(v) || !gmtime_r(&tt, &tm)) {
-    snprintf(buf, cap, "n/a");
-    return;
-  }
-  if (tm.tm_hour || tm.tm_min || tm.tm_sec)
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  else
-    strftime(buf, cap, "%Y-%m-%d", &tm);
+typedef struct schema_levels {
+  const cohort_schema *s;
+  size_t i;
+} schema_levels;
+
+static const char *schema_level(const void *ctx, size_t l) {
+  const schema_levels *f = ctx;
+  return cohort_schema_level(f->s, f->i, l);
 }
 
 void local_feature_range(const cohort_schema *s, size_t i, char *buf, size_t cap) {
   cohort_ftype ty = cohort_schema_type(s, i);
   double lo = NAN, hi = NAN;
   if (ty == COHORT_NOMINAL || ty == COHORT_ORDINAL || ty == COHORT_BOOLEAN) {
-    size_t n = cohort_schema_levels(s, i), used;
-    const char *sep = ty == COHORT_ORDINAL ? " < " : ", ";
-    int w = snprintf(buf, cap, "%zu: ", n);
-    used = w > 0 ? (size_t)w : 0;
-    for (size_t l = 0; l < n && used < cap; l++) {
-      const char *lv = cohort_schema_level(s, i, l);
-      if (used + strlen(lv) + 8 > 48 && l > 0) {
-        snprintf(buf + used, cap - used, "%s...", sep);
-        return;
-      }
-      w = snprintf(buf + used, cap - used, "%s%s", l ? sep : "", lv ? lv : "");
-      used += w > 0 ? (size_t)w : 0;
-    }
+    schema_levels f = {s, i};
+    size_t n = cohort_schema_levels(s, i);
+    cli_fmt_levels(buf, cap, n, n, ty == COHORT_ORDINAL, schema_level, &f);
     return;
   }
   cohort_schema_bounds(s, i, &lo, &hi);
-  if (!isfinite(lo) || !isfinite(hi)) {
-    snprintf(buf, cap, "(no values)");
-    return;
-  }
-  if (ty == COHORT_DATETIME) {
-    char a[40], b[40];
-    fmt_epoch(a, sizeof a, lo);
-    fmt_epoch(b, sizeof b, hi);
-    snprintf(buf, cap, "%s .. %s", a, b);
-    return;
-  }
-  int d = cohort_schema_decimals(s, i);
-  if (d < 0 || d > 12)
-    snprintf(buf, cap, "%g .. %g", lo, hi);
-  else
-    snprintf(buf, cap, "%.*f .. %.*f", d, lo, d, hi);
+  cli_fmt_bounds(buf, cap, lo, hi, ty == COHORT_DATETIME, cohort_schema_decimals(s, i));
 }
 
 static size_t count_missing(const cohort_table *t, const char *name) {
@@ -374,45 +309,21 @@ static size_t count_missing(const cohort_table *t, const char *name) {
 }
 
 void local_schema_print(const cohort_schema *s, const cohort_table *t, const cohort_trainee *tr) {
-  const char *heads[6];
-  size_t nc = 0;
   int analyzed = tr && cohort_trainee_is_analyzed(tr);
-  heads[nc++] = "feature";
-  heads[nc++] = "type";
-  heads[nc++] = "levels / bounds";
-  if (t)
-    heads[nc++] = ">missing";
-  if (analyzed)
-    heads[nc++] = ">deviation";
-  heads[nc++] = "flags";
-  cli_table tab;
-  cli_table_init(&tab, nc, heads);
-  tab.max_width = 52;
-  size_t nf = cohort_schema_features(s);
-  for (size_t i = 0; i < nf; i++) {
-    char range[256], num[32], flags[64];
+  cli_schema_table tab;
+  cli_schema_begin(&tab, t != NULL, analyzed);
+  for (size_t i = 0; i < cohort_schema_features(s); i++) {
+    char range[256], missing[32] = "", dev[32] = "";
+    int ignored = cohort_schema_is_ignored(s, i);
     local_feature_range(s, i, range, sizeof range);
-    cli_table_add(&tab, cohort_schema_name(s, i));
-    cli_table_add(&tab, cohort_ftype_name(cohort_schema_type(s, i)));
-    cli_table_add(&tab, range);
     if (t)
-      cli_table_addf(&tab, "%zu", count_missing(t, cohort_schema_name(s, i)));
-    if (analyzed)
-      cli_table_add(&tab, cohort_schema_is_ignored(s, i)
-                              ? ""
-                              : cli_fmt_num(num, sizeof num, cohort_trainee_deviation(tr, i), 4));
-    flags[0] = '\0';
-    if (cohort_schema_is_id(s, i))
-      strcat(flags, "id-like ");
-    if (cohort_schema_is_ignored(s, i))
-      strcat(flags, "ignored ");
-    size_t fl = strlen(flags);
-    if (fl)
-      flags[fl - 1] = '\0';
-    cli_table_add(&tab, flags);
+      snprintf(missing, sizeof missing, "%zu", count_missing(t, cohort_schema_name(s, i)));
+    if (analyzed && !ignored)
+      cli_fmt_num(dev, sizeof dev, cohort_trainee_deviation(tr, i), 4);
+    cli_schema_row(&tab, cohort_schema_name(s, i), cohort_ftype_name(cohort_schema_type(s, i)), range, missing, dev,
+                   cohort_schema_is_id(s, i), ignored);
   }
-  cli_table_print(&tab, stdout, "  ");
-  cli_table_free(&tab);
+  cli_schema_end(&tab);
 }
 
 json_t *local_schema_json(const cohort_schema *s) {
@@ -437,37 +348,10 @@ void local_analyze_init(local_analyze_opts *o) {
   o->seed = 1;
 }
 
-int local_analyze_opt(local_analyze_opts *o, const cli_args *a, int id, const char *val) {
-  switch (id) {
-  case LO_TARGET:
-    return cli_list_add_split(&o->targets, val) == 0 ? 1 : -1;
-  case LO_K:
-    if (cli_parse_sizes(a, val, &o->k, &o->nk) != 0)
-      return -1;
-    for (size_t i = 0; i < o->nk; i++)
-      if (o->k[i] == 0)
-        return cli_usage(a->cmd, "--k: k must be at least 1"), -1;
-    return 1;
-  case LO_P:
-    if (cli_parse_doubles(a, val, &o->p, &o->np) != 0)
-      return -1;
-    for (size_t i = 0; i < o->np; i++)
-      if (!(o->p[i] > 0))
-        return cli_usage(a->cmd, "--p: p must be greater than 0"), -1;
-    return 1;
-  case LO_SAMPLE:
-    return cli_parse_size(a, val, &o->sample) == 0 ? 1 : -1;
-  case LO_SEED:
-    return cli_parse_u64(a, val, &o->seed) == 0 ? 1 : -1;
-  }
-  return 0;
-}
-
 void local_analyze_free(local_analyze_opts *o) {
   cli_list_free(&o->targets);
-  free(o->k);
-  free(o->p);
-  memset(o, 0, sizeof *o);
+  cli_sizes_free(&o->k);
+  cli_doubles_free(&o->p);
 }
 
 int local_run_analyze(cohort_trainee *t, const local_analyze_opts *o) {
@@ -480,10 +364,10 @@ int local_run_analyze(cohort_trainee *t, const local_analyze_opts *o) {
   cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = (const char *const *)o->targets.v;
   ao.n_targets = o->targets.n;
-  ao.k_values = o->k;
-  ao.n_k = o->nk;
-  ao.p_values = o->p;
-  ao.n_p = o->np;
+  ao.k_values = o->k.v;
+  ao.n_k = o->k.n;
+  ao.p_values = o->p.v;
+  ao.n_p = o->p.n;
   ao.sample = o->sample;
   ao.seed = o->seed;
   ao.threads = cli_g.threads;

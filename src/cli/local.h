@@ -25,22 +25,19 @@ int local_synthesize(int argc, char **argv);
 int local_evaluate(int argc, char **argv);
 
 /* ---------------------------------------------------------------- CSV input options
- * Verbs reading CSV list LOCAL_CSV_OPTS in their option table and pass the ids to local_csv_opt. */
-enum { LO_NA = 900, LO_DELIMITER };
-#define LOCAL_CSV_OPTS                                                                                       \
-  {LO_NA, "na", 0, "TOKEN",                                                                                  \
-   "treat TOKEN as missing (repeatable; replaces the defaults NA, N/A, ?, null, NULL, NaN)"},                \
-  {                                                                                                          \
-    LO_DELIMITER, "delimiter", 0, "CHAR", "field separator of the CSV input (default ',')"                   \
-  }
-
+ * Verbs reading CSV list LOCAL_CSV_OPTS(&csv) in their option table. */
 typedef struct local_csv {
   cli_list na;
   char delimiter;
 } local_csv;
 
-/* Handles LO_* ids: returns 1 if consumed, 0 if not a CSV option, -1 on a usage error. */
-int local_csv_opt(local_csv *c, const cli_args *a, int id, const char *val);
+int local_take_delimiter(const cli_args *a, const char *val, void *delimiter);
+#define LOCAL_CSV_OPTS(c)                                                                                    \
+  CLI_OPT("na", 0, "TOKEN", "treat TOKEN as missing (repeatable; replaces the defaults NA, N/A, ?, null, NULL, NaN)", \
+          CLI_EACH, &(c)->na),                                                                               \
+      CLI_OPT("delimiter", 0, "CHAR", "field separator of the CSV input (default ',')", CLI_CALL,             \
+              &(c)->delimiter, .fn = local_take_delimiter)
+
 void local_csv_free(local_csv *c);
 /* Reads a CSV file; prints "cohort: read PATH: ..." and returns CLI_ERR on failure. */
 int local_read(const local_csv *c, const char *path, cohort_table **out);
@@ -50,24 +47,29 @@ int local_load(const char *path, cohort_trainee **out);
 int local_save(const cohort_trainee *t, const char *path);
 
 /* ---------------------------------------------------------------- schema overrides */
-enum { LO_TYPE = 910, LO_ORDER, LO_IGNORE };
-#define LOCAL_SCHEMA_OPTS                                                                                    \
-  {LO_TYPE, "type", 0, "NAME=TYPE",                                                                          \
-   "set a feature's type: nominal, continuous, ordinal, datetime, boolean"},                                 \
-      {LO_ORDER, "order", 0, "NAME=A,B,C", "make NAME ordinal with levels in this order (all levels)"}, {    \
-    LO_IGNORE, "ignore", 0, "NAME[,NAME]", "do not use these columns as features (repeatable)"               \
-  }
-
 typedef struct local_schema_opts {
   cli_list types, orders, ignores;
 } local_schema_opts;
 
-/* Handles LO_TYPE/ORDER/IGNORE: 1 consumed, 0 not mine, -1 usage error. */
-int local_schema_opt(local_schema_opts *o, const cli_args *a, int id, const char *val);
+int local_take_type(const cli_args *a, const char *val, void *types);
+int local_take_order(const cli_args *a, const char *val, void *orders);
+#define LOCAL_SCHEMA_OPTS(o)                                                                                 \
+  CLI_OPT("type", 0, "NAME=TYPE", "set a feature's type: nominal, continuous, ordinal, datetime, boolean",     \
+          CLI_CALL, &(o)->types, .fn = local_take_type),                                                     \
+      CLI_OPT("order", 0, "NAME=A,B,C", "make NAME ordinal with levels in this order (all levels)", CLI_CALL, \
+              &(o)->orders, .fn = local_take_order),                                                         \
+      CLI_OPT("ignore", 0, "NAME[,NAME]", "do not use these columns as features (repeatable)", CLI_LIST,      \
+              &(o)->ignores)
+
 void local_schema_opts_free(local_schema_opts *o);
 /* Applies overrides to a schema inferred from t; prints the error and returns CLI_ERR on failure. */
 int local_schema_apply(cohort_schema *s, const cohort_table *t, const local_schema_opts *o);
+/* The schema of t (read from path) inferred with the overrides applied into *out (freed by the
+ * caller, also after a failure); prints the error and returns CLI_ERR on failure. */
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out);
 
+/* An option's "NAME=VALUE" (--set, --fix) added whole to a cli_list; the name is checked later. */
+int local_take_assign(const cli_args *a, const char *val, void *list);
 /* Fails with "unknown <role> feature 'name' (features: ...)" unless name is a feature of s. */
 int local_need_feature(const cohort_schema *s, const char *name, const char *role);
 /* Splits "NAME=VALUE" where NAME must be a feature of s (values may contain '='); *name is
@@ -76,7 +78,7 @@ int local_split_assign(const cohort_schema *s, const char *arg, const char *role
                        const char **value);
 
 /* Schema as a table on stdout; t (optional) adds a missing-count column, tr (optional, analyzed)
- * adds deviation and weight. */
+ * adds deviation. */
 void local_schema_print(const cohort_schema *s, const cohort_table *t, const cohort_trainee *tr);
 /* cohort_schema_to_json parsed into a jansson value (NULL + message on failure). */
 json_t *local_schema_json(const cohort_schema *s);
@@ -84,27 +86,24 @@ json_t *local_schema_json(const cohort_schema *s);
 void local_feature_range(const cohort_schema *s, size_t i, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- analyze options (train, analyze) */
-enum { LO_TARGET = 920, LO_K, LO_P, LO_SAMPLE, LO_SEED };
-#define LOCAL_ANALYZE_OPTS                                                                                   \
-  {LO_K, "k", 0, "K,K,..", "neighbour counts to try (default 3,5,8,13,20,30)"},                              \
-      {LO_P, "p", 0, "P,P,..", "Minkowski exponents to try (default 0.5,1,2)"},                              \
-      {LO_SAMPLE, "sample", 0, "N", "cases used for leave-one-out (default min(cases, 2000))"}, {            \
-    LO_SEED, "seed", 0, "N", "random seed (default 1)"                                                       \
-  }
-
 typedef struct local_analyze_opts {
   cli_list targets;
-  size_t *k;
-  size_t nk;
-  double *p;
-  size_t np;
+  cli_sizes k;
+  cli_doubles p;
   size_t sample;
   uint64_t seed;
 } local_analyze_opts;
 
+#define LOCAL_ANALYZE_OPTS(o)                                                                                \
+  CLI_OPT("k", 0, "K,K,..", "neighbour counts to try (default 3,5,8,13,20,30)", CLI_SIZES, &(o)->k,          \
+          CLI_NOT_BELOW(1, "k must be at least 1")),                                                         \
+      CLI_OPT("p", 0, "P,P,..", "Minkowski exponents to try (default 0.5,1,2)", CLI_DOUBLES, &(o)->p,         \
+              CLI_ABOVE(0, "p must be greater than 0")),                                                     \
+      CLI_OPT("sample", 0, "N", "cases used for leave-one-out (default min(cases, 2000))", CLI_SIZE,          \
+              &(o)->sample),                                                                                 \
+      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &(o)->seed)
+
 void local_analyze_init(local_analyze_opts *o);
-/* Handles LO_TARGET/K/P/SAMPLE/SEED: 1 consumed, 0 not mine, -1 usage error. */
-int local_analyze_opt(local_analyze_opts *o, const cli_args *a, int id, const char *val);
 void local_analyze_free(local_analyze_opts *o);
 /* Checks targets, runs analyze with progress; prints the error and returns CLI_ERR on failure. */
 int local_run_analyze(cohort_trainee *t, const local_analyze_opts *o);

@@ -61,85 +61,49 @@ static void print_kp(const cohort_trainee *t, const cli_list *targets) {
 /* ---------------------------------------------------------------- train */
 
 int local_train(int argc, char **argv) {
-  enum { O_OUT = 1, O_WEIGHTS, O_ANALYZE };
-  static const cli_opt opts[] = {
-      {O_OUT, "output", 'o', "FILE", "trainee file to write (required)"},
-      LOCAL_SCHEMA_OPTS,
-      {O_WEIGHTS, "weights-column", 0, "NAME", "use this numeric column as case weights (not as a feature)"},
-      LOCAL_CSV_OPTS,
-      {O_ANALYZE, "analyze", 0, NULL, "analyze after training (tunes k, p, deviations and weights)"},
-      {LO_TARGET, "target", 0, "NAME", "analyze for predicting NAME (repeatable; implies --analyze)"},
-      LOCAL_ANALYZE_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_csv csv = {0};
+  local_schema_opts so = {0};
+  local_analyze_opts ao;
+  const char *in, *out = NULL, *wcol = NULL;
+  int analyze = 0, rc = CLI_OK;
+  cohort_table *tab = NULL;
+  cohort_schema *schema = NULL;
+  cohort_trainee *tr = NULL;
+  double *weights = NULL;
+  cohort_status st;
+  local_analyze_init(&ao);
+  const cli_opt opts[] = {
+      CLI_OPT("output", 'o', "FILE", "trainee file to write (required)", CLI_STR, &out),
+      LOCAL_SCHEMA_OPTS(&so),
+      CLI_OPT("weights-column", 0, "NAME", "use this numeric column as case weights (not as a feature)", CLI_STR,
+              &wcol),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPT("analyze", 0, NULL, "analyze after training (tunes k, p, deviations and weights)", CLI_FLAG,
+              &analyze),
+      CLI_OPT("target", 0, "NAME", "analyze for predicting NAME (repeatable; implies --analyze)", CLI_LIST,
+              &ao.targets, .seen = &analyze),
+      LOCAL_ANALYZE_OPTS(&ao),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the DATA.csv argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "local train", "DATA.csv -o T.cohort [options]",
       "Reads a CSV table, infers its schema, applies the overrides, trains a trainee on every row and\n"
       "saves it. Prints the schema (feature, type, levels or bounds, missing cells, flags).",
       "Examples:\n"
       "  cohort local train penguins.csv -o penguins.cohort --analyze --target species\n"
       "  cohort local train adult_train.csv -o adult.cohort --order education_num=1,2,3 --ignore fnlwgt",
-      opts};
-  cli_args a;
-  local_csv csv = {0};
-  local_schema_opts so = {0};
-  local_analyze_opts ao;
-  const char *in = NULL, *out = NULL, *wcol = NULL, *val;
-  int analyze = 0, rc = CLI_OK, id, r;
-  cohort_table *tab = NULL;
-  cohort_schema *schema = NULL;
-  cohort_trainee *tr = NULL;
-  double *weights = NULL;
-  cohort_status st;
+      opts, pos, NULL};
 
-  local_analyze_init(&ao);
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val)) || (r = local_schema_opt(&so, &a, id, val)) ||
-        (r = local_analyze_opt(&ao, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      if (id == LO_TARGET)
-        analyze = 1;
-      continue;
-    }
-    switch (id) {
-    case CLI_POS:
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-      break;
-    case O_OUT:
-      out = val;
-      break;
-    case O_WEIGHTS:
-      wcol = val;
-      break;
-    case O_ANALYZE:
-      analyze = 1;
-      break;
-    }
-  }
-  if (!in || !out) {
-    rc = cli_usage(&cmd,
-                   !in ? "missing the DATA.csv argument" : "missing -o T.cohort (where to save the trainee)");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!out) {
+    rc = cli_usage(&cmd, "missing -o T.cohort (where to save the trainee)");
     goto out;
   }
 
   if ((rc = local_read(&csv, in, &tab)) != CLI_OK)
     goto out;
-  if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", in);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, tab, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(tab, in, &so, &schema)) != CLI_OK)
     goto out;
   if (wcol) {
     if ((rc = read_weights(tab, wcol, in, &weights)) != CLI_OK)
@@ -199,53 +163,25 @@ out:
 /* ---------------------------------------------------------------- schema */
 
 int local_schema(int argc, char **argv) {
-  static const cli_opt opts[] = {LOCAL_SCHEMA_OPTS, LOCAL_CSV_OPTS, {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_csv csv = {0};
+  local_schema_opts so = {0};
+  const char *in;
+  int rc = CLI_OK;
+  cohort_table *tab = NULL;
+  cohort_schema *schema = NULL;
+  const cli_opt opts[] = {LOCAL_SCHEMA_OPTS(&so), LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the DATA.csv argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "local schema", "DATA.csv [options]",
       "Shows the schema inferred from a CSV table, with the overrides applied (a dry run of\n"
       "'cohort local train'). --json prints the engine's schema description.",
-      NULL, opts};
-  cli_args a;
-  local_csv csv = {0};
-  local_schema_opts so = {0};
-  const char *in = NULL, *val;
-  int rc = CLI_OK, id, r;
-  cohort_table *tab = NULL;
-  cohort_schema *schema = NULL;
-  cohort_status st;
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val)) || (r = local_schema_opt(&so, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if (id == CLI_POS) {
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-    }
-  }
-  if (!in) {
-    rc = cli_usage(&cmd, "missing the DATA.csv argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if ((rc = local_read(&csv, in, &tab)) != CLI_OK)
     goto out;
-  if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", in);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, tab, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(tab, in, &so, &schema)) != CLI_OK)
     goto out;
   if (cli_g.json) {
     json_t *j = local_schema_json(schema);
@@ -265,52 +201,27 @@ out:
 /* ---------------------------------------------------------------- analyze */
 
 int local_analyze(int argc, char **argv) {
-  enum { O_OUT = 1 };
-  static const cli_opt opts[] = {
-      {O_OUT, "output", 'o', "FILE", "save the analyzed trainee here (default: in place)"},
-      {LO_TARGET, "target", 0, "NAME", "tune for predicting NAME (repeatable; default: targetless)"},
-      LOCAL_ANALYZE_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_analyze_opts ao;
+  const char *in, *out = NULL;
+  int rc = CLI_OK;
+  cohort_trainee *tr = NULL;
+  local_analyze_init(&ao);
+  const cli_opt opts[] = {
+      CLI_OPT("output", 'o', "FILE", "save the analyzed trainee here (default: in place)", CLI_STR, &out),
+      CLI_OPT("target", 0, "NAME", "tune for predicting NAME (repeatable; default: targetless)", CLI_LIST,
+              &ao.targets),
+      LOCAL_ANALYZE_OPTS(&ao),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "local analyze", "T.cohort [options]",
       "Tunes the trainee: picks k and p on a grid by leave-one-out on a sample, and learns per-feature\n"
       "deviations and weights. Targetless by default (every feature predicted from the others).\n"
       "Saves the trainee back in place, or to -o.",
-      "Example:\n  cohort local analyze penguins.cohort --target species --k 3,5,8 --p 1,2", opts};
-  cli_args a;
-  local_analyze_opts ao;
-  const char *in = NULL, *out = NULL, *val;
-  int rc = CLI_OK, id, r;
-  cohort_trainee *tr = NULL;
+      "Example:\n  cohort local analyze penguins.cohort --target species --k 3,5,8 --p 1,2", opts, pos, NULL};
 
-  local_analyze_init(&ao);
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_analyze_opt(&ao, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if (id == O_OUT) {
-      out = val;
-    } else if (id == CLI_POS) {
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-    }
-  }
-  if (!in) {
-    rc = cli_usage(&cmd, "missing the T.cohort argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if (!out)
     out = in;
   if ((rc = local_load(in, &tr)) != CLI_OK || (rc = local_run_analyze(tr, &ao)) != CLI_OK ||
@@ -336,56 +247,29 @@ out:
 /* ---------------------------------------------------------------- train-more */
 
 int local_train_more(int argc, char **argv) {
-  enum { O_OUT = 1, O_WEIGHTS };
-  static const cli_opt opts[] = {
-      {O_OUT, "output", 'o', "FILE", "save the trainee here (default: in place)"},
-      {O_WEIGHTS, "weights-column", 0, "NAME", "use this numeric column as case weights"},
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local train-more", "T.cohort MORE.csv [options]",
-      "Adds the rows of MORE.csv as new cases (columns matched by name; absent columns are missing\n"
-      "values, new categories extend the schema). Learned parameters are kept: run 'cohort local\n"
-      "analyze' again after large additions.",
-      NULL, opts};
-  cli_args a;
   local_csv csv = {0};
-  const char *in = NULL, *more = NULL, *out = NULL, *wcol = NULL, *val;
-  int rc = CLI_OK, id, r;
+  const char *in, *more, *out = NULL, *wcol = NULL;
+  int rc = CLI_OK;
   cohort_trainee *tr = NULL;
   cohort_table *tab = NULL;
   double *weights = NULL;
   cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("output", 'o', "FILE", "save the trainee here (default: in place)", CLI_STR, &out),
+      CLI_OPT("weights-column", 0, "NAME", "use this numeric column as case weights", CLI_STR, &wcol),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {&more, "missing the MORE.csv argument"},
+                         {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local train-more", "T.cohort MORE.csv [options]",
+      "Adds the rows of MORE.csv as new cases (columns matched by name; absent columns are missing\n"
+      "values, new categories extend the schema). Learned parameters are kept: run 'cohort local\n"
+      "analyze' again after large additions.",
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if (id == O_OUT) {
-      out = val;
-    } else if (id == O_WEIGHTS) {
-      wcol = val;
-    } else if (id == CLI_POS) {
-      if (in && more) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(in ? &more : &in) = val;
-    }
-  }
-  if (!more) {
-    rc = cli_usage(&cmd, !in ? "missing the T.cohort argument" : "missing the MORE.csv argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if (!out)
     out = in;
   if ((rc = local_load(in, &tr)) != CLI_OK || (rc = local_read(&csv, more, &tab)) != CLI_OK)
@@ -432,65 +316,45 @@ static int cmp_size(const void *x, const void *y) {
 }
 
 int local_remove(int argc, char **argv) {
-  enum { O_OUT = 1, O_CASES };
-  static const cli_opt opts[] = {
-      {O_CASES, "cases", 0, "LIST", "case numbers to remove, e.g. 1,5,9 or 10-20 (0-based, repeatable)"},
-      {O_OUT, "output", 'o', "FILE", "save the trainee here (default: in place)"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  const char *in, *out = NULL;
+  int rc = CLI_OK;
+  cli_sizes cases = {0};
+  cohort_trainee *tr = NULL;
+  cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("cases", 0, "LIST", "case numbers to remove, e.g. 1,5,9 or 10-20 (0-based, repeatable)", CLI_RANGES,
+              &cases),
+      CLI_OPT("output", 'o', "FILE", "save the trainee here (default: in place)", CLI_STR, &out),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "local remove", "T.cohort --cases LIST [options]",
       "Removes cases from a trainee. Case numbers are 0-based, as printed by 'anomalies' and by\n"
       "'predict --details cases'; the remaining cases are renumbered in order.",
-      NULL, opts};
-  cli_args a;
-  const char *in = NULL, *out = NULL, *val;
-  int rc = CLI_OK, id;
-  size_t *cases = NULL, n = 0, cap = 0;
-  cohort_trainee *tr = NULL;
-  cohort_status st;
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if (id == O_OUT) {
-      out = val;
-    } else if (id == O_CASES) {
-      if (cli_parse_ranges(&a, val, &cases, &n, &cap) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-    } else if (id == CLI_POS) {
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-    }
-  }
-  if (!in || !n) {
-    rc = cli_usage(&cmd, !in ? "missing the T.cohort argument" : "missing --cases LIST");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!cases.n) {
+    rc = cli_usage(&cmd, "missing --cases LIST");
     goto out;
   }
   if (!out)
     out = in;
   if ((rc = local_load(in, &tr)) != CLI_OK)
     goto out;
-  qsort(cases, n, sizeof *cases, cmp_size);
-  size_t u = 0;
-  for (size_t i = 0; i < n; i++)
-    if (i == 0 || cases[i] != cases[u - 1])
-      cases[u++] = cases[i];
-  n = u;
+  size_t *c = cases.v, n = 0;
+  qsort(c, cases.n, sizeof *c, cmp_size);
+  for (size_t i = 0; i < cases.n; i++)
+    if (i == 0 || c[i] != c[n - 1])
+      c[n++] = c[i];
   size_t before = cohort_trainee_cases(tr);
-  if (cases[n - 1] >= before) {
-    rc = cli_error("remove: case %zu does not exist (%s has cases 0..%zu)", cases[n - 1], in,
+  if (c[n - 1] >= before) {
+    rc = cli_error("remove: case %zu does not exist (%s has cases 0..%zu)", c[n - 1], in,
                    before ? before - 1 : 0);
     goto out;
   }
-  if ((st = cohort_trainee_remove_cases(tr, cases, n)) != COHORT_OK) {
+  if ((st = cohort_trainee_remove_cases(tr, c, n)) != COHORT_OK) {
     rc = cli_fail(st, "remove cases");
     goto out;
   }
@@ -502,7 +366,7 @@ int local_remove(int argc, char **argv) {
   else if (!cli_g.quiet)
     printf("removed %zu cases: %zu -> %zu\nsaved %s\n", n, before, cohort_trainee_cases(tr), out);
 out:
-  free(cases);
+  cli_sizes_free(&cases);
   cohort_trainee_free(tr);
   return rc;
 }
@@ -510,21 +374,8 @@ out:
 /* ---------------------------------------------------------------- edit */
 
 int local_edit(int argc, char **argv) {
-  enum { O_OUT = 1, O_CASE, O_SET, O_UNSET, O_WEIGHT };
-  static const cli_opt opts[] = {
-      {O_CASE, "case", 0, "N", "the case to edit (0-based)"},
-      {O_SET, "set", 0, "NAME=VALUE", "set a feature of the case (repeatable)"},
-      {O_UNSET, "unset", 0, "NAME", "make a feature of the case missing (repeatable)"},
-      {O_WEIGHT, "weight", 0, "W", "set the case's weight"},
-      {O_OUT, "output", 'o', "FILE", "save the trainee here (default: in place)"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local edit", "T.cohort --case N --set NAME=VALUE [options]",
-      "Changes feature values (or the weight) of one case and saves the trainee.",
-      "Example:\n  cohort local edit penguins.cohort --case 3 --set sex=female --unset body_mass_g", opts};
-  cli_args a;
-  const char *in = NULL, *out = NULL, *val;
-  int rc = CLI_OK, id, have_case = 0, have_weight = 0;
+  const char *in, *out = NULL;
+  int rc = CLI_OK, have_case = 0, have_weight = 0;
   size_t cas = 0, nf = 0;
   double weight = 1;
   cli_list sets = {0}, unsets = {0};
@@ -532,58 +383,26 @@ int local_edit(int argc, char **argv) {
   char **before = NULL, *name = NULL;
   const char **cells = NULL;
   cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("case", 0, "N", "the case to edit (0-based)", CLI_SIZE, &cas, .seen = &have_case),
+      CLI_OPT("set", 0, "NAME=VALUE", "set a feature of the case (repeatable)", CLI_CALL, &sets,
+              .fn = local_take_assign),
+      CLI_OPT("unset", 0, "NAME", "make a feature of the case missing (repeatable)", CLI_LIST, &unsets),
+      CLI_OPT("weight", 0, "W", "set the case's weight", CLI_DOUBLE, &weight, .seen = &have_weight,
+              CLI_NOT_BELOW(0, "must be >= 0")),
+      CLI_OPT("output", 'o', "FILE", "save the trainee here (default: in place)", CLI_STR, &out),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local edit", "T.cohort --case N --set NAME=VALUE [options]",
+      "Changes feature values (or the weight) of one case and saves the trainee.",
+      "Example:\n  cohort local edit penguins.cohort --case 3 --set sex=female --unset body_mass_g", opts, pos,
+      NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    switch (id) {
-    case O_OUT:
-      out = val;
-      break;
-    case O_CASE:
-      if (cli_parse_size(&a, val, &cas) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      have_case = 1;
-      break;
-    case O_SET:
-      if (!strchr(val, '=')) {
-        rc = cli_usage(&cmd, "--set: expected NAME=VALUE, got '%s'", val);
-        goto out;
-      }
-      cli_list_add(&sets, val);
-      break;
-    case O_UNSET:
-      cli_list_add_split(&unsets, val);
-      break;
-    case O_WEIGHT:
-      if (cli_parse_double(&a, val, &weight) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      if (weight < 0) {
-        rc = cli_usage(&cmd, "--weight: must be >= 0");
-        goto out;
-      }
-      have_weight = 1;
-      break;
-    case CLI_POS:
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-      break;
-    }
-  }
-  if (!in || !have_case || !(sets.n || unsets.n || have_weight)) {
-    rc = cli_usage(&cmd, !in          ? "missing the T.cohort argument"
-                         : !have_case ? "missing --case N"
-                                      : "nothing to change: give --set, --unset or --weight");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!have_case || !(sets.n || unsets.n || have_weight)) {
+    rc = cli_usage(&cmd, !have_case ? "missing --case N" : "nothing to change: give --set, --unset or --weight");
     goto out;
   }
   if (!out)
@@ -689,38 +508,21 @@ out:
 /* ---------------------------------------------------------------- info */
 
 int local_info(int argc, char **argv) {
-  static const cli_opt opts[] = {{LO_TARGET, "target", 0, "NAME",
-                                  "also show k, p and feature weights used to predict NAME (repeatable)"},
-                                 {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local info", "T.cohort [--target NAME]",
-      "Shows a trainee: cases, features with types and ranges, and the learned parameters.", NULL, opts};
-  cli_args a;
   cli_list targets = {0};
-  const char *in = NULL, *val;
-  int rc = CLI_OK, id;
+  const char *in;
+  int rc = CLI_OK;
   cohort_trainee *tr = NULL;
+  const cli_opt opts[] = {CLI_OPT("target", 0, "NAME",
+                                  "also show k, p and feature weights used to predict NAME (repeatable)", CLI_LIST,
+                                  &targets),
+                          CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local info", "T.cohort [--target NAME]",
+      "Shows a trainee: cases, features with types and ranges, and the learned parameters.", NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if (id == LO_TARGET) {
-      cli_list_add_split(&targets, val);
-    } else if (id == CLI_POS) {
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-    }
-  }
-  if (!in) {
-    rc = cli_usage(&cmd, "missing the T.cohort argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if ((rc = local_load(in, &tr)) != CLI_OK)
     goto out;
   const cohort_schema *s = cohort_trainee_schema(tr);

@@ -10,7 +10,8 @@
 
 enum { DET_CASES = COHORT_DETAIL_CASES, DET_CONTRIB = COHORT_DETAIL_CONTRIBUTIONS };
 
-static int parse_details(const cli_args *a, const char *val, unsigned *out) {
+static int take_details(const cli_args *a, const char *val, void *dst) {
+  unsigned *out = dst;
   cli_list l = {0};
   int rc = 0;
   cli_list_add_split(&l, val);
@@ -128,17 +129,6 @@ static json_t *reaction_json(const cohort_reaction *r, unsigned details) {
   return arr;
 }
 
-/* "<a><b>" in a new string, or NULL. */
-static char *join(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  char *s = malloc(la + lb + 1);
-  if (s) {
-    memcpy(s, a, la);
-    memcpy(s + la, b, lb + 1);
-  }
-  return s;
-}
-
 /* Input columns followed by, per target, <t>_predicted, <t>_uncertainty, <t>_probability
  * (categorical), <t>_contribution_<ctx> (details), and influential_cases (details). */
 static int reaction_table(const cohort_reaction *r, const cohort_table *in, unsigned details,
@@ -161,16 +151,16 @@ static int reaction_table(const cohort_reaction *r, const cohort_table *in, unsi
       goto oom;
   for (size_t t = 0; t < nt; t++) {
     const char *tn = cohort_reaction_target(r, t);
-    if (!(names[c++] = join(tn, "_predicted")) || !(names[c++] = join(tn, "_uncertainty")))
+    if (!(names[c++] = cli_join(tn, "_predicted")) || !(names[c++] = cli_join(tn, "_uncertainty")))
       goto oom;
-    if (cohort_reaction_classes(r, t) > 0 && !(names[c++] = join(tn, "_probability")))
+    if (cohort_reaction_classes(r, t) > 0 && !(names[c++] = cli_join(tn, "_probability")))
       goto oom;
     if (details & DET_CONTRIB) {
-      char *prefix = join(tn, "_contribution_");
+      char *prefix = cli_join(tn, "_contribution_");
       if (!prefix)
         goto oom;
       for (size_t x = 0; x < nctx; x++)
-        if (!(names[c++] = join(prefix, cohort_reaction_context(r, x)))) {
+        if (!(names[c++] = cli_join(prefix, cohort_reaction_context(r, x)))) {
           free(prefix);
           goto oom;
         }
@@ -245,16 +235,27 @@ done:
 }
 
 int local_predict(int argc, char **argv) {
-  enum { O_OUT = 1, O_CONTEXT, O_DETAILS };
-  static const cli_opt opts[] = {
-      {LO_TARGET, "target", 0, "NAME", "feature to predict (repeatable, required)"},
-      {O_CONTEXT, "context", 0, "A,B,..",
-       "features to predict from (default: every trainee feature in ROWS.csv)"},
-      {O_DETAILS, "details", 0, "LIST", "add explanations: cases, contributions (or all)"},
-      {O_OUT, "output", 'o', "FILE", "write the result here (default: stdout)"},
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_csv csv = {0};
+  cli_list targets = {0}, contexts = {0};
+  const char *tfile, *rfile, *out = NULL;
+  unsigned details = 0;
+  int rc = CLI_OK;
+  cohort_trainee *tr = NULL;
+  cohort_table *rows = NULL, *result = NULL;
+  cohort_reaction *re = NULL;
+  cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("target", 0, "NAME", "feature to predict (repeatable, required)", CLI_LIST, &targets),
+      CLI_OPT("context", 0, "A,B,..", "features to predict from (default: every trainee feature in ROWS.csv)",
+              CLI_LIST, &contexts),
+      CLI_OPT("details", 0, "LIST", "add explanations: cases, contributions (or all)", CLI_CALL, &details,
+              .fn = take_details),
+      CLI_OPT("output", 'o', "FILE", "write the result here (default: stdout)", CLI_STR, &out),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, "missing the ROWS.csv argument"},
+                         {NULL, NULL}};
+  const cli_cmd cmd = {
       "local predict", "T.cohort ROWS.csv --target NAME [options]",
       "Predicts target features for every row of ROWS.csv. The output is the input columns plus, per\n"
       "target: <target>_predicted, <target>_uncertainty (expected absolute error, or 1 - probability)\n"
@@ -264,60 +265,12 @@ int local_predict(int argc, char **argv) {
       "accuracy (or mean absolute error) is reported on stderr.",
       "Example:\n  cohort local predict penguins.cohort penguins.csv --target species --details cases -o "
       "out.csv",
-      opts};
-  cli_args a;
-  local_csv csv = {0};
-  cli_list targets = {0}, contexts = {0};
-  const char *tfile = NULL, *rfile = NULL, *out = NULL, *val;
-  unsigned details = 0;
-  int rc = CLI_OK, id, r;
-  cohort_trainee *tr = NULL;
-  cohort_table *rows = NULL, *result = NULL;
-  cohort_reaction *re = NULL;
-  cohort_status st;
+      opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    switch (id) {
-    case LO_TARGET:
-      cli_list_add_split(&targets, val);
-      break;
-    case O_CONTEXT:
-      cli_list_add_split(&contexts, val);
-      break;
-    case O_DETAILS:
-      if (parse_details(&a, val, &details) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      break;
-    case O_OUT:
-      out = val;
-      break;
-    case CLI_POS:
-      if (tfile && rfile) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(tfile ? &rfile : &tfile) = val;
-      break;
-    }
-  }
-  if (!rfile || !targets.n) {
-    rc = cli_usage(&cmd, !tfile   ? "missing the T.cohort argument"
-                         : !rfile ? "missing the ROWS.csv argument"
-                                  : "missing --target NAME (the feature to predict)");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!targets.n) {
+    rc = cli_usage(&cmd, "missing --target NAME (the feature to predict)");
     goto out;
   }
   if ((rc = local_load(tfile, &tr)) != CLI_OK)

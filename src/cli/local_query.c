@@ -17,48 +17,29 @@ static int cmp_desc(const void *x, const void *y) {
 }
 
 int local_importance(int argc, char **argv) {
-  static const cli_opt opts[] = {
-      {LO_TARGET, "target", 0, "NAME", "the feature whose prediction is explained (required)"},
-      {LO_SAMPLE, "sample", 0, "N", "cases used (default: engine's choice)"},
-      {LO_SEED, "seed", 0, "N", "random seed (default 1)"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local importance", "T.cohort --target NAME [options]",
-      "Feature importance for predicting a target: the mean increase in leave-one-out error when a\n"
-      "feature is dropped from the context. Sorted most important first; share is of the positive total.",
-      NULL, opts};
-  cli_args a;
-  const char *in = NULL, *target = NULL, *val;
+  const char *in, *target = NULL;
   size_t sample = 0, *order = NULL;
   uint64_t seed = 1;
-  int rc = CLI_OK, id;
+  int rc = CLI_OK;
   cohort_trainee *tr = NULL;
   double *imp = NULL;
   cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("target", 0, "NAME", "the feature whose prediction is explained (required)", CLI_STR, &target),
+      CLI_OPT("sample", 0, "N", "cases used (default: engine's choice)", CLI_SIZE, &sample),
+      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &seed),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local importance", "T.cohort --target NAME [options]",
+      "Feature importance for predicting a target: the mean increase in leave-one-out error when a\n"
+      "feature is dropped from the context. Sorted most important first; share is of the positive total.",
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((id == LO_SAMPLE && cli_parse_size(&a, val, &sample) != 0) ||
-        (id == LO_SEED && cli_parse_u64(&a, val, &seed) != 0)) {
-      rc = CLI_USAGE;
-      goto out;
-    }
-    if (id == LO_TARGET) {
-      target = val;
-    } else if (id == CLI_POS) {
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-    }
-  }
-  if (!in || !target) {
-    rc = cli_usage(&cmd, !in ? "missing the T.cohort argument" : "missing --target NAME");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!target) {
+    rc = cli_usage(&cmd, "missing --target NAME");
     goto out;
   }
   if ((rc = local_load(in, &tr)) != CLI_OK)
@@ -142,61 +123,32 @@ static int cmp_anomaly(const void *x, const void *y) {
 }
 
 int local_anomalies(int argc, char **argv) {
-  enum { O_OUT = 1, O_TOP };
-  static const cli_opt opts[] = {
-      {O_TOP, "top", 0, "N", "how many to show, most anomalous first (default 10; 0 = all)"},
-      {O_OUT, "output", 'o', "FILE", "write them as CSV (index, conviction, distance_contribution, values)"},
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local anomalies", "T.cohort [ROWS.csv] [options]",
-      "Scores the rows of ROWS.csv, or the trainee's own cases when no file is given, and lists the\n"
-      "most anomalous first: lowest similarity conviction (below 1 = more surprising than usual), then\n"
-      "largest distance contribution (mean distance to the nearest cases). Indices are 0-based.",
-      NULL, opts};
-  cli_args a;
   local_csv csv = {0};
-  const char *tfile = NULL, *rfile = NULL, *out = NULL, *val;
+  const char *tfile, *rfile, *out = NULL;
   size_t top = 10, *order = NULL, nf = 0;
-  int rc = CLI_OK, id, r;
+  int rc = CLI_OK;
   cohort_trainee *tr = NULL;
   cohort_table *rows = NULL, *result = NULL;
   double *dc = NULL, *conv = NULL;
   const char **cells = NULL, **outcells = NULL;
   char **names = NULL;
   cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("top", 0, "N", "how many to show, most anomalous first (default 10; 0 = all)", CLI_SIZE, &top),
+      CLI_OPT("output", 'o', "FILE", "write them as CSV (index, conviction, distance_contribution, values)",
+              CLI_STR, &out),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, NULL}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local anomalies", "T.cohort [ROWS.csv] [options]",
+      "Scores the rows of ROWS.csv, or the trainee's own cases when no file is given, and lists the\n"
+      "most anomalous first: lowest similarity conviction (below 1 = more surprising than usual), then\n"
+      "largest distance contribution (mean distance to the nearest cases). Indices are 0-based.",
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if (id == O_TOP && cli_parse_size(&a, val, &top) != 0) {
-      rc = CLI_USAGE;
-      goto out;
-    }
-    if (id == O_OUT) {
-      out = val;
-    } else if (id == CLI_POS) {
-      if (tfile && rfile) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(tfile ? &rfile : &tfile) = val;
-    }
-  }
-  if (!tfile) {
-    rc = cli_usage(&cmd, "missing the T.cohort argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if ((rc = local_load(tfile, &tr)) != CLI_OK || (rfile && (rc = local_read(&csv, rfile, &rows)) != CLI_OK))
     goto out;
   const cohort_schema *s = cohort_trainee_schema(tr);
@@ -343,56 +295,31 @@ out:
 /* ---------------------------------------------------------------- impute */
 
 int local_impute(int argc, char **argv) {
-  enum { O_OUT = 1, O_CASES };
-  static const cli_opt opts[] = {
-      {O_OUT, "output", 'o', "FILE",
-       "CSV to write (default: stdout); with --cases, the trainee file (default: in place)"},
-      {O_CASES, "cases", 0, NULL, "impute the trainee's own missing values and save it"},
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
-      "local impute", "T.cohort ROWS.csv [-o out.csv] | T.cohort --cases [-o T2.cohort]",
-      "Fills the missing cells of ROWS.csv from the other features of each row, or with --cases the\n"
-      "missing values of the trainee's own cases (then saves the trainee).",
-      NULL, opts};
-  cli_args a;
   local_csv csv = {0};
-  const char *tfile = NULL, *rfile = NULL, *out = NULL, *val;
-  int rc = CLI_OK, id, r, cases = 0;
+  const char *tfile, *rfile, *out = NULL;
+  int rc = CLI_OK, cases = 0;
   cohort_trainee *tr = NULL;
   cohort_table *rows = NULL;
   size_t filled = 0;
   cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("output", 'o', "FILE", "CSV to write (default: stdout); with --cases, the trainee file (default: in place)",
+              CLI_STR, &out),
+      CLI_OPT("cases", 0, NULL, "impute the trainee's own missing values and save it", CLI_FLAG, &cases),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, NULL}, {NULL, NULL}};
+  const cli_cmd cmd = {
+      "local impute", "T.cohort ROWS.csv [-o out.csv] | T.cohort --cases [-o T2.cohort]",
+      "Fills the missing cells of ROWS.csv from the other features of each row, or with --cases the\n"
+      "missing values of the trainee's own cases (then saves the trainee).",
+      NULL, opts, pos, NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if (id == O_OUT) {
-      out = val;
-    } else if (id == O_CASES) {
-      cases = 1;
-    } else if (id == CLI_POS) {
-      if (tfile && rfile) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(tfile ? &rfile : &tfile) = val;
-    }
-  }
-  if (!tfile || (!rfile && !cases) || (rfile && cases)) {
-    rc = cli_usage(&cmd, !tfile  ? "missing the T.cohort argument"
-                         : cases ? "give either ROWS.csv or --cases, not both"
-                                 : "missing ROWS.csv (or --cases to impute the trainee's own cases)");
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    goto out;
+  if (!rfile == !cases) {
+    rc = cli_usage(&cmd, cases ? "give either ROWS.csv or --cases, not both"
+                               : "missing ROWS.csv (or --cases to impute the trainee's own cases)");
     goto out;
   }
   if ((rc = local_load(tfile, &tr)) != CLI_OK)

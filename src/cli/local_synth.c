@@ -18,19 +18,54 @@ static double now_s(void) {
 
 /* ---------------------------------------------------------------- synthesize */
 
+/* -n/--rows N: at least 1, named as it was spelled. */
+static int take_rows(const cli_args *a, const char *val, void *rows) {
+  if (cli_parse_size(a, val, rows) != 0)
+    return -1;
+  if (*(size_t *)rows == 0)
+    return cli_usage(a->cmd, "%s: must be at least 1", a->opt_name), -1;
+  return 0;
+}
+
+static int take_privacy(const cli_args *a, const char *val, void *privacy) {
+  if (strcmp(val, "reference") == 0)
+    *(cohort_privacy *)privacy = COHORT_PRIVACY_REFERENCE;
+  else if (strcmp(val, "local") == 0)
+    *(cohort_privacy *)privacy = COHORT_PRIVACY_LOCAL;
+  else
+    return cli_usage(a->cmd, "--privacy: expected 'reference' or 'local', got '%s'", val), -1;
+  return 0;
+}
+
 int local_synthesize(int argc, char **argv) {
-  enum { O_OUT = 1, O_ROWS, O_CONV, O_K, O_FIX, O_PRIVACY, O_NOGATE };
-  static const cli_opt opts[] = {
-      {O_ROWS, "rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)"},
-      {O_OUT, "output", 'o', "FILE", "CSV to write (default: stdout)"},
-      {LO_SEED, "seed", 0, "N", "random seed (default 1; the same seed gives the same rows)"},
-      {O_CONV, "conviction", 0, "X", "noise divisor: larger = closer to the data (default 2)"},
-      {O_K, "k", 0, "K", "neighbours mixed per feature (default: engine's choice)"},
-      {O_FIX, "fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)"},
-      {O_PRIVACY, "privacy", 0, "MODE", "privacy gate: reference (default, strictest) or local (faster)"},
-      {O_NOGATE, "no-privacy-gate", 0, NULL, "no gate at all: rows may copy training rows"},
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  const char *in, *out = NULL;
+  size_t rows = 0, k = 0;
+  uint64_t seed = 1;
+  double conviction = 0;
+  int rc = CLI_OK, nogate = 0, have_rows = 0;
+  cohort_privacy privacy = COHORT_PRIVACY_REFERENCE;
+  cli_list fixes = {0}, fnames = {0};
+  const char **fvalues = NULL;
+  cohort_trainee *tr = NULL;
+  cohort_table *result = NULL;
+  cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)", CLI_CALL, &rows,
+              .fn = take_rows, .seen = &have_rows),
+      CLI_OPT("output", 'o', "FILE", "CSV to write (default: stdout)", CLI_STR, &out),
+      CLI_OPT("seed", 0, "N", "random seed (default 1; the same seed gives the same rows)", CLI_U64, &seed),
+      CLI_OPT("conviction", 0, "X", "noise divisor: larger = closer to the data (default 2)", CLI_DOUBLE,
+              &conviction, CLI_ABOVE(0, "must be greater than 0")),
+      CLI_OPT("k", 0, "K", "neighbours mixed per feature (default: engine's choice)", CLI_SIZE, &k,
+              CLI_NOT_BELOW(1, "must be at least 1")),
+      CLI_OPT("fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)", CLI_CALL,
+              &fixes, .fn = local_take_assign),
+      CLI_OPT("privacy", 0, "MODE", "privacy gate: reference (default, strictest) or local (faster)", CLI_CALL,
+              &privacy, .fn = take_privacy),
+      CLI_OPT("no-privacy-gate", 0, NULL, "no gate at all: rows may copy training rows", CLI_FLAG, &nogate),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
+  const cli_cmd cmd = {
       "local synthesize", "T.cohort -n N [-o synth.csv] [options]",
       "Generates synthetic rows that follow the trainee's data: features are generated one at a time\n"
       "from the neighbours of what was generated so far, matched on the features that go with the one\n"
@@ -39,100 +74,11 @@ int local_synthesize(int argc, char **argv) {
       "closer to one training row than to the next ones, or (by default) is closer to the training\n"
       "rows than to rows the model drew without seeing them. A target the trainee was analyzed for\n"
       "keeps its distribution and a value plausible for the rest of its row.",
-      "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'", opts};
-  cli_args a;
-  const char *in = NULL, *out = NULL, *val;
-  size_t rows = 0, k = 0;
-  uint64_t seed = 1;
-  double conviction = 0;
-  int rc = CLI_OK, id, nogate = 0, have_rows = 0;
-  cohort_privacy privacy = COHORT_PRIVACY_REFERENCE;
-  cli_list fixes = {0}, fnames = {0};
-  const char **fvalues = NULL;
-  cohort_trainee *tr = NULL;
-  cohort_table *result = NULL;
-  cohort_status st;
+      "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'", opts, pos,
+      NULL};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    switch (id) {
-    case O_ROWS:
-      if (cli_parse_size(&a, val, &rows) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      if (rows == 0) {
-        rc = cli_usage(&cmd, "%s: must be at least 1", a.opt_name);
-        goto out;
-      }
-      have_rows = 1;
-      break;
-    case O_OUT:
-      out = val;
-      break;
-    case LO_SEED:
-      if (cli_parse_u64(&a, val, &seed) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      break;
-    case O_CONV:
-      if (cli_parse_double(&a, val, &conviction) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      if (!(conviction > 0)) {
-        rc = cli_usage(&cmd, "--conviction: must be greater than 0");
-        goto out;
-      }
-      break;
-    case O_K:
-      if (cli_parse_size(&a, val, &k) != 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      if (k == 0) {
-        rc = cli_usage(&cmd, "--k: must be at least 1");
-        goto out;
-      }
-      break;
-    case O_FIX:
-      if (!strchr(val, '=')) {
-        rc = cli_usage(&cmd, "--fix: expected NAME=VALUE, got '%s'", val);
-        goto out;
-      }
-      cli_list_add(&fixes, val);
-      break;
-    case O_PRIVACY:
-      if (strcmp(val, "reference") == 0) {
-        privacy = COHORT_PRIVACY_REFERENCE;
-      } else if (strcmp(val, "local") == 0) {
-        privacy = COHORT_PRIVACY_LOCAL;
-      } else {
-        rc = cli_usage(&cmd, "--privacy: expected 'reference' or 'local', got '%s'", val);
-        goto out;
-      }
-      break;
-    case O_NOGATE:
-      nogate = 1;
-      break;
-    case CLI_POS:
-      if (in) {
-        rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      in = val;
-      break;
-    }
-  }
-  if (!in) {
-    rc = cli_usage(&cmd, "missing the T.cohort argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if ((rc = local_load(in, &tr)) != CLI_OK)
     goto out;
   const cohort_schema *s = cohort_trainee_schema(tr);
@@ -214,18 +160,42 @@ typedef struct metric {
   double value;
 } metric;
 
+/* `--json out.json` reads as the flag --json and a stray file name: say what was meant. */
+static int evaluate_extra(const cli_args *a, const char *val) {
+  if (ends_with(val, ".json") && a->i >= 2 && strcmp(a->argv[a->i - 2], "--json") == 0)
+    return cli_usage(a->cmd, "unexpected argument '%s': --json prints to stdout; write a file with --report %s",
+                     val, val);
+  return cli_usage(a->cmd, "unexpected argument '%s'", val);
+}
+
 int local_evaluate(int argc, char **argv) {
-  enum { O_HOLDOUT = 1, O_REPORT, O_TARGET };
-  static const cli_opt opts[] = {
-      {O_HOLDOUT, "holdout", 0, "TEST.csv", "real rows not used for training (DCR overfitting, TSTR, TRTR)"},
-      {O_TARGET, "target", 0, "NAME", "target for train-on-synthetic / test-on-real"},
-      {O_REPORT, "report", 0, "FILE", "write the full report: .json -> JSON, otherwise HTML (repeatable)"},
-      {LO_SAMPLE, "sample", 0, "N", "rows sampled per table for distance to closest record (default: all)"},
-      {LO_SEED, "seed", 0, "N", "random seed (default 1)"},
-      LOCAL_SCHEMA_OPTS,
-      LOCAL_CSV_OPTS,
-      {0, NULL, 0, NULL, NULL}};
-  static const cli_cmd cmd = {
+  local_csv csv = {0};
+  local_schema_opts so = {0};
+  cli_list reports = {0};
+  const char *real_f, *synth_f, *hold_f = NULL, *target = NULL;
+  size_t sample = 0;
+  uint64_t seed = 1;
+  int rc = CLI_OK;
+  cohort_table *real = NULL, *synth = NULL, *hold = NULL;
+  cohort_schema *schema = NULL;
+  cohort_eval *ev = NULL;
+  char *doc = NULL;
+  cohort_status st;
+  const cli_opt opts[] = {
+      CLI_OPT("holdout", 0, "TEST.csv", "real rows not used for training (DCR overfitting, TSTR, TRTR)", CLI_STR,
+              &hold_f),
+      CLI_OPT("target", 0, "NAME", "target for train-on-synthetic / test-on-real", CLI_STR, &target),
+      CLI_OPT("report", 0, "FILE", "write the full report: .json -> JSON, otherwise HTML (repeatable)", CLI_EACH,
+              &reports),
+      CLI_OPT("sample", 0, "N", "rows sampled per table for distance to closest record (default: all)", CLI_SIZE,
+              &sample),
+      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &seed),
+      LOCAL_SCHEMA_OPTS(&so),
+      LOCAL_CSV_OPTS(&csv),
+      CLI_OPTS_END};
+  const cli_pos pos[] = {{&real_f, "missing the REAL.csv argument"}, {&synth_f, "missing the SYNTH.csv argument"},
+                         {NULL, NULL}};
+  const cli_cmd cmd = {
       "local evaluate", "REAL.csv SYNTH.csv [--holdout TEST.csv] [--target NAME] [--report FILE] [options]",
       "Compares synthetic rows with the real rows they imitate (schema inferred from REAL.csv, with\n"
       "the overrides applied): quality (SDMetrics QualityReport: column shapes and pair trends),\n"
@@ -234,77 +204,15 @@ int local_evaluate(int argc, char **argv) {
       "Example:\n  cohort local evaluate adult_train.csv synth.csv --holdout adult_test.csv --target income "
       "\\\n"
       "      --report report.html --report report.json",
-      opts};
-  cli_args a;
-  local_csv csv = {0};
-  local_schema_opts so = {0};
-  cli_list reports = {0};
-  const char *real_f = NULL, *synth_f = NULL, *hold_f = NULL, *target = NULL, *val;
-  size_t sample = 0;
-  uint64_t seed = 1;
-  int rc = CLI_OK, id, r;
-  cohort_table *real = NULL, *synth = NULL, *hold = NULL;
-  cohort_schema *schema = NULL;
-  cohort_eval *ev = NULL;
-  char *doc = NULL;
-  cohort_status st;
+      opts, pos, evaluate_extra};
 
-  cli_args_init(&a, &cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP) {
-      rc = a.rc;
-      goto out;
-    }
-    if ((r = local_csv_opt(&csv, &a, id, val)) || (r = local_schema_opt(&so, &a, id, val))) {
-      if (r < 0) {
-        rc = CLI_USAGE;
-        goto out;
-      }
-      continue;
-    }
-    if ((id == LO_SAMPLE && cli_parse_size(&a, val, &sample) != 0) ||
-        (id == LO_SEED && cli_parse_u64(&a, val, &seed) != 0)) {
-      rc = CLI_USAGE;
-      goto out;
-    }
-    switch (id) {
-    case O_HOLDOUT:
-      hold_f = val;
-      break;
-    case O_TARGET:
-      target = val;
-      break;
-    case O_REPORT:
-      cli_list_add(&reports, val);
-      break;
-    case CLI_POS:
-      if (real_f && synth_f) {
-        /* `--json out.json` reads as the flag --json and a stray file name. */
-        if (ends_with(val, ".json") && a.i >= 2 && strcmp(a.argv[a.i - 2], "--json") == 0)
-          rc = cli_usage(&cmd,
-                         "unexpected argument '%s': --json prints to stdout; write a file with --report %s",
-                         val, val);
-        else
-          rc = cli_usage(&cmd, "unexpected argument '%s'", val);
-        goto out;
-      }
-      *(real_f ? &synth_f : &real_f) = val;
-      break;
-    }
-  }
-  if (!synth_f) {
-    rc = cli_usage(&cmd, !real_f ? "missing the REAL.csv argument" : "missing the SYNTH.csv argument");
+  if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
-  }
   if ((rc = local_read(&csv, real_f, &real)) != CLI_OK ||
       (rc = local_read(&csv, synth_f, &synth)) != CLI_OK ||
       (hold_f && (rc = local_read(&csv, hold_f, &hold)) != CLI_OK))
     goto out;
-  if ((st = cohort_schema_infer(&schema, real)) != COHORT_OK) {
-    rc = cli_fail(st, "infer schema of %s", real_f);
-    goto out;
-  }
-  if ((rc = local_schema_apply(schema, real, &so)) != CLI_OK)
+  if ((rc = local_infer_schema(real, real_f, &so, &schema)) != CLI_OK)
     goto out;
   if (target && (rc = local_need_feature(schema, target, "target")) != CLI_OK)
     goto out;

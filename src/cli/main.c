@@ -51,20 +51,12 @@ static void overview(FILE *f) {
              "\nExit codes: 0 ok, 1 error, 2 usage, 3 not found (client verbs), 130 interrupted.\n");
 }
 
-static const cli_opt no_opts[] = {{0, NULL, 0, NULL, NULL}};
-static const cli_cmd version_cmd = {
-    "version", "[--json]", "Prints the version of cohort and of the linked libcohort.", NULL, no_opts};
-
 static int cmd_version(int argc, char **argv) {
-  cli_args a;
-  const char *val;
-  int id;
-  cli_args_init(&a, &version_cmd, argc, argv);
-  while ((id = cli_next(&a, &val)) != CLI_END) {
-    if (id == CLI_STOP)
-      return a.rc;
-    return cli_usage(&version_cmd, "unexpected argument '%s'", val ? val : "");
-  }
+  static const cli_cmd cmd = {
+      "version", "[--json]", "Prints the version of cohort and of the linked libcohort.", NULL, NULL, NULL, NULL};
+  int rc;
+  if (!cli_parse(&cmd, argc, argv, &rc))
+    return rc;
   if (cli_g.json) {
     return cli_json_print(
         json_pack("{s:s, s:s}", "cohort", COHORT_VERSION_STRING, "libcohort", cohort_version()));

@@ -48,7 +48,8 @@ static const setting settings[] = {
         "state: sqlite:PATH or postgres://USER@HOST:PORT/DB?sslmode=... (default sqlite under data_dir)"),
     STR("blobs", blobs,
         "datasets and trainee files: a folder or s3://BUCKET/PREFIX (default data_dir/blobs)"),
-    STR("bus", bus, "messages between the platform's parts: local (default)"),
+    STR("bus", bus,
+        "messages between the platform's parts: local (default) or nats://HOST:PORT[,nats://HOST:PORT...]"),
     STR("role", role, "serve (API and job threads, default) or api (API only: jobs run in other processes)"),
     STR("instance", instance,
         "this process's name in job leases, unique among running processes (default: "
@@ -58,6 +59,11 @@ static const setting settings[] = {
     INT("job_lease_s", job_lease_s, 2, 86400,
         "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another process "
         "takes the job over (default 120)"),
+    STR("s3_access_key_id", s3_access_key_id, "S3 access key id (default $AWS_ACCESS_KEY_ID)"),
+    STR("s3_secret_access_key_file", s3_secret_access_key_file,
+        "file holding the S3 secret access key (default $AWS_SECRET_ACCESS_KEY); never given inline"),
+    INT("s3_cache_mb", s3_cache_mb, 16, 1LL << 30,
+        "local cache of S3 objects this process reads, under data_dir/s3-cache (default 1024)"),
     INT("csv_max_columns", csv_max_columns, 1, 1 << 24, "most columns in an uploaded CSV (default 4096)"),
     INT("csv_max_cell_bytes", csv_max_cell_bytes, 16, 1 << 30,
         "largest cell or column name in an uploaded CSV, in bytes (default 1048576)"),
@@ -77,6 +83,27 @@ static const setting settings[] = {
         "PostgreSQL store: connections this process keeps open at most (default 8)"),
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
         "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default 10000)"),
+    STR("bus_redis", bus_redis,
+        "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
+        "NATS (default none: such bodies are refused)"),
+    INT("bus_offload_bytes", bus_offload_bytes, 0, 1 << 30,
+        "message bodies above this many bytes travel through bus_redis (default 0: just under the NATS "
+        "server's max_payload)"),
+    INT("bus_offload_ttl_s", bus_offload_ttl_s, 1, 86400,
+        "how long a body parked in Redis waits for its reader, in seconds (default 60)"),
+    INT("bus_timeout_ms", bus_timeout_ms, 10, 600000,
+        "NATS connect, JetStream API and Redis command timeout in milliseconds (default 5000)"),
+    STR("bus_work_stream", bus_work_stream,
+        "JetStream stream of the job work queue, created or updated at start (default COHORT_WORK; "
+        "empty: no work queue)"),
+    STR("bus_work_consumer", bus_work_consumer,
+        "durable pull consumer the workers share on that stream (default workers)"),
+    INT("bus_work_ack_wait_s", bus_work_ack_wait_s, 1, 86400,
+        "a work item neither acknowledged nor reported in progress for this long is redelivered "
+        "(default 30)"),
+    INT("bus_work_max_deliver", bus_work_max_deliver, 1, 1000,
+        "deliveries of one work item before JetStream stops redelivering it; keep it above "
+        "job_max_attempts so a worker sees the last attempt and records the failure (default 5)"),
 };
 
 void co_config_defaults(co_config *c) {
@@ -98,6 +125,7 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->role, "serve", sizeof c->role);
   c->job_max_attempts = 3;
   c->job_lease_s = 120;
+  c->s3_cache_mb = 1024;
   c->csv_max_columns = 4096;
   c->csv_max_cell_bytes = 1 << 20;
   c->csv_max_cells = 20000000;
@@ -108,6 +136,12 @@ void co_config_defaults(co_config *c) {
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
   c->store_timeout_ms = 10000;
+  c->bus_offload_ttl_s = 60;
+  c->bus_timeout_ms = 5000;
+  co_strlcpy(c->bus_work_stream, "COHORT_WORK", sizeof c->bus_work_stream);
+  co_strlcpy(c->bus_work_consumer, "workers", sizeof c->bus_work_consumer);
+  c->bus_work_ack_wait_s = 30;
+  c->bus_work_max_deliver = 5;
 }
 
 static const setting *find(const char *key) {

@@ -35,6 +35,11 @@ typedef struct co_config {
   char instance[128];       /* this process's name in job leases; unique among live processes */
   int job_max_attempts;     /* a job whose worker died this many times fails */
   int job_lease_s;          /* a running job's lease; another process takes the job over when it ends */
+  /* S3 blobs (blobs = s3://bucket/prefix?endpoint=...&region=...&addressing=path|virtual):
+   * credentials from these or the standard AWS_* variables; never from the URL. */
+  char s3_access_key_id[256];
+  char s3_secret_access_key_file[1024];
+  int64_t s3_cache_mb; /* local copies of objects this process reads (trainee files, datasets) */
 
   /* Hardening (issue 12). CSV uploads are checked against these while the file is read, so a
    * hostile file stops at the first record over a limit (413 naming the setting). */
@@ -51,6 +56,17 @@ typedef struct co_config {
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;      /* connections per process */
   int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */
+
+  /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
+   * JetStream work queue. */
+  char bus_redis[512];         /* redis://[:PASSWORD@]HOST[:PORT][/DB]; empty = no offload */
+  int bus_offload_bytes;       /* bodies above this travel through Redis; 0 = just under max_payload */
+  int bus_offload_ttl_s;       /* how long an offloaded body waits in Redis for its reader */
+  int bus_timeout_ms;          /* connecting, JetStream API calls, Redis commands */
+  char bus_work_stream[64];    /* the work queue's JetStream stream; empty = no work queue */
+  char bus_work_consumer[64];  /* its durable pull consumer, shared by every worker */
+  int bus_work_ack_wait_s;     /* a delivery without ack or progress for this long is redelivered */
+  int bus_work_max_deliver;    /* deliveries of one item before JetStream gives up on it */
 } co_config;
 
 void co_config_defaults(co_config *c);

@@ -25,6 +25,7 @@ struct co_jobs {
   _Atomic int stopping; /* also read by running tasks: a shutdown interrupts them */
   unsigned pending;     /* wake-ups not yet consumed */
   co_bus_sub *sub;
+  _Atomic int64_t claim_logged_ms; /* when a failed claim was last logged */
 };
 
 static void announce(co_platform *p, const char *job_id) {
@@ -199,8 +200,11 @@ static void *thread_main(void *arg) {
       co_job_clear(&job);
       continue;
     }
-    if (st != COHORT_ENOTFOUND)
-      co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
+    if (st != COHORT_ENOTFOUND) { /* once a minute while the store is down, not twice a second per thread */
+      int64_t now = co_now_ms(), last = atomic_load(&js->claim_logged_ms);
+      if (now - last >= 60000 && atomic_compare_exchange_strong(&js->claim_logged_ms, &last, now))
+        co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
+    }
     pthread_mutex_lock(&js->mu);
     if (!js->stopping && !js->pending) {
       struct timespec until;

@@ -143,7 +143,7 @@ static cohort_status open_backends(co_platform *p, const co_backends *b) {
   char store[sizeof cfg->store + 32];
   const co_bus_backend *ub;
   cohort_status st;
-  if (!(ub = pick("bus", cfg->bus, NULL, b->bus, b->n_bus, sizeof *b->bus, "local or nats://...")))
+  if (!(ub = pick("bus", cfg->bus, NULL, b->bus, b->n_bus, sizeof *b->bus, "local or nats://HOST:PORT")))
     return COHORT_EINVAL;
   /* Leases: the embedded store has one process by construction (data_dir is locked), so its
    * owner name is fixed and a restart re-queues what it left running; on a shared store every
@@ -208,8 +208,8 @@ fail:
 
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
   buf[0] = '\0';
-  if (p->store->ops->ping(p->store) != COHORT_OK)
-    snprintf(buf, cap, "store: %s", cohort_errmsg());
+  if (p->store->ops->ping(p->store) != COHORT_OK) /* the store's messages start with "store" */
+    snprintf(buf, cap, "%s", cohort_errmsg());
   else if (strcmp(p->cfg.role, "api") != 0 && !p->jobs)
     snprintf(buf, cap, "job threads are stopped");
   return buf;

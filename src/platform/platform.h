@@ -69,6 +69,8 @@ void co_jobs_stop(co_platform *p);
 
 /* The "info" summary stored with a committed trainee version: cases, analyzed, schema, k, p. */
 json_t *co_trainee_info(const cohort_trainee *tr);
+/* The info member naming the previous version's object (kept out of API replies). */
+#define CO_INFO_PREVIOUS_BLOB "_previous_blob"
 
 /* Serialised record of a job, a trainee, a dataset, a report (new references). */
 json_t *co_job_json(const co_job *j);

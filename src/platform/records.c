@@ -40,7 +40,9 @@ json_t *co_trainee_json(const co_trainee *t) {
   json_object_set_new(o, "dataset", opt_str(t->dataset_id));
   json_object_set_new(o, "version", json_integer(t->version));
   json_object_set_new(o, "ready", json_boolean(t->version > 0));
-  json_object_set_new(o, "info", parsed_or_null(t->info_json));
+  json_t *info = parsed_or_null(t->info_json);
+  json_object_del(info, CO_INFO_PREVIOUS_BLOB); /* bookkeeping of the platform's */
+  json_object_set_new(o, "info", info);
   json_object_set_new(o, "created_ms", json_integer(t->created_ms));
   json_object_set_new(o, "updated_ms", json_integer(t->updated_ms));
   return o;

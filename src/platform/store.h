@@ -146,6 +146,15 @@ typedef int (*co_trainee_fn)(void *ctx, const co_trainee *t);
 typedef int (*co_job_fn)(void *ctx, const co_job *j);
 typedef int (*co_report_fn)(void *ctx, const co_report *r);
 
+/* Who may commit a trainee version: the attempt of a job that still holds its lease. A worker
+ * that was paused past its lease and comes back late is refused, so the attempt that took over
+ * decides the outcome. */
+typedef struct co_fence {
+  const char *job_id;
+  const char *owner;
+  int attempt;
+} co_fence;
+
 typedef struct co_job_filter {
   const char *workspace_id; /* NULL = any */
   const char *trainee_id;   /* NULL = any */
@@ -202,9 +211,11 @@ typedef struct co_store_ops {
   cohort_status (*trainee_get)(co_store *s, const char *id, co_trainee *out);
   cohort_status (*trainee_list)(co_store *s, const char *workspace_id, co_trainee_fn fn, void *ctx);
   /* Compare-and-swap commit of a new version: succeeds only while the stored version is still
-   * expect_version (ESTATE otherwise), so a writer never overwrites a commit it did not see. */
+   * expect_version, and, with a fence, while the fence's job is running under that owner and
+   * attempt (ESTATE otherwise), so a writer never overwrites a commit it did not see and a
+   * superseded attempt never commits. fence NULL: no job (an import). */
   cohort_status (*trainee_commit)(co_store *s, const char *id, int64_t expect_version, int64_t new_version,
-                                  const char *blob, const char *info_json, int64_t now_ms);
+                                  const char *blob, const char *info_json, const co_fence *fence, int64_t now_ms);
   cohort_status (*trainee_delete)(co_store *s, const char *id);
 
   /* jobs: the durable queue */

@@ -65,7 +65,11 @@ json_t *co_trainee_info(const cohort_trainee *tr) {
   return o;
 }
 
-/* Saves tr as version rec->version + 1 and commits it if nobody committed since rec was read. */
+/* Saves tr as version rec->version + 1 and commits it if nobody committed since rec was read and
+ * this attempt still holds the job. Each attempt writes its own key (version, job, attempt), so a
+ * superseded attempt never overwrites or removes the object of the one that took over. The info
+ * stored with the version names the previous version's object; the one before that is removed
+ * once the new version is committed (readers may still hold the previous one). */
 static cohort_status commit_version(co_task *t, const co_trainee *rec, const cohort_trainee *tr) {
   co_platform *p = t->p;
   char staging[4096], key[CO_BLOB_MAX];
@@ -78,25 +82,29 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
     p->blobs->ops->discard(p->blobs, staging);
     return st;
   }
-  snprintf(key, sizeof key, "trainees/%s/v%lld.cohort", rec->id, (long long)version);
+  snprintf(key, sizeof key, "trainees/%s/v%lld-%s-%d.cohort", rec->id, (long long)version, t->job->id,
+           t->job->attempts);
   if ((st = p->blobs->ops->commit(p->blobs, staging, key)) != COHORT_OK) {
     p->blobs->ops->discard(p->blobs, staging);
     return st;
   }
   json_t *info = co_trainee_info(tr);
+  if (rec->blob[0])
+    json_object_set_new(info, CO_INFO_PREVIOUS_BLOB, json_string(rec->blob));
   char *info_text = json_dumps(info, JSON_COMPACT);
   json_decref(info);
-  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, co_now_ms());
+  co_fence fence = {t->job->id, p->instance, t->job->attempts};
+  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, &fence, co_now_ms());
   free(info_text);
   if (st != COHORT_OK) {
     p->blobs->ops->remove(p->blobs, key);
     return st;
   }
-  /* Keep the previous version for readers that still hold its record; drop the one before. */
-  if (version > 2) {
-    snprintf(key, sizeof key, "trainees/%s/v%lld.cohort", rec->id, (long long)(version - 2));
-    p->blobs->ops->remove(p->blobs, key);
-  }
+  json_t *old = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
+  const char *before_previous = json_string_value(json_object_get(old, CO_INFO_PREVIOUS_BLOB));
+  if (before_previous) /* the backend checks the key */
+    p->blobs->ops->remove(p->blobs, before_previous);
+  json_decref(old);
   t->result = json_pack("{s:s, s:I}", "trainee", rec->id, "version", (json_int_t)version);
   return COHORT_OK;
 }

@@ -130,7 +130,7 @@ void api_trainees_import(co_req *r) {
     created = 1;
     if ((st = p->blobs->ops->commit(p->blobs, r->upload_path, key)) == COHORT_OK) {
       r->upload_path[0] = '\0';
-      st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, info, co_now_ms());
+      st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, info, NULL, co_now_ms());
     }
   }
   if (st == COHORT_OK)

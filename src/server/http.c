@@ -509,6 +509,14 @@ static int is_json_type(const char *ct) {
   return *ct == '\0' || *ct == ';';
 }
 
+/* A failure of the platform while identifying the caller: 503 while a service is down, else 500. */
+static void set_pending_status(co_req *r, cohort_status st) {
+  if (st == COHORT_EUNAVAIL)
+    set_pending(r, 503, "unavailable", NULL, cohort_errmsg());
+  else
+    set_pending(r, 500, "internal", NULL, cohort_errmsg());
+}
+
 /* Who is calling: a bearer token, else a session cookie, else nobody. */
 static void identify(co_req *r) {
   co_store *s = r->p->store;
@@ -520,18 +528,24 @@ static void identify(co_req *r) {
       set_pending(r, 401, "unauthenticated", "Authorization", "Authorization: expected 'Bearer <token>'");
       return;
     }
-    if (co_token_resolve(s, authz + 7, &r->user) != COHORT_OK) {
+    cohort_status st = co_token_resolve(s, authz + 7, &r->user);
+    if (st == COHORT_EINVAL)
       set_pending(r, 401, "unauthenticated", "Authorization", cohort_errmsg());
-      return;
-    }
-    r->authed = 1;
+    else if (st != COHORT_OK) /* the store could not say: not the caller's fault */
+      set_pending_status(r, st);
+    else
+      r->authed = 1;
     return;
   }
   const char *cookie = co_cookie(r, "cohort_session");
-  if (cookie && co_session_resolve(s, cookie, &r->session, &r->user) == COHORT_OK) {
+  if (!cookie)
+    return;
+  cohort_status st = co_session_resolve(s, cookie, &r->session, &r->user);
+  if (st == COHORT_OK) {
     r->authed = 1;
     r->via_session = 1;
-  }
+  } else if (st != COHORT_EINVAL)
+    set_pending_status(r, st);
 }
 
 /* The workspace for CO_SCOPE_WORKSPACE when none was named: the caller's only one. */
