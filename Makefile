@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: all deps cluster-deps browser-deps build run cluster-up cluster-down demo test test-unit test-sanitize test-tsan fuzz bench format clean
+.PHONY: all deps cluster-deps browser-deps build install run cluster-up cluster-down demo test test-unit test-sanitize test-tsan fuzz bench format clean
 
 all: build
 
@@ -16,6 +16,11 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O3 -g -DNDEBUG" >/dev/null
 	@cmake --build $(BUILD)
+
+# libcohort (static and shared), cohort.h, cohort.pc and the binary under PREFIX.
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # The server with the demo datasets loaded; prints the URL and the admin password.
 run: build

@@ -150,7 +150,7 @@ static void run_one(const char *name, const char *csv, const char *out_dir, int 
   cohort_table_free(tab);
   double t0 = bench_now();
   if (analyze) {
-    cohort_analyze_options ao = {0};
+    cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
     ao.sample = 500;
     ao.seed = 1;
     ao.threads = threads;

@@ -64,7 +64,7 @@ static void run_one(const dataset *d, const char *data_dir, const char *split_di
   double t1 = bench_now();
 
   const char *targets[1] = {d->target};
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = targets;
   ao.n_targets = 1;
   ao.seed = 1;
@@ -73,7 +73,7 @@ static void run_one(const dataset *d, const char *data_dir, const char *split_di
   double t2 = bench_now();
   bench_check(cohort_trainee_params(t, d->target, &res->k, &res->p), "trainee_params");
 
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = targets;
   ro.n_targets = 1;
   ro.threads = threads;

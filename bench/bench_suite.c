@@ -182,7 +182,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   snprintf(name, sizeof name, "splits/%s_schema.json", d->name);
   write_text(p = bench_path(out_dir, name), sj);
   free(p);
-  free(sj);
+  cohort_free(sj);
   long ti = cohort_schema_find(schema, d->target);
   cohort_ftype tt = cohort_schema_type(schema, (size_t)ti);
   int r2 = tt == COHORT_CONTINUOUS || tt == COHORT_DATETIME;
@@ -191,14 +191,14 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   bench_check(cohort_trainee_create(&t, schema), "trainee_create");
   bench_check(cohort_trainee_train(t, train, NULL), "trainee_train");
   const char *targets[1] = {d->target};
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = targets;
   ao.n_targets = 1;
   ao.seed = 1;
   ao.threads = o->threads;
   bench_check(cohort_trainee_analyze(t, &ao), "analyze");
   double t1 = bench_now();
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = targets;
   ro.n_targets = 1;
   ro.threads = o->threads;
@@ -222,7 +222,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   cohort_reaction_free(r);
 
   if (o->synth) {
-    cohort_synth_options so = {0};
+    cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
     so.rows = cohort_table_rows(train);
     so.seed = o->seed;
     so.threads = o->threads;
@@ -233,7 +233,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
     snprintf(name, sizeof name, "synth/%s.csv", d->name);
     bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");
     free(p);
-    cohort_eval_options eo = {0};
+    cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
     eo.target = d->target;
     eo.seed = o->seed;
     eo.threads = o->threads;
@@ -244,7 +244,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
     snprintf(name, sizeof name, "synth/%s_eval.json", d->name);
     write_text(p = bench_path(out_dir, name), ej);
     free(p);
-    free(ej);
+    cohort_free(ej);
     fprintf(stderr,
             "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, copies %zu rare / %zu common, TSTR "
             "%.4f / TRTR %.4f (engine kNN), %.1fs\n",

@@ -36,7 +36,7 @@ static int load_mode(const char *path) {
   bench_check(cohort_trainee_case(t, 0, cells), "trainee_case");
   bench_check(cohort_table_append(row, cells), "table_append");
   const char *target = "income";
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = &target;
   ro.n_targets = 1;
   ro.threads = 1;
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
   double t1 = bench_now();
   /* As `cohort local train --target income` does: targetless, then for the target. */
   const char *targets[] = {"income"};
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = targets;
   ao.n_targets = 1;
   ao.seed = seed;
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
   size_t rss_trained = bench_peak_rss();
   bench_check(cohort_trainee_save(t, model_path), "trainee_save");
 
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   so.rows = rows ? rows : cohort_table_rows(train);
   so.seed = seed;
   so.threads = threads;
@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
   bench_check(cohort_table_write_csv(synth, synth_path), "write synthetic csv");
 
   cohort_table *test = bench_read_csv(test_path);
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = "income";
   eo.seed = seed;
   eo.threads = threads;
@@ -134,7 +134,7 @@ int main(int argc, char **argv) {
       fputs(json, f);
       fclose(f);
     }
-    free(json);
+    cohort_free(json);
   }
   /* The faster gate (nearest-neighbour rule only), for comparison: time, quality, privacy. */
   cohort_synth_options lo = so;

@@ -204,7 +204,7 @@ static void test_na_tokens(void **state) {
   cohort_table_free(t);
 
   const char *const na[] = {"-", "missing"};
-  cohort_csv_options opt = {.delimiter = ';', .na_tokens = na, .n_na_tokens = 2};
+  cohort_csv_options opt = {.size = sizeof opt, .delimiter = ';', .na_tokens = na, .n_na_tokens = 2};
   const char *text = "a;b;c\n-;missing;\nNA;x,y;?\n";
   t = parse_opt(text, strlen(text), &opt);
   assert_int_equal(cohort_table_rows(t), 2);
@@ -217,7 +217,7 @@ static void test_na_tokens(void **state) {
   cohort_table_free(t);
 
   /* Tab delimiter: tabs are delimiters, not trimmed. */
-  cohort_csv_options tab = {.delimiter = '\t'};
+  cohort_csv_options tab = {.size = sizeof tab, .delimiter = '\t'};
   text = "a\tb\n x \ty\n";
   t = parse_opt(text, strlen(text), &tab);
   assert_cell(t, 0, 0, "x");
@@ -228,7 +228,7 @@ static void test_na_tokens(void **state) {
   expect_error_n(text, strlen(text), &tab, COHORT_EFORMAT, "line 2: 3 fields, header has 2",
                  (const char *)NULL);
 
-  cohort_csv_options bad = {.delimiter = '"'};
+  cohort_csv_options bad = {.size = sizeof bad, .delimiter = '"'};
   expect_error_n("a", 1, &bad, COHORT_EINVAL, "delimiter", (const char *)NULL);
 }
 
@@ -293,14 +293,14 @@ static void test_errors(void **state) {
   EXPECT_ERROR("a,b,a\n", COHORT_EFORMAT, "line 1, column 3: duplicate column name 'a' (also column 1)");
 
   /* Limits. */
-  cohort_csv_options opt = {.max_rows = 2};
+  cohort_csv_options opt = {.size = sizeof opt, .max_rows = 2};
   const char *rows = "a\n1\n2\n3\n";
   expect_error_n(rows, strlen(rows), &opt, COHORT_ELIMIT, "line 4: more than 2 rows", (const char *)NULL);
   opt.max_rows = 3;
   cohort_table *t = parse_opt(rows, strlen(rows), &opt);
   assert_int_equal(cohort_table_rows(t), 3);
   cohort_table_free(t);
-  cohort_csv_options small = {.max_field_bytes = 4};
+  cohort_csv_options small = {.size = sizeof small, .max_field_bytes = 4};
   const char *wide = "a,b\n1234,\"12\n45\"\n";
   expect_error_n(wide, strlen(wide), &small, COHORT_ELIMIT, "line 2, column 2 'b': field longer than 4 bytes",
                  (const char *)NULL);
@@ -309,13 +309,13 @@ static void test_errors(void **state) {
 /* Column and total-cell limits stop the reader at the first record that breaks them, so a
  * one-row CSV of a million columns never becomes a million-column table. */
 static void test_shape_limits(void **state) {
-  cohort_csv_options cols = {.max_columns = 3};
+  cohort_csv_options cols = {.size = sizeof cols, .max_columns = 3};
   expect_error_n("a,b,c,d\n1,2,3,4\n", 16, &cols, COHORT_ELIMIT, "line 1, column 4: more than 3 columns (max_columns)",
                  (const char *)NULL);
   cohort_table *t = parse_opt("a,b,c\n1,2,3\n", 12, &cols);
   assert_int_equal(cohort_table_cols(t), 3);
   cohort_table_free(t);
-  cohort_csv_options cells = {.max_cells = 6};
+  cohort_csv_options cells = {.size = sizeof cells, .max_cells = 6};
   const char *text = "a,b\n1,2\n3,4\n5,6\n7,8\n";
   expect_error_n(text, strlen(text), &cells, COHORT_ELIMIT, "line 5: more than 6 cells (max_cells", (const char *)NULL);
   cells.max_cells = 8;
@@ -338,7 +338,7 @@ static void test_shape_limits(void **state) {
  * not read (a format error there goes unseen), and blank-line rows count as rows. */
 static void test_row_window(void **state) {
   const char *text = "a,b\n1,x\n2,y\n3,z\n4,w\nbroken\n";
-  cohort_csv_options win = {.skip_rows = 1, .read_rows = 2};
+  cohort_csv_options win = {.size = sizeof win, .skip_rows = 1, .read_rows = 2};
   cohort_table *t = parse_opt(text, strlen(text), &win);
   assert_int_equal(cohort_table_rows(t), 2);
   assert_string_equal(cohort_table_cell(t, 0, 0), "2");
@@ -346,7 +346,7 @@ static void test_row_window(void **state) {
   cohort_table_free(t);
   win.skip_rows = 3;
   expect_error_n(text, strlen(text), &win, COHORT_EFORMAT, "line 6: 1 field, header has 2", (const char *)NULL);
-  cohort_csv_options past = {.skip_rows = 10};
+  cohort_csv_options past = {.size = sizeof past, .skip_rows = 10};
   const char *ok = "a\n1\n\n3\n";
   t = parse_opt(ok, strlen(ok), &past);
   assert_int_equal(cohort_table_rows(t), 0);
@@ -456,7 +456,7 @@ static void test_large_file(void **state) {
   cohort_table *m = parse_opt(text, len, NULL);
   assert_same_tables(t, m);
   cohort_table_free(m);
-  free(text);
+  cohort_free(text);
 
   f = fopen(path, "ab");
   assert_non_null(f);
@@ -562,7 +562,7 @@ static void test_write_exact(void **state) {
                      "\"\",\"cr\r\",plain\n";
   assert_string_equal(out, want);
   assert_int_equal(len, strlen(want));
-  free(out);
+  cohort_free(out);
   cohort_table_free(t);
 
   /* One column: a missing cell is written "" so it is not a blank line. */
@@ -576,7 +576,7 @@ static void test_write_exact(void **state) {
   cohort_table *back = parse(out);
   assert_same_tables(t, back);
   cohort_table_free(back);
-  free(out);
+  cohort_free(out);
   cohort_table_free(t);
 }
 
@@ -714,7 +714,7 @@ static void test_alloc_failures(void **state) {
         cohort_status ws = cohort_table_to_csv(t, &out, NULL);
         co_alloc_fail_after(0);
         if (ws == COHORT_OK) {
-          free(out);
+          cohort_free(out);
           break;
         }
         assert_int_equal(ws, COHORT_ENOMEM);

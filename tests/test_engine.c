@@ -154,11 +154,15 @@ static void test_predict_and_details(void **state) {
   cohort_table *train = make_table(2000, 2, true), *test = make_table(300, 3, false);
   cohort_trainee *t = make_trainee(train);
   const char *targets[] = {"y", "cls"};
-  cohort_analyze_options ao = {.targets = targets, .n_targets = 2, .seed = 5};
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = targets, .n_targets = 2, .seed = 5};
   CHECK_OK(cohort_trainee_analyze(t, &ao));
   assert_true(cohort_trainee_is_analyzed(t));
   const char *ctx[] = {"x1", "x2"};
-  cohort_react_options ro = {.targets = targets, .n_targets = 2, .contexts = ctx, .n_contexts = 2,
+  cohort_react_options ro = {.size = sizeof ro,
+                             .targets = targets,
+                             .n_targets = 2,
+                             .contexts = ctx,
+                             .n_contexts = 2,
                              .details = COHORT_DETAIL_CASES | COHORT_DETAIL_CONTRIBUTIONS};
   cohort_reaction *r;
   CHECK_OK(cohort_react(t, test, &ro, &r));
@@ -206,7 +210,7 @@ static void test_predict_and_details(void **state) {
   cohort_reaction_free(r);
 
   double imp[5];
-  CHECK_OK(cohort_feature_importance(t, "y", 300, 1, imp));
+  CHECK_OK(cohort_feature_importance(t, "y", 300, 1, imp, 5));
   assert_true(imp[0] > 0 && imp[0] > imp[4]);
   assert_true(imp[3] == 0);
 
@@ -220,7 +224,8 @@ static void test_analyze_deterministic(void **state) {
   cohort_table *tab = make_table(1500, 4, true);
   cohort_trainee *a = make_trainee(tab), *b = make_trainee(tab);
   const char *targets[] = {"cls"};
-  cohort_analyze_options ao = {.targets = targets, .n_targets = 1, .seed = 99, .threads = 1};
+  cohort_analyze_options ao = {
+      .size = sizeof ao, .targets = targets, .n_targets = 1, .seed = 99, .threads = 1};
   CHECK_OK(cohort_trainee_analyze(a, &ao));
   ao.threads = 2;
   CHECK_OK(cohort_trainee_analyze(b, &ao));
@@ -248,7 +253,7 @@ static void test_anomalies(void **state) {
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   size_t n = cohort_trainee_cases(t);
   double *dc = malloc(n * sizeof *dc), *cv = malloc(n * sizeof *cv);
-  CHECK_OK(cohort_anomalies(t, NULL, dc, cv));
+  CHECK_OK(cohort_anomalies(t, NULL, dc, cv, n));
   size_t argmin = 0;
   for (size_t i = 1; i < n; i++)
     if (cv[i] < cv[argmin])
@@ -259,7 +264,7 @@ static void test_anomalies(void **state) {
   cohort_table *rows = make_table(2, 6, false);
   CHECK_OK(cohort_table_append(rows, odd));
   double dc2[3], cv2[3];
-  CHECK_OK(cohort_anomalies(t, rows, dc2, cv2));
+  CHECK_OK(cohort_anomalies(t, rows, dc2, cv2, 3));
   assert_true(cv2[2] < cv2[0] && cv2[2] < cv2[1]);
   free(dc);
   free(cv);
@@ -320,7 +325,7 @@ static void test_synthesize(void **state) {
   cohort_table *tab = make_table(2000, 10, true);
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
-  cohort_synth_options o = {.rows = 500, .seed = 42, .threads = 1};
+  cohort_synth_options o = {.size = sizeof o, .rows = 500, .seed = 42, .threads = 1};
   char *a = synth_csv(t, &o);
   o.threads = 2;
   char *b = synth_csv(t, &o);
@@ -328,12 +333,13 @@ static void test_synthesize(void **state) {
   o.seed = 43;
   char *c = synth_csv(t, &o);
   assert_true(strcmp(a, c) != 0);
-  free(a);
-  free(b);
-  free(c);
+  cohort_free(a);
+  cohort_free(b);
+  cohort_free(c);
 
   const char *fn[] = {"color"}, *fv[] = {"green"};
-  o = (cohort_synth_options){.rows = 300, .seed = 1, .fixed_names = fn, .fixed_values = fv, .n_fixed = 1};
+  o = (cohort_synth_options){
+      .size = sizeof o, .rows = 300, .seed = 1, .fixed_names = fn, .fixed_values = fv, .n_fixed = 1};
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
   assert_int_equal(cohort_table_rows(out), 300);
@@ -413,7 +419,8 @@ static void test_synthesize_atoms(void **state) {
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   for (int gate = 0; gate < 2; gate++) {
-    cohort_synth_options o = {.rows = 1000, .seed = 3, .no_privacy_gate = !gate};
+    cohort_synth_options o = {
+        .size = sizeof o, .rows = 1000, .seed = 3, .privacy = gate ? COHORT_PRIVACY_REFERENCE : COHORT_PRIVACY_OFF};
     cohort_table *out;
     CHECK_OK(cohort_synthesize(t, &o, &out));
     size_t forty = 0;
@@ -439,9 +446,9 @@ static void test_synthesize_continuous_target(void **state) {
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   const char *target = "y";
-  cohort_analyze_options ao = {.targets = &target, .n_targets = 1, .seed = 1};
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
   CHECK_OK(cohort_trainee_analyze(t, &ao));
-  cohort_synth_options o = {.rows = 500, .seed = 5};
+  cohort_synth_options o = {.size = sizeof o, .rows = 500, .seed = 5};
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
   size_t close = 0;
@@ -464,15 +471,15 @@ static void test_synthesize_target(void **state) {
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   const char *target = "cls";
-  cohort_analyze_options ao = {.targets = &target, .n_targets = 1, .seed = 1};
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
   CHECK_OK(cohort_trainee_analyze(t, &ao));
-  cohort_synth_options o = {.rows = 1000, .seed = 7, .threads = 1};
+  cohort_synth_options o = {.size = sizeof o, .rows = 1000, .seed = 7, .threads = 1};
   char *a = synth_csv(t, &o);
   o.threads = 2;
   char *b = synth_csv(t, &o);
   assert_string_equal(a, b);
-  free(a);
-  free(b);
+  cohort_free(a);
+  cohort_free(b);
 
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
@@ -496,7 +503,8 @@ static void test_synthesize_target(void **state) {
 
   /* Every feature fixed: nothing to redraw, the rows are the condition. */
   const char *fn[] = {"x1", "x2", "color", "y", "cls"}, *fv[] = {"0.2500", "0.5000", "green", "0.2500", "lo"};
-  o = (cohort_synth_options){.rows = 3, .seed = 1, .fixed_names = fn, .fixed_values = fv, .n_fixed = 5};
+  o = (cohort_synth_options){
+      .size = sizeof o, .rows = 3, .seed = 1, .fixed_names = fn, .fixed_values = fv, .n_fixed = 5};
   CHECK_OK(cohort_synthesize(t, &o, &out));
   for (size_t i = 0; i < 3; i++)
     for (size_t f = 0; f < 5; f++)
@@ -539,22 +547,22 @@ static void test_bad_arguments(void **state) {
   cohort_trainee *t = make_trainee(tab);
   cohort_reaction *r = NULL;
   const char *bad[] = {"nope"};
-  cohort_react_options ro = {.targets = bad, .n_targets = 1};
+  cohort_react_options ro = {.size = sizeof ro, .targets = bad, .n_targets = 1};
   assert_int_equal(cohort_react(t, tab, &ro, &r), COHORT_ENOTFOUND);
   assert_non_null(strstr(cohort_errmsg(), "nope"));
   assert_null(r);
   ro.n_targets = 0;
   assert_int_equal(cohort_react(t, tab, &ro, &r), COHORT_EINVAL);
   size_t ks[] = {0};
-  cohort_analyze_options ao = {.k_values = ks, .n_k = 1};
+  cohort_analyze_options ao = {.size = sizeof ao, .k_values = ks, .n_k = 1};
   assert_int_equal(cohort_trainee_analyze(t, &ao), COHORT_EINVAL);
   double ps[] = {-1};
-  cohort_analyze_options ap = {.p_values = ps, .n_p = 1};
+  cohort_analyze_options ap = {.size = sizeof ap, .p_values = ps, .n_p = 1};
   assert_int_equal(cohort_trainee_analyze(t, &ap), COHORT_EINVAL);
-  cohort_synth_options so = {.rows = 5, .conviction = -2};
+  cohort_synth_options so = {.size = sizeof so, .rows = 5, .conviction = -2};
   cohort_table *out = NULL;
   assert_int_equal(cohort_synthesize(t, &so, &out), COHORT_EINVAL);
-  so = (cohort_synth_options){.rows = 5, .privacy = (cohort_privacy)7};
+  so = (cohort_synth_options){.size = sizeof so, .rows = 5, .privacy = (cohort_privacy)7};
   assert_int_equal(cohort_synthesize(t, &so, &out), COHORT_EINVAL);
   assert_non_null(strstr(cohort_errmsg(), "privacy"));
   /* an empty trainee refuses questions it cannot answer */
@@ -563,7 +571,7 @@ static void test_bad_arguments(void **state) {
   cohort_trainee *e;
   CHECK_OK(cohort_trainee_create(&e, s));
   const char *y[] = {"y"};
-  ro = (cohort_react_options){.targets = y, .n_targets = 1};
+  ro = (cohort_react_options){.size = sizeof ro, .targets = y, .n_targets = 1};
   assert_int_equal(cohort_react(e, tab, &ro, &r), COHORT_ESTATE);
   assert_int_equal(cohort_trainee_analyze(e, NULL), COHORT_ESTATE);
   cohort_trainee_free(e);
@@ -585,9 +593,9 @@ static void test_out_of_memory(void **state) {
     cohort_trainee *t = NULL;
     cohort_reaction *r = NULL;
     cohort_table *out = NULL;
-    cohort_analyze_options ao = {.targets = y, .n_targets = 1, .threads = 1};
-    cohort_react_options ro = {.targets = y, .n_targets = 1, .threads = 1, .details = 3};
-    cohort_synth_options so = {.rows = 5, .threads = 1};
+    cohort_analyze_options ao = {.size = sizeof ao, .targets = y, .n_targets = 1, .threads = 1};
+    cohort_react_options ro = {.size = sizeof ro, .targets = y, .n_targets = 1, .threads = 1, .details = 3};
+    cohort_synth_options so = {.size = sizeof so, .rows = 5, .threads = 1};
     cohort_status st = cohort_trainee_create(&t, s);
     if (st == COHORT_OK)
       st = cohort_trainee_train(t, tab, NULL);
@@ -626,9 +634,9 @@ static void test_penguins(void **state) {
   }
   cohort_trainee *t = make_trainee(train);
   const char *targets[] = {"species"};
-  cohort_analyze_options ao = {.targets = targets, .n_targets = 1, .seed = 1};
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = targets, .n_targets = 1, .seed = 1};
   CHECK_OK(cohort_trainee_analyze(t, &ao));
-  cohort_react_options ro = {.targets = targets, .n_targets = 1};
+  cohort_react_options ro = {.size = sizeof ro, .targets = targets, .n_targets = 1};
   cohort_reaction *r;
   CHECK_OK(cohort_react(t, test, &ro, &r));
   size_t ok = 0;
@@ -658,7 +666,7 @@ static void test_predict_ties(void **state) {
     CHECK_OK(cohort_table_append(q, row));
   }
   const char *targets[] = {"species"};
-  cohort_react_options ro = {.targets = targets, .n_targets = 1};
+  cohort_react_options ro = {.size = sizeof ro, .targets = targets, .n_targets = 1};
   cohort_reaction *r;
   CHECK_OK(cohort_react(t, q, &ro, &r));
   /* Biscoe: 124 Gentoo, 44 Adelie; Dream: 68 Chinstrap, 56 Adelie. */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "co_eval.h"
+#include "report.h" /* the HTML report, drawn by the platform from the evaluation */
 
 #define EPS 1e-12
 
@@ -43,7 +44,7 @@ static cohort_schema *infer(const cohort_table *t) {
 
 static cohort_eval *run(const cohort_schema *s, const cohort_table *real, const cohort_table *synth,
                         const cohort_table *hold) {
-  cohort_eval_options opt = {.seed = 7, .threads = 2};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 7, .threads = 2};
   cohort_eval *e = NULL;
   cohort_status st = cohort_evaluate(s, real, synth, hold, &opt, &e);
   if (st != COHORT_OK)
@@ -371,7 +372,7 @@ static void test_identical_by_value(void **state) {
   cohort_table *real = mk(2, names, 12, rc), *synth = mk(2, names, 8, sc);
   cohort_schema *s = infer(real);
   assert_int_equal(cohort_schema_set_type(s, real, "x", COHORT_CONTINUOUS), COHORT_OK);
-  cohort_eval_options opt = {.seed = 7, .threads = 2};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 7, .threads = 2};
   cohort_eval *e = NULL;
   assert_int_equal(cohort_evaluate(s, real, synth, NULL, &opt, &e), COHORT_OK);
   assert_int_equal(cohort_eval_identical(e), 5);
@@ -380,7 +381,7 @@ static void test_identical_by_value(void **state) {
   char *text = NULL;
   assert_int_equal(cohort_eval_to_json(e, &text), COHORT_OK);
   json_t *root = json_loads(text, 0, NULL);
-  free(text);
+  cohort_free(text);
   json_t *pv = json_object_get(root, "privacy");
   assert_int_equal(json_integer_value(json_object_get(pv, "identical_rare_rows")), 4);
   assert_int_equal(json_integer_value(json_object_get(pv, "identical_common_rows")), 1);
@@ -439,7 +440,7 @@ static void test_seed_and_max_rows(void **state) {
   cohort_table *real = mixed_table(500, 3, false), *synth = mixed_table(400, 4, false),
                *hold = mixed_table(300, 5, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 11, .max_rows = 100, .threads = 3};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 11, .max_rows = 100, .threads = 3};
   cohort_eval *a = NULL, *b = NULL;
   assert_int_equal(cohort_evaluate(s, real, synth, hold, &opt, &a), COHORT_OK);
   assert_int_equal(cohort_evaluate(s, real, synth, hold, &opt, &b), COHORT_OK);
@@ -484,7 +485,7 @@ static void test_malformed_input(void **state) {
   assert_int_equal(cohort_evaluate(NULL, real, real, NULL, NULL, &e), COHORT_EINVAL);
   assert_int_equal(cohort_evaluate(s, real, NULL, NULL, NULL, &e), COHORT_EINVAL);
   assert_int_equal(cohort_evaluate(s, real, real, NULL, NULL, NULL), COHORT_EINVAL);
-  cohort_eval_options opt = {.target = "nope"};
+  cohort_eval_options opt = {.size = sizeof opt, .target = "nope"};
   assert_int_equal(cohort_evaluate(s, real, real, real, &opt, &e), COHORT_EINVAL);
   assert_null(e);
   /* all features ignored */
@@ -505,11 +506,11 @@ static void test_malformed_input(void **state) {
   assert_true(isnan(cohort_eval_quality(NULL)));
   char *txt = NULL;
   assert_int_equal(cohort_eval_to_json(NULL, &txt), COHORT_EINVAL);
-  assert_int_equal(cohort_eval_to_html(NULL, &txt), COHORT_EINVAL);
+  assert_int_equal(co_report_html(NULL, &txt), COHORT_EINVAL);
   /* cancellation from the progress callback */
   assert_int_equal(cohort_schema_set_ignored(s, "c", 0), COHORT_OK);
   int calls = 0;
-  cohort_eval_options copt = {.progress = cancel_at_pairs, .progress_user = &calls};
+  cohort_eval_options copt = {.size = sizeof copt, .progress = cancel_at_pairs, .progress_user = &calls};
   assert_int_equal(cohort_evaluate(s, real, real, NULL, &copt, &e), COHORT_ECANCELLED);
   assert_null(e);
   assert_true(calls > 0);
@@ -542,7 +543,7 @@ static void test_allocation_failures(void **state) {
   cohort_table *real = mixed_table(60, 8, false), *synth = mixed_table(50, 9, false),
                *hold = mixed_table(40, 10, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 3, .threads = 1};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 3, .threads = 1};
   bool done = false;
   for (long n = 1; n < 100000 && !done; n++) {
     cohort_eval *e = NULL;
@@ -552,14 +553,14 @@ static void test_allocation_failures(void **state) {
     if (st == COHORT_OK)
       st = cohort_eval_to_json(e, &json);
     if (st == COHORT_OK)
-      st = cohort_eval_to_html(e, &html);
+      st = co_report_html(e, &html);
     co_alloc_fail_after(0);
     if (st == COHORT_OK)
       done = true;
     else
       assert_int_equal(st, COHORT_ENOMEM);
-    free(json);
-    free(html);
+    cohort_free(json);
+    co_free(html);
     cohort_eval_free(e);
   }
   assert_true(done);
@@ -614,7 +615,7 @@ static void test_json_report(void **state) {
   assert_string_equal(json_string_value(json_object_get(d2, "kind")), "categories");
   assert_int_equal(json_array_size(json_object_get(d2, "categories")), 3);
   json_decref(j);
-  free(txt);
+  cohort_free(txt);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);
@@ -631,7 +632,7 @@ static void test_html_report_escapes(void **state) {
   cohort_schema *s = infer(real);
   cohort_eval *e = run(s, real, real, real);
   char *html = NULL;
-  assert_int_equal(cohort_eval_to_html(e, &html), COHORT_OK);
+  assert_int_equal(co_report_html(e, &html), COHORT_OK);
   assert_non_null(strstr(html, "<svg"));
   assert_non_null(strstr(html, "&lt;script&gt;"));
   assert_null(strstr(html, "<script"));
@@ -642,7 +643,7 @@ static void test_html_report_escapes(void **state) {
   assert_null(strstr(html, "http://"));
   assert_null(strstr(html, "https://"));
   assert_non_null(strstr(html, "</html>"));
-  free(html);
+  co_free(html);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);
@@ -655,7 +656,7 @@ static void test_tstr(void **state) {
   cohort_table *real = mixed_table(300, 21, false), *synth = mixed_table(300, 22, false),
                *hold = mixed_table(150, 23, false);
   cohort_schema *s = infer(real);
-  cohort_eval_options opt = {.seed = 5, .threads = 2, .target = "c"};
+  cohort_eval_options opt = {.size = sizeof opt, .seed = 5, .threads = 2, .target = "c"};
   cohort_eval *e = NULL;
   cohort_status st = cohort_evaluate(s, real, synth, hold, &opt, &e);
   if (st != COHORT_OK)

@@ -147,7 +147,7 @@ static cohort_trainee *make_trainee(size_t nrows, bool analyze, const char *cons
   if (nrows)
     assert_int_equal(cohort_trainee_train(t, tab, NULL), COHORT_OK);
   if (analyze) {
-    cohort_analyze_options opt = {0};
+    cohort_analyze_options opt = COHORT_ANALYZE_OPTIONS_INIT;
     opt.targets = targets;
     opt.n_targets = ntargets;
     opt.seed = 7;
@@ -224,7 +224,7 @@ static int teardown(void **state) {
     closedir(d);
   rmdir(fx->dir);
   cohort_trainee_free(fx->t);
-  free(fx->buf);
+  cohort_free(fx->buf);
   free(fx);
   return 0;
 }
@@ -233,7 +233,7 @@ static int teardown(void **state) {
 
 static void compare_reactions(cohort_trainee *a, cohort_trainee *b, const char *target) {
   cohort_table *q = make_table(12, 100);
-  cohort_react_options opt = {0};
+  cohort_react_options opt = COHORT_REACT_OPTIONS_INIT;
   const char *targets[] = {target};
   opt.targets = targets;
   opt.n_targets = 1;
@@ -273,7 +273,7 @@ static void test_roundtrip(void **state) {
   serialize(u, &b2, &l2);
   assert_int_equal(l2, fx->len);
   assert_memory_equal(b2, fx->buf, l2);
-  free(b2);
+  cohort_free(b2);
 
   /* the file is the serialized bytes, and no temp file is left behind */
   struct stat sb;
@@ -367,8 +367,8 @@ static void test_small_trainees(void **state) {
       cohort_table_free(tab);
     }
     cohort_trainee_free(u);
-    free(b);
-    free(b2);
+    cohort_free(b);
+    cohort_free(b2);
     cohort_trainee_free(ts[i]);
   }
 }
@@ -659,7 +659,7 @@ static void test_learned_edges(void **state) {
   assert_int_equal(cohort_trainee_deserialize(&v, b, l), COHORT_OK);
   assert_true(cohort_trainee_deviation(v, 0) == 0.0);
   cohort_trainee_free(v);
-  free(b);
+  cohort_free(b);
 
   void *p = NULL;
   size_t pl = 0;
@@ -680,7 +680,7 @@ static void test_learned_edges(void **state) {
   assert_int_equal(cohort_trainee_serialize(u, &p, &pl), COHORT_ESTATE);
   u->cw[3] = 2.0;
   assert_int_equal(cohort_trainee_serialize(u, &p, &pl), COHORT_OK);
-  free(p);
+  cohort_free(p);
   cohort_trainee_free(u);
 }
 
@@ -708,7 +708,7 @@ static void test_alloc_failures(void **state) {
     cohort_status st = cohort_trainee_serialize(fx->t, &p, &l);
     co_alloc_fail_after(0);
     if (st == COHORT_OK) {
-      free(p);
+      cohort_free(p);
       break;
     }
     assert_int_equal(st, COHORT_ENOMEM);
@@ -784,7 +784,7 @@ static void test_corpus(void **state) {
       snprintf(path, sizeof path, "%s/%s", dir, seeds[i].name);
       write_file(path, b, l);
     }
-    free(b);
+    cohort_free(b);
     cohort_trainee_free(seeds[i].t);
   }
   assert_int_equal(co_fuzz_trainee(fx->buf, fx->len), 0);

@@ -223,7 +223,7 @@ static void run_case(void **state) {
   double t1 = now();
 
   const char *targets[1] = {q->target};
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = targets;
   ao.n_targets = 1;
   ao.seed = 1;
@@ -233,7 +233,7 @@ static void run_case(void **state) {
   double p = 0;
   CHECK_OK(cohort_trainee_params(t, q->target, &k, &p));
 
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = targets;
   ro.n_targets = 1;
   cohort_reaction *r = NULL;

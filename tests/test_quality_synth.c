@@ -84,7 +84,7 @@ static void test_adult_synthesis(void **state) {
   CHECK_OK(cohort_trainee_train(t, train, NULL));
   double t1 = now();
 
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.seed = 1;
   CHECK_OK(cohort_trainee_analyze(t, &ao));
   const char *target = "income";
@@ -93,7 +93,7 @@ static void test_adult_synthesis(void **state) {
   CHECK_OK(cohort_trainee_analyze(t, &ao));
   double t2 = now();
 
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   so.rows = SYNTH_ROWS;
   so.seed = 1;
   cohort_table *synth = NULL;
@@ -101,7 +101,7 @@ static void test_adult_synthesis(void **state) {
   double t3 = now();
   assert_int_equal(cohort_table_rows(synth), SYNTH_ROWS);
 
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = "income";
   eo.seed = 1;
   cohort_eval *ev = NULL;

@@ -772,7 +772,7 @@ static void test_json(void **state) {
   assert_int_equal(cohort_schema_to_json(s, &text), COHORT_OK);
   json_error_t err;
   json_t *root = json_loads(text, 0, &err);
-  free(text);
+  cohort_free(text);
   assert_non_null(root);
   assert_true(json_is_array(root));
   assert_int_equal(json_array_size(root), 7);
@@ -809,7 +809,7 @@ static void test_json(void **state) {
   assert_true(cohort_schema_is_id(s, 0));
   assert_int_equal(cohort_schema_to_json(s, &text), COHORT_OK);
   root = json_loads(text, 0, &err);
-  free(text);
+  cohort_free(text);
   assert_non_null(root);
   json_t *id = json_array_get(root, 0);
   assert_true(json_is_true(json_object_get(id, "id")));
@@ -878,7 +878,7 @@ static void test_alloc_failures(void **state) {
     if (st == COHORT_OK) {
       done = true;
       assert_int_equal(cohort_schema_to_json(s, &json), COHORT_OK);
-      free(json);
+      cohort_free(json);
     } else {
       assert_int_equal(st, COHORT_ENOMEM);
     }

@@ -10,7 +10,29 @@
  *  - every fallible call returns a cohort_status; on failure cohort_errmsg() returns a message for
  *    the calling thread that names what went wrong and where (line, column, feature...);
  *  - out-parameters are written only on success;
- *  - strings returned by accessors are owned by the handle and live as long as it does.
+ *  - strings returned by accessors are owned by the handle and live as long as it does;
+ *  - every buffer a call hands to the caller (char **out, void **out) is freed with cohort_free();
+ *  - an array the library fills comes with its length n; an n too small for what the call writes is
+ *    COHORT_EINVAL, and cohort_errfield() names "n".
+ *
+ * Options structs grow without breaking callers (the size-stamped structs of Linux's clone3 and
+ * openat2; SQLite's sqlite3_vfs carries iVersion for the same reason):
+ *  - the first member of every cohort_*_options is `size_t size`, the sizeof the struct as the
+ *    caller's header declares it. Set it with the struct's initialiser, then fill members:
+ *        cohort_synth_options o = COHORT_SYNTH_OPTIONS_INIT;
+ *        o.rows = 1000;
+ *    or by hand: {.size = sizeof(cohort_synth_options), .rows = 1000};
+ *  - members are only ever added at the end, and 0 always means the default. The library reads
+ *    the members that fit in size and gives the others their default, so a program built against
+ *    an older header keeps working with a newer library;
+ *  - a size larger than the library's own struct is accepted when the members it does not know
+ *    are all zero (left at their defaults); otherwise the call fails with COHORT_EINVAL rather
+ *    than silently ignore what a newer program asked for;
+ *  - size 0 (a struct not initialised) or larger than 4096 is COHORT_EINVAL, field "size";
+ *  - a NULL options pointer means every default, where the call has no required option;
+ *  - structs the library fills (cohort_eval_summary, _column, _pair) are stamped the same way by
+ *    the caller, and the library writes only the members that fit in their size.
+ * Maintainers: a new member starts at or past the struct's previous sizeof (no reuse of padding).
  */
 #ifndef COHORT_COHORT_H
 #define COHORT_COHORT_H
@@ -62,6 +84,9 @@ COHORT_API const char *cohort_errmsg(void);
  * ("targets", "contexts", "rows"), as sqlite3_error_offset points into SQL; "" if none is known. */
 COHORT_API const char *cohort_errfield(void);
 COHORT_API const char *cohort_version(void);
+/* Frees a buffer a call handed to the caller: cohort_table_to_csv, cohort_schema_to_json,
+ * cohort_eval_to_json, cohort_trainee_serialize. NULL is a no-op. */
+COHORT_API void cohort_free(void *p);
 
 /* Progress callback for long operations: fraction in [0,1]. Return non-zero to cancel; the
  * operation then stops soon and returns COHORT_ECANCELLED. */
@@ -74,6 +99,7 @@ typedef int (*cohort_progress_fn)(void *user, const char *stage, double fraction
 typedef struct cohort_table cohort_table;
 
 typedef struct cohort_csv_options {
+  size_t size;                   /* sizeof(cohort_csv_options): COHORT_CSV_OPTIONS_INIT */
   char delimiter;                /* 0 = ',' */
   const char *const *na_tokens;  /* cells equal to one of these (after trimming spaces) are missing;
                                    NULL = {"", "NA", "N/A", "?", "null", "NULL", "NaN"} */
@@ -89,12 +115,13 @@ typedef struct cohort_csv_options {
   size_t skip_rows;
   size_t read_rows;
 } cohort_csv_options;
+#define COHORT_CSV_OPTIONS_INIT {.size = sizeof(cohort_csv_options)}
 
 COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, const char *const *names);
 COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len, const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_write_csv(const cohort_table *t, const char *path);
-/* Writes CSV into a malloc'd, NUL-terminated buffer owned by the caller (free()). */
+/* Writes CSV into a NUL-terminated buffer owned by the caller (cohort_free). */
 COHORT_API cohort_status cohort_table_to_csv(const cohort_table *t, char **out, size_t *len);
 COHORT_API void cohort_table_free(cohort_table *t);
 
@@ -149,7 +176,7 @@ COHORT_API cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_t
 /* Fixes the order of an ordinal feature (all observed values must be listed). */
 COHORT_API cohort_status cohort_schema_set_order(cohort_schema *s, const char *name, const char *const *levels, size_t n);
 COHORT_API cohort_status cohort_schema_set_ignored(cohort_schema *s, const char *name, int ignored);
-/* JSON description of the schema (malloc'd, caller frees). */
+/* JSON description of the schema (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_schema_to_json(const cohort_schema *s, char **out);
 
 /* ---------------------------------------------------------------- trainee */
@@ -177,6 +204,7 @@ COHORT_API cohort_status cohort_trainee_case(cohort_trainee *t, size_t case_inde
 #define COHORT_GRID_MAX 64
 
 typedef struct cohort_analyze_options {
+  size_t size;                /* sizeof(cohort_analyze_options): COHORT_ANALYZE_OPTIONS_INIT */
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
   size_t n_targets;
   const size_t *k_values;     /* NULL = {3,5,8,13,20,30,50} */
@@ -189,6 +217,7 @@ typedef struct cohort_analyze_options {
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_analyze_options;
+#define COHORT_ANALYZE_OPTIONS_INIT {.size = sizeof(cohort_analyze_options)}
 
 COHORT_API cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt);
 COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
@@ -209,6 +238,7 @@ enum {
 };
 
 typedef struct cohort_react_options {
+  size_t size;                 /* sizeof(cohort_react_options): COHORT_REACT_OPTIONS_INIT */
   const char *const *targets;  /* features to predict */
   size_t n_targets;
   const char *const *contexts; /* NULL = every trainee feature present in the input table but the targets */
@@ -216,6 +246,7 @@ typedef struct cohort_react_options {
   unsigned details;            /* COHORT_DETAIL_* */
   size_t threads;              /* 0 = all cores */
 } cohort_react_options;
+#define COHORT_REACT_OPTIONS_INIT {.size = sizeof(cohort_react_options)}
 
 typedef struct cohort_reaction cohort_reaction;
 
@@ -243,17 +274,21 @@ COHORT_API const char *cohort_reaction_context(const cohort_reaction *r, size_t 
 COHORT_API double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t target, size_t ctx);
 
 /* Importance of each feature for predicting target over the trainee's cases (leave-one-out,
- * mean change in error when the feature is dropped from the context). out[nfeatures]; the
- * target's own entry and ignored features are 0. */
-COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out);
+ * mean change in error when the feature is dropped from the context), into out[0..nfeatures);
+ * n is out's length and must be at least cohort_schema_features(). The target's own entry and
+ * ignored features are 0. */
+COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed,
+                                                   double *out, size_t n);
 
 /* ---------------------------------------------------------------- anomalies, impute */
 
 /* Scores rows (or, with rows == NULL, the trainee's own cases, each left out of its own search):
  * distance_contribution[i] = mean distance to the k nearest cases; conviction[i] = expected
  * distance contribution / distance contribution (below 1 = more surprising than usual).
- * Arrays hold one entry per row (or per case). */
-COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution, double *conviction);
+ * n is the length of each array (conviction may be NULL) and must be at least the number of rows
+ * (or cases) scored. */
+COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution,
+                                          double *conviction, size_t n);
 /* Fills missing cells of rows in place from the other features; *filled = number of cells set. */
 COHORT_API cohort_status cohort_impute(cohort_trainee *t, cohort_table *rows, size_t *filled);
 /* Fills missing values of the trainee's own cases. */
@@ -267,16 +302,17 @@ typedef enum cohort_privacy {
                                    own neighbour or much closer to it than to the next cases, and no
                                    row closer to the cases than to the model's own draws; several
                                    times slower than LOCAL */
-  COHORT_PRIVACY_LOCAL = 1      /* all but the last rule */
+  COHORT_PRIVACY_LOCAL = 1,     /* all but the last rule */
+  COHORT_PRIVACY_OFF = 2        /* no gate at all: rows may copy cases */
 } cohort_privacy;
 
 typedef struct cohort_synth_options {
+  size_t size;                   /* sizeof(cohort_synth_options): COHORT_SYNTH_OPTIONS_INIT */
   size_t rows;
   uint64_t seed;
   double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
   size_t k;                      /* neighbours mixed; 0 = default */
   cohort_privacy privacy;        /* 0 = COHORT_PRIVACY_REFERENCE */
-  int no_privacy_gate;           /* 1 = no gate at all: rows may copy cases */
   const char *const *fixed_names;/* conditional generation: these features take these values */
   const char *const *fixed_values;
   size_t n_fixed;
@@ -284,6 +320,7 @@ typedef struct cohort_synth_options {
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_synth_options;
+#define COHORT_SYNTH_OPTIONS_INIT {.size = sizeof(cohort_synth_options)}
 
 COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out);
 
@@ -292,6 +329,7 @@ COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth
 typedef struct cohort_eval cohort_eval;
 
 typedef struct cohort_eval_options {
+  size_t size;                 /* sizeof(cohort_eval_options): COHORT_EVAL_OPTIONS_INIT */
   const char *target;          /* train-on-synthetic / test-on-real target; NULL = skip */
   size_t max_rows;             /* rows sampled per table for DCR; 0 = all */
   uint64_t seed;
@@ -305,6 +343,7 @@ typedef struct cohort_eval_options {
   double copy_tolerance;       /* numbers match within this fraction of the synthetic value;
                                   0 = 0.01 (SDMetrics' default), < 0 = exactly */
 } cohort_eval_options;
+#define COHORT_EVAL_OPTIONS_INIT {.size = sizeof(cohort_eval_options)}
 
 /* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
 COHORT_API cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *real, const cohort_table *synthetic,
@@ -323,9 +362,68 @@ COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
-/* Full report (malloc'd, caller frees). */
+/* Full report as JSON (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
-COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
+
+/* The whole evaluation, exactly, for programs that draw their own report. These structs are
+ * filled by the library and size-stamped like the options: set size (the *_INIT initialiser)
+ * and the library writes only the members that fit in it. Pointers live as long as the
+ * evaluation. NaN marks a number not computed. */
+typedef struct cohort_eval_summary {
+  size_t size;                      /* sizeof(cohort_eval_summary): COHORT_EVAL_SUMMARY_INIT */
+  size_t real_rows, synthetic_rows, holdout_rows;
+  int has_holdout;
+  size_t columns, pairs;            /* see cohort_eval_column, cohort_eval_pair */
+  double quality, quality_all_pairs, column_shapes, pair_trends, pair_trends_all_pairs;
+  double correlation_threshold;     /* a numeric pair counts when the real |Pearson r| exceeds this */
+  double association_threshold;     /* ... another pair when the real Cramer's V exceeds this */
+  size_t pairs_kept;
+  size_t identical, identical_rare, identical_common, copy_k;
+  double copy_tolerance;
+  size_t dcr_synthetic_rows, dcr_real_rows, dcr_holdout_rows; /* rows measured, after sampling */
+  double median_dcr_synthetic, median_dcr_random, dcr_baseline;
+  double closer_to_training, median_dcr_holdout, dcr_overfitting;
+  const char *target;               /* NULL = train-on-synthetic not asked for */
+  int target_numeric;               /* R^2 rather than accuracy */
+  size_t test_rows;
+  double tstr, trtr;
+  const char *tstr_note;            /* why tstr was not computed, or NULL */
+} cohort_eval_summary;
+#define COHORT_EVAL_SUMMARY_INIT {.size = sizeof(cohort_eval_summary)}
+
+typedef struct cohort_eval_column {
+  size_t size;                      /* sizeof(cohort_eval_column): COHORT_EVAL_COLUMN_INIT */
+  const char *name;
+  cohort_ftype type;
+  int numeric;                      /* KSComplement and a histogram, else TVComplement and categories */
+  double score;
+  const char *error;                /* why score is NaN, or NULL */
+  size_t unparsed;                  /* numeric cells that did not parse (counted as missing) */
+  size_t real_rows, synthetic_rows, real_missing, synthetic_missing;
+  size_t bins;                      /* histogram bins, or categories listed */
+  const double *edges;              /* histogram: bins + 1 edges (epoch seconds when datetime) */
+  const char *const *categories;    /* categories: most frequent in the real data first */
+  const double *real, *synthetic;   /* bins: counts (histogram) or shares of all rows (categories) */
+  int has_other;                    /* categories beyond those listed, as shares of all rows: */
+  double other_real, other_synthetic;
+  int datetime;
+} cohort_eval_column;
+#define COHORT_EVAL_COLUMN_INIT {.size = sizeof(cohort_eval_column)}
+
+typedef struct cohort_eval_pair {
+  size_t size;                      /* sizeof(cohort_eval_pair): COHORT_EVAL_PAIR_INIT */
+  size_t a, b;                      /* columns, a < b */
+  int correlation;                  /* CorrelationSimilarity (Pearson r), else ContingencySimilarity (V) */
+  double score, real, synthetic;    /* the metric, and the association in each table */
+  int kept;                         /* counts under the current rule */
+  const char *error;
+} cohort_eval_pair;
+#define COHORT_EVAL_PAIR_INIT {.size = sizeof(cohort_eval_pair)}
+
+COHORT_API cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_eval_summary *out);
+/* i < summary.columns; k < summary.pairs. */
+COHORT_API cohort_status cohort_eval_get_column(const cohort_eval *e, size_t i, cohort_eval_column *out);
+COHORT_API cohort_status cohort_eval_get_pair(const cohort_eval *e, size_t k, cohort_eval_pair *out);
 
 /* ---------------------------------------------------------------- persist */
 
@@ -333,6 +431,7 @@ COHORT_API cohort_status cohort_eval_to_html(const cohort_eval *e, char **out);
  * COHORT_ECORRUPT, never crashes. save writes a temp file, fsyncs and renames. */
 COHORT_API cohort_status cohort_trainee_save(const cohort_trainee *t, const char *path);
 COHORT_API cohort_status cohort_trainee_load(cohort_trainee **out, const char *path);
+/* The file's bytes in a buffer the caller frees with cohort_free. */
 COHORT_API cohort_status cohort_trainee_serialize(const cohort_trainee *t, void **out, size_t *len);
 COHORT_API cohort_status cohort_trainee_deserialize(cohort_trainee **out, const void *buf, size_t len);
 

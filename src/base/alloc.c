@@ -40,6 +40,8 @@ void *co_realloc(void *p, size_t n) {
 
 void co_free(void *p) { free(p); }
 
+void cohort_free(void *p) { co_free(p); }
+
 int co_grow(void **p, size_t *cap, size_t need, size_t size) {
   if (need <= *cap)
     return 0;

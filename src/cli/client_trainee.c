@@ -527,7 +527,7 @@ static int write_predictions(const cli_cmd *cmd, const cohort_table *in, const c
 oom:
   rc = cli_error("out of memory");
 done:
-  free(csv);
+  cohort_free(csv);
   cohort_table_free(out);
   free(nums);
   free(cells);

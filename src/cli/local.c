@@ -63,7 +63,7 @@ static int fail_path(cohort_status st, const char *verb, const char *path) {
 }
 
 int local_read(const local_csv *c, const char *path, cohort_table **out) {
-  cohort_csv_options opt = {0};
+  cohort_csv_options opt = COHORT_CSV_OPTIONS_INIT;
   const char **na = NULL;
   opt.delimiter = c ? c->delimiter : 0;
   if (c && c->na.n) {
@@ -110,7 +110,7 @@ int local_write_table(const cohort_table *t, const char *path) {
   if (st != COHORT_OK)
     return cli_fail(st, "write CSV");
   int r = cli_write_file(NULL, buf, len);
-  free(buf);
+  cohort_free(buf);
   if (r != 0)
     return cli_error("writing to stdout: %s", strerror(errno));
   return CLI_OK;
@@ -335,7 +335,7 @@ json_t *local_schema_json(const cohort_schema *s) {
   }
   json_error_t err;
   json_t *j = json_loads(txt, 0, &err);
-  free(txt);
+  cohort_free(txt);
   if (!j)
     cli_error("schema to JSON: engine produced invalid JSON: %s", err.text);
   return j;
@@ -361,7 +361,7 @@ int local_run_analyze(cohort_trainee *t, const local_analyze_opts *o) {
       return CLI_ERR;
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = (const char *const *)o->targets.v;
   ao.n_targets = o->targets.n;
   ao.k_values = o->k.v;

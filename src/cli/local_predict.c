@@ -284,7 +284,7 @@ int local_predict(int argc, char **argv) {
       goto out;
   if ((rc = local_read(&csv, rfile, &rows)) != CLI_OK)
     goto out;
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = (const char *const *)targets.v;
   ro.n_targets = targets.n;
   ro.contexts = contexts.n ? (const char *const *)contexts.v : NULL;

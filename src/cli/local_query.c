@@ -54,7 +54,7 @@ int local_importance(int argc, char **argv) {
     rc = cli_error("out of memory");
     goto out;
   }
-  if ((st = cohort_feature_importance(tr, target, sample, seed, imp)) != COHORT_OK) {
+  if ((st = cohort_feature_importance(tr, target, sample, seed, imp, nf)) != COHORT_OK) {
     rc = cli_fail(st, "importance for %s", target);
     goto out;
   }
@@ -162,7 +162,7 @@ int local_anomalies(int argc, char **argv) {
     rc = cli_error("out of memory");
     goto out;
   }
-  if ((st = cohort_anomalies(tr, rows, dc, conv)) != COHORT_OK) {
+  if ((st = cohort_anomalies(tr, rows, dc, conv, n)) != COHORT_OK) {
     rc = cli_fail(st, "anomalies");
     goto out;
   }

@@ -1,5 +1,6 @@
 /* Verbs about synthetic data: synthesize and evaluate. */
 #include "local.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -101,13 +102,12 @@ int local_synthesize(int argc, char **argv) {
   }
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   so.rows = rows;
   so.seed = seed;
   so.conviction = conviction;
   so.k = k;
-  so.privacy = privacy;
-  so.no_privacy_gate = nogate;
+  so.privacy = nogate ? COHORT_PRIVACY_OFF : privacy;
   so.fixed_names = (const char *const *)fnames.v;
   so.fixed_values = fvalues;
   so.n_fixed = fnames.n;
@@ -218,7 +218,7 @@ int local_evaluate(int argc, char **argv) {
     goto out;
   cli_progress pr;
   cli_progress_init(&pr);
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = target;
   eo.max_rows = sample;
   eo.seed = seed;
@@ -236,7 +236,7 @@ int local_evaluate(int argc, char **argv) {
   for (size_t i = 0; i < reports.n; i++) {
     const char *path = reports.v[i];
     int is_json = ends_with(path, ".json");
-    st = is_json ? cohort_eval_to_json(ev, &doc) : cohort_eval_to_html(ev, &doc);
+    st = is_json ? cohort_eval_to_json(ev, &doc) : co_report_html(ev, &doc);
     if (st != COHORT_OK) {
       rc = cli_fail(st, "build %s report", is_json ? "JSON" : "HTML");
       goto out;
@@ -245,7 +245,7 @@ int local_evaluate(int argc, char **argv) {
       rc = cli_error("write %s: %s", path, strerror(errno));
       goto out;
     }
-    free(doc);
+    cohort_free(doc);
     doc = NULL;
   }
 
@@ -312,7 +312,7 @@ int local_evaluate(int argc, char **argv) {
       printf("report: %s\n", reports.v[i]);
   }
 out:
-  free(doc);
+  cohort_free(doc);
   cohort_eval_free(ev);
   cohort_schema_free(schema);
   cohort_table_free(real);

@@ -317,12 +317,14 @@ static cohort_status analyze_target(analyzer *a, size_t target) {
   return COHORT_OK;
 }
 
-cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt) {
-  static const cohort_analyze_options defaults;
+cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *options) {
   if (!t)
     return co_error(COHORT_EINVAL, "analyze: trainee is required");
-  if (!opt)
-    opt = &defaults;
+  cohort_analyze_options o;
+  cohort_status rs = co_options_read(&o, sizeof o, options, "analyze");
+  if (rs != COHORT_OK)
+    return rs;
+  const cohort_analyze_options *opt = &o;
   if (t->n < 3)
     return co_error(COHORT_ESTATE, "analyze: needs at least 3 cases (the trainee has %zu)", t->n);
   analyzer a = {.t = t, .o = opt};
@@ -390,10 +392,13 @@ out:
   return st;
 }
 
-cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed, double *out) {
+cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed,
+                                        double *out, size_t n) {
   if (!t || !out)
     return co_error(COHORT_EINVAL, "importance: trainee and output array are required");
   size_t tf = 0, nf = t->nf;
+  if (n < nf)
+    return co_error_in("n", co_error(COHORT_EINVAL, "importance: n = %zu is shorter than the %zu features", n, nf));
   cohort_status st = co_trainee_feature(t, target, &tf);
   if (st != COHORT_OK)
     return st;

@@ -48,9 +48,13 @@ static cohort_status dc_range(void *vctx, size_t begin, size_t end, size_t worke
 }
 
 cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution,
-                               double *conviction) {
+                               double *conviction, size_t n) {
   if (!t || !distance_contribution)
     return co_error(COHORT_EINVAL, "anomalies: trainee and output array are required");
+  size_t need = rows ? rows->nrows : t->n;
+  if (n < need)
+    return co_error_in("n", co_error(COHORT_EINVAL, "anomalies: n = %zu is shorter than the %zu %s scored", n,
+                                     need, rows ? "rows" : "cases"));
   if (t->n < 2)
     return co_error(COHORT_ESTATE, "anomalies: needs at least 2 cases (the trainee has %zu)", t->n);
   const co_index *ix;

@@ -1,5 +1,6 @@
-/* The evaluation result, shared by evaluate.c (computes it, writes JSON) and report_html.c
- * (renders it). Nothing else includes this header. */
+/* The evaluation result, computed and written as JSON by evaluate.c (the platform draws the HTML
+ * report from that JSON: src/platform/report_html.c). Nothing else includes this header but the
+ * tests of the metric kernels. */
 #ifndef COHORT_CO_EVAL_H
 #define COHORT_CO_EVAL_H
 

@@ -104,4 +104,14 @@ size_t co_threads(size_t requested);
 typedef cohort_status (*co_range_fn)(void *ctx, size_t begin, size_t end, size_t worker);
 cohort_status co_parallel(size_t n, size_t threads, size_t min_chunk, co_range_fn fn, void *ctx);
 
+/* ---------------------------------------------------------------- options (options.c)
+ * Reads a caller's size-stamped options struct (see the top of cohort.h) into dst, a struct of
+ * this library's size ours: members beyond the caller's size take their default (0); a caller's
+ * struct larger than ours must be zero past ours. src == NULL gives every default. what names the
+ * call in the message ("synthesize"). */
+cohort_status co_options_read(void *dst, size_t ours, const void *src, const char *what);
+/* The other way: copies src (a struct of this library's size ours, its size member included) into
+ * a caller's size-stamped dst, as much of it as fits in dst's size. */
+cohort_status co_info_write(void *dst, const void *src, size_t ours, const char *what);
+
 #endif

@@ -428,26 +428,24 @@ static cohort_status csv_finish(csv_parser *p) {
 
 static cohort_status csv_init(csv_parser *p, const cohort_csv_options *opt) {
   memset(p, 0, sizeof *p);
-  p->delim = ',';
+  cohort_csv_options o;
+  cohort_status st = co_options_read(&o, sizeof o, opt, "csv");
+  if (st != COHORT_OK)
+    return st;
+  p->delim = o.delimiter ? o.delimiter : ',';
   p->na = default_na;
   p->nna = sizeof default_na / sizeof default_na[0];
-  p->max_field = CO_CSV_MAX_FIELD_DEFAULT;
-  p->line = 1;
-  if (opt) {
-    if (opt->delimiter)
-      p->delim = opt->delimiter;
-    if (opt->na_tokens) {
-      p->na = opt->na_tokens;
-      p->nna = opt->n_na_tokens;
-    }
-    p->max_rows = opt->max_rows;
-    p->max_columns = opt->max_columns;
-    p->max_cells = opt->max_cells;
-    p->skip_rows = opt->skip_rows;
-    p->read_rows = opt->read_rows;
-    if (opt->max_field_bytes)
-      p->max_field = opt->max_field_bytes;
+  if (o.na_tokens) {
+    p->na = o.na_tokens;
+    p->nna = o.n_na_tokens;
   }
+  p->max_rows = o.max_rows;
+  p->max_columns = o.max_columns;
+  p->max_cells = o.max_cells;
+  p->skip_rows = o.skip_rows;
+  p->read_rows = o.read_rows;
+  p->max_field = o.max_field_bytes ? o.max_field_bytes : CO_CSV_MAX_FIELD_DEFAULT;
+  p->line = 1;
   unsigned char d = (unsigned char)p->delim;
   if (d == '"' || d == '\r' || d == '\n' || d == ' ' || d >= 0x80)
     return co_error(COHORT_EINVAL, "invalid CSV delimiter 0x%02X", d);
@@ -663,7 +661,7 @@ static bool same_cell(const char *a, const char *b) {
  * unlimited one, one that fails for another reason fails unlimited too, and an input within every
  * limit (short enough that no field can pass max_field_bytes) parses under them. */
 static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *full) {
-  const cohort_csv_options lim = {.max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
+  const cohort_csv_options lim = {.size = sizeof lim, .max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
   cohort_table *t = NULL;
   cohort_status st = cohort_table_parse_csv(&t, (const char *)data, size, &lim);
   if (st == COHORT_OK) {
@@ -683,7 +681,7 @@ static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *fu
   cohort_table_free(t);
   t = NULL;
   /* A row window of a good input is those rows of the whole table. */
-  const cohort_csv_options win = {.skip_rows = 1, .read_rows = 2};
+  const cohort_csv_options win = {.size = sizeof win, .skip_rows = 1, .read_rows = 2};
   st = cohort_table_parse_csv(&t, (const char *)data, size, &win);
   if (full && st != COHORT_OK && st != COHORT_ENOMEM)
     abort();

@@ -1409,7 +1409,7 @@ static cohort_status train_and_score(ectx *x, const cohort_table *train, const c
     goto out;
   fwd_progress fp = {x, stage};
   cohort_analyze_options ao = {
-      .targets = &target, .n_targets = 1, .seed = x->opt.seed, .threads = x->opt.threads};
+      .size = sizeof ao, .targets = &target, .n_targets = 1, .seed = x->opt.seed, .threads = x->opt.threads};
   if (x->opt.progress) {
     ao.progress = forward_progress;
     ao.progress_user = &fp;
@@ -1417,7 +1417,8 @@ static cohort_status train_and_score(ectx *x, const cohort_table *train, const c
   st = cohort_trainee_analyze(t, &ao);
   if (st != COHORT_OK)
     goto out;
-  cohort_react_options ro = {.targets = &target, .n_targets = 1, .threads = x->opt.threads};
+  cohort_react_options ro = {
+      .size = sizeof ro, .targets = &target, .n_targets = 1, .threads = x->opt.threads};
   st = cohort_react(t, x->t[T_HOLD], &ro, &rx);
   if (st != COHORT_OK)
     goto out;
@@ -1521,8 +1522,9 @@ cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *r
   if (!schema || !real || !synthetic || !out)
     return co_error(COHORT_EINVAL, "evaluate: schema, real table, synthetic table and result are required");
   ectx x = {.schema = schema, .t = {real, synthetic, holdout}, .ntables = holdout ? 3 : 2};
-  if (opt)
-    x.opt = *opt;
+  cohort_status rs = co_options_read(&x.opt, sizeof x.opt, opt, "evaluate");
+  if (rs != COHORT_OK)
+    return rs;
   x.threads = co_threads(x.opt.threads);
   for (size_t k = 0; k < x.ntables; k++) {
     x.nrows[k] = cohort_table_rows(x.t[k]);

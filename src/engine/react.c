@@ -376,10 +376,15 @@ static cohort_status format_values(cohort_reaction *r, const cohort_trainee *t) 
   return COHORT_OK;
 }
 
-cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *opt,
+cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *options,
                            cohort_reaction **out) {
-  if (!t || !rows || !opt || !out)
+  if (!t || !rows || !options || !out)
     return co_error(COHORT_EINVAL, "react: trainee, rows and options are required");
+  cohort_react_options o;
+  cohort_status rs = co_options_read(&o, sizeof o, options, "react");
+  if (rs != COHORT_OK)
+    return rs;
+  const cohort_react_options *opt = &o;
   if (!opt->n_targets || !opt->targets)
     return co_error_in("targets", co_error(COHORT_EINVAL, "react: at least one target feature is required"));
   if (!t->n)

@@ -545,16 +545,22 @@ static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t 
   return COHORT_OK;
 }
 
-cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out) {
-  if (!t || !opt || !out)
+cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *options, cohort_table **out) {
+  if (!t || !options || !out)
     return co_error(COHORT_EINVAL, "synthesize: trainee, options and output are required");
+  cohort_synth_options o;
+  cohort_status rs = co_options_read(&o, sizeof o, options, "synthesize");
+  if (rs != COHORT_OK)
+    return rs;
+  const cohort_synth_options *opt = &o;
   if (t->n < 2)
     return co_error(COHORT_ESTATE, "synthesize: needs at least 2 cases (the trainee has %zu)", t->n);
   if (opt->k > CO_K_MAX)
     return co_error(COHORT_EINVAL, "synthesize: k = %zu is out of range 1..%d", opt->k, CO_K_MAX);
   if (opt->conviction < 0 || !isfinite(opt->conviction))
     return co_error(COHORT_EINVAL, "synthesize: conviction must be a positive number");
-  if (opt->privacy != COHORT_PRIVACY_REFERENCE && opt->privacy != COHORT_PRIVACY_LOCAL)
+  if (opt->privacy != COHORT_PRIVACY_REFERENCE && opt->privacy != COHORT_PRIVACY_LOCAL &&
+      opt->privacy != COHORT_PRIVACY_OFF)
     return co_error(COHORT_EINVAL, "synthesize: unknown privacy mode %d", (int)opt->privacy);
   if (opt->rows > 100000000)
     return co_error(COHORT_ELIMIT, "synthesize: at most 100000000 rows per call");
@@ -607,7 +613,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
       (st = co_index_build(t, CO_GEOM_DCR, &dcr)) != COHORT_OK ||
       (st = co_assoc_matrix(t, &assoc)) != COHORT_OK || (st = find_atoms(t, &atoms, &atom_off)) != COHORT_OK)
     goto out;
-  if (!opt->no_privacy_gate) {
+  if (opt->privacy != COHORT_PRIVACY_OFF) {
     mindcr_job mj = {t, dcr, w, min_dcr};
     if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
       goto out;
@@ -631,7 +637,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .out = x,
                  .rows = opt->rows,
                  .seed = opt->seed,
-                 .gate = !opt->no_privacy_gate,
+                 .gate = opt->privacy != COHORT_PRIVACY_OFF,
                  .stage = "synthesize",
                  .assoc = assoc,
                  .atoms = atoms,

@@ -265,6 +265,9 @@ void co_config_describe(FILE *f) {
 cohort_status co_config_finish(co_config *c) {
   if (strcmp(c->role, "serve") != 0 && strcmp(c->role, "api") != 0 && strcmp(c->role, "worker") != 0)
     return co_error(COHORT_EINVAL, "role: '%s' is not serve, api or worker", c->role);
+  for (const char *k = c->instance; *k; k++) /* it goes into leases, logs and metric labels */
+    if (!isalnum((unsigned char)*k) && *k != '-' && *k != '_' && *k != '.')
+      return co_error(COHORT_EINVAL, "instance: '%s' may hold only letters, digits, '-', '_' and '.'", c->instance);
   if (!c->admin_password_file[0])
     return COHORT_OK;
   FILE *f = fopen(c->admin_password_file, "r");

@@ -235,7 +235,7 @@ static cohort_status q_predict(co_platform *p, const co_trainee *rec, json_t *re
       (st = rows_table(p, req, &tab, &nrows, field)) != COHORT_OK ||
       (st = co_host_acquire(p->host, rec, &h)) != COHORT_OK)
     goto out;
-  cohort_react_options ro = {0};
+  cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;
   ro.targets = targets;
   ro.n_targets = nt;
   ro.contexts = contexts;
@@ -317,7 +317,7 @@ static cohort_status q_anomalies(co_platform *p, const co_trainee *rec, json_t *
     st = co_nomem();
     goto out;
   }
-  if ((st = cohort_anomalies(tr, tab, dc, conv)) != COHORT_OK) {
+  if ((st = cohort_anomalies(tr, tab, dc, conv, n)) != COHORT_OK) {
     *field = "rows";
     goto out;
   }
@@ -403,7 +403,7 @@ static cohort_status q_importance(co_platform *p, const co_trainee *rec, json_t 
     st = co_nomem();
     goto out;
   }
-  st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp);
+  st = cohort_feature_importance(tr, target, (size_t)sample, 1, imp, nf);
   if (st != COHORT_OK) {
     *field = "target";
     if (st == COHORT_ENOTFOUND) /* the request named a feature the trainee lacks */

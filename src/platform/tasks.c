@@ -4,6 +4,7 @@
  * crash or a cancel mid-job leaves the committed trainee as it was. */
 #include "co_base.h"
 #include "log.h"
+#include "report.h"
 #include "task.h"
 #include "util.h"
 
@@ -53,7 +54,7 @@ json_t *co_trainee_info(const cohort_trainee *tr) {
   if (cohort_schema_to_json(s, &schema) == COHORT_OK) {
     json_t *sj = json_loads(schema, 0, NULL);
     json_object_set_new(o, "schema", sj ? sj : json_null());
-    free(schema);
+    cohort_free(schema);
   }
   size_t k;
   double pp;
@@ -219,7 +220,7 @@ static cohort_status task_analyze(co_task *t) {
   co_task_progress(t, "loading", 0);
   if ((st = load_private(t, &rec, &tr)) != COHORT_OK)
     goto out;
-  cohort_analyze_options ao = {0};
+  cohort_analyze_options ao = COHORT_ANALYZE_OPTIONS_INIT;
   ao.targets = a->targets.items;
   ao.n_targets = a->targets.n;
   ao.k_values = a->k_values.n ? a->k_values.v : NULL;
@@ -293,7 +294,7 @@ static cohort_status store_table(co_task *t, const cohort_table *tab, const char
   out->created_ms = co_now_ms();
   if (cohort_schema_to_json(schema, &schema_text) == COHORT_OK) {
     out->schema_json = co_strdup(schema_text);
-    free(schema_text);
+    cohort_free(schema_text);
   }
   st = p->store->ops->dataset_create(p->store, out);
   if (st != COHORT_OK)
@@ -330,7 +331,7 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   cohort_eval *ev = NULL;
   char *json_doc = NULL, *html_doc = NULL;
   co_report r = {0};
-  cohort_eval_options eo = {0};
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
   eo.target = target;
   eo.seed = seed;
   eo.progress = co_task_progress;
@@ -338,7 +339,7 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   cohort_status st = cohort_evaluate(schema, real, synth, holdout, &eo, &ev);
   if (st != COHORT_OK)
     goto out;
-  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK || (st = cohort_eval_to_html(ev, &html_doc)) != COHORT_OK)
+  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK || (st = co_report_html(ev, &html_doc)) != COHORT_OK)
     goto out;
   co_id_new("rep", r.id, sizeof r.id);
   co_strlcpy(r.workspace_id, t->job->workspace_id, sizeof r.workspace_id);
@@ -372,8 +373,8 @@ out:
     p->blobs->ops->remove(p->blobs, r.html_blob);
   }
   co_report_clear(&r);
-  free(json_doc);
-  free(html_doc);
+  cohort_free(json_doc);
+  co_free(html_doc);
   cohort_eval_free(ev);
   return st;
 }
@@ -395,7 +396,7 @@ static cohort_status task_synthesize(co_task *t) {
   if (st != COHORT_OK)
     return st;
   const co_synthesize_params *a = &t->args.u.synthesize;
-  cohort_synth_options so = {0};
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   co_task_progress(t, "loading", 0);
   if ((st = co_host_acquire(p->host, &rec, &h)) != COHORT_OK)
     goto out;
@@ -409,8 +410,9 @@ static cohort_status task_synthesize(co_task *t) {
   so.seed = (uint64_t)a->seed;
   so.k = (size_t)a->k;
   so.conviction = a->conviction;
-  so.privacy = a->privacy == CO_PRIVACY_LOCAL ? COHORT_PRIVACY_LOCAL : COHORT_PRIVACY_REFERENCE;
-  so.no_privacy_gate = a->privacy == CO_PRIVACY_OFF;
+  so.privacy = a->privacy == CO_PRIVACY_LOCAL ? COHORT_PRIVACY_LOCAL
+               : a->privacy == CO_PRIVACY_OFF ? COHORT_PRIVACY_OFF
+                                              : COHORT_PRIVACY_REFERENCE;
   so.fixed_names = a->fixed.names;
   so.fixed_values = a->fixed.values;
   so.n_fixed = a->fixed.n;

@@ -65,7 +65,7 @@ static int schema_page(co_req *r, size_t *offset, size_t *limit) {
 }
 
 static cohort_csv_options upload_limits(const co_config *cfg) {
-  cohort_csv_options o = {0};
+  cohort_csv_options o = COHORT_CSV_OPTIONS_INIT;
   o.max_rows = (size_t)cfg->max_rows;
   o.max_field_bytes = (size_t)cfg->csv_max_cell_bytes;
   o.max_columns = (size_t)cfg->csv_max_columns;
@@ -178,7 +178,7 @@ void api_datasets_upload(co_req *r) {
   }
   co_reply_json(r, 201, dataset_json_paged(&d, schema_off, schema_lim));
 out:
-  free(schema_text);
+  cohort_free(schema_text);
   co_dataset_clear(&d);
   cohort_schema_free(schema);
   cohort_table_free(tab);
@@ -229,7 +229,7 @@ void api_dataset_preview(co_req *r) {
     shown_cols = ncols_q;
   if (shown_cols > 0 && rows * shown_cols > API_PREVIEW_CELLS)
     rows = API_PREVIEW_CELLS / shown_cols ? API_PREVIEW_CELLS / shown_cols : 1;
-  cohort_csv_options win = {0};
+  cohort_csv_options win = COHORT_CSV_OPTIONS_INIT;
   win.max_field_bytes = (size_t)r->p->cfg.csv_max_cell_bytes;
   win.skip_rows = (size_t)offset;
   win.read_rows = (size_t)rows;

@@ -1,6 +1,7 @@
 /* metrics.c: Prometheus text for /metrics. Request counts and latency histograms by route and
  * status live in fixed arrays indexed by route and status, updated with relaxed atomics (no lock
  * on the request path); gauges are read when scraped. */
+#include "calls.h"
 #include "co_base.h"
 #include "server.h"
 
@@ -112,6 +113,22 @@ void co_metrics_write(co_platform *p, FILE *f) {
     for (int i = 0; i < 5; i++)
       fprintf(f, "cohort_jobs{state=\"%s\"} %lld\n", co_job_state_name((co_job_state)i), (long long)counts[i]);
   }
+  /* What an autoscaler scales the worker pool on: the work queue's backlog (KEDA's nats-jetstream
+   * trigger reads the same numbers from the NATS monitoring port), jobs running, trainees served. */
+  int64_t pending, in_flight;
+  if (p->bus->ops->work_backlog && p->bus->ops->work_backlog(p->bus, &pending, &in_flight) == COHORT_OK)
+    fprintf(f,
+            "# HELP cohort_work_pending Job deliveries waiting in the work queue.\n# TYPE cohort_work_pending gauge\n"
+            "cohort_work_pending %lld\n"
+            "# HELP cohort_work_in_flight Job deliveries taken by a worker and not yet acknowledged.\n"
+            "# TYPE cohort_work_in_flight gauge\ncohort_work_in_flight %lld\n",
+            (long long)pending, (long long)in_flight);
+  fprintf(f,
+          "# HELP cohort_trainees_serving Trainees whose calls this process answers for other processes.\n"
+          "# TYPE cohort_trainees_serving gauge\ncohort_trainees_serving %lld\n"
+          "# HELP cohort_role_info The process's role and instance name.\n# TYPE cohort_role_info gauge\n"
+          "cohort_role_info{role=\"%s\",instance=\"%s\"} 1\n",
+          (long long)co_calls_serving(p->calls), p->cfg.role, p->instance);
   int64_t loaded, bytes, loads, evictions;
   co_host_stats(p->host, &loaded, &bytes, &loads, &evictions);
   fprintf(f,

@@ -107,6 +107,16 @@ class RolesTest(unittest.TestCase):
         self.assertEqual(w.request("GET", "/healthz")[0], 200)
         self.assertEqual(w.request("GET", "/readyz")[0], 200)
         self.assertEqual(w.request("GET", "/metrics")[0], 200)
+        # What an autoscaler reads: the work queue's backlog, and trainees served per worker.
+        sys.path.insert(0, HERE)
+        from test_api import parse_metrics
+        m = parse_metrics(self.api.request("GET", "/metrics")[1].decode())
+        self.assertIn(("cohort_work_pending", ()), m)
+        roles = [dict(k[1])["role"] for k in m if k[0] == "cohort_role_info"]
+        self.assertEqual(roles, ["api"])
+        served = sum(parse_metrics(x.request("GET", "/metrics")[1].decode())[("cohort_trainees_serving", ())]
+                     for x in self.workers)
+        self.assertGreaterEqual(served, 1)
         self.assertEqual(w.request("GET", "/v1/datasets", token=self.tok)[0], 404)
 
     def test_killed_hosting_worker_loses_nothing(self):

@@ -1,10 +1,155 @@
-/* The evaluation as one self-contained HTML page: inline CSS and SVG drawn here, no scripts, no
- * external fonts or stylesheets. Every string that comes from the data is HTML-escaped. */
-#include "co_eval.h"
+/* The evaluation report as one self-contained HTML page: inline CSS and SVG drawn here, no
+ * scripts, no external fonts or stylesheets. Every string that comes from the data is HTML-escaped.
+ * Drawn by the platform from libcohort's public view of an evaluation (cohort_eval_get_summary,
+ * _column, _pair), so the engine's API carries no presentation. Not from the JSON: it keeps 12
+ * significant digits, and a histogram edge such as 1.40249999999999996 would print as 1.403. */
+#include "report.h"
 
+#include "co_base.h"
+
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* ---------------------------------------------------------------- the report, from the accessors
+ * Pointers point into the evaluation, which outlives the rendering. */
+
+typedef struct rdist {
+  size_t nbins;             /* histogram: bins (edges has nbins + 1); categories: entries in cats */
+  const double *edges;      /* histogram only */
+  const char *const *cats;  /* categories only */
+  const double *real, *synth;
+  bool has_other;
+  double other_real, other_synth;
+  size_t real_missing, synth_missing;
+  size_t real_rows, synth_rows;
+  bool datetime;
+} rdist;
+
+typedef struct rcol {
+  const char *name;
+  cohort_ftype type;
+  bool numeric; /* KSComplement (histogram) vs TVComplement (categories) */
+  double score;
+  const char *error;
+  rdist dist;
+} rcol;
+
+typedef struct rpair {
+  size_t a, b; /* indexes into cols */
+  bool correlation;
+  double score, real_value, synth_value;
+  bool kept;
+  const char *error;
+} rpair;
+
+typedef struct report {
+  size_t real_rows, synth_rows, holdout_rows;
+  bool has_holdout;
+  size_t ncols;
+  rcol *cols;
+  size_t npairs;
+  rpair *pairs;
+  double column_shapes, pair_trends, pair_trends_all, quality, quality_all;
+  double corr_threshold, assoc_threshold;
+  size_t pairs_kept;
+  size_t dcr_synth_rows, dcr_real_rows, dcr_holdout_rows;
+  double median_dcr_synth, median_dcr_random, dcr_baseline;
+  double closer_to_training, median_dcr_holdout, dcr_overfitting;
+  size_t identical, identical_rare, identical_common, copy_k;
+  const char *target; /* NULL = not computed */
+  bool target_numeric;
+  size_t test_rows;
+  double tstr, trtr;
+  const char *tstr_note;
+} report;
+
+static cohort_status read_report(const cohort_eval *ev, report *e) {
+  cohort_eval_summary s = COHORT_EVAL_SUMMARY_INIT;
+  cohort_status st = cohort_eval_get_summary(ev, &s);
+  if (st != COHORT_OK)
+    return st;
+  *e = (report){.real_rows = s.real_rows,
+                .synth_rows = s.synthetic_rows,
+                .holdout_rows = s.holdout_rows,
+                .has_holdout = s.has_holdout,
+                .ncols = s.columns,
+                .npairs = s.pairs,
+                .column_shapes = s.column_shapes,
+                .pair_trends = s.pair_trends,
+                .pair_trends_all = s.pair_trends_all_pairs,
+                .quality = s.quality,
+                .quality_all = s.quality_all_pairs,
+                .corr_threshold = s.correlation_threshold,
+                .assoc_threshold = s.association_threshold,
+                .pairs_kept = s.pairs_kept,
+                .dcr_synth_rows = s.dcr_synthetic_rows,
+                .dcr_real_rows = s.dcr_real_rows,
+                .dcr_holdout_rows = s.dcr_holdout_rows,
+                .median_dcr_synth = s.median_dcr_synthetic,
+                .median_dcr_random = s.median_dcr_random,
+                .dcr_baseline = s.dcr_baseline,
+                .closer_to_training = s.closer_to_training,
+                .median_dcr_holdout = s.median_dcr_holdout,
+                .dcr_overfitting = s.dcr_overfitting,
+                .identical = s.identical,
+                .identical_rare = s.identical_rare,
+                .identical_common = s.identical_common,
+                .copy_k = s.copy_k,
+                .target = s.target,
+                .target_numeric = s.target_numeric,
+                .test_rows = s.test_rows,
+                .tstr = s.tstr,
+                .trtr = s.trtr,
+                .tstr_note = s.tstr_note};
+  e->cols = co_calloc(e->ncols ? e->ncols : 1, sizeof *e->cols);
+  e->pairs = co_calloc(e->npairs ? e->npairs : 1, sizeof *e->pairs);
+  if (!e->cols || !e->pairs)
+    return co_nomem();
+  for (size_t i = 0; i < e->ncols; i++) {
+    cohort_eval_column c = COHORT_EVAL_COLUMN_INIT;
+    if ((st = cohort_eval_get_column(ev, i, &c)) != COHORT_OK)
+      return st;
+    e->cols[i] = (rcol){.name = c.name,
+                        .type = c.type,
+                        .numeric = c.numeric,
+                        .score = c.score,
+                        .error = c.error,
+                        .dist = {.nbins = c.bins,
+                                 .edges = c.edges,
+                                 .cats = c.categories,
+                                 .real = c.real,
+                                 .synth = c.synthetic,
+                                 .has_other = c.has_other,
+                                 .other_real = c.other_real,
+                                 .other_synth = c.other_synthetic,
+                                 .real_missing = c.real_missing,
+                                 .synth_missing = c.synthetic_missing,
+                                 .real_rows = c.real_rows,
+                                 .synth_rows = c.synthetic_rows,
+                                 .datetime = c.datetime}};
+  }
+  for (size_t k = 0; k < e->npairs; k++) {
+    cohort_eval_pair p = COHORT_EVAL_PAIR_INIT;
+    if ((st = cohort_eval_get_pair(ev, k, &p)) != COHORT_OK)
+      return st;
+    if (p.a >= e->ncols || p.b >= e->ncols)
+      return co_error(COHORT_ECORRUPT, "report: pair %zu names column %zu of %zu", k, p.b, e->ncols);
+    e->pairs[k] = (rpair){.a = p.a,
+                          .b = p.b,
+                          .correlation = p.correlation,
+                          .score = p.score,
+                          .real_value = p.real,
+                          .synth_value = p.synthetic,
+                          .kept = p.kept,
+                          .error = p.error};
+  }
+  return COHORT_OK;
+}
+
+/* ---------------------------------------------------------------- HTML */
 
 typedef struct hbuf {
   char *p;
@@ -138,8 +283,8 @@ static void card(hbuf *b, const char *label, double v, const char *note) {
 #define PT 10.0
 #define PB 70.0
 
-static void dist_svg(hbuf *b, const co_eval_col *c) {
-  const co_eval_dist *d = &c->dist;
+static void dist_svg(hbuf *b, const rcol *c) {
+  const rdist *d = &c->dist;
   size_t nb = d->nbins + (d->has_other ? 1 : 0);
   if (nb == 0) {
     puts_(b, "<p class=\"muted\">No values to plot.</p>");
@@ -248,7 +393,7 @@ static void heat_color(double v, char out[8]) {
            (unsigned)(bl + 0.5) & 0xff);
 }
 
-static void heatmap_svg(hbuf *b, const cohort_eval *e, bool synthetic, const char *id) {
+static void heatmap_svg(hbuf *b, const report *e, bool synthetic, const char *id) {
   size_t n = e->ncols;
   double cell = n <= 8 ? 36 : n <= 20 ? 24 : n <= 40 ? 14 : 8;
   double lab = 110, W = lab + cell * (double)n + 70, H = lab + cell * (double)n + 10;
@@ -277,7 +422,7 @@ static void heatmap_svg(hbuf *b, const cohort_eval *e, bool synthetic, const cha
          lab + cell * (double)i, lab + cell * (double)i, cell, cell, col);
   }
   for (size_t k = 0; k < e->npairs; k++) {
-    const co_eval_pair *p = &e->pairs[k];
+    const rpair *p = &e->pairs[k];
     double v = synthetic ? p->synth_value : p->real_value;
     char col[8];
     heat_color(v, col);
@@ -343,20 +488,20 @@ static const char *const css =
     ".heats{display:flex;flex-wrap:wrap;gap:16px}.heats figure{flex:1 1 420px}"
     "footer{margin-top:40px;font-size:13px;color:#656d76}";
 
-static void rows_line(hbuf *b, const cohort_eval *e) {
+static void rows_line(hbuf *b, const report *e) {
   putf(b, "<p class=\"muted\">%zu real rows, %zu synthetic rows", e->real_rows, e->synth_rows);
   if (e->has_holdout)
     putf(b, ", %zu holdout rows", e->holdout_rows);
   putf(b, "; %zu columns evaluated, %zu column pairs.</p>\n", e->ncols, e->npairs);
 }
 
-static void shapes_section(hbuf *b, const cohort_eval *e) {
+static void shapes_section(hbuf *b, const report *e) {
   puts_(b, "<h2>Column shapes</h2>\n<p class=\"muted\">KSComplement (1 &#8722; Kolmogorov&#8211;Smirnov "
            "statistic) for numeric and date columns, TVComplement (1 &#8722; total variation distance) for "
            "categorical ones; missing values are left out, as in SDMetrics.</p>\n");
   puts_(b, "<table><tr><th>Column</th><th>Type</th><th>Metric</th><th>Score</th><th></th></tr>\n");
   for (size_t i = 0; i < e->ncols; i++) {
-    const co_eval_col *c = &e->cols[i];
+    const rcol *c = &e->cols[i];
     puts_(b, "<tr><td>");
     esc(b, c->name);
     putf(b, "</td><td>%s</td><td>%s</td><td class=\"n\">", cohort_ftype_name(c->type),
@@ -372,14 +517,14 @@ static void shapes_section(hbuf *b, const cohort_eval *e) {
   puts_(b, "</table>\n");
 }
 
-static void dist_section(hbuf *b, const cohort_eval *e) {
+static void dist_section(hbuf *b, const report *e) {
   puts_(
       b,
       "<h2>Distributions</h2>\n<p class=\"legend muted\"><span style=\"background:#4c72b0\"></span>real"
       "<span style=\"background:#dd8452\"></span>synthetic &#8212; share of non-missing values per bin or "
       "share of rows per category (top 30 categories, the rest as other).</p>\n<div class=\"grid-plots\">\n");
   for (size_t i = 0; i < e->ncols; i++) {
-    const co_eval_col *c = &e->cols[i];
+    const rcol *c = &e->cols[i];
     puts_(b, "<figure><figcaption>");
     esc(b, c->name);
     puts_(b, " <span>");
@@ -398,7 +543,7 @@ static void dist_section(hbuf *b, const cohort_eval *e) {
   puts_(b, "</div>\n");
 }
 
-static void pairs_section(hbuf *b, const cohort_eval *e) {
+static void pairs_section(hbuf *b, const report *e) {
   puts_(b, "<h2>Column pair trends</h2>\n");
   putf(b,
        "<p class=\"muted\">CorrelationSimilarity (1 &#8722; |r<sub>real</sub> &#8722; "
@@ -407,7 +552,7 @@ static void pairs_section(hbuf *b, const cohort_eval *e) {
        "two-way table, numeric columns in 10 bins) otherwise. Under the current rule a pair counts only if "
        "the real data shows a trend (|r| &gt; %.1f, or Cram&#233;r&#8217;s V &gt; %.1f): %zu of %zu pairs "
        "count; outlined cells below. Pair trends: ",
-       CO_EVAL_CORR_THRESHOLD, CO_EVAL_ASSOC_THRESHOLD, e->pairs_kept, e->npairs);
+       e->corr_threshold, e->assoc_threshold, e->pairs_kept, e->npairs);
   pct(b, e->pair_trends);
   puts_(b, " (current rule), ");
   pct(b, e->pair_trends_all);
@@ -423,7 +568,7 @@ static void pairs_section(hbuf *b, const cohort_eval *e) {
   puts_(b, "<table><tr><th>Column 1</th><th>Column 2</th><th>Metric</th><th>Real</th><th>Synthetic</th>"
            "<th>Score</th><th>Counts (current rule)</th></tr>\n");
   for (size_t k = 0; k < e->npairs; k++) {
-    const co_eval_pair *p = &e->pairs[k];
+    const rpair *p = &e->pairs[k];
     puts_(b, "<tr><td>");
     esc(b, e->cols[p->a].name);
     puts_(b, "</td><td>");
@@ -446,7 +591,7 @@ static void pairs_section(hbuf *b, const cohort_eval *e) {
   puts_(b, "</table>\n");
 }
 
-static void privacy_section(hbuf *b, const cohort_eval *e) {
+static void privacy_section(hbuf *b, const report *e) {
   puts_(b,
         "<h2>Privacy</h2>\n<p class=\"muted\">DCR: distance from a row to its closest record, the mean over "
         "columns of |x &#8722; y| / column range (capped at 1) for numeric columns and 0/1 for categorical "
@@ -482,7 +627,7 @@ static void privacy_section(hbuf *b, const cohort_eval *e) {
   puts_(b, "</td></tr>\n</table>\n");
 }
 
-static void tstr_section(hbuf *b, const cohort_eval *e) {
+static void tstr_section(hbuf *b, const report *e) {
   if (!e->target)
     return;
   puts_(b, "<h2>Machine learning efficacy</h2>\n<p class=\"muted\">A trainee predicts <b>");
@@ -504,9 +649,7 @@ static void tstr_section(hbuf *b, const cohort_eval *e) {
        e->test_rows);
 }
 
-cohort_status cohort_eval_to_html(const cohort_eval *e, char **out) {
-  if (!e || !out)
-    return co_error(COHORT_EINVAL, "eval_to_html: evaluation and output are required");
+static cohort_status render(const report *e, char **out) {
   hbuf b = {0};
   puts_(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -540,8 +683,9 @@ cohort_status cohort_eval_to_html(const cohort_eval *e, char **out) {
   pairs_section(&b, e);
   privacy_section(&b, e);
   tstr_section(&b, e);
-  puts_(&b, "<footer>Generated by libcohort " COHORT_VERSION_STRING
-            ". Scores follow the definitions of SDMetrics' QualityReport, DCRBaselineProtection and "
+  puts_(&b, "<footer>Generated by libcohort ");
+  puts_(&b, cohort_version());
+  puts_(&b, ". Scores follow the definitions of SDMetrics' QualityReport, DCRBaselineProtection and "
             "DCROverfittingProtection.</footer>\n</main>\n</body>\n</html>\n");
   if (b.fail) {
     co_free(b.p);
@@ -549,4 +693,16 @@ cohort_status cohort_eval_to_html(const cohort_eval *e, char **out) {
   }
   *out = b.p;
   return COHORT_OK;
+}
+
+cohort_status co_report_html(const cohort_eval *ev, char **out) {
+  if (!ev || !out)
+    return co_error(COHORT_EINVAL, "report: evaluation and output are required");
+  report e = {0};
+  cohort_status st = read_report(ev, &e);
+  if (st == COHORT_OK)
+    st = render(&e, out);
+  co_free(e.cols);
+  co_free(e.pairs);
+  return st;
 }
