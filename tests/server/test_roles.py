@@ -48,7 +48,7 @@ class RolesTest(unittest.TestCase):
                       "--blobs", "s3://%s/%s" % (os.environ["COHORT_TEST_S3_BUCKET"], name),
                       "--bus", "nats://127.0.0.1:%d" % cls.nats_port,
                       "--bus_redis", "redis://127.0.0.1:%d" % cls.redis_port,
-                      "--job_lease_s", "4", "--bus_work_ack_wait_s", "4"]
+                      "--job_lease_s", "6", "--bus_work_ack_wait_s", "6"]
         cls.workers = [cls.start_worker(i) for i in range(2)]
         cls.api = CohortServer(BIN, data_dir=cls.tmp + "/api", extra_args=cls.common, verb="api").start()
         cls.tok = cls.api.token()
@@ -154,7 +154,9 @@ class RolesTest(unittest.TestCase):
         self.workers.append(self.start_worker(len(self.workers) + 9))
         job = self.api.wait_job(jid, self.tok, timeout=180)
         self.assertEqual(job["state"], "succeeded", job)
-        self.assertEqual(job["attempts"], 2, job)
+        # Attempt 2 at least: on a slow machine (sanitizers) a long step between two progress reports
+        # can outlast the short test lease, and a third attempt takes over; fencing keeps one result.
+        self.assertGreaterEqual(job["attempts"], 2, job)
         st, ds, _ = self.req("GET", "/v1/datasets/" + job["result"]["dataset"])
         self.assertEqual(st, 200, ds)
         self.assertEqual(ds["rows"], 20000)
