@@ -1,0 +1,259 @@
+"""Cluster tests: several `cohort serve` processes on one PostgreSQL database and one S3 prefix, and
+what happens when PostgreSQL or S3 fail, and bad cluster settings at start-up. They need the real
+servers tests/with-cluster.sh starts (and skip without them, since this folder also runs on the
+embedded default):
+
+    COHORT_BIN=build/cohort tests/with-cluster.sh python3 -m unittest discover -s tests/server \\
+        -p 'test_cluster.py' -v
+
+Every server here runs the real binary (COHORT_REAL_BIN) with an explicit --store and --blobs: a
+fresh database made with psql and a fresh key prefix in the test bucket.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from harness import ADMIN_PASSWORD, CohortServer  # noqa: E402
+import cluster_util as cu  # noqa: E402
+
+CLUSTER = bool(os.environ.get("COHORT_TEST_CLUSTER"))
+REAL_BIN = os.path.abspath(os.environ.get("COHORT_REAL_BIN", os.path.join(ROOT, "build", "cohort")))
+PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
+SKIP_WHY = "needs a real PostgreSQL and S3 server: run under tests/with-cluster.sh (COHORT_TEST_CLUSTER)"
+LEASE_S = 3
+PREVIOUS = "_previous_blob"  # CO_INFO_PREVIOUS_BLOB: the version before the committed one
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def abalone():
+    """tests/data's abalone table (4177 rows): big enough that synthesizing 20000 rows takes seconds."""
+    import tarfile
+    with tarfile.open(os.path.join(ROOT, "tests", "data", "datasets.tar.gz")) as t:
+        return t.extractfile("abalone.csv").read()
+
+
+def cluster_args(store, prefix, instance, extra=()):
+    return ["--store", store, "--blobs", "s3://%s/%s" % (cu.env("COHORT_TEST_S3_BUCKET"), prefix),
+            "--instance", instance] + list(extra)
+
+
+def log_records(srv):
+    out = []
+    for line in list(srv.log_lines):
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def started(srv, job_ids=None):
+    """{job id: times this server's log says it started it}."""
+    counts = {}
+    for rec in log_records(srv):
+        if rec.get("msg") == "job started" and (job_ids is None or rec.get("job") in job_ids):
+            counts[rec["job"]] = counts.get(rec["job"], 0) + 1
+    return counts
+
+
+def wait_for(what, cond, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError("%s: not within %ss" % (what, timeout))
+        time.sleep(step)
+
+
+class StoreState:
+    """What the store references in S3, read straight from PostgreSQL."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def referenced(self):
+        keys, previous = set(), set()
+        for (k,) in cu.psql(self.store, "SELECT blob_key FROM datasets"):
+            keys.add(k)
+        for k, info in cu.psql(self.store, "SELECT blob_key, COALESCE(info_json, '{}') FROM trainees"):
+            if k:
+                keys.add(k)
+            prev = json.loads(info).get(PREVIOUS)
+            if prev:
+                previous.add(prev)
+        for j, h in cu.psql(self.store, "SELECT json_blob, html_blob FROM reports"):
+            keys.update(x for x in (j, h) if x)
+        return keys, previous - keys
+
+    def job(self, job_id):
+        rows = cu.psql(self.store, "SELECT state, attempts, owner FROM jobs WHERE id = '%s'" % job_id)
+        return rows[0] if rows else None
+
+
+@unittest.skipUnless(CLUSTER, SKIP_WHY)
+class ClusterCase(unittest.TestCase):
+    def assertBucketMatchesStore(self, store, prefix):
+        """Every object under prefix is one the store references (or the previous version a
+        trainee's info names), every referenced object is there, datasets have the size the store
+        recorded, and no multipart upload is left open."""
+        keys, previous = StoreState(store).referenced()
+        listed = {k[len(prefix) + 1:]: size for k, size in cu.s3_list(prefix + "/").items()}
+        self.assertEqual(set(listed) - keys - previous, set(), "objects the store does not reference")
+        self.assertEqual(keys - set(listed), set(), "objects the store references but S3 lacks")
+        for key, size in cu.psql(store, "SELECT blob_key, bytes FROM datasets"):
+            self.assertEqual(listed[key], int(size), key)
+        self.assertEqual(cu.s3_uploads(prefix + "/"), [], "unfinished multipart uploads")
+        return listed
+
+
+# ---------------------------------------------------------------- two processes, one store and bucket
+
+class TwoServersTest(ClusterCase):
+    def setUp(self):
+        self.db, self.store = cu.new_database("two")
+        self.prefix = self.db
+        extra = ["--job_lease_s", str(LEASE_S), "--workers", "2"]
+        self.a = CohortServer(REAL_BIN, extra_args=cluster_args(self.store, self.prefix, "a", extra)).start()
+        self.b = CohortServer(REAL_BIN, extra_args=cluster_args(self.store, self.prefix, "b", extra)).start()
+        self.tok = self.a.token()
+
+    def tearDown(self):
+        for srv in (self.a, self.b):
+            rc = srv.stop()
+            srv.cleanup()
+            self.assertIn(rc, (0, None, -signal.SIGKILL), "\n".join(srv.log_lines[-30:]))
+
+    def train(self, via, data, name):
+        st, ds, _ = via.request("POST", "/v1/datasets?name=" + name, data, token=self.tok)
+        self.assertEqual(st, 201, ds)
+        st, body, _ = via.request("POST", "/v1/trainees", {"name": name, "dataset": ds["id"]}, token=self.tok)
+        self.assertEqual(st, 202, body)
+        return ds, body
+
+    def test_state_is_shared(self):
+        # A token made through a, a dataset uploaded through a: b knows both.
+        ds, body = self.train(self.a, read(PENGUINS), "penguins")
+        st, got, _ = self.b.request("GET", "/v1/datasets/" + ds["id"], token=self.tok)
+        self.assertEqual((st, got["rows"]), (200, 344), got)
+        st, raw, _ = self.b.request("GET", "/v1/datasets/%s/download" % ds["id"], token=self.tok, raw=True)
+        self.assertEqual((st, raw), (200, read(PENGUINS)))
+        job = self.b.wait_job(body["job"]["id"], self.tok, timeout=60)
+        self.assertEqual(job["state"], "succeeded", job)
+        tr = body["trainee"]["id"]
+        row = {"island": "Biscoe", "flipper_length_mm": 221}
+        answers = []
+        for srv in (self.a, self.b):
+            st, res, _ = srv.request("POST", "/v1/trainees/%s/predict" % tr, {"targets": ["species"], "rows": [row]},
+                                     token=self.tok)
+            self.assertEqual(st, 200, res)
+            answers.append(res["predictions"])
+        self.assertEqual(answers[0], answers[1])
+        # A trainee made through b is listed through a, and both see one administrator.
+        ds2, body2 = self.train(self.b, b"a,b\n1,x\n2,y\n3,x\n4,y\n", "small")
+        self.assertEqual(self.a.wait_job(body2["job"]["id"], self.tok, timeout=60)["state"], "succeeded")
+        st, lst, _ = self.a.request("GET", "/v1/trainees", token=self.tok)
+        self.assertEqual({t["id"] for t in lst["trainees"]}, {tr, body2["trainee"]["id"]})
+        self.assertEqual(cu.psql(self.store, "SELECT count(*) FROM users"), [["1"]])
+        self.assertBucketMatchesStore(self.store, self.prefix)
+
+    def test_fifty_jobs_run_once(self):
+        trainees = []
+        for i in range(5):
+            _, body = self.train((self.a, self.b)[i % 2], read(PENGUINS), "p%d" % i)
+            trainees.append(body)
+        for body in trainees:
+            self.assertEqual(self.a.wait_job(body["job"]["id"], self.tok, timeout=120)["state"], "succeeded")
+        # Submitted through both, as a load balancer would spread them; small synthesize jobs.
+        jobs = []
+        for i in range(50):
+            srv = (self.a, self.b)[i % 2]
+            tr = trainees[i % 5]["trainee"]["id"]
+            st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % tr,
+                                      {"rows": 200, "seed": i, "evaluate": False}, token=self.tok)
+            self.assertEqual(st, 202, body)
+            jobs.append(body["job"]["id"] if "job" in body else body["id"])
+        for job_id in jobs:
+            job = self.a.wait_job(job_id, self.tok, timeout=300)
+            self.assertEqual((job["state"], job["attempts"]), ("succeeded", 1), job)
+        ids = set(jobs)
+        sa, sb = started(self.a, ids), started(self.b, ids)
+        for job_id in jobs:
+            self.assertEqual(sa.get(job_id, 0) + sb.get(job_id, 0), 1, job_id)
+        self.assertGreater(len(sa), 0, "process a ran none of the jobs")
+        self.assertGreater(len(sb), 0, "process b ran none of the jobs")
+        owners = dict(cu.psql(self.store, "SELECT owner, count(*) FROM jobs WHERE kind = 'synthesize' GROUP BY owner"))
+        self.assertEqual(owners, {"a": str(len(sa)), "b": str(len(sb))})
+        sys.stderr.write("\n  50 jobs: process a ran %d, process b ran %d\n" % (len(sa), len(sb)))
+        self.assertBucketMatchesStore(self.store, self.prefix)
+
+    def test_kill_mid_job_other_takes_over(self):
+        ds, body = self.train(self.a, abalone(), "abalone")
+        tr = body["trainee"]["id"]
+        self.assertEqual(self.a.wait_job(body["job"]["id"], self.tok, timeout=120)["state"], "succeeded")
+        st, t0, _ = self.a.request("GET", "/v1/trainees/" + tr, token=self.tok)
+        v0, blob0 = cu.psql(self.store, "SELECT version, blob_key FROM trainees WHERE id = '%s'" % tr)[0]
+        # A synthesize long enough to be caught mid-run, and an analyze queued behind it (one writer
+        # per trainee): the analyze commits the next version once the synthesize is done.
+        st, syn, _ = self.a.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": 20000, "seed": 7},
+                                    token=self.tok)
+        self.assertEqual(st, 202, syn)
+        syn_id = syn["job"]["id"] if "job" in syn else syn["id"]
+        st, ana, _ = self.b.request("POST", "/v1/trainees/%s/analyze" % tr, {}, token=self.tok)
+        self.assertEqual(st, 202, ana)
+        ana_id = ana["job"]["id"] if "job" in ana else ana["id"]
+
+        def mid_run():
+            st, job, _ = self.a.request("GET", "/v1/jobs/" + syn_id, token=self.tok)
+            return job["state"] == "running" and 0.05 < job["progress"] < 0.5 and job
+        wait_for("synthesize mid-run", mid_run, 60, 0.05)
+        owner = StoreState(self.store).job(syn_id)[2]
+        victim, survivor = (self.a, self.b) if owner == "a" else (self.b, self.a)
+        self.assertEqual(victim.kill(), -signal.SIGKILL)
+        killed_at = time.time()
+
+        job = survivor.wait_job(syn_id, self.tok, timeout=180)
+        took = time.time() - killed_at
+        self.assertEqual((job["state"], job["attempts"]), ("succeeded", 2), job)
+        self.assertEqual(StoreState(self.store).job(syn_id)[2], "b" if owner == "a" else "a")
+        self.assertEqual(started(victim, {syn_id}), {syn_id: 1})
+        self.assertEqual(started(survivor, {syn_id}), {syn_id: 1})
+        sys.stderr.write("\n  kill -9 of %s: job %s finished on the other %.1f s later\n" % (owner, syn_id, took))
+        ajob = survivor.wait_job(ana_id, self.tok, timeout=120)
+        self.assertEqual((ajob["state"], ajob["attempts"]), ("succeeded", 1), ajob)
+        # The versions: exactly one commit after the kill, by the analyze; it names the one before.
+        v1, blob1, info = cu.psql(self.store, "SELECT version, blob_key, info_json FROM trainees WHERE id = '%s'" % tr)[0]
+        self.assertEqual(int(v1), int(v0) + 1)
+        self.assertEqual(blob1, "trainees/%s/v%d-%s-1.cohort" % (tr, int(v1), ana_id))
+        self.assertEqual(json.loads(info).get(PREVIOUS), blob0)
+        self.assertEqual(ajob["result"]["version"], int(v1))
+        # The synthetic dataset and its report are whole, and nothing else was left in the bucket.
+        st, out, _ = survivor.request("GET", "/v1/datasets/" + job["result"]["dataset"], token=self.tok)
+        self.assertEqual((st, out["rows"]), (200, 20000), out)
+        st, rep, _ = survivor.request("GET", "/v1/reports/" + job["result"]["report"], token=self.tok)
+        self.assertEqual(st, 200, rep)
+        listed = self.assertBucketMatchesStore(self.store, self.prefix)
+        self.assertIn(blob0, listed)
+        self.assertEqual(sorted(k for k in listed if k.startswith("trainees/")), sorted([blob0, blob1]))
+        st, res, _ = survivor.request("POST", "/v1/trainees/%s/predict" % tr,
+                                      {"targets": ["rings"], "rows": [{"sex": "M", "length": 0.5}]}, token=self.tok)
+        self.assertEqual(st, 200, res)
+
+
+if __name__ == "__main__":
+    unittest.main()
