@@ -437,6 +437,8 @@ static void set_pending(co_req *r, int status, const char *code, const char *fie
 
 static void send_pending(co_req *r) {
   req_extra *x = extra(r);
+  if (strcmp(x->pending_code, "unavailable") == 0) /* as co_reply_status does: the client may retry */
+    co_reply_header(r, "Retry-After", "1");
   reply_error_text(r, x->pending_status, x->pending_code, x->pending_field[0] ? x->pending_field : NULL,
                    x->pending_msg);
 }

@@ -255,5 +255,132 @@ class TwoServersTest(ClusterCase):
         self.assertEqual(st, 200, res)
 
 
+# ---------------------------------------------------------------- PostgreSQL restarts under load
+
+class PostgresRestartTest(ClusterCase):
+    OUTAGE_S = 6
+    RECOVER_S = 30  # everything works again this long after PostgreSQL is back
+    REQUEST_S = 20  # no request waits longer than this, outage or not
+
+    def test_restart_under_load(self):
+        db, store = cu.new_database("pgr")
+        srv = CohortServer(REAL_BIN, extra_args=cluster_args(store, db, "solo", [
+            "--store_timeout_ms", "2000", "--job_lease_s", "5", "--http_threads", "8"]))
+        srv.start()
+        try:
+            self.run_restart(srv, store)
+        finally:
+            if not os.path.exists(os.path.join(cu.env("COHORT_TEST_PG_DIR"), "postgres.pid")):
+                cu.pg_start()  # never leave the shared server down for the next test
+            self.assertEqual(srv.stop(), 0, "\n".join(srv.log_lines[-30:]))
+            srv.cleanup()
+
+    def run_restart(self, srv, store):
+        tok = srv.token()
+        st, ds, _ = srv.request("POST", "/v1/datasets?name=p", read(PENGUINS), token=tok)
+        self.assertEqual(st, 201, ds)
+        st, body, _ = srv.request("POST", "/v1/trainees", {"name": "p", "dataset": ds["id"]}, token=tok)
+        tr = body["trainee"]["id"]
+        self.assertEqual(srv.wait_job(body["job"]["id"], tok, timeout=60)["state"], "succeeded")
+        # A job that runs across the outage: acknowledged, so it must finish once PostgreSQL is back.
+        st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": 60000, "evaluate": False},
+                                  token=tok)
+        self.assertEqual(st, 202, body)
+        long_job = body["job"]["id"]
+
+        stop = threading.Event()
+        lock = threading.Lock()
+        log = []  # (time, op, status, code, retry_after, seconds)
+        acked = {"datasets": [], "jobs": [long_job]}
+        row = {"island": "Biscoe", "flipper_length_mm": 221}
+
+        def client(n):
+            i = 0
+            while not stop.is_set() and i < 5000:
+                i += 1
+                op = ("predict", "list", "upload", "job")[i % 4]
+                if op == "predict":
+                    r = cu.call(srv.url, "POST", "/v1/trainees/%s/predict" % tr,
+                                {"targets": ["species"], "rows": [row]}, tok, timeout=self.REQUEST_S + 10)
+                elif op == "list":
+                    r = cu.call(srv.url, "GET", "/v1/datasets", token=tok, timeout=self.REQUEST_S + 10)
+                elif op == "upload":
+                    r = cu.call(srv.url, "POST", "/v1/datasets?name=c%d-%d" % (n, i), b"a,b\n1,x\n2,y\n", tok,
+                                timeout=self.REQUEST_S + 10)
+                else:
+                    r = cu.call(srv.url, "POST", "/v1/trainees/%s/synthesize" % tr,
+                                {"rows": 10, "evaluate": False}, tok, timeout=self.REQUEST_S + 10)
+                st, payload, hdrs, secs = r
+                code = payload.get("error", {}).get("code") if isinstance(payload, dict) else None
+                with lock:
+                    log.append((time.time(), op, st, code, hdrs.get("Retry-After"), secs))
+                    if op == "upload" and st == 201:
+                        acked["datasets"].append(payload["id"])
+                    if op == "job" and st == 202:
+                        acked["jobs"].append(payload["job"]["id"])
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(2)
+            st, job, _ = srv.request("GET", "/v1/jobs/" + long_job, token=tok)
+            self.assertEqual(job["state"], "running", job)
+            t_down = time.time()
+            cu.pg_stop()
+            time.sleep(1)
+            st, ready, hdrs, secs = cu.call(srv.url, "GET", "/readyz", timeout=self.REQUEST_S)
+            self.assertEqual(st, 503, ready)
+            reason = json.dumps(ready)
+            self.assertIn("PostgreSQL", reason)
+            time.sleep(self.OUTAGE_S - 1)
+            cu.pg_start()
+            t_up = time.time()
+            # Recovered: a full round of every kind of request succeeds, and /readyz says ready.
+            def healthy():
+                st1 = cu.call(srv.url, "GET", "/readyz", timeout=self.REQUEST_S)[0]
+                st2 = cu.call(srv.url, "POST", "/v1/trainees/%s/predict" % tr, {"targets": ["species"], "rows": [row]},
+                              tok, timeout=self.REQUEST_S)[0]
+                st3 = cu.call(srv.url, "GET", "/v1/datasets", token=tok, timeout=self.REQUEST_S)[0]
+                return (st1, st2, st3) == (200, 200, 200)
+            wait_for("recovery after PostgreSQL restarted", healthy, self.RECOVER_S, 0.2)
+            recovered = time.time() - t_up
+            time.sleep(2)  # a little load after recovery
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(self.REQUEST_S + 15)
+        self.assertFalse(any(t.is_alive() for t in threads), "a client is stuck")
+        during = [e for e in log if t_down + 0.5 < e[0] < t_up]
+        after = [e for e in log if e[0] > t_up + recovered + 0.5]
+        bad = [e for e in log if e[2] not in (200, 201, 202, 503)]
+        self.assertEqual(bad, [], "answers other than 2xx and 503")
+        for e in log:
+            if e[2] == 503:
+                self.assertEqual((e[3], e[4]), ("unavailable", "1"), e)
+        self.assertLess(max(e[5] for e in log), self.REQUEST_S, "a request waited too long")
+        self.assertTrue([e for e in during if e[2] == 503], "no 503 while PostgreSQL was down")
+        self.assertTrue(after and all(e[2] in (200, 201, 202) for e in after),
+                        [e for e in after if e[2] not in (200, 201, 202)])
+        sys.stderr.write("\n  %d requests, %d during the outage (%d answered 503), recovered %.1f s after "
+                         "PostgreSQL was back\n" % (len(log), len(during), sum(e[2] == 503 for e in during),
+                                                   recovered))
+        # Nothing acknowledged is lost: every dataset and job answered 2xx is there, and every job
+        # finishes (the one that ran across the outage too).
+        for ds_id in acked["datasets"]:
+            st, got, _ = srv.request("GET", "/v1/datasets/" + ds_id, token=tok)
+            self.assertEqual(st, 200, (ds_id, got))
+        for job_id in acked["jobs"]:
+            job = srv.wait_job(job_id, tok, timeout=120)
+            self.assertEqual(job["state"], "succeeded", job)
+        self.assertGreater(len(acked["datasets"]), 0)
+        # The job that ran across the outage was interrupted, not cancelled: nobody asked to cancel it.
+        history = [(r["msg"], r.get("state")) for r in log_records(srv) if r.get("job") == long_job]
+        self.assertNotIn(("job finished", "cancelled"), history)
+        sys.stderr.write("  the job that ran across the outage: %s\n" % history)
+        self.assertBucketMatchesStore(store, store.rsplit("/", 1)[1])
+
+
 if __name__ == "__main__":
     unittest.main()
