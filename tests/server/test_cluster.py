@@ -382,5 +382,138 @@ class PostgresRestartTest(ClusterCase):
         self.assertBucketMatchesStore(store, store.rsplit("/", 1)[1])
 
 
+# ---------------------------------------------------------------- S3 faults (through tests/s3_fault_proxy.py)
+
+class S3FaultTest(ClusterCase):
+    """One server whose blobs endpoint is the fault proxy; the checks read S3 directly."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.proxy = cu.FaultProxy().start()
+        cls.db, cls.store = cu.new_database("s3f")
+        blobs = "s3://%s/%s?endpoint=%s" % (cu.env("COHORT_TEST_S3_BUCKET"), cls.db, cls.proxy.endpoint)
+        cls.srv = CohortServer(REAL_BIN, extra_args=["--store", cls.store, "--blobs", blobs, "--instance", "s3f"])
+        try:
+            cls.srv.start()
+        except Exception:
+            cls.proxy.stop()
+            raise
+        cls.tok = cls.srv.token()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup()
+        cls.proxy.stop()
+        secret = cu.env("AWS_SECRET_ACCESS_KEY")
+        assert not [line for line in cls.srv.log_lines if secret in line], "the S3 secret is in the log"
+        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
+
+    def setUp(self):
+        if not self.proxy.proc:
+            self.proxy.start()
+        self.proxy.reset()
+
+    def keys(self):
+        return cu.s3_list(self.db + "/")
+
+    def upload(self, data, name="d"):
+        return cu.call(self.srv.url, "POST", "/v1/datasets?name=" + name, data, self.tok, timeout=300)
+
+    def assertStored(self, resp, data):
+        st, ds, _, secs = resp
+        self.assertEqual(st, 201, ds)
+        key = "%s/datasets/%s.csv" % (self.db, ds["id"])
+        self.assertEqual(self.keys().get(key), len(data))
+        st, body = cu.s3_get(key)
+        self.assertEqual((st, body == data), (200, True))
+        self.assertEqual(cu.s3_uploads(self.db + "/"), [])
+        return ds
+
+    def assertRefused(self, resp, before, words, bound):
+        """A clear 5xx naming the blob store, within bound seconds, and nothing new in the bucket."""
+        st, body, _, secs = resp
+        self.assertGreaterEqual(st, 500, body)
+        self.assertLess(st, 600, body)
+        self.assertIsInstance(body, dict, body)
+        msg = body["error"]["message"]
+        self.assertTrue(msg.startswith("blobs"), msg)
+        for w in words:
+            self.assertIn(w, msg)
+        self.assertNotIn(cu.env("AWS_SECRET_ACCESS_KEY"), msg)
+        self.assertLess(secs, bound)
+        self.assertEqual(self.keys(), before, "an object appeared for a refused upload")
+        self.assertEqual(cu.s3_uploads(self.db + "/"), [], "a multipart upload was left open")
+        sys.stderr.write("\n  %d in %.1f s: %s\n" % (st, secs, msg))
+        return msg
+
+    def test_500_then_success(self):
+        data = read(PENGUINS)
+        self.proxy.arm("fail", 2, "PUT /")
+        self.assertStored(self.upload(data), data)
+        self.assertEqual(self.proxy.stats()["injected"], 2)
+
+    def test_500_persistent_is_a_clear_error(self):
+        before = self.keys()
+        self.proxy.arm("fail", 1000, "PUT /")
+        msg = self.assertRefused(self.upload(read(PENGUINS)), before, ["HTTP 500", "InternalError"], 60)
+        self.assertGreaterEqual(self.proxy.stats()["injected"], 2, msg)  # it did retry
+        self.proxy.reset()
+        self.assertStored(self.upload(read(PENGUINS)), read(PENGUINS))
+
+    def test_dropped_connections_and_lost_answers(self):
+        before = self.keys()
+        self.proxy.arm("drop", 1000, "PUT /")
+        self.assertRefused(self.upload(read(PENGUINS)), before, ["no complete answer"], 60)
+        # The PUT reaches S3 but its answer is lost: the retry stores the same bytes again.
+        self.proxy.arm("lose", 1, "PUT /")
+        self.assertStored(self.upload(read(PENGUINS)), read(PENGUINS))
+
+    def test_corrupted_body_is_refused(self):
+        before = self.keys()
+        self.proxy.arm("corrupt", 1, "PUT /")
+        self.assertRefused(self.upload(read(PENGUINS)), before, ["HTTP 400"], 60)
+
+    def test_hang_is_bounded(self):
+        # One request held without an answer: the stall timeout ends it, the retry stores the object.
+        self.proxy.arm("hang", 1, "PUT /")
+        resp = self.upload(read(PENGUINS))
+        self.assertStored(resp, read(PENGUINS))
+        self.assertLess(resp[3], 90)
+
+    def test_multipart_failure_leaves_no_parts(self):
+        rows = b"".join(b"%d,%d.125,v%d\n" % (i, i * 7, i % 97) for i in range(900000))
+        data = b"id,x,v\n" + rows
+        self.assertGreater(len(data), 17 << 20)  # above the 16 MiB multipart threshold: two parts
+        before = self.keys()
+        self.proxy.arm("fail", 1000, "partNumber=2")
+        self.assertRefused(self.upload(data, "big"), before, ["part 2"], 120)
+        self.assertTrue(any(r.startswith("DELETE ") and "uploadId=" in r for r in self.proxy.stats()["requests"]),
+                        "the unfinished upload was not aborted")
+        self.proxy.arm("fail", 1, "partNumber=2")
+        self.assertStored(self.upload(data, "big"), data)
+
+    def test_proxy_gone_then_back(self):
+        before = self.keys()
+        self.proxy.stop()
+        self.assertRefused(self.upload(read(PENGUINS)), before, ["cannot reach"], 60)
+        self.proxy.start()
+        ds = self.assertStored(self.upload(read(PENGUINS)), read(PENGUINS))
+        # A job whose output cannot be stored fails with the reason, and leaves nothing behind.
+        before = self.keys()
+        self.proxy.arm("fail", 1000, "PUT /")
+        st, body, _ = self.srv.request("POST", "/v1/trainees", {"name": "t", "dataset": ds["id"]}, token=self.tok)
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok, timeout=120)
+        self.assertEqual(job["state"], "failed", job)
+        self.assertIn("blobs", job["error"])
+        self.assertEqual(self.keys(), before)
+        st, t, _ = self.srv.request("GET", "/v1/trainees/" + body["trainee"]["id"], token=self.tok)
+        self.assertEqual((st, t["version"]), (200, 0), t)
+
+    def test_zz_bucket_matches_store(self):
+        self.assertBucketMatchesStore(self.store, self.db)
+
+
 if __name__ == "__main__":
     unittest.main()
