@@ -515,5 +515,91 @@ class S3FaultTest(ClusterCase):
         self.assertBucketMatchesStore(self.store, self.db)
 
 
+# ---------------------------------------------------------------- bad cluster settings at start-up
+
+class StartupErrorsTest(ClusterCase):
+    BOUND_S = 30
+    PG_SECRET = "Pg-Secret-4711"
+    S3_SECRET = "wrong-s3-secret-4711"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db, cls.store = cu.new_database("bad")
+        cls.port = cu.env("COHORT_TEST_PG_PORT")
+        cls.bucket = cu.env("COHORT_TEST_S3_BUCKET")
+
+    def serve(self, store, blobs, env=None):
+        """Runs `cohort serve` that must fail: returns its one line of output, parsed."""
+        data = tempfile.mkdtemp(prefix="cohort-bad-")
+        e = dict(os.environ, COHORT_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+        t0 = time.time()
+        try:
+            res = subprocess.run([REAL_BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data, "--store", store,
+                                  "--blobs", blobs, "--store_timeout_ms", "3000"], env=e, capture_output=True,
+                                 text=True, timeout=self.BOUND_S)
+        except subprocess.TimeoutExpired:
+            self.fail("cohort serve did not give up within %ss (store %s, blobs %s)" % (self.BOUND_S, store, blobs))
+        finally:
+            import shutil
+            shutil.rmtree(data, ignore_errors=True)
+        took = time.time() - t0
+        out = res.stdout + res.stderr
+        lines = [line for line in out.splitlines() if line.strip()]
+        self.assertNotEqual(res.returncode, 0, out)
+        self.assertEqual(len(lines), 1, out)
+        for secret in (self.PG_SECRET, self.S3_SECRET, cu.env("AWS_SECRET_ACCESS_KEY"), "Secret%zz"):
+            self.assertNotIn(secret, out)
+        rec = json.loads(lines[0])
+        self.assertEqual(rec["msg"], "cannot start", rec)
+        return rec["error"], took
+
+    def good_blobs(self):
+        return "s3://%s/%s" % (self.bucket, self.db)
+
+    def test_store_settings(self):
+        pw = self.PG_SECRET
+        cases = [
+            ("mysql://u:%s@127.0.0.1/db" % pw, "names no backend"),
+            ("postgresql//cohort:%s@127.0.0.1/db" % pw, "not a URL"),
+            ("postgres://cohort:%s@[127.0.0.1/cohort" % pw, "not a valid PostgreSQL URL"),
+            ("postgres://cohort:Secret%%zz@127.0.0.1:%s/cohort" % self.port, "not a valid PostgreSQL URL"),
+            ("postgres://cohort:%s@127.0.0.1:%s/cohort?nosuchoption=1" % (pw, self.port), "nosuchoption"),
+            ("postgres://cohort:%s@127.0.0.1:notaport/cohort" % pw, "port"),
+            ("postgres://cohort:%s@127.0.0.1:%s/cohort" % (pw, self.port), "password authentication failed"),
+            ("postgres://cohort:cohort@127.0.0.1:%s/no_such_db" % self.port, "no_such_db"),
+            ("postgres://cohort:cohort@127.0.0.1:1/cohort", "127.0.0.1"),  # nothing listens on port 1
+        ]
+        for store, words in cases:
+            with self.subTest(store=store):
+                err, took = self.serve(store, self.good_blobs())
+                self.assertTrue(err.startswith("store"), err)
+                self.assertIn(words, err)
+                sys.stderr.write("\n  %.1f s: %s" % (took, err))
+
+    def test_blobs_settings(self):
+        b = self.bucket
+        cases = [
+            ("s3://", {}, "names no bucket"),
+            ("s3://Not A Bucket!/x", {}, "bucket"),
+            ("s3://%s/x?colour=blue" % b, {}, "colour"),
+            ("s3://%s/x?endpoint=ftp://127.0.0.1:1" % b, {}, "endpoint"),
+            ("s3://%s/x" % b, {"AWS_SECRET_ACCESS_KEY": self.S3_SECRET}, "credentials refused"),
+            ("s3://%s/x" % b, {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, "credentials"),
+            ("s3://no-such-bucket-4711/x", {}, "not found"),
+            ("s3://%s/x?endpoint=http://127.0.0.1:1" % b, {}, "cannot reach"),
+        ]
+        for blobs, env, words in cases:
+            with self.subTest(blobs=blobs, env=env):
+                err, took = self.serve(self.store, blobs, env)
+                self.assertTrue(err.startswith("blobs"), err)
+                self.assertIn(words, err)
+                sys.stderr.write("\n  %.1f s: %s" % (took, err))
+
+
 if __name__ == "__main__":
     unittest.main()
