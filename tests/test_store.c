@@ -270,7 +270,7 @@ static co_job make_job(const char *id, const char *ws, const char *trainee, int6
 /* Claims and checks which job came out. */
 static void claim_expect(co_store *s, const char *owner, int64_t now, int64_t lease, const char *want) {
   co_job j;
-  cohort_status st = s->ops->job_claim(s, owner, now, lease, 100, &j);
+  cohort_status st = s->ops->job_claim(s, owner, now, lease, 100, NULL, &j);
   if (!want) {
     if (st != COHORT_ENOTFOUND)
       fail_msg("claim at %lld: wanted nothing, got %s (%s)", (long long)now, st == COHORT_OK ? j.id : "error",
@@ -783,12 +783,12 @@ static void test_trainees(void **state) {
   /* Fenced commits: only the attempt that holds the job's lease may commit. */
   co_job fj = make_job("jb_f", "ws_1", "tr_1", 95), claimed;
   OK(s->ops->job_create(s, &fj));
-  OK(s->ops->job_claim(s, "w1", 1000, 100, 5, &claimed)); /* attempt 1, lease until 1100 */
+  OK(s->ops->job_claim(s, "w1", 1000, 100, 5, NULL, &claimed)); /* attempt 1, lease until 1100 */
   co_job_clear(&claimed);
   co_fence first = {"jb_f", "w1", 1}, second = {"jb_f", "w2", 2}, stranger = {"jb_f", "w9", 1};
   FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", NULL, &stranger, 1001), COHORT_ESTATE,
         "no longer holds its lease");
-  OK(s->ops->job_claim(s, "w2", 1101, 100, 5, &claimed)); /* w1 paused past its lease: attempt 2 */
+  OK(s->ops->job_claim(s, "w2", 1101, 100, 5, NULL, &claimed)); /* w1 paused past its lease: attempt 2 */
   assert_int_equal(claimed.attempts, 2);
   co_job_clear(&claimed);
   FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", NULL, &first, 1102), COHORT_ESTATE,
@@ -965,7 +965,7 @@ static void test_job_claim_rules(void **state) {
    * another owner, before the younger jb_e of the same trainee, and the old owner is locked out. */
   claim_expect(s, "w2", 1100, 100, NULL);
   co_job j;
-  OK(s->ops->job_claim(s, "w3", 1101, 100, 100, &j));
+  OK(s->ops->job_claim(s, "w3", 1101, 100, 100, NULL, &j));
   assert_string_equal(j.id, "jb_d");
   assert_int_equal(j.attempts, 2);
   assert_int_equal(j.started_ms, 1101);
@@ -987,8 +987,22 @@ static void test_job_claim_rules(void **state) {
   assert_int_equal(counts[CO_JOB_SUCCEEDED], 2);
   assert_int_equal(counts[CO_JOB_FAILED], 0);
   assert_int_equal(counts[CO_JOB_CANCELLED], 0);
-  assert_int_equal(s->ops->job_claim(s, "", 1, 1, 1, &j), COHORT_EINVAL);
-  assert_int_equal(s->ops->job_claim(s, "w", 1, 0, 1, &j), COHORT_EINVAL);
+  assert_int_equal(s->ops->job_claim(s, "", 1, 1, 1, NULL, &j), COHORT_EINVAL);
+  assert_int_equal(s->ops->job_claim(s, "w", 1, 0, 1, NULL, &j), COHORT_EINVAL);
+
+  /* A named job, as a work-queue delivery names it: that one or nothing, under the same rules. */
+  co_job n1 = make_job("jb_n1", "ws_1", "", 2000), n2 = make_job("jb_n2", "ws_1", "", 2001);
+  OK(s->ops->job_create(s, &n1));
+  OK(s->ops->job_create(s, &n2));
+  OK(s->ops->job_claim(s, "w5", 2100, 100, 100, "jb_n2", &j));
+  assert_string_equal(j.id, "jb_n2"); /* not the older jb_n1 */
+  co_job_clear(&j);
+  assert_int_equal(s->ops->job_claim(s, "w6", 2100, 100, 100, "jb_n2", &j), COHORT_ENOTFOUND); /* held */
+  assert_int_equal(s->ops->job_claim(s, "w6", 2100, 100, 100, "jb_a", &j), COHORT_ENOTFOUND);  /* finished */
+  assert_int_equal(s->ops->job_claim(s, "w6", 2100, 100, 100, "jb_none", &j), COHORT_ENOTFOUND);
+  OK(s->ops->job_claim(s, "w6", 2100, 100, 100, "jb_n1", &j));
+  assert_string_equal(j.id, "jb_n1");
+  co_job_clear(&j);
   s->ops->close(s);
 }
 
@@ -1015,7 +1029,7 @@ static void test_job_cancel_requeue(void **state) {
   assert_int_equal(got.finished_ms, 0);
   co_job_clear(&got);
   co_job j;
-  OK(s->ops->job_claim(s, "w2", 2000, 100, 100, &j));
+  OK(s->ops->job_claim(s, "w2", 2000, 100, 100, NULL, &j));
   assert_string_equal(j.id, "jb_r");
   assert_int_equal(j.cancel_requested, 1);
   co_job_clear(&j);
@@ -1136,7 +1150,7 @@ static void *claim_loop(void *arg) {
   }
   for (;;) {
     co_job j;
-    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 100, &j);
+    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 100, NULL, &j);
     if (st == COHORT_ENOTFOUND)
       break;
     if (st != COHORT_OK) {
@@ -1238,18 +1252,18 @@ static void test_job_max_attempts(void **state) {
   co_job q = make_job("jb_x", "ws_1", "tr_1", 10), got;
   OK(s->ops->job_create(s, &q));
   co_job j;
-  OK(s->ops->job_claim(s, "w1", 1000, 100, 2, &j)); /* attempt 1; its worker dies */
+  OK(s->ops->job_claim(s, "w1", 1000, 100, 2, NULL, &j)); /* attempt 1; its worker dies */
   co_job_clear(&j);
-  OK(s->ops->job_claim(s, "w2", 1101, 100, 2, &j)); /* attempt 2, after the lease ended */
+  OK(s->ops->job_claim(s, "w2", 1101, 100, 2, NULL, &j)); /* attempt 2, after the lease ended */
   assert_int_equal(j.attempts, 2);
   co_job_clear(&j);
   /* The second lease is live at 1201: nothing to do, and the job is untouched. */
-  assert_int_equal(s->ops->job_claim(s, "w3", 1200, 100, 2, &j), COHORT_ENOTFOUND);
+  assert_int_equal(s->ops->job_claim(s, "w3", 1200, 100, 2, NULL, &j), COHORT_ENOTFOUND);
   got = get_job(s, "jb_x");
   assert_int_equal(got.state, CO_JOB_RUNNING);
   co_job_clear(&got);
   /* Ended again: not a third attempt but a failure that says why. */
-  assert_int_equal(s->ops->job_claim(s, "w3", 1202, 100, 2, &j), COHORT_ENOTFOUND);
+  assert_int_equal(s->ops->job_claim(s, "w3", 1202, 100, 2, NULL, &j), COHORT_ENOTFOUND);
   got = get_job(s, "jb_x");
   assert_int_equal(got.state, CO_JOB_FAILED);
   assert_int_equal(got.attempts, 2);
@@ -1352,7 +1366,7 @@ static void *claim50_loop(void *arg) {
   pthread_barrier_wait(&c->race->go);
   while (__atomic_load_n(&c->race->done, __ATOMIC_SEQ_CST) < NJOBS50 && co_now_ms() < deadline) {
     co_job j;
-    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 3, &j);
+    cohort_status st = s->ops->job_claim(s, c->owner, co_now_ms(), 600000, 3, NULL, &j);
     if (st == COHORT_ENOTFOUND) { /* the rest is held by others, or blocked behind their trainee */
       nanosleep(&(struct timespec){0, 1000000}, NULL);
       continue;
@@ -1434,7 +1448,7 @@ static void *claim_once(void *arg) {
   claim_racer *c = arg;
   co_job j;
   pthread_barrier_wait(&c->race->go);
-  cohort_status st = c->r.s->ops->job_claim(c->r.s, c->owner, co_now_ms(), 600000, 3, &j);
+  cohort_status st = c->r.s->ops->job_claim(c->r.s, c->owner, co_now_ms(), 600000, 3, NULL, &j);
   if (st == COHORT_OK) {
     c->r.created = 1; /* won */
     co_job_clear(&j);

@@ -835,6 +835,31 @@ static cohort_status pg_user_count(co_store *cs, int64_t *out) {
   return pg_query_one(pg(cs), "user_count", "users", "", read_count, out, "SELECT COUNT(*) FROM users", "");
 }
 
+static cohort_status read_two_counts(const PGresult *r, int i, void *out) {
+  ((int64_t *)out)[0] = col_int(r, i, 0);
+  ((int64_t *)out)[1] = col_int(r, i, 1);
+  return COHORT_OK;
+}
+
+/* One statement, so one transaction: the sessions (but the kept one) and, if asked, the tokens. */
+static cohort_status pg_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash, int tokens,
+                                    int64_t *sessions, int64_t *ntokens) {
+  int64_t n[2] = {0, 0};
+  cohort_status rc = pg_query_one(
+      pg(cs), "user_revoke", "user", user_id, read_two_counts, n,
+      "WITH s AS (DELETE FROM sessions WHERE user_id = $1 AND ($2::text IS NULL OR hash <> $2) RETURNING 1),"
+      " t AS (DELETE FROM tokens WHERE user_id = $1 AND $3 <> 0 RETURNING 1)"
+      " SELECT (SELECT COUNT(*) FROM s), (SELECT COUNT(*) FROM t)",
+      "sni", user_id, keep_session_hash, tokens);
+  if (rc == COHORT_OK) {
+    if (sessions)
+      *sessions = n[0];
+    if (ntokens)
+      *ntokens = n[1];
+  }
+  return rc;
+}
+
 /* ---------------------------------------------------------------- workspaces and members */
 
 static cohort_status pg_workspace_create(co_store *cs, const co_workspace *w) {
@@ -1219,7 +1244,7 @@ static int array_add(char *arr, size_t cap, const char *id) {
  *     not queue behind each other. hashtext collisions only make a claim skip a job this time.
  *  4. the job becomes RUNNING under owner's lease; the row comes back with RETURNING. */
 static cohort_status pg_job_claim(co_store *cs, const char *owner, int64_t now_ms, int64_t lease_ms,
-                                  int max_attempts, co_job *out) {
+                                  int max_attempts, const char *only_id, co_job *out) {
   pg_store *s = pg(cs);
   pg_cx cx;
   PGresult *r = NULL;
@@ -1254,8 +1279,9 @@ static cohort_status pg_job_claim(co_store *cs, const char *owner, int64_t now_m
                 "   AND (j.trainee_id = '' OR (j.trainee_id <> ALL($3) AND NOT EXISTS (SELECT 1 FROM jobs o"
                 "        WHERE o.trainee_id = j.trainee_id AND o.id <> j.id"
                 "          AND o.state = 1 AND o.lease_until_ms >= $1)))"
+                "   AND ($4::text IS NULL OR j.id = $4)"
                 " ORDER BY j.created_ms, j.id COLLATE \"C\" LIMIT 1 FOR UPDATE SKIP LOCKED",
-                "lia", now_ms, max_attempts, skip);
+                "lian", now_ms, max_attempts, skip, only_id);
     if (rc != COHORT_OK)
       break;
     if (PQntuples(r) == 0) {
@@ -1558,6 +1584,7 @@ static const co_store_ops pg_ops = {
     .report_delete = pg_report_delete,
     .bootstrap = pg_bootstrap,
     .ping = pg_ping,
+    .user_revoke = pg_user_revoke,
 };
 
 /* Brings the schema to PG_SCHEMA_VERSION in one transaction under PG_LOCK_MIGRATE, so processes

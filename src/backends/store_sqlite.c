@@ -1120,7 +1120,7 @@ static cohort_status sq_job_list(co_store *cs, const co_job_filter *f, co_job_fn
 }
 
 static cohort_status sq_job_claim(co_store *cs, const char *owner, int64_t now_ms, int64_t lease_ms,
-                                  int max_attempts, co_job *out) {
+                                  int max_attempts, const char *only_id, co_job *out) {
   sq_store *s = sq(cs);
   sqlite3_stmt *st = NULL;
   char id[CO_ID_MAX];
@@ -1150,8 +1150,9 @@ static cohort_status sq_job_claim(co_store *cs, const char *owner, int64_t now_m
                   "   AND (j.trainee_id = '' OR NOT EXISTS (SELECT 1 FROM jobs r"
                   "        WHERE r.trainee_id = j.trainee_id AND r.id <> j.id"
                   "          AND r.state = 1 AND r.lease_until_ms >= ?1))"
+                  "   AND (?2 IS NULL OR j.id = ?2)"
                   " ORDER BY j.created_ms, j.id LIMIT 1",
-                  "l", now_ms);
+                  "ln", now_ms, only_id);
   if (rc == COHORT_OK)
     rc = sq_row(s, st, "job_claim", "job", "");
   if (rc == COHORT_ENOTFOUND)

@@ -6,6 +6,7 @@
 #include "platform.h"
 #include "serve.h"
 #include "server.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +14,13 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: cohort serve [--config FILE] [--SETTING=VALUE ...]\n\n"
-             "Runs the Cohort server: REST API under /v1, the web UI at /, job threads, with state in\n"
-             "SQLite and blobs in a folder under data_dir. Settings come from (lowest first) defaults, the\n"
-             "config file (key = value lines), COHORT_<SETTING> environment variables, then flags.\n"
+  fprintf(f, "Usage: cohort serve|api|worker [--config FILE] [--SETTING=VALUE ...]\n\n"
+             "cohort serve runs everything in one process: the REST API under /v1, the web UI at /, job\n"
+             "threads and hosted trainees, by default with state in SQLite and blobs in a folder under\n"
+             "data_dir. On a cluster, cohort api runs stateless API replicas and cohort worker the processes\n"
+             "that run jobs and host trainees (store = postgres://..., blobs = s3://..., bus = nats://...).\n"
+             "Settings come from (lowest first) defaults, the config file (key = value lines),\n"
+             "COHORT_<SETTING> environment variables, then flags.\n"
              "The first start needs an administrator password (admin_password or admin_password_file).\n\n"
              "Settings:\n");
   co_config_describe(f);
@@ -84,16 +88,19 @@ int cli_settings(const char *verb, int argc, char **argv, const char *const *own
   return CLI_OK;
 }
 
-int cli_serve_main(int argc, char **argv) {
+/* serve, api and worker: one server with a role (NULL: the role setting's, serve by default). */
+static int run_server(const char *verb, const char *role, int argc, char **argv) {
   co_config cfg;
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return CLI_OK;
     }
-  int rc = cli_settings("serve", argc, argv, NULL, &cfg);
+  int rc = cli_settings(verb, argc, argv, NULL, &cfg);
   if (rc != CLI_OK)
     return rc;
+  if (role)
+    co_strlcpy(cfg.role, role, sizeof cfg.role);
   int level = co_log_parse_level(cfg.log_level);
   if (level < 0) {
     fprintf(stderr, "cohort serve: log_level: must be debug, info, warn or error\n");
@@ -127,8 +134,8 @@ int cli_serve_main(int argc, char **argv) {
   snprintf(port, sizeof port, "%d", co_server_port(srv));
   const char *colon = strrchr(cfg.listen, ':');
   snprintf(url, sizeof url, "http://%.*s:%d/", (int)(colon - cfg.listen), cfg.listen, co_server_port(srv));
-  co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "version", COHORT_VERSION_STRING,
-         NULL);
+  co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "role", cfg.role, "version",
+         COHORT_VERSION_STRING, NULL);
   co_log_set_level((co_log_level)level);
   int sig = 0;
   sigwait(&stop, &sig);
@@ -138,3 +145,9 @@ int cli_serve_main(int argc, char **argv) {
   co_log(CO_LOG_INFO, "stopped", NULL);
   return CLI_OK;
 }
+
+int cli_serve_main(int argc, char **argv) { return run_server("serve", NULL, argc, argv); }
+
+int cli_api_main(int argc, char **argv) { return run_server("api", "api", argc, argv); }
+
+int cli_worker_main(int argc, char **argv) { return run_server("worker", "worker", argc, argv); }

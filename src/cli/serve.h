@@ -3,6 +3,8 @@
 #include "config.h"
 
 int cli_serve_main(int argc, char **argv);
+int cli_api_main(int argc, char **argv);    /* serve with role api */
+int cli_worker_main(int argc, char **argv); /* serve with role worker */
 int cli_admin_main(int argc, char **argv);
 /* Settings of a server verb from (lowest first) defaults, --config FILE, COHORT_<SETTING>
  * variables and --SETTING=VALUE flags, then co_config_finish. own lists the verb's own options

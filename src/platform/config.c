@@ -50,7 +50,10 @@ static const setting settings[] = {
         "datasets and trainee files: a folder or s3://BUCKET/PREFIX (default data_dir/blobs)"),
     STR("bus", bus,
         "messages between the platform's parts: local (default) or nats://HOST:PORT[,nats://HOST:PORT...]"),
-    STR("role", role, "serve (API and job threads, default) or api (API only: jobs run in other processes)"),
+    STR("role", role,
+        "serve (API, job threads and hosted trainees: the default), api (API only: jobs, and on a NATS bus trainee "
+        "calls, go to other processes) or worker (job threads and hosted trainees; HTTP only for /healthz, /readyz, "
+        "/metrics); cohort api and cohort worker set it"),
     STR("instance", instance,
         "this process's name in job leases, unique among running processes (default: "
         "'serve' on the embedded store, else HOSTNAME-PID; on Kubernetes the pod name)"),
@@ -260,8 +263,8 @@ void co_config_describe(FILE *f) {
 }
 
 cohort_status co_config_finish(co_config *c) {
-  if (strcmp(c->role, "serve") != 0 && strcmp(c->role, "api") != 0)
-    return co_error(COHORT_EINVAL, "role: '%s' is not serve or api", c->role);
+  if (strcmp(c->role, "serve") != 0 && strcmp(c->role, "api") != 0 && strcmp(c->role, "worker") != 0)
+    return co_error(COHORT_EINVAL, "role: '%s' is not serve, api or worker", c->role);
   if (!c->admin_password_file[0])
     return COHORT_OK;
   FILE *f = fopen(c->admin_password_file, "r");

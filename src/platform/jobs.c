@@ -69,6 +69,15 @@ cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char
     return st;
   }
   p->bus->ops->publish(p->bus, "jobs.queued", out->id, strlen(out->id));
+  if (p->bus->ops->work_publish) {
+    /* The store has the job now; a lost publish only delays it: workers also claim from the store
+     * when idle, and the dedup id makes a repeated publish a no-op. */
+    char dedup[CO_ID_MAX + 8];
+    snprintf(dedup, sizeof dedup, "%s.0", out->id);
+    if (p->bus->ops->work_publish(p->bus, out->id, dedup) != COHORT_OK)
+      co_log(CO_LOG_WARN, "job queued but not published: a worker's idle claim will take it", "job", out->id,
+             "error", cohort_errmsg(), NULL);
+  }
   announce(p, out->id);
   return COHORT_OK;
 }
@@ -102,6 +111,8 @@ static int flush(co_task *t, int force) {
       t->cancelled = 1;
     co_job_clear(&now_rec);
   }
+  if (t->work) /* still on it: the queue must not hand the job to another worker */
+    p->bus->ops->work_progress(p->bus, t->work);
   announce(p, t->job->id);
   return t->cancelled;
 }
@@ -126,11 +137,12 @@ void co_task_window(co_task *t, double base, double span) {
   t->span = span;
 }
 
-static void run_one(co_platform *p, co_job *job) {
+static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   co_task t;
   memset(&t, 0, sizeof t);
   t.p = p;
   t.job = job;
+  t.work = work;
   t.span = 1;
   co_strlcpy(t.stage, "starting", sizeof t.stage);
   const co_task_kind *kind = NULL;
@@ -189,40 +201,83 @@ static void run_one(co_platform *p, co_job *job) {
   json_decref(t.result);
 }
 
+/* Waits up to a second for a wake-up ("jobs.queued") unless stopping. */
+static void idle_wait(co_jobs *js) {
+  pthread_mutex_lock(&js->mu);
+  if (!js->stopping && !js->pending) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&js->wake, &js->mu, &until);
+  }
+  pthread_mutex_unlock(&js->mu);
+}
+
+static cohort_status claim(co_platform *p, const char *only_id, co_job *job) {
+  co_jobs *js = p->jobs;
+  cohort_status st =
+      p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p), p->cfg.job_max_attempts, only_id, job);
+  if (st != COHORT_OK && st != COHORT_ENOTFOUND) { /* once a minute while the store is down, not per thread */
+    int64_t now = co_now_ms(), last = atomic_load(&js->claim_logged_ms);
+    if (now - last >= 60000 && atomic_compare_exchange_strong(&js->claim_logged_ms, &last, now))
+      co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
+  }
+  return st;
+}
+
+/* With a work queue (NATS JetStream): a delivery names a job, claimed by id in the store (the
+ * record of its state); a delivery whose job cannot be claimed (finished, held by a live lease,
+ * its trainee busy) is acknowledged, since the store keeps the job and idle workers also claim
+ * from the store: after every job and every tenth idle second, so that a job whose publish was
+ * lost, or whose worker died, still runs. Without a work queue, the store is polled. */
 static void *thread_main(void *arg) {
   co_platform *p = arg;
   co_jobs *js = p->jobs;
+  co_bus *bus = p->bus;
+  int use_queue = bus->ops->work_pull != NULL;
+  unsigned idle = 0;
   for (;;) {
     pthread_mutex_lock(&js->mu);
-    if (js->stopping) {
-      pthread_mutex_unlock(&js->mu);
-      break;
-    }
+    int stopping = js->stopping;
     if (js->pending)
       js->pending--;
     pthread_mutex_unlock(&js->mu);
-
+    if (stopping)
+      break;
     co_job job;
-    cohort_status st =
-        p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p), p->cfg.job_max_attempts, &job);
-    if (st == COHORT_OK) {
-      run_one(p, &job);
-      co_job_clear(&job);
+    if (!use_queue || idle % 10 == 0) {
+      if (claim(p, NULL, &job) == COHORT_OK) {
+        run_one(p, &job, NULL);
+        co_job_clear(&job);
+        idle = 0;
+        continue;
+      }
+      if (!use_queue) {
+        idle_wait(js);
+        continue;
+      }
+    }
+    co_bus_work *w = NULL;
+    cohort_status st = bus->ops->work_pull(bus, 1000, &w);
+    if (st != COHORT_OK) {
+      if (st != COHORT_ENOTFOUND) /* the bus is down: do not spin */
+        idle_wait(js);
+      idle++;
       continue;
     }
-    if (st != COHORT_ENOTFOUND) { /* once a minute while the store is down, not twice a second per thread */
-      int64_t now = co_now_ms(), last = atomic_load(&js->claim_logged_ms);
-      if (now - last >= 60000 && atomic_compare_exchange_strong(&js->claim_logged_ms, &last, now))
-        co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
+    if (claim(p, bus->ops->work_item(w), &job) == COHORT_OK) {
+      run_one(p, &job, w);
+      co_job_clear(&job);
+      pthread_mutex_lock(&js->mu);
+      stopping = js->stopping;
+      pthread_mutex_unlock(&js->mu);
+      /* Interrupted by shutdown: let the queue hand the job to another worker. */
+      bus->ops->work_done(bus, w, stopping ? CO_BUS_RETRY : CO_BUS_ACK);
+      idle = 0;
+    } else {
+      bus->ops->work_done(bus, w, CO_BUS_ACK);
+      idle++;
     }
-    pthread_mutex_lock(&js->mu);
-    if (!js->stopping && !js->pending) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += 1;
-      pthread_cond_timedwait(&js->wake, &js->mu, &until);
-    }
-    pthread_mutex_unlock(&js->mu);
   }
   return NULL;
 }

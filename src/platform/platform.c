@@ -1,5 +1,6 @@
 #include "platform.h"
 #include "auth.h"
+#include "calls.h"
 #include "co_base.h"
 #include "log.h"
 #include "util.h"
@@ -8,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -116,6 +118,19 @@ static void blobs_url(const co_config *cfg, char *out, size_t cap) {
     snprintf(out, cap, "%s/blobs", cfg->data_dir);
 }
 
+/* Whether every function of an ops table after its version and name is set: a backend must fill
+ * every member, and a missing one would be a crash on first use instead of an error at start.
+ * All members past the name are function pointers, which share one representation here. */
+static int ops_complete(const void *ops, size_t first, size_t size) {
+  for (size_t off = first; off + sizeof(void (*)(void)) <= size; off += sizeof(void (*)(void))) {
+    void (*fn)(void);
+    memcpy(&fn, (const char *)ops + off, sizeof fn);
+    if (!fn)
+      return 0;
+  }
+  return 1;
+}
+
 cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg, co_store **out) {
   char url[sizeof cfg->store + 32];
   const co_store_backend *sb;
@@ -124,7 +139,8 @@ cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg,
   if (!(sb = pick("store", url, NULL, b->store, b->n_store, sizeof *b->store, "sqlite:PATH or postgres://...")))
     return COHORT_EINVAL;
   cohort_status st = sb->open(url, cfg, out);
-  if (st == COHORT_OK && (*out)->ops->version < CO_STORE_VERSION) {
+  if (st == COHORT_OK && ((*out)->ops->version < CO_STORE_VERSION ||
+                          !ops_complete((*out)->ops, offsetof(co_store_ops, close), sizeof(co_store_ops)))) {
     (*out)->ops->close(*out);
     *out = NULL;
     return co_error(COHORT_EINVAL, "store: backend '%s' was built for an older interface", sb->scheme);
@@ -140,7 +156,8 @@ cohort_status co_backends_open_blobs(const co_backends *b, const co_config *cfg,
   if (!(bb = pick("blobs", url, "file", b->blobs, b->n_blobs, sizeof *b->blobs, "a folder or s3://...")))
     return COHORT_EINVAL;
   cohort_status st = bb->open(url, cfg, out);
-  if (st == COHORT_OK && (*out)->ops->version < CO_BLOBS_VERSION) {
+  if (st == COHORT_OK && ((*out)->ops->version < CO_BLOBS_VERSION ||
+                          !ops_complete((*out)->ops, offsetof(co_blobs_ops, close), sizeof(co_blobs_ops)))) {
     (*out)->ops->close(*out);
     *out = NULL;
     return co_error(COHORT_EINVAL, "blobs: backend '%s' was built for an older interface", bb->scheme);
@@ -205,7 +222,14 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     snprintf(n, sizeof n, "%lld", (long long)requeued);
     co_log(CO_LOG_INFO, "re-queued jobs interrupted by the last shutdown", "jobs", n, NULL);
   }
+  int shared_bus = strcmp(p->bus->ops->name, "local") != 0;
+  if (strcmp(cfg->role, "worker") == 0 && !shared_bus) {
+    st = co_error(COHORT_EINVAL, "role worker: set bus = nats://... (the local bus reaches no API process)");
+    goto fail;
+  }
   if (strcmp(cfg->role, "api") != 0 && (st = co_jobs_start(p, cfg->workers)) != COHORT_OK)
+    goto fail;
+  if (strcmp(cfg->role, "api") != 0 && shared_bus && (st = co_calls_start(p, &p->calls)) != COHORT_OK)
     goto fail;
   co_log(CO_LOG_INFO, "platform open", "role", cfg->role, "instance", p->instance, "store",
          p->store->ops->name, "blobs", p->blobs->ops->name, "bus", p->bus->ops->name, NULL);
@@ -214,6 +238,10 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
 fail:
   co_platform_close(p);
   return st;
+}
+
+int co_platform_remote_calls(const co_platform *p) {
+  return strcmp(p->cfg.role, "api") == 0 && strcmp(p->bus->ops->name, "local") != 0;
 }
 
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
@@ -225,9 +253,26 @@ const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
   return buf;
 }
 
+cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec) {
+  cohort_status st = p->store->ops->trainee_delete(p->store, rec->id);
+  if (st != COHORT_OK)
+    return st;
+  co_host_drop(p->host, rec->id);
+  p->bus->ops->publish(p->bus, "trainees.dropped", rec->id, strlen(rec->id));
+  if (rec->blob[0])
+    p->blobs->ops->remove(p->blobs, rec->blob);
+  json_t *info = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
+  const char *previous = json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB));
+  if (previous)
+    p->blobs->ops->remove(p->blobs, previous);
+  json_decref(info);
+  return COHORT_OK;
+}
+
 void co_platform_close(co_platform *p) {
   if (!p)
     return;
+  co_calls_stop(p->calls); /* hand the trainees' subjects back first, then finish or return jobs */
   co_jobs_stop(p);
   co_host_free(p->host);
   if (p->bus)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 typedef struct co_jobs co_jobs;
+typedef struct co_calls co_calls;
 
 /* The backends a build offers, each chosen by the scheme of its URL setting. The binary passes
  * the list it links (co_backends_builtin, src/backends); the core never names a backend. */
@@ -32,6 +33,7 @@ typedef struct co_platform {
   co_bus *bus;
   co_host *host;
   co_jobs *jobs;
+  co_calls *calls;             /* trainee calls from other processes (roles worker, serve on NATS) */
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
   int lock_fd;                 /* holds data_dir: one process per data folder */
   int64_t started_ms;
@@ -50,6 +52,12 @@ cohort_status co_backends_open_blobs(const co_backends *b, const co_config *cfg,
 /* Takes dir for this process (flock on dir/cohort.lock, kept while *fd is open): ESTATE when
  * another process holds it. */
 cohort_status co_data_dir_lock(const char *dir, int *fd);
+/* Deletes the trainee rec describes: its record, then its committed objects (this version and the
+ * previous one), and tells every process hosting it to drop it ("trainees.dropped" on the bus). */
+cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec);
+/* Whether questions to trainees go to workers over the bus (role api on a shared bus) rather than
+ * to trainees hosted in this process. */
+int co_platform_remote_calls(const co_platform *p);
 /* Whether the platform can serve now: "" when ready, else the reason (for /readyz). */
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap);
 void co_platform_close(co_platform *p);

@@ -227,9 +227,11 @@ typedef struct co_store_ops {
    * live lease (one writer per trainee). The job becomes RUNNING, owned by owner until
    * now_ms + lease_ms, attempts + 1. A job whose lease ended after max_attempts attempts is not
    * taken again: it becomes FAILED, its error saying so (a job that kills its worker must not be
-   * claimed forever). Safe across processes sharing the store. ENOTFOUND when nothing is runnable. */
+   * claimed forever). Safe across processes sharing the store. only_id: take that job or nothing
+   * (a delivery from the bus's work queue names it); NULL: the oldest runnable. ENOTFOUND when
+   * nothing is runnable. */
   cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms, int max_attempts,
-                             co_job *out);
+                             const char *only_id, co_job *out);
   /* Progress from the lease holder; also renews the lease. ESTATE if owner no longer holds it. */
   cohort_status (*job_progress)(co_store *s, const char *id, const char *owner, double progress,
                                 const char *stage, int64_t lease_until_ms);

@@ -155,17 +155,10 @@ void api_trainee_get(co_req *r) {
 }
 
 void api_trainee_delete(co_req *r) {
-  co_platform *p = r->p;
-  cohort_status st = p->store->ops->trainee_delete(p->store, r->trainee.id);
+  cohort_status st = co_trainee_remove(r->p, &r->trainee);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
-  }
-  co_host_drop(p->host, r->trainee.id);
-  char key[CO_BLOB_MAX];
-  for (int64_t v = r->trainee.version; v >= 1 && v >= r->trainee.version - 1; v--) {
-    snprintf(key, sizeof key, "trainees/%s/v%lld.cohort", r->trainee.id, (long long)v);
-    p->blobs->ops->remove(p->blobs, key);
   }
   co_reply_json(r, 200, json_pack("{s:s}", "deleted", r->trainee.id));
 }

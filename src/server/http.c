@@ -487,6 +487,10 @@ static int route(co_req *r) {
     if (strcmp(rt->method, r->method) != 0 &&
         !(strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0))
       continue;
+    /* A worker's HTTP port is for probes and Prometheus only. */
+    if (strcmp(r->p->cfg.role, "worker") == 0 && strcmp(rt->pattern, "/healthz") != 0 &&
+        strcmp(rt->pattern, "/readyz") != 0 && strcmp(rt->pattern, "/metrics") != 0)
+      return 404;
     match(rt->pattern, r->path, r);
     r->route = rt;
     r->route_index = (int)i;

@@ -23,8 +23,9 @@ ADMIN_PASSWORD = "test-admin-password-1"
 
 
 class CohortServer:
-    def __init__(self, binary, data_dir=None, extra_args=(), env=None, keep_data=False):
+    def __init__(self, binary, data_dir=None, extra_args=(), env=None, keep_data=False, verb="serve"):
         self.binary = binary
+        self.verb = verb  # serve, api or worker
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="cohort-test-")
         self.extra_args = list(extra_args)
@@ -39,7 +40,7 @@ class CohortServer:
         env = dict(os.environ)
         env["COHORT_ADMIN_PASSWORD"] = self.admin_password
         env.update(self.env)
-        args = [self.binary, "serve", "--listen", "127.0.0.1:0", "--data_dir", self.data_dir,
+        args = [self.binary, self.verb, "--listen", "127.0.0.1:0", "--data_dir", self.data_dir,
                 "--secure_cookies", "false"] + self.extra_args
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
@@ -64,7 +65,7 @@ class CohortServer:
         self._pump.start()
         if not ready.wait(timeout) or port is None:
             self.stop()
-            raise RuntimeError("cohort serve did not start:\n" + "\n".join(self.log_lines[-20:]))
+            raise RuntimeError("cohort %s did not start:\n%s" % (self.verb, "\n".join(self.log_lines[-20:])))
         self.url = "http://127.0.0.1:%d" % port
         return self
 

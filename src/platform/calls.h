@@ -1,0 +1,33 @@
+/* calls.h: questions to trainees across processes (the cluster roles). An API process (role api)
+ * asks "trainee.<id>.<verb>" on the bus; the worker hosting the trainee answers, as a member of
+ * the queue group "hosts-<id>" (a hot trainee may be served by several workers). When nobody
+ * serves the trainee yet, the API asks "trainees.place" (queue group "workers"): one worker starts
+ * serving it, loading its committed version on the first call, and the API asks again, within a
+ * bounded wait. A trainee deleted anywhere is dropped everywhere ("trainees.dropped"); a worker
+ * stops serving a trainee nobody asked about for CO_CALLS_IDLE_MS.
+ *
+ * Messages are JSON: a call {"id", "version", "blob", "req"} (the API sends the record it
+ * authorized, so the worker reads no state), a reply {"reply": ...} or {"error": {"status",
+ * "field", "message"}}, a placement {"id"}. */
+#ifndef COHORT_CALLS_H
+#define COHORT_CALLS_H
+
+#include "platform.h"
+
+#include <jansson.h>
+
+#define CO_CALLS_IDLE_MS (10 * 60 * 1000)
+
+typedef struct co_calls co_calls;
+
+/* Worker side: takes placements and serves the trainees placed here. */
+cohort_status co_calls_start(co_platform *p, co_calls **out);
+void co_calls_stop(co_calls *c);
+/* How many trainees this process serves calls for. */
+int64_t co_calls_serving(co_calls *c);
+
+/* API side: asks whichever worker hosts rec's trainee (see co_query_trainee). */
+cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
+                           const char **field);
+
+#endif
