@@ -396,8 +396,13 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
   co_member m;
   if (r->user.is_admin) {
     co_workspace w;
-    if (s->ops->workspace_get(s, workspace_id, &w) != COHORT_OK) {
+    cohort_status st = s->ops->workspace_get(s, workspace_id, &w);
+    if (st == COHORT_ENOTFOUND) {
       co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
+      return -1;
+    }
+    if (st != COHORT_OK) { /* the store is down: 503, not "not found" */
+      co_reply_status(r, st, NULL);
       return -1;
     }
     co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);

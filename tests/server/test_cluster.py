@@ -70,6 +70,18 @@ def started(srv, job_ids=None):
     return counts
 
 
+def rows_for(srv, tok, trainee, seconds, probe=2000):
+    """Rows a synthesize on trainee takes about `seconds` to make on this machine and build (a
+    sanitizer build is many times slower), from the server's own timing of a probe job."""
+    st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % trainee, {"rows": probe, "evaluate": False},
+                              token=tok)
+    assert st == 202, body
+    job = srv.wait_job(body["job"]["id"], tok, timeout=300)
+    assert job["state"] == "succeeded", job
+    took = max(job["finished_ms"] - job["started_ms"], 1) / 1000.0
+    return int(min(max(probe * seconds / took, probe), 200000))
+
+
 def wait_for(what, cond, timeout, step=0.1):
     deadline = time.time() + timeout
     while True:
@@ -210,7 +222,8 @@ class TwoServersTest(ClusterCase):
         v0, blob0 = cu.psql(self.store, "SELECT version, blob_key FROM trainees WHERE id = '%s'" % tr)[0]
         # A synthesize long enough to be caught mid-run, and an analyze queued behind it (one writer
         # per trainee): the analyze commits the next version once the synthesize is done.
-        st, syn, _ = self.a.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": 20000, "seed": 7},
+        rows = rows_for(self.a, self.tok, tr, 8)
+        st, syn, _ = self.a.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": rows, "seed": 7},
                                     token=self.tok)
         self.assertEqual(st, 202, syn)
         syn_id = syn["job"]["id"] if "job" in syn else syn["id"]
@@ -227,7 +240,7 @@ class TwoServersTest(ClusterCase):
         self.assertEqual(victim.kill(), -signal.SIGKILL)
         killed_at = time.time()
 
-        job = survivor.wait_job(syn_id, self.tok, timeout=180)
+        job = survivor.wait_job(syn_id, self.tok, timeout=300)
         took = time.time() - killed_at
         self.assertEqual((job["state"], job["attempts"]), ("succeeded", 2), job)
         self.assertEqual(StoreState(self.store).job(syn_id)[2], "b" if owner == "a" else "a")
@@ -244,7 +257,7 @@ class TwoServersTest(ClusterCase):
         self.assertEqual(ajob["result"]["version"], int(v1))
         # The synthetic dataset and its report are whole, and nothing else was left in the bucket.
         st, out, _ = survivor.request("GET", "/v1/datasets/" + job["result"]["dataset"], token=self.tok)
-        self.assertEqual((st, out["rows"]), (200, 20000), out)
+        self.assertEqual((st, out["rows"]), (200, rows), out)
         st, rep, _ = survivor.request("GET", "/v1/reports/" + job["result"]["report"], token=self.tok)
         self.assertEqual(st, 200, rep)
         listed = self.assertBucketMatchesStore(self.store, self.prefix)
@@ -283,7 +296,8 @@ class PostgresRestartTest(ClusterCase):
         tr = body["trainee"]["id"]
         self.assertEqual(srv.wait_job(body["job"]["id"], tok, timeout=60)["state"], "succeeded")
         # A job that runs across the outage: acknowledged, so it must finish once PostgreSQL is back.
-        st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": 60000, "evaluate": False},
+        rows = rows_for(srv, tok, tr, 12)
+        st, body, _ = srv.request("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": rows, "evaluate": False},
                                   token=tok)
         self.assertEqual(st, 202, body)
         long_job = body["job"]["id"]
@@ -372,7 +386,7 @@ class PostgresRestartTest(ClusterCase):
             st, got, _ = srv.request("GET", "/v1/datasets/" + ds_id, token=tok)
             self.assertEqual(st, 200, (ds_id, got))
         for job_id in acked["jobs"]:
-            job = srv.wait_job(job_id, tok, timeout=120)
+            job = srv.wait_job(job_id, tok, timeout=300)
             self.assertEqual(job["state"], "succeeded", job)
         self.assertGreater(len(acked["datasets"]), 0)
         # The job that ran across the outage was interrupted, not cancelled: nobody asked to cancel it.
