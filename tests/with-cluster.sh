@@ -5,8 +5,9 @@
 # does. CMD's COHORT_BIN becomes tests/cluster/cohort-on-cluster.sh, which gives every
 # `cohort serve` a database and a key prefix of its own, so the suites written for the embedded
 # default run unchanged. CMD also sees COHORT_TEST_CLUSTER=1, COHORT_TEST_PG_URL, the S3 server's
-# AWS_* variables and COHORT_TEST_S3_BUCKET. CMD gets at most COHORT_TEST_CLUSTER_TIMEOUT seconds
-# (default 1500), so the cleanup always runs.
+# AWS_* variables, COHORT_TEST_S3_BUCKET, and COHORT_TEST_PG_DIR / COHORT_TEST_PG_PORT to stop and
+# start PostgreSQL with scripts/pg-server.sh (the fault tests). CMD gets at most
+# COHORT_TEST_CLUSTER_TIMEOUT seconds (default 1500), so the cleanup always runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 : "${COHORT_BIN:?set COHORT_BIN to the cohort binary}"
@@ -44,7 +45,8 @@ for _ in range(200):
 PY
 }
 
-url=$("$root/scripts/pg-server.sh" start "$dir/pg" "$(free_ports 1)")
+pg_port=$(free_ports 1)
+url=$("$root/scripts/pg-server.sh" start "$dir/pg" "$pg_port")
 bucket=cohort-test
 for try in 1 2 3 4 5; do
   if "$root/scripts/s3-server.sh" start "$dir/s3" "$(free_ports 5)" "$bucket" >"$dir/s3.log" 2>&1; then
@@ -57,5 +59,6 @@ set -a
 . "$dir/s3/env"
 set +a
 export COHORT_TEST_CLUSTER=1 COHORT_TEST_PG_URL=$url COHORT_TEST_S3_BUCKET=$bucket
+export COHORT_TEST_PG_DIR=$dir/pg COHORT_TEST_PG_PORT=$pg_port
 export COHORT_REAL_BIN=$COHORT_BIN COHORT_BIN=$root/tests/cluster/cohort-on-cluster.sh
 timeout "${COHORT_TEST_CLUSTER_TIMEOUT:-1500}" "$@"

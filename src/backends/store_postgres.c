@@ -21,6 +21,7 @@
 #include "co_base.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -1636,6 +1637,48 @@ release:
   return rc;
 }
 
+/* libpq's parse errors quote the URL, or the token that failed, which may be the password: a
+ * quoted part is kept only when it is a bare word (a parameter name), and a message that still
+ * holds the URL's password is replaced. */
+static void pg_scrub(char *msg, size_t cap, const char *url) {
+  char out[256], pw[128] = "";
+  size_t n = 0;
+  const char *p = strstr(url, "://");
+  if (p) { /* userinfo: scheme://user:password@host..., up to the last '@' before the path */
+    p += 3;
+    size_t alen = strcspn(p, "/?");
+    const char *at = NULL, *colon = NULL;
+    for (const char *q = p; q < p + alen; q++)
+      if (*q == '@')
+        at = q;
+    if (at && (colon = memchr(p, ':', (size_t)(at - p))) && (size_t)(at - colon - 1) < sizeof pw) {
+      memcpy(pw, colon + 1, (size_t)(at - colon - 1));
+      pw[at - colon - 1] = '\0';
+    }
+  }
+  for (p = msg; *p && n + 12 < sizeof out;) {
+    const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+    if (end) {
+      int word = end > p + 1; /* a bare word, or one character: "]", "=" */
+      for (const char *q = p + 1; q < end && end > p + 2; q++)
+        if (!isalnum((unsigned char)*q) && *q != '_')
+          word = 0;
+      size_t len = word ? (size_t)(end - p) + 1 : 10;
+      if (n + len + 1 >= sizeof out)
+        break;
+      memcpy(out + n, word ? p : "\"(hidden)\"", len);
+      n += len;
+      p = end + 1;
+      continue;
+    }
+    out[n++] = *p++;
+  }
+  out[n] = '\0';
+  if (pw[0] && strstr(out, pw))
+    co_strlcpy(out, "the message would show the password", sizeof out);
+  co_strlcpy(msg, out, cap);
+}
+
 /* "postgres://user@host:port/db" from the parsed URL: what messages may show (no password). */
 static cohort_status pg_label(const char *url, char *label, size_t cap) {
   char *err = NULL;
@@ -1645,6 +1688,7 @@ static cohort_status pg_label(const char *url, char *label, size_t cap) {
     char why[200];
     one_line(why, sizeof why, err ? err : "out of memory");
     PQfreemem(err);
+    pg_scrub(why, sizeof why, url);
     return co_error(COHORT_EINVAL, "store: not a valid PostgreSQL URL: %s", why);
   }
   for (PQconninfoOption *o = opts; o->keyword; o++) {

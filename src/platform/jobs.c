@@ -89,8 +89,17 @@ static int flush(co_task *t, int force) {
   t->last_flush_ns = now;
   co_platform *p = t->p;
   co_store *s = p->store;
-  if (s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p)) !=
-      COHORT_OK) {
+  cohort_status st =
+      s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p));
+  if (st == COHORT_EUNAVAIL) {
+    /* The store is down, the lease not necessarily lost: stop, and record nothing (an outcome
+     * written once the store is back would be "cancelled"); the job runs again when its lease ends. */
+    co_log(CO_LOG_WARN, "job interrupted: the store is unavailable to renew its lease", "job", t->job->id, "error",
+           cohort_errmsg(), NULL);
+    t->interrupted = t->cancelled = 1;
+    return 1;
+  }
+  if (st != COHORT_OK) {
     /* Our lease is gone (the job was taken over): stop working on it. */
     co_log(CO_LOG_WARN, "job lost its lease", "job", t->job->id, NULL);
     t->cancelled = 1;
@@ -154,10 +163,11 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
     flush(&t, 1);
     st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
   }
-  if (st != COHORT_OK && atomic_load(&p->jobs->stopping)) {
-    /* Interrupted by shutdown, not cancelled: leave it RUNNING under our name so that the next
-     * start re-queues it (or another worker takes it when the lease ends). */
-    co_log(CO_LOG_INFO, "job interrupted by shutdown, it runs again at the next start", "job", job->id, NULL);
+  if (st != COHORT_OK && (atomic_load(&p->jobs->stopping) || t.interrupted)) {
+    /* Interrupted by shutdown or a store outage, not cancelled: leave it RUNNING under our name so
+     * that the next start re-queues it, or a worker takes it when the lease ends. */
+    co_log(CO_LOG_INFO, "job interrupted, it runs again when its lease ends or at the next start", "job", job->id,
+           NULL);
     co_job_params_clear(&t.args);
     json_decref(t.params);
     json_decref(t.result);

@@ -68,8 +68,9 @@ static void url_scheme(const char *url, char *out, size_t cap) {
 /* Finds the backend for url among n entries of size bytes whose first member is the scheme. */
 static const void *pick(const char *setting, const char *url, const char *plain, const void *list, size_t n,
                         size_t size, const char *choices) {
-  char scheme[32];
+  char scheme[32], named[32];
   url_scheme(url, scheme, sizeof scheme);
+  co_strlcpy(named, scheme, sizeof named);
   if (!scheme[0]) /* a plain folder for blobs; a bare name ("local") for the bus */
     co_strlcpy(scheme, plain ? plain : url, sizeof scheme);
   for (size_t i = 0; i < n; i++) {
@@ -77,7 +78,16 @@ static const void *pick(const char *setting, const char *url, const char *plain,
     if (scheme[0] && strcmp(*entry, scheme) == 0)
       return entry;
   }
-  co_error(COHORT_EINVAL, "%s: '%s' names no backend this build has (%s)", setting, url, choices);
+  /* The scheme or a bare name only: the rest of a mistyped URL may hold a password. */
+  int bare = url[0] && strlen(url) < sizeof named;
+  for (const char *c = url; *c && bare; c++)
+    bare = isalnum((unsigned char)*c) || *c == '_' || *c == '-';
+  if (named[0])
+    co_error(COHORT_EINVAL, "%s: '%s:' names no backend this build has (%s)", setting, named, choices);
+  else if (bare)
+    co_error(COHORT_EINVAL, "%s: '%s' names no backend this build has (%s)", setting, url, choices);
+  else
+    co_error(COHORT_EINVAL, "%s: not a URL this build takes (%s)", setting, choices);
   return NULL;
 }
 

@@ -15,6 +15,7 @@ typedef struct co_task {
   uint64_t last_flush_ns;
   char stage[CO_STAGE_MAX];
   int cancelled;
+  int interrupted; /* the store was unavailable to renew the lease: stop, record no outcome */
 } co_task;
 
 /* cohort_progress_fn for the engine: records progress (flushed to the store at most 5 times a

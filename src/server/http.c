@@ -396,8 +396,13 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
   co_member m;
   if (r->user.is_admin) {
     co_workspace w;
-    if (s->ops->workspace_get(s, workspace_id, &w) != COHORT_OK) {
+    cohort_status st = s->ops->workspace_get(s, workspace_id, &w);
+    if (st == COHORT_ENOTFOUND) {
       co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
+      return -1;
+    }
+    if (st != COHORT_OK) { /* the store is down: 503, not "not found" */
+      co_reply_status(r, st, NULL);
       return -1;
     }
     co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
@@ -437,6 +442,8 @@ static void set_pending(co_req *r, int status, const char *code, const char *fie
 
 static void send_pending(co_req *r) {
   req_extra *x = extra(r);
+  if (strcmp(x->pending_code, "unavailable") == 0) /* as co_reply_status does: the client may retry */
+    co_reply_header(r, "Retry-After", "1");
   reply_error_text(r, x->pending_status, x->pending_code, x->pending_field[0] ? x->pending_field : NULL,
                    x->pending_msg);
 }
