@@ -726,6 +726,9 @@ static void body_error(co_req *r, int status, const char *code, const char *msg)
   r->early = 1;
 }
 
+static int defer_state_get(co_req *r);
+static int defer_state_take(co_req *r);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -791,9 +794,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   /* The whole request is here. */
-  if (x->defer_state) { /* called again after co_defer's resume (or spuriously while it runs) */
-    if (x->defer_state == 2) {
-      x->defer_state = 0;
+  int deferred = defer_state_take(r);
+  if (deferred) { /* called again after co_defer's resume (or spuriously while it runs) */
+    if (deferred == 2) {
       x->defer_done(r);
       if (!r->replied)
         co_reply_error(r, 500, "internal", NULL, "the handler did not reply");
@@ -837,9 +840,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (r->route->scope == CO_SCOPE_WORKSPACE && !r->workspace_id[0] && authorize(r, 1) != 0)
     return MHD_YES;
   r->route->handler(r);
-  if (!r->replied && !x->defer_state)
+  if (!r->replied && !defer_state_get(r))
     co_reply_error(r, 500, "internal", NULL, "the handler did not reply");
   return MHD_YES;
+}
+
+/* co_defer's state, read under defer_mu: the work's thread sets it when done. */
+static int defer_state_get(co_req *r) {
+  pthread_mutex_lock(&r->srv->defer_mu);
+  int state = extra(r)->defer_state;
+  pthread_mutex_unlock(&r->srv->defer_mu);
+  return state;
+}
+
+/* The state, and back to 0 (no deferred work) when the work is done and done(r) is now due. */
+static int defer_state_take(co_req *r) {
+  pthread_mutex_lock(&r->srv->defer_mu);
+  int state = extra(r)->defer_state;
+  if (state == 2)
+    extra(r)->defer_state = 0;
+  pthread_mutex_unlock(&r->srv->defer_mu);
+  return state;
 }
 
 static void *defer_main(void *arg) {
