@@ -32,8 +32,8 @@ typedef struct knn_job {
   const co_metric *m;
   const float *q; /* nq * nf */
   size_t nf, k;
-  uint32_t *ids;  /* nq * k */
-  float *dists;   /* nq * k */
+  uint32_t *ids; /* nq * k */
+  float *dists;  /* nq * k */
 } knn_job;
 
 static cohort_status knn_range(void *vctx, size_t begin, size_t end, size_t worker) {
@@ -90,8 +90,8 @@ static void write_npy_or_die(const char *dir, const char *name, const char *suff
 }
 
 /* Dumps the index in Euclidean form (see the header comment); returns the number of columns. */
-static size_t dump_matrix(const char *dir, const char *name, cohort_trainee *t, const co_index *ix, const double *w,
-                          size_t *numeric_missing) {
+static size_t dump_matrix(const char *dir, const char *name, cohort_trainee *t, const co_index *ix,
+                          const double *w, size_t *numeric_missing) {
   size_t n = ix->n, nf = ix->nf, dims = 0;
   for (size_t f = 0; f < nf; f++)
     if (w[f] > 0)
@@ -138,8 +138,8 @@ static size_t dump_matrix(const char *dir, const char *name, cohort_trainee *t, 
   return dims;
 }
 
-static void run_one(const char *name, const char *csv, const char *out_dir, int analyze, size_t threads, size_t nq,
-                    size_t k, knn_result *res) {
+static void run_one(const char *name, const char *csv, const char *out_dir, int analyze, size_t threads,
+                    size_t nq, size_t k, knn_result *res) {
   memset(res, 0, sizeof *res);
   cohort_table *tab = bench_read_csv(csv);
   cohort_schema *schema = NULL;
@@ -239,7 +239,8 @@ static void run_one(const char *name, const char *csv, const char *out_dir, int 
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_knn OUT_DIR DATASETS_DIR [--threads N] [--queries N] [--k N] [--only NAME]\n");
+    fprintf(stderr,
+            "usage: bench_knn OUT_DIR DATASETS_DIR [--threads N] [--queries N] [--k N] [--only NAME]\n");
     return 2;
   }
   const char *out_dir = argv[1], *data_dir = argv[2], *only = NULL;
@@ -287,10 +288,11 @@ int main(int argc, char **argv) {
     for (int s = 0; s < 2; s++)
       fprintf(sinks[s],
               "%s\n  \"%s\": {\"cases\": %zu, \"features\": %zu, \"active_features\": %zu, \"dims\": %zu, "
-              "\"queries\": %zu, \"k\": %zu, \"threads\": %zu, \"analyze_seconds\": %.3f, \"index_seconds\": %.3f, "
+              "\"queries\": %zu, \"k\": %zu, \"threads\": %zu, \"analyze_seconds\": %.3f, \"index_seconds\": "
+              "%.3f, "
               "\"search_seconds\": %.3f, \"qps\": %.1f, \"qps_1thread\": %.1f, \"numeric_missing\": %zu}",
-              first ? "" : ",", sets[i].name, r.n, r.nf, r.active, r.dims, r.nq, k, threads, r.analyze_s, r.build_s,
-              r.search_s, r.qps, r.qps1, r.numeric_missing);
+              first ? "" : ",", sets[i].name, r.n, r.nf, r.active, r.dims, r.nq, k, threads, r.analyze_s,
+              r.build_s, r.search_s, r.qps, r.qps1, r.numeric_missing);
     first = 0;
   }
   for (int s = 0; s < 2; s++)

@@ -20,7 +20,7 @@ typedef struct dataset {
   const char *name;
   const char *train; /* file name */
   const char *test;
-  int in_splits;     /* 1 = file in SPLITS_DIR, 0 = in DATASETS_DIR */
+  int in_splits; /* 1 = file in SPLITS_DIR, 0 = in DATASETS_DIR */
   const char *target;
   const char *metric; /* "accuracy" or "r2" */
 } dataset;
@@ -49,7 +49,8 @@ static int parse_double(const char *s, double *out) {
   return 1;
 }
 
-static void run_one(const dataset *d, const char *data_dir, const char *split_dir, size_t threads, result *res) {
+static void run_one(const dataset *d, const char *data_dir, const char *split_dir, size_t threads,
+                    result *res) {
   memset(res, 0, sizeof *res);
   char *train_path = bench_path(d->in_splits ? split_dir : data_dir, d->train);
   char *test_path = bench_path(d->in_splits ? split_dir : data_dir, d->test);
@@ -148,7 +149,8 @@ static void run_one(const dataset *d, const char *data_dir, const char *split_di
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_quality DATASETS_DIR SPLITS_DIR [--threads N] [--out FILE] [--only NAME]\n");
+    fprintf(stderr,
+            "usage: bench_quality DATASETS_DIR SPLITS_DIR [--threads N] [--out FILE] [--only NAME]\n");
     return 2;
   }
   const char *data_dir = argv[1], *split_dir = argv[2], *out_path = NULL, *only = NULL;
@@ -184,14 +186,19 @@ int main(int argc, char **argv) {
       FILE *f = sinks[s];
       if (!f)
         continue;
-      fprintf(f, "%s\n  \"%s\": {\"metric\": \"%s\", \"target\": \"%s\", \"cohort_score\": ", first ? "" : ",", d->name,
-              d->metric, d->target);
+      fprintf(f,
+              "%s\n  \"%s\": {\"metric\": \"%s\", \"target\": \"%s\", \"cohort_score\": ", first ? "" : ",",
+              d->name, d->metric, d->target);
       bench_json_num(f, r.score);
-      fprintf(f, ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"analyze_seconds\": %.3f, \"react_seconds\": %.3f", r.seconds,
-              r.t_train, r.t_analyze, r.t_react);
+      fprintf(
+          f,
+          ", \"seconds\": %.3f, \"train_seconds\": %.3f, \"analyze_seconds\": %.3f, \"react_seconds\": %.3f",
+          r.seconds, r.t_train, r.t_analyze, r.t_react);
       fprintf(f, ", \"k\": %zu, \"p\": ", r.k);
       bench_json_num(f, r.p);
-      fprintf(f, ", \"train_rows\": %zu, \"test_rows\": %zu, \"scored_rows\": %zu, \"unpredicted\": %zu, \"threads\": %zu}",
+      fprintf(f,
+              ", \"train_rows\": %zu, \"test_rows\": %zu, \"scored_rows\": %zu, \"unpredicted\": %zu, "
+              "\"threads\": %zu}",
               r.n_train, r.n_test, r.n_scored, r.n_unpredicted, threads);
     }
     first = 0;

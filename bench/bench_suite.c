@@ -52,7 +52,8 @@ static cohort_table *empty_like(const cohort_table *t) {
 }
 
 /* Rows with a target; keep_all: into *train only, else the i % 5 split. */
-static void split(const cohort_table *all, size_t tc, int keep_all, cohort_table **train, cohort_table **test) {
+static void split(const cohort_table *all, size_t tc, int keep_all, cohort_table **train,
+                  cohort_table **test) {
   size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), i = 0;
   const char **cells = calloc(nc, sizeof *cells);
   if (!cells)
@@ -132,8 +133,8 @@ typedef struct opts {
   size_t n_over;
 } opts;
 
-static void run_table(const table_spec *d, const char *data_dir, const char *out_dir, const opts *o, FILE *json,
-                      int first) {
+static void run_table(const table_spec *d, const char *data_dir, const char *out_dir, const opts *o,
+                      FILE *json, int first) {
   char *path = bench_path(data_dir, d->file);
   cohort_table *all = bench_read_csv(path);
   long tc = cohort_table_find(all, d->target);
@@ -245,17 +246,18 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
     write_text(p = bench_path(out_dir, name), ej);
     free(p);
     cohort_free(ej);
-    fprintf(stderr,
-            "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, copies %zu rare / %zu common, TSTR "
-            "%.4f / TRTR %.4f (engine kNN), %.1fs\n",
-            d->name, cohort_eval_quality(ev), cohort_eval_dcr_overfitting(ev), cohort_eval_identical_rare(ev),
-            cohort_eval_identical_common(ev),
-            cohort_eval_tstr(ev), cohort_eval_trtr(ev), t4 - t3);
+    fprintf(
+        stderr,
+        "bench_suite: %s synthesis: quality %.4f, DCR overfitting %.4f, copies %zu rare / %zu common, TSTR "
+        "%.4f / TRTR %.4f (engine kNN), %.1fs\n",
+        d->name, cohort_eval_quality(ev), cohort_eval_dcr_overfitting(ev), cohort_eval_identical_rare(ev),
+        cohort_eval_identical_common(ev), cohort_eval_tstr(ev), cohort_eval_trtr(ev), t4 - t3);
     fprintf(json, ", \"synth_seconds\": %.3f, \"quality\": ", t4 - t3);
     bench_json_num(json, cohort_eval_quality(ev));
     fprintf(json, ", \"dcr_overfitting\": ");
     bench_json_num(json, cohort_eval_dcr_overfitting(ev));
-    fprintf(json, ", \"identical\": %zu, \"identical_rare\": %zu, \"identical_common\": %zu, \"tstr_engine\": ",
+    fprintf(json,
+            ", \"identical\": %zu, \"identical_rare\": %zu, \"identical_common\": %zu, \"tstr_engine\": ",
             cohort_eval_identical(ev), cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev));
     bench_json_num(json, cohort_eval_tstr(ev));
     fprintf(json, ", \"trtr_engine\": ");

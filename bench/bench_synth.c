@@ -49,7 +49,8 @@ static int load_mode(const char *path) {
   r = NULL;
   row = NULL;
   size_t held = bench_current_rss(); /* the trainee and its search index, nothing transient */
-  printf("{\"file\": \"%s\", \"file_bytes\": %zu, \"cases\": %zu, \"load_seconds\": %.3f, \"react_seconds\": %.3f, "
+  printf("{\"file\": \"%s\", \"file_bytes\": %zu, \"cases\": %zu, \"load_seconds\": %.3f, \"react_seconds\": "
+         "%.3f, "
          "\"peak_rss_bytes\": %zu, \"rss_before_load_bytes\": %zu, \"held_rss_bytes\": %zu}\n",
          path, bench_file_size(path), cohort_trainee_cases(t), t1 - t0, t2 - t1, rss, rss0,
          held > held0 ? held - held0 : 0);
@@ -149,8 +150,8 @@ int main(int argc, char **argv) {
   bench_check(cohort_evaluate(schema, train, synth_local, test, &eol, &evl), "evaluate (local privacy)");
   size_t rss_end = bench_peak_rss();
 
-  printf("{\"rows\": %zu, \"synthetic_rows\": %zu, \"threads\": %zu, \"seed\": %llu,\n", cohort_table_rows(train),
-         cohort_table_rows(synth), threads, (unsigned long long)seed);
+  printf("{\"rows\": %zu, \"synthetic_rows\": %zu, \"threads\": %zu, \"seed\": %llu,\n",
+         cohort_table_rows(train), cohort_table_rows(synth), threads, (unsigned long long)seed);
   printf(" \"load_train_seconds\": %.3f, \"analyze_seconds\": %.3f, \"synthesize_seconds\": %.3f, "
          "\"evaluate_seconds\": %.3f, \"synthesize_local_seconds\": %.3f,\n",
          t1 - t0, t2 - t1, t4 - t3, t6 - t5, t8 - t7);
@@ -176,7 +177,8 @@ int main(int argc, char **argv) {
     printf(", ");
   }
   printf("\"identical\": %zu,\n", cohort_eval_identical(ev));
-  printf(" \"csv_bytes\": %zu, \"model_file_bytes\": %zu, \"rss_start_bytes\": %zu, \"peak_rss_trained_bytes\": %zu, "
+  printf(" \"csv_bytes\": %zu, \"model_file_bytes\": %zu, \"rss_start_bytes\": %zu, "
+         "\"peak_rss_trained_bytes\": %zu, "
          "\"peak_rss_end_bytes\": %zu}\n",
          bench_file_size(train_path), bench_file_size(model_path), rss_start, rss_trained, rss_end);
 

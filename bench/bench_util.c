@@ -94,7 +94,8 @@ int bench_write_npy(const char *path, const char *descr, const size_t *shape, si
   char shp[256] = "";
   size_t used = 0, count = 1;
   for (size_t i = 0; i < ndim; i++) {
-    used += (size_t)snprintf(shp + used, sizeof shp - used, "%zu%s", shape[i], ndim == 1 || i + 1 < ndim ? "," : "");
+    used += (size_t)snprintf(shp + used, sizeof shp - used, "%zu%s", shape[i],
+                             ndim == 1 || i + 1 < ndim ? "," : "");
     if (i + 1 < ndim)
       used += (size_t)snprintf(shp + used, sizeof shp - used, " ");
     count *= shape[i];
@@ -113,8 +114,8 @@ int bench_write_npy(const char *path, const char *descr, const size_t *shape, si
   FILE *f = fopen(path, "wb");
   if (!f)
     return -1;
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
-                           (unsigned char)(hlen >> 8)};
+  unsigned char pre[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
   int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, hlen, f) == hlen &&
            (count == 0 || fwrite(data, elem_size, count, f) == count);
   if (fclose(f) != 0)

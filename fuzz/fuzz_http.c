@@ -60,7 +60,8 @@ static void seed_records(void) {
   co_workspace w = {0};
   co_strlcpy(w.id, "ws_fuzz", sizeof w.id);
   co_strlcpy(w.name, "fuzz", sizeof w.name);
-  if (s->ops->workspace_create(s, &w) != COHORT_OK || s->ops->member_set(s, w.id, admin.id, CO_ROLE_OWNER) != COHORT_OK)
+  if (s->ops->workspace_create(s, &w) != COHORT_OK ||
+      s->ops->member_set(s, w.id, admin.id, CO_ROLE_OWNER) != COHORT_OK)
     die("workspace");
   co_strlcpy(ws, w.id, sizeof ws);
 
@@ -78,7 +79,8 @@ static void seed_records(void) {
   d.rows = 8;
   d.columns = 5;
   d.created_ms = co_now_ms();
-  if (plat->blobs->ops->commit(plat->blobs, staging, d.blob) != COHORT_OK || s->ops->dataset_create(s, &d) != COHORT_OK)
+  if (plat->blobs->ops->commit(plat->blobs, staging, d.blob) != COHORT_OK ||
+      s->ops->dataset_create(s, &d) != COHORT_OK)
     die("dataset");
   co_trainee t = {0};
   co_strlcpy(t.id, "tr_fuzz", sizeof t.id);
@@ -172,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (reply_complete(buf, have))
         break;
       if (have >= sizeof buf - 1)
-        have = 0; /* long replies: keep reading, stop parsing */
+        have = 0;                               /* long replies: keep reading, stop parsing */
       if (co_mono_ns() - t0 > 10000000000ull) { /* a reply that never ends is a hang */
         fprintf(stderr, "fuzz_http: reply still streaming after 10 s\n");
         abort();

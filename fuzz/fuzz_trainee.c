@@ -3,11 +3,14 @@
  * serialize back to the same bytes. The checks live in co_fuzz_trainee (src/engine/persist.c),
  * which also retries each input with its header length and checksums recomputed, so that the
  * fuzzer explores the payload parser rather than stopping at the CRCs.
- * Seeds: fuzz/corpus/trainee/ (*.bin, written by tests/test_persist with COHORT_WRITE_CORPUS=DIR; not *.cohort, which .gitignore hides). */
+ * Seeds: fuzz/corpus/trainee/ (*.bin, written by tests/test_persist with COHORT_WRITE_CORPUS=DIR; not
+ * *.cohort, which .gitignore hides). */
 #include <stddef.h>
 #include <stdint.h>
 
 int co_fuzz_trainee(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return co_fuzz_trainee(data, size); }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return co_fuzz_trainee(data, size);
+}

@@ -9,7 +9,7 @@ set -euo pipefail
 # postgresql: the server the PostgreSQL store's tests start (scripts/pg-server.sh).
 # chromium + node for the browser test (tests/browser: playwright-core from npm drives Debian's
 # chromium); node comes from Debian only when the machine has none.
-pkgs=(chromium build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+pkgs=(chromium build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
       libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3
       libnats-dev nats-server libhiredis-dev redis-server)

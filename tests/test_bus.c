@@ -39,9 +39,13 @@
       fail_msg("%s: message '%s' lacks '%s'", #call, cohort_errmsg(), (text));                               \
   } while (0)
 
-static double ms_since(uint64_t t0) { return (double)(co_mono_ns() - t0) / 1e6; }
+static double ms_since(uint64_t t0) {
+  return (double)(co_mono_ns() - t0) / 1e6;
+}
 
-static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000u); }
+static void sleep_ms(int ms) {
+  usleep((useconds_t)ms * 1000u);
+}
 
 /* ---------------------------------------------------------------- servers */
 
@@ -227,7 +231,8 @@ static void test_local_request_reply(void **state) {
 
   /* not answered in time: EUNAVAIL at the timeout; the late answer then frees everything */
   t0 = co_mono_ns();
-  FAILS(b->ops->request(b, "slow", "q", 1, 150, &reply, &n), COHORT_EUNAVAIL, "'slow': no reply within 150 ms");
+  FAILS(b->ops->request(b, "slow", "q", 1, 150, &reply, &n), COHORT_EUNAVAIL,
+        "'slow': no reply within 150 ms");
   double waited = ms_since(t0);
   assert_true(waited >= 140 && waited < 2000);
   assert_null(reply);
@@ -454,7 +459,8 @@ static void *pull_loop(void *arg) {
 }
 
 static void test_work_dedup_two_consumers(void **state) {
-  co_bus *pub = open_nats("T_DEDUP", 0, 30), *w1 = open_nats("T_DEDUP", 0, 30), *w2 = open_nats("T_DEDUP", 0, 30);
+  co_bus *pub = open_nats("T_DEDUP", 0, 30), *w1 = open_nats("T_DEDUP", 0, 30),
+         *w2 = open_nats("T_DEDUP", 0, 30);
   for (int i = 0; i < 60; i++) {
     char item[16], id[32];
     snprintf(item, sizeof item, "%d", i % 50);
@@ -655,7 +661,8 @@ static void test_redis_outage(void **state) {
   server("redis", "stop");
   uint64_t t0 = co_mono_ns();
   FAILS(r->ops->request(r, "svc.r", body, big, 5000, &reply, &n), COHORT_EUNAVAIL, "Redis unavailable");
-  print_message("large request with Redis down: EUNAVAIL after %.1f ms (%s)\n", ms_since(t0), cohort_errmsg());
+  print_message("large request with Redis down: EUNAVAIL after %.1f ms (%s)\n", ms_since(t0),
+                cohort_errmsg());
   assert_true(ms_since(t0) < 2000);
   OK(r->ops->request(r, "svc.r", "small", 5, 2000, &reply, &n));
   assert_string_equal(reply, "e:small");

@@ -310,14 +310,15 @@ static void test_errors(void **state) {
  * one-row CSV of a million columns never becomes a million-column table. */
 static void test_shape_limits(void **state) {
   cohort_csv_options cols = {.size = sizeof cols, .max_columns = 3};
-  expect_error_n("a,b,c,d\n1,2,3,4\n", 16, &cols, COHORT_ELIMIT, "line 1, column 4: more than 3 columns (max_columns)",
-                 (const char *)NULL);
+  expect_error_n("a,b,c,d\n1,2,3,4\n", 16, &cols, COHORT_ELIMIT,
+                 "line 1, column 4: more than 3 columns (max_columns)", (const char *)NULL);
   cohort_table *t = parse_opt("a,b,c\n1,2,3\n", 12, &cols);
   assert_int_equal(cohort_table_cols(t), 3);
   cohort_table_free(t);
   cohort_csv_options cells = {.size = sizeof cells, .max_cells = 6};
   const char *text = "a,b\n1,2\n3,4\n5,6\n7,8\n";
-  expect_error_n(text, strlen(text), &cells, COHORT_ELIMIT, "line 5: more than 6 cells (max_cells", (const char *)NULL);
+  expect_error_n(text, strlen(text), &cells, COHORT_ELIMIT, "line 5: more than 6 cells (max_cells",
+                 (const char *)NULL);
   cells.max_cells = 8;
   t = parse_opt(text, strlen(text), &cells);
   assert_int_equal(cohort_table_rows(t), 4);
@@ -345,7 +346,8 @@ static void test_row_window(void **state) {
   assert_string_equal(cohort_table_cell(t, 1, 1), "z");
   cohort_table_free(t);
   win.skip_rows = 3;
-  expect_error_n(text, strlen(text), &win, COHORT_EFORMAT, "line 6: 1 field, header has 2", (const char *)NULL);
+  expect_error_n(text, strlen(text), &win, COHORT_EFORMAT, "line 6: 1 field, header has 2",
+                 (const char *)NULL);
   cohort_csv_options past = {.size = sizeof past, .skip_rows = 10};
   const char *ok = "a\n1\n\n3\n";
   t = parse_opt(ok, strlen(ok), &past);

@@ -12,11 +12,11 @@
 
 #include "co_trainee.h"
 
-#define CHECK_OK(expr)                                                                              \
-  do {                                                                                              \
-    cohort_status st_ = (expr);                                                                     \
-    if (st_ != COHORT_OK)                                                                           \
-      fail_msg("%s -> %s: %s", #expr, cohort_strerror(st_), cohort_errmsg());                       \
+#define CHECK_OK(expr)                                                                                       \
+  do {                                                                                                       \
+    cohort_status st_ = (expr);                                                                              \
+    if (st_ != COHORT_OK)                                                                                    \
+      fail_msg("%s -> %s: %s", #expr, cohort_strerror(st_), cohort_errmsg());                                \
   } while (0)
 
 /* A mixed table: x1, x2 numeric, color nominal, y = 3*x1 - x2 + noise, cls = x1 > 0.5. Some cells
@@ -343,7 +343,8 @@ static void test_synthesize(void **state) {
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
   assert_int_equal(cohort_table_rows(out), 300);
-  long ci = cohort_table_find(out, "color"), xi = cohort_table_find(out, "x1"), yi = cohort_table_find(out, "y");
+  long ci = cohort_table_find(out, "color"), xi = cohort_table_find(out, "x1"),
+       yi = cohort_table_find(out, "y");
   size_t good = 0;
   for (size_t i = 0; i < 300; i++) {
     assert_string_equal(cohort_table_cell(out, i, (size_t)ci), "green");
@@ -354,7 +355,8 @@ static void test_synthesize(void **state) {
     }
     const char *y = cohort_table_cell(out, i, (size_t)yi);
     if (x && y)
-      good += fabs(atof(y) - 3 * atof(x) + atof(cohort_table_cell(out, i, 1) ? cohort_table_cell(out, i, 1) : "0.5")) < 0.6;
+      good += fabs(atof(y) - 3 * atof(x) +
+                   atof(cohort_table_cell(out, i, 1) ? cohort_table_cell(out, i, 1) : "0.5")) < 0.6;
     /* no row is a copy of a training row */
     for (size_t r = 0; r < cohort_table_rows(tab); r++) {
       bool same = true;
@@ -419,8 +421,10 @@ static void test_synthesize_atoms(void **state) {
   cohort_trainee *t = make_trainee(tab);
   CHECK_OK(cohort_trainee_analyze(t, NULL));
   for (int gate = 0; gate < 2; gate++) {
-    cohort_synth_options o = {
-        .size = sizeof o, .rows = 1000, .seed = 3, .privacy = gate ? COHORT_PRIVACY_REFERENCE : COHORT_PRIVACY_OFF};
+    cohort_synth_options o = {.size = sizeof o,
+                              .rows = 1000,
+                              .seed = 3,
+                              .privacy = gate ? COHORT_PRIVACY_REFERENCE : COHORT_PRIVACY_OFF};
     cohort_table *out;
     CHECK_OK(cohort_synthesize(t, &o, &out));
     size_t forty = 0;
@@ -692,12 +696,22 @@ static void test_predict_ties(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_knn_exact),        cmocka_unit_test(test_knn_random_ties),
-      cmocka_unit_test(test_predict_and_details), cmocka_unit_test(test_analyze_deterministic),
-      cmocka_unit_test(test_anomalies),        cmocka_unit_test(test_impute),
-      cmocka_unit_test(test_assoc), cmocka_unit_test(test_synthesize), cmocka_unit_test(test_synthesize_atoms),       cmocka_unit_test(test_synthesize_target), cmocka_unit_test(test_synthesize_continuous_target),       cmocka_unit_test(test_edit_remove_weights),
-      cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_out_of_memory),
-      cmocka_unit_test(test_penguins),         cmocka_unit_test(test_predict_ties),
+      cmocka_unit_test(test_knn_exact),
+      cmocka_unit_test(test_knn_random_ties),
+      cmocka_unit_test(test_predict_and_details),
+      cmocka_unit_test(test_analyze_deterministic),
+      cmocka_unit_test(test_anomalies),
+      cmocka_unit_test(test_impute),
+      cmocka_unit_test(test_assoc),
+      cmocka_unit_test(test_synthesize),
+      cmocka_unit_test(test_synthesize_atoms),
+      cmocka_unit_test(test_synthesize_target),
+      cmocka_unit_test(test_synthesize_continuous_target),
+      cmocka_unit_test(test_edit_remove_weights),
+      cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_out_of_memory),
+      cmocka_unit_test(test_penguins),
+      cmocka_unit_test(test_predict_ties),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

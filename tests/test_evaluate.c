@@ -357,17 +357,25 @@ static void test_identical_by_value(void **state) {
   (void)state;
   static const char *const names[] = {"x", "c"};
   /* training: A (0.12345678,a) once, B (2,b) 6 times, C (3,b) 4 times, D (-,a) once */
-  static const char *const rc[] = {"0.12345678", "a", "2", "b", "2", "b", "2",    "b", "2", "b", "2", "b",
-                                   "2",          "b", "3", "b", "3", "b", "3",    "b", "3", "b", NULL, "a"};
+  static const char *const rc[] = {"0.12345678", "a", "2", "b", "2", "b", "2", "b", "2", "b", "2",  "b",
+                                   "2",          "b", "3", "b", "3", "b", "3", "b", "3", "b", NULL, "a"};
   static const char *const sc[] = {
-      "0.1234567800", "a", /* A written with more decimals: a rare copy */
-      "0.1235",       "a", /* A within 1%: a rare copy (not exactly) */
-      "2.0",          "b", /* B: a common copy (6 >= 5) */
-      "3",            "b", /* C: a rare copy (4 < 5); common with k = 4 */
-      NULL,           "a", /* D, missing == missing: a rare copy */
-      NULL,           "b", /* no row has missing x with b */
-      "2.5",          "b", /* between B and C, further than 1% from both */
-      "0.13",         "a", /* 5% from A */
+      "0.1234567800",
+      "a", /* A written with more decimals: a rare copy */
+      "0.1235",
+      "a", /* A within 1%: a rare copy (not exactly) */
+      "2.0",
+      "b", /* B: a common copy (6 >= 5) */
+      "3",
+      "b", /* C: a rare copy (4 < 5); common with k = 4 */
+      NULL,
+      "a", /* D, missing == missing: a rare copy */
+      NULL,
+      "b", /* no row has missing x with b */
+      "2.5",
+      "b", /* between B and C, further than 1% from both */
+      "0.13",
+      "a", /* 5% from A */
   };
   cohort_table *real = mk(2, names, 12, rc), *synth = mk(2, names, 8, sc);
   cohort_schema *s = infer(real);

@@ -22,7 +22,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *const http_methods[] = {"get", "put", "post", "delete", "options", "head", "patch", "trace"};
+static const char *const http_methods[] = {"get",     "put",  "post",  "delete",
+                                           "options", "head", "patch", "trace"};
 
 static int is_http_method(const char *key) {
   for (size_t i = 0; i < sizeof http_methods / sizeof *http_methods; i++)
@@ -115,7 +116,8 @@ static int declares_path_param(json_t *doc, json_t *parameters, const char *name
     p = deref(doc, p);
     const char *in = json_string_value(json_object_get(p, "in"));
     const char *pn = json_string_value(json_object_get(p, "name"));
-    if (in && pn && strcmp(in, "path") == 0 && strcmp(pn, name) == 0 && json_is_true(json_object_get(p, "required")))
+    if (in && pn && strcmp(in, "path") == 0 && strcmp(pn, name) == 0 &&
+        json_is_true(json_object_get(p, "required")))
       return 1;
   }
   return 0;
@@ -225,8 +227,8 @@ static void test_operations(void **state) {
       print_error("%s %s: no summary\n", rt->method, rt->pattern);
       bad++;
     } else if (strcmp(summary, rt->summary) != 0) {
-      print_error("%s %s: summary '%s' differs from the route table's '%s'\n", rt->method, rt->pattern, summary,
-                  rt->summary);
+      print_error("%s %s: summary '%s' differs from the route table's '%s'\n", rt->method, rt->pattern,
+                  summary, rt->summary);
       bad++;
     }
     if (!json_is_object(responses) || json_object_size(responses) == 0) {
@@ -242,8 +244,8 @@ static void test_operations(void **state) {
                   isdigit((unsigned char)code[2]));
         json_t *r = deref(doc, resp);
         if (!ok || !json_is_string(json_object_get(r, "description"))) {
-          print_error("%s %s: response '%s' is not a status code with a description\n", rt->method, rt->pattern,
-                      code);
+          print_error("%s %s: response '%s' is not a status code with a description\n", rt->method,
+                      rt->pattern, code);
           bad++;
         }
         success |= code[0] == '2';
@@ -412,7 +414,8 @@ static void test_security(void **state) {
   json_t *schemes = json_object_get(json_object_get(doc, "components"), "securitySchemes");
   int bad = 0;
   /* Both ways of signing in are declared. */
-  json_t *bearer = json_object_get(schemes, "bearerAuth"), *cookie = json_object_get(schemes, "sessionCookie");
+  json_t *bearer = json_object_get(schemes, "bearerAuth"),
+         *cookie = json_object_get(schemes, "sessionCookie");
   assert_string_equal(json_string_value(json_object_get(bearer, "scheme")), "bearer");
   assert_string_equal(json_string_value(json_object_get(cookie, "in")), "cookie");
   assert_string_equal(json_string_value(json_object_get(cookie, "name")), "cohort_session");
@@ -429,7 +432,8 @@ static void test_security(void **state) {
       }
       continue;
     }
-    bad += sec ? check_requirements(doc, rt, sec, "its") : check_requirements(doc, rt, root, "the document's");
+    bad +=
+        sec ? check_requirements(doc, rt, sec, "its") : check_requirements(doc, rt, root, "the document's");
   }
   assert_int_equal(bad, 0);
 }
@@ -528,7 +532,8 @@ static void test_bodies_and_streams(void **state) {
       }
     }
   }
-  json_t *events = json_object_get(json_object_get(json_object_get(doc, "paths"), "/v1/jobs/{id}/events"), "get");
+  json_t *events =
+      json_object_get(json_object_get(json_object_get(doc, "paths"), "/v1/jobs/{id}/events"), "get");
   json_t *ok = deref(doc, json_object_get(json_object_get(events, "responses"), "200"));
   assert_non_null(json_object_get(json_object_get(ok, "content"), "text/event-stream"));
   assert_int_equal(bad, 0);
@@ -536,10 +541,10 @@ static void test_bodies_and_streams(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_header),        cmocka_unit_test(test_routes_match_paths),
-      cmocka_unit_test(test_operations),    cmocka_unit_test(test_path_params),
-      cmocka_unit_test(test_refs_resolve),  cmocka_unit_test(test_security),
-      cmocka_unit_test(test_access),        cmocka_unit_test(test_bodies_and_streams),
+      cmocka_unit_test(test_header),       cmocka_unit_test(test_routes_match_paths),
+      cmocka_unit_test(test_operations),   cmocka_unit_test(test_path_params),
+      cmocka_unit_test(test_refs_resolve), cmocka_unit_test(test_security),
+      cmocka_unit_test(test_access),       cmocka_unit_test(test_bodies_and_streams),
   };
   return cmocka_run_group_tests(tests, load_doc, free_doc);
 }

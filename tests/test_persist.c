@@ -171,7 +171,8 @@ static void expect_corrupt(const uint8_t *b, size_t len, const char *fragment) {
   cohort_trainee *t = (cohort_trainee *)(uintptr_t)1;
   cohort_status st = cohort_trainee_deserialize(&t, b, len);
   if (st != COHORT_ECORRUPT)
-    fail_msg("expected ECORRUPT (%s), got %s: %s", fragment ? fragment : "", cohort_strerror(st), cohort_errmsg());
+    fail_msg("expected ECORRUPT (%s), got %s: %s", fragment ? fragment : "", cohort_strerror(st),
+             cohort_errmsg());
   assert_ptr_equal(t, (cohort_trainee *)(uintptr_t)1); /* out untouched on failure */
   if (fragment && !strstr(cohort_errmsg(), fragment))
     fail_msg("message '%s' lacks '%s'", cohort_errmsg(), fragment);
@@ -299,7 +300,8 @@ static void test_roundtrip(void **state) {
       assert_string_equal(cohort_schema_level(sa, j, l), cohort_schema_level(sb2, j, l));
     assert_true(cohort_trainee_deviation(fx->t, j) == cohort_trainee_deviation(u, j));
     assert_true(cohort_trainee_feature_weight(fx->t, NULL, j) == cohort_trainee_feature_weight(u, NULL, j));
-    assert_true(cohort_trainee_feature_weight(fx->t, "weight", j) == cohort_trainee_feature_weight(u, "weight", j));
+    assert_true(cohort_trainee_feature_weight(fx->t, "weight", j) ==
+                cohort_trainee_feature_weight(u, "weight", j));
   }
   const char *tg[] = {NULL, "weight", "color"};
   for (size_t i = 0; i < 3; i++) {
@@ -485,15 +487,33 @@ static void crafted(const fixture *fx, patch_fn fn, const char *fragment) {
   free(b);
 }
 
-static void p_nf_huge(uint8_t *b, const layout *L) { st32(b + 32, UINT32_MAX); }
-static void p_nf_zero(uint8_t *b, const layout *L) { st32(b + 32, 0); }
-static void p_name_len_huge(uint8_t *b, const layout *L) { st32(b + L->f[1].name, 0xFFFFFFF0u); }
-static void p_levels_huge(uint8_t *b, const layout *L) { st32(b + L->f[0].nlevels, UINT32_MAX); }
-static void p_n_huge(uint8_t *b, const layout *L) { st64(b + L->n_off, UINT64_MAX / 3); }
-static void p_n_2_40(uint8_t *b, const layout *L) { st64(b + L->n_off, (uint64_t)1 << 40); }
-static void p_n_plus1(uint8_t *b, const layout *L) { st64(b + L->n_off, L->n + 1); }
-static void p_ntp_huge(uint8_t *b, const layout *L) { st32(b + L->ntp, UINT32_MAX); }
-static void p_ntp_plus1(uint8_t *b, const layout *L) { st32(b + L->ntp, ld32(b + L->ntp) + 1); }
+static void p_nf_huge(uint8_t *b, const layout *L) {
+  st32(b + 32, UINT32_MAX);
+}
+static void p_nf_zero(uint8_t *b, const layout *L) {
+  st32(b + 32, 0);
+}
+static void p_name_len_huge(uint8_t *b, const layout *L) {
+  st32(b + L->f[1].name, 0xFFFFFFF0u);
+}
+static void p_levels_huge(uint8_t *b, const layout *L) {
+  st32(b + L->f[0].nlevels, UINT32_MAX);
+}
+static void p_n_huge(uint8_t *b, const layout *L) {
+  st64(b + L->n_off, UINT64_MAX / 3);
+}
+static void p_n_2_40(uint8_t *b, const layout *L) {
+  st64(b + L->n_off, (uint64_t)1 << 40);
+}
+static void p_n_plus1(uint8_t *b, const layout *L) {
+  st64(b + L->n_off, L->n + 1);
+}
+static void p_ntp_huge(uint8_t *b, const layout *L) {
+  st32(b + L->ntp, UINT32_MAX);
+}
+static void p_ntp_plus1(uint8_t *b, const layout *L) {
+  st32(b + L->ntp, ld32(b + L->ntp) + 1);
+}
 
 static void test_huge_counts(void **state) {
   fixture *fx = *state;
@@ -528,13 +548,27 @@ static void p_dup_name(uint8_t *b, const layout *L) {
   /* "size" -> "note": both 4 bytes */
   memcpy(b + L->f[1].name + 4, "note", 4);
 }
-static void p_nul_name(uint8_t *b, const layout *L) { b[L->f[1].name + 4] = 0; /* "\0ize" */ }
-static void p_type(uint8_t *b, const layout *L) { b[L->f[1].type] = 5; }
-static void p_flags(uint8_t *b, const layout *L) { st32(b + L->f[1].flags, 0x80); }
-static void p_decimals_high(uint8_t *b, const layout *L) { st32(b + L->f[1].decimals, 18); }
-static void p_decimals_neg(uint8_t *b, const layout *L) { st32(b + L->f[1].decimals, (uint32_t)-1); }
-static void p_integer(uint8_t *b, const layout *L) { b[L->f[1].integer] = 2; }
-static void p_has_time(uint8_t *b, const layout *L) { b[L->f[4].has_time] = 7; }
+static void p_nul_name(uint8_t *b, const layout *L) {
+  b[L->f[1].name + 4] = 0; /* "\0ize" */
+}
+static void p_type(uint8_t *b, const layout *L) {
+  b[L->f[1].type] = 5;
+}
+static void p_flags(uint8_t *b, const layout *L) {
+  st32(b + L->f[1].flags, 0x80);
+}
+static void p_decimals_high(uint8_t *b, const layout *L) {
+  st32(b + L->f[1].decimals, 18);
+}
+static void p_decimals_neg(uint8_t *b, const layout *L) {
+  st32(b + L->f[1].decimals, (uint32_t)-1);
+}
+static void p_integer(uint8_t *b, const layout *L) {
+  b[L->f[1].integer] = 2;
+}
+static void p_has_time(uint8_t *b, const layout *L) {
+  b[L->f[4].has_time] = 7;
+}
 static void p_cat_code(uint8_t *b, const layout *L) {
   size_t j = feat(L, b, COHORT_NOMINAL);
   stf64(b + present(L, b, j), (double)ld32(b + L->f[j].nlevels));
@@ -551,27 +585,59 @@ static void p_num_inf(uint8_t *b, const layout *L) {
   size_t j = feat(L, b, COHORT_CONTINUOUS);
   stf64(b + present(L, b, j), INFINITY);
 }
-static void p_cw_neg(uint8_t *b, const layout *L) { stf64(b + L->cw + 8, -1.0); }
-static void p_cw_nan(uint8_t *b, const layout *L) { stf64(b + L->cw, NAN); }
-static void p_analyzed(uint8_t *b, const layout *L) { b[L->analyzed] = 3; }
-static void p_dev_neg(uint8_t *b, const layout *L) { stf64(b + L->dev + 8, -1.0); }
-static void p_dev_inf(uint8_t *b, const layout *L) { stf64(b + L->dev + 16, INFINITY); }
-static void p_dev_nan(uint8_t *b, const layout *L) { stf64(b + L->dev, NAN); }
-static void p_k_zero(uint8_t *b, const layout *L) { st32(b + L->global_k, 0); }
-static void p_k_huge(uint8_t *b, const layout *L) { st32(b + L->global_k, 2000000); }
+static void p_cw_neg(uint8_t *b, const layout *L) {
+  stf64(b + L->cw + 8, -1.0);
+}
+static void p_cw_nan(uint8_t *b, const layout *L) {
+  stf64(b + L->cw, NAN);
+}
+static void p_analyzed(uint8_t *b, const layout *L) {
+  b[L->analyzed] = 3;
+}
+static void p_dev_neg(uint8_t *b, const layout *L) {
+  stf64(b + L->dev + 8, -1.0);
+}
+static void p_dev_inf(uint8_t *b, const layout *L) {
+  stf64(b + L->dev + 16, INFINITY);
+}
+static void p_dev_nan(uint8_t *b, const layout *L) {
+  stf64(b + L->dev, NAN);
+}
+static void p_k_zero(uint8_t *b, const layout *L) {
+  st32(b + L->global_k, 0);
+}
+static void p_k_huge(uint8_t *b, const layout *L) {
+  st32(b + L->global_k, 2000000);
+}
 /* Just above what a search can hold: would overflow the neighbour buffers if accepted. */
-static void p_k_over(uint8_t *b, const layout *L) { st32(b + L->global_k, 1001); }
-static void p_p_zero(uint8_t *b, const layout *L) { stf64(b + L->global_p, 0.0); }
-static void p_p_inf(uint8_t *b, const layout *L) { stf64(b + L->global_p, INFINITY); }
-static void p_w_neg(uint8_t *b, const layout *L) { stf64(b + L->global_w + 16, -0.5); }
-static void p_w_nan(uint8_t *b, const layout *L) { stf64(b + L->global_w, NAN); }
-static void p_target_range(uint8_t *b, const layout *L) { st32(b + L->tp, (uint32_t)L->nf); }
+static void p_k_over(uint8_t *b, const layout *L) {
+  st32(b + L->global_k, 1001);
+}
+static void p_p_zero(uint8_t *b, const layout *L) {
+  stf64(b + L->global_p, 0.0);
+}
+static void p_p_inf(uint8_t *b, const layout *L) {
+  stf64(b + L->global_p, INFINITY);
+}
+static void p_w_neg(uint8_t *b, const layout *L) {
+  stf64(b + L->global_w + 16, -0.5);
+}
+static void p_w_nan(uint8_t *b, const layout *L) {
+  stf64(b + L->global_w, NAN);
+}
+static void p_target_range(uint8_t *b, const layout *L) {
+  st32(b + L->tp, (uint32_t)L->nf);
+}
 static void p_target_dup(uint8_t *b, const layout *L) {
   size_t second = L->tp + 4 + 4 + 8 + 8 * L->nf;
   st32(b + second, ld32(b + L->tp));
 }
-static void p_tp_k(uint8_t *b, const layout *L) { st32(b + L->tp + 4, 0); }
-static void p_tp_w(uint8_t *b, const layout *L) { stf64(b + L->tp + 16, INFINITY); }
+static void p_tp_k(uint8_t *b, const layout *L) {
+  st32(b + L->tp + 4, 0);
+}
+static void p_tp_w(uint8_t *b, const layout *L) {
+  stf64(b + L->tp + 16, INFINITY);
+}
 
 static void test_crafted_values(void **state) {
   fixture *fx = *state;
@@ -798,8 +864,7 @@ int main(void) {
       cmocka_unit_test(test_foreign),       cmocka_unit_test(test_newer_version),
       cmocka_unit_test(test_huge_counts),   cmocka_unit_test(test_crafted_values),
       cmocka_unit_test(test_learned_edges), cmocka_unit_test(test_alloc_failures),
-      cmocka_unit_test(test_paths),
-      cmocka_unit_test(test_corpus),
+      cmocka_unit_test(test_paths),         cmocka_unit_test(test_corpus),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -223,13 +223,13 @@ static void test_numeric_code_datasets(void **state) {
     cohort_ftype type;
     size_t levels;
   } want[] = {
-      {"digits.csv", "target", COHORT_ORDINAL, 10},          /* digits 0..9 */
-      {"breast_cancer.csv", "target", COHORT_BOOLEAN, 2},    /* 0/1 */
-      {"boston_housing.csv", "chas", COHORT_BOOLEAN, 2},     /* 0/1 flag */
-      {"boston_housing.csv", "rad", COHORT_ORDINAL, 9},      /* highway access index */
-      {"pima_diabetes.csv", "pregnant", COHORT_CONTINUOUS, 0}, /* a count, 17 values */
+      {"digits.csv", "target", COHORT_ORDINAL, 10},               /* digits 0..9 */
+      {"breast_cancer.csv", "target", COHORT_BOOLEAN, 2},         /* 0/1 */
+      {"boston_housing.csv", "chas", COHORT_BOOLEAN, 2},          /* 0/1 flag */
+      {"boston_housing.csv", "rad", COHORT_ORDINAL, 9},           /* highway access index */
+      {"pima_diabetes.csv", "pregnant", COHORT_CONTINUOUS, 0},    /* a count, 17 values */
       {"adult_train.csv", "education_num", COHORT_CONTINUOUS, 0}, /* 16 values */
-      {"vehicle.csv", "Pr.Axis.Rect", COHORT_CONTINUOUS, 0}, /* 13 values */
+      {"vehicle.csv", "Pr.Axis.Rect", COHORT_CONTINUOUS, 0},      /* 13 values */
       {"soybean.csv", "date", COHORT_ORDINAL, 7},
       {"soybean.csv", "crop.hist", COHORT_ORDINAL, 4},
   };

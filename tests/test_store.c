@@ -372,7 +372,8 @@ static void test_open_migrations(void **state) {
     assert_int_equal(co_store_postgres_open("", NULL, &s), COHORT_EINVAL);
     const char *colon = strstr(pg_base, ":cohort@"); /* scripts/pg-server.sh's role and password */
     assert_non_null(colon);
-    snprintf(path, sizeof path, "%.*s:sekrit99@%s", (int)(colon - pg_base), pg_base, colon + strlen(":cohort@"));
+    snprintf(path, sizeof path, "%.*s:sekrit99@%s", (int)(colon - pg_base), pg_base,
+             colon + strlen(":cohort@"));
     FAILS(co_store_postgres_open(path, NULL, &s), COHORT_EUNAVAIL, "store: PostgreSQL unavailable: ");
     assert_non_null(strstr(cohort_errmsg(), "password authentication failed"));
     assert_null(strstr(cohort_errmsg(), "sekrit99"));
@@ -766,7 +767,8 @@ static void test_trainees(void **state) {
   FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "{}", NULL, 71), COHORT_ESTATE,
         "trainee 'tr_1' changed: version is 1, expected 0");
   OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", NULL, NULL, 80));
-  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, NULL, 80), COHORT_ENOTFOUND, "trainee 'tr_9' not found");
+  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, NULL, 80), COHORT_ENOTFOUND,
+        "trainee 'tr_9' not found");
   assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", NULL, NULL, 80), COHORT_EINVAL);
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_int_equal(got.version, 2);
@@ -786,17 +788,17 @@ static void test_trainees(void **state) {
   OK(s->ops->job_claim(s, "w1", 1000, 100, 5, NULL, &claimed)); /* attempt 1, lease until 1100 */
   co_job_clear(&claimed);
   co_fence first = {"jb_f", "w1", 1}, second = {"jb_f", "w2", 2}, stranger = {"jb_f", "w9", 1};
-  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", NULL, &stranger, 1001), COHORT_ESTATE,
-        "no longer holds its lease");
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", NULL, &stranger, 1001),
+        COHORT_ESTATE, "no longer holds its lease");
   OK(s->ops->job_claim(s, "w2", 1101, 100, 5, NULL, &claimed)); /* w1 paused past its lease: attempt 2 */
   assert_int_equal(claimed.attempts, 2);
   co_job_clear(&claimed);
-  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", NULL, &first, 1102), COHORT_ESTATE,
-        "job 'jb_f' attempt 1 no longer holds its lease");
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", NULL, &first, 1102),
+        COHORT_ESTATE, "job 'jb_f' attempt 1 no longer holds its lease");
   OK(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4b.cohort", NULL, &second, 1103));
   OK(s->ops->job_finish(s, "jb_f", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1104));
-  FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", NULL, &second, 1105), COHORT_ESTATE,
-        "no longer holds its lease");
+  FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", NULL, &second, 1105),
+        COHORT_ESTATE, "no longer holds its lease");
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_int_equal(got.version, 4);
   assert_string_equal(got.blob, "trainees/tr_1/v4b.cohort");
@@ -1347,10 +1349,10 @@ enum { NJOBS50 = 50, NTRAINEES50 = 5 };
 
 typedef struct claim_race {
   pthread_barrier_t go;
-  int claimed[NJOBS50];       /* times job i was claimed, over all handles (atomic adds) */
-  int running[NTRAINEES50];   /* jobs of trainee t held right now (atomic) */
-  int overlap;                /* a trainee had two jobs held at once */
-  int done;                   /* jobs finished */
+  int claimed[NJOBS50];     /* times job i was claimed, over all handles (atomic adds) */
+  int running[NTRAINEES50]; /* jobs of trainee t held right now (atomic) */
+  int overlap;              /* a trainee had two jobs held at once */
+  int done;                 /* jobs finished */
 } claim_race;
 
 typedef struct claim_racer {
@@ -1714,7 +1716,8 @@ int main(int argc, char **argv) {
   }
   use_pg = 1;
   if (!(pg_base = getenv("COHORT_TEST_PG_URL"))) {
-    fprintf(stderr, "test_store postgres: COHORT_TEST_PG_URL is unset: run it under tests/with-postgres.sh\n");
+    fprintf(stderr,
+            "test_store postgres: COHORT_TEST_PG_URL is unset: run it under tests/with-postgres.sh\n");
     return 2;
   }
   return cmocka_run_group_tests_name("test_store_postgres", pg_tests, make_tmpdir, remove_tmpdir);

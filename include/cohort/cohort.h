@@ -57,17 +57,17 @@ extern "C" {
 
 /* ---------------------------------------------------------------- status */
 
-#define COHORT_STATUS_MAP(X)                                                 \
-  X(OK, 0, "ok")                                                             \
-  X(ENOMEM, -1, "out of memory")                                             \
-  X(EINVAL, -2, "invalid argument")                                          \
-  X(EIO, -3, "input/output error")                                           \
-  X(EFORMAT, -4, "malformed input")                                          \
-  X(ECORRUPT, -5, "corrupt or foreign file")                                 \
-  X(ENOTFOUND, -6, "not found")                                              \
-  X(ECANCELLED, -7, "cancelled")                                             \
-  X(ELIMIT, -8, "limit exceeded")                                            \
-  X(ESTATE, -9, "operation not valid in this state")                         \
+#define COHORT_STATUS_MAP(X)                                                                                 \
+  X(OK, 0, "ok")                                                                                             \
+  X(ENOMEM, -1, "out of memory")                                                                             \
+  X(EINVAL, -2, "invalid argument")                                                                          \
+  X(EIO, -3, "input/output error")                                                                           \
+  X(EFORMAT, -4, "malformed input")                                                                          \
+  X(ECORRUPT, -5, "corrupt or foreign file")                                                                 \
+  X(ENOTFOUND, -6, "not found")                                                                              \
+  X(ECANCELLED, -7, "cancelled")                                                                             \
+  X(ELIMIT, -8, "limit exceeded")                                                                            \
+  X(ESTATE, -9, "operation not valid in this state")                                                         \
   X(EUNAVAIL, -10, "a service it needs is unavailable; try again")
 
 typedef enum cohort_status {
@@ -99,27 +99,30 @@ typedef int (*cohort_progress_fn)(void *user, const char *stage, double fraction
 typedef struct cohort_table cohort_table;
 
 typedef struct cohort_csv_options {
-  size_t size;                   /* sizeof(cohort_csv_options): COHORT_CSV_OPTIONS_INIT */
-  char delimiter;                /* 0 = ',' */
-  const char *const *na_tokens;  /* cells equal to one of these (after trimming spaces) are missing;
-                                   NULL = {"", "NA", "N/A", "?", "null", "NULL", "NaN"} */
+  size_t size;                  /* sizeof(cohort_csv_options): COHORT_CSV_OPTIONS_INIT */
+  char delimiter;               /* 0 = ',' */
+  const char *const *na_tokens; /* cells equal to one of these (after trimming spaces) are missing;
+                                  NULL = {"", "NA", "N/A", "?", "null", "NULL", "NaN"} */
   size_t n_na_tokens;
-  size_t max_rows;               /* 0 = no limit; more rows is COHORT_ELIMIT */
-  size_t max_field_bytes;        /* 0 = 1 MiB */
+  size_t max_rows;        /* 0 = no limit; more rows is COHORT_ELIMIT */
+  size_t max_field_bytes; /* 0 = 1 MiB */
   /* Shape limits, checked as the input streams so a hostile file stops at the first record that
    * breaks one (COHORT_ELIMIT, the message names the option). Added last: zeroed = no limit. */
-  size_t max_columns;            /* 0 = no limit; columns in the header */
-  size_t max_cells;              /* 0 = no limit; rows x columns */
+  size_t max_columns; /* 0 = no limit; columns in the header */
+  size_t max_cells;   /* 0 = no limit; rows x columns */
   /* A window of rows, for previews: the first skip_rows data rows are checked but not kept, and
    * reading stops quietly after read_rows kept rows (0 = to the end). */
   size_t skip_rows;
   size_t read_rows;
 } cohort_csv_options;
-#define COHORT_CSV_OPTIONS_INIT {.size = sizeof(cohort_csv_options)}
+#define COHORT_CSV_OPTIONS_INIT                                                                              \
+  { .size = sizeof(cohort_csv_options) }
 
 COHORT_API cohort_status cohort_table_create(cohort_table **out, size_t ncols, const char *const *names);
-COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt);
-COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len, const cohort_csv_options *opt);
+COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *path,
+                                               const cohort_csv_options *opt);
+COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len,
+                                                const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_write_csv(const cohort_table *t, const char *path);
 /* Writes CSV into a NUL-terminated buffer owned by the caller (cohort_free). */
 COHORT_API cohort_status cohort_table_to_csv(const cohort_table *t, char **out, size_t *len);
@@ -172,9 +175,11 @@ COHORT_API int cohort_schema_decimals(const cohort_schema *s, size_t i);
 
 /* Overrides, applied to an inferred schema before a trainee is created from it. Changing a type
  * re-derives the feature from the table it was inferred from, so the table is needed again. */
-COHORT_API cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_table *t, const char *name, cohort_ftype type);
+COHORT_API cohort_status cohort_schema_set_type(cohort_schema *s, const cohort_table *t, const char *name,
+                                                cohort_ftype type);
 /* Fixes the order of an ordinal feature (all observed values must be listed). */
-COHORT_API cohort_status cohort_schema_set_order(cohort_schema *s, const char *name, const char *const *levels, size_t n);
+COHORT_API cohort_status cohort_schema_set_order(cohort_schema *s, const char *name,
+                                                 const char *const *levels, size_t n);
 COHORT_API cohort_status cohort_schema_set_ignored(cohort_schema *s, const char *name, int ignored);
 /* JSON description of the schema (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_schema_to_json(const cohort_schema *s, char **out);
@@ -190,9 +195,11 @@ COHORT_API size_t cohort_trainee_cases(const cohort_trainee *t);
 
 /* Adds the rows of a table as cases (columns matched by name; missing columns are missing values).
  * weights: one per row, or NULL for 1. New categories extend the schema. */
-COHORT_API cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows, const double *weights);
+COHORT_API cohort_status cohort_trainee_train(cohort_trainee *t, const cohort_table *rows,
+                                              const double *weights);
 COHORT_API cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases, size_t n);
-COHORT_API cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature, const char *value);
+COHORT_API cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature,
+                                                  const char *value);
 COHORT_API cohort_status cohort_trainee_set_weight(cohort_trainee *t, size_t case_index, double weight);
 /* A case as text, one cell per schema feature (NULL = missing), into cells[nfeatures]; the
  * strings are valid until the next call on the trainee. */
@@ -207,17 +214,18 @@ typedef struct cohort_analyze_options {
   size_t size;                /* sizeof(cohort_analyze_options): COHORT_ANALYZE_OPTIONS_INIT */
   const char *const *targets; /* NULL/0 = targetless: every feature predicted from the others */
   size_t n_targets;
-  const size_t *k_values;     /* NULL = {3,5,8,13,20,30,50} */
+  const size_t *k_values; /* NULL = {3,5,8,13,20,30,50} */
   size_t n_k;
-  const double *p_values;     /* NULL = {0.5,1,2} */
+  const double *p_values; /* NULL = {0.5,1,2} */
   size_t n_p;
-  size_t sample;              /* cases used for leave-one-out; 0 = min(cases, 1000) */
+  size_t sample; /* cases used for leave-one-out; 0 = min(cases, 1000) */
   uint64_t seed;
-  size_t threads;             /* 0 = all cores */
+  size_t threads; /* 0 = all cores */
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_analyze_options;
-#define COHORT_ANALYZE_OPTIONS_INIT {.size = sizeof(cohort_analyze_options)}
+#define COHORT_ANALYZE_OPTIONS_INIT                                                                          \
+  { .size = sizeof(cohort_analyze_options) }
 
 COHORT_API cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_options *opt);
 COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
@@ -226,31 +234,34 @@ COHORT_API int cohort_trainee_is_analyzed(const cohort_trainee *t);
  * thread changes it. */
 COHORT_API cohort_status cohort_trainee_prepare(cohort_trainee *t);
 /* Learned parameters: k and p in use for a target (NULL = targetless), deviation and weight of a feature. */
-COHORT_API cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k, double *p);
+COHORT_API cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k,
+                                               double *p);
 COHORT_API double cohort_trainee_deviation(const cohort_trainee *t, size_t feature);
 COHORT_API double cohort_trainee_feature_weight(const cohort_trainee *t, const char *target, size_t feature);
 
 /* ---------------------------------------------------------------- react (predict) */
 
 enum {
-  COHORT_DETAIL_CASES = 1u << 0,         /* influential cases with weights */
-  COHORT_DETAIL_CONTRIBUTIONS = 1u << 1  /* per-context-feature contribution to each prediction */
+  COHORT_DETAIL_CASES = 1u << 0,        /* influential cases with weights */
+  COHORT_DETAIL_CONTRIBUTIONS = 1u << 1 /* per-context-feature contribution to each prediction */
 };
 
 typedef struct cohort_react_options {
-  size_t size;                 /* sizeof(cohort_react_options): COHORT_REACT_OPTIONS_INIT */
-  const char *const *targets;  /* features to predict */
+  size_t size;                /* sizeof(cohort_react_options): COHORT_REACT_OPTIONS_INIT */
+  const char *const *targets; /* features to predict */
   size_t n_targets;
   const char *const *contexts; /* NULL = every trainee feature present in the input table but the targets */
   size_t n_contexts;
-  unsigned details;            /* COHORT_DETAIL_* */
-  size_t threads;              /* 0 = all cores */
+  unsigned details; /* COHORT_DETAIL_* */
+  size_t threads;   /* 0 = all cores */
 } cohort_react_options;
-#define COHORT_REACT_OPTIONS_INIT {.size = sizeof(cohort_react_options)}
+#define COHORT_REACT_OPTIONS_INIT                                                                            \
+  { .size = sizeof(cohort_react_options) }
 
 typedef struct cohort_reaction cohort_reaction;
 
-COHORT_API cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *opt, cohort_reaction **out);
+COHORT_API cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows,
+                                      const cohort_react_options *opt, cohort_reaction **out);
 COHORT_API void cohort_reaction_free(cohort_reaction *r);
 COHORT_API size_t cohort_reaction_rows(const cohort_reaction *r);
 COHORT_API size_t cohort_reaction_targets(const cohort_reaction *r);
@@ -264,21 +275,24 @@ COHORT_API double cohort_reaction_uncertainty(const cohort_reaction *r, size_t r
 /* Categorical targets: class probabilities over the feature's levels. */
 COHORT_API size_t cohort_reaction_classes(const cohort_reaction *r, size_t target);
 COHORT_API const char *cohort_reaction_class(const cohort_reaction *r, size_t target, size_t cls);
-COHORT_API double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t target, size_t cls);
+COHORT_API double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t target,
+                                              size_t cls);
 /* COHORT_DETAIL_CASES: influential cases of a row (index into the trainee's cases, weight). */
 COHORT_API size_t cohort_reaction_cases(const cohort_reaction *r, size_t row);
-COHORT_API void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index, double *weight);
+COHORT_API void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index,
+                                     double *weight);
 /* COHORT_DETAIL_CONTRIBUTIONS: context features and their contribution to a row's prediction. */
 COHORT_API size_t cohort_reaction_contexts(const cohort_reaction *r);
 COHORT_API const char *cohort_reaction_context(const cohort_reaction *r, size_t ctx);
-COHORT_API double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t target, size_t ctx);
+COHORT_API double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t target,
+                                               size_t ctx);
 
 /* Importance of each feature for predicting target over the trainee's cases (leave-one-out,
  * mean change in error when the feature is dropped from the context), into out[0..nfeatures);
  * n is out's length and must be at least cohort_schema_features(). The target's own entry and
  * ignored features are 0. */
-COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample, uint64_t seed,
-                                                   double *out, size_t n);
+COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, size_t sample,
+                                                   uint64_t seed, double *out, size_t n);
 
 /* ---------------------------------------------------------------- anomalies, impute */
 
@@ -287,8 +301,8 @@ COHORT_API cohort_status cohort_feature_importance(cohort_trainee *t, const char
  * distance contribution / distance contribution (below 1 = more surprising than usual).
  * n is the length of each array (conviction may be NULL) and must be at least the number of rows
  * (or cases) scored. */
-COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows, double *distance_contribution,
-                                          double *conviction, size_t n);
+COHORT_API cohort_status cohort_anomalies(cohort_trainee *t, const cohort_table *rows,
+                                          double *distance_contribution, double *conviction, size_t n);
 /* Fills missing cells of rows in place from the other features; *filled = number of cells set. */
 COHORT_API cohort_status cohort_impute(cohort_trainee *t, cohort_table *rows, size_t *filled);
 /* Fills missing values of the trainee's own cases. */
@@ -307,31 +321,33 @@ typedef enum cohort_privacy {
 } cohort_privacy;
 
 typedef struct cohort_synth_options {
-  size_t size;                   /* sizeof(cohort_synth_options): COHORT_SYNTH_OPTIONS_INIT */
+  size_t size; /* sizeof(cohort_synth_options): COHORT_SYNTH_OPTIONS_INIT */
   size_t rows;
   uint64_t seed;
-  double conviction;             /* noise divisor: larger = closer to the data; 0 = default (2) */
-  size_t k;                      /* neighbours mixed; 0 = default */
-  cohort_privacy privacy;        /* 0 = COHORT_PRIVACY_REFERENCE */
-  const char *const *fixed_names;/* conditional generation: these features take these values */
+  double conviction;              /* noise divisor: larger = closer to the data; 0 = default (2) */
+  size_t k;                       /* neighbours mixed; 0 = default */
+  cohort_privacy privacy;         /* 0 = COHORT_PRIVACY_REFERENCE */
+  const char *const *fixed_names; /* conditional generation: these features take these values */
   const char *const *fixed_values;
   size_t n_fixed;
   size_t threads;
   cohort_progress_fn progress;
   void *progress_user;
 } cohort_synth_options;
-#define COHORT_SYNTH_OPTIONS_INIT {.size = sizeof(cohort_synth_options)}
+#define COHORT_SYNTH_OPTIONS_INIT                                                                            \
+  { .size = sizeof(cohort_synth_options) }
 
-COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt, cohort_table **out);
+COHORT_API cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *opt,
+                                           cohort_table **out);
 
 /* ---------------------------------------------------------------- evaluate */
 
 typedef struct cohort_eval cohort_eval;
 
 typedef struct cohort_eval_options {
-  size_t size;                 /* sizeof(cohort_eval_options): COHORT_EVAL_OPTIONS_INIT */
-  const char *target;          /* train-on-synthetic / test-on-real target; NULL = skip */
-  size_t max_rows;             /* rows sampled per table for DCR; 0 = all */
+  size_t size;        /* sizeof(cohort_eval_options): COHORT_EVAL_OPTIONS_INIT */
+  const char *target; /* train-on-synthetic / test-on-real target; NULL = skip */
+  size_t max_rows;    /* rows sampled per table for DCR; 0 = all */
   uint64_t seed;
   size_t threads;
   cohort_progress_fn progress;
@@ -340,17 +356,19 @@ typedef struct cohort_eval_options {
    * matches them) are split by how many training rows share the copied row: fewer than copy_k
    * = a rare copy (a privacy risk), else a common copy (allowed). 0 = 5. */
   size_t copy_k;
-  double copy_tolerance;       /* numbers match within this fraction of the synthetic value;
-                                  0 = 0.01 (SDMetrics' default), < 0 = exactly */
+  double copy_tolerance; /* numbers match within this fraction of the synthetic value;
+                            0 = 0.01 (SDMetrics' default), < 0 = exactly */
 } cohort_eval_options;
-#define COHORT_EVAL_OPTIONS_INIT {.size = sizeof(cohort_eval_options)}
+#define COHORT_EVAL_OPTIONS_INIT                                                                             \
+  { .size = sizeof(cohort_eval_options) }
 
 /* Compares synthetic rows with real ones (schema describes both; holdout may be NULL). */
-COHORT_API cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *real, const cohort_table *synthetic,
-                                         const cohort_table *holdout, const cohort_eval_options *opt, cohort_eval **out);
+COHORT_API cohort_status cohort_evaluate(const cohort_schema *schema, const cohort_table *real,
+                                         const cohort_table *synthetic, const cohort_table *holdout,
+                                         const cohort_eval_options *opt, cohort_eval **out);
 COHORT_API void cohort_eval_free(cohort_eval *e);
 /* Headline scores; NaN where not computed. */
-COHORT_API double cohort_eval_quality(const cohort_eval *e);       /* SDMetrics QualityReport, current pair rule */
+COHORT_API double cohort_eval_quality(const cohort_eval *e); /* SDMetrics QualityReport, current pair rule */
 COHORT_API double cohort_eval_quality_all_pairs(const cohort_eval *e);
 COHORT_API double cohort_eval_column_shapes(const cohort_eval *e);
 COHORT_API double cohort_eval_pair_trends(const cohort_eval *e);
@@ -360,8 +378,8 @@ COHORT_API double cohort_eval_dcr_overfitting(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
-COHORT_API double cohort_eval_tstr(const cohort_eval *e);          /* train on synthetic, test on holdout */
-COHORT_API double cohort_eval_trtr(const cohort_eval *e);          /* train on real, test on holdout */
+COHORT_API double cohort_eval_tstr(const cohort_eval *e); /* train on synthetic, test on holdout */
+COHORT_API double cohort_eval_trtr(const cohort_eval *e); /* train on real, test on holdout */
 /* Full report as JSON (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
 
@@ -370,55 +388,58 @@ COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
  * and the library writes only the members that fit in it. Pointers live as long as the
  * evaluation. NaN marks a number not computed. */
 typedef struct cohort_eval_summary {
-  size_t size;                      /* sizeof(cohort_eval_summary): COHORT_EVAL_SUMMARY_INIT */
+  size_t size; /* sizeof(cohort_eval_summary): COHORT_EVAL_SUMMARY_INIT */
   size_t real_rows, synthetic_rows, holdout_rows;
   int has_holdout;
-  size_t columns, pairs;            /* see cohort_eval_column, cohort_eval_pair */
+  size_t columns, pairs; /* see cohort_eval_column, cohort_eval_pair */
   double quality, quality_all_pairs, column_shapes, pair_trends, pair_trends_all_pairs;
-  double correlation_threshold;     /* a numeric pair counts when the real |Pearson r| exceeds this */
-  double association_threshold;     /* ... another pair when the real Cramer's V exceeds this */
+  double correlation_threshold; /* a numeric pair counts when the real |Pearson r| exceeds this */
+  double association_threshold; /* ... another pair when the real Cramer's V exceeds this */
   size_t pairs_kept;
   size_t identical, identical_rare, identical_common, copy_k;
   double copy_tolerance;
   size_t dcr_synthetic_rows, dcr_real_rows, dcr_holdout_rows; /* rows measured, after sampling */
   double median_dcr_synthetic, median_dcr_random, dcr_baseline;
   double closer_to_training, median_dcr_holdout, dcr_overfitting;
-  const char *target;               /* NULL = train-on-synthetic not asked for */
-  int target_numeric;               /* R^2 rather than accuracy */
+  const char *target; /* NULL = train-on-synthetic not asked for */
+  int target_numeric; /* R^2 rather than accuracy */
   size_t test_rows;
   double tstr, trtr;
-  const char *tstr_note;            /* why tstr was not computed, or NULL */
+  const char *tstr_note; /* why tstr was not computed, or NULL */
 } cohort_eval_summary;
-#define COHORT_EVAL_SUMMARY_INIT {.size = sizeof(cohort_eval_summary)}
+#define COHORT_EVAL_SUMMARY_INIT                                                                             \
+  { .size = sizeof(cohort_eval_summary) }
 
 typedef struct cohort_eval_column {
-  size_t size;                      /* sizeof(cohort_eval_column): COHORT_EVAL_COLUMN_INIT */
+  size_t size; /* sizeof(cohort_eval_column): COHORT_EVAL_COLUMN_INIT */
   const char *name;
   cohort_ftype type;
-  int numeric;                      /* KSComplement and a histogram, else TVComplement and categories */
+  int numeric; /* KSComplement and a histogram, else TVComplement and categories */
   double score;
-  const char *error;                /* why score is NaN, or NULL */
-  size_t unparsed;                  /* numeric cells that did not parse (counted as missing) */
+  const char *error; /* why score is NaN, or NULL */
+  size_t unparsed;   /* numeric cells that did not parse (counted as missing) */
   size_t real_rows, synthetic_rows, real_missing, synthetic_missing;
-  size_t bins;                      /* histogram bins, or categories listed */
-  const double *edges;              /* histogram: bins + 1 edges (epoch seconds when datetime) */
-  const char *const *categories;    /* categories: most frequent in the real data first */
-  const double *real, *synthetic;   /* bins: counts (histogram) or shares of all rows (categories) */
-  int has_other;                    /* categories beyond those listed, as shares of all rows: */
+  size_t bins;                    /* histogram bins, or categories listed */
+  const double *edges;            /* histogram: bins + 1 edges (epoch seconds when datetime) */
+  const char *const *categories;  /* categories: most frequent in the real data first */
+  const double *real, *synthetic; /* bins: counts (histogram) or shares of all rows (categories) */
+  int has_other;                  /* categories beyond those listed, as shares of all rows: */
   double other_real, other_synthetic;
   int datetime;
 } cohort_eval_column;
-#define COHORT_EVAL_COLUMN_INIT {.size = sizeof(cohort_eval_column)}
+#define COHORT_EVAL_COLUMN_INIT                                                                              \
+  { .size = sizeof(cohort_eval_column) }
 
 typedef struct cohort_eval_pair {
-  size_t size;                      /* sizeof(cohort_eval_pair): COHORT_EVAL_PAIR_INIT */
-  size_t a, b;                      /* columns, a < b */
-  int correlation;                  /* CorrelationSimilarity (Pearson r), else ContingencySimilarity (V) */
-  double score, real, synthetic;    /* the metric, and the association in each table */
-  int kept;                         /* counts under the current rule */
+  size_t size;                   /* sizeof(cohort_eval_pair): COHORT_EVAL_PAIR_INIT */
+  size_t a, b;                   /* columns, a < b */
+  int correlation;               /* CorrelationSimilarity (Pearson r), else ContingencySimilarity (V) */
+  double score, real, synthetic; /* the metric, and the association in each table */
+  int kept;                      /* counts under the current rule */
   const char *error;
 } cohort_eval_pair;
-#define COHORT_EVAL_PAIR_INIT {.size = sizeof(cohort_eval_pair)}
+#define COHORT_EVAL_PAIR_INIT                                                                                \
+  { .size = sizeof(cohort_eval_pair) }
 
 COHORT_API cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_eval_summary *out);
 /* i < summary.columns; k < summary.pairs. */

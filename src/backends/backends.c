@@ -35,7 +35,8 @@ static cohort_status read_secret(const char *setting, const char *path, char *ou
   buf[n] = '\0';
   while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
     buf[--n] = '\0';
-  cohort_status st = n && n < cap ? COHORT_OK : co_error(COHORT_EINVAL, "%s: %s holds no usable secret", setting, path);
+  cohort_status st =
+      n && n < cap ? COHORT_OK : co_error(COHORT_EINVAL, "%s: %s holds no usable secret", setting, path);
   if (st == COHORT_OK)
     memcpy(out, buf, n + 1);
   explicit_bzero(buf, sizeof buf);

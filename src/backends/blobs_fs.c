@@ -76,7 +76,9 @@ static int fsync_path(const char *path, int flags) {
   return rc;
 }
 
-static void fs_close(co_blobs *base) { co_free(base); }
+static void fs_close(co_blobs *base) {
+  co_free(base);
+}
 
 static cohort_status fs_stage(co_blobs *base, char *path, size_t cap) {
   fs_blobs *b = (fs_blobs *)base;
@@ -145,8 +147,8 @@ static cohort_status fs_remove(co_blobs *base, const char *key) {
   return COHORT_OK;
 }
 
-static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",      fs_close,      fs_stage, fs_commit,
-                                    fs_discard,       fs_local_path, fs_size, fs_remove};
+static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",          fs_close, fs_stage, fs_commit,
+                                    fs_discard,       fs_local_path, fs_size,  fs_remove};
 
 /* Staging files left by a crash belong to no key: drop them. */
 static void clean_staging(const char *dir) {

@@ -62,9 +62,9 @@ typedef struct nats_bus {
   natsConnection *nc;
   char url[512];
   int timeout_ms;
-  size_t direct_max; /* the largest body NATS carries here */
-  size_t threshold;  /* bodies above it go through Redis */
-  co_offload *redis; /* NULL: no bus_redis */
+  size_t direct_max;    /* the largest body NATS carries here */
+  size_t threshold;     /* bodies above it go through Redis */
+  co_offload *redis;    /* NULL: no bus_redis */
   pthread_mutex_t lock; /* subs and their done/orphan flags */
   pthread_cond_t cond;
   co_bus_sub *subs;
@@ -191,7 +191,8 @@ static cohort_status read_body(nats_bus *b, natsMsg *m, int take, const char **d
     return COHORT_OK;
   }
   if (!b->redis)
-    return co_error(COHORT_EUNAVAIL, "bus: '%s': the message body is parked in Redis but bus_redis is not set here",
+    return co_error(COHORT_EUNAVAIL,
+                    "bus: '%s': the message body is parked in Redis but bus_redis is not set here",
                     natsMsg_GetSubject(m));
   cohort_status st = co_offload_get(b->redis, key, take, owned, len);
   if (st != COHORT_OK)
@@ -230,7 +231,8 @@ static void on_msg(natsConnection *nc, natsSubscription *ns, natsMsg *m, void *c
     sub->fn(sub->ctx, natsMsg_GetSubject(m), data, len);
     delivering = NULL;
   } else
-    co_log(CO_LOG_WARN, "bus: message dropped", "subject", natsMsg_GetSubject(m), "error", cohort_errmsg(), NULL);
+    co_log(CO_LOG_WARN, "bus: message dropped", "subject", natsMsg_GetSubject(m), "error", cohort_errmsg(),
+           NULL);
   co_free(owned);
   natsMsg_Destroy(m);
 }
@@ -372,8 +374,8 @@ static void nb_unsubscribe(co_bus *base, co_bus_sub *sub) {
 
 /* ---------------------------------------------------------------- request/reply */
 
-static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len, int timeout_ms,
-                                char **reply, size_t *reply_len) {
+static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
+                                int timeout_ms, char **reply, size_t *reply_len) {
   nats_bus *b = (nats_bus *)base;
   natsMsg *m = NULL, *rm = NULL;
   char key[CO_OFFLOAD_KEY_MAX] = "";
@@ -391,8 +393,9 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
   if (s != NATS_OK) {
     if (key[0]) /* nobody took it */
       co_offload_del(b->redis, key);
-    st = s == NATS_TIMEOUT ? co_error(COHORT_EUNAVAIL, "bus: request '%s': no reply within %d ms", subject, timeout_ms)
-                           : failed(b, s, "request", subject);
+    st = s == NATS_TIMEOUT
+             ? co_error(COHORT_EUNAVAIL, "bus: request '%s': no reply within %d ms", subject, timeout_ms)
+             : failed(b, s, "request", subject);
     goto out;
   }
   if (natsMsgHeader_Get(rm, HDR_ERROR, &err) == NATS_OK && err) {
@@ -534,8 +537,12 @@ static cohort_status nb_work_pull(co_bus *base, int timeout_ms, co_bus_work **ou
   return COHORT_OK;
 }
 
-static const char *nb_work_item(co_bus_work *w) { return w->item; }
-static int nb_work_delivery(co_bus_work *w) { return w->delivery; }
+static const char *nb_work_item(co_bus_work *w) {
+  return w->item;
+}
+static int nb_work_delivery(co_bus_work *w) {
+  return w->delivery;
+}
 
 static cohort_status nb_work_progress(co_bus *base, co_bus_work *w) {
   nats_bus *b = (nats_bus *)base;
@@ -709,8 +716,8 @@ static cohort_status open_work(nats_bus *b, const co_config *cfg) {
                     "bus_work_stream empty for no work queue)",
                     b->url);
   if (s != NATS_OK)
-    return co_error(COHORT_EIO, "bus_work_stream: stream %s: %s (JetStream error %d)", b->stream, nats_text(s),
-                    (int)je);
+    return co_error(COHORT_EIO, "bus_work_stream: stream %s: %s (JetStream error %d)", b->stream,
+                    nats_text(s), (int)je);
 
   jsConsumerConfig cc;
   jsConsumerConfig_Init(&cc);
@@ -725,8 +732,8 @@ static cohort_status open_work(nats_bus *b, const co_config *cfg) {
     s = js_UpdateConsumer(&ci, b->js, b->stream, &cc, &jo, &je);
   jsConsumerInfo_Destroy(ci);
   if (s != NATS_OK)
-    return co_error(COHORT_EIO, "bus_work_consumer: consumer %s on stream %s: %s (JetStream error %d)", b->consumer,
-                    b->stream, nats_text(s), (int)je);
+    return co_error(COHORT_EIO, "bus_work_consumer: consumer %s on stream %s: %s (JetStream error %d)",
+                    b->consumer, b->stream, nats_text(s), (int)je);
 
   jsSubOptions so;
   jsSubOptions_Init(&so);
@@ -781,8 +788,8 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
     goto fail;
   }
   if (natsConnection_HasHeaderSupport(b->nc) != NATS_OK) {
-    st = co_error(COHORT_EINVAL, "bus: the NATS server at %s is too old (no message headers; 2.2 or later needed)",
-                  url);
+    st = co_error(COHORT_EINVAL,
+                  "bus: the NATS server at %s is too old (no message headers; 2.2 or later needed)", url);
     goto fail;
   }
   int64_t max_payload = natsConnection_GetMaxPayload(b->nc);

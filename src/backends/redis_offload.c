@@ -110,14 +110,16 @@ static cohort_status take_conn(co_offload *o, redisContext **out) {
   if (!c)
     return co_nomem();
   if (c->err) {
-    cohort_status st = co_error(COHORT_EUNAVAIL, "bus: Redis unavailable (%s, bus_redis): %s", o->url, c->errstr);
+    cohort_status st =
+        co_error(COHORT_EUNAVAIL, "bus: Redis unavailable (%s, bus_redis): %s", o->url, c->errstr);
     redisFree(c);
     return st;
   }
   redisSetTimeout(c, tv);
   redisReply *r = NULL;
   if (o->password[0]) {
-    r = o->user[0] ? redisCommand(c, "AUTH %s %s", o->user, o->password) : redisCommand(c, "AUTH %s", o->password);
+    r = o->user[0] ? redisCommand(c, "AUTH %s %s", o->user, o->password)
+                   : redisCommand(c, "AUTH %s", o->password);
     if (!r || r->type == REDIS_REPLY_ERROR)
       goto fail;
     freeReplyObject(r);
@@ -131,9 +133,10 @@ static cohort_status take_conn(co_offload *o, redisContext **out) {
   *out = c;
   return COHORT_OK;
 fail:;
-  cohort_status st = r ? co_error(COHORT_EUNAVAIL, "bus: Redis %s refused the connection setup (bus_redis): %s",
-                                  o->url, r->str)
-                       : co_error(COHORT_EUNAVAIL, "bus: Redis unavailable (%s, bus_redis): %s", o->url, c->errstr);
+  cohort_status st =
+      r ? co_error(COHORT_EUNAVAIL, "bus: Redis %s refused the connection setup (bus_redis): %s", o->url,
+                   r->str)
+        : co_error(COHORT_EUNAVAIL, "bus: Redis unavailable (%s, bus_redis): %s", o->url, c->errstr);
   if (r)
     freeReplyObject(r);
   redisFree(c);
@@ -203,8 +206,10 @@ cohort_status co_offload_get(co_offload *o, const char *key, int take, char **da
     return st;
   if (r->type != REDIS_REPLY_STRING) {
     freeReplyObject(r);
-    return co_error(COHORT_ENOTFOUND, "bus: the message body parked in Redis (%s) expired or was already taken "
-                    "(bus_offload_ttl_s)", o->url);
+    return co_error(COHORT_ENOTFOUND,
+                    "bus: the message body parked in Redis (%s) expired or was already taken "
+                    "(bus_offload_ttl_s)",
+                    o->url);
   }
   char *buf = co_malloc((size_t)r->len + 1);
   if (!buf) {

@@ -53,8 +53,8 @@ typedef struct pg_slot {
 } pg_slot;
 
 typedef struct pg_store {
-  co_store base; /* first: the core sees only this */
-  char *url;     /* owned; may hold a password: never in a message */
+  co_store base;   /* first: the core sees only this */
+  char *url;       /* owned; may hold a password: never in a message */
   char label[256]; /* postgres://user@host:port/db, for messages */
   int timeout_ms;
   int n;
@@ -62,8 +62,8 @@ typedef struct pg_store {
   pthread_mutex_t mu;
   pthread_cond_t freed; /* a slot was given back */
   uint64_t gen;
-  int64_t retry_ms;     /* no new connection before this (monotonic ms) */
-  char down[320];       /* why the last connect failed */
+  int64_t retry_ms; /* no new connection before this (monotonic ms) */
+  char down[320];   /* why the last connect failed */
 } pg_store;
 
 static pg_store *pg(co_store *s) {
@@ -237,11 +237,11 @@ typedef struct pg_cx {
   pg_store *s;
   pg_slot *slot;
   PGconn *c;
-  int reused; /* opened before this operation: it may have died since */
-  int sent;   /* statements that succeeded on it in this operation */
-  char state[6];        /* SQLSTATE of the last failed statement */
-  char constraint[64];  /* and the constraint it names, if any */
-  int64_t changed;      /* rows the last statement changed */
+  int reused;          /* opened before this operation: it may have died since */
+  int sent;            /* statements that succeeded on it in this operation */
+  char state[6];       /* SQLSTATE of the last failed statement */
+  char constraint[64]; /* and the constraint it names, if any */
+  int64_t changed;     /* rows the last statement changed */
 } pg_cx;
 
 /* Opens a connection into cx's slot (whose old one, if any, is gone). */
@@ -603,7 +603,8 @@ static cohort_status pg_missing_parent(pg_store *s, const char *what, const char
   int found = 1;
   cohort_status rc;
   if (workspace_id) {
-    if ((rc = pg_exists(s, what, "SELECT 1 FROM workspaces WHERE id = $1", workspace_id, &found)) != COHORT_OK)
+    if ((rc = pg_exists(s, what, "SELECT 1 FROM workspaces WHERE id = $1", workspace_id, &found)) !=
+        COHORT_OK)
       return rc;
     if (!found)
       return co_error(COHORT_ENOTFOUND, "workspace '%s' not found", workspace_id);
@@ -773,7 +774,7 @@ static cohort_status read_report(const PGresult *r, int i, void *out) {
     co_##type##_fn fn;                                                                                       \
     void *ctx;                                                                                               \
   } type##_walk;                                                                                             \
-  static cohort_status type##_row(const PGresult *r, int i, void *walk) {                                   \
+  static cohort_status type##_row(const PGresult *r, int i, void *walk) {                                    \
     type##_walk *w = walk;                                                                                   \
     rec v;                                                                                                   \
     cohort_status rc = reader(r, i, &v);                                                                     \
@@ -794,11 +795,13 @@ PG_WALK(report, co_report, read_report, co_report_clear(&v))
 
 static cohort_status pg_user_create(co_store *cs, const co_user *u) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "user_create", &cx, "INSERT INTO users(" USER_COLS ") VALUES ($1, $2, $3, $4, $5)",
-                           "sssil", u->id, u->name, u->pwhash, u->is_admin != 0, u->created_ms);
+  cohort_status rc =
+      pg_do(pg(cs), "user_create", &cx, "INSERT INTO users(" USER_COLS ") VALUES ($1, $2, $3, $4, $5)",
+            "sssil", u->id, u->name, u->pwhash, u->is_admin != 0, u->created_ms);
   if (pg_is_unique(&cx))
-    rc = strcmp(cx.constraint, "users_pkey") == 0 ? co_error(COHORT_ESTATE, "user id '%s' is taken", u->id)
-                                                  : co_error(COHORT_ESTATE, "user name '%s' is taken", u->name);
+    rc = strcmp(cx.constraint, "users_pkey") == 0
+             ? co_error(COHORT_ESTATE, "user id '%s' is taken", u->id)
+             : co_error(COHORT_ESTATE, "user name '%s' is taken", u->name);
   return rc;
 }
 
@@ -814,8 +817,8 @@ static cohort_status pg_user_by_name(co_store *cs, const char *name, co_user *ou
 
 static cohort_status pg_user_set_password(co_store *cs, const char *id, const char *pwhash) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "user_set_password", &cx, "UPDATE users SET pwhash = $1 WHERE id = $2",
-                           "ss", pwhash, id);
+  cohort_status rc =
+      pg_do(pg(cs), "user_set_password", &cx, "UPDATE users SET pwhash = $1 WHERE id = $2", "ss", pwhash, id);
   return pg_changed(&cx, rc, "user", id);
 }
 
@@ -842,8 +845,8 @@ static cohort_status read_two_counts(const PGresult *r, int i, void *out) {
 }
 
 /* One statement, so one transaction: the sessions (but the kept one) and, if asked, the tokens. */
-static cohort_status pg_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash, int tokens,
-                                    int64_t *sessions, int64_t *ntokens) {
+static cohort_status pg_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash,
+                                    int tokens, int64_t *sessions, int64_t *ntokens) {
   int64_t n[2] = {0, 0};
   cohort_status rc = pg_query_one(
       pg(cs), "user_revoke", "user", user_id, read_two_counts, n,
@@ -864,9 +867,9 @@ static cohort_status pg_user_revoke(co_store *cs, const char *user_id, const cha
 
 static cohort_status pg_workspace_create(co_store *cs, const co_workspace *w) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "workspace_create", &cx,
-                           "INSERT INTO workspaces(" WORKSPACE_COLS ") VALUES ($1, $2, $3)", "ssl", w->id, w->name,
-                           w->created_ms);
+  cohort_status rc =
+      pg_do(pg(cs), "workspace_create", &cx, "INSERT INTO workspaces(" WORKSPACE_COLS ") VALUES ($1, $2, $3)",
+            "ssl", w->id, w->name, w->created_ms);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "workspace id '%s' is taken", w->id);
   return rc;
@@ -921,14 +924,15 @@ static cohort_status pg_member_list_workspace(co_store *cs, const char *workspac
                                               void *ctx) {
   member_walk w = {fn, ctx};
   return pg_query(pg(cs), "member_list", member_row, &w,
-                  MEMBER_SELECT " WHERE m.workspace_id = $1 ORDER BY u.name COLLATE \"C\"", "s", workspace_id);
+                  MEMBER_SELECT " WHERE m.workspace_id = $1 ORDER BY u.name COLLATE \"C\"", "s",
+                  workspace_id);
 }
 
 static cohort_status pg_member_list_user(co_store *cs, const char *user_id, co_member_fn fn, void *ctx) {
   member_walk w = {fn, ctx};
   return pg_query(pg(cs), "member_list", member_row, &w,
-                  MEMBER_SELECT " WHERE m.user_id = $1 ORDER BY w.name COLLATE \"C\", w.id COLLATE \"C\"", "s",
-                  user_id);
+                  MEMBER_SELECT " WHERE m.user_id = $1 ORDER BY w.name COLLATE \"C\", w.id COLLATE \"C\"",
+                  "s", user_id);
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -936,9 +940,9 @@ static cohort_status pg_member_list_user(co_store *cs, const char *user_id, co_m
 static cohort_status pg_token_create(co_store *cs, const co_token *t) {
   pg_store *s = pg(cs);
   pg_cx cx;
-  cohort_status rc = pg_do(s, "token_create", &cx,
-                           "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)", "sssslll",
-                           t->id, t->user_id, t->name, t->hash, t->created_ms, t->expires_ms, t->last_used_ms);
+  cohort_status rc =
+      pg_do(s, "token_create", &cx, "INSERT INTO tokens(" TOKEN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "sssslll", t->id, t->user_id, t->name, t->hash, t->created_ms, t->expires_ms, t->last_used_ms);
   if (pg_is_unique(&cx))
     rc = strcmp(cx.constraint, "tokens_pkey") == 0 ? co_error(COHORT_ESTATE, "token id '%s' is taken", t->id)
                                                    : co_error(COHORT_ESTATE, "token hash is taken");
@@ -957,8 +961,8 @@ static cohort_status pg_token_by_hash(co_store *cs, const char *hash, co_token *
 
 static cohort_status pg_token_touch(co_store *cs, const char *id, int64_t now_ms) {
   pg_cx cx;
-  cohort_status rc =
-      pg_do(pg(cs), "token_touch", &cx, "UPDATE tokens SET last_used_ms = $1 WHERE id = $2", "ls", now_ms, id);
+  cohort_status rc = pg_do(pg(cs), "token_touch", &cx, "UPDATE tokens SET last_used_ms = $1 WHERE id = $2",
+                           "ls", now_ms, id);
   return pg_changed(&cx, rc, "token", id);
 }
 
@@ -976,9 +980,9 @@ static cohort_status pg_token_list(co_store *cs, const char *user_id, co_token_f
 /* user_id NULL deletes whoever's token it is; otherwise a token of someone else is not found. */
 static cohort_status pg_token_delete(co_store *cs, const char *user_id, const char *id) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "token_delete", &cx,
-                           "DELETE FROM tokens WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)", "sn", id,
-                           user_id);
+  cohort_status rc =
+      pg_do(pg(cs), "token_delete", &cx,
+            "DELETE FROM tokens WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)", "sn", id, user_id);
   return pg_changed(&cx, rc, "token", id);
 }
 
@@ -987,9 +991,9 @@ static cohort_status pg_token_delete(co_store *cs, const char *user_id, const ch
 static cohort_status pg_session_create(co_store *cs, const co_session *se) {
   pg_store *s = pg(cs);
   pg_cx cx;
-  cohort_status rc = pg_do(s, "session_create", &cx,
-                           "INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5)", "sssll", se->hash,
-                           se->user_id, se->csrf, se->created_ms, se->expires_ms);
+  cohort_status rc =
+      pg_do(s, "session_create", &cx, "INSERT INTO sessions(" SESSION_COLS ") VALUES ($1, $2, $3, $4, $5)",
+            "sssll", se->hash, se->user_id, se->csrf, se->created_ms, se->expires_ms);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "session hash is taken");
   else if (pg_is_foreign_key(&cx))
@@ -999,8 +1003,8 @@ static cohort_status pg_session_create(co_store *cs, const co_session *se) {
 
 static cohort_status pg_session_get(co_store *cs, const char *hash, co_session *out) {
   cohort_status rc = pg_query_one(pg(cs), "session_get", "session", "", read_session, out,
-                                  "SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires_ms > $2", "sl",
-                                  hash, co_now_ms());
+                                  "SELECT " SESSION_COLS " FROM sessions WHERE hash = $1 AND expires_ms > $2",
+                                  "sl", hash, co_now_ms());
   if (rc == COHORT_ENOTFOUND)
     rc = co_error(COHORT_ENOTFOUND, "session not found or expired");
   return rc;
@@ -1022,10 +1026,10 @@ static cohort_status pg_session_purge(co_store *cs, int64_t now_ms) {
 
 static cohort_status pg_dataset_create(co_store *cs, const co_dataset *d) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "dataset_create", &cx,
-                           "INSERT INTO datasets(" DATASET_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                           "sssslllnl", d->id, d->workspace_id, d->name, d->blob, d->bytes, d->rows, d->columns,
-                           d->schema_json, d->created_ms);
+  cohort_status rc = pg_do(
+      pg(cs), "dataset_create", &cx,
+      "INSERT INTO datasets(" DATASET_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", "sssslllnl",
+      d->id, d->workspace_id, d->name, d->blob, d->bytes, d->rows, d->columns, d->schema_json, d->created_ms);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "dataset id '%s' is taken", d->id);
   return rc;
@@ -1061,10 +1065,11 @@ static cohort_status pg_dataset_delete(co_store *cs, const char *id) {
 
 static cohort_status pg_trainee_create(co_store *cs, const co_trainee *t) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "trainee_create", &cx,
-                           "INSERT INTO trainees(" TRAINEE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                           "sssslsnll", t->id, t->workspace_id, t->name, t->dataset_id, t->version, t->blob,
-                           t->info_json, t->created_ms, t->updated_ms);
+  cohort_status rc =
+      pg_do(pg(cs), "trainee_create", &cx,
+            "INSERT INTO trainees(" TRAINEE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", "sssslsnll",
+            t->id, t->workspace_id, t->name, t->dataset_id, t->version, t->blob, t->info_json, t->created_ms,
+            t->updated_ms);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "trainee id '%s' is taken", t->id);
   return rc;
@@ -1109,16 +1114,16 @@ static cohort_status pg_trainee_commit(co_store *cs, const char *id, int64_t exp
              " FOR SHARE)"
              " UPDATE trainees SET version = $1, blob_key = $2, info_json = $3, updated_ms = $4"
              " WHERE id = $5 AND version = $6 AND ($7 = '' OR EXISTS (SELECT 1 FROM fence))",
-             "lsnlslssi", new_version, blob, info_json, now_ms, id, expect_version, fence ? fence->job_id : "",
-             fence ? fence->owner : "", fence ? fence->attempt : 0);
+             "lsnlslssi", new_version, blob, info_json, now_ms, id, expect_version,
+             fence ? fence->job_id : "", fence ? fence->owner : "", fence ? fence->attempt : 0);
   if (rc != COHORT_OK || cx.changed == 1)
     return rc;
   /* Nothing changed: say why. */
   rc = pg_query_one(s, "trainee_commit", "trainee", id, read_count, &version,
                     "SELECT version FROM trainees WHERE id = $1", "s", id);
   if (rc == COHORT_OK && version != expect_version)
-    rc = co_error(COHORT_ESTATE, "trainee '%s' changed: version is %lld, expected %lld", id, (long long)version,
-                  (long long)expect_version);
+    rc = co_error(COHORT_ESTATE, "trainee '%s' changed: version is %lld, expected %lld", id,
+                  (long long)version, (long long)expect_version);
   else if (rc == COHORT_OK)
     rc = co_error(COHORT_ESTATE, "job '%s' attempt %d no longer holds its lease: a newer attempt took over",
                   fence ? fence->job_id : "", fence ? fence->attempt : 0);
@@ -1157,11 +1162,11 @@ static cohort_status read_holder(const PGresult *r, int i, void *out) {
 /* Why an update guarded by "owner holds it and it is running" changed nothing. */
 static cohort_status job_not_held(pg_store *s, const char *what, const char *id, const char *owner) {
   job_holder h;
-  cohort_status rc =
-      pg_query_one(s, what, "job", id, read_holder, &h, "SELECT state, owner FROM jobs WHERE id = $1", "s", id);
+  cohort_status rc = pg_query_one(s, what, "job", id, read_holder, &h,
+                                  "SELECT state, owner FROM jobs WHERE id = $1", "s", id);
   if (rc == COHORT_OK)
-    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' (it is %s, owner '%s')", id, owner ? owner : "",
-                  co_job_state_name(h.state), h.owner);
+    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' (it is %s, owner '%s')", id,
+                  owner ? owner : "", co_job_state_name(h.state), h.owner);
   return rc;
 }
 
@@ -1259,12 +1264,13 @@ static cohort_status pg_job_claim(co_store *cs, const char *owner, int64_t now_m
     return rc;
   if ((rc = pg_begin(&cx, "job_claim")) != COHORT_OK)
     goto release;
-  rc = pg_run(&cx, "job_claim", NULL,
-              "UPDATE jobs SET state = 3, finished_ms = $1,"
-              " error = 'gave up after ' || attempts || ' attempts: each one''s worker stopped before it finished'"
-              " WHERE id IN (SELECT id FROM jobs WHERE state = 1 AND lease_until_ms < $1 AND attempts >= $2"
-              "              FOR UPDATE SKIP LOCKED)",
-              "li", now_ms, max_attempts);
+  rc = pg_run(
+      &cx, "job_claim", NULL,
+      "UPDATE jobs SET state = 3, finished_ms = $1,"
+      " error = 'gave up after ' || attempts || ' attempts: each one''s worker stopped before it finished'"
+      " WHERE id IN (SELECT id FROM jobs WHERE state = 1 AND lease_until_ms < $1 AND attempts >= $2"
+      "              FOR UPDATE SKIP LOCKED)",
+      "li", now_ms, max_attempts);
   for (int round = 0; rc == COHORT_OK; round++) {
     int ok;
     if (round == PG_CLAIM_ROUNDS) {
@@ -1301,10 +1307,11 @@ static cohort_status pg_job_claim(co_store *cs, const char *owner, int64_t now_m
     PQclear(r);
     r = NULL;
     if (rc == COHORT_OK && ok) {
-      rc = pg_run(&cx, "job_claim", &r,
-                  "SELECT 1 FROM jobs WHERE trainee_id = $1 AND id <> $2 AND state = 1 AND lease_until_ms >= $3"
-                  " LIMIT 1",
-                  "ssl", trainee, id, now_ms);
+      rc = pg_run(
+          &cx, "job_claim", &r,
+          "SELECT 1 FROM jobs WHERE trainee_id = $1 AND id <> $2 AND state = 1 AND lease_until_ms >= $3"
+          " LIMIT 1",
+          "ssl", trainee, id, now_ms);
       ok = rc == COHORT_OK && PQntuples(r) == 0;
       PQclear(r);
       r = NULL;
@@ -1407,9 +1414,9 @@ release:
 
 static cohort_status pg_job_requeue_owner(co_store *cs, const char *owner, int64_t *n) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "job_requeue_owner", &cx,
-                           "UPDATE jobs SET state = 0, owner = '', lease_until_ms = 0 WHERE state = 1 AND owner = $1",
-                           "s", owner);
+  cohort_status rc = pg_do(
+      pg(cs), "job_requeue_owner", &cx,
+      "UPDATE jobs SET state = 0, owner = '', lease_until_ms = 0 WHERE state = 1 AND owner = $1", "s", owner);
   if (rc == COHORT_OK && n)
     *n = cx.changed;
   return rc;
@@ -1425,8 +1432,8 @@ static cohort_status count_row(const PGresult *r, int i, void *out) {
 
 static cohort_status pg_job_counts(co_store *cs, int64_t out[5]) {
   int64_t counts[5] = {0};
-  cohort_status rc =
-      pg_query(pg(cs), "job_counts", count_row, counts, "SELECT state, COUNT(*) FROM jobs GROUP BY state", "");
+  cohort_status rc = pg_query(pg(cs), "job_counts", count_row, counts,
+                              "SELECT state, COUNT(*) FROM jobs GROUP BY state", "");
   if (rc == COHORT_OK)
     memcpy(out, counts, sizeof counts);
   return rc;
@@ -1496,12 +1503,13 @@ static cohort_status pg_bootstrap(co_store *cs, const co_user *admin, const co_w
   if (PQntuples(r) > 0)
     goto out; /* bootstrapped already */
   if ((rc = pg_run(&cx, "bootstrap", NULL, "INSERT INTO users(" USER_COLS ") VALUES ($1, $2, $3, $4, $5)",
-                   "sssil", admin->id, admin->name, admin->pwhash, admin->is_admin != 0, admin->created_ms)) !=
-          COHORT_OK ||
+                   "sssil", admin->id, admin->name, admin->pwhash, admin->is_admin != 0,
+                   admin->created_ms)) != COHORT_OK ||
       (rc = pg_run(&cx, "bootstrap", NULL, "INSERT INTO workspaces(" WORKSPACE_COLS ") VALUES ($1, $2, $3)",
                    "ssl", ws->id, ws->name, ws->created_ms)) != COHORT_OK ||
-      (rc = pg_run(&cx, "bootstrap", NULL, "INSERT INTO members(workspace_id, user_id, role) VALUES ($1, $2, $3)",
-                   "ssi", ws->id, admin->id, (int)CO_ROLE_OWNER)) != COHORT_OK)
+      (rc = pg_run(&cx, "bootstrap", NULL,
+                   "INSERT INTO members(workspace_id, user_id, role) VALUES ($1, $2, $3)", "ssi", ws->id,
+                   admin->id, (int)CO_ROLE_OWNER)) != COHORT_OK)
     goto out;
   *created = 1;
 out:
@@ -1610,8 +1618,8 @@ static cohort_status pg_migrate(pg_store *s) {
   have = col_int(r, 0, 0);
   if (have > PG_SCHEMA_VERSION) {
     rc = co_error(COHORT_ESTATE,
-                  "store %s has schema version %lld, newer than this cohort knows (%d): upgrade cohort", s->label,
-                  (long long)have, (int)PG_SCHEMA_VERSION);
+                  "store %s has schema version %lld, newer than this cohort knows (%d): upgrade cohort",
+                  s->label, (long long)have, (int)PG_SCHEMA_VERSION);
     goto out;
   }
   for (int64_t v = have + 1; v <= PG_SCHEMA_VERSION; v++) {
@@ -1625,8 +1633,9 @@ static cohort_status pg_migrate(pg_store *s) {
       goto out;
     }
     PQclear(m);
-    if ((rc = pg_run(&cx, "migrate", NULL, "INSERT INTO schema_migrations(version, applied_ms) VALUES ($1, $2)",
-                     "ll", v, co_now_ms())) != COHORT_OK)
+    if ((rc = pg_run(&cx, "migrate", NULL,
+                     "INSERT INTO schema_migrations(version, applied_ms) VALUES ($1, $2)", "ll", v,
+                     co_now_ms())) != COHORT_OK)
       goto out;
   }
 out:

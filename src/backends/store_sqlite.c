@@ -813,8 +813,8 @@ static cohort_status sq_token_delete(co_store *cs, const char *user_id, const ch
   return rc;
 }
 
-static cohort_status sq_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash, int tokens,
-                                    int64_t *sessions, int64_t *ntokens) {
+static cohort_status sq_user_revoke(co_store *cs, const char *user_id, const char *keep_session_hash,
+                                    int tokens, int64_t *sessions, int64_t *ntokens) {
   sq_store *s = sq(cs);
   int64_t ns = 0, nt = 0;
   cohort_status rc;
@@ -822,8 +822,9 @@ static cohort_status sq_user_revoke(co_store *cs, const char *user_id, const cha
   rc = sq_begin(s, "user_revoke");
   if (rc != COHORT_OK)
     goto unlock;
-  rc = sq_run(s, "user_revoke", NULL, "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR hash <> ?2)", "sn",
-              user_id, keep_session_hash);
+  rc =
+      sq_run(s, "user_revoke", NULL, "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR hash <> ?2)",
+             "sn", user_id, keep_session_hash);
   if (rc == COHORT_OK)
     ns = sqlite3_changes(s->db);
   if (rc == COHORT_OK && tokens) {

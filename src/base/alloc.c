@@ -9,7 +9,9 @@
 
 static _Atomic long fail_countdown; /* 0 = never fail */
 
-void co_alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
+void co_alloc_fail_after(long n) {
+  atomic_store(&fail_countdown, n);
+}
 
 static bool should_fail(void) {
   long c = atomic_load(&fail_countdown);
@@ -38,9 +40,13 @@ void *co_realloc(void *p, size_t n) {
   return realloc(p, n ? n : 1);
 }
 
-void co_free(void *p) { free(p); }
+void co_free(void *p) {
+  free(p);
+}
 
-void cohort_free(void *p) { co_free(p); }
+void cohort_free(void *p) {
+  co_free(p);
+}
 
 int co_grow(void **p, size_t *cap, size_t need, size_t size) {
   if (need <= *cap)
@@ -70,4 +76,6 @@ char *co_strndup(const char *s, size_t n) {
   return d;
 }
 
-char *co_strdup(const char *s) { return co_strndup(s, strlen(s)); }
+char *co_strdup(const char *s) {
+  return co_strndup(s, strlen(s));
+}

@@ -11,16 +11,17 @@
 #include <unistd.h>
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: cohort admin migrate --to-store URL --to-blobs URL [--config FILE] [--SETTING=VALUE ...]\n\n"
-             "Copies an installation into an empty store and blob store, e.g. the embedded SQLite and\n"
-             "data folder into PostgreSQL and S3:\n"
-             "  cohort admin migrate --data_dir /var/lib/cohort \\\n"
-             "      --to-store postgres://cohort@db:5432/cohort --to-blobs s3://cohort-data/prod\n"
-             "The source is what the settings name (data_dir, store, blobs: as for cohort serve); the\n"
-             "destination shares the other settings (S3 endpoint and credentials...). Users, password\n"
-             "hashes, workspaces, members, API tokens, datasets, trainees and reports keep their ids;\n"
-             "job history and sign-in sessions are not copied. Stop the server first: the command takes\n"
-             "data_dir, and refuses while jobs are queued or running, or when the destination has users.\n");
+  fprintf(
+      f, "Usage: cohort admin migrate --to-store URL --to-blobs URL [--config FILE] [--SETTING=VALUE ...]\n\n"
+         "Copies an installation into an empty store and blob store, e.g. the embedded SQLite and\n"
+         "data folder into PostgreSQL and S3:\n"
+         "  cohort admin migrate --data_dir /var/lib/cohort \\\n"
+         "      --to-store postgres://cohort@db:5432/cohort --to-blobs s3://cohort-data/prod\n"
+         "The source is what the settings name (data_dir, store, blobs: as for cohort serve); the\n"
+         "destination shares the other settings (S3 endpoint and credentials...). Users, password\n"
+         "hashes, workspaces, members, API tokens, datasets, trainees and reports keep their ids;\n"
+         "job history and sign-in sessions are not copied. Stop the server first: the command takes\n"
+         "data_dir, and refuses while jobs are queued or running, or when the destination has users.\n");
 }
 
 static void progress(void *ctx, const char *what) {
@@ -54,7 +55,8 @@ static int migrate(int argc, char **argv) {
   if ((rc = cli_settings("admin migrate", argc, argv, own, &from)) != CLI_OK)
     return rc;
   to = from;
-  if (co_strlcpy(to.store, to_store, sizeof to.store) < 0 || co_strlcpy(to.blobs, to_blobs, sizeof to.blobs) < 0) {
+  if (co_strlcpy(to.store, to_store, sizeof to.store) < 0 ||
+      co_strlcpy(to.blobs, to_blobs, sizeof to.blobs) < 0) {
     fprintf(stderr, "cohort admin migrate: --to-store or --to-blobs is too long\n");
     return CLI_USAGE;
   }
@@ -68,10 +70,12 @@ static int migrate(int argc, char **argv) {
     fprintf(stderr, "cohort admin migrate: %s\n", cohort_errmsg());
     goto out;
   }
-  printf("migrated %lld users, %lld workspaces, %lld memberships, %lld API tokens, %lld datasets, %lld trainees, "
+  printf("migrated %lld users, %lld workspaces, %lld memberships, %lld API tokens, %lld datasets, %lld "
+         "trainees, "
          "%lld reports; %lld objects, %.1f MB\n",
          (long long)n.users, (long long)n.workspaces, (long long)n.members, (long long)n.tokens,
-         (long long)n.datasets, (long long)n.trainees, (long long)n.reports, (long long)n.objects, n.bytes / 1e6);
+         (long long)n.datasets, (long long)n.trainees, (long long)n.reports, (long long)n.objects,
+         n.bytes / 1e6);
   rc = CLI_OK;
 out:
   if (tb)

@@ -179,14 +179,16 @@ static int push_size(cli_sizes *s, size_t v) {
 static int parse_number_list(const cli_args *a, const char *s, int doubles, void *dst) {
   cli_list l = {0};
   void *v = NULL;
-  if (cli_list_add_split(&l, s) != 0 || l.n == 0 || !(v = calloc(l.n, doubles ? sizeof(double) : sizeof(size_t)))) {
+  if (cli_list_add_split(&l, s) != 0 || l.n == 0 ||
+      !(v = calloc(l.n, doubles ? sizeof(double) : sizeof(size_t)))) {
     cli_list_free(&l);
     return cli_usage(a->cmd, "%s: expected a comma-separated list of %s, got '%s'", a->opt_name,
                      doubles ? "numbers" : "integers", s),
            -1;
   }
   for (size_t i = 0; i < l.n; i++)
-    if ((doubles ? cli_parse_double(a, l.v[i], (double *)v + i) : cli_parse_size(a, l.v[i], (size_t *)v + i)) != 0) {
+    if ((doubles ? cli_parse_double(a, l.v[i], (double *)v + i)
+                 : cli_parse_size(a, l.v[i], (size_t *)v + i)) != 0) {
       free(v);
       cli_list_free(&l);
       return -1;

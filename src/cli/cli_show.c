@@ -159,7 +159,10 @@ void cli_schema_row(cli_schema_table *s, const char *name, const char *type, con
     cli_table_add(&s->t, missing);
   if (s->deviation)
     cli_table_add(&s->t, deviation);
-  cli_table_add(&s->t, id_like && ignored ? "id-like ignored" : id_like ? "id-like" : ignored ? "ignored" : "");
+  cli_table_add(&s->t, id_like && ignored ? "id-like ignored"
+                       : id_like          ? "id-like"
+                       : ignored          ? "ignored"
+                                          : "");
 }
 
 void cli_schema_end(cli_schema_table *s) {
@@ -189,11 +192,11 @@ void cli_schema_print(json_t *schema) {
       size_t total = json_object_get(f, "n_levels") ? (size_t)cli_jint_of(f, "n_levels") : shown;
       cli_fmt_levels(range, sizeof range, total, shown, !strcmp(type, "ordinal"), json_level, levels);
     } else {
-      cli_fmt_bounds(range, sizeof range, cli_jnum_of(f, "min"), cli_jnum_of(f, "max"), !strcmp(type, "datetime"),
-                     -1);
+      cli_fmt_bounds(range, sizeof range, cli_jnum_of(f, "min"), cli_jnum_of(f, "max"),
+                     !strcmp(type, "datetime"), -1);
     }
-    cli_schema_row(&tab, cli_jstr_of(f, "name"), type, range, NULL, NULL, json_is_true(json_object_get(f, "id")),
-                   json_is_true(json_object_get(f, "ignored")));
+    cli_schema_row(&tab, cli_jstr_of(f, "name"), type, range, NULL, NULL,
+                   json_is_true(json_object_get(f, "id")), json_is_true(json_object_get(f, "ignored")));
   }
   cli_schema_end(&tab);
 }

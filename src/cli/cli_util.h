@@ -98,7 +98,10 @@ typedef struct cli_opt {
 /* A table entry: CLI_OPT("output", 'o', "FILE", "where to write it", CLI_STR, &out), optionally
  * followed by designated fields (.seen = &have, CLI_NOT_BELOW(1, "must be at least 1"), ...). */
 #define CLI_OPT(lname_, sname_, arg_, help_, kind_, dst_, ...)                                               \
-  { .lname = (lname_), .sname = (sname_), .arg = (arg_), .help = (help_), .kind = (kind_), .dst = (dst_), __VA_ARGS__ }
+  {                                                                                                          \
+    .lname = (lname_), .sname = (sname_), .arg = (arg_), .help = (help_), .kind = (kind_), .dst = (dst_),    \
+    __VA_ARGS__                                                                                              \
+  }
 #define CLI_OPTS_END                                                                                         \
   { .lname = NULL }
 #define CLI_NOT_BELOW(v, msg) .bad = (msg), .lo = (v), .hi = HUGE_VAL

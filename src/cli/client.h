@@ -54,7 +54,7 @@ typedef struct cli_conn {
 
 /* Option table entries of the client verbs, stored into a cli_conn *c or a const char **p. */
 #define CLI_SERVER_OPT(c)                                                                                    \
-  CLI_OPT("server", 0, "URL", "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")",       \
+  CLI_OPT("server", 0, "URL", "server (default: $COHORT_URL, the saved login, " CLI_DEFAULT_SERVER ")",      \
           CLI_STR, &(c)->server)
 #define CLI_TIMEOUT_OPT(c, help)                                                                             \
   CLI_OPT("timeout", 0, "SECONDS", help, CLI_DOUBLE, &(c)->timeout_s,                                        \
@@ -64,7 +64,8 @@ typedef struct cli_conn {
       CLI_OPT("token", 0, "TOKEN", "API token (default: $COHORT_TOKEN, then the saved login)", CLI_STR,      \
               &(c)->token),                                                                                  \
       CLI_TIMEOUT_OPT(c, "give up on one request after this long (default: no limit)")
-#define CLI_WS_OPT(c) CLI_OPT("workspace", 'w', "ID", "workspace (default: your only one)", CLI_STR, &(c)->workspace)
+#define CLI_WS_OPT(c)                                                                                        \
+  CLI_OPT("workspace", 'w', "ID", "workspace (default: your only one)", CLI_STR, &(c)->workspace)
 #define CLI_OUT_OPT(p) CLI_OPT("output", 'o', "FILE", "where to write it ('-' = stdout)", CLI_STR, (p))
 
 /* ---------------------------------------------------------------- the client */

@@ -121,7 +121,8 @@ static void wipe_member(json_t *o, const char *key) {
 
 /* The password never comes from the command line: say so for a stray argument. */
 static int login_extra(const cli_args *a, const char *val) {
-  return cli_usage(a->cmd, "unexpected argument '%s' (the password is never taken from the command line)", val);
+  return cli_usage(a->cmd, "unexpected argument '%s' (the password is never taken from the command line)",
+                   val);
 }
 
 int cli_login_main(int argc, char **argv) {
@@ -134,12 +135,15 @@ int cli_login_main(int argc, char **argv) {
   const cli_opt opts[] = {
       CLI_SERVER_OPT(&conn),
       CLI_OPT("user", 'u', "NAME", "user name (asked for on a terminal when not given)", CLI_STR, &user),
-      CLI_OPT("password-stdin", 0, NULL, "read the password from standard input (one line)", CLI_FLAG, &pw_stdin),
-      CLI_OPT("token-name", 0, "NAME", "name of the API token to create (default cli@<hostname>)", CLI_STR, &tname),
+      CLI_OPT("password-stdin", 0, NULL, "read the password from standard input (one line)", CLI_FLAG,
+              &pw_stdin),
+      CLI_OPT("token-name", 0, "NAME", "name of the API token to create (default cli@<hostname>)", CLI_STR,
+              &tname),
       CLI_TIMEOUT_OPT(&conn, "give up on one request after this long"),
       CLI_OPTS_END};
   const cli_cmd cmd = {
-      "login", "[--server URL] [--user NAME] [--password-stdin]",
+      "login",
+      "[--server URL] [--user NAME] [--password-stdin]",
       "Signs in to a Cohort server and saves an API token that the other verbs use.",
       "The password comes from standard input with --password-stdin, or is asked for with echo off\n"
       "when standard input is a terminal; never from the command line. The login (server, user, token)\n"
@@ -147,7 +151,9 @@ int cli_login_main(int argc, char **argv) {
       "else ~/.config/cohort/credentials.json, readable by you only. 'cohort logout' revokes it.\n\n"
       "Example:\n  printf '%s\\n' \"$PASSWORD\" | cohort login --server http://host:8080 --user alice "
       "--password-stdin",
-      opts, NULL, login_extra};
+      opts,
+      NULL,
+      login_extra};
   pw[0] = '\0';
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
@@ -281,9 +287,10 @@ int cli_logout_main(int argc, char **argv) {
   char err[512], path[4096];
   int rc;
   const cli_opt opts[] = {CLI_TIMEOUT_OPT(&conn, "give up on one request after this long"), CLI_OPTS_END};
-  const cli_cmd cmd = {"logout", "",
-                       "Revokes the saved login's API token on its server and deletes the saved login.", NULL,
-                       opts, NULL, NULL};
+  const cli_cmd cmd = {
+      "logout", "",   "Revokes the saved login's API token on its server and deletes the saved login.",
+      NULL,     opts, NULL,
+      NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if (cli_creds_path(path, sizeof path) != 0)
@@ -398,8 +405,9 @@ static int print_me(const cli_reply *r) {
 }
 
 int cli_whoami_main(int argc, char **argv) {
-  static const cli_cmd cmd = {"whoami", "", "Shows who the token belongs to, and their workspaces and roles.",
-                              NULL, NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "whoami", "",  "Shows who the token belongs to, and their workspaces and roles.", NULL, NULL,
+      NULL,     NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/me", print_me, NULL);
 }
 
@@ -428,7 +436,8 @@ static int print_tokens(const cli_reply *r) {
 
 static int token_list(int argc, char **argv) {
   static const cli_cmd cmd = {
-      "token list", "", "Lists your API tokens (their secrets are never shown again).", NULL, NULL, NULL, NULL};
+      "token list", "",  "Lists your API tokens (their secrets are never shown again).", NULL, NULL,
+      NULL,         NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/tokens", print_tokens, NULL);
 }
 
@@ -439,13 +448,17 @@ static int token_create(int argc, char **argv) {
   size_t ttl = 0;
   int rc, have_ttl = 0;
   json_t *body = NULL, *doc = NULL;
-  const cli_opt opts[] = {CLI_OPT("ttl-days", 0, "N", "expire after N days (default: never)", CLI_SIZE, &ttl,
-                                  .seen = &have_ttl),
-                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_opt opts[] = {
+      CLI_OPT("ttl-days", 0, "N", "expire after N days (default: never)", CLI_SIZE, &ttl, .seen = &have_ttl),
+      CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&name, "missing the token's NAME"}, {NULL, NULL}};
-  const cli_cmd cmd = {
-      "token create", "NAME [--ttl-days N]", "Creates an API token and prints its secret on stdout, once.",
-      "Use it with --token or COHORT_TOKEN, or as 'Authorization: Bearer <token>'.", opts, pos, NULL};
+  const cli_cmd cmd = {"token create",
+                       "NAME [--ttl-days N]",
+                       "Creates an API token and prints its secret on stdout, once.",
+                       "Use it with --token or COHORT_TOKEN, or as 'Authorization: Bearer <token>'.",
+                       opts,
+                       pos,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
@@ -477,7 +490,8 @@ static int print_revoked(const cli_reply *r) {
 }
 
 static int token_revoke(int argc, char **argv) {
-  static const cli_cmd cmd = {"token revoke", "ID", "Revokes one of your API tokens.", NULL, NULL, NULL, NULL};
+  static const cli_cmd cmd = {"token revoke", "ID", "Revokes one of your API tokens.", NULL, NULL,
+                              NULL,           NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "DELETE", "/v1/tokens/%s", print_revoked, NULL);
 }
 
@@ -509,8 +523,8 @@ static int print_workspaces(const cli_reply *r) {
 }
 
 static int workspace_list(int argc, char **argv) {
-  static const cli_cmd cmd = {"workspace list", "", "Lists your workspaces and your role in each.", NULL,
-                              NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "workspace list", "", "Lists your workspaces and your role in each.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/workspaces", print_workspaces, NULL);
 }
 
@@ -522,8 +536,8 @@ static int workspace_create(int argc, char **argv) {
   int rc;
   const cli_opt opts[] = {CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&name, CLI_REQUIRED}, {NULL, NULL}};
-  const cli_cmd cmd = {"workspace create", "NAME", "Creates a workspace; you become its owner.", NULL, opts, pos,
-                       NULL};
+  const cli_cmd cmd = {
+      "workspace create", "NAME", "Creates a workspace; you become its owner.", NULL, opts, pos, NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
@@ -542,8 +556,8 @@ int cli_workspace_main(int argc, char **argv) {
   static const cli_verb verbs[] = {{"list", workspace_list, "your workspaces and roles"},
                                    {"create", workspace_create, "a new workspace that you own"},
                                    {NULL, NULL, NULL}};
-  static const cli_group group = {
-      "workspace", "Workspaces hold datasets, trainees, jobs and reports; members have roles.", CLI_CLIENT_FOOTER,
-      verbs};
+  static const cli_group group = {"workspace",
+                                  "Workspaces hold datasets, trainees, jobs and reports; members have roles.",
+                                  CLI_CLIENT_FOOTER, verbs};
   return cli_dispatch(&group, argc, argv);
 }

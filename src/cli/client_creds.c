@@ -179,7 +179,6 @@ static char *normalize_server(const char *s) {
   return out;
 }
 
-
 int cli_conn_resolve(const cli_cmd *cmd, const cli_conn *o, char **server_out, char **token_out) {
   char err[512];
   *server_out = *token_out = NULL;

@@ -24,8 +24,8 @@ static int print_list(const cli_reply *r) {
 }
 
 static int dataset_list(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset list", "[--workspace ID]", "Lists the datasets of a workspace.", NULL,
-                              NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "dataset list", "[--workspace ID]", "Lists the datasets of a workspace.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 1, argc, argv, "GET", "/v1/datasets", print_list, NULL);
 }
 
@@ -39,9 +39,13 @@ static int print_uploaded(const cli_reply *r) {
 }
 
 static int dataset_upload(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset upload", "FILE.csv [--name NAME] [--workspace ID]",
+  static const cli_cmd cmd = {"dataset upload",
+                              "FILE.csv [--name NAME] [--workspace ID]",
                               "Uploads a CSV file (streamed); the server checks it and infers its schema.",
-                              "Example:\n  cohort dataset upload penguins.csv --name penguins", NULL, NULL, NULL};
+                              "Example:\n  cohort dataset upload penguins.csv --name penguins",
+                              NULL,
+                              NULL,
+                              NULL};
   return cli_upload_verb(&cmd, argc, argv, "/v1/datasets", "text/csv",
                          "the dataset's name (default: the file's name)", "missing the CSV FILE to upload",
                          print_uploaded);
@@ -63,8 +67,8 @@ static int print_show(const cli_reply *r) {
 }
 
 static int dataset_show(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset show", "ID", "Shows a dataset and the schema inferred from it.", NULL,
-                              NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "dataset show", "ID", "Shows a dataset and the schema inferred from it.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/datasets/%s", print_show, NULL);
 }
 
@@ -105,13 +109,19 @@ static int dataset_preview(int argc, char **argv) {
   size_t rows = 20, offset = 0;
   char rows_s[32], off_s[32];
   int rc;
-  const cli_opt opts[] = {CLI_OPT("rows", 'n', "N", "rows to show (default 20, at most 1000)", CLI_SIZE, &rows,
-                                  .bad = "must be from 1 to 1000", .lo = 1, .hi = 1000),
-                          CLI_OPT("offset", 0, "N", "first row to show, from 0 (default 0)", CLI_SIZE, &offset),
-                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_opt opts[] = {
+      CLI_OPT("rows", 'n', "N", "rows to show (default 20, at most 1000)", CLI_SIZE, &rows,
+              .bad = "must be from 1 to 1000", .lo = 1, .hi = 1000),
+      CLI_OPT("offset", 0, "N", "first row to show, from 0 (default 0)", CLI_SIZE, &offset),
+      CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&ds, "missing the dataset ID"}, {NULL, NULL}};
-  const cli_cmd cmd = {"dataset preview", "ID [--rows N] [--offset N]", "Shows rows of a dataset as a table.",
-                       NULL, opts, pos, NULL};
+  const cli_cmd cmd = {"dataset preview",
+                       "ID [--rows N] [--offset N]",
+                       "Shows rows of a dataset as a table.",
+                       NULL,
+                       opts,
+                       pos,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   snprintf(rows_s, sizeof rows_s, "%zu", rows);
@@ -123,9 +133,13 @@ static int dataset_preview(int argc, char **argv) {
 }
 
 static int dataset_download(int argc, char **argv) {
-  static const cli_cmd cmd = {"dataset download", "ID -o FILE",
+  static const cli_cmd cmd = {"dataset download",
+                              "ID -o FILE",
                               "Downloads the dataset's CSV, byte for byte as uploaded (streamed to disk).",
-                              NULL, NULL, NULL, NULL};
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/datasets/%s/download");
 }
 

@@ -86,7 +86,6 @@ int cli_wait_job(cli_client *c, const char *job_id, json_t **final) {
   return rc;
 }
 
-
 /* ---------------------------------------------------------------- job */
 
 static int print_jobs(const cli_reply *r) {
@@ -124,17 +123,22 @@ static int job_list(int argc, char **argv) {
   cli_url u;
   const char *state = NULL, *trainee = NULL, *limit = NULL;
   int rc;
-  const cli_opt opts[] = {
-      CLI_OPT("state", 's', "STATE", "only jobs in this state: queued, running, succeeded, failed, cancelled",
-              CLI_STR, &state),
-      CLI_OPT("trainee", 0, "ID", "only jobs of this trainee", CLI_STR, &trainee),
-      CLI_OPT("limit", 0, "N", "at most N jobs, newest first (default 100, at most 1000)", CLI_CALL, &limit,
-              .fn = take_limit),
-      CLI_WS_OPT(&conn),
-      CLI_CONN_OPTS(&conn),
-      CLI_OPTS_END};
-  const cli_cmd cmd = {"job list", "[--state STATE] [--trainee ID] [--workspace ID]",
-                       "Lists the jobs of a workspace, newest first.", NULL, opts, NULL, NULL};
+  const cli_opt opts[] = {CLI_OPT("state", 's', "STATE",
+                                  "only jobs in this state: queued, running, succeeded, failed, cancelled",
+                                  CLI_STR, &state),
+                          CLI_OPT("trainee", 0, "ID", "only jobs of this trainee", CLI_STR, &trainee),
+                          CLI_OPT("limit", 0, "N", "at most N jobs, newest first (default 100, at most 1000)",
+                                  CLI_CALL, &limit, .fn = take_limit),
+                          CLI_WS_OPT(&conn),
+                          CLI_CONN_OPTS(&conn),
+                          CLI_OPTS_END};
+  const cli_cmd cmd = {"job list",
+                       "[--state STATE] [--trainee ID] [--workspace ID]",
+                       "Lists the jobs of a workspace, newest first.",
+                       NULL,
+                       opts,
+                       NULL,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   cli_url_init(&u, "/v1/jobs");
@@ -170,8 +174,8 @@ static int print_job(const cli_reply *r) {
 }
 
 static int job_show(int argc, char **argv) {
-  static const cli_cmd cmd = {"job show", "ID", "Shows a job: state, progress, parameters, result or error.",
-                              NULL, NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "job show", "ID", "Shows a job: state, progress, parameters, result or error.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/jobs/%s", print_job, NULL);
 }
 
@@ -184,10 +188,14 @@ static int job_wait(int argc, char **argv) {
   const cli_opt opts[] = {CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&job, CLI_REQUIRED}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "job wait", "ID", "Waits for a job to end, with a progress bar on stderr.",
+      "job wait",
+      "ID",
+      "Waits for a job to end, with a progress bar on stderr.",
       "Exits 0 when the job succeeds, 1 with its error when it fails or is cancelled. Ctrl-C stops\n"
       "waiting (exit 130) and leaves the job running.",
-      opts, pos, NULL};
+      opts,
+      pos,
+      NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if ((rc = cli_client_open(&c, &cmd, &conn)) != CLI_OK)
@@ -214,8 +222,8 @@ static int print_cancel(const cli_reply *r) {
 }
 
 static int job_cancel(int argc, char **argv) {
-  static const cli_cmd cmd = {"job cancel", "ID", "Asks the server to cancel a queued or running job.", NULL,
-                              NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "job cancel", "ID", "Asks the server to cancel a queued or running job.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "POST", "/v1/jobs/%s/cancel", print_cancel, NULL);
 }
 
@@ -261,8 +269,13 @@ static int report_list(int argc, char **argv) {
   int rc;
   const cli_opt opts[] = {CLI_OPT("trainee", 0, "ID", "only reports about this trainee", CLI_STR, &trainee),
                           CLI_WS_OPT(&conn), CLI_CONN_OPTS(&conn), CLI_OPTS_END};
-  const cli_cmd cmd = {"report list", "[--trainee ID] [--workspace ID]",
-                       "Lists the quality and privacy reports of a workspace.", NULL, opts, NULL, NULL};
+  const cli_cmd cmd = {"report list",
+                       "[--trainee ID] [--workspace ID]",
+                       "Lists the quality and privacy reports of a workspace.",
+                       NULL,
+                       opts,
+                       NULL,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   cli_url_init(&u, "/v1/reports");
@@ -298,13 +311,18 @@ static int print_report(const cli_reply *r) {
 
 static int report_show(int argc, char **argv) {
   static const cli_cmd cmd = {"report show", "ID", "Shows a report's summary (--json: the whole evaluation).",
-                              NULL, NULL, NULL, NULL};
+                              NULL,          NULL, NULL,
+                              NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/reports/%s", print_report, NULL);
 }
 
 static int report_html(int argc, char **argv) {
-  static const cli_cmd cmd = {"report html", "ID -o FILE.html",
-                              "Downloads the report as self-contained HTML with its plots.", NULL, NULL, NULL,
+  static const cli_cmd cmd = {"report html",
+                              "ID -o FILE.html",
+                              "Downloads the report as self-contained HTML with its plots.",
+                              NULL,
+                              NULL,
+                              NULL,
                               NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/reports/%s/html");
 }
@@ -320,7 +338,7 @@ int cli_report_main(int argc, char **argv) {
                                    {"html", report_html, "download a report as HTML"},
                                    {"delete", report_delete, "delete a report"},
                                    {NULL, NULL, NULL}};
-  static const cli_group group = {"report", "Quality and privacy reports of synthetic data.", CLI_CLIENT_FOOTER,
-                                  verbs};
+  static const cli_group group = {"report", "Quality and privacy reports of synthetic data.",
+                                  CLI_CLIENT_FOOTER, verbs};
   return cli_dispatch(&group, argc, argv);
 }

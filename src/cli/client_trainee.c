@@ -10,7 +10,8 @@
 #include <string.h>
 
 #define WAIT_OPT(p)                                                                                          \
-  CLI_OPT("wait", 0, NULL, "wait for the job to end, with a progress bar (Ctrl-C stops waiting)", CLI_FLAG, (p))
+  CLI_OPT("wait", 0, NULL, "wait for the job to end, with a progress bar (Ctrl-C stops waiting)", CLI_FLAG,  \
+          (p))
 
 /* After a POST that started a job ({"trainee":..., "job":...}): either report it, or wait. */
 static int follow_job(cli_client *c, json_t *reply, int wait, json_t **final) {
@@ -69,8 +70,8 @@ static int print_list(const cli_reply *r) {
 }
 
 static int trainee_list(int argc, char **argv) {
-  static const cli_cmd cmd = {"trainee list", "[--workspace ID]", "Lists the trainees of a workspace.", NULL,
-                              NULL, NULL, NULL};
+  static const cli_cmd cmd = {
+      "trainee list", "[--workspace ID]", "Lists the trainees of a workspace.", NULL, NULL, NULL, NULL};
   return cli_simple_verb(&cmd, 1, argc, argv, "GET", "/v1/trainees", print_list, NULL);
 }
 
@@ -101,9 +102,9 @@ static int print_show(const cli_reply *r) {
 }
 
 static int trainee_show(int argc, char **argv) {
-  static const cli_cmd cmd = {"trainee show", "ID",
-                              "Shows a trainee: state, cases, learned parameters, features.", NULL, NULL,
-                              NULL, NULL};
+  static const cli_cmd cmd = {
+      "trainee show", "ID", "Shows a trainee: state, cases, learned parameters, features.", NULL, NULL,
+      NULL,           NULL};
   return cli_simple_verb(&cmd, 0, argc, argv, "GET", "/v1/trainees/%s", print_show, NULL);
 }
 
@@ -113,9 +114,13 @@ static int trainee_delete(int argc, char **argv) {
 }
 
 static int trainee_export(int argc, char **argv) {
-  static const cli_cmd cmd = {"trainee export", "ID -o FILE.cohort",
+  static const cli_cmd cmd = {"trainee export",
+                              "ID -o FILE.cohort",
                               "Downloads the trainee file (for 'cohort local' verbs, or import elsewhere).",
-                              NULL, NULL, NULL, NULL};
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL};
   return cli_download_verb(&cmd, argc, argv, "/v1/trainees/%s/export");
 }
 
@@ -166,17 +171,22 @@ static int trainee_create(int argc, char **argv) {
   const cli_opt opts[] = {
       CLI_OPT("dataset", 'd', "ID", "the dataset to train on (required)", CLI_STR, &o.dataset),
       CLI_OPT("name", 'n', "NAME", "the trainee's name (required)", CLI_STR, &o.name),
-      CLI_OPT("ignore", 0, "COL[,COL]", "do not use these columns as features (repeatable)", CLI_LIST, &o.ignore),
+      CLI_OPT("ignore", 0, "COL[,COL]", "do not use these columns as features (repeatable)", CLI_LIST,
+              &o.ignore),
       CLI_OPT("type", 0, "COL=TYPE", "set a feature's type: nominal, continuous, ordinal, datetime, boolean",
               CLI_CALL, &o.types, .fn = take_type),
       WAIT_OPT(&o.wait),
       CLI_WS_OPT(&conn),
       CLI_CONN_OPTS(&conn),
       CLI_OPTS_END};
-  const cli_cmd cmd = {"trainee create", "--dataset ID --name NAME [--wait]",
-                       "Creates a trainee from a dataset; a train job fills it (ready when the job succeeds).",
-                       "Example:\n  cohort trainee create --dataset ds_... --name penguins --wait", opts, NULL,
-                       NULL};
+  const cli_cmd cmd = {
+      "trainee create",
+      "--dataset ID --name NAME [--wait]",
+      "Creates a trainee from a dataset; a train job fills it (ready when the job succeeds).",
+      "Example:\n  cohort trainee create --dataset ds_... --name penguins --wait",
+      opts,
+      NULL,
+      NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (!o.dataset || !o.name) {
@@ -252,12 +262,17 @@ static int trainee_train(int argc, char **argv) {
   json_t *final = NULL;
   int rc;
   memset(&o, 0, sizeof o);
-  const cli_opt opts[] = {CLI_OPT("dataset", 'd', "ID", "the dataset whose rows to add (required)", CLI_STR,
-                                  &o.dataset),
-                          WAIT_OPT(&o.wait), CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_opt opts[] = {
+      CLI_OPT("dataset", 'd', "ID", "the dataset whose rows to add (required)", CLI_STR, &o.dataset),
+      WAIT_OPT(&o.wait), CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
-  const cli_cmd cmd = {"trainee train", "ID --dataset ID [--wait]",
-                       "Adds the rows of a dataset as new cases (a train job).", NULL, opts, pos, NULL};
+  const cli_cmd cmd = {"trainee train",
+                       "ID --dataset ID [--wait]",
+                       "Adds the rows of a dataset as new cases (a train job).",
+                       NULL,
+                       opts,
+                       pos,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (!o.dataset) {
@@ -303,8 +318,12 @@ static int trainee_analyze(int argc, char **argv) {
       CLI_CONN_OPTS(&conn),
       CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
-  const cli_cmd cmd = {"trainee analyze", "ID [--target NAME ...] [--wait]",
-                       "Tunes k, p and per-feature deviations and weights (an analyze job).", NULL, opts, pos,
+  const cli_cmd cmd = {"trainee analyze",
+                       "ID [--target NAME ...] [--wait]",
+                       "Tunes k, p and per-feature deviations and weights (an analyze job).",
+                       NULL,
+                       opts,
+                       pos,
                        NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -633,12 +652,15 @@ static int trainee_predict(int argc, char **argv) {
       CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {&file, NULL}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "trainee predict", "ID --target NAME [--context NAME ...] ROWS.csv [-o OUT.csv]",
+      "trainee predict",
+      "ID --target NAME [--context NAME ...] ROWS.csv [-o OUT.csv]",
       "Predicts target features for the rows of a CSV file with a trainee on the server.",
       "Prints a table of the predictions and their uncertainty (and the predicted class's probability),\n"
       "or with -o writes CSV: the input columns, then <target>_predicted, <target>_uncertainty and\n"
       "<target>_probability. When the input has the target's column, the accuracy is noted on stderr.",
-      opts, pos, NULL};
+      opts,
+      pos,
+      NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (!file || !targets.n) {
@@ -704,9 +726,13 @@ static int trainee_anomalies(int argc, char **argv) {
                                   CLI_SIZE, &top, .bad = "must be from 1 to 10000", .lo = 1, .hi = 10000),
                           CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {&file, NULL}, {NULL, NULL}};
-  const cli_cmd cmd = {"trainee anomalies", "ID [--top N] [ROWS.csv]",
+  const cli_cmd cmd = {"trainee anomalies",
+                       "ID [--top N] [ROWS.csv]",
                        "Lists the trainee's most anomalous cases, or scores the rows of a CSV file.",
-                       "Lower conviction is more surprising.", opts, pos, NULL};
+                       "Lower conviction is more surprising.",
+                       opts,
+                       pos,
+                       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (file && (rc = read_rows(&cmd, file, &in)) != CLI_OK)
@@ -798,11 +824,12 @@ static int trainee_importance(int argc, char **argv) {
   cli_url u;
   const char *tr, *target = NULL;
   int rc;
-  const cli_opt opts[] = {CLI_OPT("target", 't', "NAME", "the feature to explain (required)", CLI_STR, &target),
-                          CLI_CONN_OPTS(&conn), CLI_OPTS_END};
+  const cli_opt opts[] = {
+      CLI_OPT("target", 't', "NAME", "the feature to explain (required)", CLI_STR, &target),
+      CLI_CONN_OPTS(&conn), CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
-  const cli_cmd cmd = {"trainee importance", "ID --target NAME", "Feature importance for a target.", NULL, opts,
-                       pos, NULL};
+  const cli_cmd cmd = {
+      "trainee importance", "ID --target NAME", "Feature importance for a target.", NULL, opts, pos, NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
   if (!target)
@@ -836,13 +863,13 @@ static int trainee_synthesize(int argc, char **argv) {
   int rc;
   memset(&o, 0, sizeof o);
   const cli_opt opts[] = {
-      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee's cases)", CLI_SIZE, &o.rows,
-              .seen = &o.have_rows, CLI_NOT_BELOW(1, "must be at least 1")),
+      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee's cases)", CLI_SIZE,
+              &o.rows, .seen = &o.have_rows, CLI_NOT_BELOW(1, "must be at least 1")),
       CLI_OPT("privacy", 0, "GATE", "privacy gate: reference (default), local or off", CLI_CALL, &o.privacy,
               .fn = take_gate),
       CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &o.seed, .seen = &o.have_seed),
-      CLI_OPT("target", 't', "NAME", "target feature for the report's train-synthetic-test-real score", CLI_STR,
-              &o.target),
+      CLI_OPT("target", 't', "NAME", "target feature for the report's train-synthetic-test-real score",
+              CLI_STR, &o.target),
       CLI_OPT("no-report", 0, NULL, "skip the quality and privacy report", CLI_FLAG, &o.no_report),
       WAIT_OPT(&o.wait),
       CLI_OPT("output", 'o', "FILE", "wait, then download the synthetic rows as CSV ('-' = stdout)", CLI_STR,
@@ -851,9 +878,12 @@ static int trainee_synthesize(int argc, char **argv) {
       CLI_OPTS_END};
   const cli_pos pos[] = {{&tr, CLI_REQUIRED}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "trainee synthesize", "ID --rows N [--privacy reference|local] [--seed S] [--wait] [-o synth.csv]",
+      "trainee synthesize",
+      "ID --rows N [--privacy reference|local] [--seed S] [--wait] [-o synth.csv]",
       "Generates privacy-safe synthetic rows as a new dataset, with a quality and privacy report (a job).",
-      "Example:\n  cohort trainee synthesize tr_... --rows 1000 --privacy local -o synthetic.csv", opts, pos,
+      "Example:\n  cohort trainee synthesize tr_... --rows 1000 --privacy local -o synthetic.csv",
+      opts,
+      pos,
       NULL};
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;
@@ -912,9 +942,13 @@ static int print_imported(const cli_reply *r) {
 }
 
 static int trainee_import(int argc, char **argv) {
-  static const cli_cmd cmd = {"trainee import", "FILE.cohort [--name NAME] [--workspace ID]",
-                              "Uploads a trainee file (from 'cohort local train' or an export).", NULL, NULL,
-                              NULL, NULL};
+  static const cli_cmd cmd = {"trainee import",
+                              "FILE.cohort [--name NAME] [--workspace ID]",
+                              "Uploads a trainee file (from 'cohort local train' or an export).",
+                              NULL,
+                              NULL,
+                              NULL,
+                              NULL};
   return cli_upload_verb(&cmd, argc, argv, "/v1/trainees/import", "application/octet-stream",
                          "the trainee's name (default: the file's name)", "missing the trainee FILE",
                          print_imported);
@@ -935,7 +969,7 @@ int cli_trainee_main(int argc, char **argv) {
       {"export", trainee_export, "download the trainee file"},
       {"import", trainee_import, "upload a trainee file"},
       {NULL, NULL, NULL}};
-  static const cli_group group = {"trainee", "Trainees: instance-based models on the server.", CLI_CLIENT_FOOTER,
-                                  verbs};
+  static const cli_group group = {"trainee", "Trainees: instance-based models on the server.",
+                                  CLI_CLIENT_FOOTER, verbs};
   return cli_dispatch(&group, argc, argv);
 }

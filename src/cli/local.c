@@ -182,7 +182,8 @@ int local_take_type(const cli_args *a, const char *val, void *types) {
   if (!eq || eq == val)
     return cli_usage(a->cmd, "--type: expected NAME=TYPE, got '%s'", val), -1;
   if (cohort_ftype_parse(eq + 1) < 0)
-    return cli_usage(a->cmd, "--type: unknown type '%s' (nominal, continuous, ordinal, datetime, boolean)", eq + 1),
+    return cli_usage(a->cmd, "--type: unknown type '%s' (nominal, continuous, ordinal, datetime, boolean)",
+                     eq + 1),
            -1;
   return cli_list_add(types, val) == 0 ? 0 : (cli_error("out of memory"), -1);
 }
@@ -265,7 +266,8 @@ out:
   return rc;
 }
 
-int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out) {
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o,
+                       cohort_schema **out) {
   cohort_status st = cohort_schema_infer(out, t);
   if (st != COHORT_OK)
     return cli_fail(st, "infer schema of %s", path);
@@ -320,8 +322,8 @@ void local_schema_print(const cohort_schema *s, const cohort_table *t, const coh
       snprintf(missing, sizeof missing, "%zu", count_missing(t, cohort_schema_name(s, i)));
     if (analyzed && !ignored)
       cli_fmt_num(dev, sizeof dev, cohort_trainee_deviation(tr, i), 4);
-    cli_schema_row(&tab, cohort_schema_name(s, i), cohort_ftype_name(cohort_schema_type(s, i)), range, missing, dev,
-                   cohort_schema_is_id(s, i), ignored);
+    cli_schema_row(&tab, cohort_schema_name(s, i), cohort_ftype_name(cohort_schema_type(s, i)), range,
+                   missing, dev, cohort_schema_is_id(s, i), ignored);
   }
   cli_schema_end(&tab);
 }

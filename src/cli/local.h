@@ -33,9 +33,10 @@ typedef struct local_csv {
 
 int local_take_delimiter(const cli_args *a, const char *val, void *delimiter);
 #define LOCAL_CSV_OPTS(c)                                                                                    \
-  CLI_OPT("na", 0, "TOKEN", "treat TOKEN as missing (repeatable; replaces the defaults NA, N/A, ?, null, NULL, NaN)", \
+  CLI_OPT("na", 0, "TOKEN",                                                                                  \
+          "treat TOKEN as missing (repeatable; replaces the defaults NA, N/A, ?, null, NULL, NaN)",          \
           CLI_EACH, &(c)->na),                                                                               \
-      CLI_OPT("delimiter", 0, "CHAR", "field separator of the CSV input (default ',')", CLI_CALL,             \
+      CLI_OPT("delimiter", 0, "CHAR", "field separator of the CSV input (default ',')", CLI_CALL,            \
               &(c)->delimiter, .fn = local_take_delimiter)
 
 void local_csv_free(local_csv *c);
@@ -54,11 +55,11 @@ typedef struct local_schema_opts {
 int local_take_type(const cli_args *a, const char *val, void *types);
 int local_take_order(const cli_args *a, const char *val, void *orders);
 #define LOCAL_SCHEMA_OPTS(o)                                                                                 \
-  CLI_OPT("type", 0, "NAME=TYPE", "set a feature's type: nominal, continuous, ordinal, datetime, boolean",     \
+  CLI_OPT("type", 0, "NAME=TYPE", "set a feature's type: nominal, continuous, ordinal, datetime, boolean",   \
           CLI_CALL, &(o)->types, .fn = local_take_type),                                                     \
-      CLI_OPT("order", 0, "NAME=A,B,C", "make NAME ordinal with levels in this order (all levels)", CLI_CALL, \
-              &(o)->orders, .fn = local_take_order),                                                         \
-      CLI_OPT("ignore", 0, "NAME[,NAME]", "do not use these columns as features (repeatable)", CLI_LIST,      \
+      CLI_OPT("order", 0, "NAME=A,B,C", "make NAME ordinal with levels in this order (all levels)",          \
+              CLI_CALL, &(o)->orders, .fn = local_take_order),                                               \
+      CLI_OPT("ignore", 0, "NAME[,NAME]", "do not use these columns as features (repeatable)", CLI_LIST,     \
               &(o)->ignores)
 
 void local_schema_opts_free(local_schema_opts *o);
@@ -66,7 +67,8 @@ void local_schema_opts_free(local_schema_opts *o);
 int local_schema_apply(cohort_schema *s, const cohort_table *t, const local_schema_opts *o);
 /* The schema of t (read from path) inferred with the overrides applied into *out (freed by the
  * caller, also after a failure); prints the error and returns CLI_ERR on failure. */
-int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o, cohort_schema **out);
+int local_infer_schema(const cohort_table *t, const char *path, const local_schema_opts *o,
+                       cohort_schema **out);
 
 /* An option's "NAME=VALUE" (--set, --fix) added whole to a cli_list; the name is checked later. */
 int local_take_assign(const cli_args *a, const char *val, void *list);
@@ -97,9 +99,9 @@ typedef struct local_analyze_opts {
 #define LOCAL_ANALYZE_OPTS(o)                                                                                \
   CLI_OPT("k", 0, "K,K,..", "neighbour counts to try (default 3,5,8,13,20,30)", CLI_SIZES, &(o)->k,          \
           CLI_NOT_BELOW(1, "k must be at least 1")),                                                         \
-      CLI_OPT("p", 0, "P,P,..", "Minkowski exponents to try (default 0.5,1,2)", CLI_DOUBLES, &(o)->p,         \
+      CLI_OPT("p", 0, "P,P,..", "Minkowski exponents to try (default 0.5,1,2)", CLI_DOUBLES, &(o)->p,        \
               CLI_ABOVE(0, "p must be greater than 0")),                                                     \
-      CLI_OPT("sample", 0, "N", "cases used for leave-one-out (default min(cases, 2000))", CLI_SIZE,          \
+      CLI_OPT("sample", 0, "N", "cases used for leave-one-out (default min(cases, 2000))", CLI_SIZE,         \
               &(o)->sample),                                                                                 \
       CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &(o)->seed)
 

@@ -75,8 +75,8 @@ int local_train(int argc, char **argv) {
   const cli_opt opts[] = {
       CLI_OPT("output", 'o', "FILE", "trainee file to write (required)", CLI_STR, &out),
       LOCAL_SCHEMA_OPTS(&so),
-      CLI_OPT("weights-column", 0, "NAME", "use this numeric column as case weights (not as a feature)", CLI_STR,
-              &wcol),
+      CLI_OPT("weights-column", 0, "NAME", "use this numeric column as case weights (not as a feature)",
+              CLI_STR, &wcol),
       LOCAL_CSV_OPTS(&csv),
       CLI_OPT("analyze", 0, NULL, "analyze after training (tunes k, p, deviations and weights)", CLI_FLAG,
               &analyze),
@@ -86,13 +86,16 @@ int local_train(int argc, char **argv) {
       CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the DATA.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local train", "DATA.csv -o T.cohort [options]",
+      "local train",
+      "DATA.csv -o T.cohort [options]",
       "Reads a CSV table, infers its schema, applies the overrides, trains a trainee on every row and\n"
       "saves it. Prints the schema (feature, type, levels or bounds, missing cells, flags).",
       "Examples:\n"
       "  cohort local train penguins.csv -o penguins.cohort --analyze --target species\n"
       "  cohort local train adult_train.csv -o adult.cohort --order education_num=1,2,3 --ignore fnlwgt",
-      opts, pos, NULL};
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -172,10 +175,14 @@ int local_schema(int argc, char **argv) {
   const cli_opt opts[] = {LOCAL_SCHEMA_OPTS(&so), LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the DATA.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local schema", "DATA.csv [options]",
+      "local schema",
+      "DATA.csv [options]",
       "Shows the schema inferred from a CSV table, with the overrides applied (a dry run of\n"
       "'cohort local train'). --json prints the engine's schema description.",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -210,15 +217,18 @@ int local_analyze(int argc, char **argv) {
       CLI_OPT("output", 'o', "FILE", "save the analyzed trainee here (default: in place)", CLI_STR, &out),
       CLI_OPT("target", 0, "NAME", "tune for predicting NAME (repeatable; default: targetless)", CLI_LIST,
               &ao.targets),
-      LOCAL_ANALYZE_OPTS(&ao),
-      CLI_OPTS_END};
+      LOCAL_ANALYZE_OPTS(&ao), CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local analyze", "T.cohort [options]",
+      "local analyze",
+      "T.cohort [options]",
       "Tunes the trainee: picks k and p on a grid by leave-one-out on a sample, and learns per-feature\n"
       "deviations and weights. Targetless by default (every feature predicted from the others).\n"
       "Saves the trainee back in place, or to -o.",
-      "Example:\n  cohort local analyze penguins.cohort --target species --k 3,5,8 --p 1,2", opts, pos, NULL};
+      "Example:\n  cohort local analyze penguins.cohort --target species --k 3,5,8 --p 1,2",
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -257,16 +267,19 @@ int local_train_more(int argc, char **argv) {
   const cli_opt opts[] = {
       CLI_OPT("output", 'o', "FILE", "save the trainee here (default: in place)", CLI_STR, &out),
       CLI_OPT("weights-column", 0, "NAME", "use this numeric column as case weights", CLI_STR, &wcol),
-      LOCAL_CSV_OPTS(&csv),
-      CLI_OPTS_END};
-  const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {&more, "missing the MORE.csv argument"},
-                         {NULL, NULL}};
+      LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
+  const cli_pos pos[] = {
+      {&in, "missing the T.cohort argument"}, {&more, "missing the MORE.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local train-more", "T.cohort MORE.csv [options]",
+      "local train-more",
+      "T.cohort MORE.csv [options]",
       "Adds the rows of MORE.csv as new cases (columns matched by name; absent columns are missing\n"
       "values, new categories extend the schema). Learned parameters are kept: run 'cohort local\n"
       "analyze' again after large additions.",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -322,16 +335,20 @@ int local_remove(int argc, char **argv) {
   cohort_trainee *tr = NULL;
   cohort_status st;
   const cli_opt opts[] = {
-      CLI_OPT("cases", 0, "LIST", "case numbers to remove, e.g. 1,5,9 or 10-20 (0-based, repeatable)", CLI_RANGES,
-              &cases),
+      CLI_OPT("cases", 0, "LIST", "case numbers to remove, e.g. 1,5,9 or 10-20 (0-based, repeatable)",
+              CLI_RANGES, &cases),
       CLI_OPT("output", 'o', "FILE", "save the trainee here (default: in place)", CLI_STR, &out),
       CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local remove", "T.cohort --cases LIST [options]",
+      "local remove",
+      "T.cohort --cases LIST [options]",
       "Removes cases from a trainee. Case numbers are 0-based, as printed by 'anomalies' and by\n"
       "'predict --details cases'; the remaining cases are renumbered in order.",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -394,15 +411,19 @@ int local_edit(int argc, char **argv) {
       CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local edit", "T.cohort --case N --set NAME=VALUE [options]",
+      "local edit",
+      "T.cohort --case N --set NAME=VALUE [options]",
       "Changes feature values (or the weight) of one case and saves the trainee.",
-      "Example:\n  cohort local edit penguins.cohort --case 3 --set sex=female --unset body_mass_g", opts, pos,
+      "Example:\n  cohort local edit penguins.cohort --case 3 --set sex=female --unset body_mass_g",
+      opts,
+      pos,
       NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
   if (!have_case || !(sets.n || unsets.n || have_weight)) {
-    rc = cli_usage(&cmd, !have_case ? "missing --case N" : "nothing to change: give --set, --unset or --weight");
+    rc = cli_usage(&cmd,
+                   !have_case ? "missing --case N" : "nothing to change: give --set, --unset or --weight");
     goto out;
   }
   if (!out)
@@ -513,13 +534,17 @@ int local_info(int argc, char **argv) {
   int rc = CLI_OK;
   cohort_trainee *tr = NULL;
   const cli_opt opts[] = {CLI_OPT("target", 0, "NAME",
-                                  "also show k, p and feature weights used to predict NAME (repeatable)", CLI_LIST,
-                                  &targets),
+                                  "also show k, p and feature weights used to predict NAME (repeatable)",
+                                  CLI_LIST, &targets),
                           CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
-  const cli_cmd cmd = {
-      "local info", "T.cohort [--target NAME]",
-      "Shows a trainee: cases, features with types and ranges, and the learned parameters.", NULL, opts, pos, NULL};
+  const cli_cmd cmd = {"local info",
+                       "T.cohort [--target NAME]",
+                       "Shows a trainee: cases, features with types and ranges, and the learned parameters.",
+                       NULL,
+                       opts,
+                       pos,
+                       NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;

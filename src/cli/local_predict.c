@@ -253,10 +253,11 @@ int local_predict(int argc, char **argv) {
       CLI_OPT("output", 'o', "FILE", "write the result here (default: stdout)", CLI_STR, &out),
       LOCAL_CSV_OPTS(&csv),
       CLI_OPTS_END};
-  const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, "missing the ROWS.csv argument"},
-                         {NULL, NULL}};
+  const cli_pos pos[] = {
+      {&tfile, "missing the T.cohort argument"}, {&rfile, "missing the ROWS.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local predict", "T.cohort ROWS.csv --target NAME [options]",
+      "local predict",
+      "T.cohort ROWS.csv --target NAME [options]",
       "Predicts target features for every row of ROWS.csv. The output is the input columns plus, per\n"
       "target: <target>_predicted, <target>_uncertainty (expected absolute error, or 1 - probability)\n"
       "and for categorical targets <target>_probability. --details adds <target>_contribution_<feature>\n"
@@ -265,7 +266,9 @@ int local_predict(int argc, char **argv) {
       "accuracy (or mean absolute error) is reported on stderr.",
       "Example:\n  cohort local predict penguins.cohort penguins.csv --target species --details cases -o "
       "out.csv",
-      opts, pos, NULL};
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;

@@ -27,14 +27,17 @@ int local_importance(int argc, char **argv) {
   const cli_opt opts[] = {
       CLI_OPT("target", 0, "NAME", "the feature whose prediction is explained (required)", CLI_STR, &target),
       CLI_OPT("sample", 0, "N", "cases used (default: engine's choice)", CLI_SIZE, &sample),
-      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &seed),
-      CLI_OPTS_END};
+      CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &seed), CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local importance", "T.cohort --target NAME [options]",
+      "local importance",
+      "T.cohort --target NAME [options]",
       "Feature importance for predicting a target: the mean increase in leave-one-out error when a\n"
       "feature is dropped from the context. Sorted most important first; share is of the positive total.",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -137,15 +140,18 @@ int local_anomalies(int argc, char **argv) {
       CLI_OPT("top", 0, "N", "how many to show, most anomalous first (default 10; 0 = all)", CLI_SIZE, &top),
       CLI_OPT("output", 'o', "FILE", "write them as CSV (index, conviction, distance_contribution, values)",
               CLI_STR, &out),
-      LOCAL_CSV_OPTS(&csv),
-      CLI_OPTS_END};
+      LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
   const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, NULL}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local anomalies", "T.cohort [ROWS.csv] [options]",
+      "local anomalies",
+      "T.cohort [ROWS.csv] [options]",
       "Scores the rows of ROWS.csv, or the trainee's own cases when no file is given, and lists the\n"
       "most anomalous first: lowest similarity conviction (below 1 = more surprising than usual), then\n"
       "largest distance contribution (mean distance to the nearest cases). Indices are 0-based.",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;
@@ -303,17 +309,21 @@ int local_impute(int argc, char **argv) {
   size_t filled = 0;
   cohort_status st;
   const cli_opt opts[] = {
-      CLI_OPT("output", 'o', "FILE", "CSV to write (default: stdout); with --cases, the trainee file (default: in place)",
-              CLI_STR, &out),
+      CLI_OPT("output", 'o', "FILE",
+              "CSV to write (default: stdout); with --cases, the trainee file (default: in place)", CLI_STR,
+              &out),
       CLI_OPT("cases", 0, NULL, "impute the trainee's own missing values and save it", CLI_FLAG, &cases),
-      LOCAL_CSV_OPTS(&csv),
-      CLI_OPTS_END};
+      LOCAL_CSV_OPTS(&csv), CLI_OPTS_END};
   const cli_pos pos[] = {{&tfile, "missing the T.cohort argument"}, {&rfile, NULL}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local impute", "T.cohort ROWS.csv [-o out.csv] | T.cohort --cases [-o T2.cohort]",
+      "local impute",
+      "T.cohort ROWS.csv [-o out.csv] | T.cohort --cases [-o T2.cohort]",
       "Fills the missing cells of ROWS.csv from the other features of each row, or with --cases the\n"
       "missing values of the trainee's own cases (then saves the trainee).",
-      NULL, opts, pos, NULL};
+      NULL,
+      opts,
+      pos,
+      NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;

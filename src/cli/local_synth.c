@@ -50,23 +50,24 @@ int local_synthesize(int argc, char **argv) {
   cohort_table *result = NULL;
   cohort_status st;
   const cli_opt opts[] = {
-      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)", CLI_CALL, &rows,
-              .fn = take_rows, .seen = &have_rows),
+      CLI_OPT("rows", 'n', "N", "rows to generate (default: as many as the trainee has cases)", CLI_CALL,
+              &rows, .fn = take_rows, .seen = &have_rows),
       CLI_OPT("output", 'o', "FILE", "CSV to write (default: stdout)", CLI_STR, &out),
       CLI_OPT("seed", 0, "N", "random seed (default 1; the same seed gives the same rows)", CLI_U64, &seed),
       CLI_OPT("conviction", 0, "X", "noise divisor: larger = closer to the data (default 2)", CLI_DOUBLE,
               &conviction, CLI_ABOVE(0, "must be greater than 0")),
       CLI_OPT("k", 0, "K", "neighbours mixed per feature (default: engine's choice)", CLI_SIZE, &k,
               CLI_NOT_BELOW(1, "must be at least 1")),
-      CLI_OPT("fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)", CLI_CALL,
-              &fixes, .fn = local_take_assign),
-      CLI_OPT("privacy", 0, "MODE", "privacy gate: reference (default, strictest) or local (faster)", CLI_CALL,
-              &privacy, .fn = take_privacy),
+      CLI_OPT("fix", 0, "NAME=VALUE", "conditional generation: every row gets this value (repeatable)",
+              CLI_CALL, &fixes, .fn = local_take_assign),
+      CLI_OPT("privacy", 0, "MODE", "privacy gate: reference (default, strictest) or local (faster)",
+              CLI_CALL, &privacy, .fn = take_privacy),
       CLI_OPT("no-privacy-gate", 0, NULL, "no gate at all: rows may copy training rows", CLI_FLAG, &nogate),
       CLI_OPTS_END};
   const cli_pos pos[] = {{&in, "missing the T.cohort argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local synthesize", "T.cohort -n N [-o synth.csv] [options]",
+      "local synthesize",
+      "T.cohort -n N [-o synth.csv] [options]",
       "Generates synthetic rows that follow the trainee's data: features are generated one at a time\n"
       "from the neighbours of what was generated so far, matched on the features that go with the one\n"
       "being generated. A privacy gate regenerates any row that copies\n"
@@ -74,7 +75,9 @@ int local_synthesize(int argc, char **argv) {
       "closer to one training row than to the next ones, or (by default) is closer to the training\n"
       "rows than to rows the model drew without seeing them. A target the trainee was analyzed for\n"
       "keeps its distribution and a value plausible for the rest of its row.",
-      "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'", opts, pos,
+      "Example:\n  cohort local synthesize adult.cohort -n 2000 -o synth.csv --fix income='>50K'",
+      opts,
+      pos,
       NULL};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
@@ -163,8 +166,8 @@ typedef struct metric {
 /* `--json out.json` reads as the flag --json and a stray file name: say what was meant. */
 static int evaluate_extra(const cli_args *a, const char *val) {
   if (ends_with(val, ".json") && a->i >= 2 && strcmp(a->argv[a->i - 2], "--json") == 0)
-    return cli_usage(a->cmd, "unexpected argument '%s': --json prints to stdout; write a file with --report %s",
-                     val, val);
+    return cli_usage(
+        a->cmd, "unexpected argument '%s': --json prints to stdout; write a file with --report %s", val, val);
   return cli_usage(a->cmd, "unexpected argument '%s'", val);
 }
 
@@ -182,21 +185,22 @@ int local_evaluate(int argc, char **argv) {
   char *doc = NULL;
   cohort_status st;
   const cli_opt opts[] = {
-      CLI_OPT("holdout", 0, "TEST.csv", "real rows not used for training (DCR overfitting, TSTR, TRTR)", CLI_STR,
-              &hold_f),
+      CLI_OPT("holdout", 0, "TEST.csv", "real rows not used for training (DCR overfitting, TSTR, TRTR)",
+              CLI_STR, &hold_f),
       CLI_OPT("target", 0, "NAME", "target for train-on-synthetic / test-on-real", CLI_STR, &target),
-      CLI_OPT("report", 0, "FILE", "write the full report: .json -> JSON, otherwise HTML (repeatable)", CLI_EACH,
-              &reports),
-      CLI_OPT("sample", 0, "N", "rows sampled per table for distance to closest record (default: all)", CLI_SIZE,
-              &sample),
+      CLI_OPT("report", 0, "FILE", "write the full report: .json -> JSON, otherwise HTML (repeatable)",
+              CLI_EACH, &reports),
+      CLI_OPT("sample", 0, "N", "rows sampled per table for distance to closest record (default: all)",
+              CLI_SIZE, &sample),
       CLI_OPT("seed", 0, "N", "random seed (default 1)", CLI_U64, &seed),
       LOCAL_SCHEMA_OPTS(&so),
       LOCAL_CSV_OPTS(&csv),
       CLI_OPTS_END};
-  const cli_pos pos[] = {{&real_f, "missing the REAL.csv argument"}, {&synth_f, "missing the SYNTH.csv argument"},
-                         {NULL, NULL}};
+  const cli_pos pos[] = {
+      {&real_f, "missing the REAL.csv argument"}, {&synth_f, "missing the SYNTH.csv argument"}, {NULL, NULL}};
   const cli_cmd cmd = {
-      "local evaluate", "REAL.csv SYNTH.csv [--holdout TEST.csv] [--target NAME] [--report FILE] [options]",
+      "local evaluate",
+      "REAL.csv SYNTH.csv [--holdout TEST.csv] [--target NAME] [--report FILE] [options]",
       "Compares synthetic rows with the real rows they imitate (schema inferred from REAL.csv, with\n"
       "the overrides applied): quality (SDMetrics QualityReport: column shapes and pair trends),\n"
       "distance to closest record (privacy), identical rows, and train-on-synthetic vs train-on-real\n"
@@ -204,7 +208,9 @@ int local_evaluate(int argc, char **argv) {
       "Example:\n  cohort local evaluate adult_train.csv synth.csv --holdout adult_test.csv --target income "
       "\\\n"
       "      --report report.html --report report.json",
-      opts, pos, evaluate_extra};
+      opts,
+      pos,
+      evaluate_extra};
 
   if (!cli_parse(&cmd, argc, argv, &rc))
     goto out;

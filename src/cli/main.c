@@ -21,7 +21,8 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     {"serve", cli_serve_main, "run the server: REST API, web UI and job threads on one machine"},
     {"api", cli_api_main, "run an API replica: REST API and web UI; jobs and trainees live in workers"},
-    {"worker", cli_worker_main, "run a worker: jobs and trainee calls from the bus; /healthz, /readyz, /metrics"},
+    {"worker", cli_worker_main,
+     "run a worker: jobs and trainee calls from the bus; /healthz, /readyz, /metrics"},
     {"admin", cli_admin_main, "operate on an installation's state: migrate it to another store"},
     {"login", cli_login_main, "sign in to a server and save an API token"},
     {"logout", cli_logout_main, "revoke the saved token and forget the login"},
@@ -55,7 +56,8 @@ static void overview(FILE *f) {
 
 static int cmd_version(int argc, char **argv) {
   static const cli_cmd cmd = {
-      "version", "[--json]", "Prints the version of cohort and of the linked libcohort.", NULL, NULL, NULL, NULL};
+      "version", "[--json]", "Prints the version of cohort and of the linked libcohort.", NULL, NULL,
+      NULL,      NULL};
   int rc;
   if (!cli_parse(&cmd, argc, argv, &rc))
     return rc;

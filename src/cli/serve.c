@@ -14,17 +14,20 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-  fprintf(f, "Usage: cohort serve|api|worker [--config FILE] [--SETTING=VALUE ...]\n\n"
-             "cohort serve runs everything in one process: the REST API under /v1, the web UI at /, job\n"
-             "threads and hosted trainees, by default with state in SQLite and blobs in a folder under\n"
-             "data_dir. On a cluster, cohort api runs stateless API replicas and cohort worker the processes\n"
-             "that run jobs and host trainees (store = postgres://..., blobs = s3://..., bus = nats://...).\n"
-             "Settings come from (lowest first) defaults, the config file (key = value lines),\n"
-             "COHORT_<SETTING> environment variables, then flags.\n"
-             "The first start needs an administrator password (admin_password or admin_password_file).\n\n"
-             "Settings:\n");
+  fprintf(f,
+          "Usage: cohort serve|api|worker [--config FILE] [--SETTING=VALUE ...]\n\n"
+          "cohort serve runs everything in one process: the REST API under /v1, the web UI at /, job\n"
+          "threads and hosted trainees, by default with state in SQLite and blobs in a folder under\n"
+          "data_dir. On a cluster, cohort api runs stateless API replicas and cohort worker the processes\n"
+          "that run jobs and host trainees (store = postgres://..., blobs = s3://..., bus = nats://...).\n"
+          "Settings come from (lowest first) defaults, the config file (key = value lines),\n"
+          "COHORT_<SETTING> environment variables, then flags.\n"
+          "The first start needs an administrator password (admin_password or admin_password_file).\n\n"
+          "Settings:\n");
   co_config_describe(f);
-  fprintf(f, "\nStops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
+  fprintf(
+      f,
+      "\nStops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
 }
 
 int cli_settings(const char *verb, int argc, char **argv, const char *const *own, co_config *cfg) {
@@ -134,8 +137,8 @@ static int run_server(const char *verb, const char *role, int argc, char **argv)
   snprintf(port, sizeof port, "%d", co_server_port(srv));
   const char *colon = strrchr(cfg.listen, ':');
   snprintf(url, sizeof url, "http://%.*s:%d/", (int)(colon - cfg.listen), cfg.listen, co_server_port(srv));
-  co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "role", cfg.role, "version",
-         COHORT_VERSION_STRING, NULL);
+  co_log(CO_LOG_INFO, "listening", "url", url, "port", port, "data_dir", cfg.data_dir, "role", cfg.role,
+         "version", COHORT_VERSION_STRING, NULL);
   co_log_set_level((co_log_level)level);
   int sig = 0;
   sigwait(&stop, &sig);
@@ -146,8 +149,14 @@ static int run_server(const char *verb, const char *role, int argc, char **argv)
   return CLI_OK;
 }
 
-int cli_serve_main(int argc, char **argv) { return run_server("serve", NULL, argc, argv); }
+int cli_serve_main(int argc, char **argv) {
+  return run_server("serve", NULL, argc, argv);
+}
 
-int cli_api_main(int argc, char **argv) { return run_server("api", "api", argc, argv); }
+int cli_api_main(int argc, char **argv) {
+  return run_server("api", "api", argc, argv);
+}
 
-int cli_worker_main(int argc, char **argv) { return run_server("worker", "worker", argc, argv); }
+int cli_worker_main(int argc, char **argv) {
+  return run_server("worker", "worker", argc, argv);
+}

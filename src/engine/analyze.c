@@ -230,7 +230,8 @@ out:
 }
 
 /* Sum of a single target's error at the best k for weights w, power p; sets *bk. */
-static cohort_status target_error(analyzer *a, size_t target, const double *w, double p, double *err, size_t *bk) {
+static cohort_status target_error(analyzer *a, size_t target, const double *w, double p, double *err,
+                                  size_t *bk) {
   cohort_status st = run_loo(a, &target, 1, w, p, "analyze target");
   if (st != COHORT_OK)
     return st;
@@ -374,7 +375,8 @@ cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_opt
   if (targetless || !t->analyzed) {
     if (!targetless)
       a.total_calls += a.np + 1;
-    if ((st = co_trainee_default_devs(t)) != COHORT_OK || (st = analyze_targetless(&a, feats, nfe)) != COHORT_OK)
+    if ((st = co_trainee_default_devs(t)) != COHORT_OK ||
+        (st = analyze_targetless(&a, feats, nfe)) != COHORT_OK)
       goto out;
     t->analyzed = true;
   }
@@ -398,7 +400,8 @@ cohort_status cohort_feature_importance(cohort_trainee *t, const char *target, s
     return co_error(COHORT_EINVAL, "importance: trainee and output array are required");
   size_t tf = 0, nf = t->nf;
   if (n < nf)
-    return co_error_in("n", co_error(COHORT_EINVAL, "importance: n = %zu is shorter than the %zu features", n, nf));
+    return co_error_in(
+        "n", co_error(COHORT_EINVAL, "importance: n = %zu is shorter than the %zu features", n, nf));
   cohort_status st = co_trainee_feature(t, target, &tf);
   if (st != COHORT_OK)
     return st;

@@ -75,7 +75,7 @@ struct cohort_eval {
   size_t identical_rare;     /* ... to a row fewer than copy_k real rows share (privacy risk) */
   size_t identical_common;   /* ... to a row at least copy_k real rows share */
   size_t copy_k;
-  double copy_tolerance;     /* numbers match within this fraction of the synthetic value */
+  double copy_tolerance; /* numbers match within this fraction of the synthetic value */
 
   /* Train on synthetic / train on real, tested on the holdout. */
   char *target;        /* NULL = not computed */

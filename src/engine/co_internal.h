@@ -36,8 +36,8 @@ void co_dict_free(co_dict *d);
 /* ---------------------------------------------------------------- table (table.c, csv.c) */
 struct cohort_table {
   size_t nrows, ncols, cap_rows;
-  char **names;   /* ncols, owned */
-  char **cells;   /* nrows * ncols, row-major, into arena; NULL = missing */
+  char **names; /* ncols, owned */
+  char **cells; /* nrows * ncols, row-major, into arena; NULL = missing */
   co_arena arena;
 };
 
@@ -51,13 +51,13 @@ typedef struct co_feature {
   char *name;
   cohort_ftype type;
   unsigned flags;
-  double min, max;     /* observed bounds (continuous value, datetime epoch seconds, ordinal rank) */
-  int decimals;        /* continuous: most digits after the point seen; output rounds to it */
-  bool integer;        /* continuous: every value seen was an integer */
-  bool has_time;       /* datetime: values carry a time of day */
-  co_dict levels;      /* nominal/ordinal/boolean: categories; code = index (ordinal: rank) */
-  char *reason;        /* why the type was chosen (inference or override), owned; NULL = unknown
-                          (a trainee file does not store it) */
+  double min, max; /* observed bounds (continuous value, datetime epoch seconds, ordinal rank) */
+  int decimals;    /* continuous: most digits after the point seen; output rounds to it */
+  bool integer;    /* continuous: every value seen was an integer */
+  bool has_time;   /* datetime: values carry a time of day */
+  co_dict levels;  /* nominal/ordinal/boolean: categories; code = index (ordinal: rank) */
+  char *reason;    /* why the type was chosen (inference or override), owned; NULL = unknown
+                      (a trainee file does not store it) */
 } co_feature;
 
 struct cohort_schema {
@@ -92,8 +92,8 @@ typedef struct co_rng {
 } co_rng;
 void co_rng_seed(co_rng *r, uint64_t seed);
 uint64_t co_rng_next(co_rng *r);
-double co_rng_uniform(co_rng *r);          /* [0,1) */
-size_t co_rng_below(co_rng *r, size_t n);  /* [0,n) */
+double co_rng_uniform(co_rng *r);         /* [0,1) */
+size_t co_rng_below(co_rng *r, size_t n); /* [0,n) */
 double co_rng_normal(co_rng *r);
 double co_rng_laplace(co_rng *r, double b);
 

@@ -243,8 +243,8 @@ static cohort_status push_row(csv_parser *p, size_t line, char **cells) {
   if (need / t->ncols != t->nrows + 1)
     return co_error(COHORT_ELIMIT, "line %zu: too many rows", line);
   if (p->max_cells && need > p->max_cells)
-    return co_error(COHORT_ELIMIT, "line %zu: more than %zu cells (max_cells: %zu columns x %zu rows so far)", line,
-                    p->max_cells, t->ncols, t->nrows);
+    return co_error(COHORT_ELIMIT, "line %zu: more than %zu cells (max_cells: %zu columns x %zu rows so far)",
+                    line, p->max_cells, t->ncols, t->nrows);
   size_t cap = t->cap_rows * t->ncols;
   if (need > cap) {
     if (co_grow((void **)&t->cells, &cap, need, sizeof *t->cells) != 0)
@@ -661,7 +661,8 @@ static bool same_cell(const char *a, const char *b) {
  * unlimited one, one that fails for another reason fails unlimited too, and an input within every
  * limit (short enough that no field can pass max_field_bytes) parses under them. */
 static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *full) {
-  const cohort_csv_options lim = {.size = sizeof lim, .max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
+  const cohort_csv_options lim = {
+      .size = sizeof lim, .max_rows = 6, .max_field_bytes = 64, .max_columns = 4, .max_cells = 20};
   cohort_table *t = NULL;
   cohort_status st = cohort_table_parse_csv(&t, (const char *)data, size, &lim);
   if (st == COHORT_OK) {

@@ -767,7 +767,7 @@ static long copy_sort_column(const ectx *x, double *scratch) {
 
 static cohort_status count_identical(ectx *x) {
   size_t n = x->nrows[T_REAL];
-  double tol = x->opt.copy_tolerance > 0 ? x->opt.copy_tolerance
+  double tol = x->opt.copy_tolerance > 0   ? x->opt.copy_tolerance
                : x->opt.copy_tolerance < 0 ? 0.0
                                            : CO_COPY_TOL_DEFAULT;
   size_t kmin = x->opt.copy_k ? x->opt.copy_k : CO_COPY_K_DEFAULT;

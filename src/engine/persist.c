@@ -89,7 +89,9 @@ static uint32_t ld32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t ld64(const uint8_t *p) { return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32; }
+static uint64_t ld64(const uint8_t *p) {
+  return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
 
 /* A file being loaded is mapped, not copied: pages already checked or decoded are handed back
  * (MADV_DONTNEED on a private read-only mapping just drops them; touching them again reads the
@@ -138,7 +140,9 @@ static uint32_t crc32_of(const uint8_t *p, size_t n) {
   return (uint32_t)c;
 }
 
-static bool is_cat(cohort_ftype t) { return t == COHORT_NOMINAL || t == COHORT_ORDINAL || t == COHORT_BOOLEAN; }
+static bool is_cat(cohort_ftype t) {
+  return t == COHORT_NOMINAL || t == COHORT_ORDINAL || t == COHORT_BOOLEAN;
+}
 
 /* ---------------------------------------------------------------- writer */
 
@@ -154,7 +158,9 @@ static void w_bytes(wbuf *w, const void *src, size_t n) {
   w->pos += n;
 }
 
-static void w_u8(wbuf *w, uint8_t v) { w_bytes(w, &v, 1); }
+static void w_u8(wbuf *w, uint8_t v) {
+  w_bytes(w, &v, 1);
+}
 
 static void w_u32(wbuf *w, uint32_t v) {
   uint8_t b[4];
@@ -259,7 +265,8 @@ static cohort_status check_limits(const cohort_trainee *t) {
     const co_feature *f = &t->schema.f[j];
     if ((unsigned)f->type > COHORT_BOOLEAN || (f->flags & ~(unsigned)(CO_F_ID | CO_F_IGNORED)) ||
         f->decimals < 0 || f->decimals > MAX_DECIMALS)
-      return co_error(COHORT_ESTATE, "serialize: feature '%s' has an invalid type, flags or decimals", f->name);
+      return co_error(COHORT_ESTATE, "serialize: feature '%s' has an invalid type, flags or decimals",
+                      f->name);
     if (t->dev && (!isfinite(t->dev[j]) || !(t->dev[j] >= 0)))
       return co_error(COHORT_ESTATE, "serialize: deviation of feature '%s' is %g", f->name, t->dev[j]);
   }
@@ -311,15 +318,19 @@ cohort_status cohort_trainee_serialize(const cohort_trainee *t, void **out, size
 typedef struct rbuf {
   const uint8_t *p; /* payload */
   size_t len, pos;
-  const char *label;  /* "trainee file" or "trainee file 'PATH'" */
-  char section[128];  /* where we are, for messages */
-  char *scratch;      /* NUL-terminated copy of the last string read */
+  const char *label; /* "trainee file" or "trainee file 'PATH'" */
+  char section[128]; /* where we are, for messages */
+  char *scratch;     /* NUL-terminated copy of the last string read */
   size_t scap;
-  co_map *map;        /* the file's mapping, or NULL */
+  co_map *map; /* the file's mapping, or NULL */
 } rbuf;
 
-static size_t r_off(const rbuf *r) { return HDR_SIZE + r->pos; } /* offset in the file */
-static size_t r_left(const rbuf *r) { return r->len - r->pos; }
+static size_t r_off(const rbuf *r) {
+  return HDR_SIZE + r->pos;
+} /* offset in the file */
+static size_t r_left(const rbuf *r) {
+  return r->len - r->pos;
+}
 
 static cohort_status bad(const rbuf *r, size_t at, const char *fmt, ...) CO_PRINTF(3, 4);
 static cohort_status bad(const rbuf *r, size_t at, const char *fmt, ...) {
@@ -335,11 +346,11 @@ static cohort_status truncated(const rbuf *r) {
   return co_error(COHORT_ECORRUPT, "%s: truncated in %s at byte %zu", r->label, r->section, r_off(r));
 }
 
-#define TRY(expr)                                                                                        \
-  do {                                                                                                   \
-    cohort_status try_st_ = (expr);                                                                      \
-    if (try_st_ != COHORT_OK)                                                                            \
-      return try_st_;                                                                                    \
+#define TRY(expr)                                                                                            \
+  do {                                                                                                       \
+    cohort_status try_st_ = (expr);                                                                          \
+    if (try_st_ != COHORT_OK)                                                                                \
+      return try_st_;                                                                                        \
   } while (0)
 
 static cohort_status r_u8(rbuf *r, uint8_t *v) {
@@ -643,8 +654,8 @@ static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t 
   uint32_t want = ld32(b + 24), got = crc32_map(b + HDR_SIZE, len - HDR_SIZE, map);
   map_rewind(map); /* the decoder reads the pages again, from the page cache */
   if (want != got)
-    return co_error(COHORT_ECORRUPT, "%s: payload checksum mismatch (stored %08x, computed %08x)", label, want,
-                    got);
+    return co_error(COHORT_ECORRUPT, "%s: payload checksum mismatch (stored %08x, computed %08x)", label,
+                    want, got);
 
   rbuf r = {.p = b + HDR_SIZE, .len = len - HDR_SIZE, .label = label, .map = map};
   co_dict names = {0};
@@ -801,7 +812,8 @@ cohort_status cohort_trainee_load(cohort_trainee **out, const char *path) {
   }
   void *mem = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (mem == MAP_FAILED) {
-    st = co_error(errno == ENOMEM ? COHORT_ENOMEM : COHORT_EIO, "load: cannot map '%s': %s", path, strerror(errno));
+    st = co_error(errno == ENOMEM ? COHORT_ENOMEM : COHORT_EIO, "load: cannot map '%s': %s", path,
+                  strerror(errno));
     goto out;
   }
   madvise(mem, size, MADV_SEQUENTIAL);

@@ -4,9 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_vote(const co_feature *f) { return co_is_categorical(f->type); }
+static bool is_vote(const co_feature *f) {
+  return co_is_categorical(f->type);
+}
 
-double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value, double *probs) {
+double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value,
+                       double *probs) {
   const co_feature *fe = &t->schema.f[f];
   size_t nf = t->nf;
   if (is_vote(fe)) {
@@ -79,7 +82,8 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
   return mad / sw;
 }
 
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual, double *resid) {
+double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual,
+                        double *resid) {
   const co_feature *fe = &t->schema.f[f];
   if (is_vote(fe) && fe->levels.n <= 64) {
     double p[64], value;
@@ -107,17 +111,17 @@ double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size
 
 struct cohort_reaction {
   size_t nrows, nt, nctx;
-  char **tname;    /* nt */
-  size_t *tidx;    /* nt, feature index in the trainee */
-  bool *tcat;      /* nt */
-  double *num;     /* nrows * nt */
-  double *unc;     /* nrows * nt */
-  const char **val;/* nrows * nt, into arena or level copies */
-  size_t *ncls;    /* nt */
-  char ***cls;     /* nt arrays of level names (copies) */
-  double **prob;   /* nt arrays of nrows * ncls */
-  size_t kcases;   /* details: neighbours kept per row */
-  size_t *ncase;   /* nrows */
+  char **tname;     /* nt */
+  size_t *tidx;     /* nt, feature index in the trainee */
+  bool *tcat;       /* nt */
+  double *num;      /* nrows * nt */
+  double *unc;      /* nrows * nt */
+  const char **val; /* nrows * nt, into arena or level copies */
+  size_t *ncls;     /* nt */
+  char ***cls;      /* nt arrays of level names (copies) */
+  double **prob;    /* nt arrays of nrows * ncls */
+  size_t kcases;    /* details: neighbours kept per row */
+  size_t *ncase;    /* nrows */
   uint32_t *case_idx;
   double *case_w;  /* nrows * kcases, normalized influence */
   char **ctxname;  /* nctx */
@@ -158,9 +162,15 @@ void cohort_reaction_free(cohort_reaction *r) {
   co_free(r);
 }
 
-size_t cohort_reaction_rows(const cohort_reaction *r) { return r->nrows; }
-size_t cohort_reaction_targets(const cohort_reaction *r) { return r->nt; }
-const char *cohort_reaction_target(const cohort_reaction *r, size_t i) { return i < r->nt ? r->tname[i] : NULL; }
+size_t cohort_reaction_rows(const cohort_reaction *r) {
+  return r->nrows;
+}
+size_t cohort_reaction_targets(const cohort_reaction *r) {
+  return r->nt;
+}
+const char *cohort_reaction_target(const cohort_reaction *r, size_t i) {
+  return i < r->nt ? r->tname[i] : NULL;
+}
 
 const char *cohort_reaction_value(const cohort_reaction *r, size_t row, size_t i) {
   return row < r->nrows && i < r->nt ? r->val[row * r->nt + i] : NULL;
@@ -171,7 +181,9 @@ double cohort_reaction_number(const cohort_reaction *r, size_t row, size_t i) {
 double cohort_reaction_uncertainty(const cohort_reaction *r, size_t row, size_t i) {
   return row < r->nrows && i < r->nt ? r->unc[row * r->nt + i] : NAN;
 }
-size_t cohort_reaction_classes(const cohort_reaction *r, size_t i) { return i < r->nt ? r->ncls[i] : 0; }
+size_t cohort_reaction_classes(const cohort_reaction *r, size_t i) {
+  return i < r->nt ? r->ncls[i] : 0;
+}
 const char *cohort_reaction_class(const cohort_reaction *r, size_t i, size_t c) {
   return i < r->nt && c < r->ncls[i] ? r->cls[i][c] : NULL;
 }
@@ -183,14 +195,17 @@ double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t 
 size_t cohort_reaction_cases(const cohort_reaction *r, size_t row) {
   return r->ncase && row < r->nrows ? r->ncase[row] : 0;
 }
-void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index, double *weight) {
+void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index,
+                          double *weight) {
   bool ok = r->ncase && row < r->nrows && i < r->ncase[row];
   if (case_index)
     *case_index = ok ? r->case_idx[row * r->kcases + i] : 0;
   if (weight)
     *weight = ok ? r->case_w[row * r->kcases + i] : NAN;
 }
-size_t cohort_reaction_contexts(const cohort_reaction *r) { return r->contrib ? r->nctx : 0; }
+size_t cohort_reaction_contexts(const cohort_reaction *r) {
+  return r->contrib ? r->nctx : 0;
+}
 const char *cohort_reaction_context(const cohort_reaction *r, size_t c) {
   return r->contrib && c < r->nctx ? r->ctxname[c] : NULL;
 }
@@ -205,16 +220,16 @@ double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t
 typedef struct react_ctx {
   cohort_trainee *t;
   const co_index *ix;
-  const double *x;       /* encoded rows, nrows * nf */
-  const bool *is_ctx;    /* nf: feature may be used as context */
-  const size_t *ctxidx;  /* nctx feature indices (for contributions) */
+  const double *x;      /* encoded rows, nrows * nf */
+  const bool *is_ctx;   /* nf: feature may be used as context */
+  const size_t *ctxidx; /* nctx feature indices (for contributions) */
   unsigned details;
   cohort_reaction *r;
 } react_ctx;
 
 /* Neighbours and prediction of target ti for one row with a given context mask. */
-static void predict_one(const react_ctx *c, const float *q, const double *row, size_t ti, long drop, double *wbuf,
-                        co_nb *nb, size_t *m, double *value, double *unc, double *probs) {
+static void predict_one(const react_ctx *c, const float *q, const double *row, size_t ti, long drop,
+                        double *wbuf, co_nb *nb, size_t *m, double *value, double *unc, double *probs) {
   const cohort_trainee *t = c->t;
   size_t tf = c->r->tidx[ti];
   const co_params *pr = co_trainee_params_for(t, (long)tf);
@@ -305,7 +320,8 @@ out:
   return st;
 }
 
-static cohort_status reaction_alloc(cohort_reaction *r, const cohort_trainee *t, const size_t *ctxidx, unsigned details) {
+static cohort_status reaction_alloc(cohort_reaction *r, const cohort_trainee *t, const size_t *ctxidx,
+                                    unsigned details) {
   size_t nt = r->nt, nrows = r->nrows;
   r->tname = co_calloc(nt, sizeof *r->tname);
   r->tcat = co_calloc(nt, sizeof *r->tcat);
@@ -413,7 +429,8 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
     }
     for (size_t j = 0; j < i; j++)
       if (r->tidx[j] == r->tidx[i]) {
-        st = co_error_in("targets", co_error(COHORT_EINVAL, "react: target '%s' is given twice", opt->targets[i]));
+        st = co_error_in("targets",
+                         co_error(COHORT_EINVAL, "react: target '%s' is given twice", opt->targets[i]));
         goto fail;
       }
   }
@@ -425,8 +442,9 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
         goto fail;
       }
       if (cohort_table_find(rows, opt->contexts[i]) < 0) {
-        st = co_error_in("contexts", co_error(COHORT_EINVAL, "react: context feature '%s' is not a column of the rows",
-                                              opt->contexts[i]));
+        st = co_error_in("contexts",
+                         co_error(COHORT_EINVAL, "react: context feature '%s' is not a column of the rows",
+                                  opt->contexts[i]));
         goto fail;
       }
       is_ctx[f] = true;
@@ -517,7 +535,8 @@ static cohort_status impute_range(void *vctx, size_t begin, size_t end, size_t w
   return COHORT_OK;
 }
 
-static cohort_status impute_matrix(cohort_trainee *t, const double *x, size_t nrows, bool self, double **fill) {
+static cohort_status impute_matrix(cohort_trainee *t, const double *x, size_t nrows, bool self,
+                                   double **fill) {
   if (!t->n)
     return co_error(COHORT_ESTATE, "impute: the trainee has no cases; train it first");
   const co_index *ix;

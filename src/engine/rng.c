@@ -13,7 +13,9 @@ void co_rng_seed(co_rng *r, uint64_t seed) {
     r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t co_rng_next(co_rng *r) {
   uint64_t *s = r->s;
@@ -28,7 +30,9 @@ uint64_t co_rng_next(co_rng *r) {
   return result;
 }
 
-double co_rng_uniform(co_rng *r) { return (double)(co_rng_next(r) >> 11) * 0x1.0p-53; }
+double co_rng_uniform(co_rng *r) {
+  return (double)(co_rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 size_t co_rng_below(co_rng *r, size_t n) {
   if (n <= 1)

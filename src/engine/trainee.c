@@ -77,11 +77,19 @@ nomem:
   return co_nomem();
 }
 
-const cohort_schema *cohort_trainee_schema(const cohort_trainee *t) { return &t->schema; }
-size_t cohort_trainee_cases(const cohort_trainee *t) { return t->n; }
-int cohort_trainee_is_analyzed(const cohort_trainee *t) { return t->analyzed; }
+const cohort_schema *cohort_trainee_schema(const cohort_trainee *t) {
+  return &t->schema;
+}
+size_t cohort_trainee_cases(const cohort_trainee *t) {
+  return t->n;
+}
+int cohort_trainee_is_analyzed(const cohort_trainee *t) {
+  return t->analyzed;
+}
 
-void co_trainee_invalidate(cohort_trainee *t) { t->generation++; }
+void co_trainee_invalidate(cohort_trainee *t) {
+  t->generation++;
+}
 
 cohort_status co_trainee_feature(const cohort_trainee *t, const char *name, size_t *out) {
   long i = name ? cohort_schema_find(&t->schema, name) : -1;
@@ -220,7 +228,8 @@ cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases
   for (size_t i = 0; i < n; i++) {
     if (cases[i] >= t->n) {
       co_free(drop);
-      return co_error(COHORT_ENOTFOUND, "remove: case %zu does not exist (the trainee has %zu)", cases[i], t->n);
+      return co_error(COHORT_ENOTFOUND, "remove: case %zu does not exist (the trainee has %zu)", cases[i],
+                      t->n);
     }
     drop[cases[i]] = true;
   }
@@ -241,7 +250,8 @@ cohort_status cohort_trainee_remove_cases(cohort_trainee *t, const size_t *cases
   return COHORT_OK;
 }
 
-cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature, const char *value) {
+cohort_status cohort_trainee_edit_case(cohort_trainee *t, size_t case_index, const char *feature,
+                                       const char *value) {
   size_t j = 0;
   if (!t || case_index >= (t ? t->n : 0))
     return co_error(COHORT_ENOTFOUND, "edit: case %zu does not exist", case_index);

@@ -37,8 +37,8 @@ int co_secret_equal(const char *a, const char *b) {
   return sodium_memcmp(a, b, na) == 0;
 }
 
-cohort_status co_token_issue(co_store *s, const char *user_id, const char *name, int64_t ttl_ms, co_token *out,
-                             char *secret, size_t cap) {
+cohort_status co_token_issue(co_store *s, const char *user_id, const char *name, int64_t ttl_ms,
+                             co_token *out, char *secret, size_t cap) {
   char hex[49];
   memset(out, 0, sizeof *out);
   if (cap < 64)
@@ -78,8 +78,8 @@ cohort_status co_token_resolve(co_store *s, const char *secret, co_user *user) {
   return COHORT_OK;
 }
 
-cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out, char *cookie,
-                               size_t cap) {
+cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out,
+                               char *cookie, size_t cap) {
   memset(out, 0, sizeof *out);
   if (cap < 65)
     return co_error(COHORT_EINVAL, "cookie buffer too small");

@@ -13,14 +13,14 @@ cohort_status co_password_check(const char *password);
 
 /* A new API token for user_id: *secret (cap >= 64) receives "cohort_" + 48 hex characters, shown
  * once; the store keeps its hash. */
-cohort_status co_token_issue(co_store *s, const char *user_id, const char *name, int64_t ttl_ms, co_token *out,
-                             char *secret, size_t cap);
+cohort_status co_token_issue(co_store *s, const char *user_id, const char *name, int64_t ttl_ms,
+                             co_token *out, char *secret, size_t cap);
 /* The user a token secret belongs to (EINVAL if unknown or expired). */
 cohort_status co_token_resolve(co_store *s, const char *secret, co_user *user);
 
 /* A new browser session: *cookie (cap >= 65) receives its secret value. */
-cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out, char *cookie,
-                               size_t cap);
+cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out,
+                               char *cookie, size_t cap);
 cohort_status co_session_resolve(co_store *s, const char *cookie, co_session *se, co_user *user);
 
 /* Constant-time comparison of two NUL-terminated strings. */
@@ -37,8 +37,8 @@ void co_pwgate_leave(void);
 
 /* Failure backoff by key ("user:<name>", "client:<address>"): after free_failures failures in a
  * row, each further failure blocks the key for 1 s, 2 s, 4 s ... up to max_ms; a success (or
- * max_ms without failures after the block ends) clears it. Keys live in a fixed table; when it is full the entry
- * whose block ended longest ago is reused. co_login_blocked_ms returns the milliseconds left. */
+ * max_ms without failures after the block ends) clears it. Keys live in a fixed table; when it is full the
+ * entry whose block ended longest ago is reused. co_login_blocked_ms returns the milliseconds left. */
 enum { CO_LOGIN_KEYS = 4096, CO_LOGIN_KEY_MAX = 160 };
 int64_t co_login_blocked_ms(const char *key, int64_t now_ms);
 void co_login_failed(const char *key, int free_failures, int64_t max_ms, int64_t now_ms);

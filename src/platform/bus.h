@@ -29,12 +29,13 @@ typedef void (*co_bus_msg_fn)(void *ctx, const char *subject, const char *data, 
 typedef struct co_bus_req co_bus_req;
 /* Called on a bus thread (or, locally, the requester's thread): must not block for long. data is
  * valid until respond. */
-typedef void (*co_bus_serve_fn)(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len);
+typedef void (*co_bus_serve_fn)(void *ctx, co_bus_req *req, const char *subject, const char *data,
+                                size_t len);
 
 /* One delivery of a work item from the durable queue. */
 typedef struct co_bus_work co_bus_work;
 typedef enum co_bus_outcome {
-  CO_BUS_ACK = 0,  /* done: never delivered again */
+  CO_BUS_ACK = 0,   /* done: never delivered again */
   CO_BUS_RETRY = 1, /* deliver again (to anyone) soon */
   CO_BUS_DROP = 2   /* never deliver again although not done (it can never succeed) */
 } co_bus_outcome;

@@ -49,7 +49,8 @@ static void respond_json(co_platform *p, co_bus_req *req, json_t *msg) {
 }
 
 static json_t *error_json(cohort_status st, const char *field) {
-  return json_pack("{s:{s:i, s:s?, s:s}}", "error", "status", (int)st, "field", field, "message", cohort_errmsg());
+  return json_pack("{s:{s:i, s:s?, s:s}}", "error", "status", (int)st, "field", field, "message",
+                   cohort_errmsg());
 }
 
 /* ---------------------------------------------------------------- worker side */
@@ -145,8 +146,10 @@ static void on_place(void *ctx, co_bus_req *req, const char *subject, const char
   co_calls *c = ctx;
   json_t *msg = json_loadb(data, len, 0, NULL);
   const char *id = json_string_value(json_object_get(msg, "id"));
-  cohort_status st = valid_id(id) ? serve_trainee(c, id) : co_error(COHORT_EFORMAT, "placement: bad trainee id");
-  respond_json(c->p, req, st == COHORT_OK ? json_pack("{s:{s:b}}", "reply", "serving", 1) : error_json(st, NULL));
+  cohort_status st =
+      valid_id(id) ? serve_trainee(c, id) : co_error(COHORT_EFORMAT, "placement: bad trainee id");
+  respond_json(c->p, req,
+               st == COHORT_OK ? json_pack("{s:{s:b}}", "reply", "serving", 1) : error_json(st, NULL));
   json_decref(msg);
 }
 
@@ -259,8 +262,8 @@ static cohort_status read_reply(const char *data, size_t len, json_t **reply, co
   return st;
 }
 
-cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                           const char **field) {
+cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                           json_t **reply, const char **field) {
   co_bus *b = p->bus;
   char subject[CO_ID_MAX + 48], place[CO_ID_MAX + 16];
   char *out = NULL;
@@ -288,14 +291,16 @@ cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *ve
     if (st == COHORT_OK) { /* {"serving": true}, or the worker's error */
       json_t *ignored = NULL;
       const char *f = NULL;
-      if ((st = read_reply(out, outlen, &ignored, &f)) != COHORT_OK) /* the worker's fault, not the caller's */
+      if ((st = read_reply(out, outlen, &ignored, &f)) !=
+          COHORT_OK) /* the worker's fault, not the caller's */
         st = co_error(COHORT_EIO, "placing trainee '%s' on a worker: %s", rec->id, cohort_errmsg());
       json_decref(ignored);
     }
     co_free(out);
     out = NULL;
     if (st == COHORT_ENOTFOUND) {
-      st = co_error(COHORT_EUNAVAIL, "no worker is running to host trainee '%s' (start cohort worker)", rec->id);
+      st = co_error(COHORT_EUNAVAIL, "no worker is running to host trainee '%s' (start cohort worker)",
+                    rec->id);
       break;
     }
     if (st != COHORT_OK)

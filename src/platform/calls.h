@@ -27,7 +27,7 @@ void co_calls_stop(co_calls *c);
 int64_t co_calls_serving(co_calls *c);
 
 /* API side: asks whichever worker hosts rec's trainee (see co_query_trainee). */
-cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                           const char **field);
+cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                           json_t **reply, const char **field);
 
 #endif

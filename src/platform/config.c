@@ -51,8 +51,10 @@ static const setting settings[] = {
     STR("bus", bus,
         "messages between the platform's parts: local (default) or nats://HOST:PORT[,nats://HOST:PORT...]"),
     STR("role", role,
-        "serve (API, job threads and hosted trainees: the default), api (API only: jobs, and on a NATS bus trainee "
-        "calls, go to other processes) or worker (job threads and hosted trainees; HTTP only for /healthz, /readyz, "
+        "serve (API, job threads and hosted trainees: the default), api (API only: jobs, and on a NATS bus "
+        "trainee "
+        "calls, go to other processes) or worker (job threads and hosted trainees; HTTP only for /healthz, "
+        "/readyz, "
         "/metrics); cohort api and cohort worker set it"),
     STR("instance", instance,
         "this process's name in job leases, unique among running processes (default: "
@@ -60,7 +62,8 @@ static const setting settings[] = {
     INT("job_max_attempts", job_max_attempts, 1, 100,
         "a job whose worker stopped this many times fails (default 3)"),
     INT("job_lease_s", job_lease_s, 2, 86400,
-        "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another process "
+        "seconds a running job's lease lasts unless renewed (progress renews it); when it ends, another "
+        "process "
         "takes the job over (default 120)"),
     STR("s3_access_key_id", s3_access_key_id, "S3 access key id (default $AWS_ACCESS_KEY_ID)"),
     STR("s3_secret_access_key_file", s3_secret_access_key_file,
@@ -85,7 +88,8 @@ static const setting settings[] = {
     INT("store_pool_size", store_pool_size, 1, 1000,
         "PostgreSQL store: connections this process keeps open at most (default 8)"),
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
-        "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default 10000)"),
+        "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default "
+        "10000)"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -267,7 +271,8 @@ cohort_status co_config_finish(co_config *c) {
     return co_error(COHORT_EINVAL, "role: '%s' is not serve, api or worker", c->role);
   for (const char *k = c->instance; *k; k++) /* it goes into leases, logs and metric labels */
     if (!isalnum((unsigned char)*k) && *k != '-' && *k != '_' && *k != '.')
-      return co_error(COHORT_EINVAL, "instance: '%s' may hold only letters, digits, '-', '_' and '.'", c->instance);
+      return co_error(COHORT_EINVAL, "instance: '%s' may hold only letters, digits, '-', '_' and '.'",
+                      c->instance);
   if (!c->admin_password_file[0])
     return COHORT_OK;
   FILE *f = fopen(c->admin_password_file, "r");

@@ -24,17 +24,17 @@ typedef struct co_config {
   int64_t max_rows;         /* rows per predict/impute/anomalies request and per synthesize job */
   int request_timeout_s;    /* idle connection timeout */
   int session_hours;
-  int secure_cookies;       /* Secure flag on the session cookie (off only for plain-http tests) */
-  char log_level[16];       /* debug | info | warn | error */
-  char ui_dir[1024];        /* serve the UI from this folder instead of the embedded copy (dev) */
+  int secure_cookies; /* Secure flag on the session cookie (off only for plain-http tests) */
+  char log_level[16]; /* debug | info | warn | error */
+  char ui_dir[1024];  /* serve the UI from this folder instead of the embedded copy (dev) */
   /* Where state lives, by URL; empty = the embedded default under data_dir. */
-  char store[1024];         /* sqlite:PATH | postgres://user@host:port/db?... */
-  char blobs[1024];         /* a folder | file:DIR | s3://bucket/prefix */
-  char bus[512];            /* local */
-  char role[16];            /* serve (API + jobs) | api (no job threads) */
-  char instance[128];       /* this process's name in job leases; unique among live processes */
-  int job_max_attempts;     /* a job whose worker died this many times fails */
-  int job_lease_s;          /* a running job's lease; another process takes the job over when it ends */
+  char store[1024];     /* sqlite:PATH | postgres://user@host:port/db?... */
+  char blobs[1024];     /* a folder | file:DIR | s3://bucket/prefix */
+  char bus[512];        /* local */
+  char role[16];        /* serve (API + jobs) | api (no job threads) */
+  char instance[128];   /* this process's name in job leases; unique among live processes */
+  int job_max_attempts; /* a job whose worker died this many times fails */
+  int job_lease_s;      /* a running job's lease; another process takes the job over when it ends */
   /* S3 blobs (blobs = s3://bucket/prefix?endpoint=...&region=...&addressing=path|virtual):
    * credentials from these or the standard AWS_* variables; never from the URL. */
   char s3_access_key_id[256];
@@ -54,19 +54,19 @@ typedef struct co_config {
   int login_backoff_max_s;
   int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
   /* PostgreSQL store tuning (ignored by the embedded store). */
-  int store_pool_size;      /* connections per process */
-  int store_timeout_ms;     /* statement_timeout, connect timeout, wait for a free connection */
+  int store_pool_size;  /* connections per process */
+  int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
 
   /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
    * JetStream work queue. */
-  char bus_redis[512];         /* redis://[:PASSWORD@]HOST[:PORT][/DB]; empty = no offload */
-  int bus_offload_bytes;       /* bodies above this travel through Redis; 0 = just under max_payload */
-  int bus_offload_ttl_s;       /* how long an offloaded body waits in Redis for its reader */
-  int bus_timeout_ms;          /* connecting, JetStream API calls, Redis commands */
-  char bus_work_stream[64];    /* the work queue's JetStream stream; empty = no work queue */
-  char bus_work_consumer[64];  /* its durable pull consumer, shared by every worker */
-  int bus_work_ack_wait_s;     /* a delivery without ack or progress for this long is redelivered */
-  int bus_work_max_deliver;    /* deliveries of one item before JetStream gives up on it */
+  char bus_redis[512];        /* redis://[:PASSWORD@]HOST[:PORT][/DB]; empty = no offload */
+  int bus_offload_bytes;      /* bodies above this travel through Redis; 0 = just under max_payload */
+  int bus_offload_ttl_s;      /* how long an offloaded body waits in Redis for its reader */
+  int bus_timeout_ms;         /* connecting, JetStream API calls, Redis commands */
+  char bus_work_stream[64];   /* the work queue's JetStream stream; empty = no work queue */
+  char bus_work_consumer[64]; /* its durable pull consumer, shared by every worker */
+  int bus_work_ack_wait_s;    /* a delivery without ack or progress for this long is redelivered */
+  int bus_work_max_deliver;   /* deliveries of one item before JetStream gives up on it */
 } co_config;
 
 void co_config_defaults(co_config *c);

@@ -170,7 +170,9 @@ cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out
   return st;
 }
 
-cohort_trainee *co_hosted_trainee(co_hosted *e) { return e->t; }
+cohort_trainee *co_hosted_trainee(co_hosted *e) {
+  return e->t;
+}
 
 void co_host_release(co_host *h, co_hosted *e) {
   if (!e)

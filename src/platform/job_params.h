@@ -37,14 +37,18 @@ typedef struct co_train_params {
 } co_train_params;
 
 typedef struct co_analyze_params {
-  co_strlist targets; /* none = targetless */
+  co_strlist targets;   /* none = targetless */
   co_sizelist k_values; /* none = the engine's grid */
   co_numlist p_values;
   int64_t sample; /* 0 = the engine's default */
   int64_t seed;
 } co_analyze_params;
 
-typedef enum co_privacy_param { CO_PRIVACY_REFERENCE = 0, CO_PRIVACY_LOCAL = 1, CO_PRIVACY_OFF = 2 } co_privacy_param;
+typedef enum co_privacy_param {
+  CO_PRIVACY_REFERENCE = 0,
+  CO_PRIVACY_LOCAL = 1,
+  CO_PRIVACY_OFF = 2
+} co_privacy_param;
 
 typedef struct co_synthesize_params {
   int64_t rows; /* 0 = as many as the trainee has cases */

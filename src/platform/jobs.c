@@ -14,7 +14,9 @@
 
 enum { FLUSH_NS = 200000000 };
 
-static int64_t lease_ms(const co_platform *p) { return (int64_t)p->cfg.job_lease_s * 1000; }
+static int64_t lease_ms(const co_platform *p) {
+  return (int64_t)p->cfg.job_lease_s * 1000;
+}
 
 struct co_jobs {
   co_platform *p;
@@ -94,8 +96,8 @@ static int flush(co_task *t, int force) {
   if (st == COHORT_EUNAVAIL) {
     /* The store is down, the lease not necessarily lost: stop, and record nothing (an outcome
      * written once the store is back would be "cancelled"); the job runs again when its lease ends. */
-    co_log(CO_LOG_WARN, "job interrupted: the store is unavailable to renew its lease", "job", t->job->id, "error",
-           cohort_errmsg(), NULL);
+    co_log(CO_LOG_WARN, "job interrupted: the store is unavailable to renew its lease", "job", t->job->id,
+           "error", cohort_errmsg(), NULL);
     t->interrupted = t->cancelled = 1;
     return 1;
   }
@@ -166,8 +168,8 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   if (st != COHORT_OK && (atomic_load(&p->jobs->stopping) || t.interrupted)) {
     /* Interrupted by shutdown or a store outage, not cancelled: leave it RUNNING under our name so
      * that the next start re-queues it, or a worker takes it when the lease ends. */
-    co_log(CO_LOG_INFO, "job interrupted, it runs again when its lease ends or at the next start", "job", job->id,
-           NULL);
+    co_log(CO_LOG_INFO, "job interrupted, it runs again when its lease ends or at the next start", "job",
+           job->id, NULL);
     co_job_params_clear(&t.args);
     json_decref(t.params);
     json_decref(t.result);
@@ -215,8 +217,8 @@ static void idle_wait(co_jobs *js) {
 
 static cohort_status claim(co_platform *p, const char *only_id, co_job *job) {
   co_jobs *js = p->jobs;
-  cohort_status st =
-      p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p), p->cfg.job_max_attempts, only_id, job);
+  cohort_status st = p->store->ops->job_claim(p->store, p->instance, co_now_ms(), lease_ms(p),
+                                              p->cfg.job_max_attempts, only_id, job);
   if (st != COHORT_OK && st != COHORT_ENOTFOUND) { /* once a minute while the store is down, not per thread */
     int64_t now = co_now_ms(), last = atomic_load(&js->claim_logged_ms);
     if (now - last >= 60000 && atomic_compare_exchange_strong(&js->claim_logged_ms, &last, now))

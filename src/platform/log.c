@@ -12,7 +12,9 @@
 static _Atomic int min_level = CO_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
-void co_log_set_level(co_log_level level) { atomic_store(&min_level, (int)level); }
+void co_log_set_level(co_log_level level) {
+  atomic_store(&min_level, (int)level);
+}
 
 int co_log_parse_level(const char *name) {
   for (int i = 0; i < 4; i++)
@@ -21,7 +23,9 @@ int co_log_parse_level(const char *name) {
   return -1;
 }
 
-int co_log_enabled(co_log_level level) { return (int)level >= atomic_load(&min_level); }
+int co_log_enabled(co_log_level level) {
+  return (int)level >= atomic_load(&min_level);
+}
 
 void co_log(co_log_level level, const char *msg, ...) {
   if (!co_log_enabled(level))

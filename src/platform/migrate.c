@@ -108,7 +108,8 @@ static int copy_member(void *ctx, const co_member *m) {
 
 static int copy_dataset(void *ctx, const co_dataset *d) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, d->blob)) != COHORT_OK || (w->err = w->to->ops->dataset_create(w->to, d)) != COHORT_OK)
+  if ((w->err = copy_object(w, d->blob)) != COHORT_OK ||
+      (w->err = w->to->ops->dataset_create(w->to, d)) != COHORT_OK)
     return 1;
   w->n->datasets++;
   told(w, "dataset", d->id);
@@ -117,7 +118,8 @@ static int copy_dataset(void *ctx, const co_dataset *d) {
 
 static int copy_trainee(void *ctx, const co_trainee *t) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, t->blob)) != COHORT_OK || (w->err = w->to->ops->trainee_create(w->to, t)) != COHORT_OK)
+  if ((w->err = copy_object(w, t->blob)) != COHORT_OK ||
+      (w->err = w->to->ops->trainee_create(w->to, t)) != COHORT_OK)
     return 1;
   w->n->trainees++;
   told(w, "trainee", t->id);
@@ -126,7 +128,8 @@ static int copy_trainee(void *ctx, const co_trainee *t) {
 
 static int copy_report(void *ctx, const co_report *r) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, r->json_blob)) != COHORT_OK || (w->err = copy_object(w, r->html_blob)) != COHORT_OK ||
+  if ((w->err = copy_object(w, r->json_blob)) != COHORT_OK ||
+      (w->err = copy_object(w, r->html_blob)) != COHORT_OK ||
       (w->err = w->to->ops->report_create(w->to, r)) != COHORT_OK)
     return 1;
   w->n->reports++;

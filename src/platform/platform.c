@@ -97,9 +97,10 @@ cohort_status co_data_dir_lock(const char *dir, int *fd) {
   if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
     return co_error(COHORT_EIO, "data_dir %s: %s", dir, strerror(errno));
   if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
-    return co_error(errno == EWOULDBLOCK ? COHORT_ESTATE : COHORT_EIO,
-                    "data_dir %s is in use by another cohort process: stop it, or give each process its own data_dir",
-                    dir);
+    return co_error(
+        errno == EWOULDBLOCK ? COHORT_ESTATE : COHORT_EIO,
+        "data_dir %s is in use by another cohort process: stop it, or give each process its own data_dir",
+        dir);
   return COHORT_OK;
 }
 
@@ -136,7 +137,8 @@ cohort_status co_backends_open_store(const co_backends *b, const co_config *cfg,
   const co_store_backend *sb;
   *out = NULL;
   store_url(cfg, url, sizeof url);
-  if (!(sb = pick("store", url, NULL, b->store, b->n_store, sizeof *b->store, "sqlite:PATH or postgres://...")))
+  if (!(sb = pick("store", url, NULL, b->store, b->n_store, sizeof *b->store,
+                  "sqlite:PATH or postgres://...")))
     return COHORT_EINVAL;
   cohort_status st = sb->open(url, cfg, out);
   if (st == COHORT_OK && ((*out)->ops->version < CO_STORE_VERSION ||
@@ -210,7 +212,8 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     st = co_error(COHORT_EIO, "data_dir %s: %s", cfg->data_dir, strerror(errno));
     goto fail;
   }
-  if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK || (st = open_backends(p, backends)) != COHORT_OK ||
+  if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
+      (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;

@@ -33,9 +33,9 @@ typedef struct co_platform {
   co_bus *bus;
   co_host *host;
   co_jobs *jobs;
-  co_calls *calls;             /* trainee calls from other processes (roles worker, serve on NATS) */
+  co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
-  int lock_fd;                 /* holds data_dir: one process per data folder */
+  int lock_fd;                /* holds data_dir: one process per data folder */
   int64_t started_ms;
 } co_platform;
 
@@ -68,8 +68,8 @@ void co_platform_close(co_platform *p);
  * job thread; *out receives the stored record (caller clears it). The parameters are decoded as
  * the job will decode them when it runs (co_job_params_decode): EINVAL naming the field in *field
  * for an unknown kind or a bad parameter. */
-cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id, const char *kind,
-                            json_t *params, co_job *out, const char **field);
+cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char *trainee_id,
+                            const char *kind, json_t *params, co_job *out, const char **field);
 /* Whether kind names a job this build can run. */
 int co_job_kind_known(const char *kind);
 cohort_status co_jobs_start(co_platform *p, int threads);

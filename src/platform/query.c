@@ -436,15 +436,15 @@ static const struct {
     {"importance", q_importance},
 };
 
-cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                               const char **field) {
+cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                               json_t **reply, const char **field) {
   if (co_platform_remote_calls(p)) /* an API process on a shared bus hosts nothing */
     return co_calls_ask(p, rec, verb, req, reply, field);
   return co_query_local(p, rec, verb, req, reply, field);
 }
 
-cohort_status co_query_local(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                             const char **field) {
+cohort_status co_query_local(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                             json_t **reply, const char **field) {
   *reply = NULL;
   *field = NULL;
   if (!json_is_object(req))

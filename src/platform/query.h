@@ -20,10 +20,10 @@
 /* Answers verb on the committed version rec describes: in this process, or (role api) through
  * the worker hosting the trainee (calls.h). *reply (a new reference) on success; *field names the
  * request member at fault, or NULL (valid until the next call on this thread). */
-cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                       const char **field);
+cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                               json_t **reply, const char **field);
 /* The same, always in this process (what a worker runs for a call). */
-cohort_status co_query_local(co_platform *p, const co_trainee *rec, const char *verb, json_t *req, json_t **reply,
-                             const char **field);
+cohort_status co_query_local(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
+                             json_t **reply, const char **field);
 
 #endif

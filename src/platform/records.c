@@ -8,9 +8,13 @@ static json_t *parsed_or_null(const char *text) {
   return j ? j : json_null();
 }
 
-static json_t *opt_str(const char *s) { return s[0] ? json_string(s) : json_null(); }
+static json_t *opt_str(const char *s) {
+  return s[0] ? json_string(s) : json_null();
+}
 
-static json_t *opt_time(int64_t ms) { return ms ? json_integer(ms) : json_null(); }
+static json_t *opt_time(int64_t ms) {
+  return ms ? json_integer(ms) : json_null();
+}
 
 json_t *co_job_json(const co_job *j) {
   json_t *o = json_object();

@@ -17,9 +17,9 @@
  * Pointers point into the evaluation, which outlives the rendering. */
 
 typedef struct rdist {
-  size_t nbins;             /* histogram: bins (edges has nbins + 1); categories: entries in cats */
-  const double *edges;      /* histogram only */
-  const char *const *cats;  /* categories only */
+  size_t nbins;            /* histogram: bins (edges has nbins + 1); categories: entries in cats */
+  const double *edges;     /* histogram only */
+  const char *const *cats; /* categories only */
   const double *real, *synth;
   bool has_other;
   double other_real, other_synth;
@@ -596,10 +596,12 @@ static void privacy_section(hbuf *b, const report *e) {
         "<h2>Privacy</h2>\n<p class=\"muted\">DCR: distance from a row to its closest record, the mean over "
         "columns of |x &#8722; y| / column range (capped at 1) for numeric columns and 0/1 for categorical "
         "ones.</p>\n<table>\n");
-  putf(b, "<tr><th>Synthetic rows identical to a real row (by value)</th><td class=\"n\">%zu of %zu</td></tr>\n",
+  putf(b,
+       "<tr><th>Synthetic rows identical to a real row (by value)</th><td class=\"n\">%zu of %zu</td></tr>\n",
        e->identical, e->synth_rows);
   putf(b,
-       "<tr><th>&#8230; copying a row fewer than %zu real rows share (privacy risk)</th><td class=\"n\">%zu</td>"
+       "<tr><th>&#8230; copying a row fewer than %zu real rows share (privacy risk)</th><td "
+       "class=\"n\">%zu</td>"
        "</tr>\n<tr><th>&#8230; copying a row %zu or more real rows share</th><td class=\"n\">%zu</td></tr>\n",
        e->copy_k, e->identical_rare, e->copy_k, e->identical_common);
   puts_(b, "<tr><th>DCR baseline protection</th><td class=\"n\">");
@@ -667,7 +669,8 @@ static cohort_status render(const report *e, char **out) {
     card(&b, "DCR overfitting protection", e->dcr_overfitting, "closer to training than to holdout");
   {
     char note[160];
-    snprintf(note, sizeof note, "%zu of %zu synthetic rows copy a rare real row (%zu copy a row %zu+ real rows share)",
+    snprintf(note, sizeof note,
+             "%zu of %zu synthetic rows copy a rare real row (%zu copy a row %zu+ real rows share)",
              e->identical_rare, e->synth_rows, e->identical_common, e->copy_k);
     card(&b, "Rare rows not copied",
          e->synth_rows ? 1.0 - (double)e->identical_rare / (double)e->synth_rows : NAN, note);

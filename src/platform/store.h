@@ -215,7 +215,8 @@ typedef struct co_store_ops {
    * attempt (ESTATE otherwise), so a writer never overwrites a commit it did not see and a
    * superseded attempt never commits. fence NULL: no job (an import). */
   cohort_status (*trainee_commit)(co_store *s, const char *id, int64_t expect_version, int64_t new_version,
-                                  const char *blob, const char *info_json, const co_fence *fence, int64_t now_ms);
+                                  const char *blob, const char *info_json, const co_fence *fence,
+                                  int64_t now_ms);
   cohort_status (*trainee_delete)(co_store *s, const char *id);
 
   /* jobs: the durable queue */
@@ -230,8 +231,8 @@ typedef struct co_store_ops {
    * claimed forever). Safe across processes sharing the store. only_id: take that job or nothing
    * (a delivery from the bus's work queue names it); NULL: the oldest runnable. ENOTFOUND when
    * nothing is runnable. */
-  cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms, int max_attempts,
-                             const char *only_id, co_job *out);
+  cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
+                             int max_attempts, const char *only_id, co_job *out);
   /* Progress from the lease holder; also renews the lease. ESTATE if owner no longer holds it. */
   cohort_status (*job_progress)(co_store *s, const char *id, const char *owner, double progress,
                                 const char *stage, int64_t lease_until_ms);
@@ -250,8 +251,8 @@ typedef struct co_store_ops {
   /* reports */
   cohort_status (*report_create)(co_store *s, const co_report *r);
   cohort_status (*report_get)(co_store *s, const char *id, co_report *out);
-  cohort_status (*report_list)(co_store *s, const char *workspace_id, const char *trainee_id,
-                               co_report_fn fn, void *ctx);
+  cohort_status (*report_list)(co_store *s, const char *workspace_id, const char *trainee_id, co_report_fn fn,
+                               void *ctx);
   cohort_status (*report_delete)(co_store *s, const char *id);
 
   /* ---- version 2 */
@@ -262,8 +263,8 @@ typedef struct co_store_ops {
   /* A cheap round trip for /readyz: EUNAVAILABLE-style failures say why (EIO with the message). */
   cohort_status (*ping)(co_store *s);
 
-  /* Added last (issue 12, hardening; every backend implements it: the PostgreSQL one too). After a password change: in one
-   * transaction, deletes the user's sessions except keep_session_hash (NULL = all) and, when
+  /* Added last (issue 12, hardening; every backend implements it: the PostgreSQL one too). After a password
+   * change: in one transaction, deletes the user's sessions except keep_session_hash (NULL = all) and, when
    * tokens is non-zero, all their API tokens. The counts go to *sessions and *ntokens (NULL =
    * not wanted). */
   cohort_status (*user_revoke)(co_store *s, const char *user_id, const char *keep_session_hash, int tokens,

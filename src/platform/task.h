@@ -6,12 +6,12 @@
 
 typedef struct co_task {
   co_platform *p;
-  co_job *job;    /* the claimed record */
-  json_t *params;      /* parsed job->params_json (an object) */
-  co_job_params args;  /* decoded from params (borrows its strings) */
-  co_bus_work *work;   /* the work-queue delivery this run answers, or NULL */
-  json_t *result; /* set by the task on success */
-  double base, span; /* the engine's 0..1 maps to base..base+span of the job */
+  co_job *job;        /* the claimed record */
+  json_t *params;     /* parsed job->params_json (an object) */
+  co_job_params args; /* decoded from params (borrows its strings) */
+  co_bus_work *work;  /* the work-queue delivery this run answers, or NULL */
+  json_t *result;     /* set by the task on success */
+  double base, span;  /* the engine's 0..1 maps to base..base+span of the job */
   uint64_t last_flush_ns;
   char stage[CO_STAGE_MAX];
   int cancelled;

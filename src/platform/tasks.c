@@ -1,7 +1,7 @@
 /* tasks.c: the job kinds. Each reads its parameters as job_params.c decoded them (at submit and
  * again now: a job may have been queued by an older version), works on private copies, and
- * publishes its output only at the end: a new trainee version is saved to a new blob and committed with a compare-and-swap, so a
- * crash or a cancel mid-job leaves the committed trainee as it was. */
+ * publishes its output only at the end: a new trainee version is saved to a new blob and committed with a
+ * compare-and-swap, so a crash or a cancel mid-job leaves the committed trainee as it was. */
 #include "co_base.h"
 #include "log.h"
 #include "report.h"
@@ -94,7 +94,8 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
   char *info_text = json_dumps(info, JSON_COMPACT);
   json_decref(info);
   co_fence fence = {t->job->id, p->instance, t->job->attempts};
-  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, &fence, co_now_ms());
+  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, &fence,
+                                     co_now_ms());
   free(info_text);
   if (st != COHORT_OK) {
     p->blobs->ops->remove(p->blobs, key);
@@ -267,8 +268,8 @@ out:
 
 /* ---------------------------------------------------------------- outputs: datasets and reports */
 
-static cohort_status store_table(co_task *t, const cohort_table *tab, const char *name, const cohort_schema *schema,
-                                 co_dataset *out) {
+static cohort_status store_table(co_task *t, const cohort_table *tab, const char *name,
+                                 const cohort_schema *schema, co_dataset *out) {
   co_platform *p = t->p;
   char staging[4096];
   char *schema_text = NULL;
@@ -321,7 +322,9 @@ static cohort_status put_text(co_platform *p, const char *key, const char *text)
   return st;
 }
 
-static json_t *num_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num_or_null(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
 
 /* Evaluates synth against real (and holdout) and stores the report; *report_id names it. */
 static cohort_status make_report(co_task *t, const cohort_schema *schema, const cohort_table *real,
@@ -339,7 +342,8 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   cohort_status st = cohort_evaluate(schema, real, synth, holdout, &eo, &ev);
   if (st != COHORT_OK)
     goto out;
-  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK || (st = co_report_html(ev, &html_doc)) != COHORT_OK)
+  if ((st = cohort_eval_to_json(ev, &json_doc)) != COHORT_OK ||
+      (st = co_report_html(ev, &html_doc)) != COHORT_OK)
     goto out;
   co_id_new("rep", r.id, sizeof r.id);
   co_strlcpy(r.workspace_id, t->job->workspace_id, sizeof r.workspace_id);
@@ -347,7 +351,8 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   co_strlcpy(r.job_id, t->job->id, sizeof r.job_id);
   snprintf(r.json_blob, sizeof r.json_blob, "reports/%s.json", r.id);
   snprintf(r.html_blob, sizeof r.html_blob, "reports/%s.html", r.id);
-  if ((st = put_text(p, r.json_blob, json_doc)) != COHORT_OK || (st = put_text(p, r.html_blob, html_doc)) != COHORT_OK)
+  if ((st = put_text(p, r.json_blob, json_doc)) != COHORT_OK ||
+      (st = put_text(p, r.html_blob, html_doc)) != COHORT_OK)
     goto out;
   json_t *sum = extra ? json_deep_copy(extra) : json_object();
   json_object_set_new(sum, "quality", num_or_null(cohort_eval_quality(ev)));
@@ -491,6 +496,6 @@ out:
   return st;
 }
 
-const co_task_kind co_task_kinds[] = {{"train", task_train},         {"analyze", task_analyze},
-                                      {"impute", task_impute},       {"synthesize", task_synthesize},
-                                      {"evaluate", task_evaluate},   {NULL, NULL}};
+const co_task_kind co_task_kinds[] = {{"train", task_train},       {"analyze", task_analyze},
+                                      {"impute", task_impute},     {"synthesize", task_synthesize},
+                                      {"evaluate", task_evaluate}, {NULL, NULL}};

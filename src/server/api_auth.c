@@ -14,9 +14,9 @@
 #include <strings.h>
 
 static int append_member(void *ctx, const co_member *m) {
-  json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "workspace", m->workspace_id, "workspace_name",
-                                       m->workspace_name, "user", m->user_id, "user_name", m->user_name, "role",
-                                       co_role_name(m->role)));
+  json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "workspace", m->workspace_id,
+                                       "workspace_name", m->workspace_name, "user", m->user_id, "user_name",
+                                       m->user_name, "role", co_role_name(m->role)));
   return 0;
 }
 
@@ -28,8 +28,8 @@ static int count_owners(void *ctx, const co_member *m) {
 static json_t *user_json(co_req *r, const co_user *u) {
   json_t *ws = json_array();
   r->p->store->ops->member_list_user(r->p->store, u->id, append_member, ws);
-  return json_pack("{s:s, s:s, s:b, s:I, s:o}", "id", u->id, "name", u->name, "admin", u->is_admin, "created_ms",
-                   (json_int_t)u->created_ms, "workspaces", ws);
+  return json_pack("{s:s, s:s, s:b, s:I, s:o}", "id", u->id, "name", u->name, "admin", u->is_admin,
+                   "created_ms", (json_int_t)u->created_ms, "workspaces", ws);
 }
 
 static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
@@ -67,7 +67,9 @@ static void reply_retry(co_req *r, int64_t ms, const char *code, const char *msg
 }
 
 /* In-flight sign-ins whose password checks run (or wait for a slot) off the HTTP threads. */
-static int login_inflight_max(const co_config *c) { return c->login_concurrency * 4 + 4; }
+static int login_inflight_max(const co_config *c) {
+  return c->login_concurrency * 4 + 4;
+}
 
 /* Enters the password gate on an HTTP thread without waiting (PUT /v1/me/password); 0 after
  * replying 429. */
@@ -141,7 +143,8 @@ void api_login(co_req *r) {
     return;
   if (!login_origin_ok(r)) {
     const char *origin = co_header(r, "Origin"), *site = co_header(r, "Sec-Fetch-Site");
-    co_reply_error(r, 403, "cross_origin", "Origin", "sign-in from another site is refused (Origin '%.100s', Sec-Fetch-Site '%.32s')",
+    co_reply_error(r, 403, "cross_origin", "Origin",
+                   "sign-in from another site is refused (Origin '%.100s', Sec-Fetch-Site '%.32s')",
                    origin ? origin : "", site ? site : "");
     return;
   }
@@ -181,13 +184,13 @@ static void login_done(co_req *r) {
   co_login_succeeded(ukey);
   co_session se;
   char cookie[80], header[256];
-  if ((st = co_session_issue(s, u.id, (int64_t)r->p->cfg.session_hours * 3600000, &se, cookie, sizeof cookie)) !=
-      COHORT_OK) {
+  if ((st = co_session_issue(s, u.id, (int64_t)r->p->cfg.session_hours * 3600000, &se, cookie,
+                             sizeof cookie)) != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }
-  snprintf(header, sizeof header, "cohort_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", cookie,
-           r->p->cfg.session_hours * 3600, r->p->cfg.secure_cookies ? "; Secure" : "");
+  snprintf(header, sizeof header, "cohort_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+           cookie, r->p->cfg.session_hours * 3600, r->p->cfg.secure_cookies ? "; Secure" : "");
   sodium_memzero(cookie, sizeof cookie);
   co_reply_header(r, "Set-Cookie", header);
   sodium_memzero(header, sizeof header);
@@ -218,7 +221,8 @@ void api_change_password(co_req *r) {
   char hash[CO_HASH_MAX], ukey[CO_LOGIN_KEY_MAX];
   int keep_tokens = 0;
   int64_t nsessions = 0, ntokens = 0;
-  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw) || api_bool(r, "keep_tokens", 0, &keep_tokens))
+  if (api_str(r, "current", 1, &cur) || api_str(r, "password", 1, &pw) ||
+      api_bool(r, "keep_tokens", 0, &keep_tokens))
     return;
   /* The current password is a sign-in by another door: the same gate and account backoff. */
   snprintf(ukey, sizeof ukey, "user:%.140s", r->user.name);
@@ -241,23 +245,25 @@ void api_change_password(co_req *r) {
     return;
   }
   co_login_succeeded(ukey);
-  st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL, !keep_tokens,
-                                     &nsessions, &ntokens);
+  st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL,
+                                     !keep_tokens, &nsessions, &ntokens);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }
-  co_reply_json(r, 200, json_pack("{s:b, s:I, s:I}", "changed", 1, "sessions_ended", (json_int_t)nsessions,
-                                  "tokens_revoked", (json_int_t)ntokens));
+  co_reply_json(r, 200,
+                json_pack("{s:b, s:I, s:I}", "changed", 1, "sessions_ended", (json_int_t)nsessions,
+                          "tokens_revoked", (json_int_t)ntokens));
 }
 
 /* ---------------------------------------------------------------- tokens */
 
 static int append_token(void *ctx, const co_token *t) {
-  json_array_append_new(ctx, json_pack("{s:s, s:s, s:I, s:o, s:o}", "id", t->id, "name", t->name, "created_ms",
-                                       (json_int_t)t->created_ms, "expires_ms",
-                                       t->expires_ms ? json_integer(t->expires_ms) : json_null(), "last_used_ms",
-                                       t->last_used_ms ? json_integer(t->last_used_ms) : json_null()));
+  json_array_append_new(ctx,
+                        json_pack("{s:s, s:s, s:I, s:o, s:o}", "id", t->id, "name", t->name, "created_ms",
+                                  (json_int_t)t->created_ms, "expires_ms",
+                                  t->expires_ms ? json_integer(t->expires_ms) : json_null(), "last_used_ms",
+                                  t->last_used_ms ? json_integer(t->last_used_ms) : json_null()));
   return 0;
 }
 
@@ -283,7 +289,8 @@ void api_tokens_create(co_req *r) {
     return;
   co_token t;
   char secret[80];
-  cohort_status st = co_token_issue(r->p->store, r->user.id, name, days * 86400000, &t, secret, sizeof secret);
+  cohort_status st =
+      co_token_issue(r->p->store, r->user.id, name, days * 86400000, &t, secret, sizeof secret);
   if (st != COHORT_OK) {
     co_reply_status(r, st, "name");
     return;
@@ -309,8 +316,8 @@ void api_tokens_delete(co_req *r) {
 /* ---------------------------------------------------------------- users (administrators) */
 
 static int append_user(void *ctx, const co_user *u) {
-  json_array_append_new(ctx, json_pack("{s:s, s:s, s:b, s:I}", "id", u->id, "name", u->name, "admin", u->is_admin,
-                                       "created_ms", (json_int_t)u->created_ms));
+  json_array_append_new(ctx, json_pack("{s:s, s:s, s:b, s:I}", "id", u->id, "name", u->name, "admin",
+                                       u->is_admin, "created_ms", (json_int_t)u->created_ms));
   return 0;
 }
 
@@ -386,8 +393,9 @@ void api_workspaces_create(co_req *r) {
     co_reply_status(r, st, "name");
     return;
   }
-  co_reply_json(r, 201, json_pack("{s:s, s:s, s:s, s:I}", "id", w.id, "name", w.name, "role", "owner", "created_ms",
-                                  (json_int_t)w.created_ms));
+  co_reply_json(r, 201,
+                json_pack("{s:s, s:s, s:s, s:I}", "id", w.id, "name", w.name, "role", "owner", "created_ms",
+                          (json_int_t)w.created_ms));
 }
 
 void api_workspace_get(co_req *r) {
@@ -401,8 +409,9 @@ void api_workspace_get(co_req *r) {
     co_reply_status(r, st, NULL);
     return;
   }
-  co_reply_json(r, 200, json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", w.id, "name", w.name, "role",
-                                  co_role_name(r->role), "created_ms", (json_int_t)w.created_ms, "members", members));
+  co_reply_json(r, 200,
+                json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", w.id, "name", w.name, "role",
+                          co_role_name(r->role), "created_ms", (json_int_t)w.created_ms, "members", members));
 }
 
 static int count_any(void *ctx, const void *rec) {
@@ -410,9 +419,15 @@ static int count_any(void *ctx, const void *rec) {
   ++*(int *)ctx;
   return 0;
 }
-static int count_dataset(void *ctx, const co_dataset *d) { return count_any(ctx, d); }
-static int count_trainee(void *ctx, const co_trainee *t) { return count_any(ctx, t); }
-static int count_report(void *ctx, const co_report *rep) { return count_any(ctx, rep); }
+static int count_dataset(void *ctx, const co_dataset *d) {
+  return count_any(ctx, d);
+}
+static int count_trainee(void *ctx, const co_trainee *t) {
+  return count_any(ctx, t);
+}
+static int count_report(void *ctx, const co_report *rep) {
+  return count_any(ctx, rep);
+}
 
 /* Only an empty workspace goes: its datasets, trainees and reports are deleted one by one first,
  * so nothing is left without an owner. */
@@ -459,12 +474,13 @@ void api_member_set(co_req *r) {
   /* A workspace keeps at least one owner. */
   co_member cur;
   int owners = 0;
-  if (role != CO_ROLE_OWNER && r->p->store->ops->member_get(r->p->store, r->workspace_id, u.id, &cur) == COHORT_OK &&
+  if (role != CO_ROLE_OWNER &&
+      r->p->store->ops->member_get(r->p->store, r->workspace_id, u.id, &cur) == COHORT_OK &&
       cur.role == CO_ROLE_OWNER) {
     r->p->store->ops->member_list_workspace(r->p->store, r->workspace_id, count_owners, &owners);
     if (owners <= 1) {
-      co_reply_error(r, 409, "conflict", "role", "'%s' is the workspace's last owner: make someone else owner first",
-                     u.name);
+      co_reply_error(r, 409, "conflict", "role",
+                     "'%s' is the workspace's last owner: make someone else owner first", u.name);
       return;
     }
   }
@@ -472,6 +488,7 @@ void api_member_set(co_req *r) {
     co_reply_status(r, st, NULL);
     return;
   }
-  co_reply_json(r, 200, json_pack("{s:s, s:s, s:s}", "workspace", r->workspace_id, "user", u.name, "role",
-                                  co_role_name(role)));
+  co_reply_json(
+      r, 200,
+      json_pack("{s:s, s:s, s:s}", "workspace", r->workspace_id, "user", u.name, "role", co_role_name(role)));
 }

@@ -12,11 +12,11 @@
 #include <string.h>
 
 enum {
-  API_SCHEMA_PAGE = 1000,            /* default and largest schema_limit */
-  API_SCHEMA_BYTES = 4 << 20,        /* a schema page stops after the feature that passes this */
-  API_PREVIEW_COLUMNS = 1000,        /* default and largest preview `columns` */
-  API_PREVIEW_CELLS = 20000,         /* rows shown x columns shown */
-  API_PREVIEW_CELL_BYTES = 1024,     /* longer cells are cut (at a UTF-8 boundary) and counted */
+  API_SCHEMA_PAGE = 1000,        /* default and largest schema_limit */
+  API_SCHEMA_BYTES = 4 << 20,    /* a schema page stops after the feature that passes this */
+  API_PREVIEW_COLUMNS = 1000,    /* default and largest preview `columns` */
+  API_PREVIEW_CELLS = 20000,     /* rows shown x columns shown */
+  API_PREVIEW_CELL_BYTES = 1024, /* longer cells are cut (at a UTF-8 boundary) and counted */
 };
 
 static int append_dataset(void *ctx, const co_dataset *d) {
@@ -145,8 +145,8 @@ void api_datasets_upload(co_req *r) {
     goto out;
   }
   if ((int64_t)cohort_table_rows(tab) > p->cfg.max_rows) {
-    co_reply_error(r, 413, "too_large", "body", "CSV has %zu rows, more than max_rows (%lld)", cohort_table_rows(tab),
-                   (long long)p->cfg.max_rows);
+    co_reply_error(r, 413, "too_large", "body", "CSV has %zu rows, more than max_rows (%lld)",
+                   cohort_table_rows(tab), (long long)p->cfg.max_rows);
     goto out;
   }
   if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK ||
@@ -218,7 +218,8 @@ void api_dataset_preview(co_req *r) {
   int64_t rows, offset, ncols_q, col_off;
   char path[4096];
   cohort_table *tab = NULL;
-  if (api_query_int(r, "rows", 20, 1, 1000, &rows) || api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset) ||
+  if (api_query_int(r, "rows", 20, 1, 1000, &rows) ||
+      api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset) ||
       api_query_int(r, "columns", API_PREVIEW_COLUMNS, 1, API_PREVIEW_COLUMNS, &ncols_q) ||
       api_query_int(r, "columns_offset", 0, 0, (int64_t)1 << 40, &col_off))
     return;
@@ -242,7 +243,8 @@ void api_dataset_preview(co_req *r) {
   }
   json_t *cols = json_array(), *data = json_array();
   size_t nc = cohort_table_cols(tab), nr = cohort_table_rows(tab), cut = 0;
-  size_t c0 = (size_t)col_off < nc ? (size_t)col_off : nc, c1 = c0 + (size_t)shown_cols < nc ? c0 + (size_t)shown_cols : nc;
+  size_t c0 = (size_t)col_off < nc ? (size_t)col_off : nc,
+         c1 = c0 + (size_t)shown_cols < nc ? c0 + (size_t)shown_cols : nc;
   for (size_t c = c0; c < c1; c++)
     json_array_append_new(cols, json_string(cohort_table_colname(tab, c)));
   for (size_t i = 0; i < nr; i++) {

@@ -23,7 +23,8 @@ void api_jobs_list(co_req *r) {
   f.state = state ? co_job_state_parse(state) : -1;
   f.limit = (int)limit;
   if (state && f.state < 0) {
-    co_reply_error(r, 400, "invalid", "state", "state: must be queued, running, succeeded, failed or cancelled");
+    co_reply_error(r, 400, "invalid", "state",
+                   "state: must be queued, running, succeeded, failed or cancelled");
     return;
   }
   json_t *a = json_array();
@@ -36,10 +37,14 @@ void api_jobs_list(co_req *r) {
   co_reply_json(r, 200, json_pack("{s:o}", "jobs", a));
 }
 
-void api_job_get(co_req *r) { co_reply_json(r, 200, co_job_json(&r->job)); }
+void api_job_get(co_req *r) {
+  co_reply_json(r, 200, co_job_json(&r->job));
+}
 
 /* GET /v1/jobs/{id}/events: Server-Sent Events, one "job" event per change, until it ends. */
-void api_job_events(co_req *r) { co_reply_job_events(r, r->job.id); }
+void api_job_events(co_req *r) {
+  co_reply_job_events(r, r->job.id);
+}
 
 void api_job_cancel(co_req *r) {
   co_job j;
@@ -63,8 +68,8 @@ void api_job_cancel(co_req *r) {
  * datasets of the workspace (an evaluate job). */
 void api_evaluate(co_req *r) {
   const char *ids[3] = {NULL, NULL, NULL}, *fields[3] = {"real", "synthetic", "holdout"}, *target = NULL;
-  if (api_str(r, "real", 1, &ids[0]) || api_str(r, "synthetic", 1, &ids[1]) || api_str(r, "holdout", 0, &ids[2]) ||
-      api_str(r, "target", 0, &target))
+  if (api_str(r, "real", 1, &ids[0]) || api_str(r, "synthetic", 1, &ids[1]) ||
+      api_str(r, "holdout", 0, &ids[2]) || api_str(r, "target", 0, &target))
     return;
   for (int i = 0; i < 3; i++) {
     co_dataset d;
@@ -75,7 +80,8 @@ void api_evaluate(co_req *r) {
     if (st == COHORT_OK)
       co_dataset_clear(&d);
     if (!ok) {
-      co_reply_error(r, 400, "invalid", fields[i], "%s: dataset '%s' not found in this workspace", fields[i], ids[i]);
+      co_reply_error(r, 400, "invalid", fields[i], "%s: dataset '%s' not found in this workspace", fields[i],
+                     ids[i]);
       return;
     }
   }
@@ -101,7 +107,8 @@ static int append_report(void *ctx, const co_report *rep) {
 /* GET /v1/reports?workspace=&trainee= */
 void api_reports_list(co_req *r) {
   json_t *a = json_array();
-  cohort_status st = r->p->store->ops->report_list(r->p->store, r->workspace_id, co_query(r, "trainee"), append_report, a);
+  cohort_status st =
+      r->p->store->ops->report_list(r->p->store, r->workspace_id, co_query(r, "trainee"), append_report, a);
   if (st != COHORT_OK) {
     json_decref(a);
     co_reply_status(r, st, NULL);
@@ -134,7 +141,8 @@ void api_report_html(co_req *r) {
     return;
   }
   /* The report is our own HTML with inline SVG and styles, no scripts. */
-  co_reply_header(r, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+  co_reply_header(r, "Content-Security-Policy",
+                  "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
   co_reply_file(r, path, "text/html; charset=utf-8", NULL);
 }
 

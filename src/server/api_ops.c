@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-void api_healthz(co_req *r) { co_reply_json(r, 200, json_pack("{s:s}", "status", "ok")); }
+void api_healthz(co_req *r) {
+  co_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
 
 /* Ready when the store answers and the job threads run. */
 void api_readyz(co_req *r) {
@@ -57,7 +59,8 @@ static int ui_from_dir(co_req *r, const char *name) {
     return 0;
   for (const char *c = name; *c; c++)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
-          *c == '_' || *c == '-') || (c == name && *c == '.'))
+          *c == '_' || *c == '-') ||
+        (c == name && *c == '.'))
       return 0;
   snprintf(path, sizeof path, "%s/%s", dir, name);
   if (access(path, R_OK) != 0)

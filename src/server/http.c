@@ -54,7 +54,7 @@ typedef struct req_extra {
   int pending_status;
   char pending_field[64];
   char pending_msg[512];
-  int hold; /* while headers are checked: errors become pending instead of replies */
+  int hold;        /* while headers are checked: errors become pending instead of replies */
   int defer_state; /* co_defer: 1 while the work runs, 2 when done(r) is due */
   void (*defer_work)(co_req *r);
   void (*defer_done)(co_req *r);
@@ -65,7 +65,9 @@ typedef struct req_full {
   req_extra x;
 } req_full;
 
-static req_extra *extra(co_req *r) { return &((req_full *)r)->x; }
+static req_extra *extra(co_req *r) {
+  return &((req_full *)r)->x;
+}
 
 /* ---------------------------------------------------------------- replies */
 
@@ -119,7 +121,8 @@ void co_reply_json(co_req *r, int status, json_t *body) {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (!text) {
-    static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the reply\",\"field\":null}}";
+    static const char oom[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the reply\",\"field\":null}}";
     co_reply_bytes(r, 500, "application/json", oom, sizeof oom - 1);
     return;
   }
@@ -258,7 +261,9 @@ static void sse_wake(sse *e, int heartbeat) {
   pthread_mutex_unlock(&e->mu);
 }
 
-static void sse_on_msg(void *ctx, const char *subject, const char *data, size_t len) { sse_wake(ctx, 0); }
+static void sse_on_msg(void *ctx, const char *subject, const char *data, size_t len) {
+  sse_wake(ctx, 0);
+}
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
   sse *e = cls;
@@ -348,7 +353,8 @@ void co_reply_job_events(co_req *r, const char *job_id) {
   e->next = s->sse_list;
   s->sse_list = e;
   pthread_mutex_unlock(&s->sse_mu);
-  struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free);
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, e, sse_free);
   if (!resp) {
     sse_free(e);
     co_reply_status(r, COHORT_ENOMEM, NULL);
@@ -615,7 +621,8 @@ static int authorize(co_req *r, int with_body) {
         break;
       if (o.n != 1) {
         co_reply_error(r, 400, "invalid", "workspace",
-                       o.n ? "workspace: required (you belong to %d workspaces)" : "workspace: required%.0d", o.n);
+                       o.n ? "workspace: required (you belong to %d workspaces)" : "workspace: required%.0d",
+                       o.n);
         return -1;
       }
       ws = o.id;
@@ -668,7 +675,8 @@ static void make_rid(co_req *r) {
   co_random_hex(r->rid, sizeof r->rid, 8);
 }
 
-static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method, co_req **out) {
+static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+                 co_req **out) {
   req_full *f = co_calloc(1, sizeof *f);
   if (!f)
     return -1;
@@ -743,8 +751,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       int64_t cap = r->route && (r->route->flags & CO_RT_UPLOAD) ? r->upload_max : (int64_t)r->body_max;
       if (length > cap && !extra(r)->pending_status) {
         char msg[128];
-        snprintf(msg, sizeof msg, "body of %lld bytes is larger than the limit of %lld bytes", (long long)length,
-                 (long long)cap);
+        snprintf(msg, sizeof msg, "body of %lld bytes is larger than the limit of %lld bytes",
+                 (long long)length, (long long)cap);
         set_pending(r, 413, "too_large", "body", msg);
       }
       const char *expect = co_header(r, "Expect");
@@ -902,7 +910,8 @@ int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(
   return rc;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
   co_req *r = *con_cls;
   if (!r)
     return;
@@ -979,13 +988,13 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   pthread_mutex_init(&s->defer_mu, NULL);
   pthread_cond_init(&s->defer_cv, NULL);
   co_metrics_init(co_nroutes);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
-                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s,
-                               MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  s->daemon = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
   if (!s->daemon) {
     co_free(s);
     return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);
@@ -1001,7 +1010,9 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   return COHORT_OK;
 }
 
-int co_server_port(co_server *s) { return s->port; }
+int co_server_port(co_server *s) {
+  return s->port;
+}
 
 void co_server_stop(co_server *s) {
   if (!s)

@@ -8,12 +8,13 @@
 #include <stdatomic.h>
 #include <string.h>
 
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 enum { NBUCKETS = sizeof bucket_le / sizeof *bucket_le, NSTATUS = 18 };
 
 /* The statuses the server sends; anything else is counted as "other". */
 static const int statuses[NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
-                                       409, 413, 414, 422, 499, 500, 503, 507, 0};
+                                      409, 413, 414, 422, 499, 500, 503, 507, 0};
 
 typedef struct series {
   _Atomic uint64_t count;
@@ -76,10 +77,11 @@ void co_metrics_write(co_platform *p, FILE *f) {
         snprintf(st, sizeof st, "%d", statuses[k]);
       else
         snprintf(st, sizeof st, "other");
-      fprintf(f, "cohort_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route, method, st,
-              (unsigned long long)n);
+      fprintf(f, "cohort_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route, method,
+              st, (unsigned long long)n);
     }
-  fprintf(f, "# HELP cohort_http_request_duration_seconds Time from request headers to the reply, by route and status.\n"
+  fprintf(f, "# HELP cohort_http_request_duration_seconds Time from request headers to the reply, by route "
+             "and status.\n"
              "# TYPE cohort_http_request_duration_seconds histogram\n");
   for (size_t r = 0; table && r < nrows; r++)
     for (int k = 0; k < NSTATUS; k++) {
@@ -95,30 +97,36 @@ void co_metrics_write(co_platform *p, FILE *f) {
       else
         snprintf(st, sizeof st, "other");
       for (int b = 0; b < NBUCKETS; b++)
-        fprintf(f,
-                "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"%g\"} "
-                "%llu\n",
-                route, method, st, bucket_le[b],
-                (unsigned long long)atomic_load_explicit(&s->buckets[b], memory_order_relaxed));
-      fprintf(f, "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"+Inf\"} %llu\n",
+        fprintf(
+            f,
+            "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"%g\"} "
+            "%llu\n",
+            route, method, st, bucket_le[b],
+            (unsigned long long)atomic_load_explicit(&s->buckets[b], memory_order_relaxed));
+      fprintf(f,
+              "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"+"
+              "Inf\"} %llu\n",
               route, method, st, (unsigned long long)n);
-      fprintf(f, "cohort_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",status=\"%s\"} %.6f\n", route,
-              method, st, (double)atomic_load_explicit(&s->sum_us, memory_order_relaxed) / 1e6);
-      fprintf(f, "cohort_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route,
-              method, st, (unsigned long long)n);
+      fprintf(f, "cohort_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",status=\"%s\"} %.6f\n",
+              route, method, st, (double)atomic_load_explicit(&s->sum_us, memory_order_relaxed) / 1e6);
+      fprintf(f,
+              "cohort_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+              route, method, st, (unsigned long long)n);
     }
   int64_t counts[5] = {0};
   if (p->store->ops->job_counts(p->store, counts) == COHORT_OK) {
     fprintf(f, "# HELP cohort_jobs Jobs by state.\n# TYPE cohort_jobs gauge\n");
     for (int i = 0; i < 5; i++)
-      fprintf(f, "cohort_jobs{state=\"%s\"} %lld\n", co_job_state_name((co_job_state)i), (long long)counts[i]);
+      fprintf(f, "cohort_jobs{state=\"%s\"} %lld\n", co_job_state_name((co_job_state)i),
+              (long long)counts[i]);
   }
   /* What an autoscaler scales the worker pool on: the work queue's backlog (KEDA's nats-jetstream
    * trigger reads the same numbers from the NATS monitoring port), jobs running, trainees served. */
   int64_t pending, in_flight;
   if (p->bus->ops->work_backlog && p->bus->ops->work_backlog(p->bus, &pending, &in_flight) == COHORT_OK)
     fprintf(f,
-            "# HELP cohort_work_pending Job deliveries waiting in the work queue.\n# TYPE cohort_work_pending gauge\n"
+            "# HELP cohort_work_pending Job deliveries waiting in the work queue.\n# TYPE "
+            "cohort_work_pending gauge\n"
             "cohort_work_pending %lld\n"
             "# HELP cohort_work_in_flight Job deliveries taken by a worker and not yet acknowledged.\n"
             "# TYPE cohort_work_in_flight gauge\ncohort_work_in_flight %lld\n",
@@ -134,17 +142,21 @@ void co_metrics_write(co_platform *p, FILE *f) {
   fprintf(f,
           "# HELP cohort_trainees_loaded Trainees held in memory.\n# TYPE cohort_trainees_loaded gauge\n"
           "cohort_trainees_loaded %lld\n"
-          "# HELP cohort_trainees_bytes Estimated memory of the trainees held.\n# TYPE cohort_trainees_bytes gauge\n"
+          "# HELP cohort_trainees_bytes Estimated memory of the trainees held.\n# TYPE cohort_trainees_bytes "
+          "gauge\n"
           "cohort_trainees_bytes %lld\n"
-          "# HELP cohort_trainee_loads_total Trainee loads from storage.\n# TYPE cohort_trainee_loads_total counter\n"
+          "# HELP cohort_trainee_loads_total Trainee loads from storage.\n# TYPE cohort_trainee_loads_total "
+          "counter\n"
           "cohort_trainee_loads_total %lld\n"
           "# HELP cohort_trainee_evictions_total Idle trainees evicted for the memory budget.\n"
           "# TYPE cohort_trainee_evictions_total counter\ncohort_trainee_evictions_total %lld\n"
-          "# HELP cohort_memory_budget_bytes Memory budget for hosted trainees.\n# TYPE cohort_memory_budget_bytes gauge\n"
+          "# HELP cohort_memory_budget_bytes Memory budget for hosted trainees.\n# TYPE "
+          "cohort_memory_budget_bytes gauge\n"
           "cohort_memory_budget_bytes %lld\n"
           "# HELP process_resident_memory_bytes Resident memory of the process.\n"
           "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
-          "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds gauge\n"
+          "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds "
+          "gauge\n"
           "process_start_time_seconds %lld\n",
           (long long)loaded, (long long)bytes, (long long)loads, (long long)evictions,
           (long long)(p->cfg.memory_budget_mb << 20), rss_bytes(), (long long)(p->started_ms / 1000));
