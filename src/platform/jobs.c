@@ -28,6 +28,11 @@ struct co_jobs {
   unsigned pending;     /* wake-ups not yet consumed */
   co_bus_sub *sub;
   _Atomic int64_t claim_logged_ms; /* when a failed claim was last logged */
+  co_task **running;               /* nslots, under mu: what the lease keeper renews */
+  int nslots;                      /* one per job thread; set before any thread starts */
+  pthread_cond_t keeper_wake;
+  pthread_t keeper;
+  int keeper_started;
 };
 
 static void announce(co_platform *p, const char *job_id) {
@@ -121,17 +126,65 @@ static int flush(co_task *t, int force) {
 
 int co_task_progress(void *user, const char *stage, double fraction) {
   co_task *t = user;
-  if (atomic_load(&t->p->jobs->stopping))
+  co_jobs *js = t->p->jobs;
+  if (atomic_load(&js->stopping))
     return 1;
   if (fraction < 0)
     fraction = 0;
   if (fraction > 1)
     fraction = 1;
   int stage_changed = stage && strcmp(stage, t->stage) != 0;
+  pthread_mutex_lock(&js->mu); /* the lease keeper reads them */
   if (stage)
     co_strlcpy(t->stage, stage, sizeof t->stage);
   t->job->progress = t->base + t->span * fraction;
+  pthread_mutex_unlock(&js->mu);
   return flush(t, stage_changed);
+}
+
+/* The lease keeper's view of running tasks: a slot per job thread. */
+static void keep_lease(co_jobs *js, co_task *t, int on) {
+  pthread_mutex_lock(&js->mu);
+  for (int i = 0; i < js->nslots; i++)
+    if (on ? js->running[i] == NULL : js->running[i] == t) {
+      js->running[i] = on ? t : NULL;
+      break;
+    }
+  pthread_mutex_unlock(&js->mu);
+}
+
+/* Renews the lease of every running job a third of a lease at a time, so a long step without
+ * progress reports (a big train, an evaluation) does not let another process take a live job
+ * over. Progress reports renew it too; a job whose lease is lost still stops at its next one. */
+static void *keeper_main(void *arg) {
+  co_platform *p = arg;
+  co_jobs *js = p->jobs;
+  int period_s = p->cfg.job_lease_s / 3 > 0 ? p->cfg.job_lease_s / 3 : 1;
+  pthread_mutex_lock(&js->mu);
+  while (!js->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += period_s;
+    pthread_cond_timedwait(&js->keeper_wake, &js->mu, &until);
+    int n = 0;
+    struct {
+      char id[CO_ID_MAX], stage[CO_STAGE_MAX];
+      double progress;
+    } held[64];
+    for (int i = 0; i < js->nslots && n < 64; i++)
+      if (js->running[i]) {
+        co_strlcpy(held[n].id, js->running[i]->job->id, sizeof held[n].id);
+        co_strlcpy(held[n].stage, js->running[i]->stage, sizeof held[n].stage);
+        held[n++].progress = js->running[i]->job->progress;
+      }
+    pthread_mutex_unlock(&js->mu);
+    for (int i = 0; i < n; i++) /* a failure is seen by the job itself at its next report */
+      p->store->ops->job_progress(p->store, held[i].id, p->instance, held[i].progress, held[i].stage,
+                                  co_now_ms() + lease_ms(p));
+    pthread_mutex_lock(&js->mu);
+  }
+  pthread_mutex_unlock(&js->mu);
+  return NULL;
 }
 
 void co_task_window(co_task *t, double base, double span) {
@@ -162,8 +215,10 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   else if (!json_is_object(t.params))
     st = co_error(COHORT_EINVAL, "job parameters are not a JSON object");
   else if ((st = co_job_params_decode(job->kind, t.params, p->cfg.max_rows, &t.args, &field)) == COHORT_OK) {
+    keep_lease(p->jobs, &t, 1);
     flush(&t, 1);
     st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
+    keep_lease(p->jobs, &t, 0);
   }
   if (st != COHORT_OK && (atomic_load(&p->jobs->stopping) || t.interrupted)) {
     /* Interrupted by shutdown or a store outage, not cancelled: leave it RUNNING under our name so
@@ -299,8 +354,13 @@ cohort_status co_jobs_start(co_platform *p, int threads) {
   js->p = p;
   pthread_mutex_init(&js->mu, NULL);
   pthread_cond_init(&js->wake, NULL);
+  pthread_cond_init(&js->keeper_wake, NULL);
+  js->nslots = threads;
   js->threads = co_calloc((size_t)threads, sizeof *js->threads);
-  if (!js->threads) {
+  js->running = co_calloc((size_t)threads, sizeof *js->running);
+  if (!js->threads || !js->running) {
+    co_free(js->threads);
+    co_free(js->running);
     co_free(js);
     return co_nomem();
   }
@@ -317,6 +377,11 @@ cohort_status co_jobs_start(co_platform *p, int threads) {
     }
     js->nthreads++;
   }
+  if (pthread_create(&js->keeper, NULL, keeper_main, p) != 0) {
+    co_jobs_stop(p);
+    return co_error(COHORT_ENOMEM, "cannot start the lease keeper");
+  }
+  js->keeper_started = 1;
   return COHORT_OK;
 }
 
@@ -327,14 +392,19 @@ void co_jobs_stop(co_platform *p) {
   pthread_mutex_lock(&js->mu);
   js->stopping = 1;
   pthread_cond_broadcast(&js->wake);
+  pthread_cond_broadcast(&js->keeper_wake);
   pthread_mutex_unlock(&js->mu);
   for (int i = 0; i < js->nthreads; i++)
     pthread_join(js->threads[i], NULL);
+  if (js->keeper_started)
+    pthread_join(js->keeper, NULL);
   if (js->sub)
     p->bus->ops->unsubscribe(p->bus, js->sub);
   pthread_cond_destroy(&js->wake);
+  pthread_cond_destroy(&js->keeper_wake);
   pthread_mutex_destroy(&js->mu);
   co_free(js->threads);
+  co_free(js->running);
   co_free(js);
   p->jobs = NULL;
 }
