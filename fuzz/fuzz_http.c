@@ -92,7 +92,8 @@ static void seed_records(void) {
     die("trainee");
   json_t *params = json_pack("{s:s}", "dataset", "ds_fuzz");
   co_job job;
-  if (co_job_submit(plat, ws, t.id, "train", params, &job) != COHORT_OK)
+  const char *field;
+  if (co_job_submit(plat, ws, t.id, "train", params, &job, &field) != COHORT_OK)
     die("train job");
   json_decref(params);
   for (int i = 0; i < 500; i++) {
