@@ -477,7 +477,7 @@ static void test_unreachable_and_bad_config(void **state) {
   co_blobs_s3_config c = config(0);
   snprintf(c.endpoint, sizeof c.endpoint, "http://127.0.0.1:%d", s3_port + 4 + 400); /* nobody listens */
   c.max_attempts = 2;
-  assert_int_equal(co_blobs_s3_open(&c, &b), COHORT_EIO);
+  assert_int_equal(co_blobs_s3_open(&c, &b), COHORT_EUNAVAIL);
   printf("unreachable: %s\n", cohort_errmsg());
   assert_non_null(strstr(cohort_errmsg(), "cannot reach http://127.0.0.1:"));
   assert_non_null(strstr(cohort_errmsg(), "(2 tries)"));
@@ -662,7 +662,7 @@ static void test_failed_upload_leaves_nothing(void **state) {
   /* A single PUT that always fails: the previous object stays whole. */
   OK(put_bytes(a, "datasets/ds_keep.csv", v1, 1000));
   fault("fail", 1000, "PUT%20/" BUCKET "/pfx/a/datasets/ds_keep.csv");
-  assert_int_equal(put_bytes(a, "datasets/ds_keep.csv", v2, 2000), COHORT_EIO);
+  assert_int_equal(put_bytes(a, "datasets/ds_keep.csv", v2, 2000), COHORT_EUNAVAIL);
   printf("failed put: %s\n", cohort_errmsg());
   assert_non_null(strstr(cohort_errmsg(), "datasets/ds_keep.csv"));
   assert_non_null(strstr(cohort_errmsg(), "HTTP 500 InternalError"));
@@ -682,7 +682,7 @@ static void test_failed_upload_leaves_nothing(void **state) {
   /* A multipart upload whose second part always fails: aborted, nothing under the key, no parts left. */
   proxy_reset();
   fault("fail", 1000, "partNumber=2");
-  assert_int_equal(put_bytes(a, "datasets/ds_multi.csv", v2, n), COHORT_EIO);
+  assert_int_equal(put_bytes(a, "datasets/ds_multi.csv", v2, n), COHORT_EUNAVAIL);
   printf("failed multipart: %s\n", cohort_errmsg());
   assert_non_null(strstr(cohort_errmsg(), "part 2"));
   fault("pass", 0, "");
@@ -703,7 +703,7 @@ static void test_failed_upload_leaves_nothing(void **state) {
   a = open_blobs(&c);
   proxy_reset();
   fault("hang", 2, "?uploadId=");
-  assert_int_equal(put_bytes(a, "datasets/ds_hang.csv", v2, n), COHORT_EIO);
+  assert_int_equal(put_bytes(a, "datasets/ds_hang.csv", v2, n), COHORT_EUNAVAIL);
   printf("hanging server: %s\n", cohort_errmsg());
   assert_non_null(strstr(cohort_errmsg(), "no complete answer from http://127.0.0.1:"));
   /* Both tries of the completion hung; the abort went through: no object, no parts. */
@@ -751,7 +751,7 @@ static void test_retries_recover(void **state) {
 
   /* A server that keeps failing: an error after max_attempts, naming the object. */
   fault("fail", 1000, "HEAD");
-  assert_int_equal(a->ops->size(a, "r/one", &size), COHORT_EIO);
+  assert_int_equal(a->ops->size(a, "r/one", &size), COHORT_EUNAVAIL);
   printf("failing server: %s\n", cohort_errmsg());
   assert_non_null(strstr(cohort_errmsg(), "'r/one': HTTP 500")); /* a HEAD answer has no body */
   assert_non_null(strstr(cohort_errmsg(), "after retries"));

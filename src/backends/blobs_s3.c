@@ -454,11 +454,14 @@ static cohort_status s3_perform(s3_blobs *b, s3_call *c) {
                     strerror(c->io_errno));
   const char *why = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
   const char *tries = c->tries == 1 ? "try" : "tries";
+  /* The object store is down or unreachable, after every retry: EUNAVAIL (a 503 the client may
+   * retry), not a fault of the request. */
   if (rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
       rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE)
-    return co_error(COHORT_EIO, "blobs: %s '%s': no complete answer from %s: %s (%d %s)", c->method,
+    return co_error(COHORT_EUNAVAIL, "blobs: %s '%s': no complete answer from %s: %s (%d %s)", c->method,
                     c->key ? c->key : b->cfg.bucket, b->cfg.endpoint, why, c->tries, tries);
-  return co_error(COHORT_EIO, "blobs: cannot reach %s: %s (%d %s)", b->cfg.endpoint, why, c->tries, tries);
+  return co_error(COHORT_EUNAVAIL, "blobs: cannot reach %s: %s (%d %s)", b->cfg.endpoint, why, c->tries,
+                  tries);
 }
 
 static void call_free(s3_call *c) {
@@ -476,8 +479,10 @@ static cohort_status http_error(s3_blobs *b, const s3_call *c, const char *what)
   if (c->status == 403 &&
       (strcmp(code, "SignatureDoesNotMatch") == 0 || strcmp(code, "InvalidAccessKeyId") == 0))
     return co_error(COHORT_EIO, "blobs: credentials refused by %s (%s)", b->cfg.endpoint, code);
-  return co_error(COHORT_EIO, "blobs: %s '%s': HTTP %ld%s%s%s%s%s", what, c->key ? c->key : b->cfg.bucket,
-                  c->status, code[0] ? " " : "", code, msg[0] ? ": " : "", msg,
+  /* A server error or throttling that outlasted the retries is an outage; anything else a fault. */
+  return co_error(c->status >= 500 || c->status == 429 ? COHORT_EUNAVAIL : COHORT_EIO,
+                  "blobs: %s '%s': HTTP %ld%s%s%s%s%s", what, c->key ? c->key : b->cfg.bucket, c->status,
+                  code[0] ? " " : "", code, msg[0] ? ": " : "", msg,
                   c->tries > 1 && c->status >= 500 ? " (after retries)" : "");
 }
 
@@ -1074,10 +1079,8 @@ static cohort_status check_bucket(s3_blobs *b) {
   s3_call c = {.method = "HEAD", .in_fd = -1, .out_fd = -1};
   char code[128] = "";
   cohort_status st = s3_perform(b, &c);
-  if (st != COHORT_OK) {
-    st = co_error(COHORT_EIO, "%s", cohort_errmsg());
+  if (st != COHORT_OK)
     goto out;
-  }
   if (c.status == 200)
     goto out;
   if (c.status != 404) {
