@@ -26,6 +26,8 @@ cohort_status co_store_postgres_open(const char *url, const co_store_pg_options 
  * crash are removed on open. */
 cohort_status co_blobs_fs_open(const char *dir, co_blobs **out);
 cohort_status co_bus_local_open(co_bus **out);
+/* mkdir -p with mode 0700: every missing directory of path. */
+cohort_status co_mkdirs(const char *path);
 /* NATS at url (nats://HOST:PORT[,nats://HOST:PORT...]): connects (EUNAVAIL if no server answers),
  * then creates or updates the work queue's stream and consumer unless bus_work_stream is empty;
  * bus_redis, if set, carries large bodies (not contacted until one comes). */

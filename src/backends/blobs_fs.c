@@ -41,7 +41,7 @@ int co_blob_key_valid(const char *key) {
   }
 }
 
-static cohort_status mkdirs(const char *path) {
+cohort_status co_mkdirs(const char *path) {
   char tmp[4096];
   if (co_strlcpy(tmp, path, sizeof tmp) < 0)
     return co_error(COHORT_ELIMIT, "path too long: %s", path);
@@ -100,7 +100,7 @@ static cohort_status fs_commit(co_blobs *base, const char *staging, const char *
     return st;
   co_strlcpy(parent, path, sizeof parent);
   *strrchr(parent, '/') = '\0';
-  if ((st = mkdirs(parent)) != COHORT_OK)
+  if ((st = co_mkdirs(parent)) != COHORT_OK)
     return st;
   if (fsync_path(staging, O_RDONLY) < 0)
     return co_error(COHORT_EIO, "cannot sync %s: %s", staging, strerror(errno));
@@ -171,11 +171,11 @@ cohort_status co_blobs_fs_open(const char *dir, co_blobs **out) {
   char staging[4096];
   if (!dir || !*dir || strlen(dir) > 3000)
     return co_error(COHORT_EINVAL, "blob directory: empty or too long");
-  cohort_status st = mkdirs(dir);
+  cohort_status st = co_mkdirs(dir);
   if (st != COHORT_OK)
     return st;
   snprintf(staging, sizeof staging, "%s/.staging", dir);
-  if ((st = mkdirs(staging)) != COHORT_OK)
+  if ((st = co_mkdirs(staging)) != COHORT_OK)
     return st;
   clean_staging(staging);
   fs_blobs *b = co_calloc(1, sizeof *b);

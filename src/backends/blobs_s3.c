@@ -4,6 +4,7 @@
  * connections are reused across threads. Secrets live only in the config copy, which is wiped on
  * close, and in the signed header list, which is wiped before it is freed; no message carries them. */
 #include "blobs_s3.h"
+#include "backends.h"
 #include "co_base.h"
 #include "log.h"
 #include "sigv4.h"
@@ -77,21 +78,10 @@ void co_blobs_s3_config_wipe(co_blobs_s3_config *cfg) {
 
 /* ---------------------------------------------------------------- small helpers */
 
+/* co_mkdirs (blobs_fs.c), its message naming the blob store. */
 static cohort_status mkdirs(const char *path) {
-  char tmp[4096];
-  if (co_strlcpy(tmp, path, sizeof tmp) < 0)
-    return co_error(COHORT_ELIMIT, "blobs: path too long: %s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-      return co_error(COHORT_EIO, "blobs: cannot create directory %s: %s", tmp, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-    return co_error(COHORT_EIO, "blobs: cannot create directory %s: %s", tmp, strerror(errno));
-  return COHORT_OK;
+  cohort_status st = co_mkdirs(path);
+  return st == COHORT_OK ? st : co_error(st, "blobs: %s", cohort_errmsg());
 }
 
 static void clean_dir(const char *dir) {
