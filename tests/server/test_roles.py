@@ -30,7 +30,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-@unittest.skipUnless(os.environ.get("COHORT_TEST_CLUSTER"), "needs PostgreSQL and S3 (tests/with-cluster.sh)")
+@unittest.skipUnless(os.environ.get("COHORT_TEST_CLUSTER") and not os.environ.get("COHORT_TEST_ROLES"),
+                     "needs PostgreSQL and S3 (tests/with-cluster.sh); runs once, in server_cluster")
 class RolesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
