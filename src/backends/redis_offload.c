@@ -224,6 +224,16 @@ cohort_status co_offload_get(co_offload *o, const char *key, int take, char **da
   return COHORT_OK;
 }
 
+cohort_status co_offload_ping(co_offload *o) {
+  const char *argv[] = {"PING"};
+  size_t argvlen[] = {4};
+  redisReply *r;
+  cohort_status st = command(o, &r, "PING", 1, argv, argvlen);
+  if (r)
+    freeReplyObject(r);
+  return st;
+}
+
 void co_offload_del(co_offload *o, const char *key) {
   const char *argv[] = {"DEL", key};
   size_t argvlen[] = {3, strlen(key)};

@@ -7,7 +7,7 @@ COHORT_TEST_ROLES=1.
 
 starts, all on 127.0.0.1, a nats-server with JetStream and a redis-server (state under DIR), two
 `cohort api` replicas and three `cohort worker` processes with the given settings plus the bus, and
-HAProxy in front of the API replicas (scripts/haproxy.sh) on ADDR's port. Each process's log lines
+HAProxy in front of the API replicas (COHORT_TEST_ROLES_WORKERS changes the number of workers) (scripts/haproxy.sh) on ADDR's port. Each process's log lines
 come out on our stderr; the replicas' own "listening" lines are replaced by one for the balancer,
 which is what the test harness waits for. SIGTERM stops the cohort processes with SIGTERM (as a
 Kubernetes rollout does), then the balancer and the bus; the exit status is 0 only if every cohort
@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-APIS, WORKERS = 2, 3
+APIS, WORKERS = 2, int(os.environ.get("COHORT_TEST_ROLES_WORKERS", "3"))
 out_lock = threading.Lock()
 
 
