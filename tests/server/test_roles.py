@@ -289,6 +289,53 @@ class RolesTest(unittest.TestCase):
         self.assertEqual(job["state"], "succeeded", job)
         self.assertEqual(self.req("GET", "/v1/trainees/" + tr)[1]["version"], int(version))
 
+    def test_progress_and_cancel_over_the_bus(self):
+        tr, _ = self.trainee("roles-progress")
+        st, body, _ = self.req("POST", "/v1/trainees/%s/synthesize" % tr,
+                               {"rows": 1000000, "evaluate": False, "privacy": "off"})
+        self.assertEqual(st, 202, body)
+        jid = body["job"]["id"]
+        # The API replica's event stream: the runner's progress messages reach it live, though the
+        # store hears the progress only every 2 s.
+        import http.client
+        host, port = self.api.url[7:].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("GET", "/v1/jobs/%s/events" % jid, headers={"Authorization": "Bearer " + self.tok})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        seen, t_first = [], None
+        while True:
+            line = resp.readline().decode()
+            self.assertTrue(line, "stream ended early")
+            if not line.startswith("data: "):
+                continue
+            ev = json.loads(line[6:])
+            if ev["state"] != "running" or ev["progress"] <= 0:
+                continue
+            t_first = t_first or time.time()
+            seen.append(ev["progress"])
+            if time.time() - t_first >= 1.9:
+                break
+        self.assertEqual(seen, sorted(seen))  # never goes back
+        self.assertGreaterEqual(len(set(seen)), 4, seen)  # > 1 store write in 1.9 s would give
+        t0 = time.time()
+        st, body, _ = self.req("POST", "/v1/jobs/%s/cancel" % jid)
+        self.assertEqual(st, 202, body)
+        states = []
+        while True:
+            line = resp.readline().decode()
+            self.assertTrue(line, "stream ended without the cancelled job")
+            if line.startswith("data: "):
+                states.append(json.loads(line[6:])["state"])
+                if states[-1] != "running":
+                    break
+        conn.close()
+        took = time.time() - t0
+        sys.stderr.write("\n%d live progress events in 1.9 s; cancelled %.2f s after the request\n"
+                         % (len(set(seen)), took))
+        self.assertEqual(states[-1], "cancelled")
+        self.assertLess(took, 10)
+
     def test_killed_api_replica_balancer_routes_around(self):
         tr, _ = self.trainee("roles-lb")
         body = json.dumps({"targets": ["species"], "rows": [ROW]}).encode()
