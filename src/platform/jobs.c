@@ -307,6 +307,20 @@ static cohort_status claim(co_platform *p, const char *only_id, co_job *job) {
   return st;
 }
 
+/* Jobs interrupted by a stop go back to the queue now, not when their lease ends, so that another
+ * process (or our next start) takes them at once. Only while stopping: every job we hold is then
+ * winding down and records nothing; one still finishing its last step cannot commit over the
+ * next attempt's work (commits are fenced by attempt). */
+static void requeue_ours(co_platform *p) {
+  int64_t requeued = 0;
+  if (p->store->ops->job_requeue_owner(p->store, p->instance, &requeued) == COHORT_OK && requeued) {
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)requeued);
+    co_log(CO_LOG_INFO, "re-queued jobs interrupted by this shutdown", "jobs", n, NULL);
+    p->bus->ops->publish(p->bus, "jobs.queued", "", 0);
+  }
+}
+
 /* With a work queue (NATS JetStream): a delivery names a job, claimed by id in the store (the
  * record of its state); a delivery whose job cannot be claimed (finished, held by a live lease,
  * its trainee busy) is acknowledged, since the store keeps the job and idle workers also claim
@@ -353,7 +367,10 @@ static void *thread_main(void *arg) {
       pthread_mutex_lock(&js->mu);
       stopping = js->stopping;
       pthread_mutex_unlock(&js->mu);
-      /* Interrupted by shutdown: let the queue hand the job to another worker. */
+      /* Interrupted by shutdown: back in the store's queue first (so that it can be claimed), then
+       * let the work queue hand it to another worker. */
+      if (stopping)
+        requeue_ours(p);
       bus->ops->work_done(bus, w, stopping ? CO_BUS_RETRY : CO_BUS_ACK);
       idle = 0;
     } else {
@@ -440,6 +457,8 @@ void co_jobs_stop(co_platform *p) {
     pthread_join(js->threads[i], NULL);
   if (js->keeper_started)
     pthread_join(js->keeper, NULL);
+  if (js->nthreads)
+    requeue_ours(p);
   if (js->sub)
     p->bus->ops->unsubscribe(p->bus, js->sub);
   if (js->cancel_sub)
