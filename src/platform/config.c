@@ -90,6 +90,12 @@ static const setting settings[] = {
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
         "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default "
         "10000)"),
+    INT("auth_cache_s", auth_cache_s, 0, 3600,
+        "seconds this process keeps resolved API tokens, sessions, memberships and trainee records "
+        "(0: off); a revocation, password change or membership removal made through another process "
+        "takes effect here within this time, through this one at once (default 2)"),
+    INT("auth_cache_entries", auth_cache_entries, 1, 1 << 24,
+        "most entries in that cache, about 1 KiB each (default 10000)"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -143,6 +149,8 @@ void co_config_defaults(co_config *c) {
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
   c->store_timeout_ms = 10000;
+  c->auth_cache_s = 2;
+  c->auth_cache_entries = 10000;
   c->bus_offload_ttl_s = 60;
   c->bus_timeout_ms = 5000;
   co_strlcpy(c->bus_work_stream, "COHORT_WORK", sizeof c->bus_work_stream);

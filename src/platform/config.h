@@ -56,6 +56,10 @@ typedef struct co_config {
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;  /* connections per process */
   int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
+  /* Resolved tokens, sessions, memberships and trainee records kept this long (0 = off) and this
+   * many at most: a change made by another process takes effect here within auth_cache_s. */
+  int auth_cache_s;
+  int auth_cache_entries;
 
   /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
    * JetStream work queue. */

@@ -465,10 +465,9 @@ const char *co_cookie(co_req *r, const char *name) {
 
 int co_require_role(co_req *r, const char *workspace_id, co_role min) {
   co_store *s = r->p->store;
-  co_member m;
+  co_role role;
   if (r->user.is_admin) {
-    co_workspace w;
-    cohort_status st = s->ops->workspace_get(s, workspace_id, &w);
+    cohort_status st = co_authcache_workspace(r->p->authcache, s, workspace_id);
     if (st == COHORT_ENOTFOUND) {
       co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
       return -1;
@@ -481,7 +480,7 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     r->role = CO_ROLE_OWNER;
     return 0;
   }
-  cohort_status st = s->ops->member_get(s, workspace_id, r->user.id, &m);
+  cohort_status st = co_authcache_member(r->p->authcache, s, workspace_id, r->user.id, &role);
   if (st == COHORT_ENOTFOUND) {
     /* Not a member: answer as if it did not exist, so ids cannot be probed. */
     co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
@@ -491,13 +490,13 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     co_reply_status(r, st, NULL);
     return -1;
   }
-  if (m.role < min) {
+  if (role < min) {
     co_reply_error(r, 403, "forbidden", NULL, "this needs the %s role in workspace '%s'; you are %s",
-                   co_role_name(min), workspace_id, co_role_name(m.role));
+                   co_role_name(min), workspace_id, co_role_name(role));
     return -1;
   }
   co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
-  r->role = m.role;
+  r->role = role;
   return 0;
 }
 
@@ -611,7 +610,7 @@ static void identify(co_req *r) {
       set_pending(r, 401, "unauthenticated", "Authorization", "Authorization: expected 'Bearer <token>'");
       return;
     }
-    cohort_status st = co_token_resolve(s, authz + 7, &r->user);
+    cohort_status st = co_authcache_token(r->p->authcache, s, authz + 7, &r->user);
     if (st == COHORT_EINVAL)
       set_pending(r, 401, "unauthenticated", "Authorization", cohort_errmsg());
     else if (st != COHORT_OK) /* the store could not say: not the caller's fault */
@@ -623,7 +622,7 @@ static void identify(co_req *r) {
   const char *cookie = co_cookie(r, "cohort_session");
   if (!cookie)
     return;
-  cohort_status st = co_session_resolve(s, cookie, &r->session, &r->user);
+  cohort_status st = co_authcache_session(r->p->authcache, s, cookie, &r->session, &r->user);
   if (st == COHORT_OK) {
     r->authed = 1;
     r->via_session = 1;
@@ -704,7 +703,9 @@ static int authorize(co_req *r, int with_body) {
       return co_require_role(r, r->dataset.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_TRAINEE:
-    if ((st = s->ops->trainee_get(s, r->params[0], &r->trainee)) == COHORT_OK)
+    st = rt->flags & CO_RT_CACHED ? co_authcache_trainee(r->p->authcache, s, r->params[0], &r->trainee)
+                                  : s->ops->trainee_get(s, r->params[0], &r->trainee);
+    if (st == COHORT_OK)
       return co_require_role(r, r->trainee.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_JOB:
