@@ -285,7 +285,7 @@ void api_tokens_create(co_req *r) {
   int64_t days = 0;
   if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", r->p->cfg.token_ttl_days, 0, 3650, &days))
     return;
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   co_token t;
   char secret[80];
@@ -338,9 +338,17 @@ void api_users_create(co_req *r) {
   int admin = 0;
   if (api_str(r, "name", 1, &name) || api_str(r, "password", 1, &pw) || api_bool(r, "admin", 0, &admin))
     return;
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   co_user u = {0};
+  /* "ADMIN" beside "admin" would be a look-alike: names are unique with ASCII case ignored. The
+   * store's own unique index still catches a race between two exact duplicates. */
+  if (r->p->store->ops->user_by_name(r->p->store, name, &u) == COHORT_OK) {
+    co_reply_error(r, 409, "conflict", "name", "name: user '%s' exists already (user names ignore case)",
+                   u.name);
+    return;
+  }
+  memset(&u, 0, sizeof u);
   co_id_new("usr", u.id, sizeof u.id);
   co_strlcpy(u.name, name, sizeof u.name);
   u.is_admin = admin;
@@ -379,7 +387,7 @@ void api_workspaces_list(co_req *r) {
 /* POST /v1/workspaces {"name"}: the creator becomes its owner. */
 void api_workspaces_create(co_req *r) {
   const char *name = NULL;
-  if (api_str(r, "name", 1, &name) || api_check_name(r, "name", name))
+  if (api_str(r, "name", 1, &name) || api_check_name(r, "name", &name))
     return;
   co_workspace w = {0};
   co_id_new("ws", w.id, sizeof w.id);

@@ -45,6 +45,7 @@ class InputTest(unittest.TestCase):
         st, ds, _ = cls.srv.request("POST", "/v1/datasets?name=penguins", read(PENGUINS), token=cls.tok)
         assert st == 201, ds
         cls.ds = ds
+        cls.ws = ds["workspace"]
         st, body, _ = cls.srv.request("POST", "/v1/trainees", {"name": "penguins", "dataset": ds["id"]}, token=cls.tok)
         assert st == 202, body
         job = cls.srv.wait_job(body["job"]["id"], cls.tok)
@@ -110,6 +111,55 @@ class InputTest(unittest.TestCase):
         st, res, _ = self.req("POST", path, {"targets": ["island"], "rows": [{"island": "Mars", "species": "Gentoo"}]})
         self.assertEqual(st, 200, res)
         self.assertNotIn("unknown", res["predictions"][0])
+
+    # ---------------------------------------------------------------- names
+
+    def test_names_refuse_control_and_bidi_characters(self):
+        bad = ["a\u202eb", "a\u200fb", "a\u2066b", "a\u0085b", "a\u007fb", "a\nb", "   ", "\u200e"]
+        for name in bad:
+            self.assertError(self.req("POST", "/v1/workspaces", {"name": name}), 400, "invalid", "name")
+            self.assertError(self.req("POST", "/v1/tokens", {"name": name}), 400, "invalid", "name")
+            self.assertError(self.req("POST", "/v1/trainees", {"name": name, "dataset": self.ds["id"], "workspace": self.ws}), 400,
+                             "invalid", "name")
+            self.assertError(self.req("POST", "/v1/users", {"name": name, "password": "a-long-password-1"}), 400,
+                             "invalid", "name")
+        self.assertError(self.req("POST", "/v1/workspaces", {"name": "a\u0000b"}), 400, "invalid_json")
+        err = self.assertError(self.req("POST", "/v1/workspaces", {"name": "x\u202ey"}), 400, "invalid", "name")
+        self.assertIn("bidirectional", err["message"])
+        # Names are trimmed.
+        st, ws, _ = self.req("POST", "/v1/workspaces", {"name": "  team  "})
+        self.assertEqual((st, ws["name"]), (201, "team"), ws)
+        st, t, _ = self.req("POST", "/v1/tokens", {"name": "\tci "})
+        self.assertEqual((st, t["name"]), (201, "ci"), t)
+
+    def test_nul_in_a_url_never_truncates(self):
+        # A dataset name with %00 is refused, not cut to "a".
+        self.assertError(self.req("POST", "/v1/datasets?workspace=%s&name=a%%00b" % self.ws, read(PENGUINS)), 400, "invalid", "name")
+        self.assertError(self.req("POST", "/v1/datasets?workspace=%s&name=a%%E2%%80%%AEb" % self.ws, read(PENGUINS)), 400, "invalid", "name")
+        st, ds, _ = self.req("POST", "/v1/datasets?workspace=%s&name=%%20spaced%%20" % self.ws, read(PENGUINS))
+        self.assertEqual((st, ds["name"]), (201, "spaced"), ds)
+        # In the path: a 400, never a lookup of what comes before the NUL.
+        st, body = raw_get(self.srv.url, "/ui/app.js")
+        self.assertEqual(st, 200)
+        for path in ("/ui/app.js%00.png", "/ui/app.js%00", "/v1/datasets/%s%%00x" % ds["id"], "/healthz%00"):
+            st, body = raw_get(self.srv.url, path)
+            self.assertEqual(st, 400, (path, body[:200]))
+            self.assertIn(b'"field":"path"', body)
+        # A CSV column name is checked the same way (kept as given, not trimmed).
+        self.assertError(self.req("POST", "/v1/datasets?name=x&workspace=" + self.ws, "a,b\u202ec\n1,2\n".encode()), 400, "invalid_csv",
+                         "body", "column 2's name: bidirectional")
+
+    def test_user_names_ignore_case(self):
+        st, u, _ = self.req("POST", "/v1/users", {"name": "Quinn", "password": "quinn-password-1"})
+        self.assertEqual(st, 201, u)
+        for look_alike in ("ADMIN", "Admin", " admin", "quinn", "QUINN "):
+            err = self.assertError(self.req("POST", "/v1/users", {"name": look_alike, "password": "a-long-password-1"}),
+                                   409, "conflict", "name")
+            self.assertIn("exists already", err["message"])
+        # Sign-in finds the account whatever the case, as the look-up for members does.
+        opener, csrf = self.srv.login("QUINN", "quinn-password-1")
+        st, me, _ = self.srv.request("GET", "/v1/me", opener=opener)
+        self.assertEqual((st, me["name"]), (200, "Quinn"), me)
 
 
 if __name__ == "__main__":
