@@ -184,7 +184,12 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.req("GET", "/v1/datasets/" + self.ds["id"], token=carol), 404, "not_found")
         st, lst, _ = self.req("GET", "/v1/datasets?workspace=" + ws["id"], token=carol)
         self.assertEqual((st, lst), (200, {"datasets": []}))
-        st, body, _ = self.req("PUT", "/v1/workspaces/%s/members/admin" % ws["id"], {"role": "viewer"}, token=carol)
+        # Carol shares no workspace with the admin: she reaches them by the id they hand out, not by name.
+        self.assertError(self.req("PUT", "/v1/workspaces/%s/members/admin" % ws["id"], {"role": "viewer"},
+                                  token=carol), 404, "not_found")
+        admin_id = self.req("GET", "/v1/me")[1]["id"]
+        st, body, _ = self.req("PUT", "/v1/workspaces/%s/members/%s" % (ws["id"], admin_id), {"role": "viewer"},
+                               token=carol)
         self.assertEqual(st, 200, body)
         st, w, _ = self.req("GET", "/v1/workspaces/" + ws["id"], token=carol)
         self.assertEqual({m["role"] for m in w["members"]}, {"owner", "viewer"})
