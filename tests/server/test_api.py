@@ -633,8 +633,8 @@ class DurabilityTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("admin_password", p.stderr)
-        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data, "--admin_password",
-                            "short"], env=env, capture_output=True, text=True, timeout=30)
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data],
+                           env=dict(env, COHORT_ADMIN_PASSWORD="short"), capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("at least 8", p.stderr)
         p = subprocess.run([BIN, "serve", "--no_such_setting", "1"], env=env, capture_output=True, text=True,

@@ -4,8 +4,11 @@ compare without case; a %00 in a URL never truncates a lookup; error bodies neve
 paths."""
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -160,6 +163,48 @@ class InputTest(unittest.TestCase):
         opener, csrf = self.srv.login("QUINN", "quinn-password-1")
         st, me, _ = self.srv.request("GET", "/v1/me", opener=opener)
         self.assertEqual((st, me["name"]), (200, "Quinn"), me)
+
+
+class SecretFlagsTest(unittest.TestCase):
+    """Secrets never come from command-line flags (ps shows them to every local user)."""
+
+    def run_cohort(self, *args, env=None):
+        full = dict(os.environ)
+        full.pop("COHORT_ADMIN_PASSWORD", None)
+        full.update(env or {})
+        return subprocess.run([BIN] + list(args), env=full, capture_output=True, text=True, timeout=30)
+
+    def test_secret_flags_are_refused_with_the_alternative(self):
+        data = tempfile.mkdtemp(prefix="cohort-flags-")
+        try:
+            for args in (["--admin_password", "long-enough-1"], ["--admin_password=long-enough-1"]):
+                p = self.run_cohort("serve", "--data_dir", data, *args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("--admin_password_file", p.stderr)
+                self.assertNotIn("long-enough-1", p.stderr)
+            for key, url in (("store", "postgres://cohort:s3cret@db:5432/cohort"),
+                             ("store", "postgres://cohort@db/cohort?sslmode=require&password=s3cret"),
+                             ("bus_redis", "redis://:s3cret@127.0.0.1:6379"),
+                             ("bus", "nats://user:s3cret@127.0.0.1:4222")):
+                p = self.run_cohort("serve", "--data_dir", data, "--" + key, url)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("COHORT_" + key.upper(), p.stderr)
+                self.assertNotIn("s3cret", p.stderr)
+            p = self.run_cohort("admin", "migrate", "--to-store", "postgres://u:s3cret@db/x", "--to-blobs", data)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertNotIn("s3cret", p.stderr)
+            p = self.run_cohort("serve", "--help")
+            self.assertIn("Secrets never come from flags", p.stdout)
+            # The file, the environment and the config file still work.
+            pw = os.path.join(data, "pw")
+            with open(pw, "w") as f:
+                f.write("long-enough-1\n")
+            for extra, env in ((["--admin_password_file", pw], None), ([], {"COHORT_ADMIN_PASSWORD": "long-enough-1"})):
+                with CohortServer(BIN, extra_args=extra, env=env) as srv:
+                    srv.admin_password = "long-enough-1"
+                    srv.token()
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
