@@ -9,6 +9,7 @@
 #include "co_base.h"
 #include "log.h"
 #include "server.h"
+#include "scrub.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -141,9 +142,12 @@ static void reply_error_text(co_req *r, int status, const char *code, const char
     set_pending(r, status, code, field, msg);
     return;
   }
+  char clean[1024];
+  co_strlcpy(clean, msg, sizeof clean);
+  co_scrub_paths(clean); /* a client sees the resource, never where the server keeps it */
   json_t *e = json_object();
   json_object_set_new(e, "code", json_string(code));
-  json_t *m = json_string(msg);
+  json_t *m = json_string(clean);
   json_object_set_new(e, "message", m ? m : json_string("(message is not valid UTF-8)"));
   json_object_set_new(e, "field", field ? json_string(field) : json_null());
   co_reply_json(r, status, json_pack("{s:o}", "error", e));

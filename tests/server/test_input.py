@@ -2,6 +2,7 @@
 categories per row; names refuse NUL, control and bidi characters, are trimmed, and user names
 compare without case; a %00 in a URL never truncates a lookup; error bodies never show server
 paths."""
+import json
 import os
 import re
 import shutil
@@ -163,6 +164,62 @@ class InputTest(unittest.TestCase):
         opener, csrf = self.srv.login("QUINN", "quinn-password-1")
         st, me, _ = self.srv.request("GET", "/v1/me", opener=opener)
         self.assertEqual((st, me["name"]), (200, "Quinn"), me)
+
+
+class ServerPathsTest(unittest.TestCase):
+    """Errors a client reads (replies and job errors) name resources, never the server's files.
+    Before: 'trainee file '/tmp/.../blobs/trainees/tr_x/v1-....cohort': truncated at byte 100' and
+    '/tmp/.../blobs/datasets/ds_x.csv: read error: Is a directory'."""
+
+    def assertNoServerPath(self, text, data_dir, where):
+        self.assertNotIn(data_dir, text, where)
+        self.assertNotIn(os.path.realpath(data_dir), text, where)
+        self.assertIsNone(re.search(r"(?<![\w:/])/(?!v1/|ui/)[\w.-]+/[\w./-]+", text), where + ": " + text)
+
+    def test_errors_name_resources_not_server_paths(self):
+        data = tempfile.mkdtemp(prefix="cohort-paths-")
+        srv = CohortServer(BIN, data_dir=data)
+        try:
+            srv.start()
+            tok = srv.token()
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=p", read(PENGUINS), token=tok)
+            st, body, _ = srv.request("POST", "/v1/trainees", {"name": "t", "dataset": ds["id"]}, token=tok)
+            self.assertEqual(srv.wait_job(body["job"]["id"], tok)["state"], "succeeded")
+            tr = body["trainee"]["id"]
+            srv.stop()
+            # A truncated trainee file, read after a restart; a dataset blob that became a folder.
+            folder = os.path.join(data, "blobs", "trainees", tr)
+            for f in os.listdir(folder):
+                with open(os.path.join(folder, f), "r+b") as fh:
+                    fh.truncate(100)
+            blob = os.path.join(data, "blobs", "datasets", ds["id"] + ".csv")
+            os.remove(blob)
+            os.mkdir(blob)
+            srv.start()
+            tok = srv.token()
+            texts = []
+            st, res, _ = srv.request("POST", "/v1/trainees/%s/predict" % tr,
+                                     {"targets": ["species"], "rows": [{"island": "Biscoe"}]}, token=tok)
+            self.assertGreaterEqual(st, 400, res)
+            texts.append(("predict", res["error"]["message"], tr))
+            st, body, _ = srv.request("POST", "/v1/trainees/%s/analyze" % tr, {}, token=tok)
+            job = srv.wait_job(body["job"]["id"], tok)
+            texts.append(("analyze job", job["error"], tr))
+            st, res, _ = srv.request("GET", "/v1/datasets/%s/preview" % ds["id"], token=tok)
+            self.assertGreaterEqual(st, 400, res)
+            texts.append(("preview", res["error"]["message"], ds["id"]))
+            st, body, _ = srv.request("POST", "/v1/trainees", {"name": "t2", "dataset": ds["id"]}, token=tok)
+            job = srv.wait_job(body["job"]["id"], tok)
+            texts.append(("train job", job["error"], ds["id"]))
+            for where, text, rid in texts:
+                self.assertTrue(text, where)
+                self.assertIn(rid, text, where)  # the resource, by its id
+                self.assertNoServerPath(text, data, where)
+            # The operator's log keeps the whole path.
+            self.assertTrue(any(data in line for line in srv.log_lines))
+        finally:
+            srv.cleanup()
+            shutil.rmtree(data, ignore_errors=True)
 
 
 class SecretFlagsTest(unittest.TestCase):
