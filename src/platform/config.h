@@ -76,6 +76,9 @@ typedef struct co_config {
 void co_config_defaults(co_config *c);
 /* Applies one key = value; EINVAL with a message naming the key on an unknown key or bad value. */
 cohort_status co_config_set(co_config *c, const char *key, const char *value);
+/* A setting given as a command-line flag: refuses secrets there (the admin password, a URL with a
+ * password in it), which ps shows to every local user; the error names the safer ways. */
+cohort_status co_config_check_flag(const char *key, const char *value);
 cohort_status co_config_load_file(co_config *c, const char *path);
 cohort_status co_config_load_env(co_config *c);
 void co_config_describe(FILE *f);

@@ -9,6 +9,7 @@
  * lost cancel message) only every 2 s or at a new stage. A cancel is announced on "jobs.cancel"
  * and reaches the running job at its next progress report. */
 #include "co_base.h"
+#include "scrub.h"
 #include "log.h"
 #include "platform.h"
 #include "task.h"
@@ -266,10 +267,13 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   char err[CO_ERROR_MAX] = "";
   if (st != COHORT_OK)
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
+  char shown[CO_ERROR_MAX]; /* the client's to read: resource ids, not server paths (the log keeps them) */
+  memcpy(shown, err, sizeof shown);
+  co_scrub_paths(shown);
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
     p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + lease_ms(p));
   cohort_status fst =
-      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
+      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, shown, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
   co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind,

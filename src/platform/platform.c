@@ -1,4 +1,5 @@
 #include "platform.h"
+#include "names.h"
 #include "auth.h"
 #include "calls.h"
 #include "co_base.h"
@@ -34,7 +35,9 @@ static cohort_status bootstrap(co_platform *p) {
   co_user u = {0};
   co_workspace w = {0};
   co_id_new("usr", u.id, sizeof u.id);
-  co_strlcpy(u.name, p->cfg.admin_user, sizeof u.name);
+  if ((st = co_name_clean("admin_user", p->cfg.admin_user, strlen(p->cfg.admin_user), u.name,
+                          sizeof u.name)) != COHORT_OK)
+    return st;
   u.is_admin = 1;
   u.created_ms = co_now_ms();
   if ((st = co_password_hash(p->cfg.admin_password, u.pwhash)) != COHORT_OK)

@@ -171,6 +171,7 @@ typedef struct co_store_ops {
   /* users */
   cohort_status (*user_create)(co_store *s, const co_user *u); /* ESTATE if the name is taken */
   cohort_status (*user_get)(co_store *s, const char *id, co_user *out);
+  /* Names compare with ASCII case folded ("ADMIN" finds "admin"); an exact match wins. */
   cohort_status (*user_by_name)(co_store *s, const char *name, co_user *out);
   cohort_status (*user_set_password)(co_store *s, const char *id, const char *pwhash);
   cohort_status (*user_list)(co_store *s, co_user_fn fn, void *ctx);

@@ -41,7 +41,7 @@ void api_trainees_create(co_req *r) {
   co_dataset ds = {0};
   co_trainee t = {0};
   co_job job = {0};
-  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", name))
+  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", &name))
     return;
   json_t *features = json_object_get(r->json, "features");
   if (features && !json_is_object(features) && !json_is_null(features)) {
@@ -104,7 +104,7 @@ void api_trainees_import(co_req *r) {
   int created = 0;
   if (!name)
     name = "imported";
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   if (!r->upload_path[0]) {
     co_reply_error(r, 400, "invalid", "body", "body: empty; send a trainee file");

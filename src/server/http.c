@@ -9,6 +9,7 @@
 #include "co_base.h"
 #include "log.h"
 #include "server.h"
+#include "scrub.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -141,9 +142,12 @@ static void reply_error_text(co_req *r, int status, const char *code, const char
     set_pending(r, status, code, field, msg);
     return;
   }
+  char clean[1024];
+  co_strlcpy(clean, msg, sizeof clean);
+  co_scrub_paths(clean); /* a client sees the resource, never where the server keeps it */
   json_t *e = json_object();
   json_object_set_new(e, "code", json_string(code));
-  json_t *m = json_string(msg);
+  json_t *m = json_string(clean);
   json_object_set_new(e, "message", m ? m : json_string("(message is not valid UTF-8)"));
   json_object_set_new(e, "field", field ? json_string(field) : json_null());
   co_reply_json(r, status, json_pack("{s:o}", "error", e));
@@ -742,6 +746,26 @@ static void make_rid(co_req *r) {
   co_random_hex(r->rid, sizeof r->rid, 8);
 }
 
+/* libmicrohttpd decodes %00 into a NUL, and every lookup would then end the path or query value
+ * there ("/ui/app.js%00.png" would find app.js). A decoded NUL becomes DEL instead: a control
+ * character, which paths (setup) and names (co_name_clean) refuse. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s) {
+  (void)cls;
+  (void)conn;
+  size_t n = MHD_http_unescape(s);
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\0')
+      s[i] = 0x7f;
+  return n;
+}
+
+static int has_control(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
+}
+
 static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                  co_req **out) {
   req_full *f = co_calloc(1, sizeof *f);
@@ -756,6 +780,8 @@ static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, c
   co_strlcpy(r->method, method, sizeof r->method);
   if (co_strlcpy(r->path, url, sizeof r->path) < 0)
     set_pending(r, 414, "too_large", NULL, "URL too long");
+  else if (has_control(r->path))
+    set_pending(r, 400, "invalid", "path", "path: NUL (%00) and control characters are not allowed");
   make_rid(r);
   r->body_max = (size_t)r->p->cfg.max_body_mb << 20;
   r->upload_max = r->p->cfg.max_upload_mb << 20;
@@ -1057,11 +1083,12 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   co_metrics_init(co_nroutes);
   unsigned flags =
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  s->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+                               (unsigned)p->cfg.http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+                               on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!s->daemon) {
     co_free(s);
     return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);

@@ -80,6 +80,7 @@ struct co_req {
   co_trainee trainee;
   co_job job;
   co_report report;
+  char name[CO_NAME_MAX]; /* the name the handler read, trimmed and checked (api_check_name) */
 
   /* body */
   char *body;

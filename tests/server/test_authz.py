@@ -91,10 +91,14 @@ class AuthzMatrixTest(unittest.TestCase):
         owner = cls.tokens["owner"]
         st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "team"}, token=owner)
         cls.ws = ws["id"]
-        srv.request("POST", "/v1/workspaces", {"name": "olga's"}, token=cls.tokens["outsider"])
+        st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "olga's"}, token=cls.tokens["outsider"])
+        cls.olgas_ws = ws["id"]
+        cls.ids = {name: srv.request("GET", "/v1/me", token=cls.tokens[caller])[1]["id"]
+                   for name, caller in (("olga", "outsider"), ("vera", "viewer"), ("ed", "editor"), ("owen", "owner"))}
         for user, role in (("vera", "viewer"), ("ed", "editor")):
-            st, body, _ = srv.request("PUT", "/v1/workspaces/%s/members/%s" % (cls.ws, user), {"role": role},
-                                      token=owner)
+            # A new colleague is added by the user id they hand out: a name would reveal who exists.
+            st, body, _ = srv.request("PUT", "/v1/workspaces/%s/members/%s" % (cls.ws, cls.ids[user]),
+                                      {"role": role}, token=owner)
             assert st == 200, body
         with open(PENGUINS, "rb") as f:
             cls.csv = f.read()
@@ -202,6 +206,34 @@ class AuthzMatrixTest(unittest.TestCase):
                       if m in ("get", "post", "put", "delete", "patch")}
         missing = documented - set(RULES)
         self.assertFalse(missing, "routes without an authorization rule in this test: %s" % sorted(missing))
+
+    def test_adding_members_reveals_no_accounts(self):
+        """A non-administrator gets the same 404 for a name with no account as for the name of someone
+        they share no workspace with; a user id (handed out by its owner) or a shared workspace works."""
+        olga = self.tokens["outsider"]
+        path = "/v1/workspaces/%s/members/" % self.olgas_ws
+        answers = []
+        for name in ("owen", "Owen", "no-such-user"):
+            st, body, _ = self.srv.request("PUT", path + name, {"role": "viewer"}, token=olga)
+            answers.append((st, body["error"]["code"], body["error"]["message"].replace(name, "NAME")))
+        self.assertEqual(answers[0][0], 404, answers)
+        self.assertEqual(len(set(answers)), 1, answers)
+        self.assertNotIn("owen", [m["user_name"] for m in self.srv.request("GET", "/v1/workspaces/" + self.olgas_ws,
+                                                                         token=olga)[1]["members"]])
+        # By id: added, and removed again.
+        for role in ("viewer", "none"):
+            st, body, _ = self.srv.request("PUT", path + self.ids["owen"], {"role": role}, token=olga)
+            self.assertEqual((st, body["role"]), (200, role), body)
+        # Someone already in a shared workspace can be named (any case); an administrator may name anyone.
+        st, body, _ = self.srv.request("PUT", "/v1/workspaces/%s/members/VERA" % self.ws, {"role": "viewer"},
+                                       token=self.tokens["owner"])
+        self.assertEqual((st, body["user"]), (200, "vera"), body)
+        st, body, _ = self.srv.request("PUT", path + "owen", {"role": "viewer"}, token=self.tokens["admin"])
+        self.assertEqual(st, 200, body)
+        st, body, _ = self.srv.request("PUT", path + "owen", {"role": "none"}, token=olga)  # now shared
+        self.assertEqual(st, 200, body)
+        st, body, _ = self.srv.request("PUT", path + "no-such-user", {"role": "viewer"}, token=self.tokens["admin"])
+        self.assertEqual((st, body["error"]["message"]), (404, "user 'no-such-user' not found"), body)
 
     def test_matrix(self):
         checked = 0
