@@ -31,6 +31,9 @@ static const setting settings[] = {
     STR("admin_password", admin_password, "its password; required on first start, no default"),
     STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
+    INT("compute_threads", compute_threads, 0, 1024,
+        "threads for engine work (queries and the parallel parts of jobs); 0 = the CPUs this process "
+        "may use: the cgroup CPU quota (containers), else the affinity mask (default 0)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
     INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30,
         "memory for hosted trainees before idle ones are evicted (default 2048)"),

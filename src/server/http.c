@@ -871,7 +871,7 @@ static int defer_state_take(co_req *r) {
   return state;
 }
 
-static void *defer_main(void *arg) {
+static void defer_run(void *arg) {
   co_req *r = arg;
   co_server *srv = r->srv;
   extra(r)->defer_work(r);
@@ -881,6 +881,10 @@ static void *defer_main(void *arg) {
   srv->deferred--;
   pthread_cond_broadcast(&srv->defer_cv);
   pthread_mutex_unlock(&srv->defer_mu);
+}
+
+static void *defer_main(void *arg) {
+  defer_run(arg);
   return NULL;
 }
 
@@ -910,6 +914,28 @@ int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(
   return rc;
 }
 
+int co_defer_compute(co_req *r, void (*work)(co_req *r), void (*done)(co_req *r)) {
+  co_server *srv = r->srv;
+  req_extra *x = extra(r);
+  int rc = -1;
+  pthread_mutex_lock(&srv->defer_mu);
+  if (!srv->defer_closed) {
+    x->defer_work = work;
+    x->defer_done = done;
+    x->defer_state = 1;
+    MHD_suspend_connection(r->conn); /* under defer_mu: the pool's resume comes after */
+    if (co_pool_submit(r->p->pool, defer_run, r) == COHORT_OK) {
+      srv->deferred++;
+      rc = 0;
+    } else {
+      x->defer_state = 0;
+      MHD_resume_connection(r->conn);
+    }
+  }
+  pthread_mutex_unlock(&srv->defer_mu);
+  return rc;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   co_req *r = *con_cls;
@@ -933,6 +959,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     r->p->blobs->ops->discard(r->p->blobs, r->upload_path); /* handlers commit what they keep */
   co_free(r->body);
   json_decref(r->json);
+  json_decref(r->defer_json);
   co_dataset_clear(&r->dataset);
   co_trainee_clear(&r->trainee);
   co_job_clear(&r->job);
