@@ -457,6 +457,32 @@ COHORT_API cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_ev
 COHORT_API cohort_status cohort_eval_get_column(const cohort_eval *e, size_t i, cohort_eval_column *out);
 COHORT_API cohort_status cohort_eval_get_pair(const cohort_eval *e, size_t k, cohort_eval_pair *out);
 
+/* ---------------------------------------------------------------- threads */
+
+/* Where the parallel loops of every call (react, analyze, synthesize, evaluate, anomalies...) find
+ * their threads. By default a loop starts threads of its own, as many as the CPUs this process may
+ * run on (sched_getaffinity) or the call's `threads`. A program with a compute pool of its own
+ * installs an executor instead: a loop then runs on its caller's thread plus whichever of the
+ * pool's threads are idle, and hands them back between chunks as soon as other work waits, so
+ * every call together stays within the pool. */
+typedef struct cohort_executor {
+  size_t size;    /* sizeof(cohort_executor) */
+  size_t threads; /* what threads = 0 means in options: the pool's size */
+  /* Starts fn(arg) on up to n idle threads now (never queued behind other work); returns how
+   * many it started. Each runs fn once. */
+  size_t (*lend)(void *ctx, size_t n, void (*fn)(void *arg), void *arg);
+  /* Nonzero while other work waits for a thread (may be NULL). */
+  int (*wanted)(void *ctx);
+  void *ctx;
+} cohort_executor;
+#define COHORT_EXECUTOR_INIT                                                                                 \
+  { .size = sizeof(cohort_executor) }
+
+/* Installs ex (copied; lend required) for the loops that start after it; NULL goes back to
+ * threads per loop. The caller keeps ex->ctx alive until it installs another or NULL and the
+ * loops that used it have returned. */
+COHORT_API cohort_status cohort_set_executor(const cohort_executor *ex);
+
 /* ---------------------------------------------------------------- persist */
 
 /* Versioned, checksummed binary file. Loading a truncated, corrupt or foreign file returns

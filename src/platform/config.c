@@ -25,7 +25,9 @@ typedef struct setting {
   { k, T_BOOL, offsetof(co_config, field), 0, 1, help }
 
 static const setting settings[] = {
-    STR("listen", listen, "address:port to serve HTTP on (default 127.0.0.1:8080)"),
+    STR("listen", listen,
+        "HOST:PORT to serve HTTP on: an IPv4 address, [IPv6] ([::] = every address, IPv4 too), or "
+        "localhost (127.0.0.1 and ::1; the default, localhost:8080)"),
     STR("data_dir", data_dir, "folder for the SQLite state and the blobs (default ./cohort-data)"),
     STR("admin_user", admin_user, "administrator created on first start (default admin)"),
     STR("admin_password", admin_password,
@@ -34,6 +36,9 @@ static const setting settings[] = {
     STR("admin_password_file", admin_password_file,
         "read the admin password from this file instead (the way to give it on the command line)"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
+    INT("compute_threads", compute_threads, 0, 1024,
+        "threads for engine work (queries and the parallel parts of jobs); 0 = the CPUs this process "
+        "may use: the cgroup CPU quota (containers), else the affinity mask (default 0)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
     INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30,
         "memory for hosted trainees before idle ones are evicted (default 2048)"),
@@ -124,7 +129,7 @@ static const setting settings[] = {
 
 void co_config_defaults(co_config *c) {
   memset(c, 0, sizeof *c);
-  co_strlcpy(c->listen, "127.0.0.1:8080", sizeof c->listen);
+  co_strlcpy(c->listen, "localhost:8080", sizeof c->listen);
   co_strlcpy(c->data_dir, "cohort-data", sizeof c->data_dir);
   co_strlcpy(c->admin_user, "admin", sizeof c->admin_user);
   co_strlcpy(c->log_level, "info", sizeof c->log_level);

@@ -18,6 +18,7 @@ typedef struct co_config {
   char admin_password_file[1024];
   int http_threads;         /* libmicrohttpd thread pool */
   int workers;              /* job threads */
+  int compute_threads;      /* the compute pool (pool.h); 0 = from the CPU limit */
   int64_t memory_budget_mb; /* hosted trainees; idle ones are evicted beyond it */
   int64_t max_body_mb;      /* JSON request bodies */
   int64_t max_upload_mb;    /* dataset and trainee uploads */

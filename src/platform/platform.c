@@ -216,6 +216,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     goto fail;
   }
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
+      (st = co_pool_acquire(cfg->compute_threads, &p->pool)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
       (cfg->auth_cache_s > 0 &&
@@ -287,6 +288,7 @@ void co_platform_close(co_platform *p) {
   co_jobs_stop(p);
   co_host_free(p->host);
   co_authcache_destroy(p->authcache);
+  co_pool_release(p->pool); /* after the job threads, whose loops borrow from it */
   if (p->bus)
     p->bus->ops->close(p->bus);
   if (p->blobs)

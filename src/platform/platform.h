@@ -9,6 +9,7 @@
 #include "config.h"
 #include "host.h"
 #include "job_params.h"
+#include "pool.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -33,6 +34,7 @@ typedef struct co_platform {
   co_blobs *blobs;
   co_bus *bus;
   co_host *host;
+  co_pool *pool; /* the process's compute pool (shared by the platforms of one process) */
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
   co_authcache *authcache;    /* NULL when auth_cache_s is 0 */

@@ -459,6 +459,14 @@ cohort_status co_query_trainee(co_platform *p, const co_trainee *rec, const char
   return co_query_local(p, rec, verb, req, reply, field);
 }
 
+int co_query_quick(co_platform *p, const co_trainee *rec, const char *verb, json_t *req) {
+  if (strcmp(verb, "predict") != 0 && strcmp(verb, "impute") != 0)
+    return 0;
+  size_t n = json_array_size(json_object_get(req, "rows"));
+  int64_t cases = n ? co_host_cases(p->host, rec) : -1;
+  return cases >= 0 && (uint64_t)n * (uint64_t)cases <= CO_QUERY_QUICK_WORK;
+}
+
 cohort_status co_query_local(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
                              json_t **reply, const char **field) {
   *reply = NULL;

@@ -34,6 +34,7 @@ typedef struct sse sse;
 struct co_server {
   co_platform *p;
   struct MHD_Daemon *daemon;
+  struct MHD_Daemon *daemon6; /* listen = localhost: the IPv6 loopback, else NULL */
   int port;
   pthread_mutex_t sse_mu;
   sse *sse_list;
@@ -964,7 +965,7 @@ static int defer_state_take(co_req *r) {
   return state;
 }
 
-static void *defer_main(void *arg) {
+static void defer_run(void *arg) {
   co_req *r = arg;
   co_server *srv = r->srv;
   extra(r)->defer_work(r);
@@ -974,6 +975,10 @@ static void *defer_main(void *arg) {
   srv->deferred--;
   pthread_cond_broadcast(&srv->defer_cv);
   pthread_mutex_unlock(&srv->defer_mu);
+}
+
+static void *defer_main(void *arg) {
+  defer_run(arg);
   return NULL;
 }
 
@@ -1003,6 +1008,28 @@ int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(
   return rc;
 }
 
+int co_defer_compute(co_req *r, void (*work)(co_req *r), void (*done)(co_req *r)) {
+  co_server *srv = r->srv;
+  req_extra *x = extra(r);
+  int rc = -1;
+  pthread_mutex_lock(&srv->defer_mu);
+  if (!srv->defer_closed) {
+    x->defer_work = work;
+    x->defer_done = done;
+    x->defer_state = 1;
+    MHD_suspend_connection(r->conn); /* under defer_mu: the pool's resume comes after */
+    if (co_pool_submit(r->p->pool, defer_run, r) == COHORT_OK) {
+      srv->deferred++;
+      rc = 0;
+    } else {
+      x->defer_state = 0;
+      MHD_resume_connection(r->conn);
+    }
+  }
+  pthread_mutex_unlock(&srv->defer_mu);
+  return rc;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   co_req *r = *con_cls;
@@ -1026,6 +1053,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     r->p->blobs->ops->discard(r->p->blobs, r->upload_path); /* handlers commit what they keep */
   co_free(r->body);
   json_decref(r->json);
+  json_decref(r->defer_json);
   co_dataset_clear(&r->dataset);
   co_trainee_clear(&r->trainee);
   co_job_clear(&r->job);
@@ -1042,33 +1070,88 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   co_log(CO_LOG_WARN, "http", "detail", msg, NULL);
 }
 
-static cohort_status parse_listen(const char *listen, struct sockaddr_in *sa) {
+/* Where to listen: one socket, or for "localhost" two (127.0.0.1 and ::1), each a daemon of its own. */
+typedef struct listen_spec {
+  struct sockaddr_storage sa[2];
+  int n;
+  int dual;        /* [::] or "*": one IPv6 socket that takes IPv4 too (IPV6_V6ONLY off) */
+  int v6_optional; /* localhost: a machine without IPv6 serves IPv4 only */
+} listen_spec;
+
+/* "HOST:PORT": an IPv4 address, "[IPv6]" ("[::]" = every address of both families), "*" or ""
+ * (the same), or "localhost" (127.0.0.1 and ::1). */
+static cohort_status parse_listen(const char *listen, listen_spec *ls) {
   char host[128];
   const char *colon = strrchr(listen, ':');
-  memset(sa, 0, sizeof *sa);
-  sa->sin_family = AF_INET;
+  memset(ls, 0, sizeof *ls);
   if (!colon || (size_t)(colon - listen) >= sizeof host)
-    return co_error(COHORT_EINVAL, "listen: expected host:port, got '%s'", listen);
+    return co_error(COHORT_EINVAL, "listen: expected host:port or [ipv6]:port, got '%s'", listen);
   memcpy(host, listen, (size_t)(colon - listen));
   host[colon - listen] = '\0';
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (*end || end == colon + 1 || port < 0 || port > 65535)
     return co_error(COHORT_EINVAL, "listen: bad port in '%s'", listen);
-  sa->sin_port = htons((uint16_t)port);
-  if (!host[0] || strcmp(host, "*") == 0)
-    sa->sin_addr.s_addr = htonl(INADDR_ANY);
-  else if (strcmp(host, "localhost") == 0)
-    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-    return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv4 address", host);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ls->sa[0];
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ls->sa[0];
+  size_t hn = strlen(host);
+  ls->n = 1;
+  if (!host[0] || strcmp(host, "*") == 0 || strcmp(host, "[::]") == 0) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_any;
+    v6->sin6_port = htons((uint16_t)port);
+    ls->dual = 1;
+  } else if (strcmp(host, "localhost") == 0) {
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    v4->sin_port = htons((uint16_t)port);
+    struct sockaddr_in6 *l6 = (struct sockaddr_in6 *)&ls->sa[1];
+    l6->sin6_family = AF_INET6;
+    l6->sin6_addr = in6addr_loopback;
+    l6->sin6_port = htons((uint16_t)port);
+    ls->n = 2;
+    ls->v6_optional = 1;
+  } else if (host[0] == '[' && hn > 2 && host[hn - 1] == ']') {
+    host[hn - 1] = '\0';
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+      return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv6 address", host + 1);
+  } else {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+      return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv4 address (write IPv6 as [addr])", host);
+  }
   return COHORT_OK;
 }
 
+static void set_port(struct sockaddr_storage *sa, int port) {
+  if (sa->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+}
+
+static struct MHD_Daemon *start_daemon(co_server *s, struct sockaddr_storage *sa, int dual,
+                                       unsigned threads) {
+  co_platform *p = s->p;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (sa->ss_family == AF_INET6)
+    flags |= dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+  return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s,
+                          MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+                          NULL, MHD_OPTION_END);
+}
+
 cohort_status co_server_start(co_platform *p, co_server **out) {
-  struct sockaddr_in sa;
+  listen_spec ls;
   *out = NULL;
-  cohort_status st = parse_listen(p->cfg.listen, &sa);
+  cohort_status st = parse_listen(p->cfg.listen, &ls);
   if (st != COHORT_OK)
     return st;
   co_server *s = co_calloc(1, sizeof *s);
@@ -1081,22 +1164,31 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   pthread_mutex_init(&s->defer_mu, NULL);
   pthread_cond_init(&s->defer_cv, NULL);
   co_metrics_init(co_nroutes);
-  unsigned flags =
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-                               (unsigned)p->cfg.http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                               (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-                               on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+  /* Two daemons (localhost) share the HTTP threads: the IPv6 loopback gets the smaller half. */
+  unsigned total = (unsigned)p->cfg.http_threads, second = ls.n == 2 ? total / 2 : 0;
+  s->daemon = start_daemon(s, &ls.sa[0], ls.dual, total - second);
   if (!s->daemon) {
     co_free(s);
     return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = info ? info->port : ntohs(sa.sin_port);
+  s->port = info ? info->port : 0;
+  if (ls.n == 2) {
+    set_port(&ls.sa[1], s->port); /* the same port on ::1, also when the first was chosen (port 0) */
+    s->daemon6 = start_daemon(s, &ls.sa[1], 0, second ? second : 1);
+    if (!s->daemon6 && !ls.v6_optional) {
+      MHD_stop_daemon(s->daemon);
+      co_free(s);
+      return co_error(COHORT_EIO, "cannot listen on %s over IPv6", p->cfg.listen);
+    }
+    if (!s->daemon6)
+      co_log(CO_LOG_WARN, "listening on IPv4 only: cannot bind the IPv6 loopback ::1", "listen",
+             p->cfg.listen, NULL);
+  }
   if (pthread_create(&s->heartbeat, NULL, heartbeat_main, s) != 0) {
     MHD_stop_daemon(s->daemon);
+    if (s->daemon6)
+      MHD_stop_daemon(s->daemon6);
     co_free(s);
     return co_error(COHORT_ENOMEM, "cannot start the heartbeat thread");
   }
@@ -1119,6 +1211,8 @@ void co_server_stop(co_server *s) {
   /* Stopping the daemon with suspended connections leaks them: end every stream first, and
    * let deferred work (a password check: well under a second) finish and resume. */
   MHD_quiesce_daemon(s->daemon);
+  if (s->daemon6)
+    MHD_quiesce_daemon(s->daemon6);
   pthread_mutex_lock(&s->defer_mu);
   s->defer_closed = 1;
   while (s->deferred > 0)
@@ -1142,6 +1236,8 @@ void co_server_stop(co_server *s) {
     usleep(10000);
   }
   MHD_stop_daemon(s->daemon);
+  if (s->daemon6)
+    MHD_stop_daemon(s->daemon6);
   pthread_cond_destroy(&s->hb_cond);
   pthread_mutex_destroy(&s->hb_mu);
   pthread_mutex_destroy(&s->sse_mu);

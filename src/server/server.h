@@ -99,6 +99,10 @@ struct co_req {
   /* results of work deferred with co_defer, for its finishing call */
   int defer_ok;
   cohort_status defer_st;
+  const char *defer_verb; /* co_query_trainee's verb for deferred query work */
+  json_t *defer_json;     /* a reply built by deferred work (released with the request) */
+  char defer_field[64];   /* the field its error names, "" for none */
+  char defer_msg[1024];   /* its error message (the work's thread had it in cohort_errmsg) */
 };
 
 /* Replies (exactly one per request). Error bodies: {"error":{"code","message","field"}}. */
@@ -118,6 +122,11 @@ void co_reply_header(co_req *r, const char *name, const char *value); /* before 
  * runs on an HTTP thread and replies. At most max_inflight deferred requests at once: -1 (nothing
  * started, nothing replied) when over it or a thread cannot start. work must not reply. */
 int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(co_req *r));
+
+/* The same on the compute pool (pool.h): for engine work, which must never hold an HTTP thread
+ * (/healthz, /metrics and every other request on it would wait). -1 (nothing started, nothing
+ * replied) when the pool's queue is full or the server is stopping. */
+int co_defer_compute(co_req *r, void (*work)(co_req *r), void (*done)(co_req *r));
 
 /* Request helpers. */
 const char *co_query(co_req *r, const char *key);
