@@ -1144,8 +1144,8 @@ static struct MHD_Daemon *start_daemon(co_server *s, struct sockaddr_storage *sa
                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s,
                           MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-                          NULL, MHD_OPTION_END);
+                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+                          unescape, NULL, MHD_OPTION_END);
 }
 
 cohort_status co_server_start(co_platform *p, co_server **out) {

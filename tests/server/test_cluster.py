@@ -609,9 +609,10 @@ class StartupErrorsTest(ClusterCase):
                 e[k] = v
         t0 = time.time()
         try:
-            res = subprocess.run([REAL_BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data, "--store", store,
-                                  "--blobs", blobs, "--store_timeout_ms", "3000"], env=e, capture_output=True,
-                                 text=True, timeout=self.BOUND_S)
+            e["COHORT_STORE"] = store  # not on the command line: it may hold a password
+            res = subprocess.run([REAL_BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data, "--blobs", blobs,
+                                  "--store_timeout_ms", "3000"], env=e, capture_output=True, text=True,
+                                 timeout=self.BOUND_S)
         except subprocess.TimeoutExpired:
             self.fail("cohort serve did not give up within %ss (store %s, blobs %s)" % (self.BOUND_S, store, blobs))
         finally:
