@@ -2,7 +2,7 @@
  * public API only.
  *
  *   bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] [--no-synth]
- *                                    [--type FEATURE=TYPE]
+ *                                    [--type FEATURE=TYPE] [--synth-k K]
  *
  * Per table (the list below): drop rows whose target is missing, split systematically (data row i,
  * 0-based after the drop, is a test row when i % 5 == 4; adult uses adult_train / adult_test),
@@ -134,7 +134,7 @@ static void write_text(const char *path, const char *text) {
 }
 
 typedef struct opts {
-  size_t threads;
+  size_t threads, synth_k;
   uint64_t seed;
   int synth;
   const char *type_over[16];
@@ -186,6 +186,7 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   so.rows = cohort_table_rows(train);
   so.seed = o->seed;
   so.threads = o->threads;
+  so.k = o->synth_k;
   cohort_table *syn = NULL;
   double t1 = bench_now();
   bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
@@ -320,16 +321,18 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] "
-                    "[--no-synth] [--type FEATURE=TYPE]\n");
+                    "[--no-synth] [--type FEATURE=TYPE] [--synth-k K]\n");
     return 2;
   }
   const char *data_dir = argv[1], *out_dir = argv[2], *only = NULL;
-  opts o = {2, 7, 1, {0}, 0};
+  opts o = {2, 0, 7, 1, {0}, 0};
   for (int i = 3; i < argc; i++) {
     if (strcmp(argv[i], "--no-synth") == 0)
       o.synth = 0;
     else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0)
       o.threads = (size_t)strtoul(argv[++i], NULL, 10);
+    else if (i + 1 < argc && strcmp(argv[i], "--synth-k") == 0)
+      o.synth_k = (size_t)strtoul(argv[++i], NULL, 10);
     else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
       o.seed = (uint64_t)strtoull(argv[++i], NULL, 10);
     else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
