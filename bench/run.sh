@@ -10,12 +10,16 @@
 #   3. bench_knn            engine k=10 search q/s + geometry dumps    -> knn/knn_cohort.json
 #   4. peers_knn.py         FAISS / sklearn on the dumps, correctness  -> knn/knn_peers.json
 #   5. bench_synth          adult analyze + synthesize + evaluate, RSS -> synth.json, synth_load.json
-# Outputs go to $COHORT_BENCH_OUT (default <build>/bench-out); the table to bench/RESULTS.md.
+#   6. bench_suite          engine on every shared table: predict + synthesize -> suite/cohort_suite.json
+#   7. suite_sklearn        baseline, tuned k-NN, gradient boosting, TSTR      -> suite/sklearn_suite.json
+# Outputs go to $COHORT_BENCH_OUT (default <build>/bench-out); the tables to bench/RESULTS.md (1-5)
+# and bench/SUITE.md (6-7).
 # Threads: $COHORT_BENCH_THREADS (default 2) for the engine and every peer.
-# Subset: $COHORT_BENCH_STAGES, e.g. "sklearn_baseline bench_quality" (default: all five); the
-# sections of RESULTS.md whose stages did not run are kept from the previous RESULTS.md.
-# bench_quality reads the splits sklearn_baseline writes and bench_knn's dumps feed peers_knn, so
-# select them in pairs.
+# Subset: $COHORT_BENCH_STAGES, e.g. "sklearn_baseline bench_quality" (default: all seven); the
+# sections of RESULTS.md whose stages did not run are kept from the previous RESULTS.md, and
+# SUITE.md is rewritten only when bench_suite or suite_sklearn ran.
+# bench_quality reads the splits sklearn_baseline writes, bench_knn's dumps feed peers_knn and
+# suite_sklearn reads bench_suite's splits and synthetic rows, so select them in pairs.
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -31,7 +35,8 @@ OUT=${COHORT_BENCH_OUT:-$BUILD/bench-out}
 THREADS=${COHORT_BENCH_THREADS:-2}
 PY=/usr/bin/python3
 RESULTS=${COHORT_BENCH_RESULTS:-$HERE/RESULTS.md}
-ALL_STAGES="sklearn_baseline bench_quality bench_knn peers_knn bench_synth"
+SUITE=${COHORT_BENCH_SUITE:-$HERE/SUITE.md}
+ALL_STAGES="sklearn_baseline bench_quality bench_knn peers_knn bench_synth bench_suite suite_sklearn"
 STAGES=${COHORT_BENCH_STAGES:-$ALL_STAGES}
 for s in $STAGES; do
   case " $ALL_STAGES " in
@@ -51,7 +56,7 @@ wanted bench_synth && SECTIONS="$SECTIONS,synth"
 SECTIONS=${SECTIONS#,}
 
 rm -rf "$OUT"
-mkdir -p "$OUT/splits" "$OUT/knn" "$OUT/synth" "$OUT/logs"
+mkdir -p "$OUT/splits" "$OUT/knn" "$OUT/synth" "$OUT/suite" "$OUT/logs"
 cat /proc/loadavg >"$OUT/loadavg_start"
 : >"$OUT/notes.txt"
 note() { echo "$*" | tee -a "$OUT/notes.txt" >&2; }
@@ -62,6 +67,7 @@ if [ -f "$BUILD/CMakeCache.txt" ]; then
   wanted bench_quality && targets="$targets bench_quality"
   wanted bench_knn && targets="$targets bench_knn"
   wanted bench_synth && targets="$targets bench_synth"
+  wanted bench_suite && targets="$targets bench_suite"
   # shellcheck disable=SC2086
   [ -z "$targets" ] || cmake --build "$BUILD" --target $targets >"$OUT/logs/build.log" 2>&1 ||
     note "build: some bench programs failed to build (see $OUT/logs/build.log)"
@@ -129,15 +135,33 @@ run_synth() {
     >"$OUT/synth_load.json" 2>"$OUT/logs/synth_load.log"
 }
 
+run_suite() {
+  need bench_suite || return 1
+  "$BB/bench_suite" "$DATA" "$OUT/suite" --threads "$THREADS" >/dev/null 2>"$OUT/logs/suite.log"
+}
+run_suite_sklearn() {
+  py "$OUT/logs/suite_sklearn.log" "$HERE/suite_sklearn.py" "$OUT/suite" --jobs "$THREADS" >/dev/null
+}
+
 T0=$(date +%s)
 stage sklearn_baseline run_sklearn
 stage bench_quality run_quality
 stage bench_knn run_knn
 stage peers_knn run_peers
 stage bench_synth run_synth
+stage bench_suite run_suite
+stage suite_sklearn run_suite_sklearn
 T1=$(date +%s)
 echo "total_seconds=$((T1 - T0))" >>"$OUT/stages.txt"
 cat /proc/loadavg >"$OUT/loadavg_end"
 
-"$PY" "$HERE/report.py" "$OUT" "$RESULTS" --threads "$THREADS" --repo "$HERE/.." --sections "$SECTIONS" || exit 1
-cat "$RESULTS"
+if [ -n "$SECTIONS" ]; then
+  "$PY" "$HERE/report.py" "$OUT" "$RESULTS" --threads "$THREADS" --repo "$HERE/.." --sections "$SECTIONS" || exit 1
+  cat "$RESULTS"
+fi
+if wanted bench_suite || wanted suite_sklearn; then
+  cp /proc/loadavg "$OUT/suite/loadavg_end"
+  cp "$OUT/loadavg_start" "$OUT/suite/loadavg_start"
+  "$PY" "$HERE/suite_report.py" "$OUT/suite" "$SUITE" --threads "$THREADS" --repo "$HERE/.." || exit 1
+  cat "$SUITE"
+fi
