@@ -197,6 +197,10 @@ static cohort_status open_backends(co_platform *p, const co_backends *b) {
   return COHORT_OK;
 }
 
+static void host_corrupt(void *ctx, const co_trainee *rec, const char *reason) {
+  co_corrupt_report(ctx, "trainee", rec->id, rec->blob, reason);
+}
+
 cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out) {
   cohort_status st;
   *out = NULL;
@@ -214,7 +218,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
   }
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
-      (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
+      (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, host_corrupt, p, &p->host)) != COHORT_OK ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;
   int64_t requeued = 0;

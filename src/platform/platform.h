@@ -55,6 +55,11 @@ cohort_status co_data_dir_lock(const char *dir, int *fd);
 /* Deletes the trainee rec describes: its record, then its committed objects (this version and the
  * previous one), and tells every process hosting it to drop it ("trainees.dropped" on the bus). */
 cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec);
+/* A read found the object blob of dataset or trainee id (kind "dataset" / "trainee") corrupt
+ * (reason, from cohort_errmsg()) or, with reason "", good while its record was marked corrupt:
+ * logs it, counts it for /metrics and marks or clears the record (integrity.c). */
+void co_corrupt_report(co_platform *p, const char *kind, const char *id, const char *blob,
+                       const char *reason);
 /* Whether questions to trainees go to workers over the bus (role api on a shared bus) rather than
  * to trainees hosted in this process. */
 int co_platform_remote_calls(const co_platform *p);

@@ -1,0 +1,221 @@
+"""Corrupt and truncated objects (issue 12): checksums stored at commit and checked on every read,
+500 corrupt_object instead of bad bytes, the trainee's state, /metrics, recovery by restoring the
+object; and the database check at start (embedded store). Runs on the embedded default and, under
+tests/with-cluster.sh, on PostgreSQL + S3 (the object is then changed in the bucket and in the
+server's local cache, which is checked like the bucket).
+"""
+import glob
+import hashlib
+import http.client
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from harness import CohortServer  # noqa: E402
+
+BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
+PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
+CLUSTER = os.environ.get("COHORT_TEST_CLUSTER") == "1"
+if CLUSTER:
+    import cluster_util  # noqa: E402
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def metric(srv, name):
+    st, body, _ = srv.request("GET", "/metrics")
+    assert st == 200
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body.decode(), re.M)
+    assert m, "no %s in /metrics" % name
+    return float(m.group(1))
+
+
+class Objects:
+    """Reads and replaces a server's stored objects behind its back: files under data_dir/blobs, or
+    (cluster) the objects in the bucket under the server's prefix plus its cached copies."""
+
+    def __init__(self, srv):
+        self.srv = srv
+        if CLUSTER:  # the prefix tests/cluster/cohort-on-cluster.sh gives this data_dir
+            real = os.path.realpath(srv.data_dir)
+            self.prefix = "t" + hashlib.md5(real.encode()).hexdigest()[:20]
+
+    def keys(self, under):
+        if CLUSTER:
+            found = cluster_util.s3_list(self.prefix + "/" + under)
+            return sorted(k[len(self.prefix) + 1:] for k in found)
+        root = os.path.join(self.srv.data_dir, "blobs")
+        return sorted(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, under + "*"))
+                      if os.path.isfile(p))
+
+    def get(self, key):
+        if CLUSTER:
+            st, data = cluster_util.s3_get(self.prefix + "/" + key)
+            assert st == 200, (key, st)
+            return data
+        return read(os.path.join(self.srv.data_dir, "blobs", key))
+
+    def put(self, key, data):
+        if CLUSTER:
+            st, body = cluster_util.s3_request("PUT", "/%s/%s/%s" % (cluster_util.env("COHORT_TEST_S3_BUCKET"),
+                                                                       self.prefix, key), body=data)
+            assert st == 200, (st, body[:200])
+            paths = [os.path.join(self.srv.data_dir, "s3-cache", "objects", key)]
+        else:
+            paths = [os.path.join(self.srv.data_dir, "blobs", key)]
+        for p in paths:
+            if os.path.exists(p) or not CLUSTER:
+                with open(p, "wb") as f:
+                    f.write(data)
+
+
+class CorruptObjectTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = CohortServer(BIN).start()
+        cls.tok = cls.srv.token()
+        cls.objects = Objects(cls.srv)
+        cls.csv = read(PENGUINS)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup()
+        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
+
+    def req(self, method, path, body=None, **kw):
+        kw.setdefault("token", self.tok)
+        return self.srv.request(method, path, body, **kw)
+
+    def assertCorrupt(self, resp, what):
+        st, body, _ = resp
+        self.assertEqual(st, 500, body)
+        self.assertEqual(body["error"]["code"], "corrupt_object", body)
+        self.assertIn("is corrupt", body["error"]["message"])
+        self.assertNotIn(self.srv.data_dir, body["error"]["message"])  # no server paths
+        self.assertIn(what, body["error"]["message"])
+
+    def upload(self, name):
+        st, ds, _ = self.req("POST", "/v1/datasets?name=" + name, self.csv)
+        self.assertEqual(st, 201, ds)
+        return ds
+
+    def train(self, ds):
+        st, body, _ = self.req("POST", "/v1/trainees", {"name": "t", "dataset": ds["id"]})
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok)
+        self.assertEqual(job["state"], "succeeded", job)
+        return body["trainee"]["id"]
+
+    def raw_get(self, path):
+        """(status, headers, bytes received, whether the body ended cleanly)."""
+        u = urllib.parse.urlsplit(self.srv.url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        try:
+            conn.request("GET", path, headers={"Authorization": "Bearer " + self.tok})
+            resp = conn.getresponse()
+            try:
+                data, clean = resp.read(), True
+            except http.client.IncompleteRead as e:
+                data, clean = e.partial, False
+            return resp.status, resp.headers, data, clean
+        finally:
+            conn.close()
+
+    def test_dataset_checksum_and_truncation(self):
+        ds = self.upload("trunc")
+        self.assertEqual(ds["sha256"], hashlib.sha256(self.csv).hexdigest())
+        self.assertIsNone(ds["corrupt"])
+        key = "datasets/%s.csv" % ds["id"]
+        before = metric(self.srv, "cohort_corrupt_objects_total")
+        self.objects.put(key, self.csv[: len(self.csv) // 2])
+        self.assertCorrupt(self.req("GET", "/v1/datasets/%s/download" % ds["id"]), key)
+        self.assertCorrupt(self.req("GET", "/v1/datasets/%s/preview" % ds["id"]), key)
+        st, got, _ = self.req("GET", "/v1/datasets/" + ds["id"])
+        self.assertEqual(st, 200)
+        self.assertIn("is corrupt", got["corrupt"])
+        # Found once, however often it is read; the server stays ready (the rest of it is fine).
+        self.assertEqual(metric(self.srv, "cohort_corrupt_objects_total"), before + 1)
+        self.assertEqual(self.req("GET", "/readyz")[0], 200)
+        # A job that reads it fails and says why.
+        st, body, _ = self.req("POST", "/v1/trainees", {"name": "from-bad", "dataset": ds["id"]})
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok)
+        self.assertEqual(job["state"], "failed", job)
+        self.assertIn("is corrupt", job["error"])
+        # Restoring the object (from a backup) makes it whole again, mark included.
+        self.objects.put(key, self.csv)
+        st, data, _ = self.req("GET", "/v1/datasets/%s/download" % ds["id"])
+        self.assertEqual(st, 200)
+        self.assertEqual(data, self.csv)
+        self.assertIsNone(self.req("GET", "/v1/datasets/" + ds["id"])[1]["corrupt"])
+
+    def test_dataset_changed_bytes_abort_the_download(self):
+        ds = self.upload("flip")
+        key = "datasets/%s.csv" % ds["id"]
+        bad = bytearray(self.csv)
+        bad[-10] ^= 0x20  # same size, other bytes: found only once the last byte is read
+        self.objects.put(key, bytes(bad))
+        st, headers, data, clean = self.raw_get("/v1/datasets/%s/download" % ds["id"])
+        self.assertEqual(st, 200)  # the headers were out before the end was read
+        self.assertFalse(clean, "a corrupt download must not end cleanly")
+        self.assertLess(len(data), len(self.csv))
+        st, got, _ = self.req("GET", "/v1/datasets/" + ds["id"])
+        self.assertIn("SHA-256", got["corrupt"])
+        self.objects.put(key, self.csv)
+
+    def test_trainee_truncated(self):
+        ds = self.upload("for-trainee")
+        tr = self.train(ds)
+        st, t, _ = self.req("GET", "/v1/trainees/" + tr)
+        self.assertEqual((t["state"], t["ready"], t["corrupt"]), ("ready", True, None))
+        keys = self.objects.keys("trainees/%s/" % tr)
+        self.assertEqual(len(keys), 1, keys)
+        good = self.objects.get(keys[0])
+        self.assertEqual(t["sha256"], hashlib.sha256(good).hexdigest())
+        self.objects.put(keys[0], good[: len(good) - 100])
+        self.assertCorrupt(self.req("GET", "/v1/trainees/%s/export" % tr), keys[0])
+        predict = {"targets": ["species"], "rows": [{"island": "Biscoe", "bill_length_mm": 45}]}
+        self.assertCorrupt(self.req("POST", "/v1/trainees/%s/predict" % tr, predict), keys[0])
+        st, t, _ = self.req("GET", "/v1/trainees/" + tr)
+        self.assertEqual((t["state"], t["ready"]), ("corrupt", False), t)
+        self.assertIn("is corrupt", t["corrupt"])
+        st, body, _ = self.req("POST", "/v1/trainees/%s/analyze" % tr, {})
+        self.assertEqual(st, 202, body)
+        job = self.srv.wait_job(body["job"]["id"], self.tok)
+        self.assertEqual(job["state"], "failed", job)
+        self.assertIn("is corrupt", job["error"])
+        self.assertEqual(self.req("GET", "/readyz")[0], 200)
+        # Recovery, as docs/server.md says: a new trainee from the same dataset...
+        fresh = self.train(ds)
+        self.assertEqual(self.req("POST", "/v1/trainees/%s/predict" % fresh, predict)[0], 200)
+        # ... or the object restored from a backup, which makes this one whole again.
+        self.objects.put(keys[0], good)
+        st, body, _ = self.req("POST", "/v1/trainees/%s/predict" % tr, predict)
+        self.assertEqual(st, 200, body)
+        st, t, _ = self.req("GET", "/v1/trainees/" + tr)
+        self.assertEqual((t["state"], t["ready"], t["corrupt"]), ("ready", True, None))
+        st, data, _ = self.req("GET", "/v1/trainees/%s/export" % tr)
+        self.assertEqual((st, data), (200, good))
+
+    def test_openapi_documents_corrupt_object(self):
+        st, doc, _ = self.req("GET", "/v1/openapi.json")
+        self.assertEqual(st, 200)
+        self.assertIn("corrupt_object", json.dumps(doc))
+        self.assertIn("storage_full", json.dumps(doc))
+
+
+if __name__ == "__main__":
+    unittest.main()
