@@ -829,6 +829,62 @@ static void test_checksums(void **state) {
   s->ops->close(s);
 }
 
+/* The database's own check (issue 12): clean on a sound store; a damaged SQLite file is refused
+ * at open with a message that says what to do, and the full check lists what is wrong. */
+static void count_line(void *ctx, const char *line) {
+  (*(int *)ctx)++;
+  assert_non_null(line);
+}
+
+static void test_integrity_check(void **state) {
+  co_store *s = open_store("check.db");
+  int64_t problems = -1;
+  int lines = 0;
+  for (int i = 0; i < 400; i++) { /* a few dozen pages of rows and index entries */
+    char id[32], name[64];
+    snprintf(id, sizeof id, "us_%d", i);
+    snprintf(name, sizeof name, "user-%d-with-a-longer-name-to-fill-pages", i);
+    co_user u = make_user(id, name, i);
+    OK(s->ops->user_create(s, &u));
+  }
+  OK(s->ops->integrity_check(s, 0, count_line, &lines, &problems));
+  assert_int_equal(problems, 0);
+  OK(s->ops->integrity_check(s, 1, count_line, &lines, &problems));
+  assert_int_equal(problems, 0);
+  assert_int_equal(lines, 0);
+  s->ops->close(s);
+  if (use_pg)
+    return;
+  char path[300];
+  tmppath(path, sizeof path, "check.db");
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long size = ftell(f);
+  assert_true(size > 64 * 1024);
+  unsigned char junk[8192];
+  for (size_t i = 0; i < sizeof junk; i++)
+    junk[i] = (unsigned char)(i * 131 + 7);
+  assert_int_equal(fseek(f, size / 2 / 4096 * 4096, SEEK_SET), 0);
+  assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+  fclose(f);
+  static co_store sentinel;
+  s = &sentinel;
+  FAILS(co_store_sqlite_open(path, &s), COHORT_ECORRUPT, "the database is damaged");
+  assert_non_null(strstr(cohort_errmsg(), "restore it from a backup"));
+  assert_non_null(strstr(cohort_errmsg(), "cohort admin check"));
+  assert_null(strchr(cohort_errmsg(), '\n'));
+  assert_ptr_equal(s, &sentinel);
+  FAILS(co_store_sqlite_open_check(path, "full", &s), COHORT_ECORRUPT, "the database is damaged");
+  /* What `cohort admin check` does: open without the check, then run the full one. */
+  OK(co_store_sqlite_open_check(path, "off", &s));
+  lines = 0;
+  OK(s->ops->integrity_check(s, 1, count_line, &lines, &problems));
+  assert_true(problems > 0);
+  assert_int_equal(lines, problems);
+  s->ops->close(s);
+}
+
 static void test_trainees(void **state) {
   co_store *s = open_store("trainees.db");
   co_dataset d = {0};
@@ -1771,6 +1827,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
       cmocka_unit_test(test_checksums),
+      cmocka_unit_test(test_integrity_check),
       cmocka_unit_test(test_reports),
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),
@@ -1790,6 +1847,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
       cmocka_unit_test(test_checksums),
+      cmocka_unit_test(test_integrity_check),
       cmocka_unit_test(test_reports),
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),

@@ -90,6 +90,9 @@ static const setting settings[] = {
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
         "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default "
         "10000)"),
+    STR("store_check", store_check,
+        "SQLite store: the integrity check before it is used: quick (PRAGMA quick_check, the default), full "
+        "(integrity_check: several times slower on a large database) or off; a damaged database is refused"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -142,6 +145,7 @@ void co_config_defaults(co_config *c) {
   c->login_backoff_max_s = 300;
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
+  co_strlcpy(c->store_check, "quick", sizeof c->store_check);
   c->store_timeout_ms = 10000;
   c->bus_offload_ttl_s = 60;
   c->bus_timeout_ms = 5000;

@@ -56,6 +56,7 @@ typedef struct co_config {
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;  /* connections per process */
   int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
+  char store_check[16]; /* SQLite store: integrity check at start: quick | full | off */
 
   /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
    * JetStream work queue. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -227,4 +228,154 @@ void co_corrupt_report(co_platform *p, const char *kind, const char *id, const c
          : changed       ? "yes"
                          : "already",
          NULL);
+}
+
+/* ---------------------------------------------------------------- cohort admin check */
+
+typedef struct check_item {
+  char kind[8]; /* "dataset" / "trainee" */
+  char id[CO_ID_MAX], blob[CO_BLOB_MAX], sha256[CO_SHA256_HEX];
+  int64_t bytes;
+  int marked;
+} check_item;
+
+typedef struct check_list {
+  check_item *v;
+  size_t n, cap;
+  cohort_status err;
+} check_list;
+
+static int add_item(check_list *l, const char *kind, const char *id, const char *blob, const char *sha,
+                    int64_t bytes, const char *corrupt) {
+  if (!blob[0])
+    return 0; /* a trainee with no version yet */
+  if (co_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) < 0) {
+    l->err = co_nomem();
+    return 1;
+  }
+  check_item *it = &l->v[l->n++];
+  memset(it, 0, sizeof *it);
+  co_strlcpy(it->kind, kind, sizeof it->kind);
+  co_strlcpy(it->id, id, sizeof it->id);
+  co_strlcpy(it->blob, blob, sizeof it->blob);
+  co_strlcpy(it->sha256, sha, sizeof it->sha256);
+  it->bytes = bytes;
+  it->marked = corrupt[0] != '\0';
+  return 0;
+}
+
+static int list_dataset(void *ctx, const co_dataset *d) {
+  return add_item(ctx, "dataset", d->id, d->blob, d->sha256, d->bytes, d->corrupt);
+}
+
+static int list_trainee(void *ctx, const co_trainee *t) {
+  return add_item(ctx, "trainee", t->id, t->blob, t->blob_sha256, t->blob_bytes, t->corrupt);
+}
+
+static void say(co_check_fn fn, void *ctx, const char *fmt, ...) CO_PRINTF(3, 4);
+static void say(co_check_fn fn, void *ctx, const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (fn)
+    fn(ctx, line);
+}
+
+typedef struct say_to {
+  co_check_fn fn;
+  void *ctx;
+} say_to;
+
+static void db_line(void *ctx, const char *line) {
+  say_to *to = ctx;
+  say(to->fn, to->ctx, "database: %s", line);
+}
+
+/* A record from before checksums whose object passes what can be checked without one (its size for
+ * a dataset; the engine's own checksum for a trainee file) gets its checksum recorded. */
+static cohort_status adopt(co_store *s, const check_item *it, const char *path, char *why, size_t cap) {
+  char sha[CO_SHA256_HEX];
+  int64_t n = 0;
+  cohort_status st = co_file_sha256(path, sha, &n);
+  if (st != COHORT_OK)
+    return st;
+  if (strcmp(it->kind, "dataset") == 0 && it->bytes > 0 && n != it->bytes)
+    return co_error(COHORT_ECORRUPT, "object '%s' is corrupt: %lld bytes, its record says %lld", it->blob,
+                    (long long)n, (long long)it->bytes);
+  if (strcmp(it->kind, "trainee") == 0) {
+    cohort_trainee *tr = NULL;
+    if ((st = cohort_trainee_load(&tr, path)) != COHORT_OK)
+      return co_error(COHORT_ECORRUPT, "object '%s' is corrupt: %s", it->blob, cohort_errmsg());
+    cohort_trainee_free(tr);
+  }
+  snprintf(why, cap, "%s", sha);
+  return s->ops->set_checksum(s, it->kind, it->id, it->blob, sha, n);
+}
+
+cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+                           co_check_counts *n) {
+  check_list l = {0};
+  char path[4096];
+  cohort_status st;
+  memset(n, 0, sizeof *n);
+  say_to to = {fn, ctx};
+  st = s->ops->integrity_check(s, 1, db_line, &to, &n->db_problems);
+  if (st != COHORT_OK) { /* the file is too damaged to even check: that is the finding */
+    say(fn, ctx, "database: %s", cohort_errmsg());
+    n->db_problems++;
+    return COHORT_OK;
+  }
+  if (strcmp(s->ops->name, "sqlite") != 0)
+    say(fn, ctx, "database: %s answers; it checks its own pages (data checksums, amcheck)", s->ops->name);
+  if ((st = s->ops->dataset_list(s, NULL, list_dataset, &l)) != COHORT_OK ||
+      (st = s->ops->trainee_list(s, NULL, list_trainee, &l)) != COHORT_OK) {
+    st = l.err != COHORT_OK ? l.err : st;
+    say(fn, ctx, "database: cannot list the objects: %s", cohort_errmsg());
+    n->db_problems++;
+    co_free(l.v);
+    return st == COHORT_ENOMEM ? st : COHORT_OK;
+  }
+  for (size_t i = 0; i < l.n; i++) {
+    const check_item *it = &l.v[i];
+    char why[CO_CORRUPT_MAX] = "";
+    n->objects++;
+    st = co_blob_check(b, it->blob, it->sha256, it->bytes, path, sizeof path);
+    if (st == COHORT_OK && !it->sha256[0] && adopt_unknown) {
+      if ((st = adopt(s, it, path, why, sizeof why)) == COHORT_OK) {
+        n->adopted++;
+        say(fn, ctx, "%s %s: object %s: checksum recorded (%.12s...)", it->kind, it->id, it->blob, why);
+        continue;
+      }
+    }
+    if (st == COHORT_OK) {
+      if (!it->sha256[0]) {
+        n->unknown++;
+        say(fn, ctx, "%s %s: object %s: no checksum recorded (stored before checksums; --adopt records one)",
+            it->kind, it->id, it->blob);
+      } else
+        n->ok++;
+      if (it->marked && it->sha256[0]) {
+        s->ops->mark_corrupt(s, it->kind, it->id, it->blob, "", NULL);
+        say(fn, ctx, "%s %s: object %s: whole again (restored): mark cleared", it->kind, it->id, it->blob);
+      }
+      continue;
+    }
+    co_strlcpy(why, cohort_errmsg(), sizeof why);
+    if (st == COHORT_ENOTFOUND) {
+      n->missing++;
+      say(fn, ctx, "%s %s: object %s is missing", it->kind, it->id, it->blob);
+      s->ops->mark_corrupt(s, it->kind, it->id, it->blob, "its object is missing", NULL);
+    } else if (st == COHORT_ECORRUPT) {
+      n->corrupt++;
+      say(fn, ctx, "%s %s: %s", it->kind, it->id, why);
+      s->ops->mark_corrupt(s, it->kind, it->id, it->blob, why, NULL);
+    } else { /* the blob store failed: not a finding about the object */
+      n->unreadable++;
+      say(fn, ctx, "%s %s: object %s could not be read: %s", it->kind, it->id, it->blob, why);
+    }
+  }
+  co_free(l.v);
+  return COHORT_OK;
 }

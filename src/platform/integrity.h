@@ -48,4 +48,16 @@ void co_blob_reader_close(co_blob_reader *r);
 int64_t co_corrupt_found_total(void);
 void co_corrupt_count(void);
 
+/* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
+ * object and committed trainee version against its record. Each finding goes to fn as one line;
+ * records are marked corrupt (or cleared when whole again). adopt_unknown: records from before
+ * checksums whose object passes what can be checked get their checksum recorded. OK unless the
+ * check could not run (out of memory); the findings are in *counts. */
+typedef void (*co_check_fn)(void *ctx, const char *line);
+typedef struct co_check_counts {
+  int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;
+} co_check_counts;
+cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+                           co_check_counts *counts);
+
 #endif

@@ -290,6 +290,13 @@ typedef struct co_store_ops {
    * record still names blob and has no checksum): `cohort admin check --adopt`. */
   cohort_status (*set_checksum)(co_store *s, const char *kind, const char *id, const char *blob,
                                 const char *sha256, int64_t bytes);
+  /* The database's own consistency check: full = every page, row and index (SQLite's PRAGMA
+   * integrity_check), else the cheaper structural check done at every start (quick_check). Each
+   * problem goes to fn as one line (at most 100); *problems counts them. ECORRUPT only when the
+   * check itself cannot run on the damaged file. A backend whose server checks its own pages
+   * (PostgreSQL: data checksums, amcheck) only checks that it answers. */
+  cohort_status (*integrity_check)(co_store *s, int full, void (*fn)(void *ctx, const char *line), void *ctx,
+                                   int64_t *problems);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */

@@ -219,3 +219,102 @@ class CorruptObjectTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def admin_check(data_dir, *extra):
+    out = subprocess.run([BIN, "admin", "check", "--data_dir", data_dir] + list(extra), capture_output=True,
+                         text=True, timeout=300)
+    return out.returncode, out.stdout, out.stderr
+
+
+class AdminCheckTest(unittest.TestCase):
+    """cohort admin check on a stopped installation: every object against its record."""
+
+    def test_check_finds_marks_and_adopts(self):
+        srv = CohortServer(BIN, keep_data=True).start()
+        try:
+            tok = srv.token()
+            csv = read(PENGUINS)
+            ids = []
+            for name in ("a", "b", "c"):
+                st, ds, _ = srv.request("POST", "/v1/datasets?name=" + name, csv, token=tok)
+                self.assertEqual(st, 201, ds)
+                ids.append(ds["id"])
+            st, body, _ = srv.request("POST", "/v1/trainees", {"name": "t", "dataset": ids[0]}, token=tok)
+            self.assertEqual(st, 202, body)
+            self.assertEqual(srv.wait_job(body["job"]["id"], tok)["state"], "succeeded")
+            objects = Objects(srv)
+            self.assertEqual(srv.stop(), 0)
+
+            rc, out, err = admin_check(srv.data_dir)
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn("and 4 objects: 4 whole, 0 corrupt, 0 missing", out)
+
+            objects.put("datasets/%s.csv" % ids[1], csv[:100])
+            if not CLUSTER:  # a dataset from before checksums (the PostgreSQL case is the same code)
+                db = sqlite3.connect(os.path.join(srv.data_dir, "cohort.db"))
+                db.execute("UPDATE datasets SET sha256 = '' WHERE id = ?", (ids[2],))
+                db.commit()
+                db.close()
+            rc, out, err = admin_check(srv.data_dir)
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("dataset %s: object 'datasets/%s.csv' is corrupt" % (ids[1], ids[1]), out)
+            self.assertIn("1 corrupt", out)
+            self.assertIn("see docs/server.md, Corruption", err)
+            if not CLUSTER:
+                self.assertIn("dataset %s: object datasets/%s.csv: no checksum recorded" % (ids[2], ids[2]), out)
+                rc, out, err = admin_check(srv.data_dir, "--adopt")
+                self.assertIn("dataset %s: object datasets/%s.csv: checksum recorded" % (ids[2], ids[2]), out)
+                self.assertIn("without a checksum, checksums recorded: 1", out)
+
+            # The mark shows through the API; restoring the object and checking again clears it.
+            srv.start()
+            st, ds, _ = srv.request("GET", "/v1/datasets/" + ids[1], token=tok)
+            self.assertIn("is corrupt", ds["corrupt"])
+            if not CLUSTER:
+                self.assertEqual(srv.request("GET", "/v1/datasets/" + ids[2], token=tok)[1]["sha256"],
+                                 hashlib.sha256(csv).hexdigest())
+            self.assertEqual(srv.stop(), 0)
+            objects.put("datasets/%s.csv" % ids[1], csv)
+            rc, out, err = admin_check(srv.data_dir)
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn("mark cleared", out)
+        finally:
+            srv.keep_data = False
+            srv.cleanup()
+
+
+@unittest.skipIf(CLUSTER, "the embedded SQLite database")
+class DamagedDatabaseTest(unittest.TestCase):
+    def test_garbage_in_the_database_is_refused_at_start(self):
+        srv = CohortServer(BIN, keep_data=True).start()
+        try:
+            tok = srv.token()
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=p", read(PENGUINS), token=tok)
+            self.assertEqual(st, 201, ds)
+            for i in range(40):  # some pages of rows and indexes to damage
+                st, body, _ = srv.request("POST", "/v1/tokens", {"name": "t%d" % i}, token=tok)
+                self.assertEqual(st, 201, body)
+            self.assertEqual(srv.stop(), 0)
+            db = os.path.join(srv.data_dir, "cohort.db")
+            self.assertFalse(os.path.exists(db + "-wal") and os.path.getsize(db + "-wal") > 0)
+            size = os.path.getsize(db)
+            self.assertGreater(size, 64 << 10)
+            with open(db, "r+b") as f:  # 8 KB of garbage into the middle of the file
+                f.seek(size // 2 // 4096 * 4096)
+                f.write(os.urandom(8192))
+            started = time.time()
+            with self.assertRaises(RuntimeError) as ctx:
+                srv.start()
+            log = str(ctx.exception)
+            self.assertIn("the database is damaged", log)
+            self.assertIn("restore it from a backup", log)
+            self.assertIn("cohort admin check", log)
+            self.assertLess(time.time() - started, 15)
+            rc, out, err = admin_check(srv.data_dir)
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("database: ", out)
+            self.assertIn("DAMAGED", out)
+        finally:
+            srv.keep_data = False
+            srv.cleanup()
