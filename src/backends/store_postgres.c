@@ -472,7 +472,8 @@ static cohort_status pg_vrun(pg_cx *cx, const char *what, PGresult **res, const 
     /* 53100 disk_full, 53200 out_of_memory, 53400 configuration_limit_exceeded (e.g. temp_file_limit):
      * the server is out of room, which the client hears as 507, not as an internal error. */
     if (strcmp(cx->state, "53100") == 0 || strcmp(cx->state, "53400") == 0)
-      return co_error(COHORT_ENOSPACE, "store %s: PostgreSQL is out of disk space: %s", what, why);
+      return co_error(COHORT_ENOSPACE, "store %s: PostgreSQL is out of disk space: %s; ask its administrator",
+                      what, why);
     if (strcmp(cx->state, "XX001") == 0 || strcmp(cx->state, "XX002") == 0) /* data / index corrupted */
       return co_error(COHORT_ECORRUPT, "store %s: PostgreSQL reports corruption: %s", what, why);
     return co_error(COHORT_EIO, "store %s: %s", what, why);

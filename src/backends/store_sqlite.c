@@ -147,10 +147,15 @@ static void sq_unlock(sq_store *s) {
 
 /* EIO with SQLite's own words; call it before finalizing the statement that failed. */
 static cohort_status sq_fail(sq_store *s, const char *what) {
-  int code = sqlite3_errcode(s->db);
-  if (code == SQLITE_FULL) /* the disk (or a quota) is full: 507 for the client, not 500 */
-    return co_error(COHORT_ENOSPACE, "store %s: %s", what, sqlite3_errmsg(s->db));
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+  int code = sqlite3_errcode(s->db), err = sqlite3_system_errno(s->db);
+  /* The disk, a quota or a file-size limit is full: 507 for the client, not 500. SQLite says
+   * SQLITE_FULL for ENOSPC only; EDQUOT and EFBIG come as I/O errors with that errno. */
+  if (code == SQLITE_FULL || ((code & 0xff) == SQLITE_IOERR && co_io_status(err) == COHORT_ENOSPACE))
+    return co_error(COHORT_ENOSPACE,
+                    "store %s: %s: the disk holding the database is full; free space (deleting datasets, "
+                    "trainees or reports works on a full disk)",
+                    what, sqlite3_errmsg(s->db));
+  if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
     return co_error(COHORT_ECORRUPT,
                     "store %s: %s: run `cohort admin check` (see docs/server.md, Corruption)", what,
                     sqlite3_errmsg(s->db));

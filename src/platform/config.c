@@ -93,6 +93,9 @@ static const setting settings[] = {
     STR("store_check", store_check,
         "SQLite store: the integrity check before it is used: quick (PRAGMA quick_check, the default), full "
         "(integrity_check: several times slower on a large database) or off; a damaged database is refused"),
+    INT("disk_reserve_mb", disk_reserve_mb, 0, 1 << 20,
+        "SQLite store: space kept in a file beside the database and released when the disk is full, so "
+        "that deletes still work there (default 32; 0: none)"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -146,6 +149,7 @@ void co_config_defaults(co_config *c) {
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
   co_strlcpy(c->store_check, "quick", sizeof c->store_check);
+  c->disk_reserve_mb = 32;
   c->store_timeout_ms = 10000;
   c->bus_offload_ttl_s = 60;
   c->bus_timeout_ms = 5000;

@@ -54,9 +54,10 @@ typedef struct co_config {
   int login_backoff_max_s;
   int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
   /* PostgreSQL store tuning (ignored by the embedded store). */
-  int store_pool_size;  /* connections per process */
-  int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
-  char store_check[16]; /* SQLite store: integrity check at start: quick | full | off */
+  int store_pool_size;     /* connections per process */
+  int store_timeout_ms;    /* statement_timeout, connect timeout, wait for a free connection */
+  char store_check[16];    /* SQLite store: integrity check at start: quick | full | off */
+  int64_t disk_reserve_mb; /* SQLite store: space set aside so that deletes work on a full disk */
 
   /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
    * JetStream work queue. */

@@ -211,6 +211,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     return co_nomem();
   p->cfg = *cfg;
   p->lock_fd = -1;
+  pthread_mutex_init(&p->reserve_mu, NULL);
   p->started_ms = co_now_ms();
   if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
     st = co_error(COHORT_EIO, "data_dir %s: %s", cfg->data_dir, strerror(errno));
@@ -221,6 +222,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, host_corrupt, p, &p->host)) != COHORT_OK ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;
+  co_reserve_open(p);
   int64_t requeued = 0;
   if ((st = p->store->ops->job_requeue_owner(p->store, p->instance, &requeued)) != COHORT_OK)
     goto fail;
@@ -261,18 +263,14 @@ const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
 }
 
 cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec) {
-  cohort_status st = p->store->ops->trainee_delete(p->store, rec->id);
+  json_t *info = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
+  const char *blobs[2] = {rec->blob, json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB))};
+  cohort_status st = co_delete_freeing(p, p->store->ops->trainee_delete, rec->id, blobs, 2);
+  json_decref(info);
   if (st != COHORT_OK)
     return st;
   co_host_drop(p->host, rec->id);
   p->bus->ops->publish(p->bus, "trainees.dropped", rec->id, strlen(rec->id));
-  if (rec->blob[0])
-    p->blobs->ops->remove(p->blobs, rec->blob);
-  json_t *info = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
-  const char *previous = json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB));
-  if (previous)
-    p->blobs->ops->remove(p->blobs, previous);
-  json_decref(info);
   return COHORT_OK;
 }
 
@@ -291,5 +289,6 @@ void co_platform_close(co_platform *p) {
   if (p->lock_fd >= 0)
     close(p->lock_fd);
   sodium_memzero(p->cfg.admin_password, sizeof p->cfg.admin_password);
+  pthread_mutex_destroy(&p->reserve_mu);
   co_free(p);
 }

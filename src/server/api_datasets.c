@@ -273,11 +273,11 @@ void api_dataset_download(co_req *r) {
 }
 
 void api_dataset_delete(co_req *r) {
-  cohort_status st = r->p->store->ops->dataset_delete(r->p->store, r->dataset.id);
+  const char *blobs[] = {r->dataset.blob};
+  cohort_status st = co_delete_freeing(r->p, r->p->store->ops->dataset_delete, r->dataset.id, blobs, 1);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }
-  r->p->blobs->ops->remove(r->p->blobs, r->dataset.blob);
   co_reply_json(r, 200, json_pack("{s:s}", "deleted", r->dataset.id));
 }

@@ -144,6 +144,13 @@ void co_metrics_write(co_platform *p, FILE *f) {
       "corrupt: a checksum or size that differs from the record.\n"
       "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
       (long long)co_corrupt_found_total());
+  if (p->reserve_path[0])
+    fprintf(f,
+            "# HELP cohort_disk_reserve_held Whether the disk reserve beside the database is set aside (0 "
+            "after a "
+            "delete on a full disk used it, until there is room again).\n"
+            "# TYPE cohort_disk_reserve_held gauge\ncohort_disk_reserve_held %d\n",
+            co_reserve_held(p));
   int64_t loaded, bytes, loads, evictions;
   co_host_stats(p->host, &loaded, &bytes, &loads, &evictions);
   fprintf(f,

@@ -10,9 +10,11 @@ import http.client
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -318,3 +320,112 @@ class DamagedDatabaseTest(unittest.TestCase):
         finally:
             srv.keep_data = False
             srv.cleanup()
+
+
+def can_mount():
+    if os.geteuid() != 0:
+        return False
+    d = tempfile.mkdtemp(prefix="cohort-mnt-")
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", d], capture_output=True).returncode == 0
+        if ok:
+            subprocess.run(["umount", d], check=True)
+        return ok
+    finally:
+        os.rmdir(d)
+
+
+@unittest.skipIf(CLUSTER, "the embedded store's own disk")
+@unittest.skipUnless(can_mount(), "needs root to mount a small tmpfs")
+class DiskFullTest(unittest.TestCase):
+    """A full data disk (a 40 MB tmpfs, filled to the last block): every write answers 507
+    storage_full, and deletes still work, so users can free the disk through the product."""
+
+    def setUp(self):
+        self.mnt = tempfile.mkdtemp(prefix="cohort-full-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", self.mnt], check=True)
+        self.srv = None
+
+    def tearDown(self):
+        if self.srv:
+            self.srv.stop()
+        subprocess.run(["umount", "-l", self.mnt])
+        os.rmdir(self.mnt)
+
+    def fill(self):
+        """Fills the disk: a filler file grown until the file system refuses a block."""
+        path = os.path.join(self.mnt, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 16, 4096, 512):  # big blocks, then the last partial ones
+                for _ in range(4000):
+                    try:
+                        os.write(fd, b"\0" * size)
+                    except OSError:
+                        break
+        finally:
+            os.close(fd)
+        return path
+
+    def assertFull(self, resp):
+        st, body, _ = resp
+        self.assertEqual(st, 507, body)
+        self.assertIn(body["error"]["code"], ("storage_full", "storage"), body)
+        self.assertNotIn(self.mnt, body["error"]["message"])
+
+    def test_full_disk(self):
+        data = os.path.join(self.mnt, "data")
+        # The objects on another disk, so that removing them frees nothing here: only the reserve
+        # lets the database take a delete (with them on this disk, removing them first does).
+        blobs = tempfile.mkdtemp(prefix="cohort-blobs-")
+        self.addCleanup(shutil.rmtree, blobs, True)
+        self.srv = srv = CohortServer(BIN, data_dir=data, keep_data=True,
+                                      extra_args=["--disk_reserve_mb", os.environ.get("RESERVE_MB", "4"),
+                                                  "--blobs", blobs]).start()
+        tok = srv.token()
+        csv = read(PENGUINS)
+        ids = []
+        for i in range(6):
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=d%d" % i, csv * 40, token=tok)
+            self.assertEqual(st, 201, ds)
+            ids.append(ds["id"])
+        self.assertTrue(os.path.exists(os.path.join(data, "cohort-disk-reserve")))
+        self.assertGreater(metric(srv, "cohort_disk_reserve_held"), 0)
+        filler = self.fill()
+
+        # Every write: 507 with a clear message, never 500. SQLite may still have a few free pages in
+        # its WAL, so each kind of write is repeated until the disk refuses it.
+        def until_full(call, ok):
+            for _ in range(300):
+                st, body, h = call()
+                if st != ok:
+                    self.assertFull((st, body, h))
+                    return body
+            self.fail("still %d after 300 writes on a full disk" % ok)
+
+        body = until_full(lambda: srv.request("POST", "/v1/tokens", {"name": "x"}, token=tok), 201)
+        self.assertIn("is full", body["error"]["message"])
+        self.assertIn("deleting datasets", body["error"]["message"])
+        until_full(lambda: srv.request("POST", "/v1/auth/login",
+                                       {"username": "admin", "password": srv.admin_password}), 200)
+        until_full(lambda: srv.request("POST", "/v1/trainees", {"name": "t", "dataset": ids[0]}, token=tok), 202)
+        self.assertFull(srv.request("POST", "/v1/datasets?name=more", csv, token=tok))
+        self.assertEqual(srv.request("GET", "/readyz")[0], 200)
+
+        # Deleting frees the disk through the product: the first delete succeeds on the full disk.
+        st, body, _ = srv.request("DELETE", "/v1/datasets/" + ids[0], token=tok)
+        self.assertEqual(st, 200, body)
+        for i in ids[1:3]:
+            self.assertEqual(srv.request("DELETE", "/v1/datasets/" + i, token=tok)[0], 200)
+        # ... also after a restart on the still-full disk.
+        self.assertEqual(srv.stop(), 0)
+        srv.start()
+        self.assertEqual(srv.request("DELETE", "/v1/datasets/" + ids[3], token=tok)[0], 200)
+        st, lst, _ = srv.request("GET", "/v1/datasets", token=tok)
+        self.assertEqual(sorted(d["id"] for d in lst["datasets"]), sorted(ids[4:]))
+
+        # With room again, writes work and the reserve is set aside again.
+        os.remove(filler)
+        self.assertEqual(srv.request("POST", "/v1/tokens", {"name": "y"}, token=tok)[0], 201)
+        self.assertEqual(srv.request("DELETE", "/v1/datasets/" + ids[4], token=tok)[0], 200)
+        self.assertEqual(metric(srv, "cohort_disk_reserve_held"), 1)
