@@ -1,36 +1,50 @@
 #!/usr/bin/env bash
 # `make cluster-down`: stops what scripts/cluster-up.sh started under out/cluster (or
-# $COHORT_CLUSTER_DIR), each by its recorded PID: cohort serve (SIGTERM, so running jobs are
-# re-queued; SIGKILL after 30 s), the S3 server, then PostgreSQL. The state stays for the next
-# cluster-up; `rm -rf out/cluster` removes it.
+# $COHORT_CLUSTER_DIR), each by its recorded PID: HAProxy first (no new requests), then every
+# cohort process at once with SIGTERM (workers hand their trainees back and re-queue running jobs;
+# SIGKILL after 30 s), then redis-server, nats-server, the S3 server and PostgreSQL. The state
+# stays for the next cluster-up; `rm -rf out/cluster` removes it.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${COHORT_CLUSTER_DIR:-out/cluster}
+PORT=${COHORT_PORT:-8081}
 if [ ! -d "$DIR" ]; then
   echo "cluster-down: nothing to stop ($DIR does not exist)"
   exit 0
 fi
 DIR=$(cd "$DIR" && pwd)
+# shellcheck source=cluster-procs.sh
+. "$ROOT/scripts/cluster-procs.sh"
 
-# Only a PID that is still our cohort serve (a stale file may name a reused PID by now).
-ours() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$DIR/cohort.conf"; }
-
-if [ -s "$DIR/serve.pid" ]; then
-  pid=$(cat "$DIR/serve.pid")
-  if ours "$pid"; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 300); do
-      ours "$pid" || break
-      sleep 0.1
-    done
-    if ours "$pid"; then
-      echo "cluster-down: cohort serve (PID $pid) did not stop in 30 s: killing it" >&2
-      kill -KILL "$pid" 2>/dev/null
-    fi
-    echo "cluster-down: stopped cohort serve (PID $pid)"
+if [ -s "$DIR/lb/haproxy.pid" ]; then
+  bash "$ROOT/scripts/haproxy.sh" stop "$DIR/lb" && echo "cluster-down: stopped HAProxy"
+fi
+stopping=()
+for p in "${PROCS[@]}"; do
+  if ours "$p"; then
+    kill -TERM "$(cat "$DIR/$p.pid")" 2>/dev/null && stopping+=("$p")
+  else
+    rm -f "$DIR/$p.pid"
   fi
-  rm -f "$DIR/serve.pid"
+done
+for p in "${stopping[@]}"; do
+  for _ in $(seq 1 300); do
+    ours "$p" || break
+    sleep 0.1
+  done
+  if ours "$p"; then
+    echo "cluster-down: cohort $p (PID $(cat "$DIR/$p.pid")) did not stop in 30 s: killing it" >&2
+    kill -KILL "$(cat "$DIR/$p.pid")" 2>/dev/null
+  fi
+  echo "cluster-down: stopped cohort $p"
+  rm -f "$DIR/$p.pid"
+done
+if [ -s "$DIR/redis/redis.pid" ]; then
+  bash "$ROOT/scripts/redis-server.sh" stop "$DIR/redis" && echo "cluster-down: stopped redis-server"
+fi
+if [ -s "$DIR/nats/nats.pid" ]; then
+  bash "$ROOT/scripts/nats-server.sh" stop "$DIR/nats" && echo "cluster-down: stopped nats-server"
 fi
 if compgen -G "$DIR/s3/pids/*.pid" >/dev/null; then
   bash "$ROOT/scripts/s3-server.sh" stop "$DIR/s3" && echo "cluster-down: stopped the S3 server"

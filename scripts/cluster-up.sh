@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # `make cluster-up`: Cohort in cluster mode on this machine, for trying it out. Starts a throwaway
 # PostgreSQL 15 (scripts/pg-server.sh), an S3 server that verifies signatures (scripts/s3-server.sh:
-# Swift s3api + memcached) and `cohort serve` on them, all on 127.0.0.1 with everything under
-# out/cluster (or $COHORT_CLUSTER_DIR). Loads the demo datasets on the first start and prints the
-# URL, the administrator's password and how to stop. Runs in the background; `make cluster-down`
-# (scripts/cluster-down.sh) stops all of it by the recorded PIDs. A second run while it is up only
-# says so. State survives cluster-down / cluster-up; `rm -rf out/cluster` starts over.
+# Swift s3api + memcached), nats-server with JetStream and redis-server, then two `cohort api`
+# replicas behind HAProxy (scripts/haproxy.sh, round-robin) and three `cohort worker` processes,
+# all on 127.0.0.1 with everything under out/cluster (or $COHORT_CLUSTER_DIR). Loads the demo
+# datasets on the first start and prints the URL, the administrator's password and how to stop.
+# Runs in the background; `make cluster-down` (scripts/cluster-down.sh) stops all of it by the
+# recorded PIDs. A second run while it is up only says so. State survives cluster-down /
+# cluster-up; `rm -rf out/cluster` starts over.
 #   scripts/cluster-up.sh <cohort-binary> [datasets-dir]
-# Ports: $COHORT_PORT (8081) for Cohort, $COHORT_CLUSTER_PG_PORT (15432) for PostgreSQL,
-# $COHORT_CLUSTER_S3_PORT (19000) for S3 and the four after it for Swift's servers and memcached.
+# Ports: $COHORT_PORT (8081) for the balancer, the two after it for the API replicas and the three
+# after those for the workers' health and metrics; $COHORT_CLUSTER_PG_PORT (15432) for PostgreSQL,
+# $COHORT_CLUSTER_S3_PORT (19000) for S3 and the four after it for Swift's servers and memcached,
+# $COHORT_CLUSTER_NATS_PORT (14222) and $COHORT_CLUSTER_REDIS_PORT (16379).
 # Secrets travel in files only (mode 0600 under DIR), never on a command line.
 set -euo pipefail
 
@@ -19,43 +23,57 @@ DIR=${COHORT_CLUSTER_DIR:-out/cluster}
 PORT=${COHORT_PORT:-8081}
 PG_PORT=${COHORT_CLUSTER_PG_PORT:-15432}
 S3_PORT=${COHORT_CLUSTER_S3_PORT:-19000}
+NATS_PORT=${COHORT_CLUSTER_NATS_PORT:-14222}
+REDIS_PORT=${COHORT_CLUSTER_REDIS_PORT:-16379}
 BUCKET=cohort
 URL="http://127.0.0.1:$PORT"
+# shellcheck source=cluster-procs.sh
+. "$ROOT/scripts/cluster-procs.sh"
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 chmod 755 "$DIR" # PostgreSQL runs as the postgres user when we are root: it must reach DIR/pg
-mkdir -p "$DIR/serve"
-chmod 700 "$DIR/serve"
+# One folder per process: scratch space and a read cache (the state is in PostgreSQL and S3).
+for p in "${PROCS[@]}"; do
+  mkdir -p "$DIR/$p"
+  chmod 700 "$DIR/$p"
+done
 
 say_running() {
+  local apis="" workers="" i
+  for i in $(seq 1 $APIS); do apis+=" http://127.0.0.1:$(port_of "api-$i")"; done
+  for i in $(seq 1 $WORKERS); do workers+=" http://127.0.0.1:$(port_of "worker-$i")"; done
   cat <<MSG
 
   Cohort (cluster mode) is running at $(cat "$DIR/url")/
+    HAProxy -> $APIS cohort api:$apis
+    $WORKERS cohort worker (health and /metrics):$workers
   Sign in as admin with the password: $(cat "$DIR/admin-password")
   State: PostgreSQL $(cat "$DIR/store-label"), objects in s3://$BUCKET/cohort at http://127.0.0.1:$S3_PORT
-  Settings: $DIR/cohort.conf; logs: $DIR/serve.log, $DIR/pg/server.log, $DIR/s3/log/
+  Bus: nats://127.0.0.1:$NATS_PORT (JetStream), redis://127.0.0.1:$REDIS_PORT
+  Settings: $DIR/cohort.conf; logs: $DIR/<process>.log, $DIR/lb/haproxy.log, $DIR/pg/server.log, $DIR/s3/log/
 
   Try:  build/cohort login --server $(cat "$DIR/url") --user admin    (then: build/cohort trainee list)
+        curl -s http://127.0.0.1:$(port_of worker-1)/metrics | grep '^cohort_work'
         psql "\$(cat $DIR/psql-url)" -c 'SELECT id, name, version FROM trainees'
-  A second process on the same state (an API replica; its jobs run in the first; Ctrl-C stops it):
-        $BIN api --config $DIR/cohort.conf --instance cohort-2 \\
-          --listen 127.0.0.1:$((PORT + 1)) --data_dir $DIR/serve-2
   Stop with: make cluster-down   (state is kept; rm -rf $DIR to start over)
 
 MSG
 }
 
-# Already up? The PID file names a live cohort serve that uses our config file.
-if [ -s "$DIR/serve.pid" ] && tr '\0' ' ' <"/proc/$(cat "$DIR/serve.pid")/cmdline" 2>/dev/null |
-  grep -qF "$DIR/cohort.conf"; then
-  echo "cluster-up: already running (cohort serve PID $(cat "$DIR/serve.pid"))"
+# Already up? Every PID file names a live process of ours.
+up=0
+for p in "${PROCS[@]}"; do
+  if ours "$p"; then up=$((up + 1)); fi
+done
+if [ $up = ${#PROCS[@]} ]; then
+  echo "cluster-up: already running"
   say_running
   exit 0
 fi
 
-# Not running, but a PostgreSQL or S3 server of a run whose cohort serve died may be: stop them
-# (by their recorded PIDs) so that they start afresh on the ports below.
+# Not (all) running, but what an earlier run left may be: stop it all (by the recorded PIDs) so
+# that everything starts afresh on the ports below.
 bash "$ROOT/scripts/cluster-down.sh" >/dev/null 2>&1 || true
 
 fail() {
@@ -92,41 +110,60 @@ bash "$ROOT/scripts/s3-server.sh" start "$DIR/s3" "$S3_PORT" "$BUCKET" || fail "
 ACCESS_KEY=$(sed -n 's/^AWS_ACCESS_KEY_ID=//p' "$DIR/s3/env")
 (umask 077 && sed -n 's/^AWS_SECRET_ACCESS_KEY=//p' "$DIR/s3/env" >"$DIR/s3-secret")
 
-# Cohort's settings in one file a newcomer can read and reuse for a second process.
+echo "cluster-up: starting nats-server (JetStream) on 127.0.0.1:$NATS_PORT, redis-server on 127.0.0.1:$REDIS_PORT" >&2
+bash "$ROOT/scripts/nats-server.sh" start "$DIR/nats" "$NATS_PORT" || fail "nats-server did not start"
+bash "$ROOT/scripts/redis-server.sh" start "$DIR/redis" "$REDIS_PORT" || fail "redis-server did not start"
+
+# Cohort's settings in one file that every process reads; each gets its listen address, data
+# folder and instance name (the pod name on Kubernetes) on its command line.
 cat >"$DIR/cohort.conf" <<EOF
-# Written by scripts/cluster-up.sh: cohort serve on PostgreSQL + S3 (docs/server.md,
-# "Running on PostgreSQL and S3"). Secrets are in the files named here, not in this file.
-listen = 127.0.0.1:$PORT
-data_dir = $DIR/serve
-instance = cohort-1
+# Written by scripts/cluster-up.sh: cohort api + cohort worker on PostgreSQL, S3, NATS and Redis
+# (docs/server.md, "Running on PostgreSQL and S3" and "Cluster roles"). Secrets are in the files
+# named here, not in this file.
 store = $STORE
 blobs = s3://$BUCKET/cohort?endpoint=http://127.0.0.1:$S3_PORT&region=us-east-1&addressing=path
 s3_access_key_id = $ACCESS_KEY
 s3_secret_access_key_file = $DIR/s3-secret
+bus = nats://127.0.0.1:$NATS_PORT
+bus_redis = redis://127.0.0.1:$REDIS_PORT
 admin_user = admin
 admin_password_file = $DIR/admin-password
 EOF
 echo "$URL" >"$DIR/url"
 
-echo "cluster-up: starting cohort serve on $URL" >&2
-# setsid: the server outlives this script and make; its PID is the one recorded.
-setsid "$BIN" serve --config "$DIR/cohort.conf" </dev/null >/dev/null 2>>"$DIR/serve.log" &
-echo $! >"$DIR/serve.pid"
-PID=$(cat "$DIR/serve.pid")
-ready=0
-for _ in $(seq 1 300); do
-  if curl -fsS "$URL/readyz" >/dev/null 2>&1; then
-    ready=1
-    break
+ready() { curl -fsS "$1/readyz" >/dev/null 2>&1; }
+for p in "${PROCS[@]}"; do
+  echo "cluster-up: starting cohort ${p%-*} ($p) on 127.0.0.1:$(port_of "$p")" >&2
+  # setsid: each process outlives this script and make; its PID is the one recorded.
+  setsid "$BIN" "${p%-*}" --config "$DIR/cohort.conf" --listen "127.0.0.1:$(port_of "$p")" \
+    --data_dir "$DIR/$p" --instance "cohort-$p" </dev/null >/dev/null 2>>"$DIR/$p.log" &
+  echo $! >"$DIR/$p.pid"
+done
+for p in "${PROCS[@]}"; do
+  ok=0
+  for _ in $(seq 1 300); do
+    if ready "http://127.0.0.1:$(port_of "$p")"; then
+      ok=1
+      break
+    fi
+    ours "$p" || break
+    sleep 0.1
+  done
+  if [ $ok = 0 ]; then
+    echo "cluster-up: cohort $p is not ready; last lines of $DIR/$p.log:" >&2
+    tail -5 "$DIR/$p.log" >&2
+    fail "cohort $p did not start"
   fi
-  kill -0 "$PID" 2>/dev/null || break
+done
+apis=()
+for i in $(seq 1 $APIS); do apis+=("127.0.0.1:$(port_of "api-$i")"); done
+echo "cluster-up: starting HAProxy on $URL" >&2
+bash "$ROOT/scripts/haproxy.sh" start "$DIR/lb" "$PORT" "${apis[@]}" || fail "HAProxy did not start"
+for _ in $(seq 1 100); do
+  ! ready "$URL" || break
   sleep 0.1
 done
-if [ $ready = 0 ]; then
-  echo "cluster-up: cohort serve is not ready; last lines of $DIR/serve.log:" >&2
-  tail -5 "$DIR/serve.log" >&2
-  fail "cohort serve did not start"
-fi
+ready "$URL" || fail "HAProxy does not reach the API replicas (see $DIR/lb/haproxy.log)"
 
 # First start: the demo datasets and two trainees, through the API like any client (as make run).
 JAR=$(mktemp)

@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing. Must run as root (or via sudo) on Debian bookworm.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also the peers measured by `make bench`
-#   scripts/install-deps.sh --cluster  also the servers the cluster tests start (S3: Swift + memcached)
+#   scripts/install-deps.sh --cluster  also the servers the cluster tests start (S3: Swift + memcached,
+#                                      HAProxy)
 set -euo pipefail
 
 # postgresql: the server the PostgreSQL store's tests start (scripts/pg-server.sh).
@@ -20,8 +21,9 @@ for arg in "$@"; do
     pkgs+=(python3 python3-numpy python3-sklearn python3-faiss libopenblas0-pthread time wrk)
     ;;
   --cluster)
-    # An S3 server that verifies signatures (scripts/s3-server.sh): Swift with s3api + memcached.
-    pkgs+=(swift-proxy swift-account swift-container swift-object memcached)
+    # An S3 server that verifies signatures (scripts/s3-server.sh): Swift with s3api + memcached;
+    # HAProxy, the load balancer in front of the API replicas (scripts/haproxy.sh).
+    pkgs+=(swift-proxy swift-account swift-container swift-object memcached haproxy)
     ;;
   *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac

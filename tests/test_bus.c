@@ -192,6 +192,7 @@ static void test_local_request_reply(void **state) {
   OK(co_bus_local_open(&b));
   assert_null(b->ops->work_publish);
   assert_null(b->ops->work_pull);
+  OK(b->ops->ping(b));
 
   FAILS(b->ops->request(b, "svc.echo", "x", 1, 100, &reply, &n), COHORT_ENOTFOUND, "svc.echo");
   echo e1 = {"one", b, PTHREAD_MUTEX_INITIALIZER, 0}, e2 = {"two", b, PTHREAD_MUTEX_INITIALIZER, 0};
@@ -603,6 +604,7 @@ static void test_nats_restart(void **state) {
     OK(a->ops->work_publish(a, id, id));
   }
   OK(a->ops->work_pull(a, 2000, &w)); /* in flight across the restart, never acknowledged */
+  OK(a->ops->ping(a));
 
   server("nats", "stop");
   uint64_t t0 = co_mono_ns();
@@ -610,6 +612,7 @@ static void test_nats_restart(void **state) {
   while ((st = a->ops->publish(a, "ping", "x", 1)) == COHORT_OK && ms_since(t0) < 5000)
     sleep_ms(10); /* until the client notices */
   FAILS(st, COHORT_EUNAVAIL, "NATS unavailable");
+  FAILS(a->ops->ping(a), COHORT_EUNAVAIL, "NATS unavailable"); /* what /readyz says */
   t0 = co_mono_ns();
   FAILS(a->ops->request(a, "svc.after", "x", 1, 2000, &reply, &n), COHORT_EUNAVAIL, "svc.after");
   FAILS(a->ops->work_publish(a, "job-x", "job-x"), COHORT_EUNAVAIL, "NATS unavailable");
@@ -620,6 +623,7 @@ static void test_nats_restart(void **state) {
   while ((st = a->ops->request(a, "svc.after", "x", 1, 500, &reply, &n)) != COHORT_OK && ms_since(t0) < 15000)
     sleep_ms(50);
   OK(st);
+  OK(a->ops->ping(a));
   print_message("requests served again %.0f ms after nats-server restarted\n", ms_since(t0));
   assert_string_equal(reply, "s:x");
   co_free(reply);
@@ -657,8 +661,10 @@ static void test_redis_outage(void **state) {
   sleep_ms(50);
   OK(r->ops->request(r, "svc.r", body, big, 5000, &reply, &n));
   co_free(reply);
+  OK(r->ops->ping(r));
 
   server("redis", "stop");
+  FAILS(r->ops->ping(r), COHORT_EUNAVAIL, "Redis unavailable"); /* what /readyz says */
   uint64_t t0 = co_mono_ns();
   FAILS(r->ops->request(r, "svc.r", body, big, 5000, &reply, &n), COHORT_EUNAVAIL, "Redis unavailable");
   print_message("large request with Redis down: EUNAVAIL after %.1f ms (%s)\n", ms_since(t0),
@@ -684,6 +690,7 @@ static void test_redis_outage(void **state) {
   assert_int_equal(last, COHORT_EUNAVAIL);
 
   server("redis", "start");
+  OK(r->ops->ping(r));
   OK(r->ops->request(r, "svc.r", body, big, 5000, &reply, &n));
   assert_int_equal(n, big + 2);
   assert_memory_equal(reply + 2, body, big);

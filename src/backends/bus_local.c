@@ -266,6 +266,11 @@ static cohort_status local_respond(co_bus *base, co_bus_req *req, const char *da
   return COHORT_OK;
 }
 
+static cohort_status local_ping(co_bus *b) {
+  (void)b;
+  return COHORT_OK; /* in process: up while we are */
+}
+
 /* No work queue in process: the job threads poll the store. */
 static const co_bus_ops local_ops = {
     .version = CO_BUS_VERSION,
@@ -277,6 +282,7 @@ static const co_bus_ops local_ops = {
     .request = local_request,
     .serve = local_serve,
     .respond = local_respond,
+    .ping = local_ping,
 };
 
 cohort_status co_bus_local_open(co_bus **out) {

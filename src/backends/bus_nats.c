@@ -619,6 +619,15 @@ static void nb_close(co_bus *base) {
   co_free(b);
 }
 
+/* Connected to NATS (libnats' own status: no round trip), and Redis answers PING when large
+ * bodies go through it. */
+static cohort_status nb_ping(co_bus *base) {
+  nats_bus *b = (nats_bus *)base;
+  if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+    return co_error(COHORT_EUNAVAIL, "bus: NATS unavailable: not connected to %s (reconnecting)", b->url);
+  return b->redis ? co_offload_ping(b->redis) : COHORT_OK;
+}
+
 static const co_bus_ops nats_ops = {
     .version = CO_BUS_VERSION,
     .name = "nats",
@@ -636,6 +645,7 @@ static const co_bus_ops nats_ops = {
     .work_progress = nb_work_progress,
     .work_done = nb_work_done,
     .work_backlog = nb_work_backlog,
+    .ping = nb_ping,
 };
 
 /* bus_work_stream empty: no work queue, the job threads poll the store. */
@@ -649,6 +659,7 @@ static const co_bus_ops nats_ops_no_work = {
     .request = nb_request,
     .serve = nb_serve,
     .respond = nb_respond,
+    .ping = nb_ping,
 };
 
 /* 100 ms doubling to 2 s between rounds over the servers, forever. */

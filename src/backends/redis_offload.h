@@ -25,5 +25,7 @@ cohort_status co_offload_get(co_offload *o, const char *key, int take, char **da
 /* Best effort: drops a body nobody will read (e.g. a request that found no server). A failure
  * sets the thread's error message: call it before reporting the caller's own error. */
 void co_offload_del(co_offload *o, const char *key);
+/* PING: OK when Redis answers, EUNAVAIL naming it otherwise. */
+cohort_status co_offload_ping(co_offload *o);
 
 #endif

@@ -5,7 +5,8 @@
  *  - request/reply (version 2): a call served by one member of a queue group, e.g.
  *    "trainee.<id>.<verb>" answered by one of the workers hosting that trainee;
  *  - a durable work queue (version 2, optional): job deliveries with acknowledgement and
- *    redelivery (JetStream). The job's record stays in the store; a bus without a work queue
+ *    redelivery (JetStream);
+ *  - a health check (version 3) for /readyz. The job's record stays in the store; a bus without a work queue
  *    leaves these members NULL and the job threads poll the store instead. */
 #ifndef COHORT_BUS_H
 #define COHORT_BUS_H
@@ -16,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BUS_VERSION 2
+#define CO_BUS_VERSION 3
 
 typedef struct co_bus co_bus;
 typedef struct co_bus_sub co_bus_sub;
@@ -76,6 +77,9 @@ typedef struct co_bus_ops {
   cohort_status (*work_done)(co_bus *b, co_bus_work *w, co_bus_outcome outcome);
   /* Items waiting and deliveries in flight, for /metrics and autoscaling. */
   cohort_status (*work_backlog)(co_bus *b, int64_t *pending, int64_t *in_flight);
+  /* Version 3: whether the bus and what it depends on (Redis for large bodies) answer now;
+   * EUNAVAIL with the reason when not. For /readyz: bounded by bus_timeout_ms. */
+  cohort_status (*ping)(co_bus *b);
 } co_bus_ops;
 
 struct co_bus {

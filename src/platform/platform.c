@@ -255,7 +255,8 @@ int co_platform_remote_calls(const co_platform *p) {
 
 const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
   buf[0] = '\0';
-  if (p->store->ops->ping(p->store) != COHORT_OK) /* the store's messages start with "store" */
+  /* The store's and the bus's messages start with "store" and "bus". */
+  if (p->store->ops->ping(p->store) != COHORT_OK || p->bus->ops->ping(p->bus) != COHORT_OK)
     snprintf(buf, cap, "%s", cohort_errmsg());
   else if (strcmp(p->cfg.role, "api") != 0 && !p->jobs)
     snprintf(buf, cap, "job threads are stopped");

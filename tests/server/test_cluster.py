@@ -26,7 +26,9 @@ sys.path.insert(0, HERE)
 from harness import ADMIN_PASSWORD, CohortServer  # noqa: E402
 import cluster_util as cu  # noqa: E402
 
-CLUSTER = bool(os.environ.get("COHORT_TEST_CLUSTER"))
+# Under COHORT_TEST_ROLES every server the other suites start is a whole cluster; these tests lay
+# out their own processes and ran already in server_cluster.
+CLUSTER = bool(os.environ.get("COHORT_TEST_CLUSTER")) and not os.environ.get("COHORT_TEST_ROLES")
 REAL_BIN = os.path.abspath(os.environ.get("COHORT_REAL_BIN", os.path.join(ROOT, "build", "cohort")))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
 SKIP_WHY = "needs a real PostgreSQL and S3 server: run under tests/with-cluster.sh (COHORT_TEST_CLUSTER)"

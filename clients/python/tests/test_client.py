@@ -601,6 +601,10 @@ class ModelTest(ServerCase):
 
 # ---------------------------------------------------------------------------- waiting and cancelling
 
+# Job threads of a server started with --workers 1.
+JOB_THREADS = int(os.environ.get("COHORT_TEST_ROLES_WORKERS", "3")) if os.environ.get("COHORT_TEST_ROLES") else 1
+
+
 class WaitCancelTest(ServerCase):
     """One job thread: a large synthesis keeps it busy while the tests look at queued work."""
 
@@ -617,9 +621,14 @@ class WaitCancelTest(ServerCase):
             raise
 
     def busy(self):
-        """A synthesis that runs for many seconds unless cancelled (cancelled at test end)."""
+        """A synthesis that runs for many seconds unless cancelled (cancelled at test end); as many
+        more as it takes to keep every job thread busy: one per worker when the server is a
+        cluster of workers with one job thread each (tests/cluster/roles.py)."""
         job = self.trainee.synthesize(rows=1000000, evaluate=False, privacy="off")
         self.addCleanup(self._stop, job)
+        for _ in range(JOB_THREADS - 1):
+            more = self.trainee.synthesize(rows=1000000, evaluate=False, privacy="off")
+            self.addCleanup(self._stop, more)
         return job
 
     def _stop(self, job):
