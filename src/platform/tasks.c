@@ -59,7 +59,8 @@ static cohort_status load_private(co_task *t, const co_trainee *rec, cohort_trai
     co_strlcpy(why, st == COHORT_OK ? "" : cohort_errmsg(), sizeof why);
     co_corrupt_report(t->p, "trainee", rec->id, rec->blob, why);
     if (st != COHORT_OK)
-      co_error(st, "trainee '%s': %s; train it again from its dataset or restore the object", rec->id, why);
+      co_error(st, "trainee '%s': %s; create a new trainee from its dataset or restore the object", rec->id,
+               why);
   }
   return st;
 }
