@@ -5,6 +5,8 @@ scripts/s3-server.sh and stopped by PID at the end):
   - upload of adult_train (MB/s, POST /v1/datasets until its 201),
   - trainee create -> ready latency (POST /v1/trainees until its train job's "succeeded" event),
   - single-row predict latency p50/p99 under wrk at paced request rates, and the maximum rate,
+    also as a share of the server's empty-reply ceiling (GET /healthz at the same concurrency, measured
+    in the same rounds): what the request path costs beyond HTTP itself,
   - batched predict throughput (rows/s, 1,000 rows per request).
 Both servers run at once and the measures alternate between them (for the wrk runs: A B, then
 B A, averaged), so load from elsewhere on the machine falls on both alike.
@@ -88,8 +90,10 @@ def read_rows(path, n, drop):
 
 
 def run_wrk(url, path, token, body, connections, seconds, delay_ms=None):
+    """POST body with the token; body None: a plain GET (the empty-reply ceiling)."""
     lua = ('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n'
-           'wrk.headers["Authorization"] = "Bearer %s"\n') % (json.dumps(json.dumps(body)), token)
+           'wrk.headers["Authorization"] = "Bearer %s"\n') % (json.dumps(json.dumps(body)), token) \
+        if body is not None else ""
     if delay_ms is not None:
         lua += "function delay()\n  return %d\nend\n" % delay_ms
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -268,6 +272,7 @@ def main():
             assert st == 200, warm
             res[n]["paced"] = {}
             res[n]["max"] = []
+            res[n]["ceiling"] = []
         # rate/50 connections each waiting 19 ms (+ the reply) between requests: a little above the
         # target rate while replies stay under 1 ms. Two rounds, the order reversed in the second.
         for rnd in range(2):
@@ -278,6 +283,7 @@ def main():
                     res[n]["paced"].setdefault(rate, []).append(r)
             for n in order:
                 res[n]["max"].append(run_wrk(servers[n].url, paths[n], tokens[n], one, 32, 10))
+                res[n]["ceiling"].append(run_wrk(servers[n].url, "/healthz", None, None, 32, 10))
         for n in names:
             res[n]["batched_rows_per_s"] = batched(servers[n], tokens[n], res[n]["tr"], rows, "income")
     finally:
@@ -334,6 +340,12 @@ def render(names, labels, res, seconds, load):
     errors += sum(x[3] for x in w)
     add("predict, maximum rate (32 connections)", [x[0] for x in w], lambda v: "%.0f req/s" % v)
     add("predict p99 at the maximum rate", [x[2] for x in w], ms)
+    c = [wrk_mean(res[n]["ceiling"]) for n in names]
+    errors += sum(x[3] for x in c)
+    add("empty-reply ceiling: GET /healthz, maximum rate (32 connections)", [x[0] for x in c],
+        lambda v: "%.0f req/s" % v)
+    add("predict maximum rate / empty-reply ceiling", [w[i][0] / c[i][0] for i in range(len(names))],
+        lambda v: "%.1f%%" % (v * 100), ">= 30%")
     add("batched predict, 1,000 rows per request, 2 clients", [res[n]["batched_rows_per_s"] for n in names],
         lambda v: "%.0f rows/s" % v, ">= 10,000 rows/s")
     head = "| measure | " + " | ".join(labels[n] for n in names) + (" | cluster / embedded" if both else "") + \
@@ -345,8 +357,9 @@ def render(names, labels, res, seconds, load):
         "measures alternating between them. Cluster mode: PostgreSQL 15 (`scripts/pg-server.sh`, fsync off) "
         "and Swift s3api (`scripts/s3-server.sh`, signatures checked), all on 127.0.0.1. wrk and the servers "
         "share the machine's %d cores; single-row predict of `income` on the adult trainee (32,561 cases, "
-        "analyzed), one row from adult_test per request; wrk figures are the mean of two 10 s runs per "
-        "configuration (orders A B, then B A). Load average (1 min) at the start and end: %s, %s."
+        "analyzed), one row from adult_test per request, as the bench's admin token; wrk figures are the mean "
+        "of two 10 s runs per configuration (orders A B, then B A), the empty-reply ceiling right after each "
+        "maximum-rate predict run. Load average (1 min) at the start and end: %s, %s."
         % (seconds, os.cpu_count(), load[0], load[1]),
         "",
         head,

@@ -58,6 +58,11 @@ set -a
 # shellcheck disable=SC1091
 . "$dir/s3/env"
 set +a
+# The password travels in PGPASSWORD (libpq and psql read it): cohort refuses a store URL with a
+# password on its command line, where ps shows it.
+# (scripts/pg-server.sh's test role is cohort, password cohort.)
+export PGPASSWORD=cohort
+url=${url/\/\/cohort:cohort@/\/\/cohort@}
 export COHORT_TEST_CLUSTER=1 COHORT_TEST_PG_URL=$url COHORT_TEST_S3_BUCKET=$bucket
 export COHORT_TEST_PG_DIR=$dir/pg COHORT_TEST_PG_PORT=$pg_port
 export COHORT_REAL_BIN=$COHORT_BIN COHORT_BIN=$root/tests/cluster/cohort-on-cluster.sh

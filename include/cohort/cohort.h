@@ -164,6 +164,9 @@ COHORT_API void cohort_schema_free(cohort_schema *s);
 COHORT_API size_t cohort_schema_features(const cohort_schema *s);
 COHORT_API const char *cohort_schema_name(const cohort_schema *s, size_t i);
 COHORT_API long cohort_schema_find(const cohort_schema *s, const char *name);
+/* The feature name nearest to name (a typo: a few letters added, missing, changed or swapped; case
+ * ignored), or NULL when none is close. Owned by the schema. */
+COHORT_API const char *cohort_schema_nearest(const cohort_schema *s, const char *name);
 COHORT_API cohort_ftype cohort_schema_type(const cohort_schema *s, size_t i);
 COHORT_API int cohort_schema_is_id(const cohort_schema *s, size_t i);
 COHORT_API int cohort_schema_is_ignored(const cohort_schema *s, size_t i);
@@ -255,6 +258,9 @@ typedef struct cohort_react_options {
   size_t n_contexts;
   unsigned details; /* COHORT_DETAIL_* */
   size_t threads;   /* 0 = all cores */
+  /* Nonzero: a column of rows that names no trainee feature is an error (COHORT_EINVAL,
+   * cohort_errfield() "rows", the message names the nearest feature), not silently unused. */
+  int reject_unknown_columns;
 } cohort_react_options;
 #define COHORT_REACT_OPTIONS_INIT                                                                            \
   { .size = sizeof(cohort_react_options) }
@@ -278,6 +284,11 @@ COHORT_API size_t cohort_reaction_classes(const cohort_reaction *r, size_t targe
 COHORT_API const char *cohort_reaction_class(const cohort_reaction *r, size_t target, size_t cls);
 COHORT_API double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t target,
                                               size_t cls);
+/* Categories of a row's context features that the trainee never saw: they match no case, so that
+ * context did not inform the prediction. k < cohort_reaction_unknowns(r, row). */
+COHORT_API size_t cohort_reaction_unknowns(const cohort_reaction *r, size_t row);
+COHORT_API void cohort_reaction_unknown(const cohort_reaction *r, size_t row, size_t k, const char **feature,
+                                        const char **value);
 /* COHORT_DETAIL_CASES: influential cases of a row (index into the trainee's cases, weight). */
 COHORT_API size_t cohort_reaction_cases(const cohort_reaction *r, size_t row);
 COHORT_API void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index,
@@ -446,6 +457,32 @@ COHORT_API cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_ev
 /* i < summary.columns; k < summary.pairs. */
 COHORT_API cohort_status cohort_eval_get_column(const cohort_eval *e, size_t i, cohort_eval_column *out);
 COHORT_API cohort_status cohort_eval_get_pair(const cohort_eval *e, size_t k, cohort_eval_pair *out);
+
+/* ---------------------------------------------------------------- threads */
+
+/* Where the parallel loops of every call (react, analyze, synthesize, evaluate, anomalies...) find
+ * their threads. By default a loop starts threads of its own, as many as the CPUs this process may
+ * run on (sched_getaffinity) or the call's `threads`. A program with a compute pool of its own
+ * installs an executor instead: a loop then runs on its caller's thread plus whichever of the
+ * pool's threads are idle, and hands them back between chunks as soon as other work waits, so
+ * every call together stays within the pool. */
+typedef struct cohort_executor {
+  size_t size;    /* sizeof(cohort_executor) */
+  size_t threads; /* what threads = 0 means in options: the pool's size */
+  /* Starts fn(arg) on up to n idle threads now (never queued behind other work); returns how
+   * many it started. Each runs fn once. */
+  size_t (*lend)(void *ctx, size_t n, void (*fn)(void *arg), void *arg);
+  /* Nonzero while other work waits for a thread (may be NULL). */
+  int (*wanted)(void *ctx);
+  void *ctx;
+} cohort_executor;
+#define COHORT_EXECUTOR_INIT                                                                                 \
+  { .size = sizeof(cohort_executor) }
+
+/* Installs ex (copied; lend required) for the loops that start after it; NULL goes back to
+ * threads per loop. The caller keeps ex->ctx alive until it installs another or NULL and the
+ * loops that used it have returned. */
+COHORT_API cohort_status cohort_set_executor(const cohort_executor *ex);
 
 /* ---------------------------------------------------------------- persist */
 

@@ -22,9 +22,20 @@
 #include <string.h>
 #include <strings.h>
 
+/* Prepared statements of the one-statement reads (sq_query, sq_query_one), kept across calls:
+ * parsing the SQL again cost more than running it on the request path. Under the connection's
+ * mutex, like everything else on it. */
+enum { SQ_CACHE_MAX = 48 };
+typedef struct sq_cached {
+  char *sql; /* owned copy: some statements are assembled in buffers */
+  sqlite3_stmt *st;
+} sq_cached;
+
 typedef struct sq_store {
   co_store base; /* first: the core sees only this */
   sqlite3 *db;
+  sq_cached cache[SQ_CACHE_MAX];
+  int ncache;
 } sq_store;
 
 static sq_store *sq(co_store *s) {
@@ -206,6 +217,40 @@ static cohort_status sq_vprepare(sq_store *s, sqlite3_stmt **st, const char *wha
   return sq_vbind(s, *st, what, fmt, ap);
 }
 
+/* sq_vprepare from the statement cache, the lock held; sq_release gives it back. A list callback
+ * may run the same query again on this thread while the statement still steps: that one is
+ * prepared afresh (and finalized by sq_release). */
+static cohort_status sq_vprepare_cached(sq_store *s, sqlite3_stmt **st, const char *what, const char *sql,
+                                        const char *fmt, va_list ap) {
+  *st = NULL;
+  int i;
+  for (i = 0; i < s->ncache; i++)
+    if (strcmp(s->cache[i].sql, sql) == 0)
+      break;
+  if (i < s->ncache && !sqlite3_stmt_busy(s->cache[i].st)) {
+    *st = s->cache[i].st;
+  } else {
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+      return sq_fail(s, what);
+    if (i == s->ncache && s->ncache < SQ_CACHE_MAX && (s->cache[i].sql = co_strdup(sql)) != NULL) {
+      s->cache[i].st = *st;
+      s->ncache++;
+    }
+  }
+  return sq_vbind(s, *st, what, fmt, ap);
+}
+
+/* Back to the cache (reset, bindings cleared: they point at the caller's strings), or finalized. */
+static void sq_release(sq_store *s, sqlite3_stmt *st) {
+  for (int i = 0; i < s->ncache; i++)
+    if (s->cache[i].st == st) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      return;
+    }
+  sqlite3_finalize(st);
+}
+
 static cohort_status sq_prepare(sq_store *s, sqlite3_stmt **st, const char *what, const char *sql,
                                 const char *fmt, ...) {
   va_list ap;
@@ -340,11 +385,12 @@ static cohort_status sq_query(sq_store *s, const char *what, sq_row_fn row, void
   va_list ap;
   sq_lock(s);
   va_start(ap, fmt);
-  cohort_status rc = sq_vprepare(s, &st, what, sql, fmt, ap);
+  cohort_status rc = sq_vprepare_cached(s, &st, what, sql, fmt, ap);
   va_end(ap);
   if (rc == COHORT_OK)
     rc = sq_walk(s, st, what, row, ctx);
-  sqlite3_finalize(st);
+  if (st)
+    sq_release(s, st);
   sq_unlock(s);
   return rc;
 }
@@ -356,13 +402,14 @@ static cohort_status sq_query_one(sq_store *s, const char *what, const char *thi
   va_list ap;
   sq_lock(s);
   va_start(ap, fmt);
-  cohort_status rc = sq_vprepare(s, &st, what, sql, fmt, ap);
+  cohort_status rc = sq_vprepare_cached(s, &st, what, sql, fmt, ap);
   va_end(ap);
   if (rc == COHORT_OK)
     rc = sq_row(s, st, what, thing, key);
   if (rc == COHORT_OK)
     rc = read(st, out);
-  sqlite3_finalize(st);
+  if (st)
+    sq_release(s, st);
   sq_unlock(s);
   return rc;
 }
@@ -660,7 +707,11 @@ static cohort_status sq_user_get(co_store *cs, const char *id, co_user *out) {
 }
 
 static cohort_status sq_user_by_name(co_store *cs, const char *name, co_user *out) {
-  return user_select(sq(cs), "SELECT " USER_COLS " FROM users WHERE name = ?", name, "user name", out);
+  /* ASCII case folded, as PostgreSQL's lower() under the C collation does; an exact match first. */
+  return user_select(sq(cs),
+                     "SELECT " USER_COLS " FROM users WHERE lower(name) = lower(?1) ORDER BY name = ?1 DESC, "
+                     "created_ms LIMIT 1",
+                     name, "user name", out);
 }
 
 static cohort_status sq_user_set_password(co_store *cs, const char *id, const char *pwhash) {
@@ -1429,7 +1480,11 @@ static void sq_close(co_store *cs) {
   sq_store *s = sq(cs);
   if (!s)
     return;
-  sqlite3_close_v2(s->db); /* every statement is finalized by the call that made it */
+  for (int i = 0; i < s->ncache; i++) {
+    sqlite3_finalize(s->cache[i].st);
+    co_free(s->cache[i].sql);
+  }
+  sqlite3_close_v2(s->db); /* every other statement is finalized by the call that made it */
   co_free(s);
 }
 

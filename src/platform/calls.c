@@ -27,7 +27,18 @@ struct co_calls {
   pthread_t sweeper;
   pthread_cond_t wake;
   int stopping, started;
+  int inflight; /* calls handed to the compute pool and not yet answered (under mu) */
+  pthread_cond_t idle;
 };
+
+/* A call waiting for, or running on, the compute pool. */
+typedef struct call_job {
+  co_calls *c;
+  co_bus_req *req;
+  const char *data; /* the bus keeps it until respond */
+  size_t len;
+  char subject[CO_ID_MAX + 48];
+} call_job;
 
 static int valid_id(const char *id) {
   size_t n = id ? strlen(id) : 0;
@@ -56,8 +67,7 @@ static json_t *error_json(cohort_status st, const char *field) {
 /* ---------------------------------------------------------------- worker side */
 
 /* "trainee.<id>.<verb>" {"id", "version", "blob", "req"} */
-static void on_call(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len) {
-  co_calls *c = ctx;
+static void answer_call(co_calls *c, co_bus_req *req, const char *subject, const char *data, size_t len) {
   co_platform *p = c->p;
   json_error_t jerr;
   json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *reply = NULL;
@@ -86,6 +96,48 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
 out:
   respond_json(p, req, st == COHORT_OK ? json_pack("{s:o}", "reply", reply) : error_json(st, field));
   json_decref(msg);
+}
+
+static void call_run(void *arg) {
+  call_job *j = arg;
+  co_calls *c = j->c;
+  answer_call(c, j->req, j->subject, j->data, j->len);
+  co_free(j);
+  pthread_mutex_lock(&c->mu);
+  if (--c->inflight == 0)
+    pthread_cond_broadcast(&c->idle);
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Calls run on the compute pool, not on the bus's delivery thread: that is one thread per
+ * subscription, i.e. per trainee, and would answer a busy trainee's calls one at a time. */
+static void on_call(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len) {
+  co_calls *c = ctx;
+  call_job *j = co_malloc(sizeof *j);
+  if (!j || co_strlcpy(j->subject, subject, sizeof j->subject) < 0) {
+    co_free(j);
+    respond_json(c->p, req,
+                 error_json(j ? co_error(COHORT_EFORMAT, "call: subject too long") : co_nomem(), NULL));
+    return;
+  }
+  j->c = c;
+  j->req = req;
+  j->data = data;
+  j->len = len;
+  pthread_mutex_lock(&c->mu);
+  c->inflight++;
+  pthread_mutex_unlock(&c->mu);
+  if (co_pool_submit(c->p->pool, call_run, j) != COHORT_OK) {
+    respond_json(c->p, req,
+                 error_json(co_error(COHORT_EUNAVAIL, "worker %s: its compute pool's queue is full; retry",
+                                     c->p->instance),
+                            NULL));
+    co_free(j);
+    pthread_mutex_lock(&c->mu);
+    if (--c->inflight == 0)
+      pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->mu);
+  }
 }
 
 static cohort_status serve_trainee(co_calls *c, const char *id) {
@@ -192,6 +244,7 @@ cohort_status co_calls_start(co_platform *p, co_calls **out) {
   c->p = p;
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->wake, NULL);
+  pthread_cond_init(&c->idle, NULL);
   if ((st = b->ops->serve(b, "trainees.place", "workers", on_place, c, &c->place)) != COHORT_OK ||
       (st = b->ops->subscribe(b, "trainees.dropped", on_dropped, c, &c->dropped)) != COHORT_OK)
     goto fail;
@@ -223,6 +276,11 @@ void co_calls_stop(co_calls *c) {
     pthread_join(c->sweeper, NULL);
   }
   unserve(c, NULL, INT64_MAX);
+  pthread_mutex_lock(&c->mu); /* the calls still on the pool answer before c goes */
+  while (c->inflight > 0)
+    pthread_cond_wait(&c->idle, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+  pthread_cond_destroy(&c->idle);
   pthread_cond_destroy(&c->wake);
   pthread_mutex_destroy(&c->mu);
   co_free(c);

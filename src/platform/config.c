@@ -25,12 +25,20 @@ typedef struct setting {
   { k, T_BOOL, offsetof(co_config, field), 0, 1, help }
 
 static const setting settings[] = {
-    STR("listen", listen, "address:port to serve HTTP on (default 127.0.0.1:8080)"),
+    STR("listen", listen,
+        "HOST:PORT to serve HTTP on: an IPv4 address, [IPv6] ([::] = every address, IPv4 too), or "
+        "localhost (127.0.0.1 and ::1; the default, localhost:8080)"),
     STR("data_dir", data_dir, "folder for the SQLite state and the blobs (default ./cohort-data)"),
     STR("admin_user", admin_user, "administrator created on first start (default admin)"),
-    STR("admin_password", admin_password, "its password; required on first start, no default"),
-    STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
+    STR("admin_password", admin_password,
+        "its password; required on first start, no default. A secret: from COHORT_ADMIN_PASSWORD or the "
+        "config file, never a flag (ps shows flags to every local user)"),
+    STR("admin_password_file", admin_password_file,
+        "read the admin password from this file instead (the way to give it on the command line)"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
+    INT("compute_threads", compute_threads, 0, 1024,
+        "threads for engine work (queries and the parallel parts of jobs); 0 = the CPUs this process "
+        "may use: the cgroup CPU quota (containers), else the affinity mask (default 0)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
     INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30,
         "memory for hosted trainees before idle ones are evicted (default 2048)"),
@@ -96,6 +104,12 @@ static const setting settings[] = {
     INT("disk_reserve_mb", disk_reserve_mb, 0, 1 << 20,
         "SQLite store: space kept in a file beside the database and released when the disk is full, so "
         "that deletes still work there (default 32; 0: none)"),
+    INT("auth_cache_s", auth_cache_s, 0, 3600,
+        "seconds this process keeps resolved API tokens, sessions, memberships and trainee records "
+        "(0: off); a revocation, password change or membership removal made through another process "
+        "takes effect here within this time, through this one at once (default 2)"),
+    INT("auth_cache_entries", auth_cache_entries, 1, 1 << 24,
+        "most entries in that cache, about 1 KiB each (default 10000)"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -121,7 +135,7 @@ static const setting settings[] = {
 
 void co_config_defaults(co_config *c) {
   memset(c, 0, sizeof *c);
-  co_strlcpy(c->listen, "127.0.0.1:8080", sizeof c->listen);
+  co_strlcpy(c->listen, "localhost:8080", sizeof c->listen);
   co_strlcpy(c->data_dir, "cohort-data", sizeof c->data_dir);
   co_strlcpy(c->admin_user, "admin", sizeof c->admin_user);
   co_strlcpy(c->log_level, "info", sizeof c->log_level);
@@ -151,6 +165,8 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->store_check, "quick", sizeof c->store_check);
   c->disk_reserve_mb = 32;
   c->store_timeout_ms = 10000;
+  c->auth_cache_s = 2;
+  c->auth_cache_entries = 10000;
   c->bus_offload_ttl_s = 60;
   c->bus_timeout_ms = 5000;
   co_strlcpy(c->bus_work_stream, "COHORT_WORK", sizeof c->bus_work_stream);
@@ -200,6 +216,44 @@ cohort_status co_config_set(co_config *c, const char *key, const char *value) {
     *(int64_t *)field = v;
   else
     *(int *)field = (int)v;
+  return COHORT_OK;
+}
+
+/* Whether a URL carries a password: user:PASSWORD@ in its authority, or password= in its query. */
+static int url_has_password(const char *url) {
+  const char *a = strstr(url, "://");
+  if (!a)
+    return 0;
+  a += 3;
+  size_t n = strcspn(a, "/?#");
+  const char *at = NULL;
+  for (const char *q = a; q < a + n; q++)
+    if (*q == '@')
+      at = q;
+  if (at && memchr(a, ':', (size_t)(at - a)))
+    return 1;
+  const char *query = strchr(a, '?');
+  return query && (strstr(query, "?password=") || strstr(query, "&password="));
+}
+
+cohort_status co_config_check_flag(const char *key, const char *value) {
+  if (strcmp(key, "admin_password") == 0)
+    return co_error_in(key, co_error(COHORT_EINVAL,
+                                     "admin_password: not taken from the command line, where ps shows it to "
+                                     "every local user; use --admin_password_file FILE, the "
+                                     "COHORT_ADMIN_PASSWORD environment variable or the config file"));
+  if ((strcmp(key, "store") == 0 || strcmp(key, "bus") == 0 || strcmp(key, "bus_redis") == 0) &&
+      url_has_password(value))
+    return co_error_in(key, co_error(COHORT_EINVAL,
+                                     "%s: the URL holds a password, and ps shows the command line to every "
+                                     "local user; give the URL in COHORT_%s or the config file%s",
+                                     key,
+                                     strcmp(key, "store") == 0 ? "STORE"
+                                     : strcmp(key, "bus") == 0 ? "BUS"
+                                                               : "BUS_REDIS",
+                                     strcmp(key, "store") == 0
+                                         ? ", or keep the password out of it (passfile=FILE, PGPASSWORD)"
+                                         : ""));
   return COHORT_OK;
 }
 

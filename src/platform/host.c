@@ -115,6 +115,18 @@ static cohort_status load(co_host *h, const co_trainee *rec, cohort_trainee **ou
   return COHORT_OK;
 }
 
+int64_t co_host_cases(co_host *h, const co_trainee *rec) {
+  int64_t n = -1;
+  pthread_mutex_lock(&h->mu);
+  for (co_hosted *x = h->list; x; x = x->next)
+    if (!x->stale && x->t && x->version >= rec->version && strcmp(x->id, rec->id) == 0) {
+      n = (int64_t)cohort_trainee_cases(x->t);
+      break;
+    }
+  pthread_mutex_unlock(&h->mu);
+  return n;
+}
+
 cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out) {
   *out = NULL;
   if (rec->version <= 0 || !rec->blob[0])

@@ -25,6 +25,9 @@ void co_host_free(co_host *h);
 cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out);
 cohort_trainee *co_hosted_trainee(co_hosted *e);
 void co_host_release(co_host *h, co_hosted *e);
+/* The cases of rec's trainee when it is hosted here at rec's version or newer (an acquire would
+ * not load it), else -1. */
+int64_t co_host_cases(co_host *h, const co_trainee *rec);
 /* Forgets a trainee (deleted); readers holding it finish first. */
 void co_host_drop(co_host *h, const char *id);
 void co_host_stats(co_host *h, int64_t *loaded, int64_t *bytes, int64_t *loads, int64_t *evictions);

@@ -1,6 +1,7 @@
 /* integrity.c: checksums of stored objects (see integrity.h) and what the platform does when one
  * fails: log it, count it for /metrics, and mark the record so that its state shows it. */
 #include "integrity.h"
+#include "authcache.h"
 #include "co_base.h"
 #include "log.h"
 #include "platform.h"
@@ -216,6 +217,8 @@ void co_corrupt_report(co_platform *p, const char *kind, const char *id, const c
                        const char *reason) {
   int changed = 0;
   cohort_status st = p->store->ops->mark_corrupt(p->store, kind, id, blob, reason, &changed);
+  if (changed && strcmp(kind, "trainee") == 0) /* the next question reads the marked record */
+    co_authcache_drop_trainee(p->authcache, id);
   if (!reason[0]) { /* checked good again (restored): the mark is gone */
     if (st == COHORT_OK && changed)
       co_log(CO_LOG_INFO, "object checked good again", "kind", kind, "id", id, "object", blob, NULL);

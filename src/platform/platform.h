@@ -3,11 +3,13 @@
 #ifndef COHORT_PLATFORM_H
 #define COHORT_PLATFORM_H
 
+#include "authcache.h"
 #include "blobs.h"
 #include "bus.h"
 #include "config.h"
 #include "host.h"
 #include "job_params.h"
+#include "pool.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -33,8 +35,10 @@ typedef struct co_platform {
   co_blobs *blobs;
   co_bus *bus;
   co_host *host;
+  co_pool *pool; /* the process's compute pool (shared by the platforms of one process) */
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
+  co_authcache *authcache;    /* NULL when auth_cache_s is 0 */
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
   int lock_fd;                /* holds data_dir: one process per data folder */
   int64_t started_ms;

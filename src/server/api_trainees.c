@@ -42,7 +42,7 @@ void api_trainees_create(co_req *r) {
   co_dataset ds = {0};
   co_trainee t = {0};
   co_job job = {0};
-  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", name))
+  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", &name))
     return;
   json_t *features = json_object_get(r->json, "features");
   if (features && !json_is_object(features) && !json_is_null(features)) {
@@ -106,7 +106,7 @@ void api_trainees_import(co_req *r) {
   int created = 0;
   if (!name)
     name = "imported";
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   if (!r->upload_path[0]) {
     co_reply_error(r, 400, "invalid", "body", "body: empty; send a trainee file");
@@ -217,33 +217,72 @@ void api_trainee_job(co_req *r) {
 
 /* ---------------------------------------------------------------- questions to the trainee */
 
-/* The body (or, for GET, what the handler built) goes to the query layer as is. */
-static void reply_query(co_req *r, const char *verb, json_t *req) {
-  json_t *reply = NULL, *empty = req ? NULL : json_object();
+/* The query of a request, run on the compute pool (query_work) and answered on an HTTP thread
+ * (query_done): r->defer_verb asks the body or, for GET, what the handler put in r->defer_json. */
+
+static void query_work(co_req *r) {
+  json_t *req = r->defer_json ? r->defer_json : r->json, *reply = NULL;
   const char *field = NULL;
-  cohort_status st = co_query_trainee(r->p, &r->trainee, verb, req ? req : empty, &reply, &field);
-  json_decref(empty);
-  if (st != COHORT_OK)
-    co_reply_status(r, st, field);
-  else
-    co_reply_json(r, 200, reply);
+  r->defer_st = co_query_trainee(r->p, &r->trainee, r->defer_verb, req, &reply, &field);
+  if (r->defer_st == COHORT_ENOTFOUND && r->p->authcache) {
+    /* The record may be an auth cache copy naming a version another process has since replaced
+     * and removed: once more from the store. */
+    co_authcache_drop_trainee(r->p->authcache, r->trainee.id);
+    co_trainee fresh;
+    if (r->p->store->ops->trainee_get(r->p->store, r->trainee.id, &fresh) == COHORT_OK) {
+      if (fresh.version != r->trainee.version)
+        r->defer_st = co_query_trainee(r->p, &fresh, r->defer_verb, req, &reply, &field);
+      co_trainee_clear(&fresh);
+    }
+  }
+  json_decref(r->defer_json);
+  r->defer_json = reply;
+  co_strlcpy(r->defer_field, field ? field : "", sizeof r->defer_field);
+  if (r->defer_st != COHORT_OK) /* the message is this thread's: carry it to the replying one */
+    co_strlcpy(r->defer_msg, cohort_errmsg(), sizeof r->defer_msg);
+}
+
+static void query_done(co_req *r) {
+  if (r->defer_st != COHORT_OK) {
+    co_error(r->defer_st, "%s", r->defer_msg);
+    co_reply_status(r, r->defer_st, r->defer_field[0] ? r->defer_field : NULL);
+    return;
+  }
+  json_t *reply = r->defer_json;
+  r->defer_json = NULL;
+  co_reply_json(r, 200, reply);
+}
+
+/* The engine work goes to the compute pool, unless it is smaller than the hand-off
+ * (co_query_quick); a question for another process (role api) waits for the bus here, as it uses
+ * no CPU. req: NULL = the body; otherwise taken. */
+static void reply_query(co_req *r, const char *verb, json_t *req) {
+  r->defer_verb = verb;
+  r->defer_json = req;
+  if (co_platform_remote_calls(r->p) || co_query_quick(r->p, &r->trainee, verb, req ? req : r->json)) {
+    query_work(r);
+    query_done(r);
+  } else if (co_defer_compute(r, query_work, query_done) != 0) {
+    co_reply_header(r, "Retry-After", "1");
+    co_reply_error(r, 503, "busy", NULL, "the compute pool's queue is full; retry");
+  }
 }
 
 /* POST /v1/trainees/{id}/predict {"targets": [...], "contexts": [...], "rows": [...],
  *   "details": ["cases", "contributions"]} */
 void api_trainee_predict(co_req *r) {
-  reply_query(r, "predict", r->json);
+  reply_query(r, "predict", NULL);
 }
 
 /* POST /v1/trainees/{id}/anomalies {"rows": [...]} scores those rows; without rows, the
  * trainee's own cases, and returns the "top" (default 20) most surprising ones. */
 void api_trainee_anomalies(co_req *r) {
-  reply_query(r, "anomalies", r->json);
+  reply_query(r, "anomalies", NULL);
 }
 
 /* POST /v1/trainees/{id}/impute-rows {"rows": [...]} -> the rows with missing cells filled. */
 void api_trainee_impute_rows(co_req *r) {
-  reply_query(r, "impute", r->json);
+  reply_query(r, "impute", NULL);
 }
 
 /* GET /v1/trainees/{id}/importance?target=&sample= */
@@ -258,5 +297,4 @@ void api_trainee_importance(co_req *r) {
     return;
   json_t *req = json_pack("{s:s, s:I}", "target", target, "sample", (json_int_t)sample);
   reply_query(r, "importance", req);
-  json_decref(req);
 }

@@ -10,6 +10,7 @@
 #include "integrity.h"
 #include "log.h"
 #include "server.h"
+#include "scrub.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -34,6 +35,7 @@ typedef struct sse sse;
 struct co_server {
   co_platform *p;
   struct MHD_Daemon *daemon;
+  struct MHD_Daemon *daemon6; /* listen = localhost: the IPv6 loopback, else NULL */
   int port;
   pthread_mutex_t sse_mu;
   sse *sse_list;
@@ -142,9 +144,12 @@ static void reply_error_text(co_req *r, int status, const char *code, const char
     set_pending(r, status, code, field, msg);
     return;
   }
+  char clean[1024];
+  co_strlcpy(clean, msg, sizeof clean);
+  co_scrub_paths(clean); /* a client sees the resource, never where the server keeps it */
   json_t *e = json_object();
   json_object_set_new(e, "code", json_string(code));
-  json_t *m = json_string(msg);
+  json_t *m = json_string(clean);
   json_object_set_new(e, "message", m ? m : json_string("(message is not valid UTF-8)"));
   json_object_set_new(e, "field", field ? json_string(field) : json_null());
   co_reply_json(r, status, json_pack("{s:o}", "error", e));
@@ -543,10 +548,9 @@ const char *co_cookie(co_req *r, const char *name) {
 
 int co_require_role(co_req *r, const char *workspace_id, co_role min) {
   co_store *s = r->p->store;
-  co_member m;
+  co_role role;
   if (r->user.is_admin) {
-    co_workspace w;
-    cohort_status st = s->ops->workspace_get(s, workspace_id, &w);
+    cohort_status st = co_authcache_workspace(r->p->authcache, s, workspace_id);
     if (st == COHORT_ENOTFOUND) {
       co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
       return -1;
@@ -559,7 +563,7 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     r->role = CO_ROLE_OWNER;
     return 0;
   }
-  cohort_status st = s->ops->member_get(s, workspace_id, r->user.id, &m);
+  cohort_status st = co_authcache_member(r->p->authcache, s, workspace_id, r->user.id, &role);
   if (st == COHORT_ENOTFOUND) {
     /* Not a member: answer as if it did not exist, so ids cannot be probed. */
     co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
@@ -569,13 +573,13 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     co_reply_status(r, st, NULL);
     return -1;
   }
-  if (m.role < min) {
+  if (role < min) {
     co_reply_error(r, 403, "forbidden", NULL, "this needs the %s role in workspace '%s'; you are %s",
-                   co_role_name(min), workspace_id, co_role_name(m.role));
+                   co_role_name(min), workspace_id, co_role_name(role));
     return -1;
   }
   co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
-  r->role = m.role;
+  r->role = role;
   return 0;
 }
 
@@ -689,7 +693,7 @@ static void identify(co_req *r) {
       set_pending(r, 401, "unauthenticated", "Authorization", "Authorization: expected 'Bearer <token>'");
       return;
     }
-    cohort_status st = co_token_resolve(s, authz + 7, &r->user);
+    cohort_status st = co_authcache_token(r->p->authcache, s, authz + 7, &r->user);
     if (st == COHORT_EINVAL)
       set_pending(r, 401, "unauthenticated", "Authorization", cohort_errmsg());
     else if (st != COHORT_OK) /* the store could not say: not the caller's fault */
@@ -701,7 +705,7 @@ static void identify(co_req *r) {
   const char *cookie = co_cookie(r, "cohort_session");
   if (!cookie)
     return;
-  cohort_status st = co_session_resolve(s, cookie, &r->session, &r->user);
+  cohort_status st = co_authcache_session(r->p->authcache, s, cookie, &r->session, &r->user);
   if (st == COHORT_OK) {
     r->authed = 1;
     r->via_session = 1;
@@ -782,7 +786,9 @@ static int authorize(co_req *r, int with_body) {
       return co_require_role(r, r->dataset.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_TRAINEE:
-    if ((st = s->ops->trainee_get(s, r->params[0], &r->trainee)) == COHORT_OK)
+    st = rt->flags & CO_RT_CACHED ? co_authcache_trainee(r->p->authcache, s, r->params[0], &r->trainee)
+                                  : s->ops->trainee_get(s, r->params[0], &r->trainee);
+    if (st == COHORT_OK)
       return co_require_role(r, r->trainee.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_JOB:
@@ -819,6 +825,26 @@ static void make_rid(co_req *r) {
   co_random_hex(r->rid, sizeof r->rid, 8);
 }
 
+/* libmicrohttpd decodes %00 into a NUL, and every lookup would then end the path or query value
+ * there ("/ui/app.js%00.png" would find app.js). A decoded NUL becomes DEL instead: a control
+ * character, which paths (setup) and names (co_name_clean) refuse. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s) {
+  (void)cls;
+  (void)conn;
+  size_t n = MHD_http_unescape(s);
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\0')
+      s[i] = 0x7f;
+  return n;
+}
+
+static int has_control(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
+}
+
 static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                  co_req **out) {
   req_full *f = co_calloc(1, sizeof *f);
@@ -833,6 +859,8 @@ static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, c
   co_strlcpy(r->method, method, sizeof r->method);
   if (co_strlcpy(r->path, url, sizeof r->path) < 0)
     set_pending(r, 414, "too_large", NULL, "URL too long");
+  else if (has_control(r->path))
+    set_pending(r, 400, "invalid", "path", "path: NUL (%00) and control characters are not allowed");
   make_rid(r);
   r->body_max = (size_t)r->p->cfg.max_body_mb << 20;
   r->upload_max = r->p->cfg.max_upload_mb << 20;
@@ -1015,7 +1043,7 @@ static int defer_state_take(co_req *r) {
   return state;
 }
 
-static void *defer_main(void *arg) {
+static void defer_run(void *arg) {
   co_req *r = arg;
   co_server *srv = r->srv;
   extra(r)->defer_work(r);
@@ -1025,6 +1053,10 @@ static void *defer_main(void *arg) {
   srv->deferred--;
   pthread_cond_broadcast(&srv->defer_cv);
   pthread_mutex_unlock(&srv->defer_mu);
+}
+
+static void *defer_main(void *arg) {
+  defer_run(arg);
   return NULL;
 }
 
@@ -1054,6 +1086,28 @@ int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(
   return rc;
 }
 
+int co_defer_compute(co_req *r, void (*work)(co_req *r), void (*done)(co_req *r)) {
+  co_server *srv = r->srv;
+  req_extra *x = extra(r);
+  int rc = -1;
+  pthread_mutex_lock(&srv->defer_mu);
+  if (!srv->defer_closed) {
+    x->defer_work = work;
+    x->defer_done = done;
+    x->defer_state = 1;
+    MHD_suspend_connection(r->conn); /* under defer_mu: the pool's resume comes after */
+    if (co_pool_submit(r->p->pool, defer_run, r) == COHORT_OK) {
+      srv->deferred++;
+      rc = 0;
+    } else {
+      x->defer_state = 0;
+      MHD_resume_connection(r->conn);
+    }
+  }
+  pthread_mutex_unlock(&srv->defer_mu);
+  return rc;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   co_req *r = *con_cls;
@@ -1077,6 +1131,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     r->p->blobs->ops->discard(r->p->blobs, r->upload_path); /* handlers commit what they keep */
   co_free(r->body);
   json_decref(r->json);
+  json_decref(r->defer_json);
   co_dataset_clear(&r->dataset);
   co_trainee_clear(&r->trainee);
   co_job_clear(&r->job);
@@ -1093,33 +1148,88 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   co_log(CO_LOG_WARN, "http", "detail", msg, NULL);
 }
 
-static cohort_status parse_listen(const char *listen, struct sockaddr_in *sa) {
+/* Where to listen: one socket, or for "localhost" two (127.0.0.1 and ::1), each a daemon of its own. */
+typedef struct listen_spec {
+  struct sockaddr_storage sa[2];
+  int n;
+  int dual;        /* [::] or "*": one IPv6 socket that takes IPv4 too (IPV6_V6ONLY off) */
+  int v6_optional; /* localhost: a machine without IPv6 serves IPv4 only */
+} listen_spec;
+
+/* "HOST:PORT": an IPv4 address, "[IPv6]" ("[::]" = every address of both families), "*" or ""
+ * (the same), or "localhost" (127.0.0.1 and ::1). */
+static cohort_status parse_listen(const char *listen, listen_spec *ls) {
   char host[128];
   const char *colon = strrchr(listen, ':');
-  memset(sa, 0, sizeof *sa);
-  sa->sin_family = AF_INET;
+  memset(ls, 0, sizeof *ls);
   if (!colon || (size_t)(colon - listen) >= sizeof host)
-    return co_error(COHORT_EINVAL, "listen: expected host:port, got '%s'", listen);
+    return co_error(COHORT_EINVAL, "listen: expected host:port or [ipv6]:port, got '%s'", listen);
   memcpy(host, listen, (size_t)(colon - listen));
   host[colon - listen] = '\0';
   char *end;
   long port = strtol(colon + 1, &end, 10);
   if (*end || end == colon + 1 || port < 0 || port > 65535)
     return co_error(COHORT_EINVAL, "listen: bad port in '%s'", listen);
-  sa->sin_port = htons((uint16_t)port);
-  if (!host[0] || strcmp(host, "*") == 0)
-    sa->sin_addr.s_addr = htonl(INADDR_ANY);
-  else if (strcmp(host, "localhost") == 0)
-    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-    return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv4 address", host);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ls->sa[0];
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ls->sa[0];
+  size_t hn = strlen(host);
+  ls->n = 1;
+  if (!host[0] || strcmp(host, "*") == 0 || strcmp(host, "[::]") == 0) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_addr = in6addr_any;
+    v6->sin6_port = htons((uint16_t)port);
+    ls->dual = 1;
+  } else if (strcmp(host, "localhost") == 0) {
+    v4->sin_family = AF_INET;
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    v4->sin_port = htons((uint16_t)port);
+    struct sockaddr_in6 *l6 = (struct sockaddr_in6 *)&ls->sa[1];
+    l6->sin6_family = AF_INET6;
+    l6->sin6_addr = in6addr_loopback;
+    l6->sin6_port = htons((uint16_t)port);
+    ls->n = 2;
+    ls->v6_optional = 1;
+  } else if (host[0] == '[' && hn > 2 && host[hn - 1] == ']') {
+    host[hn - 1] = '\0';
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+      return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv6 address", host + 1);
+  } else {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
+      return co_error(COHORT_EINVAL, "listen: '%s' is not an IPv4 address (write IPv6 as [addr])", host);
+  }
   return COHORT_OK;
 }
 
+static void set_port(struct sockaddr_storage *sa, int port) {
+  if (sa->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+}
+
+static struct MHD_Daemon *start_daemon(co_server *s, struct sockaddr_storage *sa, int dual,
+                                       unsigned threads) {
+  co_platform *p = s->p;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (sa->ss_family == AF_INET6)
+    flags |= dual ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+  return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s,
+                          MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK,
+                          unescape, NULL, MHD_OPTION_END);
+}
+
 cohort_status co_server_start(co_platform *p, co_server **out) {
-  struct sockaddr_in sa;
+  listen_spec ls;
   *out = NULL;
-  cohort_status st = parse_listen(p->cfg.listen, &sa);
+  cohort_status st = parse_listen(p->cfg.listen, &ls);
   if (st != COHORT_OK)
     return st;
   co_server *s = co_calloc(1, sizeof *s);
@@ -1132,21 +1242,31 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   pthread_mutex_init(&s->defer_mu, NULL);
   pthread_cond_init(&s->defer_cv, NULL);
   co_metrics_init(co_nroutes);
-  unsigned flags =
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  s->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  /* Two daemons (localhost) share the HTTP threads: the IPv6 loopback gets the smaller half. */
+  unsigned total = (unsigned)p->cfg.http_threads, second = ls.n == 2 ? total / 2 : 0;
+  s->daemon = start_daemon(s, &ls.sa[0], ls.dual, total - second);
   if (!s->daemon) {
     co_free(s);
     return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  s->port = info ? info->port : ntohs(sa.sin_port);
+  s->port = info ? info->port : 0;
+  if (ls.n == 2) {
+    set_port(&ls.sa[1], s->port); /* the same port on ::1, also when the first was chosen (port 0) */
+    s->daemon6 = start_daemon(s, &ls.sa[1], 0, second ? second : 1);
+    if (!s->daemon6 && !ls.v6_optional) {
+      MHD_stop_daemon(s->daemon);
+      co_free(s);
+      return co_error(COHORT_EIO, "cannot listen on %s over IPv6", p->cfg.listen);
+    }
+    if (!s->daemon6)
+      co_log(CO_LOG_WARN, "listening on IPv4 only: cannot bind the IPv6 loopback ::1", "listen",
+             p->cfg.listen, NULL);
+  }
   if (pthread_create(&s->heartbeat, NULL, heartbeat_main, s) != 0) {
     MHD_stop_daemon(s->daemon);
+    if (s->daemon6)
+      MHD_stop_daemon(s->daemon6);
     co_free(s);
     return co_error(COHORT_ENOMEM, "cannot start the heartbeat thread");
   }
@@ -1169,6 +1289,8 @@ void co_server_stop(co_server *s) {
   /* Stopping the daemon with suspended connections leaks them: end every stream first, and
    * let deferred work (a password check: well under a second) finish and resume. */
   MHD_quiesce_daemon(s->daemon);
+  if (s->daemon6)
+    MHD_quiesce_daemon(s->daemon6);
   pthread_mutex_lock(&s->defer_mu);
   s->defer_closed = 1;
   while (s->deferred > 0)
@@ -1192,6 +1314,8 @@ void co_server_stop(co_server *s) {
     usleep(10000);
   }
   MHD_stop_daemon(s->daemon);
+  if (s->daemon6)
+    MHD_stop_daemon(s->daemon6);
   pthread_cond_destroy(&s->hb_cond);
   pthread_mutex_destroy(&s->hb_mu);
   pthread_mutex_destroy(&s->sse_mu);

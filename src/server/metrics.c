@@ -151,6 +151,16 @@ void co_metrics_write(co_platform *p, FILE *f) {
             "delete on a full disk used it, until there is room again).\n"
             "# TYPE cohort_disk_reserve_held gauge\ncohort_disk_reserve_held %d\n",
             co_reserve_held(p));
+  size_t busy, queued;
+  co_pool_stats(p->pool, &busy, &queued);
+  fprintf(f,
+          "# HELP cohort_compute_threads Threads of the compute pool (queries and the parallel parts of "
+          "jobs).\n# TYPE cohort_compute_threads gauge\ncohort_compute_threads %zu\n"
+          "# HELP cohort_compute_busy Compute threads running a query or lent to a job.\n"
+          "# TYPE cohort_compute_busy gauge\ncohort_compute_busy %zu\n"
+          "# HELP cohort_compute_queued Queries waiting for a compute thread.\n"
+          "# TYPE cohort_compute_queued gauge\ncohort_compute_queued %zu\n",
+          co_pool_threads(p->pool), busy, queued);
   int64_t loaded, bytes, loads, evictions;
   co_host_stats(p->host, &loaded, &bytes, &loads, &evictions);
   fprintf(f,

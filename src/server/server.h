@@ -32,6 +32,9 @@ typedef enum co_scope {
 enum {
   CO_RT_UPLOAD = 1u << 0, /* the body streams into a staging blob (r->upload_path) */
   CO_RT_RAW = 1u << 1,    /* the body is not JSON (kept as bytes) */
+  /* r->trainee may come from the auth cache (authcache.h: without info_json, and a version
+   * committed by another process seen within auth_cache_s): the questions to a trainee. */
+  CO_RT_CACHED = 1u << 2,
 };
 
 typedef void (*co_handler)(co_req *r);
@@ -77,6 +80,7 @@ struct co_req {
   co_trainee trainee;
   co_job job;
   co_report report;
+  char name[CO_NAME_MAX]; /* the name the handler read, trimmed and checked (api_check_name) */
 
   /* body */
   char *body;
@@ -95,6 +99,10 @@ struct co_req {
   /* results of work deferred with co_defer, for its finishing call */
   int defer_ok;
   cohort_status defer_st;
+  const char *defer_verb; /* co_query_trainee's verb for deferred query work */
+  json_t *defer_json;     /* a reply built by deferred work (released with the request) */
+  char defer_field[64];   /* the field its error names, "" for none */
+  char defer_msg[1024];   /* its error message (the work's thread had it in cohort_errmsg) */
 };
 
 /* Replies (exactly one per request). Error bodies: {"error":{"code","message","field"}}. */
@@ -120,6 +128,11 @@ void co_reply_header(co_req *r, const char *name, const char *value); /* before 
  * runs on an HTTP thread and replies. At most max_inflight deferred requests at once: -1 (nothing
  * started, nothing replied) when over it or a thread cannot start. work must not reply. */
 int co_defer(co_req *r, int max_inflight, void (*work)(co_req *r), void (*done)(co_req *r));
+
+/* The same on the compute pool (pool.h): for engine work, which must never hold an HTTP thread
+ * (/healthz, /metrics and every other request on it would wait). -1 (nothing started, nothing
+ * replied) when the pool's queue is full or the server is stopping. */
+int co_defer_compute(co_req *r, void (*work)(co_req *r), void (*done)(co_req *r));
 
 /* Request helpers. */
 const char *co_query(co_req *r, const char *key);
