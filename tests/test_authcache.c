@@ -272,11 +272,11 @@ static void test_trainee_record_and_drop(void **state) {
   co_strlcpy(t.name, "p", sizeof t.name);
   t.created_ms = t.updated_ms = 1;
   OK(f->raw->ops->trainee_create(f->raw, &t));
-  OK(f->raw->ops->trainee_commit(f->raw, "tr_1", 0, 1, "trainees/tr_1/v1", "{\"cases\":3}", NULL, 2));
+  OK(f->raw->ops->trainee_commit(f->raw, "tr_1", 0, 1, "trainees/tr_1/v1", "", 0, "{\"cases\":3}", NULL, 2));
   OK(co_authcache_trainee(f->cache, f->s, "tr_1", &got));
   assert_int_equal(got.version, 1);
   assert_null(got.info_json);
-  OK(f->raw->ops->trainee_commit(f->raw, "tr_1", 1, 2, "trainees/tr_1/v2", "{\"cases\":4}", NULL, 3));
+  OK(f->raw->ops->trainee_commit(f->raw, "tr_1", 1, 2, "trainees/tr_1/v2", "", 0, "{\"cases\":4}", NULL, 3));
   OK(co_authcache_trainee(f->cache, f->s, "tr_1", &got));
   assert_int_equal(got.version, 1); /* another process's commit: seen within the TTL */
   co_authcache_drop_trainee(f->cache, "tr_1");
@@ -370,7 +370,7 @@ static void test_threads(void **state) {
   co_strlcpy(t.id, "tr_h", sizeof t.id);
   co_strlcpy(t.workspace_id, "ws_1", sizeof t.workspace_id);
   OK(f->raw->ops->trainee_create(f->raw, &t));
-  OK(f->raw->ops->trainee_commit(f->raw, "tr_h", 0, 1, "trainees/tr_h/v1", "{}", NULL, 2));
+  OK(f->raw->ops->trainee_commit(f->raw, "tr_h", 0, 1, "trainees/tr_h/v1", "", 0, "{}", NULL, 2));
   pthread_t th[6];
   hammer h[6];
   for (int i = 0; i < 6; i++) {

@@ -539,12 +539,61 @@ static void test_bodies_and_streams(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* ---------------------------------------------------------------- (g) storage faults (issue 12)
+ * Every route that writes documents 507 storage_full (a full disk answers it, not 500), and every
+ * route that reads a stored object documents 500 corrupt_object; the error codes list both. */
+static void test_storage_faults(void **state) {
+  json_t *doc = *state;
+  int bad = 0;
+  static const char *const reads[] = {"/v1/datasets/{id}/download",  "/v1/datasets/{id}/preview",
+                                      "/v1/trainees/{id}/export",    "/v1/trainees/{id}/predict",
+                                      "/v1/trainees/{id}/anomalies", "/v1/trainees/{id}/impute-rows",
+                                      "/v1/trainees/{id}/importance"};
+  for (size_t i = 0; i < co_nroutes; i++) {
+    const co_route *rt = &co_routes[i];
+    json_t *responses = json_object_get(operation(doc, rt), "responses");
+    if (!responses)
+      continue; /* reported by test_routes_match_paths */
+    int writes = strcmp(rt->method, "GET") != 0 && strcmp(rt->method, "HEAD") != 0 &&
+                 strcmp(rt->pattern, "/v1/auth/logout") != 0;
+    json_t *full = deref(doc, json_object_get(responses, "507"));
+    if (writes &&
+        (!full || !strstr(json_string_value(json_object_get(full, "description")), "storage_full"))) {
+      print_error("%s %s: writes but documents no 507 storage_full\n", rt->method, rt->pattern);
+      bad++;
+    }
+    for (size_t k = 0; k < sizeof reads / sizeof *reads; k++) {
+      json_t *corrupt = deref(doc, json_object_get(responses, "500"));
+      if (strcmp(rt->pattern, reads[k]) == 0 &&
+          (!corrupt ||
+           !strstr(json_string_value(json_object_get(corrupt, "description")), "corrupt_object"))) {
+        print_error("%s %s: reads a stored object but documents no 500 corrupt_object\n", rt->method,
+                    rt->pattern);
+        bad++;
+      }
+    }
+  }
+  json_t *code = json_object_get(
+      json_object_get(
+          json_object_get(
+              json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Error"),
+              "properties"),
+          "error"),
+      "properties");
+  const char *codes = json_string_value(json_object_get(json_object_get(code, "code"), "description"));
+  assert_non_null(codes);
+  assert_non_null(strstr(codes, "corrupt_object"));
+  assert_non_null(strstr(codes, "storage_full"));
+  assert_int_equal(bad, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_header),       cmocka_unit_test(test_routes_match_paths),
-      cmocka_unit_test(test_operations),   cmocka_unit_test(test_path_params),
-      cmocka_unit_test(test_refs_resolve), cmocka_unit_test(test_security),
-      cmocka_unit_test(test_access),       cmocka_unit_test(test_bodies_and_streams),
+      cmocka_unit_test(test_header),         cmocka_unit_test(test_routes_match_paths),
+      cmocka_unit_test(test_operations),     cmocka_unit_test(test_path_params),
+      cmocka_unit_test(test_refs_resolve),   cmocka_unit_test(test_security),
+      cmocka_unit_test(test_access),         cmocka_unit_test(test_bodies_and_streams),
+      cmocka_unit_test(test_storage_faults),
   };
   return cmocka_run_group_tests(tests, load_doc, free_doc);
 }

@@ -394,7 +394,8 @@ static void test_open_migrations(void **state) {
   for (int i = 0; i < 64; i++)
     fputs("this is not an SQLite database ", f);
   fclose(f);
-  FAILS(co_store_sqlite_open(path, &s), COHORT_EIO, "garbage.db");
+  FAILS(co_store_sqlite_open(path, &s), COHORT_ECORRUPT, "garbage.db");
+  assert_non_null(strstr(cohort_errmsg(), "cohort admin check"));
   assert_ptr_equal(s, before);
 }
 
@@ -734,6 +735,158 @@ static void test_datasets(void **state) {
   s->ops->close(s);
 }
 
+/* Checksums and corrupt marks (issue 12): kept with the record, marked and cleared only while the
+ * record still names the object, and each move between clean and corrupt reported once. */
+static void test_checksums(void **state) {
+  co_store *s = open_store("sums.db");
+  const char *sum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  co_dataset d = {0}, got;
+  co_strlcpy(d.id, "ds_1", sizeof d.id);
+  co_strlcpy(d.workspace_id, "ws_1", sizeof d.workspace_id);
+  co_strlcpy(d.name, "d", sizeof d.name);
+  co_strlcpy(d.blob, "datasets/ds_1.csv", sizeof d.blob);
+  co_strlcpy(d.sha256, sum, sizeof d.sha256);
+  d.bytes = 4;
+  OK(s->ops->dataset_create(s, &d));
+  co_dataset old = d; /* from before checksums */
+  co_strlcpy(old.id, "ds_old", sizeof old.id);
+  co_strlcpy(old.blob, "datasets/ds_old.csv", sizeof old.blob);
+  old.sha256[0] = '\0';
+  OK(s->ops->dataset_create(s, &old));
+  OK(s->ops->dataset_get(s, "ds_1", &got));
+  assert_string_equal(got.sha256, sum);
+  assert_string_equal(got.corrupt, "");
+  co_dataset_clear(&got);
+
+  int changed = -1;
+  OK(s->ops->mark_corrupt(s, "dataset", "ds_1", "datasets/other.csv", "bad", &changed));
+  assert_int_equal(changed, 0); /* the record names another object */
+  OK(s->ops->mark_corrupt(s, "dataset", "ds_1", "datasets/ds_1.csv", "size 2, expected 4", &changed));
+  assert_int_equal(changed, 1);
+  OK(s->ops->mark_corrupt(s, "dataset", "ds_1", "datasets/ds_1.csv", "size 2, expected 4", &changed));
+  assert_int_equal(changed, 0); /* found again: not a new finding */
+  OK(s->ops->dataset_get(s, "ds_1", &got));
+  assert_string_equal(got.corrupt, "size 2, expected 4");
+  co_dataset_clear(&got);
+  OK(s->ops->mark_corrupt(s, "dataset", "ds_1", "datasets/ds_1.csv", "", &changed));
+  assert_int_equal(changed, 1); /* restored */
+  OK(s->ops->dataset_get(s, "ds_1", &got));
+  assert_string_equal(got.corrupt, "");
+  co_dataset_clear(&got);
+  OK(s->ops->mark_corrupt(s, "dataset", "ds_9", "x", "bad", &changed));
+  assert_int_equal(changed, 0);
+  FAILS(s->ops->mark_corrupt(s, "report", "ds_1", "x", "bad", NULL), COHORT_EINVAL, "kind 'report'");
+
+  /* Adopting a checksum: only for a record without one. */
+  OK(s->ops->set_checksum(s, "dataset", "ds_old", "datasets/ds_old.csv", sum, 7));
+  OK(s->ops->dataset_get(s, "ds_old", &got));
+  assert_string_equal(got.sha256, sum);
+  assert_int_equal(got.bytes, 7);
+  co_dataset_clear(&got);
+  OK(s->ops->set_checksum(s, "dataset", "ds_1", "datasets/ds_1.csv", "00", 1));
+  OK(s->ops->dataset_get(s, "ds_1", &got));
+  assert_string_equal(got.sha256, sum);
+  assert_int_equal(got.bytes, 4);
+  co_dataset_clear(&got);
+
+  co_trainee t = {0}, tg;
+  co_strlcpy(t.id, "tr_1", sizeof t.id);
+  co_strlcpy(t.workspace_id, "ws_1", sizeof t.workspace_id);
+  co_strlcpy(t.name, "t", sizeof t.name);
+  OK(s->ops->trainee_create(s, &t));
+  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", sum, 5000000000LL, NULL, NULL, 10));
+  OK(s->ops->trainee_get(s, "tr_1", &tg));
+  assert_string_equal(tg.blob_sha256, sum);
+  assert_int_equal(tg.blob_bytes, 5000000000LL);
+  co_trainee_clear(&tg);
+  OK(s->ops->mark_corrupt(s, "trainee", "tr_1", "trainees/tr_1/v1.cohort", "checksum", &changed));
+  assert_int_equal(changed, 1);
+  OK(s->ops->trainee_get(s, "tr_1", &tg));
+  assert_string_equal(tg.corrupt, "checksum");
+  co_trainee_clear(&tg);
+  /* A new version is a new object: the mark goes, and a late finding on the old one is ignored. */
+  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", "", 0, NULL, NULL, 20));
+  OK(s->ops->mark_corrupt(s, "trainee", "tr_1", "trainees/tr_1/v1.cohort", "late", &changed));
+  assert_int_equal(changed, 0);
+  OK(s->ops->trainee_get(s, "tr_1", &tg));
+  assert_string_equal(tg.corrupt, "");
+  assert_string_equal(tg.blob_sha256, "");
+  co_trainee_clear(&tg);
+  OK(s->ops->set_checksum(s, "trainee", "tr_1", "trainees/tr_1/v2.cohort", sum, 9));
+  OK(s->ops->trainee_get(s, "tr_1", &tg));
+  assert_string_equal(tg.blob_sha256, sum);
+  assert_int_equal(tg.blob_bytes, 9);
+  co_trainee_clear(&tg);
+  /* A copy (cohort admin migrate) keeps checksum, size and mark. */
+  OK(s->ops->mark_corrupt(s, "trainee", "tr_1", "trainees/tr_1/v2.cohort", "bad", NULL));
+  OK(s->ops->trainee_get(s, "tr_1", &tg));
+  co_strlcpy(tg.id, "tr_2", sizeof tg.id);
+  OK(s->ops->trainee_create(s, &tg));
+  co_trainee_clear(&tg);
+  OK(s->ops->trainee_get(s, "tr_2", &tg));
+  assert_string_equal(tg.blob_sha256, sum);
+  assert_int_equal(tg.blob_bytes, 9);
+  assert_string_equal(tg.corrupt, "bad");
+  co_trainee_clear(&tg);
+  s->ops->close(s);
+}
+
+/* The database's own check (issue 12): clean on a sound store; a damaged SQLite file is refused
+ * at open with a message that says what to do, and the full check lists what is wrong. */
+static void count_line(void *ctx, const char *line) {
+  (*(int *)ctx)++;
+  assert_non_null(line);
+}
+
+static void test_integrity_check(void **state) {
+  co_store *s = open_store("check.db");
+  int64_t problems = -1;
+  int lines = 0;
+  for (int i = 0; i < 400; i++) { /* a few dozen pages of rows and index entries */
+    char id[32], name[64];
+    snprintf(id, sizeof id, "us_%d", i);
+    snprintf(name, sizeof name, "user-%d-with-a-longer-name-to-fill-pages", i);
+    co_user u = make_user(id, name, i);
+    OK(s->ops->user_create(s, &u));
+  }
+  OK(s->ops->integrity_check(s, 0, count_line, &lines, &problems));
+  assert_int_equal(problems, 0);
+  OK(s->ops->integrity_check(s, 1, count_line, &lines, &problems));
+  assert_int_equal(problems, 0);
+  assert_int_equal(lines, 0);
+  s->ops->close(s);
+  if (use_pg)
+    return;
+  char path[300];
+  tmppath(path, sizeof path, "check.db");
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long size = ftell(f);
+  assert_true(size > 64 * 1024);
+  unsigned char junk[8192];
+  for (size_t i = 0; i < sizeof junk; i++)
+    junk[i] = (unsigned char)(i * 131 + 7);
+  assert_int_equal(fseek(f, size / 2 / 4096 * 4096, SEEK_SET), 0);
+  assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+  fclose(f);
+  static co_store sentinel;
+  s = &sentinel;
+  FAILS(co_store_sqlite_open(path, &s), COHORT_ECORRUPT, "the database is damaged");
+  assert_non_null(strstr(cohort_errmsg(), "restore it from a backup"));
+  assert_non_null(strstr(cohort_errmsg(), "cohort admin check"));
+  assert_null(strchr(cohort_errmsg(), '\n'));
+  assert_ptr_equal(s, &sentinel);
+  FAILS(co_store_sqlite_open_check(path, "full", &s), COHORT_ECORRUPT, "the database is damaged");
+  /* What `cohort admin check` does: open without the check, then run the full one. */
+  OK(co_store_sqlite_open_check(path, "off", &s));
+  lines = 0;
+  OK(s->ops->integrity_check(s, 1, count_line, &lines, &problems));
+  assert_true(problems > 0);
+  assert_int_equal(lines, problems);
+  s->ops->close(s);
+}
+
 static void test_trainees(void **state) {
   co_store *s = open_store("trainees.db");
   co_dataset d = {0};
@@ -765,13 +918,13 @@ static void test_trainees(void **state) {
   co_trainee_clear(&got);
 
   /* Compare-and-swap: the first writer wins, the stale one is told what happened. */
-  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", "{\"cases\":100}", NULL, 70));
-  FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "{}", NULL, 71), COHORT_ESTATE,
-        "trainee 'tr_1' changed: version is 1, expected 0");
-  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", NULL, NULL, 80));
-  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", NULL, NULL, 80), COHORT_ENOTFOUND,
+  OK(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1.cohort", "", 0, "{\"cases\":100}", NULL, 70));
+  FAILS(s->ops->trainee_commit(s, "tr_1", 0, 1, "trainees/tr_1/v1b.cohort", "", 0, "{}", NULL, 71),
+        COHORT_ESTATE, "trainee 'tr_1' changed: version is 1, expected 0");
+  OK(s->ops->trainee_commit(s, "tr_1", 1, 2, "trainees/tr_1/v2.cohort", "", 0, NULL, NULL, 80));
+  FAILS(s->ops->trainee_commit(s, "tr_9", 0, 1, "x", "", 0, NULL, NULL, 80), COHORT_ENOTFOUND,
         "trainee 'tr_9' not found");
-  assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", NULL, NULL, 80), COHORT_EINVAL);
+  assert_int_equal(s->ops->trainee_commit(s, "tr_1", 2, 2, "x", "", 0, NULL, NULL, 80), COHORT_EINVAL);
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_int_equal(got.version, 2);
   assert_string_equal(got.blob, "trainees/tr_1/v2.cohort");
@@ -779,7 +932,7 @@ static void test_trainees(void **state) {
   assert_int_equal(got.updated_ms, 80);
   assert_int_equal(got.created_ms, 50);
   co_trainee_clear(&got);
-  OK(s->ops->trainee_commit(s, "tr_1", 2, 3, "trainees/tr_1/v3.cohort", "{\"cases\":7}", NULL, 90));
+  OK(s->ops->trainee_commit(s, "tr_1", 2, 3, "trainees/tr_1/v3.cohort", "", 0, "{\"cases\":7}", NULL, 90));
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_string_equal(got.info_json, "{\"cases\":7}");
   co_trainee_clear(&got);
@@ -790,16 +943,16 @@ static void test_trainees(void **state) {
   OK(s->ops->job_claim(s, "w1", 1000, 100, 5, NULL, &claimed)); /* attempt 1, lease until 1100 */
   co_job_clear(&claimed);
   co_fence first = {"jb_f", "w1", 1}, second = {"jb_f", "w2", 2}, stranger = {"jb_f", "w9", 1};
-  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", NULL, &stranger, 1001),
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4x.cohort", "", 0, NULL, &stranger, 1001),
         COHORT_ESTATE, "no longer holds its lease");
   OK(s->ops->job_claim(s, "w2", 1101, 100, 5, NULL, &claimed)); /* w1 paused past its lease: attempt 2 */
   assert_int_equal(claimed.attempts, 2);
   co_job_clear(&claimed);
-  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", NULL, &first, 1102),
+  FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", "", 0, NULL, &first, 1102),
         COHORT_ESTATE, "job 'jb_f' attempt 1 no longer holds its lease");
-  OK(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4b.cohort", NULL, &second, 1103));
+  OK(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4b.cohort", "", 0, NULL, &second, 1103));
   OK(s->ops->job_finish(s, "jb_f", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1104));
-  FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", NULL, &second, 1105),
+  FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", "", 0, NULL, &second, 1105),
         COHORT_ESTATE, "no longer holds its lease");
   OK(s->ops->trainee_get(s, "tr_1", &got));
   assert_int_equal(got.version, 4);
@@ -1675,6 +1828,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_user_revoke),
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
+      cmocka_unit_test(test_checksums),
+      cmocka_unit_test(test_integrity_check),
       cmocka_unit_test(test_reports),
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),
@@ -1693,6 +1848,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_tokens_sessions),
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
+      cmocka_unit_test(test_checksums),
+      cmocka_unit_test(test_integrity_check),
       cmocka_unit_test(test_reports),
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),

@@ -906,6 +906,7 @@
   /* ------------------------------------------------------------------ trainees */
 
   function traineeState(t) {
+    if (t.state === 'corrupt') return { label: 'corrupt', cls: 'failed' }; /* t.corrupt says why */
     if (t.ready) return { label: 'ready', cls: 'succeeded' };
     return { label: 'training', cls: 'running' };
   }
@@ -1005,8 +1006,10 @@
       if (t.dataset) {
         facts.append(h('dt', { text: 'Dataset' }), h('dd', null, h('a', { href: '#/datasets/' + enc(t.dataset), testid: 'trainee-dataset-link', text: dsNames.get(t.dataset) || shortId(t.dataset) })));
       }
-      statusBadge.textContent = t.ready ? 'ready' : 'training';
-      statusBadge.className = 'badge badge-' + (t.ready ? 'succeeded' : 'running');
+      const tst = traineeState(t);
+      statusBadge.textContent = tst.label;
+      statusBadge.className = 'badge badge-' + tst.cls;
+      statusBadge.title = t.corrupt || '';
       analyzeBtn.disabled = !t.ready;
       exportLink.hidden = !t.ready;
       exportLink.setAttribute('download', t.name + '.cohort');

@@ -68,7 +68,8 @@ extern "C" {
   X(ECANCELLED, -7, "cancelled")                                                                             \
   X(ELIMIT, -8, "limit exceeded")                                                                            \
   X(ESTATE, -9, "operation not valid in this state")                                                         \
-  X(EUNAVAIL, -10, "a service it needs is unavailable; try again")
+  X(EUNAVAIL, -10, "a service it needs is unavailable; try again")                                           \
+  X(ENOSPACE, -11, "no space left on the storage")
 
 typedef enum cohort_status {
 #define COHORT_STATUS_ENUM_(name, code, text) COHORT_##name = (code),

@@ -10,8 +10,10 @@
 #include <string.h>
 
 static cohort_status store_sqlite(const char *url, const co_config *cfg, co_store **out) {
-  (void)cfg;
-  return co_store_sqlite_open(url + strlen("sqlite:"), out);
+  const char *check = cfg && cfg->store_check[0] ? cfg->store_check : "quick";
+  if (strcmp(check, "quick") != 0 && strcmp(check, "full") != 0 && strcmp(check, "off") != 0)
+    return co_error(COHORT_EINVAL, "store_check: '%s' is not quick, full or off", check);
+  return co_store_sqlite_open_check(url + strlen("sqlite:"), check, out);
 }
 
 static cohort_status store_postgres(const char *url, const co_config *cfg, co_store **out) {

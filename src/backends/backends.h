@@ -10,6 +10,10 @@ extern const co_backends co_backends_builtin;
 /* SQLite on path (a missing parent directory is an error), migrations applied in one
  * transaction; WAL journal, busy timeout, foreign keys on. */
 cohort_status co_store_sqlite_open(const char *path, co_store **out);
+/* check: the integrity check run before the store is used: "quick" (PRAGMA quick_check, the
+ * default), "full" (integrity_check) or "off". A damaged database is ECORRUPT with a message that
+ * says what to do. */
+cohort_status co_store_sqlite_open_check(const char *path, const char *check, co_store **out);
 
 /* PostgreSQL tuning; 0 in a field takes its default. */
 typedef struct co_store_pg_options {

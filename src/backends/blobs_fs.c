@@ -50,11 +50,11 @@ cohort_status co_mkdirs(const char *path) {
       continue;
     *p = '\0';
     if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-      return co_error(COHORT_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
+      return co_error(co_io_status(errno), "cannot create directory %s: %s", tmp, strerror(errno));
     *p = '/';
   }
   if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-    return co_error(COHORT_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
+    return co_error(co_io_status(errno), "cannot create directory %s: %s", tmp, strerror(errno));
   return COHORT_OK;
 }
 
@@ -87,7 +87,8 @@ static cohort_status fs_stage(co_blobs *base, char *path, size_t cap) {
     return co_error(COHORT_ELIMIT, "staging path too long");
   int fd = mkstemp(path);
   if (fd < 0)
-    return co_error(COHORT_EIO, "cannot create a staging file in %s/.staging: %s", b->dir, strerror(errno));
+    return co_error(co_io_status(errno), "cannot create a staging file in %s/.staging: %s", b->dir,
+                    strerror(errno));
   close(fd);
   return COHORT_OK;
 }
@@ -103,7 +104,7 @@ static cohort_status fs_commit(co_blobs *base, const char *staging, const char *
   if ((st = co_mkdirs(parent)) != COHORT_OK)
     return st;
   if (fsync_path(staging, O_RDONLY) < 0)
-    return co_error(COHORT_EIO, "cannot sync %s: %s", staging, strerror(errno));
+    return co_error(co_io_status(errno), "cannot sync %s: %s", staging, strerror(errno));
   if (rename(staging, path) < 0)
     return co_error(COHORT_EIO, "cannot move %s to %s: %s", staging, path, strerror(errno));
   if (fsync_path(parent, O_RDONLY | O_DIRECTORY) < 0)

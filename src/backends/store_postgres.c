@@ -162,6 +162,13 @@ static const char *const migrations[] = {
     "  created_ms BIGINT NOT NULL);"
     "CREATE INDEX reports_workspace ON reports(workspace_id, created_ms);"
     "CREATE INDEX reports_trainee ON reports(trainee_id, created_ms);",
+    /* 2: checksums of the objects, and what a failed check found (issue 12). Rows from before
+     * keep '' = unknown. */
+    "ALTER TABLE datasets ADD COLUMN sha256 TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE trainees ADD COLUMN blob_sha256 TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN blob_bytes BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';",
 };
 
 enum { PG_SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
@@ -462,6 +469,13 @@ static cohort_status pg_vrun(pg_cx *cx, const char *what, PGresult **res, const 
     co_strlcpy(cx->constraint, constraint ? constraint : "", sizeof cx->constraint);
     one_line(why, sizeof why, primary ? primary : PQerrorMessage(cx->c));
     PQclear(r);
+    /* 53100 disk_full, 53200 out_of_memory, 53400 configuration_limit_exceeded (e.g. temp_file_limit):
+     * the server is out of room, which the client hears as 507, not as an internal error. */
+    if (strcmp(cx->state, "53100") == 0 || strcmp(cx->state, "53400") == 0)
+      return co_error(COHORT_ENOSPACE, "store %s: PostgreSQL is out of disk space: %s; ask its administrator",
+                      what, why);
+    if (strcmp(cx->state, "XX001") == 0 || strcmp(cx->state, "XX002") == 0) /* data / index corrupted */
+      return co_error(COHORT_ECORRUPT, "store %s: PostgreSQL reports corruption: %s", what, why);
     return co_error(COHORT_EIO, "store %s: %s", what, why);
   }
 }
@@ -637,9 +651,11 @@ static void pg_where(char *sql, size_t cap, int *nconds, const char *cond) {
   " JOIN users u ON u.id = m.user_id JOIN workspaces w ON w.id = m.workspace_id"
 #define TOKEN_COLS "id, user_id, name, hash, created_ms, expires_ms, last_used_ms"
 #define SESSION_COLS "hash, user_id, csrf, created_ms, expires_ms"
-#define DATASET_COLS "id, workspace_id, name, blob_key, bytes, n_rows, n_columns, schema_json, created_ms"
+#define DATASET_COLS                                                                                         \
+  "id, workspace_id, name, blob_key, bytes, n_rows, n_columns, schema_json, created_ms, sha256, corrupt"
 #define TRAINEE_COLS                                                                                         \
-  "id, workspace_id, name, dataset_id, version, blob_key, info_json, created_ms, updated_ms"
+  "id, workspace_id, name, dataset_id, version, blob_key, info_json, created_ms, updated_ms, blob_sha256,"   \
+  " corrupt, blob_bytes"
 #define JOB_COLS                                                                                             \
   "id, workspace_id, trainee_id, kind, state, params_json, result_json, error, progress, stage, attempts,"   \
   " cancel_requested, owner, lease_until_ms, created_ms, started_ms, finished_ms"
@@ -712,6 +728,8 @@ static cohort_status read_dataset(const PGresult *r, int i, void *out) {
   d->rows = col_int(r, i, 5);
   d->columns = col_int(r, i, 6);
   d->created_ms = col_int(r, i, 8);
+  col_text(r, i, 9, d->sha256, sizeof d->sha256);
+  col_text(r, i, 10, d->corrupt, sizeof d->corrupt);
   return col_json(r, i, 7, &d->schema_json);
 }
 
@@ -726,6 +744,9 @@ static cohort_status read_trainee(const PGresult *r, int i, void *out) {
   col_text(r, i, 5, t->blob, sizeof t->blob);
   t->created_ms = col_int(r, i, 7);
   t->updated_ms = col_int(r, i, 8);
+  col_text(r, i, 9, t->blob_sha256, sizeof t->blob_sha256);
+  col_text(r, i, 10, t->corrupt, sizeof t->corrupt);
+  t->blob_bytes = col_int(r, i, 11);
   return col_json(r, i, 6, &t->info_json);
 }
 
@@ -1029,10 +1050,11 @@ static cohort_status pg_session_purge(co_store *cs, int64_t now_ms) {
 
 static cohort_status pg_dataset_create(co_store *cs, const co_dataset *d) {
   pg_cx cx;
-  cohort_status rc = pg_do(
-      pg(cs), "dataset_create", &cx,
-      "INSERT INTO datasets(" DATASET_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", "sssslllnl",
-      d->id, d->workspace_id, d->name, d->blob, d->bytes, d->rows, d->columns, d->schema_json, d->created_ms);
+  cohort_status rc =
+      pg_do(pg(cs), "dataset_create", &cx,
+            "INSERT INTO datasets(" DATASET_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "sssslllnlss", d->id, d->workspace_id, d->name, d->blob, d->bytes, d->rows, d->columns,
+            d->schema_json, d->created_ms, d->sha256, d->corrupt);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "dataset id '%s' is taken", d->id);
   return rc;
@@ -1068,11 +1090,11 @@ static cohort_status pg_dataset_delete(co_store *cs, const char *id) {
 
 static cohort_status pg_trainee_create(co_store *cs, const co_trainee *t) {
   pg_cx cx;
-  cohort_status rc =
-      pg_do(pg(cs), "trainee_create", &cx,
-            "INSERT INTO trainees(" TRAINEE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", "sssslsnll",
-            t->id, t->workspace_id, t->name, t->dataset_id, t->version, t->blob, t->info_json, t->created_ms,
-            t->updated_ms);
+  cohort_status rc = pg_do(
+      pg(cs), "trainee_create", &cx,
+      "INSERT INTO trainees(" TRAINEE_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      "sssslsnllssl", t->id, t->workspace_id, t->name, t->dataset_id, t->version, t->blob, t->info_json,
+      t->created_ms, t->updated_ms, t->blob_sha256, t->corrupt, t->blob_bytes);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "trainee id '%s' is taken", t->id);
   return rc;
@@ -1098,8 +1120,9 @@ static cohort_status pg_trainee_list(co_store *cs, const char *workspace_id, co_
 }
 
 static cohort_status pg_trainee_commit(co_store *cs, const char *id, int64_t expect_version,
-                                       int64_t new_version, const char *blob, const char *info_json,
-                                       const co_fence *fence, int64_t now_ms) {
+                                       int64_t new_version, const char *blob, const char *blob_sha256,
+                                       int64_t blob_bytes, const char *info_json, const co_fence *fence,
+                                       int64_t now_ms) {
   pg_store *s = pg(cs);
   pg_cx cx;
   int64_t version = 0;
@@ -1115,10 +1138,12 @@ static cohort_status pg_trainee_commit(co_store *cs, const char *id, int64_t exp
   rc = pg_do(s, "trainee_commit", &cx,
              "WITH fence AS (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempts = $9 AND state = 1"
              " FOR SHARE)"
-             " UPDATE trainees SET version = $1, blob_key = $2, info_json = $3, updated_ms = $4"
+             " UPDATE trainees SET version = $1, blob_key = $2, info_json = $3, updated_ms = $4,"
+             " blob_sha256 = $10, blob_bytes = $11, corrupt = ''"
              " WHERE id = $5 AND version = $6 AND ($7 = '' OR EXISTS (SELECT 1 FROM fence))",
-             "lsnlslssi", new_version, blob, info_json, now_ms, id, expect_version,
-             fence ? fence->job_id : "", fence ? fence->owner : "", fence ? fence->attempt : 0);
+             "lsnlslssisl", new_version, blob, info_json, now_ms, id, expect_version,
+             fence ? fence->job_id : "", fence ? fence->owner : "", fence ? fence->attempt : 0, blob_sha256,
+             blob_bytes);
   if (rc != COHORT_OK || cx.changed == 1)
     return rc;
   /* Nothing changed: say why. */
@@ -1137,6 +1162,62 @@ static cohort_status pg_trainee_delete(co_store *cs, const char *id) {
   pg_cx cx;
   cohort_status rc = pg_do(pg(cs), "trainee_delete", &cx, "DELETE FROM trainees WHERE id = $1", "s", id);
   return pg_changed(&cx, rc, "trainee", id);
+}
+
+/* ---------------------------------------------------------------- object checks */
+
+/* The table and checksum column of kind, or NULL (the SQL is assembled from these fixed names). */
+static const char *object_table(const char *kind, const char **sum_col) {
+  if (kind && strcmp(kind, "dataset") == 0) {
+    *sum_col = "sha256";
+    return "datasets";
+  }
+  if (kind && strcmp(kind, "trainee") == 0) {
+    *sum_col = "blob_sha256";
+    return "trainees";
+  }
+  return NULL;
+}
+
+static cohort_status pg_mark_corrupt(co_store *cs, const char *kind, const char *id, const char *blob,
+                                     const char *reason, int *changed) {
+  const char *col, *table = object_table(kind, &col);
+  char sql[256];
+  pg_cx cx;
+  if (changed)
+    *changed = 0;
+  if (!table)
+    return co_error(COHORT_EINVAL, "store mark_corrupt: kind '%s' is not dataset or trainee",
+                    kind ? kind : "");
+  /* Only a move between clean and corrupt counts (and is written): a second failed read of the
+   * same object is not a new finding. */
+  snprintf(sql, sizeof sql,
+           "UPDATE %s SET corrupt = $1 WHERE id = $2 AND blob_key = $3 AND (corrupt = '') <> ($1 = '')",
+           table);
+  cohort_status rc = pg_do(pg(cs), "mark_corrupt", &cx, sql, "sss", reason ? reason : "", id, blob);
+  if (rc == COHORT_OK && changed)
+    *changed = cx.changed > 0;
+  return rc;
+}
+
+static cohort_status pg_set_checksum(co_store *cs, const char *kind, const char *id, const char *blob,
+                                     const char *sha256, int64_t bytes) {
+  const char *col, *table = object_table(kind, &col);
+  char sql[256];
+  if (!table)
+    return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset or trainee",
+                    kind ? kind : "");
+  snprintf(sql, sizeof sql, "UPDATE %s SET %s = $1, %s = $4 WHERE id = $2 AND blob_key = $3 AND %s = ''",
+           table, col, strcmp(table, "datasets") == 0 ? "bytes" : "blob_bytes", col);
+  return pg_do(pg(cs), "set_checksum", NULL, sql, "sssl", sha256, id, blob, bytes);
+}
+
+/* PostgreSQL checks its own pages (data checksums, amcheck for a DBA): here, only that it answers. */
+static cohort_status pg_integrity_check(co_store *cs, int full, void (*fn)(void *ctx, const char *line),
+                                        void *ctx, int64_t *problems) {
+  (void)full, (void)fn, (void)ctx;
+  *problems = 0;
+  return cs->ops->ping(cs);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -1596,6 +1677,9 @@ static const co_store_ops pg_ops = {
     .bootstrap = pg_bootstrap,
     .ping = pg_ping,
     .user_revoke = pg_user_revoke,
+    .mark_corrupt = pg_mark_corrupt,
+    .set_checksum = pg_set_checksum,
+    .integrity_check = pg_integrity_check,
 };
 
 /* Brings the schema to PG_SCHEMA_VERSION in one transaction under PG_LOCK_MIGRATE, so processes

@@ -307,7 +307,7 @@ static cohort_status read_reply(const char *data, size_t len, json_t **reply, co
   else if (json_is_object(err = json_object_get(msg, "error"))) {
     json_t *f = json_object_get(err, "field");
     int status = (int)json_integer_value(json_object_get(err, "status"));
-    st = status < 0 && status >= COHORT_EUNAVAIL ? (cohort_status)status : COHORT_EIO;
+    st = status < 0 && status >= COHORT_ENOSPACE ? (cohort_status)status : COHORT_EIO; /* the lowest code */
     if (json_is_string(f)) {
       snprintf(error_field, sizeof error_field, "%s", json_string_value(f));
       *field = error_field;

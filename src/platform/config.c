@@ -98,6 +98,12 @@ static const setting settings[] = {
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
         "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default "
         "10000)"),
+    STR("store_check", store_check,
+        "SQLite store: the integrity check before it is used: quick (PRAGMA quick_check, the default), full "
+        "(integrity_check: several times slower on a large database) or off; a damaged database is refused"),
+    INT("disk_reserve_mb", disk_reserve_mb, 0, 1 << 20,
+        "SQLite store: space kept in a file beside the database and released when the disk is full, so "
+        "that deletes still work there (default 32; 0: none)"),
     INT("auth_cache_s", auth_cache_s, 0, 3600,
         "seconds this process keeps resolved API tokens, sessions, memberships and trainee records "
         "(0: off); a revocation, password change or membership removal made through another process "
@@ -156,6 +162,8 @@ void co_config_defaults(co_config *c) {
   c->login_backoff_max_s = 300;
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
+  co_strlcpy(c->store_check, "quick", sizeof c->store_check);
+  c->disk_reserve_mb = 32;
   c->store_timeout_ms = 10000;
   c->auth_cache_s = 2;
   c->auth_cache_entries = 10000;

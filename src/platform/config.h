@@ -55,8 +55,10 @@ typedef struct co_config {
   int login_backoff_max_s;
   int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
   /* PostgreSQL store tuning (ignored by the embedded store). */
-  int store_pool_size;  /* connections per process */
-  int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
+  int store_pool_size;     /* connections per process */
+  int store_timeout_ms;    /* statement_timeout, connect timeout, wait for a free connection */
+  char store_check[16];    /* SQLite store: integrity check at start: quick | full | off */
+  int64_t disk_reserve_mb; /* SQLite store: space set aside so that deletes work on a full disk */
   /* Resolved tokens, sessions, memberships and trainee records kept this long (0 = off) and this
    * many at most: a change made by another process takes effect here within auth_cache_s. */
   int auth_cache_s;

@@ -1,5 +1,6 @@
 #include "host.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -18,6 +19,8 @@ struct co_hosted {
 
 struct co_host {
   co_blobs *blobs;
+  co_host_corrupt_fn on_corrupt;
+  void *corrupt_ctx;
   int64_t budget;
   pthread_mutex_t mu;
   pthread_cond_t loaded; /* a load finished (or failed) */
@@ -25,12 +28,15 @@ struct co_host {
   int64_t bytes, loads, evictions;
 };
 
-cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host **out) {
+cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host_corrupt_fn on_corrupt, void *ctx,
+                             co_host **out) {
   co_host *h = co_calloc(1, sizeof *h);
   *out = NULL;
   if (!h)
     return co_nomem();
   h->blobs = blobs;
+  h->on_corrupt = on_corrupt;
+  h->corrupt_ctx = ctx;
   h->budget = budget_bytes;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->loaded, NULL);
@@ -86,12 +92,18 @@ static void evict(co_host *h) {
 
 static cohort_status load(co_host *h, const co_trainee *rec, cohort_trainee **out, int64_t *bytes) {
   char path[4096];
-  cohort_status st = h->blobs->ops->local_path(h->blobs, rec->blob, path, sizeof path);
+  cohort_status st = co_blob_check(h->blobs, rec->blob, rec->blob_sha256, rec->blob_bytes, path, sizeof path);
+  if (st == COHORT_OK && (st = h->blobs->ops->size(h->blobs, rec->blob, bytes)) == COHORT_OK &&
+      (st = cohort_trainee_load(out, path)) == COHORT_ECORRUPT) /* a file from before checksums */
+    st = co_error(COHORT_ECORRUPT, "object '%s' is corrupt: %s", rec->blob, cohort_errmsg());
+  if (h->on_corrupt && (st == COHORT_ECORRUPT || (st == COHORT_OK && rec->corrupt[0]))) {
+    char why[CO_CORRUPT_MAX];
+    co_strlcpy(why, st == COHORT_OK ? "" : cohort_errmsg(), sizeof why);
+    h->on_corrupt(h->corrupt_ctx, rec, why);
+    if (st != COHORT_OK) /* the hook's store calls may have set another message */
+      co_error(st, "%s", why);
+  }
   if (st != COHORT_OK)
-    return st;
-  if ((st = h->blobs->ops->size(h->blobs, rec->blob, bytes)) != COHORT_OK)
-    return st;
-  if ((st = cohort_trainee_load(out, path)) != COHORT_OK)
     return st;
   /* Readers share the trainee, so build what they would otherwise build lazily. */
   if (cohort_trainee_cases(*out) > 0 && (st = cohort_trainee_prepare(*out)) != COHORT_OK) {

@@ -12,10 +12,16 @@
 typedef struct co_host co_host;
 typedef struct co_hosted co_hosted;
 
-cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host **out);
+/* Told when a load finds rec's object corrupt (reason: why) or, for a record marked corrupt, good
+ * again (reason ""). */
+typedef void (*co_host_corrupt_fn)(void *ctx, const co_trainee *rec, const char *reason);
+
+cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host_corrupt_fn on_corrupt, void *ctx,
+                             co_host **out);
 void co_host_free(co_host *h);
 
-/* The trainee of rec at rec->version, pinned until released. ESTATE if it has no version yet. */
+/* The trainee of rec at rec->version, pinned until released. ESTATE if it has no version yet;
+ * ECORRUPT if its object fails its checksum or the engine's own check (integrity.h). */
 cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out);
 cohort_trainee *co_hosted_trainee(co_hosted *e);
 void co_host_release(co_host *h, co_hosted *e);

@@ -1,6 +1,7 @@
 /* migrate.c: a walk over one store through store.h, writing the same records into another. */
 #include "migrate.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -26,13 +27,15 @@ static void told(walk *w, const char *kind, const char *id) {
     w->fn(w->ctx, what);
 }
 
-/* Copies object key; "" (no object) is nothing to copy. */
-static cohort_status copy_object(walk *w, const char *key) {
+/* Copies object key, checked against its record's sha256 and bytes (integrity.h: "" and 0 when
+ * there are none) so that a corrupt object is named here rather than copied; "" (no object) is
+ * nothing to copy. */
+static cohort_status copy_object(walk *w, const char *key, const char *sha256, int64_t size) {
   char src[4096], staging[4096];
   cohort_status st;
   if (!key[0])
     return COHORT_OK;
-  if ((st = w->from_blobs->ops->local_path(w->from_blobs, key, src, sizeof src)) != COHORT_OK)
+  if ((st = co_blob_check(w->from_blobs, key, sha256, size, src, sizeof src)) != COHORT_OK)
     return co_error(st, "object %s: %s", key, cohort_errmsg());
   if ((st = w->to_blobs->ops->stage(w->to_blobs, staging, sizeof staging)) != COHORT_OK)
     return st;
@@ -108,7 +111,7 @@ static int copy_member(void *ctx, const co_member *m) {
 
 static int copy_dataset(void *ctx, const co_dataset *d) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, d->blob)) != COHORT_OK ||
+  if ((w->err = copy_object(w, d->blob, d->sha256, d->bytes)) != COHORT_OK ||
       (w->err = w->to->ops->dataset_create(w->to, d)) != COHORT_OK)
     return 1;
   w->n->datasets++;
@@ -118,7 +121,7 @@ static int copy_dataset(void *ctx, const co_dataset *d) {
 
 static int copy_trainee(void *ctx, const co_trainee *t) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, t->blob)) != COHORT_OK ||
+  if ((w->err = copy_object(w, t->blob, t->blob_sha256, t->blob_bytes)) != COHORT_OK ||
       (w->err = w->to->ops->trainee_create(w->to, t)) != COHORT_OK)
     return 1;
   w->n->trainees++;
@@ -128,8 +131,8 @@ static int copy_trainee(void *ctx, const co_trainee *t) {
 
 static int copy_report(void *ctx, const co_report *r) {
   walk *w = ctx;
-  if ((w->err = copy_object(w, r->json_blob)) != COHORT_OK ||
-      (w->err = copy_object(w, r->html_blob)) != COHORT_OK ||
+  if ((w->err = copy_object(w, r->json_blob, "", 0)) != COHORT_OK ||
+      (w->err = copy_object(w, r->html_blob, "", 0)) != COHORT_OK ||
       (w->err = w->to->ops->report_create(w->to, r)) != COHORT_OK)
     return 1;
   w->n->reports++;

@@ -200,6 +200,10 @@ static cohort_status open_backends(co_platform *p, const co_backends *b) {
   return COHORT_OK;
 }
 
+static void host_corrupt(void *ctx, const co_trainee *rec, const char *reason) {
+  co_corrupt_report(ctx, "trainee", rec->id, rec->blob, reason);
+}
+
 cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out) {
   cohort_status st;
   *out = NULL;
@@ -210,6 +214,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     return co_nomem();
   p->cfg = *cfg;
   p->lock_fd = -1;
+  pthread_mutex_init(&p->reserve_mu, NULL);
   p->started_ms = co_now_ms();
   if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
     st = co_error(COHORT_EIO, "data_dir %s: %s", cfg->data_dir, strerror(errno));
@@ -218,12 +223,13 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
       (st = co_pool_acquire(cfg->compute_threads, &p->pool)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
-      (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
+      (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, host_corrupt, p, &p->host)) != COHORT_OK ||
       (cfg->auth_cache_s > 0 &&
        (st = co_authcache_create((int64_t)cfg->auth_cache_s * 1000, (size_t)cfg->auth_cache_entries,
                                  &p->authcache)) != COHORT_OK) ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;
+  co_reserve_open(p);
   int64_t requeued = 0;
   if ((st = p->store->ops->job_requeue_owner(p->store, p->instance, &requeued)) != COHORT_OK)
     goto fail;
@@ -265,19 +271,15 @@ const char *co_platform_unready(co_platform *p, char *buf, size_t cap) {
 }
 
 cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec) {
-  cohort_status st = p->store->ops->trainee_delete(p->store, rec->id);
+  json_t *info = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
+  const char *blobs[2] = {rec->blob, json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB))};
+  cohort_status st = co_delete_freeing(p, p->store->ops->trainee_delete, rec->id, blobs, 2);
+  json_decref(info);
   if (st != COHORT_OK)
     return st;
   co_authcache_drop_trainee(p->authcache, rec->id);
   co_host_drop(p->host, rec->id);
   p->bus->ops->publish(p->bus, "trainees.dropped", rec->id, strlen(rec->id));
-  if (rec->blob[0])
-    p->blobs->ops->remove(p->blobs, rec->blob);
-  json_t *info = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
-  const char *previous = json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB));
-  if (previous)
-    p->blobs->ops->remove(p->blobs, previous);
-  json_decref(info);
   return COHORT_OK;
 }
 
@@ -298,5 +300,6 @@ void co_platform_close(co_platform *p) {
   if (p->lock_fd >= 0)
     close(p->lock_fd);
   sodium_memzero(p->cfg.admin_password, sizeof p->cfg.admin_password);
+  pthread_mutex_destroy(&p->reserve_mu);
   co_free(p);
 }

@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <pthread.h>
 
 typedef struct co_jobs co_jobs;
 typedef struct co_calls co_calls;
@@ -41,6 +42,11 @@ typedef struct co_platform {
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
   int lock_fd;                /* holds data_dir: one process per data folder */
   int64_t started_ms;
+  /* The disk reserve beside the embedded database (disk.c): released when a delete finds the
+   * disk full, allocated again when there is room. */
+  pthread_mutex_t reserve_mu;
+  char reserve_path[1100];
+  int reserve_held;
 } co_platform;
 
 /* Takes cfg->data_dir for this process (ESTATE if another process holds it), opens the backends
@@ -59,6 +65,23 @@ cohort_status co_data_dir_lock(const char *dir, int *fd);
 /* Deletes the trainee rec describes: its record, then its committed objects (this version and the
  * previous one), and tells every process hosting it to drop it ("trainees.dropped" on the bus). */
 cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec);
+/* A read found the object blob of dataset or trainee id (kind "dataset" / "trainee") corrupt
+ * (reason, from cohort_errmsg()) or, with reason "", good while its record was marked corrupt:
+ * logs it, counts it for /metrics and marks or clears the record (integrity.c). */
+void co_corrupt_report(co_platform *p, const char *kind, const char *id, const char *blob,
+                       const char *reason);
+/* ---------------------------------------------------------------- a full disk (disk.c) */
+
+/* Sets up the disk reserve beside the embedded database (disk_reserve_mb; none on PostgreSQL). */
+void co_reserve_open(co_platform *p);
+/* Whether the reserve is allocated now (for /metrics). */
+int co_reserve_held(co_platform *p);
+/* Deletes record id with del (a store op such as dataset_delete) and its objects blobs. When the
+ * store answers ENOSPACE (the disk is full), the objects are removed first to free room, then the
+ * reserve is released, and the delete tried again: deleting is how users free a full disk. */
+cohort_status co_delete_freeing(co_platform *p, cohort_status (*del)(co_store *s, const char *id),
+                                const char *id, const char *const *blobs, size_t nblobs);
+
 /* Whether questions to trainees go to workers over the bus (role api on a shared bus) rather than
  * to trainees hosted in this process. */
 int co_platform_remote_calls(const co_platform *p);

@@ -43,7 +43,12 @@ json_t *co_trainee_json(const co_trainee *t) {
   json_object_set_new(o, "name", json_string(t->name));
   json_object_set_new(o, "dataset", opt_str(t->dataset_id));
   json_object_set_new(o, "version", json_integer(t->version));
-  json_object_set_new(o, "ready", json_boolean(t->version > 0));
+  /* state: "new" (no version yet), "ready", or "corrupt" (its committed object failed its check
+   * when last read; "corrupt" says why, see docs/server.md on recovering). */
+  json_object_set_new(o, "ready", json_boolean(t->version > 0 && !t->corrupt[0]));
+  json_object_set_new(o, "state", json_string(t->corrupt[0] ? "corrupt" : t->version > 0 ? "ready" : "new"));
+  json_object_set_new(o, "corrupt", opt_str(t->corrupt));
+  json_object_set_new(o, "sha256", opt_str(t->blob_sha256));
   json_t *info = parsed_or_null(t->info_json);
   json_object_del(info, CO_INFO_PREVIOUS_BLOB); /* bookkeeping of the platform's */
   json_object_set_new(o, "info", info);
@@ -60,6 +65,8 @@ json_t *co_dataset_json(const co_dataset *d) {
   json_object_set_new(o, "bytes", json_integer(d->bytes));
   json_object_set_new(o, "rows", json_integer(d->rows));
   json_object_set_new(o, "columns", json_integer(d->columns));
+  json_object_set_new(o, "sha256", opt_str(d->sha256));
+  json_object_set_new(o, "corrupt", opt_str(d->corrupt));
   json_object_set_new(o, "schema", parsed_or_null(d->schema_json));
   json_object_set_new(o, "created_ms", json_integer(d->created_ms));
   return o;

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define CO_STORE_VERSION 2
+#define CO_STORE_VERSION 3
 
 enum {
   CO_ID_MAX = 40,    /* "ws_" + 22 base32 chars, with room */
@@ -29,7 +29,9 @@ enum {
   CO_KIND_MAX = 32,
   CO_STAGE_MAX = 64,
   CO_ERROR_MAX = 512,
-  CO_BLOB_MAX = 160 /* blob key, e.g. "trainees/tr_xxx/v3.cohort" */
+  CO_BLOB_MAX = 160,  /* blob key, e.g. "trainees/tr_xxx/v3.cohort" */
+  CO_SHA256_HEX = 65, /* hex SHA-256 of an object and its NUL */
+  CO_CORRUPT_MAX = 256
 };
 
 typedef enum co_role { CO_ROLE_NONE = 0, CO_ROLE_VIEWER = 1, CO_ROLE_EDITOR = 2, CO_ROLE_OWNER = 3 } co_role;
@@ -89,6 +91,8 @@ typedef struct co_dataset {
   int64_t bytes, rows, columns;
   char *schema_json; /* owned: the inferred schema as the engine reports it */
   int64_t created_ms;
+  char sha256[CO_SHA256_HEX];   /* of the object at commit; "" = unknown (stored before checksums) */
+  char corrupt[CO_CORRUPT_MAX]; /* why the object failed its check when last read; "" = not known bad */
 } co_dataset;
 
 typedef struct co_trainee {
@@ -100,6 +104,9 @@ typedef struct co_trainee {
   char blob[CO_BLOB_MAX];     /* trainee file of the committed version */
   char *info_json;            /* owned: summary of the committed version (cases, features, analyzed) */
   int64_t created_ms, updated_ms;
+  char blob_sha256[CO_SHA256_HEX]; /* of blob at commit; "" = unknown (committed before checksums) */
+  int64_t blob_bytes;              /* size of blob at commit; 0 with blob_sha256 "" */
+  char corrupt[CO_CORRUPT_MAX];    /* why blob failed its check when last read; "" = not known bad */
 } co_trainee;
 
 typedef struct co_job {
@@ -214,10 +221,12 @@ typedef struct co_store_ops {
   /* Compare-and-swap commit of a new version: succeeds only while the stored version is still
    * expect_version, and, with a fence, while the fence's job is running under that owner and
    * attempt (ESTATE otherwise), so a writer never overwrites a commit it did not see and a
-   * superseded attempt never commits. fence NULL: no job (an import). */
+   * superseded attempt never commits. fence NULL: no job (an import). blob_sha256 and blob_bytes
+   * are the object's checksum (hex) and size; the commit also clears a corrupt mark (it names the
+   * new object). */
   cohort_status (*trainee_commit)(co_store *s, const char *id, int64_t expect_version, int64_t new_version,
-                                  const char *blob, const char *info_json, const co_fence *fence,
-                                  int64_t now_ms);
+                                  const char *blob, const char *blob_sha256, int64_t blob_bytes,
+                                  const char *info_json, const co_fence *fence, int64_t now_ms);
   cohort_status (*trainee_delete)(co_store *s, const char *id);
 
   /* jobs: the durable queue */
@@ -270,6 +279,25 @@ typedef struct co_store_ops {
    * not wanted). */
   cohort_status (*user_revoke)(co_store *s, const char *user_id, const char *keep_session_hash, int tokens,
                                int64_t *sessions, int64_t *ntokens);
+
+  /* ---- version 3 (issue 12: corruption) */
+  /* Records that the object of dataset or trainee id (kind "dataset" or "trainee") failed its check
+   * (reason non-empty) or passed it again (reason ""), only while the record still names blob (a
+   * trainee that committed since is not marked). *changed (may be NULL) is 1 when the record went
+   * from clean to corrupt or back, 0 otherwise. ENOTFOUND is not an error here: *changed = 0. */
+  cohort_status (*mark_corrupt)(co_store *s, const char *kind, const char *id, const char *blob,
+                                const char *reason, int *changed);
+  /* Fills in the checksum and size of an object stored before checksums existed (only while the
+   * record still names blob and has no checksum): `cohort admin check --adopt`. */
+  cohort_status (*set_checksum)(co_store *s, const char *kind, const char *id, const char *blob,
+                                const char *sha256, int64_t bytes);
+  /* The database's own consistency check: full = every page, row and index (SQLite's PRAGMA
+   * integrity_check), else the cheaper structural check done at every start (quick_check). Each
+   * problem goes to fn as one line (at most 100); *problems counts them. ECORRUPT only when the
+   * check itself cannot run on the damaged file. A backend whose server checks its own pages
+   * (PostgreSQL: data checksums, amcheck) only checks that it answers. */
+  cohort_status (*integrity_check)(co_store *s, int full, void (*fn)(void *ctx, const char *line), void *ctx,
+                                   int64_t *problems);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */

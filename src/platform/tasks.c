@@ -3,6 +3,7 @@
  * publishes its output only at the end: a new trainee version is saved to a new blob and committed with a
  * compare-and-swap, so a crash or a cancel mid-job leaves the committed trainee as it was. */
 #include "co_base.h"
+#include "integrity.h"
 #include "log.h"
 #include "report.h"
 #include "task.h"
@@ -24,7 +25,15 @@ static cohort_status read_dataset(co_task *t, const char *id, cohort_table **out
     co_dataset_clear(rec);
     return co_error(COHORT_ENOTFOUND, "dataset '%s' not found", id);
   }
-  if ((st = t->p->blobs->ops->local_path(t->p->blobs, rec->blob, path, sizeof path)) == COHORT_OK)
+  st = co_blob_check(t->p->blobs, rec->blob, rec->sha256, rec->bytes, path, sizeof path);
+  if (st == COHORT_ECORRUPT || (st == COHORT_OK && rec->corrupt[0])) {
+    char why[CO_CORRUPT_MAX];
+    co_strlcpy(why, st == COHORT_OK ? "" : cohort_errmsg(), sizeof why);
+    co_corrupt_report(t->p, "dataset", rec->id, rec->blob, why);
+    if (st != COHORT_OK)
+      co_error(st, "dataset '%s': %s", rec->id, why);
+  }
+  if (st == COHORT_OK)
     st = cohort_table_read_csv(out, path, NULL);
   if (st != COHORT_OK)
     co_dataset_clear(rec);
@@ -41,8 +50,19 @@ static cohort_status load_private(co_task *t, const co_trainee *rec, cohort_trai
   char path[4096];
   if (rec->version <= 0)
     return co_error(COHORT_ESTATE, "trainee '%s' is not trained yet", rec->id);
-  cohort_status st = t->p->blobs->ops->local_path(t->p->blobs, rec->blob, path, sizeof path);
-  return st == COHORT_OK ? cohort_trainee_load(out, path) : st;
+  cohort_status st =
+      co_blob_check(t->p->blobs, rec->blob, rec->blob_sha256, rec->blob_bytes, path, sizeof path);
+  if (st == COHORT_OK && (st = cohort_trainee_load(out, path)) == COHORT_ECORRUPT)
+    st = co_error(COHORT_ECORRUPT, "object '%s' is corrupt: %s", rec->blob, cohort_errmsg());
+  if (st == COHORT_ECORRUPT || (st == COHORT_OK && rec->corrupt[0])) {
+    char why[CO_CORRUPT_MAX];
+    co_strlcpy(why, st == COHORT_OK ? "" : cohort_errmsg(), sizeof why);
+    co_corrupt_report(t->p, "trainee", rec->id, rec->blob, why);
+    if (st != COHORT_OK)
+      co_error(st, "trainee '%s': %s; create a new trainee from its dataset or restore the object", rec->id,
+               why);
+  }
+  return st;
 }
 
 json_t *co_trainee_info(const cohort_trainee *tr) {
@@ -72,8 +92,8 @@ json_t *co_trainee_info(const cohort_trainee *tr) {
  * once the new version is committed (readers may still hold the previous one). */
 static cohort_status commit_version(co_task *t, const co_trainee *rec, const cohort_trainee *tr) {
   co_platform *p = t->p;
-  char staging[4096], key[CO_BLOB_MAX];
-  int64_t version = rec->version + 1;
+  char staging[4096], key[CO_BLOB_MAX], sha[CO_SHA256_HEX];
+  int64_t version = rec->version + 1, bytes = 0;
   cohort_status st = p->blobs->ops->stage(p->blobs, staging, sizeof staging);
   if (st != COHORT_OK)
     return st;
@@ -84,7 +104,7 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
   }
   snprintf(key, sizeof key, "trainees/%s/v%lld-%s-%d.cohort", rec->id, (long long)version, t->job->id,
            t->job->attempts);
-  if ((st = p->blobs->ops->commit(p->blobs, staging, key)) != COHORT_OK) {
+  if ((st = co_blob_commit_sum(p->blobs, staging, key, sha, &bytes)) != COHORT_OK) {
     p->blobs->ops->discard(p->blobs, staging);
     return st;
   }
@@ -94,8 +114,8 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
   char *info_text = json_dumps(info, JSON_COMPACT);
   json_decref(info);
   co_fence fence = {t->job->id, p->instance, t->job->attempts};
-  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, info_text, &fence,
-                                     co_now_ms());
+  st = p->store->ops->trainee_commit(p->store, rec->id, rec->version, version, key, sha, bytes, info_text,
+                                     &fence, co_now_ms());
   free(info_text);
   if (st != COHORT_OK) {
     p->blobs->ops->remove(p->blobs, key);
@@ -286,11 +306,10 @@ static cohort_status store_table(co_task *t, const cohort_table *tab, const char
   co_strlcpy(out->workspace_id, t->job->workspace_id, sizeof out->workspace_id);
   co_strlcpy(out->name, name, sizeof out->name);
   snprintf(out->blob, sizeof out->blob, "datasets/%s.csv", out->id);
-  if ((st = p->blobs->ops->commit(p->blobs, staging, out->blob)) != COHORT_OK) {
+  if ((st = co_blob_commit_sum(p->blobs, staging, out->blob, out->sha256, &out->bytes)) != COHORT_OK) {
     p->blobs->ops->discard(p->blobs, staging);
     return st;
   }
-  p->blobs->ops->size(p->blobs, out->blob, &out->bytes);
   out->rows = (int64_t)cohort_table_rows(tab);
   out->columns = (int64_t)cohort_table_cols(tab);
   out->created_ms = co_now_ms();

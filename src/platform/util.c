@@ -1,4 +1,7 @@
 #include "util.h"
+#include "cohort/cohort.h"
+
+#include <errno.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -69,4 +72,8 @@ void co_heap_trim(void) {
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
+}
+
+int co_io_status(int err) {
+  return err == ENOSPC || err == EDQUOT || err == EFBIG ? COHORT_ENOSPACE : COHORT_EIO;
 }

@@ -27,4 +27,8 @@ int co_strlcpy(char *dst, const char *src, size_t cap);
  * every arena and releases whole free pages. No-op without glibc. */
 void co_heap_trim(void);
 
+/* The status for a failed file operation's errno: ENOSPC, EDQUOT and EFBIG (a file-size limit) are
+ * COHORT_ENOSPACE (507 storage_full for a client), anything else COHORT_EIO. */
+int co_io_status(int err);
+
 #endif

@@ -149,12 +149,11 @@ void api_report_html(co_req *r) {
 }
 
 void api_report_delete(co_req *r) {
-  cohort_status st = r->p->store->ops->report_delete(r->p->store, r->report.id);
+  const char *blobs[] = {r->report.json_blob, r->report.html_blob};
+  cohort_status st = co_delete_freeing(r->p, r->p->store->ops->report_delete, r->report.id, blobs, 2);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }
-  r->p->blobs->ops->remove(r->p->blobs, r->report.json_blob);
-  r->p->blobs->ops->remove(r->p->blobs, r->report.html_blob);
   co_reply_json(r, 200, json_pack("{s:s}", "deleted", r->report.id));
 }

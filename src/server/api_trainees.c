@@ -2,6 +2,7 @@
  * (predict, anomalies, impute rows, importance) are answered at once by the hosted trainee. */
 #include "api.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "query.h"
 #include "util.h"
 
@@ -100,7 +101,8 @@ void api_trainees_import(co_req *r) {
   const char *name = co_query(r, "name");
   cohort_trainee *tr = NULL;
   co_trainee t = {0};
-  char key[CO_BLOB_MAX], *info = NULL;
+  char key[CO_BLOB_MAX], sha[CO_SHA256_HEX], *info = NULL;
+  int64_t bytes = 0;
   int created = 0;
   if (!name)
     name = "imported";
@@ -128,9 +130,9 @@ void api_trainees_import(co_req *r) {
     st = co_nomem();
   else if ((st = p->store->ops->trainee_create(p->store, &t)) == COHORT_OK) {
     created = 1;
-    if ((st = p->blobs->ops->commit(p->blobs, r->upload_path, key)) == COHORT_OK) {
+    if ((st = co_blob_commit_sum(p->blobs, r->upload_path, key, sha, &bytes)) == COHORT_OK) {
       r->upload_path[0] = '\0';
-      st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, info, NULL, co_now_ms());
+      st = p->store->ops->trainee_commit(p->store, t.id, 0, 1, key, sha, bytes, info, NULL, co_now_ms());
     }
   }
   if (st == COHORT_OK)
@@ -164,18 +166,14 @@ void api_trainee_delete(co_req *r) {
 }
 
 void api_trainee_export(co_req *r) {
-  char path[4096], name[CO_ID_MAX + 16];
+  char name[CO_ID_MAX + 16];
   if (r->trainee.version <= 0) {
     co_reply_error(r, 409, "conflict", NULL, "trainee '%s' is not trained yet", r->trainee.id);
     return;
   }
-  cohort_status st = r->p->blobs->ops->local_path(r->p->blobs, r->trainee.blob, path, sizeof path);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
-    return;
-  }
   snprintf(name, sizeof name, "%s.cohort", r->trainee.id);
-  co_reply_file(r, path, "application/octet-stream", name);
+  co_reply_blob(r, "trainee", r->trainee.id, r->trainee.blob, r->trainee.blob_sha256, r->trainee.blob_bytes,
+                r->trainee.corrupt, "application/octet-stream", name);
 }
 
 /* POST /v1/trainees/{id}/{train|analyze|impute|synthesize}: the body is the job's parameters. */

@@ -7,6 +7,7 @@
  * chunk, then once with no data, when the handler runs. */
 #include "auth.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "log.h"
 #include "server.h"
 #include "scrub.h"
@@ -176,9 +177,13 @@ void co_reply_status(co_req *r, cohort_status st, const char *field) {
     status = 400;
     code = "invalid";
     break;
-  case COHORT_ECORRUPT:
-    status = 422;
-    code = "corrupt";
+  case COHORT_ECORRUPT: /* a stored object or the database failed its check: the server's fault */
+    status = 500;
+    code = "corrupt_object";
+    break;
+  case COHORT_ENOSPACE: /* the disk, a quota or the database is full */
+    status = 507;
+    code = "storage_full";
     break;
   case COHORT_ENOTFOUND:
     status = 404;
@@ -232,6 +237,79 @@ void co_reply_file(co_req *r, const char *path, const char *content_type, const 
   struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)sb.st_size, fd);
   if (!resp)
     close(fd);
+  queue(r, 200, resp, content_type);
+}
+
+/* A stored object streamed through its checking reader (integrity.h). A corrupt object found
+ * mid-stream ends the transfer short of its Content-Length (the client sees a broken transfer,
+ * never a clean end) and is reported like any other corrupt read. */
+typedef struct blob_stream {
+  co_platform *p;
+  co_blob_reader *reader;
+  char kind[16], id[CO_ID_MAX], key[CO_BLOB_MAX], rid[40];
+  int marked; /* the record is marked corrupt: a whole, matching read clears the mark */
+} blob_stream;
+
+static ssize_t blob_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  blob_stream *b = cls;
+  ssize_t n = co_blob_reader_read(b->reader, pos, buf, max);
+  if (n >= 0 && b->marked && pos + (uint64_t)n == (uint64_t)co_blob_reader_size(b->reader)) {
+    b->marked = 0; /* every byte read and the checksum matched (MHD asks no further with a length) */
+    co_corrupt_report(b->p, b->kind, b->id, b->key, "");
+  }
+  if (n > 0)
+    return n;
+  if (n == 0)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  const char *why = co_blob_reader_error(b->reader);
+  co_log(CO_LOG_ERROR, "download aborted", "rid", b->rid, "object", b->key, "error", why, NULL);
+  if (strstr(why, "is corrupt"))
+    co_corrupt_report(b->p, b->kind, b->id, b->key, why);
+  return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void blob_stream_free(void *cls) {
+  blob_stream *b = cls;
+  co_blob_reader_close(b->reader);
+  co_free(b);
+}
+
+void co_reply_blob(co_req *r, const char *kind, const char *id, const char *key, const char *sha256,
+                   int64_t bytes, const char *marked, const char *content_type, const char *download_name) {
+  co_blob_reader *reader = NULL;
+  if (r->replied)
+    return;
+  cohort_status st = co_blob_reader_open(r->p->blobs, key, sha256, bytes, &reader);
+  if (st == COHORT_ECORRUPT) {
+    char why[CO_CORRUPT_MAX];
+    co_strlcpy(why, cohort_errmsg(), sizeof why);
+    co_corrupt_report(r->p, kind, id, key, why);
+    co_error(st, "%s", why);
+  }
+  blob_stream *b = st == COHORT_OK ? co_calloc(1, sizeof *b) : NULL;
+  if (st == COHORT_OK && !b)
+    st = co_nomem();
+  if (st != COHORT_OK) {
+    co_blob_reader_close(reader);
+    co_reply_status(r, st, NULL);
+    return;
+  }
+  b->p = r->p;
+  b->reader = reader;
+  co_strlcpy(b->kind, kind, sizeof b->kind);
+  co_strlcpy(b->id, id, sizeof b->id);
+  co_strlcpy(b->key, key, sizeof b->key);
+  co_strlcpy(b->rid, r->rid, sizeof b->rid);
+  b->marked = marked && marked[0] && sha256[0]; /* only a checksum can say it is whole again */
+  if (download_name) {
+    char cd[300];
+    snprintf(cd, sizeof cd, "attachment; filename=\"%s\"", download_name);
+    co_reply_header(r, "Content-Disposition", cd);
+  }
+  struct MHD_Response *resp = MHD_create_response_from_callback(
+      (uint64_t)co_blob_reader_size(reader), 256 << 10, blob_stream_read, b, blob_stream_free);
+  if (!resp)
+    blob_stream_free(b);
   queue(r, 200, resp, content_type);
 }
 

@@ -3,6 +3,7 @@
  * on the request path); gauges are read when scraped. */
 #include "calls.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "server.h"
 
 #include <stdatomic.h>
@@ -137,6 +138,19 @@ void co_metrics_write(co_platform *p, FILE *f) {
           "# HELP cohort_role_info The process's role and instance name.\n# TYPE cohort_role_info gauge\n"
           "cohort_role_info{role=\"%s\",instance=\"%s\"} 1\n",
           (long long)co_calls_serving(p->calls), p->cfg.role, p->instance);
+  fprintf(
+      f,
+      "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions) this process found "
+      "corrupt: a checksum or size that differs from the record.\n"
+      "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
+      (long long)co_corrupt_found_total());
+  if (p->reserve_path[0])
+    fprintf(f,
+            "# HELP cohort_disk_reserve_held Whether the disk reserve beside the database is set aside (0 "
+            "after a "
+            "delete on a full disk used it, until there is room again).\n"
+            "# TYPE cohort_disk_reserve_held gauge\ncohort_disk_reserve_held %d\n",
+            co_reserve_held(p));
   size_t busy, queued;
   co_pool_stats(p->pool, &busy, &queued);
   fprintf(f,

@@ -114,6 +114,12 @@ void co_reply_status(co_req *r, cohort_status st, const char *field);
 void co_reply_bytes(co_req *r, int status, const char *content_type, const void *data, size_t len);
 /* Streams a file (closed by the server); download_name adds Content-Disposition when not NULL. */
 void co_reply_file(co_req *r, const char *path, const char *content_type, const char *download_name);
+/* Streams the stored object key of dataset or trainee id (kind "dataset" / "trainee"), checking
+ * it against sha256 and bytes as it goes (integrity.h): 500 corrupt_object before anything is sent
+ * when its size is wrong, a transfer cut short when its checksum is. marked: the record's corrupt
+ * mark, cleared when the whole object now matches (restored). */
+void co_reply_blob(co_req *r, const char *kind, const char *id, const char *key, const char *sha256,
+                   int64_t bytes, const char *marked, const char *content_type, const char *download_name);
 /* Server-Sent Events on job events for job_id (see http.c). */
 void co_reply_job_events(co_req *r, const char *job_id);
 void co_reply_header(co_req *r, const char *name, const char *value); /* before the reply */

@@ -1,0 +1,63 @@
+/* integrity.h: checksums of stored objects (issue 12). Every dataset object and trainee version
+ * gets the SHA-256 and size of its bytes at commit, kept in its store record, and every read
+ * (hosting a trainee, a job's inputs, a download, an export) checks them: a corrupt or truncated
+ * object is COHORT_ECORRUPT ("object '<key>' is corrupt: ..."), which the API answers with 500
+ * corrupt_object, never with the bad bytes.
+ *
+ * Records stored before checksums existed have sha256 "" (unknown): they are read unchecked (an
+ * old dataset's size is still compared with its record; a trainee file still carries the engine's
+ * own checksum) until `cohort admin check --adopt` records theirs. */
+#ifndef COHORT_INTEGRITY_H
+#define COHORT_INTEGRITY_H
+
+#include "blobs.h"
+#include "store.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Hex SHA-256 and size of the file at path. */
+cohort_status co_file_sha256(const char *path, char out[CO_SHA256_HEX], int64_t *bytes);
+
+/* Checksums the staging file, then commits it as key (blobs.h); *sha256 and *bytes describe it. On
+ * failure the staging file is left for the caller to discard, as with commit. */
+cohort_status co_blob_commit_sum(co_blobs *b, const char *staging, const char *key,
+                                 char sha256[CO_SHA256_HEX], int64_t *bytes);
+
+/* A local path holding key's object after checking it against sha256 and bytes (sha256 "": only a
+ * size check, when bytes > 0). ECORRUPT naming the key when the object differs; ENOTFOUND when it
+ * is missing. */
+cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, int64_t bytes, char *path,
+                            size_t cap);
+
+/* A reader of one object that checks as it reads, for responses that stream: the size is checked
+ * when it opens (a truncated object fails before anything is sent), the checksum when the last
+ * byte has been read. */
+typedef struct co_blob_reader co_blob_reader;
+cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha256, int64_t bytes,
+                                  co_blob_reader **out);
+int64_t co_blob_reader_size(const co_blob_reader *r);
+/* Up to cap bytes from offset pos (reads are sequential); 0 at the end once the checksum matched;
+ * -1 when the object is unreadable or differs from its checksum (co_blob_reader_error says why). */
+ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t cap);
+const char *co_blob_reader_error(const co_blob_reader *r);
+void co_blob_reader_close(co_blob_reader *r);
+
+/* Objects this process found corrupt since it started (cohort_corrupt_objects_total): each counts
+ * once, when its record goes from clean to corrupt (or when the store could not record it). */
+int64_t co_corrupt_found_total(void);
+void co_corrupt_count(void);
+
+/* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
+ * object and committed trainee version against its record. Each finding goes to fn as one line;
+ * records are marked corrupt (or cleared when whole again). adopt_unknown: records from before
+ * checksums whose object passes what can be checked get their checksum recorded. OK unless the
+ * check could not run (out of memory); the findings are in *counts. */
+typedef void (*co_check_fn)(void *ctx, const char *line);
+typedef struct co_check_counts {
+  int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;
+} co_check_counts;
+cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+                           co_check_counts *counts);
+
+#endif
