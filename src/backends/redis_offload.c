@@ -96,15 +96,21 @@ void co_offload_close(co_offload *o) {
   co_free(o);
 }
 
-/* A connection: an idle one from the pool, else a new one (AUTH and SELECT as configured). */
-static cohort_status take_conn(co_offload *o, redisContext **out) {
+/* A connection: an idle one from the pool (*pooled = 1) unless fresh, else a new one (AUTH and
+ * SELECT as configured). */
+static cohort_status take_conn(co_offload *o, int fresh, redisContext **out, int *pooled) {
   *out = NULL;
-  pthread_mutex_lock(&o->lock);
-  if (o->n_idle > 0)
-    *out = o->idle[--o->n_idle];
-  pthread_mutex_unlock(&o->lock);
-  if (*out)
+  *pooled = 0;
+  if (!fresh) {
+    pthread_mutex_lock(&o->lock);
+    if (o->n_idle > 0)
+      *out = o->idle[--o->n_idle];
+    pthread_mutex_unlock(&o->lock);
+  }
+  if (*out) {
+    *pooled = 1;
     return COHORT_OK;
+  }
   struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
   redisContext *c = redisConnectWithTimeout(o->host, o->port, tv);
   if (!c)
@@ -163,11 +169,20 @@ static void give_conn(co_offload *o, redisContext *c) {
 static cohort_status command(co_offload *o, redisReply **out, const char *what, int argc, const char **argv,
                              const size_t *argvlen) {
   redisContext *c;
-  cohort_status st = take_conn(o, &c);
+  int pooled;
+  cohort_status st = take_conn(o, 0, &c, &pooled);
   *out = NULL;
   if (st != COHORT_OK)
     return st;
   redisReply *r = redisCommandArgv(c, argc, argv, argvlen);
+  if (!r && pooled) {
+    /* An idle connection Redis closed meanwhile (a restart, its idle timeout): the command never
+     * ran. Once more on a new connection. */
+    redisFree(c);
+    if ((st = take_conn(o, 1, &c, &pooled)) != COHORT_OK)
+      return st;
+    r = redisCommandArgv(c, argc, argv, argvlen);
+  }
   if (!r)
     st = co_error(COHORT_EUNAVAIL, "bus: Redis unavailable (%s, bus_redis): %s failed: %s", o->url, what,
                   c->errstr[0] ? c->errstr : "no reply");

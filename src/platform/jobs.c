@@ -1,7 +1,13 @@
 /* jobs.c: the job threads. Each claims a job from the store's durable queue (a lease renewed by
  * progress updates), runs its kind, and writes the outcome. A bus message on "jobs.queued" wakes
  * an idle thread at once; otherwise threads poll once a second, which also picks up jobs whose
- * worker died (expired lease). Watchers hear "jobs.<id>" whenever a job changes. */
+ * worker died (expired lease). Watchers hear "jobs.<id>" whenever a job changes.
+ *
+ * Progress and cancel travel over the bus, so that many running jobs do not turn into steady load
+ * on the store: a running job publishes {"id","progress","stage"} on "jobs.<id>" up to 5 times a
+ * second, but writes its progress (renewing its lease) and re-reads its row (a backstop for a
+ * lost cancel message) only every 2 s or at a new stage. A cancel is announced on "jobs.cancel"
+ * and reaches the running job at its next progress report. */
 #include "co_base.h"
 #include "log.h"
 #include "platform.h"
@@ -12,7 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-enum { FLUSH_NS = 200000000 };
+enum { FLUSH_NS = 200000000, STORE_FLUSH_NS = 2000000000 };
 
 static int64_t lease_ms(const co_platform *p) {
   return (int64_t)p->cfg.job_lease_s * 1000;
@@ -26,7 +32,7 @@ struct co_jobs {
   pthread_cond_t wake;
   _Atomic int stopping; /* also read by running tasks: a shutdown interrupts them */
   unsigned pending;     /* wake-ups not yet consumed */
-  co_bus_sub *sub;
+  co_bus_sub *sub, *cancel_sub;
   _Atomic int64_t claim_logged_ms; /* when a failed claim was last logged */
   co_task **running;               /* nslots, under mu: what the lease keeper renews */
   int nslots;                      /* one per job thread; set before any thread starts */
@@ -89,12 +95,31 @@ cohort_status co_job_submit(co_platform *p, const char *workspace_id, const char
   return COHORT_OK;
 }
 
+/* Live progress for watchers on any process: on the bus only, the store hears it every 2 s. */
+static void announce_progress(co_platform *p, const co_task *t) {
+  char subject[64];
+  snprintf(subject, sizeof subject, "jobs.%s", t->job->id);
+  json_t *msg = json_pack("{s:s,s:f,s:s}", "id", t->job->id, "progress", t->job->progress, "stage", t->stage);
+  char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+  if (text)
+    p->bus->ops->publish(p->bus, subject, text, strlen(text));
+  free(text);
+  json_decref(msg);
+}
+
 static int flush(co_task *t, int force) {
   uint64_t now = co_mono_ns();
+  if (atomic_load(&t->cancel_heard))
+    t->cancelled = 1;
   if (!force && now - t->last_flush_ns < FLUSH_NS)
     return t->cancelled;
   t->last_flush_ns = now;
   co_platform *p = t->p;
+  if (!force && now - t->last_store_ns < STORE_FLUSH_NS) {
+    announce_progress(p, t);
+    return t->cancelled;
+  }
+  t->last_store_ns = now;
   co_store *s = p->store;
   cohort_status st =
       s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p));
@@ -120,7 +145,7 @@ static int flush(co_task *t, int force) {
   }
   if (t->work) /* still on it: the queue must not hand the job to another worker */
     p->bus->ops->work_progress(p->bus, t->work);
-  announce(p, t->job->id);
+  announce_progress(p, t);
   return t->cancelled;
 }
 
@@ -339,6 +364,21 @@ static void *thread_main(void *arg) {
   return NULL;
 }
 
+/* "jobs.cancel" {job id}: the running job stops at its next progress report. */
+static void on_cancel(void *ctx, const char *subject, const char *data, size_t len) {
+  co_jobs *js = ctx;
+  char id[CO_ID_MAX];
+  if (len == 0 || len >= sizeof id)
+    return;
+  memcpy(id, data, len);
+  id[len] = '\0';
+  pthread_mutex_lock(&js->mu);
+  for (int i = 0; i < js->nslots; i++)
+    if (js->running[i] && strcmp(js->running[i]->job->id, id) == 0)
+      atomic_store(&js->running[i]->cancel_heard, 1);
+  pthread_mutex_unlock(&js->mu);
+}
+
 static void on_queued(void *ctx, const char *subject, const char *data, size_t len) {
   co_jobs *js = ctx;
   pthread_mutex_lock(&js->mu);
@@ -366,6 +406,8 @@ cohort_status co_jobs_start(co_platform *p, int threads) {
   }
   p->jobs = js;
   cohort_status st = p->bus->ops->subscribe(p->bus, "jobs.queued", on_queued, js, &js->sub);
+  if (st == COHORT_OK)
+    st = p->bus->ops->subscribe(p->bus, "jobs.cancel", on_cancel, js, &js->cancel_sub);
   if (st != COHORT_OK) {
     co_jobs_stop(p);
     return st;
@@ -400,6 +442,8 @@ void co_jobs_stop(co_platform *p) {
     pthread_join(js->keeper, NULL);
   if (js->sub)
     p->bus->ops->unsubscribe(p->bus, js->sub);
+  if (js->cancel_sub)
+    p->bus->ops->unsubscribe(p->bus, js->cancel_sub);
   pthread_cond_destroy(&js->wake);
   pthread_cond_destroy(&js->keeper_wake);
   pthread_mutex_destroy(&js->mu);

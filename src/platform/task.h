@@ -4,6 +4,8 @@
 
 #include "platform.h"
 
+#include <stdatomic.h>
+
 typedef struct co_task {
   co_platform *p;
   co_job *job;        /* the claimed record */
@@ -12,14 +14,16 @@ typedef struct co_task {
   co_bus_work *work;  /* the work-queue delivery this run answers, or NULL */
   json_t *result;     /* set by the task on success */
   double base, span;  /* the engine's 0..1 maps to base..base+span of the job */
-  uint64_t last_flush_ns;
+  uint64_t last_flush_ns, last_store_ns;
   char stage[CO_STAGE_MAX];
   int cancelled;
-  int interrupted; /* the store was unavailable to renew the lease: stop, record no outcome */
+  _Atomic int cancel_heard; /* a "jobs.cancel" message named this job (set on a bus thread) */
+  int interrupted;          /* the store was unavailable to renew the lease: stop, record no outcome */
 } co_task;
 
-/* cohort_progress_fn for the engine: records progress (flushed to the store at most 5 times a
- * second, renewing the lease) and returns non-zero once the job was asked to cancel. */
+/* cohort_progress_fn for the engine: records progress (announced on the bus at most 5 times a
+ * second, written to the store with a lease renewal every 2 s or at a new stage) and returns
+ * non-zero once the job was asked to cancel. */
 int co_task_progress(void *task, const char *stage, double fraction);
 /* Moves the job's progress window to [base, base + span]. */
 void co_task_window(co_task *t, double base, double span);

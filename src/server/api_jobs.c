@@ -56,6 +56,8 @@ void api_job_cancel(co_req *r) {
   char subject[64];
   snprintf(subject, sizeof subject, "jobs.%s", r->job.id);
   r->p->bus->ops->publish(r->p->bus, subject, r->job.id, strlen(r->job.id));
+  /* To the worker running it, wherever it is; a lost message is caught by its row re-read. */
+  r->p->bus->ops->publish(r->p->bus, "jobs.cancel", r->job.id, strlen(r->job.id));
   if ((st = r->p->store->ops->job_get(r->p->store, r->job.id, &j)) != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;

@@ -236,8 +236,10 @@ void co_reply_file(co_req *r, const char *path, const char *content_type, const 
  * notice gone clients, and otherwise suspends the connection (returning 0 without suspending
  * would spin); the bus subscriber and the heartbeat resume it. The heartbeat also has every
  * stream look at its job once a second: a job run by another process on a shared store changes
- * without a message on this process's bus. Both sides hold mu so a resume
- * never races the suspend. */
+ * without a message on this process's bus. A running job's progress messages carry the progress
+ * itself (the store has it only every 2 s): they update the last job sent without a store read,
+ * and the progress sent never goes back while the same attempt runs. Both sides hold mu so a
+ * resume never races the suspend. */
 struct sse {
   sse *next;
   co_server *srv;
@@ -245,33 +247,91 @@ struct sse {
   char job_id[CO_ID_MAX];
   co_bus_sub *sub;
   pthread_mutex_t mu;
-  int suspended, dirty, heartbeat, done, closing;
-  char last[256]; /* state/progress/stage last sent */
+  int suspended, dirty, heartbeat, live, done, closing;
+  char last[256];       /* state/progress/stage last sent */
+  json_t *sent;         /* the job last sent while it ran (for live progress) */
+  int attempt;          /* its attempt */
+  double live_progress; /* the highest progress heard for that attempt */
+  char live_stage[CO_STAGE_MAX];
 };
 
-static void sse_wake(sse *e, int heartbeat) {
-  pthread_mutex_lock(&e->mu);
-  if (heartbeat)
+enum { SSE_CHANGED, SSE_HEARTBEAT, SSE_LIVE };
+
+static void sse_wake_locked(sse *e, int why) {
+  if (why == SSE_HEARTBEAT)
     e->heartbeat = 1;
+  else if (why == SSE_LIVE)
+    e->live = 1;
   else
     e->dirty = 1;
   if (e->suspended) {
     e->suspended = 0;
     MHD_resume_connection(e->conn);
   }
+}
+
+static void sse_wake(sse *e, int why) {
+  pthread_mutex_lock(&e->mu);
+  sse_wake_locked(e, why);
   pthread_mutex_unlock(&e->mu);
 }
 
+/* "jobs.<id>": the job id (it changed: read it) or {"id","progress","stage"} from its runner. */
 static void sse_on_msg(void *ctx, const char *subject, const char *data, size_t len) {
-  sse_wake(ctx, 0);
+  sse *e = ctx;
+  json_t *msg = len && data[0] == '{' ? json_loadb(data, len, 0, NULL) : NULL;
+  json_t *progress = json_object_get(msg, "progress");
+  const char *stage = json_string_value(json_object_get(msg, "stage"));
+  if (!json_is_number(progress) || !stage) {
+    json_decref(msg);
+    sse_wake(e, SSE_CHANGED);
+    return;
+  }
+  pthread_mutex_lock(&e->mu);
+  if (json_number_value(progress) > e->live_progress) {
+    e->live_progress = json_number_value(progress);
+    co_strlcpy(e->live_stage, stage, sizeof e->live_stage);
+    sse_wake_locked(e, SSE_LIVE);
+  }
+  pthread_mutex_unlock(&e->mu);
+  json_decref(msg);
+}
+
+/* Writes "event: job" with jj into buf unless it says what was sent last; the byte count, 0 if
+ * nothing is new, -1 if it does not fit. */
+static ssize_t sse_event(sse *e, json_t *jj, char *buf, size_t max) {
+  char key[256];
+  snprintf(key, sizeof key, "%s/%.4f/%s/%d", json_string_value(json_object_get(jj, "state")),
+           json_number_value(json_object_get(jj, "progress")),
+           json_string_value(json_object_get(jj, "stage")),
+           json_is_true(json_object_get(jj, "cancel_requested")));
+  if (strcmp(key, e->last) == 0)
+    return 0;
+  char *text = json_dumps(jj, JSON_COMPACT);
+  int n = text ? snprintf(buf, max, "event: job\ndata: %s\n\n", text) : -1;
+  free(text);
+  if (n <= 0 || (size_t)n >= max)
+    return -1;
+  co_strlcpy(e->last, key, sizeof e->last);
+  return n;
+}
+
+/* The running job's progress and stage: the live ones when they are ahead of the store's. */
+static void sse_overlay(sse *e, json_t *jj) {
+  pthread_mutex_lock(&e->mu);
+  if (e->live_progress > json_number_value(json_object_get(jj, "progress"))) {
+    json_object_set_new(jj, "progress", json_real(e->live_progress));
+    json_object_set_new(jj, "stage", json_string(e->live_stage));
+  }
+  pthread_mutex_unlock(&e->mu);
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
   sse *e = cls;
   co_platform *p = e->srv->p;
   pthread_mutex_lock(&e->mu); /* closing is set by co_server_stop's thread */
-  int dirty = e->dirty, hb = e->heartbeat, closing = e->closing;
-  e->dirty = e->heartbeat = 0;
+  int dirty = e->dirty, hb = e->heartbeat, live = e->live, closing = e->closing;
+  e->dirty = e->heartbeat = e->live = 0;
   pthread_mutex_unlock(&e->mu);
   if (e->done || closing)
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -282,24 +342,29 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
       int n = snprintf(buf, max, "event: error\ndata: {\"message\":\"job is gone\"}\n\n");
       return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_OF_STREAM;
     }
-    char key[256];
-    snprintf(key, sizeof key, "%d/%.4f/%s/%d", (int)j.state, j.progress, j.stage, j.cancel_requested);
-    ssize_t out = 0;
-    if (strcmp(key, e->last) != 0) {
-      json_t *jj = co_job_json(&j);
-      char *text = json_dumps(jj, JSON_COMPACT);
-      json_decref(jj);
-      int n = text ? snprintf(buf, max, "event: job\ndata: %s\n\n", text) : -1;
-      free(text);
-      if (n > 0 && (size_t)n < max) {
-        co_strlcpy(e->last, key, sizeof e->last);
-        out = n;
-        if (j.state >= CO_JOB_SUCCEEDED)
-          e->done = 1;
-      }
+    if (j.attempts != e->attempt) { /* a new attempt starts from 0 again */
+      pthread_mutex_lock(&e->mu);
+      e->attempt = j.attempts;
+      e->live_progress = 0;
+      pthread_mutex_unlock(&e->mu);
     }
+    json_t *jj = co_job_json(&j);
+    if (jj && j.state == CO_JOB_RUNNING)
+      sse_overlay(e, jj);
+    ssize_t out = jj ? sse_event(e, jj, buf, max) : -1;
+    if (out > 0 && j.state >= CO_JOB_SUCCEEDED)
+      e->done = 1;
+    json_decref(e->sent);
+    e->sent = j.state == CO_JOB_RUNNING ? jj : NULL;
+    if (!e->sent)
+      json_decref(jj);
     co_job_clear(&j);
-    if (out)
+    if (out > 0)
+      return out;
+  } else if (live && e->sent) { /* progress only: no store read */
+    sse_overlay(e, e->sent);
+    ssize_t out = sse_event(e, e->sent, buf, max);
+    if (out > 0)
       return out;
   }
   if (hb)
@@ -327,6 +392,7 @@ static void sse_free(void *cls) {
   pthread_mutex_unlock(&s->sse_mu);
   if (e->sub)
     s->p->bus->ops->unsubscribe(s->p->bus, e->sub);
+  json_decref(e->sent);
   pthread_mutex_destroy(&e->mu);
   co_free(e);
 }
@@ -377,7 +443,7 @@ static void *heartbeat_main(void *arg) {
       break;
     pthread_mutex_lock(&s->sse_mu);
     for (sse *e = s->sse_list; e; e = e->next)
-      sse_wake(e, tick % SSE_HEARTBEAT_S == 0);
+      sse_wake(e, tick % SSE_HEARTBEAT_S == 0 ? SSE_HEARTBEAT : SSE_CHANGED);
     pthread_mutex_unlock(&s->sse_mu);
   }
   pthread_mutex_unlock(&s->hb_mu);

@@ -1,8 +1,12 @@
-"""Cluster roles on real servers: one `cohort api` and two `cohort worker` processes on PostgreSQL,
-S3, NATS JetStream and Redis (runs under tests/with-cluster.sh; skipped on the embedded default).
-Jobs run on workers, questions to a trainee go through the API to the worker hosting it, and a
-worker killed with SIGKILL loses nothing: its trainee is placed on another worker, its job is
-taken over."""
+"""Cluster roles on real servers: two `cohort api` replicas (the second behind HAProxy with the first)
+and two `cohort worker` processes on PostgreSQL, S3, NATS JetStream and Redis (runs under
+tests/with-cluster.sh; skipped on the embedded default). Jobs run on workers, questions to a
+trainee go through the API to the worker hosting it, and the faults lose nothing acknowledged: a
+worker killed with SIGKILL (its trainee is placed on another worker, its job taken over), a worker
+paused past its lease (its late work is refused), nats-server and redis-server restarts (503s
+while down, /readyz says why, every job finishes), an API replica killed under load (the balancer
+routes around it). Every wait is bounded."""
+import json
 import os
 import shutil
 import signal
@@ -11,11 +15,14 @@ import sys
 import tempfile
 import time
 import unittest
+import threading
+import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import cluster_util as cu  # noqa: E402
 from harness import CohortServer  # noqa: E402
 
 BIN = os.environ.get("COHORT_REAL_BIN") or os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
@@ -50,8 +57,15 @@ class RolesTest(unittest.TestCase):
                       "--bus", "nats://127.0.0.1:%d" % cls.nats_port,
                       "--bus_redis", "redis://127.0.0.1:%d" % cls.redis_port,
                       "--job_lease_s", "6", "--bus_work_ack_wait_s", "6"]
+        cls.store = cls.common[1]
         cls.workers = [cls.start_worker(i) for i in range(2)]
         cls.api = CohortServer(BIN, data_dir=cls.tmp + "/api", extra_args=cls.common, verb="api").start()
+        cls.api2 = CohortServer(BIN, data_dir=cls.tmp + "/api2", extra_args=cls.common, verb="api").start()
+        cls.lb_port = free_port()
+        subprocess.run([os.path.join(ROOT, "scripts", "haproxy.sh"), "start", cls.tmp + "/lb", str(cls.lb_port),
+                        cls.api.url[len("http://"):], cls.api2.url[len("http://"):]],
+                       check=True, capture_output=True, timeout=60)
+        cls.lb = "http://127.0.0.1:%d" % cls.lb_port
         cls.tok = cls.api.token()
 
     @classmethod
@@ -62,7 +76,9 @@ class RolesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for srv in [cls.api] + cls.workers:
+        subprocess.run([os.path.join(ROOT, "scripts", "haproxy.sh"), "stop", cls.tmp + "/lb"], capture_output=True,
+                       timeout=60)
+        for srv in [cls.api, cls.api2] + cls.workers:
             srv.cleanup()
         for svc in ("nats", "redis"):
             subprocess.run([os.path.join(ROOT, "scripts", svc + "-server.sh"), "stop", cls.tmp + "/" + svc],
@@ -161,6 +177,204 @@ class RolesTest(unittest.TestCase):
         st, ds, _ = self.req("GET", "/v1/datasets/" + job["result"]["dataset"])
         self.assertEqual(st, 200, ds)
         self.assertEqual(ds["rows"], 20000)
+
+    # ------------------------------------------------------------ faults
+
+    def service(self, name, action):
+        port = {"nats": self.nats_port, "redis": self.redis_port}[name]
+        args = [os.path.join(ROOT, "scripts", name + "-server.sh"), action, self.tmp + "/" + name]
+        subprocess.run(args + ([str(port)] if action == "start" else []), check=True, capture_output=True,
+                       timeout=60)
+
+    def wait_ready(self, srv, want, needle=None, timeout=20):
+        """Polls srv's /readyz until it answers want (200 or 503, the latter naming needle)."""
+        deadline = time.time() + timeout
+        while True:
+            st, body, _ = srv.request("GET", "/readyz")
+            if st == want and (needle is None or needle in body["error"]["message"]):
+                return body
+            self.assertLess(time.time(), deadline, (st, body))
+            time.sleep(0.1)
+
+    def submit_synth(self, tr, rows):
+        st, body, _ = self.req("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": rows, "evaluate": False})
+        self.assertEqual(st, 202, body)
+        return body["job"]["id"]
+
+    def test_nats_restart_loses_no_job(self):
+        tr, _ = self.trainee("roles-nats")
+        jobs = [self.submit_synth(tr, 4000) for _ in range(3)]
+        self.service("nats", "stop")
+        try:
+            body = self.wait_ready(self.api, 503, "NATS")
+            sys.stderr.write("\n/readyz with NATS down: %s\n" % body["error"]["message"])
+            st, res, hdrs = self.predict(tr)  # the call to the hosting worker cannot travel
+            self.assertEqual((st, res["error"]["code"]), (503, "unavailable"), res)
+            self.assertEqual(hdrs["Retry-After"], "1")
+            jobs.append(self.submit_synth(tr, 100))  # accepted: recorded, published once NATS is back
+        finally:
+            self.service("nats", "start")
+        t0 = time.time()
+        self.wait_ready(self.api, 200, timeout=30)
+        for w in self.workers:
+            self.wait_ready(w, 200, timeout=30)
+        sys.stderr.write("ready again %.2f s after nats-server restarted\n" % (time.time() - t0))
+        for jid in jobs:
+            job = self.api.wait_job(jid, self.tok, timeout=180)
+            self.assertEqual(job["state"], "succeeded", job)
+        st, res, _ = self.predict(tr)
+        self.assertEqual(st, 200, res)
+
+    def test_redis_restart_large_calls_fail_cleanly(self):
+        tr, _ = self.trainee("roles-redis")
+        rows = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(20000)]  # > NATS max_payload
+        big = {"targets": ["species"], "rows": rows}
+        path = "/v1/trainees/%s/predict" % tr
+        self.assertEqual(self.req("POST", path, big)[0], 200)
+        self.service("redis", "stop")
+        try:
+            body = self.wait_ready(self.api, 503, "Redis")
+            sys.stderr.write("\n/readyz with Redis down: %s\n" % body["error"]["message"])
+            st, res, _ = self.req("POST", path, big)
+            self.assertEqual((st, res["error"]["code"]), (503, "unavailable"), res)
+            self.assertIn("Redis", res["error"]["message"])
+            self.assertEqual(self.predict(tr)[0], 200)  # small calls do not need Redis
+        finally:
+            self.service("redis", "start")
+        self.wait_ready(self.api, 200)
+        st, res, _ = self.req("POST", path, big)
+        self.assertEqual(st, 200, str(res)[:300])
+        self.assertEqual(len(res["predictions"]), 20000)
+
+    def test_paused_worker_cannot_overwrite_newer_work(self):
+        # A trainee big enough that its analysis runs for a while on this machine.
+        rows = ["a,b,c,d,e,f"] + ["%d,%d,%d,%d,%s,%d" % (i % 997, i * 7 % 101, i % 13, i * 3 % 97, "xyz"[i % 3],
+                                                          (i * 11) % 577) for i in range(30000)]
+        st, ds, _ = self.req("POST", "/v1/datasets?name=paused", ("\n".join(rows) + "\n").encode())
+        self.assertEqual(st, 201, ds)
+        st, body, _ = self.req("POST", "/v1/trainees", {"name": "paused", "dataset": ds["id"]})
+        self.assertEqual(self.api.wait_job(body["job"]["id"], self.tok, timeout=120)["state"], "succeeded")
+        tr = body["trainee"]["id"]
+        st, body, _ = self.req("POST", "/v1/trainees/%s/analyze" % tr, {"targets": ["b"], "k_values": [3, 5, 8, 13]})
+        self.assertEqual(st, 202, body)
+        jid = body["job"]["id"]
+        deadline = time.time() + 60
+        while not self.ran_on('"msg":"job started","job":"%s"' % jid):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.02)
+        paused = self.ran_on('"msg":"job started","job":"%s"' % jid)[0]
+        paused.proc.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        try:
+            # Past the lease and the ack wait (6 s each): the queue delivers the job again, another
+            # worker claims it as attempt 2 and commits the trainee's next version.
+            job = self.api.wait_job(jid, self.tok, timeout=120)
+        finally:
+            paused.proc.send_signal(signal.SIGCONT)
+        if job["attempts"] == 1:
+            self.skipTest("the analysis ended before the worker was paused (%.1f s)" % (time.time() - t0))
+        self.assertEqual(job["state"], "succeeded", job)
+        (version, key), = cu.psql(self.store, "SELECT version, blob_key FROM trainees WHERE id = '%s'" % tr)
+        self.assertTrue(key.endswith("-%s-%d.cohort" % (jid, job["attempts"])), key)
+        # The paused worker wakes up, finds its lease gone, and stops without writing anything.
+        deadline = time.time() + 60
+        needle = ('"msg":"job lost its lease","job":"%s"' % jid, '"msg":"job finished","job":"%s"' % jid)
+        while not any(n in line for line in list(paused.log_lines) for n in needle):
+            self.assertLess(time.time(), deadline, paused.log_lines[-10:])
+            time.sleep(0.1)
+        time.sleep(1)
+        self.assertEqual(cu.psql(self.store, "SELECT version, blob_key FROM trainees WHERE id = '%s'" % tr),
+                         [[version, key]])
+        job = self.api.request("GET", "/v1/jobs/" + jid, token=self.tok)[1]
+        self.assertEqual(job["state"], "succeeded", job)
+        self.assertEqual(self.req("GET", "/v1/trainees/" + tr)[1]["version"], int(version))
+
+    def test_progress_and_cancel_over_the_bus(self):
+        tr, _ = self.trainee("roles-progress")
+        st, body, _ = self.req("POST", "/v1/trainees/%s/synthesize" % tr,
+                               {"rows": 1000000, "evaluate": False, "privacy": "off"})
+        self.assertEqual(st, 202, body)
+        jid = body["job"]["id"]
+        # The API replica's event stream: the runner's progress messages reach it live, though the
+        # store hears the progress only every 2 s.
+        import http.client
+        host, port = self.api.url[7:].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("GET", "/v1/jobs/%s/events" % jid, headers={"Authorization": "Bearer " + self.tok})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        seen, t_first = [], None
+        while True:
+            line = resp.readline().decode()
+            self.assertTrue(line, "stream ended early")
+            if not line.startswith("data: "):
+                continue
+            ev = json.loads(line[6:])
+            if ev["state"] != "running" or ev["progress"] <= 0:
+                continue
+            t_first = t_first or time.time()
+            seen.append(ev["progress"])
+            if time.time() - t_first >= 1.9:
+                break
+        self.assertEqual(seen, sorted(seen))  # never goes back
+        self.assertGreaterEqual(len(set(seen)), 4, seen)  # > 1 store write in 1.9 s would give
+        t0 = time.time()
+        st, body, _ = self.req("POST", "/v1/jobs/%s/cancel" % jid)
+        self.assertEqual(st, 202, body)
+        states = []
+        while True:
+            line = resp.readline().decode()
+            self.assertTrue(line, "stream ended without the cancelled job")
+            if line.startswith("data: "):
+                states.append(json.loads(line[6:])["state"])
+                if states[-1] != "running":
+                    break
+        conn.close()
+        took = time.time() - t0
+        sys.stderr.write("\n%d live progress events in 1.9 s; cancelled %.2f s after the request\n"
+                         % (len(set(seen)), took))
+        self.assertEqual(states[-1], "cancelled")
+        self.assertLess(took, 10)
+
+    def test_killed_api_replica_balancer_routes_around(self):
+        tr, _ = self.trainee("roles-lb")
+        body = json.dumps({"targets": ["species"], "rows": [ROW]}).encode()
+        results, stop = [], threading.Event()
+
+        def load():
+            while not stop.is_set() and len(results) < 5000:
+                req = urllib.request.Request(self.lb + "/v1/trainees/%s/predict" % tr, data=body, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": "Bearer " + self.tok})
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        results.append((time.time(), r.status))
+                except urllib.error.HTTPError as e:
+                    results.append((time.time(), e.code))
+                except OSError:
+                    results.append((time.time(), 0))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        killed_at = time.time()
+        self.api2.kill()
+        time.sleep(3)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        before = [s for t, s in results if t < killed_at]
+        after = [(t, s) for t, s in results if t >= killed_at]
+        failed = [(t, s) for t, s in after if s != 200]
+        sys.stderr.write("\nAPI replica killed under load: %d calls before, %d after, %d failed (%s)\n"
+                         % (len(before), len(after), len(failed), sorted(set(s for _, s in failed))))
+        self.assertTrue(before and all(s == 200 for s in before))
+        self.assertGreater(len(after), 20)
+        # Only calls in flight on the killed replica may fail; then everything goes to the other.
+        self.assertTrue(all(t < killed_at + 1.5 for t, _ in failed), failed)
+        self.assertLessEqual(len(failed), 8)
+        self.assertEqual(self.api.request("GET", "/readyz")[0], 200)
 
 
 if __name__ == "__main__":
