@@ -38,8 +38,10 @@ done
 # First start: the demo datasets and a trainee, through the API like any client.
 JAR=$(mktemp)
 trap 'rm -f "$JAR"; kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null; exit 0' INT TERM
-LOGIN=$(curl -fsS -c "$JAR" -H 'Content-Type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" "$URL/v1/auth/login")
+# The body goes through standard input (printf is a shell builtin): an argument of curl's would show
+# the password to every local user in ps.
+LOGIN=$(printf '{"username":"admin","password":"%s"}' "$PASSWORD" |
+  curl -fsS -c "$JAR" -H 'Content-Type: application/json' --data-binary @- "$URL/v1/auth/login")
 CSRF=$(printf '%s' "$LOGIN" | sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
 api() { curl -fsS -b "$JAR" -H "X-CSRF-Token: $CSRF" "$@"; }
 if [ "$(api "$URL/v1/datasets")" = '{"datasets":[]}' ]; then

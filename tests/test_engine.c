@@ -694,6 +694,60 @@ static void test_predict_ties(void **state) {
   cohort_table_free(tab);
 }
 
+/* A misspelt context column is refused, naming the nearest feature, when the caller asks for it;
+ * a category the trainee never saw is accepted and reported per row. */
+static void test_unknown_context(void **state) {
+  (void)state;
+  cohort_table *tab, *q;
+  CHECK_OK(cohort_table_read_csv(&tab, COHORT_TESTDATA "/penguins.csv", NULL));
+  cohort_trainee *t = make_trainee(tab);
+  const cohort_schema *s = cohort_trainee_schema(t);
+  assert_string_equal(cohort_schema_nearest(s, "flipper_lenght_mm"), "flipper_length_mm");
+  assert_string_equal(cohort_schema_nearest(s, "ISLAND"), "island");
+  assert_string_equal(cohort_schema_nearest(s, "Islnd"), "island");
+  assert_null(cohort_schema_nearest(s, "zzzzzz"));
+  assert_null(cohort_schema_nearest(s, "island")); /* an exact name is no typo */
+  const char *names[] = {"island", "flipper_lenght_mm"}, *row[2];
+  CHECK_OK(cohort_table_create(&q, 2, names));
+  const char *islands[] = {"Biscoe", "Mars", NULL};
+  for (size_t i = 0; i < 3; i++) {
+    row[0] = islands[i];
+    row[1] = "200";
+    CHECK_OK(cohort_table_append(q, row));
+  }
+  const char *targets[] = {"species"};
+  cohort_react_options ro = {
+      .size = sizeof ro, .targets = targets, .n_targets = 1, .reject_unknown_columns = 1};
+  cohort_reaction *r = NULL;
+  assert_int_equal(cohort_react(t, q, &ro, &r), COHORT_EINVAL);
+  assert_null(r);
+  assert_string_equal(cohort_errfield(), "rows");
+  assert_non_null(
+      strstr(cohort_errmsg(), "unknown column 'flipper_lenght_mm' (did you mean 'flipper_length_mm'?)"));
+  /* Named as a target or a context, the same typo is a suggestion too. */
+  const char *typo[] = {"flipper_lenght_mm"};
+  cohort_react_options bad = {.size = sizeof bad, .targets = typo, .n_targets = 1};
+  assert_int_equal(cohort_react(t, q, &bad, &r), COHORT_ENOTFOUND);
+  assert_non_null(strstr(cohort_errmsg(), "did you mean 'flipper_length_mm'?"));
+  ro.reject_unknown_columns = 0; /* the default: unknown columns unused */
+  CHECK_OK(cohort_react(t, q, &ro, &r));
+  assert_int_equal(cohort_reaction_unknowns(r, 0), 0);
+  assert_int_equal(cohort_reaction_unknowns(r, 1), 1);
+  assert_int_equal(cohort_reaction_unknowns(r, 2), 0); /* missing is not unknown */
+  assert_int_equal(cohort_reaction_unknowns(r, 3), 0); /* out of range */
+  const char *f, *v;
+  cohort_reaction_unknown(r, 1, 0, &f, &v);
+  assert_string_equal(f, "island");
+  assert_string_equal(v, "Mars");
+  cohort_reaction_unknown(r, 1, 1, &f, &v);
+  assert_null(f);
+  assert_null(v);
+  cohort_reaction_free(r);
+  cohort_table_free(q);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_knn_exact),
@@ -712,6 +766,7 @@ int main(void) {
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_penguins),
       cmocka_unit_test(test_predict_ties),
+      cmocka_unit_test(test_unknown_context),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

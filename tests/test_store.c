@@ -442,6 +442,8 @@ static void test_users(void **state) {
   assert_int_equal(got.is_admin, 0);
   FAILS(s->ops->user_get(s, "us_zz", &got), COHORT_ENOTFOUND, "user 'us_zz' not found");
   FAILS(s->ops->user_by_name(s, "zed", &got), COHORT_ENOTFOUND, "'zed' not found");
+  OK(s->ops->user_by_name(s, "BoB", &got)); /* sign-in and look-ups ignore ASCII case */
+  assert_string_equal(got.id, "us_b");
 
   OK(s->ops->user_set_password(s, "us_b", ""));
   OK(s->ops->user_get(s, "us_b", &got));

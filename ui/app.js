@@ -1197,6 +1197,12 @@
     clear(box);
     box.hidden = false;
     box.append(h('h3', { text: 'Prediction' + (nctx ? '' : ' (no context given: the typical case)') }));
+    if (p.unknown && p.unknown.length) {
+      /* Values the trainee never saw match no case: say that this context was not used. */
+      const list = p.unknown.map((u) => u.column + ' = ' + JSON.stringify(u.value)).join(', ');
+      box.append(h('p', { class: 'notice', testid: 'prediction-unknown',
+        text: 'Never seen in training, so not used for this prediction: ' + list + '.' }));
+    }
     const grid = h('div', { class: 'pred-grid' });
     for (const [name, value] of Object.entries(p.values)) {
       const f = schema.find((x) => x.name === name) || {};

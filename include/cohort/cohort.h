@@ -163,6 +163,9 @@ COHORT_API void cohort_schema_free(cohort_schema *s);
 COHORT_API size_t cohort_schema_features(const cohort_schema *s);
 COHORT_API const char *cohort_schema_name(const cohort_schema *s, size_t i);
 COHORT_API long cohort_schema_find(const cohort_schema *s, const char *name);
+/* The feature name nearest to name (a typo: a few letters added, missing, changed or swapped; case
+ * ignored), or NULL when none is close. Owned by the schema. */
+COHORT_API const char *cohort_schema_nearest(const cohort_schema *s, const char *name);
 COHORT_API cohort_ftype cohort_schema_type(const cohort_schema *s, size_t i);
 COHORT_API int cohort_schema_is_id(const cohort_schema *s, size_t i);
 COHORT_API int cohort_schema_is_ignored(const cohort_schema *s, size_t i);
@@ -254,6 +257,9 @@ typedef struct cohort_react_options {
   size_t n_contexts;
   unsigned details; /* COHORT_DETAIL_* */
   size_t threads;   /* 0 = all cores */
+  /* Nonzero: a column of rows that names no trainee feature is an error (COHORT_EINVAL,
+   * cohort_errfield() "rows", the message names the nearest feature), not silently unused. */
+  int reject_unknown_columns;
 } cohort_react_options;
 #define COHORT_REACT_OPTIONS_INIT                                                                            \
   { .size = sizeof(cohort_react_options) }
@@ -277,6 +283,11 @@ COHORT_API size_t cohort_reaction_classes(const cohort_reaction *r, size_t targe
 COHORT_API const char *cohort_reaction_class(const cohort_reaction *r, size_t target, size_t cls);
 COHORT_API double cohort_reaction_probability(const cohort_reaction *r, size_t row, size_t target,
                                               size_t cls);
+/* Categories of a row's context features that the trainee never saw: they match no case, so that
+ * context did not inform the prediction. k < cohort_reaction_unknowns(r, row). */
+COHORT_API size_t cohort_reaction_unknowns(const cohort_reaction *r, size_t row);
+COHORT_API void cohort_reaction_unknown(const cohort_reaction *r, size_t row, size_t k, const char **feature,
+                                        const char **value);
 /* COHORT_DETAIL_CASES: influential cases of a row (index into the trainee's cases, weight). */
 COHORT_API size_t cohort_reaction_cases(const cohort_reaction *r, size_t row);
 COHORT_API void cohort_reaction_case(const cohort_reaction *r, size_t row, size_t i, size_t *case_index,

@@ -819,7 +819,10 @@ static cohort_status pg_user_get(co_store *cs, const char *id, co_user *out) {
 
 static cohort_status pg_user_by_name(co_store *cs, const char *name, co_user *out) {
   return pg_query_one(pg(cs), "user_get", "user name", name, read_user, out,
-                      "SELECT " USER_COLS " FROM users WHERE name = $1", "s", name);
+                      "SELECT " USER_COLS
+                      " FROM users WHERE lower(name COLLATE \"C\") = lower($1::text COLLATE "
+                      "\"C\") ORDER BY name = $1::text DESC, created_ms LIMIT 1",
+                      "s", name);
 }
 
 static cohort_status pg_user_set_password(co_store *cs, const char *id, const char *pwhash) {

@@ -640,7 +640,11 @@ static cohort_status sq_user_get(co_store *cs, const char *id, co_user *out) {
 }
 
 static cohort_status sq_user_by_name(co_store *cs, const char *name, co_user *out) {
-  return user_select(sq(cs), "SELECT " USER_COLS " FROM users WHERE name = ?", name, "user name", out);
+  /* ASCII case folded, as PostgreSQL's lower() under the C collation does; an exact match first. */
+  return user_select(sq(cs),
+                     "SELECT " USER_COLS " FROM users WHERE lower(name) = lower(?1) ORDER BY name = ?1 DESC, "
+                     "created_ms LIMIT 1",
+                     name, "user name", out);
 }
 
 static cohort_status sq_user_set_password(co_store *cs, const char *id, const char *pwhash) {

@@ -52,6 +52,10 @@ static int migrate(int argc, char **argv) {
     fprintf(stderr, "cohort admin migrate: --to-store and --to-blobs are required (see --help)\n");
     return CLI_USAGE;
   }
+  if (co_config_check_flag("store", to_store) != COHORT_OK) {
+    fprintf(stderr, "cohort admin migrate: --to-store: %s\n", cohort_errmsg());
+    return CLI_USAGE;
+  }
   if ((rc = cli_settings("admin migrate", argc, argv, own, &from)) != CLI_OK)
     return rc;
   to = from;

@@ -631,6 +631,24 @@ static void note_scores(const cohort_table *in, const cli_list *targets, json_t 
   }
 }
 
+/* Context categories the trainee never saw inform nothing: say so, for the first few rows. */
+static void note_unknown(json_t *preds) {
+  size_t rows = 0, shown = 0, i;
+  json_t *pred;
+  json_array_foreach(preds, i, pred) {
+    json_t *unk = json_object_get(pred, "unknown"), *u;
+    size_t k;
+    rows += json_array_size(unk) > 0;
+    json_array_foreach(unk, k, u) {
+      if (shown++ < 10)
+        cli_note("row %zu: %s '%s' was never seen in training, so it did not inform the prediction", i,
+                 cli_jstr_of(u, "column"), cli_jstr_of(u, "value"));
+    }
+  }
+  if (shown > 10)
+    cli_note("%zu unseen values in all, in %zu rows (see --json)", shown, rows);
+}
+
 static int trainee_predict(int argc, char **argv) {
   cli_conn conn = {0};
   cli_client c;
@@ -689,6 +707,7 @@ static int trainee_predict(int argc, char **argv) {
     goto out;
   }
   note_scores(in, &targets, preds);
+  note_unknown(preds);
   if (out) {
     if ((rc = write_predictions(&cmd, in, &targets, preds, out)) == CLI_OK && !cli_is_stdout(out))
       cli_note("Wrote %zu predictions to %s", json_array_size(preds), out);

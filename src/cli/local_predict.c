@@ -114,6 +114,15 @@ static json_t *reaction_json(const cohort_reaction *r, unsigned details) {
       json_object_set_new(preds, cohort_reaction_target(r, t), p);
     }
     json_object_set_new(row, "predictions", preds);
+    if (cohort_reaction_unknowns(r, i)) { /* as the server's reply has it */
+      json_t *unk = json_array();
+      for (size_t k = 0; k < cohort_reaction_unknowns(r, i); k++) {
+        const char *col, *val;
+        cohort_reaction_unknown(r, i, k, &col, &val);
+        json_array_append_new(unk, json_pack("{s:s, s:s}", "column", col, "value", val));
+      }
+      json_object_set_new(row, "unknown", unk);
+    }
     if (details & DET_CASES) {
       json_t *cases = json_array();
       for (size_t k = 0; k < cohort_reaction_cases(r, i); k++) {
@@ -294,11 +303,22 @@ int local_predict(int argc, char **argv) {
   ro.n_contexts = contexts.n;
   ro.details = details;
   ro.threads = cli_g.threads;
+  ro.reject_unknown_columns = 1; /* a misspelt column would silently be no context */
   if ((st = cohort_react(tr, rows, &ro, &re)) != COHORT_OK) {
     rc = cli_fail(st, "predict %s", targets.v[0]);
     goto out;
   }
-  size_t n = cohort_reaction_rows(re);
+  size_t n = cohort_reaction_rows(re), unseen = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < cohort_reaction_unknowns(re, i); k++) {
+      const char *col, *val;
+      cohort_reaction_unknown(re, i, k, &col, &val);
+      if (unseen++ < 10)
+        cli_note("row %zu: %s '%s' was never seen in training, so it did not inform the prediction", i, col,
+                 val);
+    }
+  if (unseen > 10)
+    cli_note("%zu unseen values in all", unseen);
   if (cli_g.json) {
     json_t *arr = reaction_json(re, details);
     if (cli_is_stdout(out)) {

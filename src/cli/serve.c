@@ -22,7 +22,10 @@ static void usage(FILE *f) {
           "that run jobs and host trainees (store = postgres://..., blobs = s3://..., bus = nats://...).\n"
           "Settings come from (lowest first) defaults, the config file (key = value lines),\n"
           "COHORT_<SETTING> environment variables, then flags.\n"
-          "The first start needs an administrator password (admin_password or admin_password_file).\n\n"
+          "The first start needs an administrator password (admin_password or admin_password_file).\n"
+          "Secrets never come from flags, which ps shows to every local user: give the admin password\n"
+          "with --admin_password_file FILE, COHORT_ADMIN_PASSWORD or the config file, and a store, bus or\n"
+          "bus_redis URL that holds a password in the environment or the config file.\n\n"
           "Settings:\n");
   co_config_describe(f);
   fprintf(
@@ -79,7 +82,7 @@ int cli_settings(const char *verb, int argc, char **argv, const char *const *own
     for (char *k = key; *k; k++)
       if (*k == '-')
         *k = '_';
-    if (co_config_set(cfg, key, val) != COHORT_OK) {
+    if (co_config_check_flag(key, val) != COHORT_OK || co_config_set(cfg, key, val) != COHORT_OK) {
       fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
       return CLI_USAGE;
     }

@@ -126,6 +126,8 @@ struct cohort_reaction {
   double *case_w;  /* nrows * kcases, normalized influence */
   char **ctxname;  /* nctx */
   double *contrib; /* nrows * nt * nctx */
+  size_t *unk_off; /* nrows + 1: row i's unseen categories are unk_name/unk_val[unk_off[i] .. [i+1]) */
+  const char **unk_name, **unk_val; /* into arena */
   co_arena arena;
 };
 
@@ -158,6 +160,9 @@ void cohort_reaction_free(cohort_reaction *r) {
   co_free(r->case_w);
   co_free(r->ctxname);
   co_free(r->contrib);
+  co_free(r->unk_off);
+  co_free(r->unk_name);
+  co_free(r->unk_val);
   co_arena_free(&r->arena);
   co_free(r);
 }
@@ -213,6 +218,18 @@ double cohort_reaction_contribution(const cohort_reaction *r, size_t row, size_t
   if (!r->contrib || row >= r->nrows || i >= r->nt || c >= r->nctx)
     return NAN;
   return r->contrib[(row * r->nt + i) * r->nctx + c];
+}
+
+size_t cohort_reaction_unknowns(const cohort_reaction *r, size_t row) {
+  return r->unk_off && row < r->nrows ? r->unk_off[row + 1] - r->unk_off[row] : 0;
+}
+void cohort_reaction_unknown(const cohort_reaction *r, size_t row, size_t k, const char **feature,
+                             const char **value) {
+  bool ok = k < cohort_reaction_unknowns(r, row);
+  if (feature)
+    *feature = ok ? r->unk_name[r->unk_off[row] + k] : NULL;
+  if (value)
+    *value = ok ? r->unk_val[r->unk_off[row] + k] : NULL;
 }
 
 /* ---------------------------------------------------------------- react */
@@ -392,6 +409,54 @@ static cohort_status format_values(cohort_reaction *r, const cohort_trainee *t) 
   return COHORT_OK;
 }
 
+/* The first column of rows that names no feature: an error naming the nearest feature. */
+static cohort_status check_columns(const cohort_trainee *t, const cohort_table *rows) {
+  for (size_t c = 0; c < rows->ncols; c++) {
+    const char *name = rows->names[c];
+    if (cohort_schema_find(&t->schema, name) >= 0)
+      continue;
+    const char *near = cohort_schema_nearest(&t->schema, name);
+    return co_error_in("rows", co_error(COHORT_EINVAL, "rows: unknown column '%.128s' (%s%.128s%s)", name,
+                                        near ? "did you mean '" : "not a feature of the trainee",
+                                        near ? near : "", near ? "'?" : ""));
+  }
+  return COHORT_OK;
+}
+
+/* Records the context categories the trainee never saw, which co_trainee_encode coded as the
+ * level count (equal to no case). */
+static cohort_status note_unknowns(cohort_reaction *r, const cohort_trainee *t, const cohort_table *rows,
+                                   const double *x, const bool *is_ctx) {
+  size_t nf = t->nf, total = 0;
+  for (size_t row = 0; row < r->nrows; row++)
+    for (size_t f = 0; f < nf; f++)
+      total += is_ctx[f] && co_is_categorical(t->schema.f[f].type) &&
+               x[row * nf + f] == (double)t->schema.f[f].levels.n;
+  if (!total)
+    return COHORT_OK;
+  r->unk_off = co_calloc(r->nrows + 1, sizeof *r->unk_off);
+  r->unk_name = co_calloc(total, sizeof *r->unk_name);
+  r->unk_val = co_calloc(total, sizeof *r->unk_val);
+  if (!r->unk_off || !r->unk_name || !r->unk_val)
+    return co_nomem();
+  size_t k = 0;
+  for (size_t row = 0; row < r->nrows; row++) {
+    r->unk_off[row] = k;
+    for (size_t f = 0; f < nf; f++) {
+      const co_feature *fe = &t->schema.f[f];
+      if (!is_ctx[f] || !co_is_categorical(fe->type) || x[row * nf + f] != (double)fe->levels.n)
+        continue;
+      const char *cell = rows->cells[row * rows->ncols + (size_t)cohort_table_find(rows, fe->name)];
+      if (!(r->unk_name[k] = co_arena_strndup(&r->arena, fe->name, strlen(fe->name))) ||
+          !(r->unk_val[k] = co_arena_strndup(&r->arena, cell, strlen(cell))))
+        return co_nomem();
+      k++;
+    }
+  }
+  r->unk_off[r->nrows] = k;
+  return COHORT_OK;
+}
+
 cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const cohort_react_options *options,
                            cohort_reaction **out) {
   if (!t || !rows || !options || !out)
@@ -405,6 +470,8 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
     return co_error_in("targets", co_error(COHORT_EINVAL, "react: at least one target feature is required"));
   if (!t->n)
     return co_error(COHORT_ESTATE, "react: the trainee has no cases; train it first");
+  if (opt->reject_unknown_columns && (rs = check_columns(t, rows)) != COHORT_OK)
+    return rs;
   size_t nf = t->nf;
   cohort_status st = COHORT_OK;
   double *x = NULL;
@@ -464,6 +531,8 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
     co_error_in("rows", st);
     goto fail;
   }
+  if ((st = note_unknowns(r, t, rows, x, is_ctx)) != COHORT_OK)
+    goto fail;
   const co_index *ix;
   if ((st = co_trainee_index(t, &ix)) != COHORT_OK)
     goto fail;

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #define CO_ID_MIN_ROWS 20
@@ -734,6 +735,60 @@ long cohort_schema_find(const cohort_schema *s, const char *name) {
       return (long)i;
   }
   return -1;
+}
+
+/* Case-insensitive (ASCII) optimal string alignment distance: insertions, deletions,
+ * substitutions and swaps of neighbours cost 1, so "lenght" is one edit from "length". Names
+ * longer than NEAR_MAX are never compared: this runs on a request's error path. */
+enum { NEAR_MAX = 128 };
+
+static size_t edit_distance(const char *a, size_t n, const char *b, size_t m) {
+  size_t rows[3][NEAR_MAX + 1];
+  size_t *pp = rows[0], *prev = rows[1], *cur = rows[2];
+  for (size_t j = 0; j <= m; j++)
+    prev[j] = j;
+  for (size_t i = 1; i <= n; i++) {
+    cur[0] = i;
+    int ai = tolower((unsigned char)a[i - 1]);
+    for (size_t j = 1; j <= m; j++) {
+      int bj = tolower((unsigned char)b[j - 1]);
+      size_t best = prev[j - 1] + (ai != bj);
+      if (prev[j] + 1 < best)
+        best = prev[j] + 1;
+      if (cur[j - 1] + 1 < best)
+        best = cur[j - 1] + 1;
+      if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
+          tolower((unsigned char)a[i - 2]) == bj && pp[j - 2] + 1 < best)
+        best = pp[j - 2] + 1;
+      cur[j] = best;
+    }
+    size_t *t = pp;
+    pp = prev;
+    prev = cur;
+    cur = t;
+  }
+  return prev[m];
+}
+
+const char *cohort_schema_nearest(const cohort_schema *s, const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (!s || n == 0 || n > NEAR_MAX)
+    return NULL;
+  size_t limit = 1 + n / 4; /* beyond this a suggestion is a guess, not a typo */
+  const char *best = NULL;
+  size_t best_d = limit + 1;
+  for (size_t i = 0; i < s->n; i++) {
+    const char *c = s->f[i].name;
+    size_t m = strlen(c);
+    if (m > NEAR_MAX || (m > n ? m - n : n - m) >= best_d)
+      continue;
+    size_t d = edit_distance(name, n, c, m);
+    if (d < best_d && strcmp(c, name) != 0) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
 }
 
 cohort_ftype cohort_schema_type(const cohort_schema *s, size_t i) {

@@ -93,8 +93,12 @@ void co_trainee_invalidate(cohort_trainee *t) {
 
 cohort_status co_trainee_feature(const cohort_trainee *t, const char *name, size_t *out) {
   long i = name ? cohort_schema_find(&t->schema, name) : -1;
-  if (i < 0)
-    return co_error(COHORT_ENOTFOUND, "feature '%s' is not in the trainee", name ? name : "(null)");
+  if (i < 0) {
+    const char *near = cohort_schema_nearest(&t->schema, name);
+    return co_error(COHORT_ENOTFOUND, "feature '%.128s' is not in the trainee%s%.128s%s",
+                    name ? name : "(null)", near ? " (did you mean '" : "", near ? near : "",
+                    near ? "'?)" : "");
+  }
   if (t->schema.f[i].flags & CO_F_IGNORED)
     return co_error(COHORT_EINVAL, "feature '%s' is ignored by the trainee (id-like or excluded)", name);
   *out = (size_t)i;

@@ -62,19 +62,25 @@ cohort_status co_token_resolve(co_store *s, const char *secret, co_user *user) {
   co_token tok;
   char hash[65];
   co_secret_hash(secret, hash);
-  cohort_status st = s->ops->token_by_hash(s, hash, &tok);
+  return co_token_lookup(s, hash, &tok, user);
+}
+
+cohort_status co_token_lookup(co_store *s, const char *hash, co_token *tok, co_user *user) {
+  cohort_status st = s->ops->token_by_hash(s, hash, tok);
   if (st == COHORT_ENOTFOUND)
     return co_error(COHORT_EINVAL, "unknown API token");
   if (st != COHORT_OK)
     return st;
   int64_t now = co_now_ms();
-  if (tok.expires_ms && tok.expires_ms <= now)
-    return co_error(COHORT_EINVAL, "API token '%s' expired", tok.name);
-  if ((st = s->ops->user_get(s, tok.user_id, user)) != COHORT_OK)
+  if (tok->expires_ms && tok->expires_ms <= now)
+    return co_error(COHORT_EINVAL, "API token '%s' expired", tok->name);
+  if ((st = s->ops->user_get(s, tok->user_id, user)) != COHORT_OK)
     return st == COHORT_ENOTFOUND ? co_error(COHORT_EINVAL, "API token of a deleted user") : st;
   /* Last use is informational: a minute's precision saves a write per request. */
-  if (now - tok.last_used_ms > 60000)
-    s->ops->token_touch(s, tok.id, now);
+  if (now - tok->last_used_ms > CO_TOKEN_TOUCH_MS) {
+    s->ops->token_touch(s, tok->id, now);
+    tok->last_used_ms = now;
+  }
   return COHORT_OK;
 }
 
@@ -95,6 +101,10 @@ cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms,
 cohort_status co_session_resolve(co_store *s, const char *cookie, co_session *se, co_user *user) {
   char hash[65];
   co_secret_hash(cookie, hash);
+  return co_session_lookup(s, hash, se, user);
+}
+
+cohort_status co_session_lookup(co_store *s, const char *hash, co_session *se, co_user *user) {
   cohort_status st = s->ops->session_get(s, hash, se);
   if (st == COHORT_ENOTFOUND)
     return co_error(COHORT_EINVAL, "session expired or signed out");

@@ -17,11 +17,17 @@ cohort_status co_token_issue(co_store *s, const char *user_id, const char *name,
                              co_token *out, char *secret, size_t cap);
 /* The user a token secret belongs to (EINVAL if unknown or expired). */
 cohort_status co_token_resolve(co_store *s, const char *secret, co_user *user);
+/* The same from the secret's hash (co_secret_hash), also returning the token's record. Marks the
+ * token used when its last use is older than CO_TOKEN_TOUCH_MS (tok->last_used_ms then says now). */
+cohort_status co_token_lookup(co_store *s, const char *hash, co_token *tok, co_user *user);
+enum { CO_TOKEN_TOUCH_MS = 60000 };
 
 /* A new browser session: *cookie (cap >= 65) receives its secret value. */
 cohort_status co_session_issue(co_store *s, const char *user_id, int64_t ttl_ms, co_session *out,
                                char *cookie, size_t cap);
 cohort_status co_session_resolve(co_store *s, const char *cookie, co_session *se, co_user *user);
+/* The same from the cookie's hash (co_secret_hash). */
+cohort_status co_session_lookup(co_store *s, const char *hash, co_session *se, co_user *user);
 
 /* Constant-time comparison of two NUL-terminated strings. */
 int co_secret_equal(const char *a, const char *b);

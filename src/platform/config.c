@@ -28,8 +28,11 @@ static const setting settings[] = {
     STR("listen", listen, "address:port to serve HTTP on (default 127.0.0.1:8080)"),
     STR("data_dir", data_dir, "folder for the SQLite state and the blobs (default ./cohort-data)"),
     STR("admin_user", admin_user, "administrator created on first start (default admin)"),
-    STR("admin_password", admin_password, "its password; required on first start, no default"),
-    STR("admin_password_file", admin_password_file, "read the admin password from this file instead"),
+    STR("admin_password", admin_password,
+        "its password; required on first start, no default. A secret: from COHORT_ADMIN_PASSWORD or the "
+        "config file, never a flag (ps shows flags to every local user)"),
+    STR("admin_password_file", admin_password_file,
+        "read the admin password from this file instead (the way to give it on the command line)"),
     INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
     INT("workers", workers, 1, 64, "job threads: trains, analyzes, syntheses running at once (default 2)"),
     INT("memory_budget_mb", memory_budget_mb, 1, 1 << 30,
@@ -93,6 +96,12 @@ static const setting settings[] = {
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,
         "PostgreSQL store: statement timeout, connect timeout and wait for a free connection (default "
         "10000)"),
+    INT("auth_cache_s", auth_cache_s, 0, 3600,
+        "seconds this process keeps resolved API tokens, sessions, memberships and trainee records "
+        "(0: off); a revocation, password change or membership removal made through another process "
+        "takes effect here within this time, through this one at once (default 2)"),
+    INT("auth_cache_entries", auth_cache_entries, 1, 1 << 24,
+        "most entries in that cache, about 1 KiB each (default 10000)"),
     STR("bus_redis", bus_redis,
         "with a nats:// bus: redis://[:PASSWORD@]HOST[:PORT][/DB] holding message bodies too large for "
         "NATS (default none: such bodies are refused)"),
@@ -146,6 +155,8 @@ void co_config_defaults(co_config *c) {
   c->token_ttl_days = 90;
   c->store_pool_size = 8;
   c->store_timeout_ms = 10000;
+  c->auth_cache_s = 2;
+  c->auth_cache_entries = 10000;
   c->bus_offload_ttl_s = 60;
   c->bus_timeout_ms = 5000;
   co_strlcpy(c->bus_work_stream, "COHORT_WORK", sizeof c->bus_work_stream);
@@ -195,6 +206,44 @@ cohort_status co_config_set(co_config *c, const char *key, const char *value) {
     *(int64_t *)field = v;
   else
     *(int *)field = (int)v;
+  return COHORT_OK;
+}
+
+/* Whether a URL carries a password: user:PASSWORD@ in its authority, or password= in its query. */
+static int url_has_password(const char *url) {
+  const char *a = strstr(url, "://");
+  if (!a)
+    return 0;
+  a += 3;
+  size_t n = strcspn(a, "/?#");
+  const char *at = NULL;
+  for (const char *q = a; q < a + n; q++)
+    if (*q == '@')
+      at = q;
+  if (at && memchr(a, ':', (size_t)(at - a)))
+    return 1;
+  const char *query = strchr(a, '?');
+  return query && (strstr(query, "?password=") || strstr(query, "&password="));
+}
+
+cohort_status co_config_check_flag(const char *key, const char *value) {
+  if (strcmp(key, "admin_password") == 0)
+    return co_error_in(key, co_error(COHORT_EINVAL,
+                                     "admin_password: not taken from the command line, where ps shows it to "
+                                     "every local user; use --admin_password_file FILE, the "
+                                     "COHORT_ADMIN_PASSWORD environment variable or the config file"));
+  if ((strcmp(key, "store") == 0 || strcmp(key, "bus") == 0 || strcmp(key, "bus_redis") == 0) &&
+      url_has_password(value))
+    return co_error_in(key, co_error(COHORT_EINVAL,
+                                     "%s: the URL holds a password, and ps shows the command line to every "
+                                     "local user; give the URL in COHORT_%s or the config file%s",
+                                     key,
+                                     strcmp(key, "store") == 0 ? "STORE"
+                                     : strcmp(key, "bus") == 0 ? "BUS"
+                                                               : "BUS_REDIS",
+                                     strcmp(key, "store") == 0
+                                         ? ", or keep the password out of it (passfile=FILE, PGPASSWORD)"
+                                         : ""));
   return COHORT_OK;
 }
 

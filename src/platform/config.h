@@ -59,6 +59,10 @@ typedef struct co_config {
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;  /* connections per process */
   int store_timeout_ms; /* statement_timeout, connect timeout, wait for a free connection */
+  /* Resolved tokens, sessions, memberships and trainee records kept this long (0 = off) and this
+   * many at most: a change made by another process takes effect here within auth_cache_s. */
+  int auth_cache_s;
+  int auth_cache_entries;
 
   /* The NATS bus (bus = nats://...): Redis for bodies too large for a NATS message, and the
    * JetStream work queue. */
@@ -75,6 +79,9 @@ typedef struct co_config {
 void co_config_defaults(co_config *c);
 /* Applies one key = value; EINVAL with a message naming the key on an unknown key or bad value. */
 cohort_status co_config_set(co_config *c, const char *key, const char *value);
+/* A setting given as a command-line flag: refuses secrets there (the admin password, a URL with a
+ * password in it), which ps shows to every local user; the error names the safer ways. */
+cohort_status co_config_check_flag(const char *key, const char *value);
 cohort_status co_config_load_file(co_config *c, const char *path);
 cohort_status co_config_load_env(co_config *c);
 void co_config_describe(FILE *f);

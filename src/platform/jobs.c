@@ -9,6 +9,7 @@
  * lost cancel message) only every 2 s or at a new stage. A cancel is announced on "jobs.cancel"
  * and reaches the running job at its next progress report. */
 #include "co_base.h"
+#include "scrub.h"
 #include "log.h"
 #include "platform.h"
 #include "task.h"
@@ -266,10 +267,13 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   char err[CO_ERROR_MAX] = "";
   if (st != COHORT_OK)
     snprintf(err, sizeof err, "%s", st == COHORT_ECANCELLED ? "cancelled" : cohort_errmsg());
+  char shown[CO_ERROR_MAX]; /* the client's to read: resource ids, not server paths (the log keeps them) */
+  memcpy(shown, err, sizeof shown);
+  co_scrub_paths(shown);
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
     p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + lease_ms(p));
   cohort_status fst =
-      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, err, co_now_ms());
+      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, shown, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
   co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind,
@@ -305,6 +309,20 @@ static cohort_status claim(co_platform *p, const char *only_id, co_job *job) {
       co_log(CO_LOG_ERROR, "cannot claim a job", "error", cohort_errmsg(), NULL);
   }
   return st;
+}
+
+/* Jobs interrupted by a stop go back to the queue now, not when their lease ends, so that another
+ * process (or our next start) takes them at once. Only while stopping: every job we hold is then
+ * winding down and records nothing; one still finishing its last step cannot commit over the
+ * next attempt's work (commits are fenced by attempt). */
+static void requeue_ours(co_platform *p) {
+  int64_t requeued = 0;
+  if (p->store->ops->job_requeue_owner(p->store, p->instance, &requeued) == COHORT_OK && requeued) {
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)requeued);
+    co_log(CO_LOG_INFO, "re-queued jobs interrupted by this shutdown", "jobs", n, NULL);
+    p->bus->ops->publish(p->bus, "jobs.queued", "", 0);
+  }
 }
 
 /* With a work queue (NATS JetStream): a delivery names a job, claimed by id in the store (the
@@ -353,7 +371,10 @@ static void *thread_main(void *arg) {
       pthread_mutex_lock(&js->mu);
       stopping = js->stopping;
       pthread_mutex_unlock(&js->mu);
-      /* Interrupted by shutdown: let the queue hand the job to another worker. */
+      /* Interrupted by shutdown: back in the store's queue first (so that it can be claimed), then
+       * let the work queue hand it to another worker. */
+      if (stopping)
+        requeue_ours(p);
       bus->ops->work_done(bus, w, stopping ? CO_BUS_RETRY : CO_BUS_ACK);
       idle = 0;
     } else {
@@ -440,6 +461,8 @@ void co_jobs_stop(co_platform *p) {
     pthread_join(js->threads[i], NULL);
   if (js->keeper_started)
     pthread_join(js->keeper, NULL);
+  if (js->nthreads)
+    requeue_ours(p);
   if (js->sub)
     p->bus->ops->unsubscribe(p->bus, js->sub);
   if (js->cancel_sub)

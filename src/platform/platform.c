@@ -1,4 +1,5 @@
 #include "platform.h"
+#include "names.h"
 #include "auth.h"
 #include "calls.h"
 #include "co_base.h"
@@ -34,7 +35,9 @@ static cohort_status bootstrap(co_platform *p) {
   co_user u = {0};
   co_workspace w = {0};
   co_id_new("usr", u.id, sizeof u.id);
-  co_strlcpy(u.name, p->cfg.admin_user, sizeof u.name);
+  if ((st = co_name_clean("admin_user", p->cfg.admin_user, strlen(p->cfg.admin_user), u.name,
+                          sizeof u.name)) != COHORT_OK)
+    return st;
   u.is_admin = 1;
   u.created_ms = co_now_ms();
   if ((st = co_password_hash(p->cfg.admin_password, u.pwhash)) != COHORT_OK)
@@ -215,6 +218,9 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, &p->host)) != COHORT_OK ||
+      (cfg->auth_cache_s > 0 &&
+       (st = co_authcache_create((int64_t)cfg->auth_cache_s * 1000, (size_t)cfg->auth_cache_entries,
+                                 &p->authcache)) != COHORT_OK) ||
       (st = bootstrap(p)) != COHORT_OK)
     goto fail;
   int64_t requeued = 0;
@@ -261,6 +267,7 @@ cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec) {
   cohort_status st = p->store->ops->trainee_delete(p->store, rec->id);
   if (st != COHORT_OK)
     return st;
+  co_authcache_drop_trainee(p->authcache, rec->id);
   co_host_drop(p->host, rec->id);
   p->bus->ops->publish(p->bus, "trainees.dropped", rec->id, strlen(rec->id));
   if (rec->blob[0])
@@ -279,6 +286,7 @@ void co_platform_close(co_platform *p) {
   co_calls_stop(p->calls); /* hand the trainees' subjects back first, then finish or return jobs */
   co_jobs_stop(p);
   co_host_free(p->host);
+  co_authcache_destroy(p->authcache);
   if (p->bus)
     p->bus->ops->close(p->bus);
   if (p->blobs)

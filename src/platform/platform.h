@@ -3,6 +3,7 @@
 #ifndef COHORT_PLATFORM_H
 #define COHORT_PLATFORM_H
 
+#include "authcache.h"
 #include "blobs.h"
 #include "bus.h"
 #include "config.h"
@@ -34,6 +35,7 @@ typedef struct co_platform {
   co_host *host;
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
+  co_authcache *authcache;    /* NULL when auth_cache_s is 0 */
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
   int lock_fd;                /* holds data_dir: one process per data folder */
   int64_t started_ms;

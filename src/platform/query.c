@@ -174,6 +174,18 @@ static cohort_status name_list(json_t *req, const char *key, int required, const
 
 /* ---------------------------------------------------------------- predict */
 
+/* The row's context categories that the trainee never saw (they informed nothing), or NULL. */
+static json_t *unknown_levels(const cohort_reaction *re, size_t i) {
+  size_t n = cohort_reaction_unknowns(re, i);
+  json_t *a = n ? json_array() : NULL;
+  for (size_t k = 0; k < n; k++) {
+    const char *col, *val;
+    cohort_reaction_unknown(re, i, k, &col, &val);
+    json_array_append_new(a, json_pack("{s:s, s:s}", "column", col, "value", val));
+  }
+  return a;
+}
+
 static json_t *prediction_row(const cohort_reaction *re, size_t i, unsigned details) {
   json_t *values = json_object(), *unc = json_object(), *probs = NULL, *row = json_object();
   size_t ntg = cohort_reaction_targets(re);
@@ -197,6 +209,9 @@ static json_t *prediction_row(const cohort_reaction *re, size_t i, unsigned deta
   json_object_set_new(row, "uncertainty", unc);
   if (probs)
     json_object_set_new(row, "probabilities", probs);
+  json_t *unknown = unknown_levels(re, i);
+  if (unknown)
+    json_object_set_new(row, "unknown", unknown);
   if (details & COHORT_DETAIL_CASES) {
     json_t *cases = json_array();
     for (size_t k = 0; k < cohort_reaction_cases(re, i); k++) {
@@ -241,6 +256,7 @@ static cohort_status q_predict(co_platform *p, const co_trainee *rec, json_t *re
   ro.contexts = contexts;
   ro.n_contexts = nctx;
   ro.threads = nrows < 256 ? 1 : 0; /* one row is faster on the request's own thread */
+  ro.reject_unknown_columns = 1;    /* a misspelt column would silently be no context */
   for (size_t i = 0; i < nd; i++) {
     if (strcmp(details[i], "cases") == 0)
       ro.details |= COHORT_DETAIL_CASES;

@@ -172,6 +172,7 @@ typedef struct co_store_ops {
   /* users */
   cohort_status (*user_create)(co_store *s, const co_user *u); /* ESTATE if the name is taken */
   cohort_status (*user_get)(co_store *s, const char *id, co_user *out);
+  /* Names compare with ASCII case folded ("ADMIN" finds "admin"); an exact match wins. */
   cohort_status (*user_by_name)(co_store *s, const char *name, co_user *out);
   cohort_status (*user_set_password)(co_store *s, const char *id, const char *pwhash);
   cohort_status (*user_list)(co_store *s, co_user_fn fn, void *ctx);
@@ -243,8 +244,8 @@ typedef struct co_store_ops {
   /* A queued job becomes CANCELLED at once; a running one gets cancel_requested = 1 (its worker
    * stops at the next progress check). ESTATE if it already finished. */
   cohort_status (*job_cancel)(co_store *s, const char *id, int64_t now_ms);
-  /* At start-up of a single-process deployment: every RUNNING job owned by owner (a previous run
-   * of this process) goes back to QUEUED. Sets *n to how many. */
+  /* At start-up (jobs a previous run of this instance held) and at a clean stop (jobs it
+   * interrupted): every RUNNING job owned by owner goes back to QUEUED. Sets *n to how many. */
   cohort_status (*job_requeue_owner)(co_store *s, const char *owner, int64_t *n);
   /* Counts by state, for /metrics: out[co_job_state]. */
   cohort_status (*job_counts)(co_store *s, int64_t out[5]);

@@ -8,8 +8,9 @@
 int api_str(co_req *r, const char *field, int required, const char **out);
 int api_int(co_req *r, const char *field, int64_t dflt, int64_t lo, int64_t hi, int64_t *out);
 int api_bool(co_req *r, const char *field, int dflt, int *out);
-/* Names: 1 to 127 bytes of printable UTF-8, no control characters. */
-int api_check_name(co_req *r, const char *field, const char *name);
+/* Names (see co_name_clean): *name becomes its trimmed copy in r->name, or a 400 naming field
+ * (NUL, control or bidirectional control characters, not UTF-8, empty or too long). */
+int api_check_name(co_req *r, const char *field, const char **name);
 /* Replies with cohort_errmsg(), the staging path of the upload replaced by "upload": the engine
  * names the file it read, which is ours, not the caller's. */
 void api_reply_upload_error(co_req *r, int status, const char *code, const char *prefix);

@@ -71,6 +71,15 @@ static int pwgate_enter_now(co_req *r) {
   return 0;
 }
 
+/* "user:<name>", ASCII case folded: sign-in finds a user whatever the case of the name (as the
+ * store's lower() does), so "ADMIN" and "admin" must share one count. */
+static void account_key(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "user:%.140s", name);
+  for (char *c = out + 5; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
+}
+
 /* The backoff state is in the store, shared by every process on it (N API replicas must not give
  * N times the guesses). 1 if neither the account nor the client (ckey NULL: not asked) is in
  * backoff; otherwise 0 after replying 429, or the store's failure (503 while it is down). */
@@ -165,7 +174,7 @@ void api_login(co_req *r) {
                    origin ? origin : "", site ? site : "");
     return;
   }
-  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  account_key(name, ukey, sizeof ukey);
   client_key(r, ckey, sizeof ckey);
   if (!login_allowed(r, ukey, ckey))
     return;
@@ -183,7 +192,7 @@ static void login_done(co_req *r) {
   co_store *s = r->p->store;
   const char *name = json_string_value(json_object_get(r->json, "username"));
   char ukey[CO_LOGIN_KEY_MAX], ckey[CO_LOGIN_KEY_MAX];
-  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  account_key(name, ukey, sizeof ukey);
   client_key(r, ckey, sizeof ckey);
   cohort_status st = r->defer_st;
   co_user u = r->user;
@@ -220,6 +229,7 @@ static void login_done(co_req *r) {
 void api_logout(co_req *r) {
   if (r->via_session)
     r->p->store->ops->session_delete(r->p->store, r->session.hash);
+  co_authcache_flush(r->p->authcache); /* after every write that narrows access, even a failed one */
   co_reply_header(r, "Set-Cookie", "cohort_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
   co_reply_json(r, 200, json_pack("{s:b}", "signed_out", 1));
 }
@@ -243,7 +253,7 @@ void api_change_password(co_req *r) {
       api_bool(r, "keep_tokens", 0, &keep_tokens))
     return;
   /* The current password is a sign-in by another door: the same gate and account backoff. */
-  snprintf(ukey, sizeof ukey, "user:%.140s", r->user.name);
+  account_key(r->user.name, ukey, sizeof ukey);
   if (!login_allowed(r, ukey, NULL) || !pwgate_enter_now(r))
     return;
   if (!co_password_verify(r->user.pwhash, cur)) {
@@ -262,12 +272,14 @@ void api_change_password(co_req *r) {
     return;
   if (st == COHORT_OK)
     st = r->p->store->ops->user_set_password(r->p->store, r->user.id, hash);
+  co_authcache_flush(r->p->authcache);
   if (st != COHORT_OK) {
     co_reply_status(r, st, "password");
     return;
   }
   st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL,
                                      !keep_tokens, &nsessions, &ntokens);
+  co_authcache_flush(r->p->authcache);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -306,7 +318,7 @@ void api_tokens_create(co_req *r) {
   int64_t days = 0;
   if (api_str(r, "name", 1, &name) || api_int(r, "ttl_days", r->p->cfg.token_ttl_days, 0, 3650, &days))
     return;
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   co_token t;
   char secret[80];
@@ -327,6 +339,7 @@ void api_tokens_create(co_req *r) {
 
 void api_tokens_delete(co_req *r) {
   cohort_status st = r->p->store->ops->token_delete(r->p->store, r->user.id, r->params[0]);
+  co_authcache_flush(r->p->authcache);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -359,9 +372,17 @@ void api_users_create(co_req *r) {
   int admin = 0;
   if (api_str(r, "name", 1, &name) || api_str(r, "password", 1, &pw) || api_bool(r, "admin", 0, &admin))
     return;
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   co_user u = {0};
+  /* "ADMIN" beside "admin" would be a look-alike: names are unique with ASCII case ignored. The
+   * store's own unique index still catches a race between two exact duplicates. */
+  if (r->p->store->ops->user_by_name(r->p->store, name, &u) == COHORT_OK) {
+    co_reply_error(r, 409, "conflict", "name", "name: user '%s' exists already (user names ignore case)",
+                   u.name);
+    return;
+  }
+  memset(&u, 0, sizeof u);
   co_id_new("usr", u.id, sizeof u.id);
   co_strlcpy(u.name, name, sizeof u.name);
   u.is_admin = admin;
@@ -400,7 +421,7 @@ void api_workspaces_list(co_req *r) {
 /* POST /v1/workspaces {"name"}: the creator becomes its owner. */
 void api_workspaces_create(co_req *r) {
   const char *name = NULL;
-  if (api_str(r, "name", 1, &name) || api_check_name(r, "name", name))
+  if (api_str(r, "name", 1, &name) || api_check_name(r, "name", &name))
     return;
   co_workspace w = {0};
   co_id_new("ws", w.id, sizeof w.id);
@@ -465,6 +486,7 @@ void api_workspace_delete(co_req *r) {
     return;
   }
   cohort_status st = s->ops->workspace_delete(s, r->workspace_id);
+  co_authcache_flush(r->p->authcache);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -472,7 +494,55 @@ void api_workspace_delete(co_req *r) {
   co_reply_json(r, 200, json_pack("{s:s}", "deleted", r->workspace_id));
 }
 
-/* PUT /v1/workspaces/{id}/members/{user name} {"role": "viewer"|"editor"|"owner"|"none"} */
+/* The workspaces a user belongs to, as ids (at most SHARE_MAX: enough for a person). */
+enum { SHARE_MAX = 1024 };
+typedef struct ws_ids {
+  size_t n;
+  char (*id)[CO_ID_MAX];
+} ws_ids;
+
+static int collect_ws(void *ctx, const co_member *m) {
+  ws_ids *w = ctx;
+  if (w->n < SHARE_MAX)
+    co_strlcpy(w->id[w->n++], m->workspace_id, CO_ID_MAX);
+  return 0;
+}
+
+/* Whether users a and b are members of one workspace. */
+static int share_workspace(co_store *s, const char *a, const char *b) {
+  ws_ids wa = {0, co_calloc(SHARE_MAX, CO_ID_MAX)}, wb = {0, co_calloc(SHARE_MAX, CO_ID_MAX)};
+  int found = 0;
+  if (wa.id && wb.id && s->ops->member_list_user(s, a, collect_ws, &wa) == COHORT_OK &&
+      s->ops->member_list_user(s, b, collect_ws, &wb) == COHORT_OK)
+    for (size_t i = 0; i < wa.n && !found; i++)
+      for (size_t j = 0; j < wb.n && !found; j++)
+        found = strcmp(wa.id[i], wb.id[j]) == 0;
+  co_free(wa.id);
+  co_free(wb.id);
+  return found;
+}
+
+/* The user a member change names: by id (usr_...) or by name. An administrator may name anyone. Others
+ * must not learn who has an account, so they reach a user by id (which only its owner can hand
+ * out: consent to be added) or by the name of someone they already share a workspace with; every
+ * other name gets the same 404 whether or not it exists. */
+static cohort_status member_target(co_req *r, const char *who, co_user *u) {
+  co_store *s = r->p->store;
+  cohort_status st = strncmp(who, "usr_", 4) == 0 ? s->ops->user_get(s, who, u) : COHORT_ENOTFOUND;
+  if (st == COHORT_ENOTFOUND)
+    st = s->ops->user_by_name(s, who, u);
+  else
+    return st; /* found by id, or the store failed */
+  if (r->user.is_admin)
+    return st;
+  if (st == COHORT_ENOTFOUND) { /* the same look-ups as for a stranger: no timing tells them apart */
+    share_workspace(s, r->user.id, "");
+    return st;
+  }
+  return st != COHORT_OK || share_workspace(s, r->user.id, u->id) ? st : COHORT_ENOTFOUND;
+}
+
+/* PUT /v1/workspaces/{id}/members/{user id or name} {"role": "viewer"|"editor"|"owner"|"none"} */
 void api_member_set(co_req *r) {
   const char *role_name = NULL;
   co_user u;
@@ -483,9 +553,16 @@ void api_member_set(co_req *r) {
     co_reply_error(r, 400, "invalid", "role", "role: must be viewer, editor, owner or none");
     return;
   }
-  cohort_status st = r->p->store->ops->user_by_name(r->p->store, r->params[1], &u);
+  cohort_status st = member_target(r, r->params[1], &u);
   if (st == COHORT_ENOTFOUND) {
-    co_reply_error(r, 404, "not_found", NULL, "user '%s' not found", r->params[1]);
+    if (r->user.is_admin)
+      co_reply_error(r, 404, "not_found", NULL, "user '%s' not found", r->params[1]);
+    else
+      co_reply_error(
+          r, 404, "not_found", NULL,
+          "user '%s' not found among the people you share a workspace with: add a new colleague by "
+          "their user id (they see it with cohort whoami or GET /v1/me), or ask an administrator",
+          r->params[1]);
     return;
   }
   if (st != COHORT_OK) {
@@ -505,7 +582,9 @@ void api_member_set(co_req *r) {
       return;
     }
   }
-  if ((st = r->p->store->ops->member_set(r->p->store, r->workspace_id, u.id, role)) != COHORT_OK) {
+  st = r->p->store->ops->member_set(r->p->store, r->workspace_id, u.id, role);
+  co_authcache_flush(r->p->authcache);
+  if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
   }

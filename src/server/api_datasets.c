@@ -5,6 +5,7 @@
  * comes in pages (API_SCHEMA_PAGE features or API_SCHEMA_BYTES of JSON, whichever comes first),
  * and a preview shows at most API_PREVIEW_CELLS cells of at most API_PREVIEW_CELL_BYTES each. */
 #include "api.h"
+#include "names.h"
 #include "co_base.h"
 #include "util.h"
 
@@ -121,7 +122,7 @@ void api_datasets_upload(co_req *r) {
   co_dataset d = {0};
   if (!name)
     name = "dataset";
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   if (!r->upload_path[0] || r->upload_bytes == 0) {
     co_reply_error(r, 400, "invalid", "body", "body: empty; send the CSV file as the request body");
@@ -148,6 +149,15 @@ void api_datasets_upload(co_req *r) {
     co_reply_error(r, 413, "too_large", "body", "CSV has %zu rows, more than max_rows (%lld)",
                    cohort_table_rows(tab), (long long)p->cfg.max_rows);
     goto out;
+  }
+  for (size_t c = 0; c < cohort_table_cols(tab); c++) { /* column names: as other names, but kept as given */
+    const char *cn = cohort_table_colname(tab, c);
+    char where[48];
+    snprintf(where, sizeof where, "column %zu's name", c + 1);
+    if (*cn && co_name_check(where, cn, strlen(cn), (size_t)p->cfg.csv_max_cell_bytes) != COHORT_OK) {
+      co_reply_error(r, 400, "invalid_csv", "body", "CSV header: %s", cohort_errmsg());
+      goto out;
+    }
   }
   if ((st = cohort_schema_infer(&schema, tab)) != COHORT_OK ||
       (st = cohort_schema_to_json(schema, &schema_text)) != COHORT_OK) {

@@ -41,7 +41,7 @@ void api_trainees_create(co_req *r) {
   co_dataset ds = {0};
   co_trainee t = {0};
   co_job job = {0};
-  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", name))
+  if (api_str(r, "name", 1, &name) || api_str(r, "dataset", 1, &dsid) || api_check_name(r, "name", &name))
     return;
   json_t *features = json_object_get(r->json, "features");
   if (features && !json_is_object(features) && !json_is_null(features)) {
@@ -104,7 +104,7 @@ void api_trainees_import(co_req *r) {
   int created = 0;
   if (!name)
     name = "imported";
-  if (api_check_name(r, "name", name))
+  if (api_check_name(r, "name", &name))
     return;
   if (!r->upload_path[0]) {
     co_reply_error(r, 400, "invalid", "body", "body: empty; send a trainee file");
@@ -224,6 +224,17 @@ static void reply_query(co_req *r, const char *verb, json_t *req) {
   json_t *reply = NULL, *empty = req ? NULL : json_object();
   const char *field = NULL;
   cohort_status st = co_query_trainee(r->p, &r->trainee, verb, req ? req : empty, &reply, &field);
+  if (st == COHORT_ENOTFOUND && r->p->authcache) {
+    /* The record may be an auth cache copy naming a version another process has since replaced
+     * and removed: once more from the store. */
+    co_authcache_drop_trainee(r->p->authcache, r->trainee.id);
+    co_trainee fresh;
+    if (r->p->store->ops->trainee_get(r->p->store, r->trainee.id, &fresh) == COHORT_OK) {
+      if (fresh.version != r->trainee.version)
+        st = co_query_trainee(r->p, &fresh, verb, req ? req : empty, &reply, &field);
+      co_trainee_clear(&fresh);
+    }
+  }
   json_decref(empty);
   if (st != COHORT_OK)
     co_reply_status(r, st, field);

@@ -1,4 +1,5 @@
 #include "api.h"
+#include "names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,23 +48,13 @@ int api_bool(co_req *r, const char *field, int dflt, int *out) {
   return 0;
 }
 
-int api_check_name(co_req *r, const char *field, const char *name) {
-  size_t n = name ? strlen(name) : 0;
-  if (n == 0 || n >= CO_NAME_MAX) {
-    co_reply_error(r, 400, "invalid", field, "%s: must be 1 to %d characters", field, CO_NAME_MAX - 1);
+int api_check_name(co_req *r, const char *field, const char **name) {
+  const char *n = *name ? *name : "";
+  if (co_name_clean(field, n, strlen(n), r->name, sizeof r->name) != COHORT_OK) {
+    co_reply_error(r, 400, "invalid", field, "%s", cohort_errmsg());
     return -1;
   }
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-      co_reply_error(r, 400, "invalid", field, "%s: control characters are not allowed", field);
-      return -1;
-    }
-  json_t *utf8 = json_string(name); /* NULL unless valid UTF-8 */
-  if (!utf8) {
-    co_reply_error(r, 400, "invalid", field, "%s: must be UTF-8", field);
-    return -1;
-  }
-  json_decref(utf8);
+  *name = r->name;
   return 0;
 }
 

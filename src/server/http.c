@@ -9,6 +9,7 @@
 #include "co_base.h"
 #include "log.h"
 #include "server.h"
+#include "scrub.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -142,9 +143,12 @@ static void reply_error_text(co_req *r, int status, const char *code, const char
     set_pending(r, status, code, field, msg);
     return;
   }
+  char clean[1024];
+  co_strlcpy(clean, msg, sizeof clean);
+  co_scrub_paths(clean); /* a client sees the resource, never where the server keeps it */
   json_t *e = json_object();
   json_object_set_new(e, "code", json_string(code));
-  json_t *m = json_string(msg);
+  json_t *m = json_string(clean);
   json_object_set_new(e, "message", m ? m : json_string("(message is not valid UTF-8)"));
   json_object_set_new(e, "field", field ? json_string(field) : json_null());
   co_reply_json(r, status, json_pack("{s:o}", "error", e));
@@ -466,10 +470,9 @@ const char *co_cookie(co_req *r, const char *name) {
 
 int co_require_role(co_req *r, const char *workspace_id, co_role min) {
   co_store *s = r->p->store;
-  co_member m;
+  co_role role;
   if (r->user.is_admin) {
-    co_workspace w;
-    cohort_status st = s->ops->workspace_get(s, workspace_id, &w);
+    cohort_status st = co_authcache_workspace(r->p->authcache, s, workspace_id);
     if (st == COHORT_ENOTFOUND) {
       co_reply_error(r, 404, "not_found", NULL, "workspace '%s' not found", workspace_id);
       return -1;
@@ -482,7 +485,7 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     r->role = CO_ROLE_OWNER;
     return 0;
   }
-  cohort_status st = s->ops->member_get(s, workspace_id, r->user.id, &m);
+  cohort_status st = co_authcache_member(r->p->authcache, s, workspace_id, r->user.id, &role);
   if (st == COHORT_ENOTFOUND) {
     /* Not a member: answer as if it did not exist, so ids cannot be probed. */
     co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
@@ -492,13 +495,13 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     co_reply_status(r, st, NULL);
     return -1;
   }
-  if (m.role < min) {
+  if (role < min) {
     co_reply_error(r, 403, "forbidden", NULL, "this needs the %s role in workspace '%s'; you are %s",
-                   co_role_name(min), workspace_id, co_role_name(m.role));
+                   co_role_name(min), workspace_id, co_role_name(role));
     return -1;
   }
   co_strlcpy(r->workspace_id, workspace_id, sizeof r->workspace_id);
-  r->role = m.role;
+  r->role = role;
   return 0;
 }
 
@@ -612,7 +615,7 @@ static void identify(co_req *r) {
       set_pending(r, 401, "unauthenticated", "Authorization", "Authorization: expected 'Bearer <token>'");
       return;
     }
-    cohort_status st = co_token_resolve(s, authz + 7, &r->user);
+    cohort_status st = co_authcache_token(r->p->authcache, s, authz + 7, &r->user);
     if (st == COHORT_EINVAL)
       set_pending(r, 401, "unauthenticated", "Authorization", cohort_errmsg());
     else if (st != COHORT_OK) /* the store could not say: not the caller's fault */
@@ -624,7 +627,7 @@ static void identify(co_req *r) {
   const char *cookie = co_cookie(r, "cohort_session");
   if (!cookie)
     return;
-  cohort_status st = co_session_resolve(s, cookie, &r->session, &r->user);
+  cohort_status st = co_authcache_session(r->p->authcache, s, cookie, &r->session, &r->user);
   if (st == COHORT_OK) {
     r->authed = 1;
     r->via_session = 1;
@@ -705,7 +708,9 @@ static int authorize(co_req *r, int with_body) {
       return co_require_role(r, r->dataset.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_TRAINEE:
-    if ((st = s->ops->trainee_get(s, r->params[0], &r->trainee)) == COHORT_OK)
+    st = rt->flags & CO_RT_CACHED ? co_authcache_trainee(r->p->authcache, s, r->params[0], &r->trainee)
+                                  : s->ops->trainee_get(s, r->params[0], &r->trainee);
+    if (st == COHORT_OK)
       return co_require_role(r, r->trainee.workspace_id, rt->min_role);
     break;
   case CO_SCOPE_JOB:
@@ -740,6 +745,26 @@ static void make_rid(co_req *r) {
     }
   }
   co_random_hex(r->rid, sizeof r->rid, 8);
+}
+
+/* libmicrohttpd decodes %00 into a NUL, and every lookup would then end the path or query value
+ * there ("/ui/app.js%00.png" would find app.js). A decoded NUL becomes DEL instead: a control
+ * character, which paths (setup) and names (co_name_clean) refuse. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s) {
+  (void)cls;
+  (void)conn;
+  size_t n = MHD_http_unescape(s);
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\0')
+      s[i] = 0x7f;
+  return n;
+}
+
+static int has_control(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
 }
 
 enum { XFF_LINES = 8 }; /* X-Forwarded-For header lines kept, the last ones */
@@ -790,6 +815,8 @@ static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, c
   co_strlcpy(r->method, method, sizeof r->method);
   if (co_strlcpy(r->path, url, sizeof r->path) < 0)
     set_pending(r, 414, "too_large", NULL, "URL too long");
+  else if (has_control(r->path))
+    set_pending(r, 400, "invalid", "path", "path: NUL (%00) and control characters are not allowed");
   make_rid(r);
   find_client(r);
   r->body_max = (size_t)r->p->cfg.max_body_mb << 20;
@@ -1097,11 +1124,12 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   co_metrics_init(co_nroutes);
   unsigned flags =
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-  s->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
-      (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->cfg.http_threads,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+  s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+                               (unsigned)p->cfg.http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                               (unsigned)p->cfg.request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+                               on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!s->daemon) {
     co_free(s);
     return co_error(COHORT_EIO, "cannot listen on %s (address in use or not allowed)", p->cfg.listen);

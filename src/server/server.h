@@ -32,6 +32,9 @@ typedef enum co_scope {
 enum {
   CO_RT_UPLOAD = 1u << 0, /* the body streams into a staging blob (r->upload_path) */
   CO_RT_RAW = 1u << 1,    /* the body is not JSON (kept as bytes) */
+  /* r->trainee may come from the auth cache (authcache.h: without info_json, and a version
+   * committed by another process seen within auth_cache_s): the questions to a trainee. */
+  CO_RT_CACHED = 1u << 2,
 };
 
 typedef void (*co_handler)(co_req *r);
@@ -109,6 +112,7 @@ struct co_req {
   co_trainee trainee;
   co_job job;
   co_report report;
+  char name[CO_NAME_MAX]; /* the name the handler read, trimmed and checked (api_check_name) */
 
   /* body */
   char *body;

@@ -184,7 +184,12 @@ class ApiTest(unittest.TestCase):
         self.assertError(self.req("GET", "/v1/datasets/" + self.ds["id"], token=carol), 404, "not_found")
         st, lst, _ = self.req("GET", "/v1/datasets?workspace=" + ws["id"], token=carol)
         self.assertEqual((st, lst), (200, {"datasets": []}))
-        st, body, _ = self.req("PUT", "/v1/workspaces/%s/members/admin" % ws["id"], {"role": "viewer"}, token=carol)
+        # Carol shares no workspace with the admin: she reaches them by the id they hand out, not by name.
+        self.assertError(self.req("PUT", "/v1/workspaces/%s/members/admin" % ws["id"], {"role": "viewer"},
+                                  token=carol), 404, "not_found")
+        admin_id = self.req("GET", "/v1/me")[1]["id"]
+        st, body, _ = self.req("PUT", "/v1/workspaces/%s/members/%s" % (ws["id"], admin_id), {"role": "viewer"},
+                               token=carol)
         self.assertEqual(st, 200, body)
         st, w, _ = self.req("GET", "/v1/workspaces/" + ws["id"], token=carol)
         self.assertEqual({m["role"] for m in w["members"]}, {"owner", "viewer"})
@@ -630,8 +635,8 @@ class DurabilityTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("admin_password", p.stderr)
-        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data, "--admin_password",
-                            "short"], env=env, capture_output=True, text=True, timeout=30)
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data_dir", data],
+                           env=dict(env, COHORT_ADMIN_PASSWORD="short"), capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("at least 8", p.stderr)
         p = subprocess.run([BIN, "serve", "--no_such_setting", "1"], env=env, capture_output=True, text=True,

@@ -91,10 +91,14 @@ class AuthzMatrixTest(unittest.TestCase):
         owner = cls.tokens["owner"]
         st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "team"}, token=owner)
         cls.ws = ws["id"]
-        srv.request("POST", "/v1/workspaces", {"name": "olga's"}, token=cls.tokens["outsider"])
+        st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "olga's"}, token=cls.tokens["outsider"])
+        cls.olgas_ws = ws["id"]
+        cls.ids = {name: srv.request("GET", "/v1/me", token=cls.tokens[caller])[1]["id"]
+                   for name, caller in (("olga", "outsider"), ("vera", "viewer"), ("ed", "editor"), ("owen", "owner"))}
         for user, role in (("vera", "viewer"), ("ed", "editor")):
-            st, body, _ = srv.request("PUT", "/v1/workspaces/%s/members/%s" % (cls.ws, user), {"role": role},
-                                      token=owner)
+            # A new colleague is added by the user id they hand out: a name would reveal who exists.
+            st, body, _ = srv.request("PUT", "/v1/workspaces/%s/members/%s" % (cls.ws, cls.ids[user]),
+                                      {"role": role}, token=owner)
             assert st == 200, body
         with open(PENGUINS, "rb") as f:
             cls.csv = f.read()
@@ -203,6 +207,34 @@ class AuthzMatrixTest(unittest.TestCase):
         missing = documented - set(RULES)
         self.assertFalse(missing, "routes without an authorization rule in this test: %s" % sorted(missing))
 
+    def test_adding_members_reveals_no_accounts(self):
+        """A non-administrator gets the same 404 for a name with no account as for the name of someone
+        they share no workspace with; a user id (handed out by its owner) or a shared workspace works."""
+        olga = self.tokens["outsider"]
+        path = "/v1/workspaces/%s/members/" % self.olgas_ws
+        answers = []
+        for name in ("owen", "Owen", "no-such-user"):
+            st, body, _ = self.srv.request("PUT", path + name, {"role": "viewer"}, token=olga)
+            answers.append((st, body["error"]["code"], body["error"]["message"].replace(name, "NAME")))
+        self.assertEqual(answers[0][0], 404, answers)
+        self.assertEqual(len(set(answers)), 1, answers)
+        self.assertNotIn("owen", [m["user_name"] for m in self.srv.request("GET", "/v1/workspaces/" + self.olgas_ws,
+                                                                         token=olga)[1]["members"]])
+        # By id: added, and removed again.
+        for role in ("viewer", "none"):
+            st, body, _ = self.srv.request("PUT", path + self.ids["owen"], {"role": role}, token=olga)
+            self.assertEqual((st, body["role"]), (200, role), body)
+        # Someone already in a shared workspace can be named (any case); an administrator may name anyone.
+        st, body, _ = self.srv.request("PUT", "/v1/workspaces/%s/members/VERA" % self.ws, {"role": "viewer"},
+                                       token=self.tokens["owner"])
+        self.assertEqual((st, body["user"]), (200, "vera"), body)
+        st, body, _ = self.srv.request("PUT", path + "owen", {"role": "viewer"}, token=self.tokens["admin"])
+        self.assertEqual(st, 200, body)
+        st, body, _ = self.srv.request("PUT", path + "owen", {"role": "none"}, token=olga)  # now shared
+        self.assertEqual(st, 200, body)
+        st, body, _ = self.srv.request("PUT", path + "no-such-user", {"role": "viewer"}, token=self.tokens["admin"])
+        self.assertEqual((st, body["error"]["message"]), (404, "user 'no-such-user' not found"), body)
+
     def test_matrix(self):
         checked = 0
         for (method, pattern) in RULES:
@@ -219,6 +251,117 @@ class AuthzMatrixTest(unittest.TestCase):
                         break
                     checked += 1
         self.assertGreater(checked, 250)
+
+
+
+class CachedAccessTest(unittest.TestCase):
+    """The auth cache (auth_cache_s) keeps a caller's token, session, membership and the trainee's
+    record between requests. Here it is an hour long, so only this process's invalidation can
+    explain a refusal: a revocation, password change, sign-out, membership removal or trainee
+    deletion made through this process refuses the very next request."""
+
+    @classmethod
+    def setUpClass(cls):
+        srv = cls.srv = CohortServer(BIN, extra_args=["--auth_cache_s", "3600"]).start()
+        cls.admin = srv.token()
+        st, body, _ = srv.request("POST", "/v1/users", {"name": "vera", "password": PASSWORDS["vera"]},
+                                  token=cls.admin)
+        assert st == 201, body
+        st, ws, _ = srv.request("POST", "/v1/workspaces", {"name": "cached"}, token=cls.admin)
+        cls.ws = ws["id"]
+        with open(PENGUINS, "rb") as f:
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=p&workspace=" + cls.ws, f.read(), token=cls.admin)
+        cls.ds = ds["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        cls.srv.cleanup()
+        assert rc == 0, "\n".join(cls.srv.log_lines[-30:])
+
+    def trainee(self, name):
+        st, body, _ = self.srv.request("POST", "/v1/trainees", {"workspace": self.ws, "name": name, "dataset": self.ds},
+                                       token=self.admin)
+        self.assertEqual(st, 202, body)
+        self.assertEqual(self.srv.wait_job(body["job"]["id"], self.admin)["state"], "succeeded")
+        return body["trainee"]["id"]
+
+    def predict(self, tr, **kw):
+        return self.srv.request("POST", "/v1/trainees/%s/predict" % tr,
+                                {"targets": ["species"], "rows": [{"island": "Biscoe"}]}, **kw)
+
+    def member(self, role):
+        st, body, _ = self.srv.request("PUT", "/v1/workspaces/%s/members/vera" % self.ws, {"role": role},
+                                       token=self.admin)
+        self.assertEqual(st, 200, body)
+
+    def test_membership_removal_and_change(self):
+        tr = self.trainee("m")
+        self.member("editor")
+        vera = self.srv.token("vera", PASSWORDS["vera"], name="m")
+        for _ in range(3):  # the second and third are answered from the cache
+            self.assertEqual(self.predict(tr, token=vera)[0], 200)
+        self.assertEqual(self.srv.request("GET", "/v1/workspaces/" + self.ws, token=vera)[0], 200)
+        self.member("viewer")  # an editor's route is refused at once, a viewer's still allowed
+        st, body, _ = self.srv.request("POST", "/v1/trainees/%s/analyze" % tr, {}, token=vera)
+        self.assertEqual(st, 403, body)
+        self.assertEqual(self.predict(tr, token=vera)[0], 200)
+        self.member("none")
+        self.assertEqual(self.predict(tr, token=vera)[0], 404)
+        self.assertEqual(self.srv.request("GET", "/v1/workspaces/" + self.ws, token=vera)[0], 404)
+        self.member("viewer")  # and back: a refusal was not kept either
+        self.assertEqual(self.predict(tr, token=vera)[0], 200)
+
+    def test_token_revocation_and_sign_out(self):
+        tr = self.trainee("t")
+        self.member("viewer")
+        opener, csrf = self.srv.login("vera", PASSWORDS["vera"])
+        st, tok, _ = self.srv.request("POST", "/v1/tokens", {"name": "r"}, opener=opener,
+                                      headers={"X-CSRF-Token": csrf})
+        self.assertEqual(st, 201, tok)
+        for _ in range(2):
+            self.assertEqual(self.predict(tr, token=tok["token"])[0], 200)
+            self.assertEqual(self.srv.request("GET", "/v1/me", opener=opener)[0], 200)
+        st, body, _ = self.srv.request("DELETE", "/v1/tokens/" + tok["id"], opener=opener,
+                                       headers={"X-CSRF-Token": csrf})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.predict(tr, token=tok["token"])[0], 401)
+        jar = next(h.cookiejar for h in opener.handlers if hasattr(h, "cookiejar"))
+        cookie = {"Cookie": "cohort_session=" + next(c.value for c in jar if c.name == "cohort_session")}
+        self.assertEqual(self.srv.request("GET", "/v1/me", headers=cookie)[0], 200)
+        self.assertEqual(self.srv.request("POST", "/v1/auth/logout", {}, opener=opener,
+                                          headers={"X-CSRF-Token": csrf})[0], 200)
+        # The browser drops the cookie on sign-out; a copy of it must be refused at once too.
+        self.assertEqual(self.srv.request("GET", "/v1/me", headers=cookie)[0], 401)
+
+    def test_password_change_refuses_old_credentials_at_once(self):
+        self.member("viewer")
+        pw = PASSWORDS["vera"]
+        tok = self.srv.token("vera", pw, name="p")
+        other, _ = self.srv.login("vera", pw)
+        for _ in range(2):
+            self.assertEqual(self.srv.request("GET", "/v1/me", token=tok)[0], 200)
+            self.assertEqual(self.srv.request("GET", "/v1/me", opener=other)[0], 200)
+        st, body, _ = self.srv.request("PUT", "/v1/me/password", {"current": pw, "password": pw + "-new"}, token=tok)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.srv.request("GET", "/v1/me", token=tok)[0], 401)
+        self.assertEqual(self.srv.request("GET", "/v1/me", opener=other)[0], 401)
+        st, body, _ = self.srv.request("PUT", "/v1/me/password", {"current": pw + "-new", "password": pw},
+                                       token=self.srv.token("vera", pw + "-new", name="back"))
+        self.assertEqual(st, 200, body)
+
+    def test_trainee_deletion_and_new_versions(self):
+        tr = self.trainee("d")
+        st, first, _ = self.predict(tr, token=self.admin)
+        self.assertEqual(st, 200, first)
+        self.assertEqual(self.predict(tr, token=self.admin)[1]["version"], first["version"])
+        st, body, _ = self.srv.request("POST", "/v1/trainees/%s/analyze" % tr, {}, token=self.admin)
+        self.assertEqual(st, 202, body)
+        self.assertEqual(self.srv.wait_job(body["job"]["id"], self.admin)["state"], "succeeded")
+        st, after, _ = self.predict(tr, token=self.admin)
+        self.assertEqual((st, after["version"]), (200, first["version"] + 1), after)
+        self.assertEqual(self.srv.request("DELETE", "/v1/trainees/" + tr, token=self.admin)[0], 200)
+        self.assertEqual(self.predict(tr, token=self.admin)[0], 404)
 
 
 if __name__ == "__main__":

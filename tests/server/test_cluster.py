@@ -186,6 +186,60 @@ class TwoServersTest(ClusterCase):
         self.assertEqual(cu.psql(self.store, "SELECT count(*) FROM users"), [["1"]])
         self.assertBucketMatchesStore(self.store, self.prefix)
 
+    def test_auth_changes_reach_the_other_process(self):
+        # Each process keeps resolved tokens, memberships and trainee records for auth_cache_s (2 s by
+        # default): a change made through a is refused by a at once and by b within that time.
+        ttl, slack = 2.0, 1.0
+        ds, body = self.train(self.a, b"a,b\n1,x\n2,y\n3,x\n4,y\n", "tiny")
+        tr = body["trainee"]["id"]
+        self.assertEqual(self.a.wait_job(body["job"]["id"], self.tok, timeout=60)["state"], "succeeded")
+        st, body, _ = self.a.request("POST", "/v1/users", {"name": "vera", "password": "vera-password-1"},
+                                     token=self.tok)
+        self.assertEqual(st, 201, body)
+        st, ws, _ = self.a.request("POST", "/v1/workspaces", {"name": "shared"}, token=self.tok)
+        self.assertEqual(st, 201, ws)
+        st, body, _ = self.a.request("PUT", "/v1/workspaces/%s/members/vera" % ws["id"], {"role": "viewer"},
+                                     token=self.tok)
+        self.assertEqual(st, 200, body)
+        vera = self.a.token("vera", "vera-password-1", name="one")
+        vera2 = self.a.token("vera", "vera-password-1", name="two")
+        ws_path, predict = "/v1/workspaces/" + ws["id"], "/v1/trainees/%s/predict" % tr
+        question = {"targets": ["b"], "rows": [{"a": 1}]}
+
+        def refused_within(what, srv, call, refused):
+            t0 = time.time()
+            wait_for(what, lambda: call(srv)[0] in refused, ttl + slack, step=0.05)
+            took = time.time() - t0
+            sys.stderr.write("\n  %s: refused by the other process after %.2f s\n" % (what, took))
+            self.assertLessEqual(took, ttl + slack, what)
+
+        def warm(call):  # the second answer of each process comes from its cache
+            for _ in range(2):
+                for srv in (self.a, self.b):
+                    self.assertEqual(call(srv)[0], 200)
+
+        in_ws = lambda srv: srv.request("GET", ws_path, token=vera)
+        warm(in_ws)
+        st, body, _ = self.a.request("PUT", "/v1/workspaces/%s/members/vera" % ws["id"], {"role": "none"},
+                                     token=self.tok)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(in_ws(self.a)[0], 404)
+        refused_within("membership removal", self.b, in_ws, (404,))
+
+        me = lambda srv: srv.request("GET", "/v1/me", token=vera2)
+        warm(me)
+        st, body, _ = self.a.request("PUT", "/v1/me/password",
+                                     {"current": "vera-password-1", "password": "vera-password-2"}, token=vera)
+        self.assertEqual((st, body.get("tokens_revoked")), (200, 2), body)
+        self.assertEqual(me(self.a)[0], 401)
+        refused_within("password change", self.b, me, (401,))
+
+        ask = lambda srv: srv.request("POST", predict, question, token=self.tok)
+        warm(ask)
+        self.assertEqual(self.a.request("DELETE", "/v1/trainees/" + tr, token=self.tok)[0], 200)
+        self.assertEqual(ask(self.a)[0], 404)
+        refused_within("trainee deletion", self.b, ask, (404,))
+
     def test_fifty_jobs_run_once(self):
         trainees = []
         for i in range(5):

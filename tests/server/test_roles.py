@@ -336,6 +336,32 @@ class RolesTest(unittest.TestCase):
         self.assertEqual(states[-1], "cancelled")
         self.assertLess(took, 10)
 
+    def test_stopped_worker_hands_its_job_over_at_once(self):
+        tr, _ = self.trainee("roles-stop")
+        jid = self.submit_synth(tr, 1000000)
+        deadline = time.time() + 60
+        while not self.ran_on('"msg":"job started","job":"%s"' % jid):
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        runner = self.ran_on('"msg":"job started","job":"%s"' % jid)[0]
+        self.workers.remove(runner)
+        self.workers.append(self.start_worker(len(self.workers) + 13))
+        t0 = time.time()
+        self.assertEqual(runner.stop(), 0)  # SIGTERM, as a scale-down or a rollout does
+        self.assertTrue(any('"msg":"re-queued jobs interrupted by this shutdown"' in line
+                            for line in runner.log_lines), runner.log_lines[-10:])
+        while True:  # another worker runs it again, without waiting for the lease to end
+            job = self.req("GET", "/v1/jobs/" + jid)[1]
+            # (>= 2: on a loaded machine a step can outlast the short test lease, see above)
+            if job["state"] == "running" and job["attempts"] >= 2:
+                break
+            self.assertLess(time.time() - t0, 60, job)
+            time.sleep(0.05)
+        sys.stderr.write("\njob running again on another worker %.2f s after SIGTERM of its worker\n"
+                         % (time.time() - t0))
+        self.assertEqual(self.req("POST", "/v1/jobs/%s/cancel" % jid)[0], 202)
+        self.assertEqual(self.api.wait_job(jid, self.tok, timeout=60)["state"], "cancelled")
+
     def test_killed_api_replica_balancer_routes_around(self):
         tr, _ = self.trainee("roles-lb")
         body = json.dumps({"targets": ["species"], "rows": [ROW]}).encode()

@@ -115,6 +115,16 @@ class TrustedProxyTest(unittest.TestCase):
                 return True
         return False
 
+    def test_account_count_ignores_case(self):
+        # Sign-in finds "admin" as "ADMIN" too, so every spelling counts against one account;
+        # each guess comes from another client so that only the account's count can block.
+        with CohortServer(BIN, extra_args=self.ARGS + ["--trusted_proxies", "127.0.0.1"]) as srv:
+            for i, name in enumerate(["admin", "ADMIN", "Admin", "aDmIn"]):
+                st = login(srv, name, "wrong-password", headers={"X-Forwarded-For": "198.51.100.%d" % i})[0]
+                self.assertEqual(st, 401)
+            st, body, _ = login(srv, "ADMIN", srv.admin_password, headers={"X-Forwarded-For": "198.51.100.9"})
+            self.assertEqual((st, body["error"]["code"]), (429, "too_many_attempts"), body)
+
     def test_forwarded_for_ignored_from_untrusted_peer(self):
         # 127.0.0.1 is not trusted here (this overrides the cluster's setting), so made-up
         # headers do not let one client spread its guesses over many addresses.

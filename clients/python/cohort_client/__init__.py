@@ -7,7 +7,7 @@
     tr.predict([{"island": "Biscoe", "bill_length_mm": 45}], ["species"])
 """
 from ._sse import Event, parse_sse
-from .client import DEFAULT_URL, DEFAULT_WAIT_TIMEOUT, VERSION, Client
+from .client import DEFAULT_URL, DEFAULT_WAIT_TIMEOUT, VERSION, Client, UnseenValueWarning
 from .errors import CohortConnectionError, CohortError, JobFailedError, WaitTimeoutError
 from .resources import Dataset, Job, Report, Resource, Trainee, Workspace
 
@@ -16,5 +16,5 @@ __version__ = VERSION
 __all__ = [
     "Client", "CohortError", "CohortConnectionError", "JobFailedError", "WaitTimeoutError", "Resource", "Workspace",
     "Dataset", "Trainee", "Job", "Report", "Event", "parse_sse", "DEFAULT_URL", "DEFAULT_WAIT_TIMEOUT",
-    "__version__",
+    "UnseenValueWarning", "__version__",
 ]

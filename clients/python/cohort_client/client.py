@@ -7,6 +7,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 
 from . import _rows
 from ._sse import parse_sse
@@ -36,6 +37,19 @@ def _env_wait_timeout():
 def _quote(segment):
     return urllib.parse.quote(str(segment), safe="")
 
+
+
+class UnseenValueWarning(UserWarning):
+    """A prediction's context held a category the trainee never saw, so it informed nothing."""
+
+
+def _warn_unseen(preds):
+    unseen = [(i, u) for i, p in enumerate(preds) for u in p.get("unknown") or ()]
+    if unseen:
+        first = "; ".join("row %d: %s %r" % (i, u.get("column"), u.get("value")) for i, u in unseen[:5])
+        more = " and %d more" % (len(unseen) - 5) if len(unseen) > 5 else ""
+        warnings.warn("values never seen in training did not inform the predictions: %s%s" % (first, more),
+                      UnseenValueWarning, stacklevel=3)
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # the API does not redirect; never resend credentials
@@ -404,13 +418,17 @@ class Client:
         features are fine). Returns a list with, per row, {"values": {target: value},
         "uncertainty": {...}, "probabilities": {target: {class: p}} (nominal targets)} and, when
         asked in details ("cases", "contributions"), those. as_frame=True: a DataFrame with one
-        column per target (numbers as numbers; the index of a DataFrame input)."""
+        column per target (numbers as numbers; the index of a DataFrame input).
+        A column the trainee lacks raises CohortError (400, naming the nearest feature). A category
+        the trainee never saw (a context it could not use) is listed in that row's "unknown"
+        ([{"column", "value"}]) and warned about with UnseenValueWarning."""
         targets = [targets] if isinstance(targets, str) else list(targets)
         body = _drop_none({"targets": targets, "rows": _rows.to_records(rows),
                            "contexts": [contexts] if isinstance(contexts, str) else contexts,
                            "details": [details] if isinstance(details, str) else details})
         reply = self._request_json("POST", "/v1/trainees/%s/predict" % _quote(ident(trainee)), body=body)
         preds = reply["predictions"]
+        _warn_unseen(preds)
         if as_frame:
             return _rows.frame([p["values"] for p in preds], columns=targets,
                                index=rows.index if _rows.is_frame(rows) else None)

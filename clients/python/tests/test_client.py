@@ -22,7 +22,8 @@ from harness import CohortServer  # noqa: E402
 
 import cohort_client  # noqa: E402
 from cohort_client import (Client, CohortConnectionError, CohortError, Dataset, Event, Job,  # noqa: E402
-                           JobFailedError, Report, Trainee, WaitTimeoutError, Workspace, parse_sse)
+                           JobFailedError, Report, Trainee, UnseenValueWarning, WaitTimeoutError, Workspace,
+                           parse_sse)
 
 COHORT_BIN = os.environ.get("COHORT_BIN") or os.path.join(REPO, "build", "cohort")
 PENGUINS = os.path.join(REPO, "tests", "data", "penguins.csv")
@@ -399,6 +400,16 @@ class ModelTest(ServerCase):
         with self.assertRaises(CohortError) as ctx:
             self.trainee.predict([{"island": "Biscoe"}], ["species"], details=["everything"])
         self.assertCohortError(ctx, 400, "invalid", "details")
+        # A misspelt column is refused with the nearest name; an unseen category is warned about.
+        with self.assertRaises(CohortError) as ctx:
+            self.trainee.predict([{"flipper_lenght_mm": 200}], ["species"])
+        self.assertCohortError(ctx, 400, "invalid", "rows")
+        self.assertIn("did you mean 'flipper_length_mm'?", str(ctx.exception))
+        with self.assertWarns(UnseenValueWarning) as w:
+            preds = self.trainee.predict([{"island": "Biscoe"}, {"island": "Mars"}], ["species"])
+        self.assertIn("row 1: island 'Mars'", str(w.warning))
+        self.assertNotIn("unknown", preds[0])
+        self.assertEqual(preds[1]["unknown"], [{"column": "island", "value": "Mars"}])
 
     def test_anomalies(self):
         top = self.trainee.anomalies(top=5)
