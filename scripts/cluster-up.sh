@@ -127,6 +127,7 @@ s3_secret_access_key_file = $DIR/s3-secret
 bus = nats://127.0.0.1:$NATS_PORT
 bus_redis = redis://127.0.0.1:$REDIS_PORT
 admin_user = admin
+trusted_proxies = 127.0.0.1
 admin_password_file = $DIR/admin-password
 EOF
 echo "$URL" >"$DIR/url"

@@ -669,6 +669,140 @@ static void test_user_revoke(void **state) {
   (void)state;
 }
 
+/* ---------------------------------------------------------------- sign-in backoff */
+
+static int64_t blocked(co_store *s, const char *key, int64_t now) {
+  int64_t left = -1;
+  OK(s->ops->login_blocked(s, key, now, &left));
+  return left;
+}
+
+static int64_t fail_at(co_store *s, const char *key, int free_failures, int64_t max_ms, int64_t now) {
+  int64_t until = -1;
+  OK(s->ops->login_fail(s, key, free_failures, max_ms, now, &until));
+  return until;
+}
+
+/* The rule of store.h: free failures, then 1 s, 2 s, 4 s ... capped; a success or a quiet
+ * max_ms after the block starts the count again; keys are independent. */
+static void test_login_backoff(void **state) {
+  co_store *s = open_store("login.db");
+  const int64_t max = 4000, t = 1000000;
+  assert_int_equal(blocked(s, "user:alice", t), 0); /* unknown */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(fail_at(s, "user:alice", 3, max, t), t); /* free */
+  assert_int_equal(blocked(s, "user:alice", t), 0);
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t), t + 1000);
+  assert_int_equal(blocked(s, "user:alice", t), 1000);
+  assert_int_equal(blocked(s, "user:alice", t + 999), 1);
+  assert_int_equal(blocked(s, "user:alice", t + 1000), 0);
+  assert_int_equal(blocked(s, "client:127.0.0.1", t), 0);
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t + 1000), t + 3000); /* 2 s */
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t + 3000), t + 7000); /* 4 s = max */
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t + 7000), t + 11000);
+  /* A failure that races a running block (two replicas) never shortens it. */
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t + 1), t + 11000);
+  assert_int_equal(blocked(s, "user:alice", t + 10000), 1000);
+  /* Quiet for longer than max after the block: the count starts again (free). */
+  assert_int_equal(fail_at(s, "user:alice", 3, max, t + 11000 + max + 1), t + 11000 + max + 1);
+  assert_int_equal(blocked(s, "user:alice", t + 11000 + max + 1), 0);
+  /* A success clears it; clearing an unknown key is fine. */
+  for (int i = 0; i < 4; i++)
+    fail_at(s, "user:bob", 3, max, t);
+  assert_int_equal(blocked(s, "user:bob", t), 1000);
+  OK(s->ops->login_clear(s, "user:bob"));
+  OK(s->ops->login_clear(s, "user:nobody"));
+  assert_int_equal(blocked(s, "user:bob", t), 0);
+  assert_int_equal(fail_at(s, "user:bob", 3, max, t), t);
+  /* Many failures with a long maximum: the doubling is capped, never overflows. */
+  const int64_t day = 86400000;
+  for (int i = 0; i < 70; i++)
+    fail_at(s, "user:carol", 1, day, t);
+  assert_int_equal(blocked(s, "user:carol", t), day);
+  /* A key with odd bytes is just a key. */
+  assert_int_equal(fail_at(s, "user:o'brien; --", 1, max, t), t);
+  assert_int_equal(fail_at(s, "user:o'brien; --", 1, max, t), t + 1000);
+  s->ops->close(s);
+  (void)state;
+}
+
+/* Old rows go: each failure deletes at most 32 rows quiet for longer than max_ms. */
+static void test_login_backoff_expiry(void **state) {
+  co_store *s = open_store("login_expiry.db");
+  const int64_t max = 4000, t = 1000000;
+  char key[32];
+  for (int i = 0; i < 40; i++) {
+    snprintf(key, sizeof key, "client:10.0.0.%d", i);
+    fail_at(s, key, 3, max, t);
+  }
+  fail_at(s, "user:fresh", 3, max, t + max); /* quiet for exactly max: kept */
+  assert_int_equal(raw_int("login_expiry.db", "SELECT COUNT(*) FROM login_backoff"), 41);
+  fail_at(s, "user:late", 3, max, t + max + 1);
+  assert_int_equal(raw_int("login_expiry.db", "SELECT COUNT(*) FROM login_backoff"), 41 - 32 + 1);
+  fail_at(s, "user:later", 3, max, t + max + 2);
+  assert_int_equal(raw_int("login_expiry.db", "SELECT COUNT(*) FROM login_backoff"), 3);
+  assert_int_equal(raw_int("login_expiry.db", "SELECT COUNT(*) FROM login_backoff WHERE key LIKE 'client:%'"),
+                   0);
+  /* An expired key that fails again starts from 1 whether or not its row was purged. */
+  for (int i = 0; i < 4; i++)
+    fail_at(s, "user:fresh", 3, max, t + 3 * max);
+  assert_int_equal(blocked(s, "user:fresh", t + 3 * max), 1000);
+  s->ops->close(s);
+  (void)state;
+}
+
+/* Failures recorded at once through two handles (two processes on one store) all count: 2 x 50
+ * failures with 99 free ones leave the key blocked by the 100th. */
+enum { LOGIN_RACE = 50 };
+
+typedef struct login_racer {
+  const char *db;
+  pthread_barrier_t *go;
+  cohort_status err;
+  char errmsg[256];
+} login_racer;
+
+static void *login_race(void *arg) {
+  login_racer *lr = arg;
+  co_store *s = NULL;
+  cohort_status st = open_named(lr->db, &s);
+  pthread_barrier_wait(lr->go);
+  for (int i = 0; st == COHORT_OK && i < LOGIN_RACE; i++)
+    st = s->ops->login_fail(s, "user:raced", 2 * LOGIN_RACE - 1, 60000, 5000000, NULL);
+  if (st != COHORT_OK) {
+    lr->err = st;
+    co_strlcpy(lr->errmsg, cohort_errmsg(), sizeof lr->errmsg);
+  }
+  if (s)
+    s->ops->close(s);
+  return NULL;
+}
+
+static void test_login_backoff_concurrent(void **state) {
+  co_store *s = open_store("login_race.db");
+  pthread_t th[2];
+  pthread_barrier_t go;
+  login_racer lr[2];
+  memset(lr, 0, sizeof lr);
+  pthread_barrier_init(&go, NULL, 2);
+  for (int t = 0; t < 2; t++) {
+    lr[t].db = "login_race.db";
+    lr[t].go = &go;
+    assert_int_equal(pthread_create(&th[t], NULL, login_race, &lr[t]), 0);
+  }
+  for (int t = 0; t < 2; t++)
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+  pthread_barrier_destroy(&go);
+  for (int t = 0; t < 2; t++)
+    if (lr[t].err != COHORT_OK)
+      fail_msg("racer %d: %s (%s)", t, cohort_strerror(lr[t].err), lr[t].errmsg);
+  assert_int_equal(raw_int("login_race.db", "SELECT failures FROM login_backoff WHERE key = 'user:raced'"),
+                   2 * LOGIN_RACE);
+  assert_int_equal(blocked(s, "user:raced", 5000000), 1000);
+  s->ops->close(s);
+  (void)state;
+}
+
 /* ---------------------------------------------------------------- datasets, trainees, reports */
 
 static void test_datasets(void **state) {
@@ -1826,6 +1960,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspaces_members),
       cmocka_unit_test(test_tokens_sessions),
       cmocka_unit_test(test_user_revoke),
+      cmocka_unit_test(test_login_backoff),
+      cmocka_unit_test(test_login_backoff_expiry),
+      cmocka_unit_test(test_login_backoff_concurrent),
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
       cmocka_unit_test(test_checksums),
@@ -1846,6 +1983,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_users),
       cmocka_unit_test(test_workspaces_members),
       cmocka_unit_test(test_tokens_sessions),
+      cmocka_unit_test(test_login_backoff),
+      cmocka_unit_test(test_login_backoff_expiry),
+      cmocka_unit_test(test_login_backoff_concurrent),
       cmocka_unit_test(test_datasets),
       cmocka_unit_test(test_trainees),
       cmocka_unit_test(test_checksums),

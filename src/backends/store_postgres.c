@@ -169,6 +169,13 @@ static const char *const migrations[] = {
     "ALTER TABLE trainees ADD COLUMN blob_sha256 TEXT NOT NULL DEFAULT '',"
     "  ADD COLUMN blob_bytes BIGINT NOT NULL DEFAULT 0,"
     "  ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';",
+    /* 3: sign-in backoff (store version 4), shared by every API replica. until_ms is when the
+     * key went quiet: the end of its block, or its last failure if that started none. */
+    "CREATE TABLE login_backoff("
+    "  key TEXT PRIMARY KEY,"
+    "  failures INTEGER NOT NULL,"
+    "  until_ms BIGINT NOT NULL);"
+    "CREATE INDEX login_backoff_until ON login_backoff(until_ms);",
 };
 
 enum { PG_SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
@@ -885,6 +892,55 @@ static cohort_status pg_user_revoke(co_store *cs, const char *user_id, const cha
       *ntokens = n[1];
   }
   return rc;
+}
+
+/* ---------------------------------------------------------------- sign-in backoff */
+
+/* The failure count after this one ($2 free_failures, $3 max_ms, $4 now_ms; b is the stored
+ * row): a key quiet for longer than max_ms starts again from 1. */
+#define PG_LOGIN_FAILS "(CASE WHEN $4 - b.until_ms > $3 THEN 1 ELSE b.failures + 1 END)"
+enum { LOGIN_PURGE_ROWS = 32 }; /* stale rows deleted per failure, at most */
+
+/* The count and the block come from one upsert: INSERT ... ON CONFLICT takes the row lock and
+ * computes from the row as it is then, so failures arriving at once on several replicas each
+ * add one (READ COMMITTED re-reads the newest row version on conflict). */
+static cohort_status pg_login_fail(co_store *cs, const char *key, int free_failures, int64_t max_ms,
+                                   int64_t now_ms, int64_t *until_ms) {
+  pg_store *s = pg(cs);
+  int64_t until = 0;
+  /* Stale rows first, a bounded batch, skipping rows another replica holds; not in the upsert's
+   * statement, which must not touch its own row twice. */
+  cohort_status rc = pg_do(s, "login_fail", NULL,
+                           "DELETE FROM login_backoff WHERE key IN (SELECT key FROM login_backoff"
+                           " WHERE until_ms < $1 ORDER BY until_ms LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                           "li", now_ms - max_ms, (int)LOGIN_PURGE_ROWS);
+  if (rc != COHORT_OK)
+    return rc;
+  /* The block doubles from 1 s per failure past the free ones (the shift is capped before it
+   * could overflow) and never shortens one already running. */
+  rc = pg_query_one(s, "login_fail", "login key", key, read_count, &until,
+                    "INSERT INTO login_backoff AS b (key, failures, until_ms)"
+                    " VALUES ($1, 1, $4 + CASE WHEN 1 > $2 THEN LEAST($3, 1000) ELSE 0 END)"
+                    " ON CONFLICT (key) DO UPDATE SET failures = " PG_LOGIN_FAILS ","
+                    " until_ms = GREATEST(b.until_ms, $4 + CASE WHEN " PG_LOGIN_FAILS " > $2"
+                    "   THEN LEAST($3, 1000::bigint << LEAST(" PG_LOGIN_FAILS " - $2 - 1, 30)) ELSE 0 END)"
+                    " RETURNING until_ms",
+                    "sill", key, free_failures, max_ms, now_ms);
+  if (rc == COHORT_OK && until_ms)
+    *until_ms = until;
+  return rc;
+}
+
+static cohort_status pg_login_blocked(co_store *cs, const char *key, int64_t now_ms, int64_t *left_ms) {
+  *left_ms = 0;
+  cohort_status rc = pg_query_one(pg(cs), "login_blocked", "login key", key, read_count, left_ms,
+                                  "SELECT until_ms - $2 FROM login_backoff WHERE key = $1 AND until_ms > $2",
+                                  "sl", key, now_ms);
+  return rc == COHORT_ENOTFOUND ? COHORT_OK : rc;
+}
+
+static cohort_status pg_login_clear(co_store *cs, const char *key) {
+  return pg_do(pg(cs), "login_clear", NULL, "DELETE FROM login_backoff WHERE key = $1", "s", key);
 }
 
 /* ---------------------------------------------------------------- workspaces and members */
@@ -1680,6 +1736,9 @@ static const co_store_ops pg_ops = {
     .mark_corrupt = pg_mark_corrupt,
     .set_checksum = pg_set_checksum,
     .integrity_check = pg_integrity_check,
+    .login_fail = pg_login_fail,
+    .login_blocked = pg_login_blocked,
+    .login_clear = pg_login_clear,
 };
 
 /* Brings the schema to PG_SCHEMA_VERSION in one transaction under PG_LOCK_MIGRATE, so processes

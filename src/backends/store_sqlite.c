@@ -143,6 +143,13 @@ static const char *const migrations[] = {
     "ALTER TABLE trainees ADD COLUMN blob_sha256 TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE trainees ADD COLUMN blob_bytes INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE trainees ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';",
+    /* 3: sign-in backoff (store version 4), shared by every process on the file. until_ms is
+     * when the key went quiet: the end of its block, or its last failure if that started none. */
+    "CREATE TABLE login_backoff("
+    "  key TEXT PRIMARY KEY,"
+    "  failures INTEGER NOT NULL,"
+    "  until_ms INTEGER NOT NULL);"
+    "CREATE INDEX login_backoff_until ON login_backoff(until_ms);",
 };
 
 enum { SQ_SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
@@ -922,6 +929,68 @@ unlock:
   return rc;
 }
 
+/* ---------------------------------------------------------------- sign-in backoff */
+
+/* The failure count after this one (?2 free_failures, ?3 max_ms, ?4 now_ms; bare columns are the
+ * stored row): a key quiet for longer than max_ms starts again from 1. */
+#define SQ_LOGIN_FAILS "(CASE WHEN ?4 - until_ms > ?3 THEN 1 ELSE failures + 1 END)"
+enum { LOGIN_PURGE_ROWS = 32 }; /* stale rows deleted per failure, at most */
+
+static cohort_status sq_login_fail(co_store *cs, const char *key, int free_failures, int64_t max_ms,
+                                   int64_t now_ms, int64_t *until_ms) {
+  sq_store *s = sq(cs);
+  sqlite3_stmt *st = NULL;
+  cohort_status rc;
+  sq_lock(s);
+  if ((rc = sq_begin(s, "login_fail")) != COHORT_OK)
+    goto unlock;
+  rc = sq_run(s, "login_fail", NULL,
+              "DELETE FROM login_backoff WHERE key IN (SELECT key FROM login_backoff WHERE until_ms < ?"
+              " ORDER BY until_ms LIMIT ?)",
+              "li", now_ms - max_ms, (int)LOGIN_PURGE_ROWS);
+  /* The block doubles from 1 s per failure past the free ones (the shift is capped before it
+   * could overflow) and never shortens one already running. */
+  if (rc == COHORT_OK)
+    rc = sq_prepare(s, &st, "login_fail",
+                    "INSERT INTO login_backoff(key, failures, until_ms)"
+                    " VALUES (?1, 1, ?4 + CASE WHEN 1 > ?2 THEN min(?3, 1000) ELSE 0 END)"
+                    " ON CONFLICT(key) DO UPDATE SET failures = " SQ_LOGIN_FAILS ","
+                    " until_ms = max(until_ms, ?4 + CASE WHEN " SQ_LOGIN_FAILS " > ?2"
+                    "   THEN min(?3, 1000 << min(" SQ_LOGIN_FAILS " - ?2 - 1, 30)) ELSE 0 END)"
+                    " RETURNING until_ms",
+                    "sill", key, free_failures, max_ms, now_ms);
+  if (rc == COHORT_OK)
+    rc = sq_row(s, st, "login_fail", "login key", key);
+  if (rc == COHORT_OK && until_ms)
+    *until_ms = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  rc = sq_end(s, "login_fail", rc);
+unlock:
+  sq_unlock(s);
+  return rc;
+}
+
+static cohort_status read_left(sqlite3_stmt *st, void *out) {
+  *(int64_t *)out = sqlite3_column_int64(st, 0);
+  return COHORT_OK;
+}
+
+static cohort_status sq_login_blocked(co_store *cs, const char *key, int64_t now_ms, int64_t *left_ms) {
+  *left_ms = 0;
+  cohort_status rc = sq_query_one(sq(cs), "login_blocked", "login key", key, read_left, left_ms,
+                                  "SELECT until_ms - ?2 FROM login_backoff WHERE key = ?1 AND until_ms > ?2",
+                                  "sl", key, now_ms);
+  return rc == COHORT_ENOTFOUND ? COHORT_OK : rc;
+}
+
+static cohort_status sq_login_clear(co_store *cs, const char *key) {
+  sq_store *s = sq(cs);
+  sq_lock(s);
+  cohort_status rc = sq_run(s, "login_clear", NULL, "DELETE FROM login_backoff WHERE key = ?", "s", key);
+  sq_unlock(s);
+  return rc;
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 static cohort_status sq_session_create(co_store *cs, const co_session *se) {
@@ -1624,6 +1693,9 @@ static const co_store_ops sq_ops = {
     .mark_corrupt = sq_mark_corrupt,
     .set_checksum = sq_set_checksum,
     .integrity_check = sq_integrity_check,
+    .login_fail = sq_login_fail,
+    .login_blocked = sq_login_blocked,
+    .login_clear = sq_login_clear,
 };
 
 /* Runs a PRAGMA and checks the value it reports back (SQLite ignores what it cannot do). */

@@ -32,7 +32,7 @@ cohort_status co_session_lookup(co_store *s, const char *hash, co_session *se, c
 /* Constant-time comparison of two NUL-terminated strings. */
 int co_secret_equal(const char *a, const char *b);
 
-/* Sign-in throttling (process-wide state; every call is O(CO_LOGIN_KEYS) at most).
+/* Sign-in throttling.
  *
  * The password gate bounds Argon2id work (64 MiB and ~50 ms each): at most `running` checks at
  * once and at most `waiting` more callers waiting up to wait_ms for a slot; 1 = entered (call
@@ -41,13 +41,7 @@ int co_secret_equal(const char *a, const char *b);
 int co_pwgate_enter(int running, int waiting, int64_t wait_ms);
 void co_pwgate_leave(void);
 
-/* Failure backoff by key ("user:<name>", "client:<address>"): after free_failures failures in a
- * row, each further failure blocks the key for 1 s, 2 s, 4 s ... up to max_ms; a success (or
- * max_ms without failures after the block ends) clears it. Keys live in a fixed table; when it is full the
- * entry whose block ended longest ago is reused. co_login_blocked_ms returns the milliseconds left. */
-enum { CO_LOGIN_KEYS = 4096, CO_LOGIN_KEY_MAX = 160 };
-int64_t co_login_blocked_ms(const char *key, int64_t now_ms);
-void co_login_failed(const char *key, int free_failures, int64_t max_ms, int64_t now_ms);
-void co_login_succeeded(const char *key);
+/* Failure backoff per account and per client lives in the store (login_fail, login_blocked,
+ * login_clear in store.h), so every process on one store sees every failure. */
 
 #endif

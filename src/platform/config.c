@@ -93,6 +93,9 @@ static const setting settings[] = {
         "API tokens expire after this many days unless created with ttl_days (default 90)"),
     INT("login_backoff_max_s", login_backoff_max_s, 1, 86400,
         "longest backoff after failed sign-ins; it doubles from 1 s (default 300)"),
+    STR("trusted_proxies", trusted_proxies,
+        "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client for "
+        "sign-in backoff and logs (default none: the peer is the client)"),
     INT("store_pool_size", store_pool_size, 1, 1000,
         "PostgreSQL store: connections this process keeps open at most (default 8)"),
     INT("store_timeout_ms", store_timeout_ms, 100, 3600000,

@@ -54,6 +54,9 @@ typedef struct co_config {
   int login_free_failures;
   int login_backoff_max_s;
   int token_ttl_days; /* API tokens expire after this by default (a request may ask 1..3650) */
+  /* Peers (addresses or CIDRs) whose X-Forwarded-For names the client, for the per-client
+   * sign-in backoff and the logs; empty = the peer is the client. */
+  char trusted_proxies[1024];
   /* PostgreSQL store tuning (ignored by the embedded store). */
   int store_pool_size;     /* connections per process */
   int store_timeout_ms;    /* statement_timeout, connect timeout, wait for a free connection */

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define CO_STORE_VERSION 3
+#define CO_STORE_VERSION 4
 
 enum {
   CO_ID_MAX = 40,    /* "ws_" + 22 base32 chars, with room */
@@ -31,7 +31,8 @@ enum {
   CO_ERROR_MAX = 512,
   CO_BLOB_MAX = 160,  /* blob key, e.g. "trainees/tr_xxx/v3.cohort" */
   CO_SHA256_HEX = 65, /* hex SHA-256 of an object and its NUL */
-  CO_CORRUPT_MAX = 256
+  CO_CORRUPT_MAX = 256,
+  CO_LOGIN_KEY_MAX = 160 /* sign-in backoff key, e.g. "user:<name>" */
 };
 
 typedef enum co_role { CO_ROLE_NONE = 0, CO_ROLE_VIEWER = 1, CO_ROLE_EDITOR = 2, CO_ROLE_OWNER = 3 } co_role;
@@ -298,6 +299,22 @@ typedef struct co_store_ops {
    * (PostgreSQL: data checksums, amcheck) only checks that it answers. */
   cohort_status (*integrity_check)(co_store *s, int full, void (*fn)(void *ctx, const char *line), void *ctx,
                                    int64_t *problems);
+
+  /* ---- version 4: sign-in backoff shared by every process on the store (issue 12), so N API
+   * replicas do not give an attacker N times the guesses. Keys are "user:<name>" or
+   * "client:<address>" (at most CO_LOGIN_KEY_MAX - 1 bytes). After free_failures failures in a
+   * row, each further failure blocks the key for 1 s, 2 s, 4 s ... up to max_ms; a success
+   * (login_clear) or max_ms without failures after the block ends starts the count again. */
+  /* Records one failure at now_ms in one atomic step, so concurrent failures from several
+   * processes all count; *until_ms (NULL = not wanted) gets the end of the key's block, or now_ms
+   * when this failure was free. Also deletes a few rows quiet for longer than max_ms (bounded
+   * work per call), so the table holds only keys active within the last backoff window. */
+  cohort_status (*login_fail)(co_store *s, const char *key, int free_failures, int64_t max_ms, int64_t now_ms,
+                              int64_t *until_ms);
+  /* *left_ms: how long key stays blocked after now_ms; 0 when it is not (or unknown). */
+  cohort_status (*login_blocked)(co_store *s, const char *key, int64_t now_ms, int64_t *left_ms);
+  /* Forgets key's failures (after a successful sign-in). Unknown keys are fine. */
+  cohort_status (*login_clear)(co_store *s, const char *key);
 } co_store_ops;
 
 /* Every backend's handle starts with its ops table. */

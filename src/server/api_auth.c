@@ -4,9 +4,7 @@
 #include "co_base.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -43,18 +41,11 @@ static void make_dummy(void) {
 
 /* ---------------------------------------------------------------- sign-in throttling */
 
-/* "client:<address>": IPv6 clients by their /64, which one host can fill with addresses. */
+/* "client:<address>" (see trusted_proxies): IPv6 clients by their /64, which one host can fill
+ * with addresses. */
 static void client_key(co_req *r, char *out, size_t cap) {
-  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  char addr[INET6_ADDRSTRLEN] = "unknown";
-  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-  if (sa && sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
-  } else if (sa && sa->sa_family == AF_INET6) {
-    struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-    memset(a.s6_addr + 8, 0, 8);
-    inet_ntop(AF_INET6, &a, addr, sizeof addr);
-  }
+  char addr[64];
+  co_ipaddr_format(&r->client, 1, addr, sizeof addr);
   snprintf(out, cap, "client:%s", addr);
 }
 
@@ -80,21 +71,56 @@ static int pwgate_enter_now(co_req *r) {
   return 0;
 }
 
-/* 0 if neither the account nor the client is in backoff; otherwise replies 429. */
+/* "user:<name>", ASCII case folded: sign-in finds a user whatever the case of the name (as the
+ * store's lower() does), so "ADMIN" and "admin" must share one count. */
+static void account_key(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "user:%.140s", name);
+  for (char *c = out + 5; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
+}
+
+/* The backoff state is in the store, shared by every process on it (N API replicas must not give
+ * N times the guesses). 1 if neither the account nor the client (ckey NULL: not asked) is in
+ * backoff; otherwise 0 after replying 429, or the store's failure (503 while it is down). */
 static int login_allowed(co_req *r, const char *ukey, const char *ckey) {
-  int64_t now = co_now_ms(), a = co_login_blocked_ms(ukey, now), b = co_login_blocked_ms(ckey, now);
+  co_store *s = r->p->store;
+  int64_t now = co_now_ms(), a = 0, b = 0;
+  cohort_status st = s->ops->login_blocked(s, ukey, now, &a);
+  if (st == COHORT_OK && ckey)
+    st = s->ops->login_blocked(s, ckey, now, &b);
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return 0;
+  }
   if (a == 0 && b == 0)
     return 1;
   reply_retry(r, a > b ? a : b, "too_many_attempts", "too many failed sign-ins");
   return 0;
 }
 
-static void login_failed(co_req *r, const char *ukey, const char *ckey) {
+/* Counts a failure against the account and (ckey not NULL) the client. 1 = counted; 0 after
+ * replying the store's failure: a guess that cannot be counted is not answered. */
+static int login_failed(co_req *r, const char *ukey, const char *ckey) {
   const co_config *c = &r->p->cfg;
+  co_store *s = r->p->store;
   int64_t now = co_now_ms(), max_ms = (int64_t)c->login_backoff_max_s * 1000;
-  co_login_failed(ukey, c->login_free_failures, max_ms, now);
-  if (ckey)
-    co_login_failed(ckey, c->login_free_failures, max_ms, now);
+  cohort_status st = s->ops->login_fail(s, ukey, c->login_free_failures, max_ms, now, NULL);
+  if (st == COHORT_OK && ckey)
+    st = s->ops->login_fail(s, ckey, c->login_free_failures, max_ms, now, NULL);
+  if (st == COHORT_OK)
+    return 1;
+  co_reply_status(r, st, NULL);
+  return 0;
+}
+
+/* Forgets the account's failures after a correct password; 0 after replying the store's failure. */
+static int login_succeeded(co_req *r, const char *ukey) {
+  cohort_status st = r->p->store->ops->login_clear(r->p->store, ukey);
+  if (st == COHORT_OK)
+    return 1;
+  co_reply_status(r, st, NULL);
+  return 0;
 }
 
 /* The password check of a sign-in, on a thread of its own (co_defer; no store calls here):
@@ -148,7 +174,7 @@ void api_login(co_req *r) {
                    origin ? origin : "", site ? site : "");
     return;
   }
-  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  account_key(name, ukey, sizeof ukey);
   client_key(r, ckey, sizeof ckey);
   if (!login_allowed(r, ukey, ckey))
     return;
@@ -166,7 +192,7 @@ static void login_done(co_req *r) {
   co_store *s = r->p->store;
   const char *name = json_string_value(json_object_get(r->json, "username"));
   char ukey[CO_LOGIN_KEY_MAX], ckey[CO_LOGIN_KEY_MAX];
-  snprintf(ukey, sizeof ukey, "user:%.140s", name);
+  account_key(name, ukey, sizeof ukey);
   client_key(r, ckey, sizeof ckey);
   cohort_status st = r->defer_st;
   co_user u = r->user;
@@ -176,12 +202,13 @@ static void login_done(co_req *r) {
     return;
   }
   if (st != COHORT_OK || !r->defer_ok) {
-    login_failed(r, ukey, ckey);
-    co_reply_error(r, 401, "unauthenticated", "password", "wrong user name or password");
+    if (login_failed(r, ukey, ckey))
+      co_reply_error(r, 401, "unauthenticated", "password", "wrong user name or password");
     return;
   }
   /* Only the account's count: a success must not let one client reset its own guess count. */
-  co_login_succeeded(ukey);
+  if (!login_succeeded(r, ukey))
+    return;
   co_session se;
   char cookie[80], header[256];
   if ((st = co_session_issue(s, u.id, (int64_t)r->p->cfg.session_hours * 3600000, &se, cookie,
@@ -226,19 +253,23 @@ void api_change_password(co_req *r) {
       api_bool(r, "keep_tokens", 0, &keep_tokens))
     return;
   /* The current password is a sign-in by another door: the same gate and account backoff. */
-  snprintf(ukey, sizeof ukey, "user:%.140s", r->user.name);
-  if (!login_allowed(r, ukey, ukey) || !pwgate_enter_now(r))
+  account_key(r->user.name, ukey, sizeof ukey);
+  if (!login_allowed(r, ukey, NULL) || !pwgate_enter_now(r))
     return;
   if (!co_password_verify(r->user.pwhash, cur)) {
     co_pwgate_leave();
-    login_failed(r, ukey, NULL);
-    co_reply_error(r, 403, "forbidden", "current", "current password is wrong");
+    if (login_failed(r, ukey, NULL))
+      co_reply_error(r, 403, "forbidden", "current", "current password is wrong");
     return;
   }
   cohort_status st = co_password_check(pw);
   if (st == COHORT_OK)
     st = co_password_hash(pw, hash);
   co_pwgate_leave();
+  /* The current password was right: the account's count starts again (before any change, so a
+   * store failure here leaves everything as it was). */
+  if (!login_succeeded(r, ukey))
+    return;
   if (st == COHORT_OK)
     st = r->p->store->ops->user_set_password(r->p->store, r->user.id, hash);
   co_authcache_flush(r->p->authcache);
@@ -246,7 +277,6 @@ void api_change_password(co_req *r) {
     co_reply_status(r, st, "password");
     return;
   }
-  co_login_succeeded(ukey);
   st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL,
                                      !keep_tokens, &nsessions, &ntokens);
   co_authcache_flush(r->p->authcache);

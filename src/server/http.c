@@ -46,6 +46,7 @@ struct co_server {
   pthread_mutex_t defer_mu; /* co_defer: requests whose work runs on a thread of its own */
   pthread_cond_t defer_cv;
   int deferred, defer_closed;
+  co_proxies proxies; /* trusted_proxies */
 };
 
 /* Extra headers a handler sets before replying (Set-Cookie, Location...). */
@@ -845,6 +846,40 @@ static int has_control(const char *s) {
   return 0;
 }
 
+enum { XFF_LINES = 8 }; /* X-Forwarded-For header lines kept, the last ones */
+
+typedef struct xff_lines {
+  const char *v[XFF_LINES];
+  int n;
+} xff_lines;
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  xff_lines *l = cls;
+  (void)kind;
+  if (!value || strcasecmp(key, "X-Forwarded-For") != 0)
+    return MHD_YES;
+  if (l->n == XFF_LINES) { /* the right-most entries are the ones a trusted proxy wrote */
+    memmove(l->v, l->v + 1, (XFF_LINES - 1) * sizeof *l->v);
+    l->n--;
+  }
+  l->v[l->n++] = value;
+  return MHD_YES;
+}
+
+/* The client's address: the peer's, or behind a trusted proxy the one it forwards for (every
+ * X-Forwarded-For line counts: a client may send its own, and the proxy appends another). */
+static void find_client(co_req *r) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  co_ipaddr peer;
+  xff_lines l = {{0}, 0};
+  co_ipaddr_from_sockaddr(ci ? ci->client_addr : NULL, &peer);
+  r->client = peer;
+  if (!co_proxies_trust(&r->srv->proxies, &peer))
+    return;
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_xff, &l);
+  co_proxies_client(&r->srv->proxies, &peer, l.v, l.n, &r->client);
+}
+
 static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                  co_req **out) {
   req_full *f = co_calloc(1, sizeof *f);
@@ -862,6 +897,7 @@ static int setup(co_server *srv, struct MHD_Connection *conn, const char *url, c
   else if (has_control(r->path))
     set_pending(r, 400, "invalid", "path", "path: NUL (%00) and control characters are not allowed");
   make_rid(r);
+  find_client(r);
   r->body_max = (size_t)r->p->cfg.max_body_mb << 20;
   r->upload_max = r->p->cfg.max_upload_mb << 20;
   *out = r;
@@ -1118,12 +1154,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   int status = r->replied ? r->status : 499; /* client went away before a reply */
   co_metrics_request(r->route_index, status, secs);
   if (co_log_enabled(status >= 500 ? CO_LOG_WARN : CO_LOG_INFO)) {
-    char st[8], ms[32];
+    char st[8], ms[32], client[64];
     snprintf(st, sizeof st, "%d", status);
     snprintf(ms, sizeof ms, "%.3f", secs * 1e3);
+    co_ipaddr_format(&r->client, 0, client, sizeof client);
     co_log(status >= 500 ? CO_LOG_WARN : CO_LOG_INFO, "request", "rid", r->rid, "method", r->method, "path",
            r->path, "route", r->route ? r->route->pattern : NULL, "status", st, "ms", ms, "user",
-           r->authed ? r->user.name : NULL, NULL);
+           r->authed ? r->user.name : NULL, "client", client, NULL);
   }
   if (r->upload)
     fclose(r->upload);
@@ -1235,6 +1272,10 @@ cohort_status co_server_start(co_platform *p, co_server **out) {
   co_server *s = co_calloc(1, sizeof *s);
   if (!s)
     return co_nomem();
+  if ((st = co_proxies_parse(p->cfg.trusted_proxies, &s->proxies)) != COHORT_OK) {
+    co_free(s);
+    return st;
+  }
   s->p = p;
   pthread_mutex_init(&s->sse_mu, NULL);
   pthread_mutex_init(&s->hb_mu, NULL);

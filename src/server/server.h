@@ -39,6 +39,37 @@ enum {
 
 typedef void (*co_handler)(co_req *r);
 
+/* Client addresses behind reverse proxies (proxies.c). */
+typedef struct co_ipaddr {
+  int family; /* AF_INET, AF_INET6, or 0 when unknown; IPv4-mapped IPv6 is AF_INET */
+  unsigned char b[16];
+} co_ipaddr;
+
+enum { CO_PROXIES_MAX = 32 };
+/* trusted_proxies, parsed: the peers whose X-Forwarded-For is believed. */
+typedef struct co_proxies {
+  int n;
+  co_ipaddr net[CO_PROXIES_MAX];
+  int bits[CO_PROXIES_MAX];
+} co_proxies;
+
+/* Addresses and CIDRs separated by commas or spaces ("10.0.0.0/8, ::1"); EINVAL naming the
+ * entry that is neither. */
+cohort_status co_proxies_parse(const char *list, co_proxies *out);
+int co_proxies_trust(const co_proxies *px, const co_ipaddr *a);
+/* The client behind peer: while the current hop is trusted, the X-Forwarded-For entry it
+ * appended (the request's headers in order, xff[nxff - 1] last; entries read from the right,
+ * at most 32) becomes the current hop. An entry that is not an address stops the walk. */
+void co_proxies_client(const co_proxies *px, const co_ipaddr *peer, const char *const *xff, int nxff,
+                       co_ipaddr *out);
+/* "a.b.c.d", "x::y", "[x::y]", with or without ":port"; 0 if it is none of them. */
+int co_ipaddr_parse(const char *text, size_t len, co_ipaddr *out);
+struct sockaddr;
+void co_ipaddr_from_sockaddr(const struct sockaddr *sa, co_ipaddr *out);
+/* The address as text ("unknown" when unknown); prefix64: an IPv6 address by its /64, which one
+ * host can fill with addresses. */
+void co_ipaddr_format(const co_ipaddr *a, int prefix64, char *out, size_t cap);
+
 typedef struct co_route {
   const char *method;
   const char *pattern; /* "/v1/trainees/{id}/predict": {x} matches one path segment */
@@ -66,6 +97,7 @@ struct co_req {
   char params[CO_MAX_PARAMS][CO_ID_MAX + 64];
   int nparams;
   uint64_t t0;
+  co_ipaddr client; /* the peer, or behind a trusted proxy the client it forwards for */
 
   /* the caller */
   int authed;

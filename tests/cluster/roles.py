@@ -130,7 +130,8 @@ class Cluster:
     def start_cohort(self, verb, i):
         name = "%s-%d" % (verb, i)
         argv = [self.binary, verb, "--listen", "127.0.0.1:0", "--data_dir", os.path.join(self.dir, name),
-                "--instance", "%s-%s" % (self.instance, name)] + self.settings + [
+                "--instance", "%s-%s" % (self.instance, name)] + (
+                ["--trusted_proxies", "127.0.0.1"] if verb == "api" else []) + self.settings + [
                 "--bus", "nats://127.0.0.1:%d" % self.nats_port,
                 "--bus_redis", "redis://127.0.0.1:%d" % self.redis_port]
         proc = self.spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -326,6 +326,56 @@ class TwoServersTest(ClusterCase):
 
 # ---------------------------------------------------------------- PostgreSQL restarts under load
 
+class SharedBackoffTest(ClusterCase):
+    """Sign-in backoff lives in the store: two processes on one database share every count
+    (before, each kept its own table, so N replicas gave N times the guesses)."""
+    ARGS = ["--login_free_failures", "3", "--login_backoff_max_s", "4"]
+
+    def setUp(self):
+        self.db, self.store = cu.new_database("bo")
+        self.a = CohortServer(REAL_BIN, extra_args=cluster_args(self.store, self.db, "a", self.ARGS)).start()
+        self.b = CohortServer(REAL_BIN, extra_args=cluster_args(self.store, self.db, "b", self.ARGS)).start()
+
+    def tearDown(self):
+        cu.psql(cu.env("COHORT_TEST_PG_URL"), "ALTER DATABASE %s ALLOW_CONNECTIONS true" % self.db)
+        for srv in (self.a, self.b):
+            rc = srv.stop()
+            srv.cleanup()
+            self.assertIn(rc, (0, None, -signal.SIGKILL), "\n".join(srv.log_lines[-30:]))
+
+    def login(self, srv, user, password):
+        return srv.request("POST", "/v1/auth/login", {"username": user, "password": password})
+
+    def test_failures_on_two_processes_add_up(self):
+        for srv in (self.a, self.b, self.a, self.b):
+            self.assertEqual(self.login(srv, "admin", "wrong-password")[0], 401)
+        for srv in (self.a, self.b):
+            st, body, hdrs = self.login(srv, "admin", ADMIN_PASSWORD)
+            self.assertEqual((st, body["error"]["code"]), (429, "too_many_attempts"), body)
+            self.assertEqual(hdrs["Retry-After"], "1")
+        self.assertEqual(cu.psql(self.store, "SELECT failures FROM login_backoff WHERE key = 'user:admin'"), [["4"]])
+        time.sleep(1.1)
+        self.assertEqual(self.login(self.b, "admin", ADMIN_PASSWORD)[0], 200)
+        self.assertEqual(cu.psql(self.store, "SELECT count(*) FROM login_backoff WHERE key = 'user:admin'"), [["0"]])
+
+    def test_store_outage_is_503(self):
+        self.assertEqual(self.login(self.a, "admin", "wrong-password")[0], 401)
+        # This database alone goes away: new connections refused, the open ones ended.
+        base = cu.env("COHORT_TEST_PG_URL")
+        cu.psql(base, "ALTER DATABASE %s ALLOW_CONNECTIONS false" % self.db)
+        cu.psql(base, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s'" % self.db)
+        for srv in (self.a, self.b):
+            st, body, hdrs = self.login(srv, "admin", "wrong-password")
+            self.assertEqual((st, body["error"]["code"]), (503, "unavailable"), body)
+            self.assertIn("PostgreSQL unavailable", body["error"]["message"])
+            self.assertEqual(hdrs["Retry-After"], "1")
+        cu.psql(base, "ALTER DATABASE %s ALLOW_CONNECTIONS true" % self.db)
+        wait_for("sign-in after the outage", lambda: self.login(self.a, "admin", ADMIN_PASSWORD)[0] == 200, 10)
+        # The failure before the outage counted (the success cleared the account's, not the
+        # client's); none during it.
+        self.assertEqual(cu.psql(self.store, "SELECT key, failures FROM login_backoff"), [["client:127.0.0.1", "1"]])
+
+
 class PostgresRestartTest(ClusterCase):
     OUTAGE_S = 6
     RECOVER_S = 30  # everything works again this long after PostgreSQL is back

@@ -1,6 +1,7 @@
 """Sign-in hardening (issue 12): throttled password checks, backoff per account and per client,
 /healthz answering during a storm of sign-ins. A real `cohort serve` per test on 127.0.0.1;
 every loop is bounded in count and time."""
+import json
 import os
 import re
 import sys
@@ -71,6 +72,75 @@ class BackoffTest(unittest.TestCase):
             st, body, h = srv.request("PUT", "/v1/me/password", {"current": srv.admin_password, "password": "new-password-1"},
                                       token=tok)
             self.assertEqual(st, 429, body)
+
+
+class TrustedProxyTest(unittest.TestCase):
+    """Behind a load balancer every client has the balancer's address: with trusted_proxies the
+    per-client backoff keys on the address the proxy forwards for (X-Forwarded-For), and only
+    entries a trusted hop appended are believed. Under tests/cluster/roles.py HAProxy appends
+    its own line; the walk from the right gives the same client."""
+    ARGS = BackoffTest.ARGS
+
+    def spray(self, srv, n, xff, prefix):
+        return [login(srv, "%s%d" % (prefix, i), "password-1", headers={"X-Forwarded-For": xff} if xff else None)[0]
+                for i in range(n)]
+
+    def test_forwarded_client_from_trusted_proxy(self):
+        with CohortServer(BIN, extra_args=self.ARGS + ["--trusted_proxies", "10.1.0.0/16, 127.0.0.1"]) as srv:
+            self.assertEqual(self.spray(srv, 4, "203.0.113.7", "a"), [401] * 4)
+            # The same client behind the proxy is blocked, also when it prepends made-up hops.
+            self.assertEqual(self.spray(srv, 1, "203.0.113.7", "b"), [429])
+            self.assertEqual(self.spray(srv, 1, "198.51.100.1, 203.0.113.7", "c"), [429])
+            self.assertEqual(self.spray(srv, 1, "198.51.100.1, 203.0.113.7:5555", "c"), [429])
+            # A trusted hop in between (10.1.x) is skipped; the client before it counts.
+            self.assertEqual(self.spray(srv, 1, "203.0.113.7, 10.1.2.3", "d"), [429])
+            # Another client, and the proxy's own requests, are not.
+            self.assertEqual(self.spray(srv, 1, "203.0.113.8", "e"), [401])
+            self.assertEqual(self.spray(srv, 1, "2001:db8::1", "f"), [401])
+            self.assertEqual(self.spray(srv, 1, None, "g"), [401])
+            # The request log names the forwarded client.
+            deadline = time.time() + 10
+            while time.time() < deadline and not self.logged(srv, "203.0.113.8"):
+                time.sleep(0.1)
+            self.assertTrue(self.logged(srv, "203.0.113.8"), srv.log_lines[-5:])
+
+    @staticmethod
+    def logged(srv, client):
+        for line in list(srv.log_lines):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("msg") == "request" and rec.get("client") == client:
+                return True
+        return False
+
+    def test_account_count_ignores_case(self):
+        # Sign-in finds "admin" as "ADMIN" too, so every spelling counts against one account;
+        # each guess comes from another client so that only the account's count can block.
+        with CohortServer(BIN, extra_args=self.ARGS + ["--trusted_proxies", "127.0.0.1"]) as srv:
+            for i, name in enumerate(["admin", "ADMIN", "Admin", "aDmIn"]):
+                st = login(srv, name, "wrong-password", headers={"X-Forwarded-For": "198.51.100.%d" % i})[0]
+                self.assertEqual(st, 401)
+            st, body, _ = login(srv, "ADMIN", srv.admin_password, headers={"X-Forwarded-For": "198.51.100.9"})
+            self.assertEqual((st, body["error"]["code"]), (429, "too_many_attempts"), body)
+
+    def test_forwarded_for_ignored_from_untrusted_peer(self):
+        # 127.0.0.1 is not trusted here (this overrides the cluster's setting), so made-up
+        # headers do not let one client spread its guesses over many addresses.
+        with CohortServer(BIN, extra_args=self.ARGS + ["--trusted_proxies", "10.9.9.9"]) as srv:
+            statuses = [self.spray(srv, 1, "203.0.113.%d" % i, "h%d-" % i)[0] for i in range(5)]
+            self.assertEqual(statuses, [401] * 4 + [429])
+
+    def test_bad_setting_refused(self):
+        srv = CohortServer(BIN, extra_args=["--trusted_proxies", "10.0.0.0/33"])
+        try:
+            with self.assertRaises(RuntimeError):
+                srv.start()
+            self.assertTrue(any("trusted_proxies: '10.0.0.0/33'" in line for line in srv.log_lines),
+                            srv.log_lines[-5:])
+        finally:
+            srv.cleanup()
 
 
 class StormTest(unittest.TestCase):
