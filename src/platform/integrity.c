@@ -218,7 +218,7 @@ void co_corrupt_report(co_platform *p, const char *kind, const char *id, const c
   int changed = 0;
   cohort_status st = p->store->ops->mark_corrupt(p->store, kind, id, blob, reason, &changed);
   if (changed && strcmp(kind, "trainee") == 0) /* the next question reads the marked record */
-    co_authcache_drop_trainee(p->authcache, id);
+    co_platform_trainee_changed(p, id);
   if (!reason[0]) { /* checked good again (restored): the mark is gone */
     if (st == COHORT_OK && changed)
       co_log(CO_LOG_INFO, "object checked good again", "kind", kind, "id", id, "object", blob, NULL);

@@ -204,6 +204,18 @@ static void host_corrupt(void *ctx, const co_trainee *rec, const char *reason) {
   co_corrupt_report(ctx, "trainee", rec->id, rec->blob, reason);
 }
 
+/* "auth.changed": "" = everything, "trainee:<id>" = that trainee's record. */
+static void on_auth_changed(void *ctx, const char *subject, const char *data, size_t len) {
+  co_platform *p = ctx;
+  char id[CO_ID_MAX];
+  if (len > 8 && len - 8 < sizeof id && memcmp(data, "trainee:", 8) == 0) {
+    memcpy(id, data + 8, len - 8);
+    id[len - 8] = '\0';
+    co_authcache_drop_trainee(p->authcache, id);
+  } else
+    co_authcache_flush(p->authcache);
+}
+
 cohort_status co_platform_open(const co_config *cfg, const co_backends *backends, co_platform **out) {
   cohort_status st;
   *out = NULL;
@@ -221,13 +233,14 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     goto fail;
   }
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
-      (st = co_pool_acquire(cfg->compute_threads, &p->pool)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
       (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, host_corrupt, p, &p->host)) != COHORT_OK ||
       (cfg->auth_cache_s > 0 &&
        (st = co_authcache_create((int64_t)cfg->auth_cache_s * 1000, (size_t)cfg->auth_cache_entries,
                                  &p->authcache)) != COHORT_OK) ||
-      (st = bootstrap(p)) != COHORT_OK)
+      (st = bootstrap(p)) != COHORT_OK ||
+      /* after the settings are known good: a bad one is the only line a failed start prints */
+      (st = co_pool_acquire(cfg->compute_threads, &p->pool)) != COHORT_OK)
     goto fail;
   co_reserve_open(p);
   int64_t requeued = 0;
@@ -239,6 +252,9 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
     co_log(CO_LOG_INFO, "re-queued jobs interrupted by the last shutdown", "jobs", n, NULL);
   }
   int shared_bus = strcmp(p->bus->ops->name, "local") != 0;
+  if (p->authcache && shared_bus &&
+      (st = p->bus->ops->subscribe(p->bus, "auth.changed", on_auth_changed, p, &p->auth_sub)) != COHORT_OK)
+    goto fail;
   if (strcmp(cfg->role, "worker") == 0 && !shared_bus) {
     st = co_error(COHORT_EINVAL, "role worker: set bus = nats://... (the local bus reaches no API process)");
     goto fail;
@@ -254,6 +270,19 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
 fail:
   co_platform_close(p);
   return st;
+}
+
+void co_platform_auth_changed(co_platform *p) {
+  co_authcache_flush(p->authcache);
+  if (p->auth_sub)
+    p->bus->ops->publish(p->bus, "auth.changed", "", 0);
+}
+
+void co_platform_trainee_changed(co_platform *p, const char *trainee_id) {
+  char msg[CO_ID_MAX + 8];
+  co_authcache_drop_trainee(p->authcache, trainee_id);
+  if (p->auth_sub && snprintf(msg, sizeof msg, "trainee:%s", trainee_id) < (int)sizeof msg)
+    p->bus->ops->publish(p->bus, "auth.changed", msg, strlen(msg));
 }
 
 int co_platform_remote_calls(const co_platform *p) {
@@ -277,7 +306,7 @@ cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec) {
   json_decref(info);
   if (st != COHORT_OK)
     return st;
-  co_authcache_drop_trainee(p->authcache, rec->id);
+  co_platform_trainee_changed(p, rec->id);
   co_host_drop(p->host, rec->id);
   p->bus->ops->publish(p->bus, "trainees.dropped", rec->id, strlen(rec->id));
   return COHORT_OK;
@@ -289,6 +318,8 @@ void co_platform_close(co_platform *p) {
   co_calls_stop(p->calls); /* hand the trainees' subjects back first, then finish or return jobs */
   co_jobs_stop(p);
   co_host_free(p->host);
+  if (p->auth_sub)
+    p->bus->ops->unsubscribe(p->bus, p->auth_sub);
   co_authcache_destroy(p->authcache);
   co_pool_release(p->pool); /* after the job threads, whose loops borrow from it */
   if (p->bus)

@@ -39,6 +39,7 @@ typedef struct co_platform {
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
   co_authcache *authcache;    /* NULL when auth_cache_s is 0 */
+  co_bus_sub *auth_sub;       /* "auth.changed" from the other processes */
   char instance[CO_NAME_MAX]; /* lease owner of this process's job threads (config "instance") */
   int lock_fd;                /* holds data_dir: one process per data folder */
   int64_t started_ms;
@@ -65,6 +66,12 @@ cohort_status co_data_dir_lock(const char *dir, int *fd);
 /* Deletes the trainee rec describes: its record, then its committed objects (this version and the
  * previous one), and tells every process hosting it to drop it ("trainees.dropped" on the bus). */
 cohort_status co_trainee_remove(co_platform *p, const co_trainee *rec);
+
+/* After a change that narrows access (sign-out, revocation, password or membership change) or a
+ * trainee's deletion or new version: this process's auth cache forgets it now, and the others on
+ * the same bus as soon as "auth.changed" reaches them (auth_cache_s bounds it if it never does). */
+void co_platform_auth_changed(co_platform *p);
+void co_platform_trainee_changed(co_platform *p, const char *trainee_id);
 /* A read found the object blob of dataset or trainee id (kind "dataset" / "trainee") corrupt
  * (reason, from cohort_errmsg()) or, with reason "", good while its record was marked corrupt:
  * logs it, counts it for /metrics and marks or clears the record (integrity.c). */

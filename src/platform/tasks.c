@@ -121,7 +121,7 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
     p->blobs->ops->remove(p->blobs, key);
     return st;
   }
-  co_authcache_drop_trainee(p->authcache, rec->id); /* questions here go to the new version at once */
+  co_platform_trainee_changed(p, rec->id); /* questions here go to the new version at once */
   json_t *old = rec->info_json ? json_loads(rec->info_json, 0, NULL) : NULL;
   const char *before_previous = json_string_value(json_object_get(old, CO_INFO_PREVIOUS_BLOB));
   if (before_previous) /* the backend checks the key */

@@ -229,7 +229,7 @@ static void login_done(co_req *r) {
 void api_logout(co_req *r) {
   if (r->via_session)
     r->p->store->ops->session_delete(r->p->store, r->session.hash);
-  co_authcache_flush(r->p->authcache); /* after every write that narrows access, even a failed one */
+  co_platform_auth_changed(r->p); /* after every write that narrows access, even a failed one */
   co_reply_header(r, "Set-Cookie", "cohort_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
   co_reply_json(r, 200, json_pack("{s:b}", "signed_out", 1));
 }
@@ -272,14 +272,14 @@ void api_change_password(co_req *r) {
     return;
   if (st == COHORT_OK)
     st = r->p->store->ops->user_set_password(r->p->store, r->user.id, hash);
-  co_authcache_flush(r->p->authcache);
+  co_platform_auth_changed(r->p);
   if (st != COHORT_OK) {
     co_reply_status(r, st, "password");
     return;
   }
   st = r->p->store->ops->user_revoke(r->p->store, r->user.id, r->via_session ? r->session.hash : NULL,
                                      !keep_tokens, &nsessions, &ntokens);
-  co_authcache_flush(r->p->authcache);
+  co_platform_auth_changed(r->p);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -339,7 +339,7 @@ void api_tokens_create(co_req *r) {
 
 void api_tokens_delete(co_req *r) {
   cohort_status st = r->p->store->ops->token_delete(r->p->store, r->user.id, r->params[0]);
-  co_authcache_flush(r->p->authcache);
+  co_platform_auth_changed(r->p);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -486,7 +486,7 @@ void api_workspace_delete(co_req *r) {
     return;
   }
   cohort_status st = s->ops->workspace_delete(s, r->workspace_id);
-  co_authcache_flush(r->p->authcache);
+  co_platform_auth_changed(r->p);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -583,7 +583,7 @@ void api_member_set(co_req *r) {
     }
   }
   st = r->p->store->ops->member_set(r->p->store, r->workspace_id, u.id, role);
-  co_authcache_flush(r->p->authcache);
+  co_platform_auth_changed(r->p);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
