@@ -22,6 +22,14 @@ import urllib.request
 ADMIN_PASSWORD = "test-admin-password-1"
 
 
+def settle():
+    """After a change that narrows access: under COHORT_TEST_ROLES the next request may reach
+    another API replica, whose auth cache forgets the old state when the bus's auth.changed
+    message reaches it (milliseconds). One process (serve) forgets before it replies."""
+    if os.environ.get("COHORT_TEST_ROLES"):
+        time.sleep(0.3)
+
+
 class CohortServer:
     def __init__(self, binary, data_dir=None, extra_args=(), env=None, keep_data=False, verb="serve"):
         self.binary = binary

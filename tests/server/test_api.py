@@ -16,7 +16,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, settle  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
@@ -164,9 +164,11 @@ class ApiTest(unittest.TestCase):
         self.assertNotIn("token", lst["tokens"][0])  # the secret is shown once only
         st, _, _ = self.req("DELETE", "/v1/tokens/" + tok["id"])
         self.assertEqual(st, 200)
+        settle()
         self.assertError(self.req("GET", "/v1/me", token=tok["token"]), 401)
         st, _, _ = self.req("POST", "/v1/auth/logout", opener=opener, token=None, headers={"X-CSRF-Token": csrf})
         self.assertEqual(st, 200)
+        settle()
         self.assertError(self.req("GET", "/v1/me", opener=opener, token=None), 401)
 
     def test_users_workspaces_members(self):

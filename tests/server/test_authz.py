@@ -13,7 +13,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, settle  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
@@ -294,6 +294,7 @@ class CachedAccessTest(unittest.TestCase):
         st, body, _ = self.srv.request("PUT", "/v1/workspaces/%s/members/vera" % self.ws, {"role": role},
                                        token=self.admin)
         self.assertEqual(st, 200, body)
+        settle()
 
     def test_membership_removal_and_change(self):
         tr = self.trainee("m")
@@ -325,12 +326,14 @@ class CachedAccessTest(unittest.TestCase):
         st, body, _ = self.srv.request("DELETE", "/v1/tokens/" + tok["id"], opener=opener,
                                        headers={"X-CSRF-Token": csrf})
         self.assertEqual(st, 200, body)
+        settle()
         self.assertEqual(self.predict(tr, token=tok["token"])[0], 401)
         jar = next(h.cookiejar for h in opener.handlers if hasattr(h, "cookiejar"))
         cookie = {"Cookie": "cohort_session=" + next(c.value for c in jar if c.name == "cohort_session")}
         self.assertEqual(self.srv.request("GET", "/v1/me", headers=cookie)[0], 200)
         self.assertEqual(self.srv.request("POST", "/v1/auth/logout", {}, opener=opener,
                                           headers={"X-CSRF-Token": csrf})[0], 200)
+        settle()
         # The browser drops the cookie on sign-out; a copy of it must be refused at once too.
         self.assertEqual(self.srv.request("GET", "/v1/me", headers=cookie)[0], 401)
 
@@ -344,6 +347,7 @@ class CachedAccessTest(unittest.TestCase):
             self.assertEqual(self.srv.request("GET", "/v1/me", opener=other)[0], 200)
         st, body, _ = self.srv.request("PUT", "/v1/me/password", {"current": pw, "password": pw + "-new"}, token=tok)
         self.assertEqual(st, 200, body)
+        settle()
         self.assertEqual(self.srv.request("GET", "/v1/me", token=tok)[0], 401)
         self.assertEqual(self.srv.request("GET", "/v1/me", opener=other)[0], 401)
         st, body, _ = self.srv.request("PUT", "/v1/me/password", {"current": pw + "-new", "password": pw},
@@ -361,6 +365,7 @@ class CachedAccessTest(unittest.TestCase):
         st, after, _ = self.predict(tr, token=self.admin)
         self.assertEqual((st, after["version"]), (200, first["version"] + 1), after)
         self.assertEqual(self.srv.request("DELETE", "/v1/trainees/" + tr, token=self.admin)[0], 200)
+        settle()
         self.assertEqual(self.predict(tr, token=self.admin)[0], 404)
 
 

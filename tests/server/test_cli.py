@@ -19,7 +19,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, settle  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
@@ -135,6 +135,7 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("token", tok[0])
         self.assertIn("ci-test", self.cli("token", "list").stdout)
         self.cli("token", "revoke", tok[0]["id"])
+        settle()
         self.assertFails(["whoami"], 1, "401", cfg=empty, env={"COHORT_TOKEN": secret})
         self.assertFails(["token", "revoke", tok[0]["id"]], 3, "not found")
 

@@ -83,6 +83,8 @@ class Objects:
                     f.write(data)
 
 
+@unittest.skipIf(os.environ.get("COHORT_TEST_ROLES"), "counts one process's /metrics and damages its cached copies "
+                 "(runs in server and server_cluster)")
 class CorruptObjectTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -12,7 +12,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, settle  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 
@@ -257,6 +257,7 @@ class PasswordChangeTest(unittest.TestCase):
             self.assertEqual(st, 200, body)
             # b, plus the two sessions srv.token() signed in with.
             self.assertEqual((body["changed"], body["sessions_ended"], body["tokens_revoked"]), (True, 3, 2))
+            settle()
             self.assertEqual((me(opener=a), me(opener=b), me(token=t1), me(token=t2)), (200, 401, 401, 401))
 
             # keep_tokens keeps them; a change made with a token ends every session.
@@ -267,6 +268,7 @@ class PasswordChangeTest(unittest.TestCase):
                                       token=t3)
             self.assertEqual(st, 200, body)
             self.assertEqual(body["tokens_revoked"], 0)
+            settle()
             self.assertEqual((me(token=t3), me(opener=c), me(opener=a)), (200, 401, 401))
 
     def test_tokens_expire_by_default(self):
