@@ -78,6 +78,8 @@ bench: build
 	@bash scripts/install-deps.sh --bench
 	@bash bench/run.sh $(BUILD)/cohort $(DATASETS)
 	@/usr/bin/python3 bench/server_bench.py $(BUILD)/cohort $(DATASETS) bench/SERVER.md
+	@bash scripts/install-deps.sh --cluster
+	@/usr/bin/python3 bench/roles_bench.py $(BUILD)/cohort bench/CLUSTER.md
 
 # Layout is clang-format's (.clang-format); CI fails on a file that differs from it.
 FORMAT_FILES = include/cohort/*.h src/*/*.[ch] tests/*.c fuzz/*.c bench/*.c examples/*.c
