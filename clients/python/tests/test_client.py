@@ -627,6 +627,8 @@ class WaitCancelTest(ServerCase):
         try:
             cls.ds = cls.client.upload_dataset(PENGUINS)
             cls.trainee = cls.client.create_trainee(cls.ds, wait=True)
+            # A trainee runs one job at a time: the other job threads need trainees of their own.
+            cls.spares = [cls.client.create_trainee(cls.ds, wait=True) for _ in range(JOB_THREADS - 1)]
         except BaseException:
             cls.server.cleanup()
             raise
@@ -637,8 +639,8 @@ class WaitCancelTest(ServerCase):
         cluster of workers with one job thread each (tests/cluster/roles.py)."""
         job = self.trainee.synthesize(rows=1000000, evaluate=False, privacy="off")
         self.addCleanup(self._stop, job)
-        for _ in range(JOB_THREADS - 1):
-            more = self.trainee.synthesize(rows=1000000, evaluate=False, privacy="off")
+        for spare in self.spares:
+            more = spare.synthesize(rows=1000000, evaluate=False, privacy="off")
             self.addCleanup(self._stop, more)
         return job
 
