@@ -718,8 +718,15 @@ static cohort_status open_work(nats_bus *b, const co_config *cfg) {
   sc.Retention = js_WorkQueuePolicy;
   sc.Storage = js_FileStorage;
   s = js_AddStream(&si, b->js, &sc, &jo, &je);
-  if (s != NATS_OK && je == JSStreamNameExistErr)
+  if (s != NATS_OK && (je == JSStreamNameExistErr || je == JSStreamSubjectOverlapErr)) {
+    /* It exists, or another process is creating it this very moment (the server then answers
+     * "subjects overlap"): make its configuration ours. Overlap with a stream of another name
+     * stays an error (stream not found). */
+    jsStreamInfo_Destroy(si);
+    si = NULL;
+    je = 0;
     s = js_UpdateStream(&si, b->js, &sc, &jo, &je);
+  }
   jsStreamInfo_Destroy(si);
   if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT)
     return co_error(COHORT_EUNAVAIL,
