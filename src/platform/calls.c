@@ -98,15 +98,20 @@ out:
   json_decref(msg);
 }
 
+/* A call handed to the pool was answered: co_calls_stop may be waiting for the last one. */
+static void call_done(co_calls *c) {
+  pthread_mutex_lock(&c->mu);
+  if (--c->inflight == 0)
+    pthread_cond_broadcast(&c->idle);
+  pthread_mutex_unlock(&c->mu);
+}
+
 static void call_run(void *arg) {
   call_job *j = arg;
   co_calls *c = j->c;
   answer_call(c, j->req, j->subject, j->data, j->len);
   co_free(j);
-  pthread_mutex_lock(&c->mu);
-  if (--c->inflight == 0)
-    pthread_cond_broadcast(&c->idle);
-  pthread_mutex_unlock(&c->mu);
+  call_done(c);
 }
 
 /* Calls run on the compute pool, not on the bus's delivery thread: that is one thread per
@@ -133,10 +138,7 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
                                      c->p->instance),
                             NULL));
     co_free(j);
-    pthread_mutex_lock(&c->mu);
-    if (--c->inflight == 0)
-      pthread_cond_broadcast(&c->idle);
-    pthread_mutex_unlock(&c->mu);
+    call_done(c);
   }
 }
 
