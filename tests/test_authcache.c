@@ -208,10 +208,19 @@ static void test_failures_are_not_kept(void **state) {
 
   co_role role;
   for (int i = 0; i < 2; i++)
-    assert_int_equal(co_authcache_member(f->cache, f->s, "ws_1", "us_b", &role), COHORT_ENOTFOUND);
+    assert_int_equal(co_authcache_member(f->cache, f->s, "ws_1", "us_b", CO_ROLE_VIEWER, &role),
+                     COHORT_ENOTFOUND);
   OK(f->raw->ops->member_set(f->raw, "ws_1", "us_b", CO_ROLE_VIEWER));
-  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_b", &role));
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_b", CO_ROLE_VIEWER, &role));
   assert_int_equal(role, CO_ROLE_VIEWER);
+  /* A grant made elsewhere counts at once: a kept role too low for the request is asked again. */
+  OK(f->raw->ops->member_set(f->raw, "ws_1", "us_b", CO_ROLE_EDITOR));
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_b", CO_ROLE_VIEWER, &role));
+  assert_int_equal(role, CO_ROLE_VIEWER); /* enough for a viewer's request: the kept answer */
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_b", CO_ROLE_EDITOR, &role));
+  assert_int_equal(role, CO_ROLE_EDITOR);
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_b", CO_ROLE_VIEWER, &role));
+  assert_int_equal(role, CO_ROLE_EDITOR); /* the fresh answer replaced the old one */
   assert_int_equal(co_authcache_workspace(f->cache, f->s, "ws_none"), COHORT_ENOTFOUND);
   OK(co_authcache_workspace(f->cache, f->s, "ws_1"));
   int n = reads(&f->cs);
@@ -228,13 +237,13 @@ static void test_ttl_ends_entries(void **state) {
   OK(co_authcache_create(200, 64, &c));
   add_token(f->raw, "tk_t", "us_a", "secret-t", 0);
   OK(co_authcache_token(c, f->s, "secret-t", &u));
-  OK(co_authcache_member(c, f->s, "ws_1", "us_a", &role));
+  OK(co_authcache_member(c, f->s, "ws_1", "us_a", CO_ROLE_VIEWER, &role));
   OK(f->raw->ops->token_delete(f->raw, "us_a", "tk_t"));
   OK(f->raw->ops->member_set(f->raw, "ws_1", "us_a", CO_ROLE_NONE));
   OK(co_authcache_token(c, f->s, "secret-t", &u)); /* within the TTL: the cached answer */
   sleep_ms(250);
   assert_int_equal(co_authcache_token(c, f->s, "secret-t", &u), COHORT_EINVAL);
-  assert_int_equal(co_authcache_member(c, f->s, "ws_1", "us_a", &role), COHORT_ENOTFOUND);
+  assert_int_equal(co_authcache_member(c, f->s, "ws_1", "us_a", CO_ROLE_VIEWER, &role), COHORT_ENOTFOUND);
   co_authcache_destroy(c);
 }
 
@@ -298,11 +307,11 @@ static void test_read_racing_a_flush_is_not_kept(void **state) {
   add_token(f->raw, "tk_r", "us_a", "secret-r", 0);
   f->cs.flush_on_read = f->cache;
   OK(co_authcache_token(f->cache, f->s, "secret-r", &u));
-  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_a", &role));
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_a", CO_ROLE_VIEWER, &role));
   f->cs.flush_on_read = NULL;
   int n = reads(&f->cs);
   OK(co_authcache_token(f->cache, f->s, "secret-r", &u));
-  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_a", &role));
+  OK(co_authcache_member(f->cache, f->s, "ws_1", "us_a", CO_ROLE_VIEWER, &role));
   assert_int_equal(reads(&f->cs), n + 3); /* token + user, member: all from the store again */
 }
 
@@ -345,7 +354,7 @@ static void *hammer_main(void *arg) {
     snprintf(secret, sizeof secret, "secret-h%d", (h->id + i) % 4);
     if (co_authcache_token(h->f->cache, h->f->s, secret, &u) != COHORT_OK || strcmp(u.id, "us_a") != 0)
       h->failures++;
-    if (co_authcache_member(h->f->cache, h->f->s, "ws_1", "us_a", &role) != COHORT_OK ||
+    if (co_authcache_member(h->f->cache, h->f->s, "ws_1", "us_a", CO_ROLE_VIEWER, &role) != COHORT_OK ||
         role != CO_ROLE_EDITOR)
       h->failures++;
     if (co_authcache_trainee(h->f->cache, h->f->s, "tr_h", &t) != COHORT_OK || t.version != 1)

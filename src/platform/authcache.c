@@ -289,12 +289,12 @@ out:
 }
 
 cohort_status co_authcache_member(co_authcache *c, co_store *s, const char *workspace_id, const char *user_id,
-                                  co_role *role) {
+                                  co_role min, co_role *role) {
   char key[KEY_MAX];
   entry e;
   co_member m;
   if (c && make_key(key, workspace_id, user_id)) {
-    if (get(c, K_MEMBER, key, &e)) {
+    if (get(c, K_MEMBER, key, &e) && e.v.role >= min) {
       *role = e.v.role;
       return COHORT_OK;
     }

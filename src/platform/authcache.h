@@ -4,7 +4,8 @@
  *
  * Rules:
  *  - only successful lookups are kept; a miss, a refusal or a store failure goes to the store
- *    again on the next request;
+ *    again on the next request, and so does a kept role too low for the request: the cache may
+ *    delay a revocation, never a grant;
  *  - an entry lives ttl_ms from the moment its store read began, then is read again: a change made
  *    by another process (revocation, password change, membership removal, trainee deletion or a
  *    new version) takes effect here within ttl_ms;
@@ -40,9 +41,11 @@ cohort_status co_authcache_token(co_authcache *c, co_store *s, const char *secre
 /* co_session_resolve through the cache. */
 cohort_status co_authcache_session(co_authcache *c, co_store *s, const char *cookie, co_session *se,
                                    co_user *user);
-/* The role of user_id in workspace_id: ENOTFOUND when not a member. */
+/* The role of user_id in workspace_id: ENOTFOUND when not a member. A kept role below min is
+ * read again from the store, so a grant made on another replica counts at once (only a
+ * revocation may take ttl_ms). */
 cohort_status co_authcache_member(co_authcache *c, co_store *s, const char *workspace_id, const char *user_id,
-                                  co_role *role);
+                                  co_role min, co_role *role);
 /* Whether workspace_id exists: OK or ENOTFOUND. */
 cohort_status co_authcache_workspace(co_authcache *c, co_store *s, const char *workspace_id);
 /* The trainee's record without info_json (always NULL here): id, workspace, name, dataset,

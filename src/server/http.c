@@ -564,7 +564,7 @@ int co_require_role(co_req *r, const char *workspace_id, co_role min) {
     r->role = CO_ROLE_OWNER;
     return 0;
   }
-  cohort_status st = co_authcache_member(r->p->authcache, s, workspace_id, r->user.id, &role);
+  cohort_status st = co_authcache_member(r->p->authcache, s, workspace_id, r->user.id, min, &role);
   if (st == COHORT_ENOTFOUND) {
     /* Not a member: answer as if it did not exist, so ids cannot be probed. */
     co_reply_error(r, 404, "not_found", NULL, "%s not found", r->path);
@@ -753,6 +753,11 @@ static int authorize(co_req *r, int with_body) {
   case CO_SCOPE_USER:
     return 0;
   case CO_SCOPE_ADMIN:
+    if (!r->user.is_admin && r->p->authcache) { /* the cache may delay a revocation, never a grant */
+      co_user fresh;
+      if (s->ops->user_get(s, r->user.id, &fresh) == COHORT_OK)
+        r->user.is_admin = fresh.is_admin;
+    }
     if (!r->user.is_admin) {
       co_reply_error(r, 403, "forbidden", NULL, "administrators only");
       return -1;
