@@ -244,6 +244,52 @@ static void test_analyze_deterministic(void **state) {
   cohort_table_free(tab);
 }
 
+/* Leave-one-out by brute force (small trainees) finds the neighbours the search tree finds: the
+ * same k, p and weights, deviations equal but for float rounding (the sums are formed in another
+ * order). */
+static void test_analyze_brute_matches_tree(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(1500, 4, true);
+  cohort_trainee *a = make_trainee(tab), *b = make_trainee(tab);
+  const char *targets[] = {"cls", "y"};
+  cohort_analyze_options ao = {
+      .size = sizeof ao, .targets = targets, .n_targets = 2, .seed = 3, .threads = 2};
+  size_t keep = co_brute_rows, keep_f = co_brute_features;
+  co_brute_features = 0; /* a: brute force on 5 features; b: the tree */
+  CHECK_OK(cohort_trainee_analyze(a, &ao));
+  co_brute_rows = 0;
+  cohort_status st = cohort_trainee_analyze(b, &ao);
+  co_brute_rows = keep;
+  CHECK_OK(st);
+  for (size_t i = 0; i < 2; i++) {
+    size_t ka, kb;
+    double pa, pb;
+    CHECK_OK(cohort_trainee_params(a, targets[i], &ka, &pa));
+    CHECK_OK(cohort_trainee_params(b, targets[i], &kb, &pb));
+    assert_int_equal(ka, kb);
+    assert_true(pa == pb);
+    for (size_t f = 0; f < 5; f++)
+      assert_true(cohort_trainee_feature_weight(a, targets[i], f) ==
+                  cohort_trainee_feature_weight(b, targets[i], f));
+  }
+  for (size_t f = 0; f < 5; f++) {
+    double da = cohort_trainee_deviation(a, f), db = cohort_trainee_deviation(b, f);
+    assert_true(fabs(da - db) <= 1e-4 * fabs(db) + 1e-9);
+  }
+  double ia[5], ib[5];
+  CHECK_OK(cohort_feature_importance(a, "y", 300, 1, ia, 5));
+  co_brute_rows = 0;
+  st = cohort_feature_importance(a, "y", 300, 1, ib, 5);
+  co_brute_rows = keep;
+  CHECK_OK(st);
+  co_brute_features = keep_f;
+  for (size_t f = 0; f < 5; f++)
+    assert_true(fabs(ia[f] - ib[f]) <= 1e-4 * fabs(ib[f]) + 1e-6);
+  cohort_trainee_free(a);
+  cohort_trainee_free(b);
+  cohort_table_free(tab);
+}
+
 static void test_anomalies(void **state) {
   (void)state;
   cohort_table *tab = make_table(800, 5, false);
@@ -754,6 +800,7 @@ int main(void) {
       cmocka_unit_test(test_knn_random_ties),
       cmocka_unit_test(test_predict_and_details),
       cmocka_unit_test(test_analyze_deterministic),
+      cmocka_unit_test(test_analyze_brute_matches_tree),
       cmocka_unit_test(test_anomalies),
       cmocka_unit_test(test_impute),
       cmocka_unit_test(test_assoc),

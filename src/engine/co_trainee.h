@@ -136,6 +136,15 @@ void co_index_scale(const co_index *ix, const double *row, float *out);
 size_t co_knn(const co_index *ix, const co_metric *m, const float *q, size_t k, long exclude, co_rng *rng,
               co_nb *out);
 
+/* Feature f's term, before its weight, between a scaled query and each row of the index in tree order
+ * (ix->ids[j] is row j's case; n of them into out): what co_knn sums for a distance at power p. */
+void co_index_terms(const co_index *ix, const float *q, size_t f, double p, float *out);
+
+/* analyze.c: trainees of at most co_brute_rows cases and at least co_brute_features used features run
+ * leave-one-out by brute force rather than through the search tree (the same neighbours; tests move
+ * the bounds to compare the two). */
+extern size_t co_brute_rows, co_brute_features;
+
 #define CO_K_MAX COHORT_K_MAX
 
 /* ---------------------------------------------------------------- statistics of the cases */

@@ -511,6 +511,27 @@ static inline CO_INLINE bool any_within(const float *D, size_t nb, float thr) {
   return within != 0;
 }
 
+/* One feature's unweighted terms against every row (tree order), as the kernels form them: a
+ * numeric |q - c|^p, a categorical 0 or mismatch cost^p, missing against present the missing cost^p. */
+void co_index_terms(const co_index *ix, const float *q, size_t f, double p, float *out) {
+  size_t n = ix->n;
+  const float *c = ix->col + f * n;
+  enum pkind pk = p == 1.0 ? P_ONE : p == 2.0 ? P_TWO : p == 0.5 ? P_HALF : P_ANY;
+  float pf = (float)p, mp = powp(ix->mcost[f], pk, pf), qf = q[f];
+  if (qf != qf) {
+    for (size_t j = 0; j < n; j++)
+      out[j] = c[j] != c[j] ? 0.0f : mp;
+  } else if (ix->cat[f]) {
+    for (size_t j = 0; j < n; j++)
+      out[j] = c[j] == qf ? 0.0f : mp;
+  } else {
+    for (size_t j = 0; j < n; j++) {
+      float d = fabsf(qf - c[j]);
+      out[j] = d == d ? powp(d, pk, pf) : mp;
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- selection */
 
 /* A candidate orders by distance, then by its tie-break key (a random draw, or the case index), in
