@@ -35,6 +35,8 @@ struct co_calls {
   int inflight; /* calls handed to the compute pool and not yet answered (under mu) */
   pthread_cond_t idle;
   int peers_wanted; /* some served->want_peer is set: the sweeper asks for peers */
+  int64_t peer_requests;
+  co_histo latency;
 };
 
 /* A trainee is hot on this worker when, over one window, at least CO_CALLS_HOT_CALLS calls came
@@ -53,6 +55,7 @@ typedef struct call_job {
   co_bus_req *req;
   const char *data; /* the bus keeps it until respond */
   size_t len;
+  uint64_t arrived_ns;
   char subject[CO_ID_MAX + 48];
 } call_job;
 
@@ -204,6 +207,7 @@ static void call_run(void *arg) {
   call_job *j = arg;
   co_calls *c = j->c;
   answer_call(c, j->req, j->subject, j->data, j->len);
+  co_histo_observe(&c->latency, (double)(co_mono_ns() - j->arrived_ns) / 1e9);
   co_free(j);
   call_done(c);
 }
@@ -223,6 +227,7 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
   j->req = req;
   j->data = data;
   j->len = len;
+  j->arrived_ns = co_mono_ns();
   const char *dot = strchr(subject, '.'), *end = strrchr(subject, '.');
   char id[CO_ID_MAX];
   if (dot && end > dot && (size_t)(end - dot - 1) < sizeof id) { /* "trainee.<id>.<verb>" */
@@ -354,6 +359,9 @@ static void ask_peer(co_calls *c, const co_trainee *rec) {
     int added = json_is_true(json_object_get(reply, "added"));
     json_decref(reply);
     if (added) {
+      pthread_mutex_lock(&c->mu);
+      c->peer_requests++;
+      pthread_mutex_unlock(&c->mu);
       co_log(CO_LOG_INFO, "hot trainee: another worker hosts it too", "trainee", rec->id, NULL);
       break;
     }
@@ -477,6 +485,28 @@ int64_t co_calls_serving(co_calls *c) {
   int64_t n = c->nserved;
   pthread_mutex_unlock(&c->mu);
   return n;
+}
+
+int64_t co_calls_in_progress(co_calls *c) {
+  if (!c)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  int64_t n = c->inflight;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+int64_t co_calls_peer_requests(co_calls *c) {
+  if (!c)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  int64_t n = c->peer_requests;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+co_histo *co_calls_latency(co_calls *c) {
+  return c ? &c->latency : NULL;
 }
 
 /* ---------------------------------------------------------------- API side */

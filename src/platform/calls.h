@@ -15,6 +15,7 @@
 #ifndef COHORT_CALLS_H
 #define COHORT_CALLS_H
 
+#include "histo.h"
 #include "platform.h"
 
 #include <jansson.h>
@@ -28,6 +29,11 @@ cohort_status co_calls_start(co_platform *p, co_calls **out);
 void co_calls_stop(co_calls *c);
 /* How many trainees this process serves calls for. */
 int64_t co_calls_serving(co_calls *c);
+/* For /metrics (c may be NULL: 0 and NULL): calls being answered or waiting for a compute thread,
+ * times a hot trainee asked for a peer, and the latency of the calls answered. */
+int64_t co_calls_in_progress(co_calls *c);
+int64_t co_calls_peer_requests(co_calls *c);
+co_histo *co_calls_latency(co_calls *c);
 
 /* API side: asks whichever worker hosts rec's trainee (see co_query_trainee). */
 cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,

@@ -211,6 +211,10 @@ class RolesTest(unittest.TestCase):
         self.assertTrue(any(any("another worker hosts it too" in line for line in w.log_lines)
                             for w in self.workers))
         self.assertEqual(set(statuses), {200})
+        from test_api import parse_metrics
+        ms = [parse_metrics(w.request("GET", "/metrics")[1].decode()) for w in hosts]
+        self.assertGreaterEqual(sum(m[("cohort_trainee_peer_requests_total", ())] for m in ms), 1)
+        self.assertTrue(all(m[("cohort_trainee_call_duration_seconds_count", ())] > 0 for m in ms))
 
     # ------------------------------------------------------------ faults
 
