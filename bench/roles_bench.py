@@ -2,6 +2,7 @@
 Redis, side by side in one run with `cohort serve` on the same PostgreSQL + S3 (so the difference
 is the API -> NATS -> worker hop, not the state):
   - single-row predict p50/p99 under wrk paced to 500 req/s: in process (serve) vs through the hop,
+    and the floor under the hop: one NATS request/reply with libnats alone (bench_nats_rtt),
   - predict's maximum rate (32 connections), and batched predict's rows/s, with 1 and then 2
     workers, the trainee being hot (a saturated host asks a second worker to host it too),
   - trainee create -> ready (penguins): the train job runs on a worker,
@@ -122,6 +123,10 @@ def main():
             for who, srv in ((("serve", serve), ("roles", api)) if rnd == 0 else (("roles", api), ("serve", serve))):
                 paced[who].append(run_wrk(srv.url, paths[who], tok, one, 10, 10, 19))
         res["paced"] = paced
+        rtt = os.path.join(os.path.dirname(os.path.abspath(binary)), "bench", "bench_nats_rtt")
+        out = subprocess.run([rtt, "nats://127.0.0.1:%d" % nats_port, "5000"], capture_output=True, text=True,
+                             timeout=120, check=True)
+        res["nats_rtt"] = [float(x) / 1e3 for x in out.stdout.split()]
         res["max1"] = run_wrk(api.url, paths["roles"], tok, one, 32, 10)
         res["max_serve"] = run_wrk(serve.url, paths["serve"], tok, one, 32, 10)
         block = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(BATCH)]
@@ -162,6 +167,8 @@ def render(res, seconds, load):
     rows.append(("predict p50, paced to 500 req/s (achieved %s)" % achieved, ms(s50), ms(r50),
                  "+%.2f ms" % ((r50 - s50) * 1e3), "hop <= +0.5 ms"))
     rows.append(("predict p99, paced to 500 req/s", ms(s99), ms(r99), "+%.2f ms" % ((r99 - s99) * 1e3), ""))
+    rows.append(("of the hop: one NATS request/reply alone (libnats, bench_nats_rtt), p50 / p99", "",
+                 "%s / %s" % (ms(res["nats_rtt"][0]), ms(res["nats_rtt"][1])), "", ""))
     rows.append(("predict, maximum rate (32 connections), 1 worker", "%.0f req/s" % res["max_serve"][0],
                  "%.0f req/s" % res["max1"][0], "%.2f" % (res["max1"][0] / res["max_serve"][0]), ""))
     rows.append(("the same with 2 workers", "",
