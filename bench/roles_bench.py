@@ -74,6 +74,17 @@ def recovery(api, token, path, worker):
     return back, len([1 for _, s in after if s != 200]), len(after)
 
 
+def worker_calls(worker):
+    """(seconds, calls) the worker spent answering trainee calls, from its /metrics histogram."""
+    text = worker.request("GET", "/metrics")[1].decode()
+    got = {}
+    for line in text.splitlines():
+        for k in ("cohort_trainee_call_duration_seconds_sum", "cohort_trainee_call_duration_seconds_count"):
+            if line.startswith(k + " "):
+                got[k] = float(line.split()[1])
+    return got.get("cohort_trainee_call_duration_seconds_sum", 0.0), got.get("cohort_trainee_call_duration_seconds_count", 0)
+
+
 def main():
     binary = sys.argv[1]
     out_md = sys.argv[2] if len(sys.argv) > 2 else None
@@ -119,10 +130,13 @@ def main():
             st, body, _ = srv.request("POST", paths[who], one, token=tok)
             assert st == 200, body
         paced = {"serve": [], "roles": []}
+        before = worker_calls(w1)
         for rnd in range(2):
             for who, srv in ((("serve", serve), ("roles", api)) if rnd == 0 else (("roles", api), ("serve", serve))):
                 paced[who].append(run_wrk(srv.url, paths[who], tok, one, 10, 10, 19))
+        after = worker_calls(w1)
         res["paced"] = paced
+        res["worker_mean"] = (after[0] - before[0]) / max(1, after[1] - before[1])
         rtt = os.path.join(os.path.dirname(os.path.abspath(binary)), "bench", "bench_nats_rtt")
         out = subprocess.run([rtt, "nats://127.0.0.1:%d" % nats_port, "5000"], capture_output=True, text=True,
                              timeout=120, check=True)
@@ -169,6 +183,8 @@ def render(res, seconds, load):
     rows.append(("predict p99, paced to 500 req/s", ms(s99), ms(r99), "+%.2f ms" % ((r99 - s99) * 1e3), ""))
     rows.append(("of the hop: one NATS request/reply alone (libnats, bench_nats_rtt), p50 / p99", "",
                  "%s / %s" % (ms(res["nats_rtt"][0]), ms(res["nats_rtt"][1])), "", ""))
+    rows.append(("of the hop: the worker's time per call, arrival to reply (mean, its /metrics)", "",
+                 ms(res["worker_mean"]), "", ""))
     rows.append(("predict, maximum rate (32 connections), 1 worker", "%.0f req/s" % res["max_serve"][0],
                  "%.0f req/s" % res["max1"][0], "%.2f" % (res["max1"][0] / res["max_serve"][0]), ""))
     rows.append(("the same with 2 workers", "",
