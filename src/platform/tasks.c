@@ -378,6 +378,10 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   co_strlcpy(r.job_id, t->job->id, sizeof r.job_id);
   snprintf(r.json_blob, sizeof r.json_blob, "reports/%s.json", r.id);
   snprintf(r.html_blob, sizeof r.html_blob, "reports/%s.html", r.id);
+  if (co_task_progress(t, "saving report", 1)) { /* as in task_synthesize: nothing after a cancel */
+    st = co_error(COHORT_ECANCELLED, "cancelled");
+    goto out;
+  }
   if ((st = put_text(p, r.json_blob, json_doc, r.json_sha256, &r.json_bytes)) != COHORT_OK ||
       (st = put_text(p, r.html_blob, html_doc, r.html_sha256, &r.html_bytes)) != COHORT_OK)
     goto out;
@@ -457,7 +461,12 @@ static cohort_status task_synthesize(co_task *t) {
   char name[CO_NAME_MAX];
   snprintf(name, sizeof name, "%.100s (synthetic)", rec.name);
   co_task_window(t, 0, 1);
-  co_task_progress(t, "saving", do_eval ? 0.71 : 0.96);
+  /* A new stage reads the job's row: a cancel (its trainee being deleted) stops it before it
+   * publishes anything. */
+  if (co_task_progress(t, "saving", do_eval ? 0.71 : 0.96)) {
+    st = co_error(COHORT_ECANCELLED, "cancelled");
+    goto out;
+  }
   if ((st = store_table(t, synth, name, cohort_trainee_schema(tr), &out_ds)) != COHORT_OK)
     goto out;
   t->result = json_pack("{s:s, s:I}", "dataset", out_ds.id, "rows", (json_int_t)cohort_table_rows(synth));
@@ -477,6 +486,10 @@ static cohort_status task_synthesize(co_task *t) {
     json_object_set_new(t->result, "report", json_string(report_id));
   }
 out:
+  if (st == COHORT_ECANCELLED && out_ds.id[0]) { /* cancelled while evaluating: nothing is left */
+    p->store->ops->dataset_delete(p->store, out_ds.id);
+    p->blobs->ops->remove(p->blobs, out_ds.blob);
+  }
   co_host_release(p->host, h);
   cohort_table_free(synth);
   cohort_table_free(real);

@@ -487,8 +487,16 @@ class DiskFullTest(unittest.TestCase):
         self.assertFull(srv.request("POST", "/v1/datasets?name=more", csv, token=tok))
         self.assertEqual(srv.request("GET", "/readyz")[0], 200)
 
-        # Deleting frees the disk through the product: the first delete succeeds on the full disk.
-        st, body, _ = srv.request("DELETE", "/v1/datasets/" + ids[0], token=tok)
+        # Deleting frees the disk through the product: the first delete succeeds on the full disk
+        # (force: the trainees made from it stop naming it, which is a write too), once the train
+        # jobs that read it are over (a dataset is not deleted under a job reading it: 409).
+        deadline = time.time() + 120
+        while True:
+            st, body, _ = srv.request("DELETE", "/v1/datasets/%s?force=true" % ids[0], token=tok)
+            if st != 409 or time.time() > deadline:
+                break
+            self.assertIn("queued or running jobs", body["error"]["message"])
+            time.sleep(0.2)
         self.assertEqual(st, 200, body)
         for i in ids[1:3]:
             self.assertEqual(srv.request("DELETE", "/v1/datasets/" + i, token=tok)[0], 200)
