@@ -148,8 +148,15 @@ static cohort_status fs_remove(co_blobs *base, const char *key) {
   return COHORT_OK;
 }
 
-static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",          fs_close, fs_stage, fs_commit,
-                                    fs_discard,       fs_local_path, fs_size,  fs_remove};
+/* The local path is the object itself: nothing to drop. */
+static cohort_status fs_forget(co_blobs *b, const char *key, int *dropped) {
+  (void)b, (void)key;
+  *dropped = 0;
+  return COHORT_OK;
+}
+
+static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",          fs_close, fs_stage,  fs_commit,
+                                    fs_discard,       fs_local_path, fs_size,  fs_remove, fs_forget};
 
 /* Staging files left by a crash belong to no key: drop them. */
 static void clean_staging(const char *dir) {

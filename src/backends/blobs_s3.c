@@ -839,8 +839,25 @@ static cohort_status s3_remove(co_blobs *base, const char *key) {
   return st;
 }
 
-static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",          s3_close, s3_stage, s3_commit,
-                                    s3_discard,       s3_local_path, s3_size,  s3_remove};
+/* The cached copy only; the object in the bucket stays. */
+static cohort_status s3_forget(co_blobs *base, const char *key, int *dropped) {
+  s3_blobs *b = (s3_blobs *)base;
+  char cp[4096];
+  cohort_status st = cache_path(b, key, cp, sizeof cp);
+  *dropped = 0;
+  if (st != COHORT_OK)
+    return st;
+  pthread_mutex_lock(&b->cache_mu);
+  int gone = unlink(cp) == 0 || errno == ENOENT;
+  int e = errno;
+  pthread_mutex_unlock(&b->cache_mu);
+  *dropped = gone;
+  return gone ? COHORT_OK
+              : co_error(COHORT_EIO, "blobs: cannot drop the cached copy of '%s': %s", key, strerror(e));
+}
+
+static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",          s3_close, s3_stage,  s3_commit,
+                                    s3_discard,       s3_local_path, s3_size,  s3_remove, s3_forget};
 
 /* ---------------------------------------------------------------- configuration */
 

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BLOBS_VERSION 1
+#define CO_BLOBS_VERSION 2
 
 typedef struct co_blobs co_blobs;
 
@@ -31,6 +31,11 @@ typedef struct co_blobs_ops {
   cohort_status (*local_path)(co_blobs *b, const char *key, char *path, size_t cap);
   cohort_status (*size)(co_blobs *b, const char *key, int64_t *bytes);
   cohort_status (*remove)(co_blobs *b, const char *key); /* missing is not an error */
+  /* Version 2. Drops this process's local copy of key (a cached download), so that the next
+   * local_path fetches the object again: a copy that fails its checksum may be a damaged cache
+   * file, not a damaged object. *dropped = 1 when there was such a copy; 0 where the local path is
+   * the object itself (files), which is then left alone. */
+  cohort_status (*forget)(co_blobs *b, const char *key, int *dropped);
 } co_blobs_ops;
 
 struct co_blobs {

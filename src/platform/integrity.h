@@ -1,6 +1,7 @@
-/* integrity.h: checksums of stored objects (issue 12). Every dataset object and trainee version
- * gets the SHA-256 and size of its bytes at commit, kept in its store record, and every read
- * (hosting a trainee, a job's inputs, a download, an export) checks them: a corrupt or truncated
+/* integrity.h: checksums of stored objects (issue 12). Every dataset object, trainee version and
+ * report object (JSON and HTML) gets the SHA-256 and size of its bytes at commit, kept in its store
+ * record (a trainee's previous version's in its info, for `cohort admin check`), and every read
+ * (hosting a trainee, a job's inputs, a download, an export, a report) checks them: a corrupt or truncated
  * object is COHORT_ECORRUPT ("object '<key>' is corrupt: ..."), which the API answers with 500
  * corrupt_object, never with the bad bytes.
  *
@@ -49,7 +50,8 @@ int64_t co_corrupt_found_total(void);
 void co_corrupt_count(void);
 
 /* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
- * object and committed trainee version against its record. Each finding goes to fn as one line;
+ * object, committed trainee version (and the previous one it keeps) and report object against its
+ * record. Each finding goes to fn as one line;
  * records are marked corrupt (or cleared when whole again). adopt_unknown: records from before
  * checksums whose object passes what can be checked get their checksum recorded. OK unless the
  * check could not run (out of memory); the findings are in *counts. */

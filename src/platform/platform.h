@@ -113,6 +113,9 @@ void co_jobs_stop(co_platform *p);
 json_t *co_trainee_info(const cohort_trainee *tr);
 /* The info member naming the previous version's object (kept out of API replies). */
 #define CO_INFO_PREVIOUS_BLOB "_previous_blob"
+/* Its SHA-256 (hex) and size, as recorded when it was committed (absent: unknown). */
+#define CO_INFO_PREVIOUS_SHA256 "_previous_sha256"
+#define CO_INFO_PREVIOUS_BYTES "_previous_bytes"
 
 /* Serialised record of a job, a trainee, a dataset, a report (new references). */
 json_t *co_job_json(const co_job *j);
