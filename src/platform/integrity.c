@@ -362,7 +362,41 @@ static cohort_status adopt(co_store *s, const check_item *it, const char *path, 
   return s->ops->set_checksum(s, it->kind, it->id, it->blob, sha, n);
 }
 
-cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+static int by_blob(const void *a, const void *b) {
+  return strcmp(((const check_item *)a)->blob, ((const check_item *)b)->blob);
+}
+
+typedef struct orphan_walk {
+  const check_list *l; /* sorted by blob */
+  co_blobs *b;
+  const co_check_options *opt;
+  int64_t now_ms;
+  co_check_fn fn;
+  void *ctx;
+  co_check_counts *n;
+} orphan_walk;
+
+static int visit_object(void *ctx, const char *key, int64_t bytes, int64_t modified_ms) {
+  orphan_walk *w = ctx;
+  check_item probe;
+  if (co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
+      bsearch(&probe, w->l->v, w->l->n, sizeof *w->l->v, by_blob))
+    return 0;
+  if (w->now_ms - modified_ms < w->opt->orphan_age_ms)
+    return 0; /* maybe a write whose record is still to come */
+  w->n->orphans++;
+  w->n->orphan_bytes += bytes;
+  int removed = w->opt->remove_orphans && w->b->ops->remove(w->b, key) == COHORT_OK;
+  w->n->orphans_removed += removed;
+  say(w->fn, w->ctx, "object %s (%lld bytes, written %lld min ago): no record names it%s", key,
+      (long long)bytes, (long long)((w->now_ms - modified_ms) / 60000),
+      removed                  ? ": removed"
+      : w->opt->remove_orphans ? ": could not be removed"
+                               : " (--remove-orphans deletes it)");
+  return 0;
+}
+
+cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt, co_check_fn fn, void *ctx,
                            co_check_counts *n) {
   check_list l = {0};
   char path[4096];
@@ -392,7 +426,7 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
     char why[CO_CORRUPT_MAX] = "";
     n->objects++;
     st = co_blob_check(b, it->blob, it->sha256, it->bytes, path, sizeof path);
-    if (st == COHORT_OK && !it->sha256[0] && adopt_unknown && !it->previous) {
+    if (st == COHORT_OK && !it->sha256[0] && opt->adopt_unknown && !it->previous) {
       if ((st = adopt(s, it, path, why, sizeof why)) == COHORT_OK) {
         n->adopted++;
         say(fn, ctx, "%s %s: object %s: checksum recorded (%.12s...)", it->kind, it->id, it->blob, why);
@@ -431,6 +465,13 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
       n->unreadable++;
       say(fn, ctx, "%s %s: %sobject %s could not be read: %s", it->kind, it->id, what, it->blob, why);
     }
+  }
+  /* The listing starts after every record was read: an object written since is too young to count. */
+  qsort(l.v, l.n, sizeof *l.v, by_blob);
+  orphan_walk w = {&l, b, opt, co_now_ms(), fn, ctx, n};
+  if ((st = b->ops->list(b, visit_object, &w)) != COHORT_OK) {
+    n->unreadable++;
+    say(fn, ctx, "blob store: cannot list its objects: %s", cohort_errmsg());
   }
   co_free(l.v);
   return COHORT_OK;

@@ -51,15 +51,26 @@ void co_corrupt_count(void);
 
 /* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
  * object, committed trainee version (and the previous one it keeps) and report object against its
- * record. Each finding goes to fn as one line;
- * records are marked corrupt (or cleared when whole again). adopt_unknown: records from before
- * checksums whose object passes what can be checked get their checksum recorded. OK unless the
- * check could not run (out of memory); the findings are in *counts. */
+ * record, then every object of the blob store against the records: one that no record names and
+ * that was last written more than orphan_age_ms ago is an orphan (a process died between writing
+ * an object and recording it, or between a commit and the removal of an older version). Each
+ * finding goes to fn as one line; records are marked corrupt (or cleared when whole again).
+ * Options: adopt_unknown: records from before checksums whose object passes what can be checked
+ * get their checksum recorded; remove_orphans: orphans are deleted. OK unless the check could not
+ * run (out of memory); the findings are in *counts. */
 typedef void (*co_check_fn)(void *ctx, const char *line);
 typedef struct co_check_counts {
   int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;
+  int64_t orphans, orphan_bytes, orphans_removed;
 } co_check_counts;
-cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+typedef struct co_check_options {
+  int adopt_unknown;
+  int remove_orphans;
+  int64_t orphan_age_ms; /* younger objects may be a write whose record is still to come */
+} co_check_options;
+/* An hour: far longer than any gap between an object's write and its record. */
+#define CO_ORPHAN_AGE_MS (60 * 60 * 1000)
+cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt, co_check_fn fn, void *ctx,
                            co_check_counts *counts);
 
 #endif

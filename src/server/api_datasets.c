@@ -357,11 +357,12 @@ void api_dataset_delete(co_req *r) {
     return;
   }
   if (trainees.n && !(force && strcmp(force, "true") == 0)) {
-    co_reply_error(
-        r, 409, "in_use", NULL,
-        "dataset '%s' is in use by %d trainees made from it: %s; delete with ?force=true to delete it "
-        "anyway (they keep their own copy of its rows, but cannot be trained again from it)",
-        r->dataset.id, trainees.n, trainees.text);
+    co_reply_error(/* field "force": what would let the delete through */
+                   r, 409, "in_use", "force",
+                   "dataset '%s' is in use by %d trainees made from it: %s; delete with ?force=true to "
+                   "delete it "
+                   "anyway (they keep their own copy of its rows, but cannot be trained again from it)",
+                   r->dataset.id, trainees.n, trainees.text);
     return;
   }
   const char *blobs[] = {r->dataset.blob};

@@ -123,12 +123,12 @@ void co_metrics_write(co_platform *p, FILE *f) {
         (long long)co_calls_in_progress(p->calls), (long long)co_calls_peer_requests(p->calls));
     co_histo_write(calls, f, "cohort_trainee_call_duration_seconds", "");
   }
-  fprintf(
-      f,
-      "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions) this process found "
-      "corrupt: a checksum or size that differs from the record.\n"
-      "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
-      (long long)co_corrupt_found_total());
+  fprintf(f,
+          "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions, reports) this "
+          "process found "
+          "corrupt: a checksum or size that differs from the record.\n"
+          "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
+          (long long)co_corrupt_found_total());
   if (p->reserve_path[0])
     fprintf(f,
             "# HELP cohort_disk_reserve_held Whether the disk reserve beside the database is set aside (0 "

@@ -349,6 +349,24 @@ async function main() {
     await snap(page, 'trainees');
   });
 
+  await step('delete a dataset a trainee was made from: asked to confirm with what it loses', async () => {
+    await page.click(tid('nav-datasets'));
+    const row = page.locator(tid('dataset-row')).nth(1); // newest first: the uploaded penguins
+    await row.waitFor();
+    const del = row.locator(tid('dataset-delete'));
+    await del.click(); // arms it
+    await del.click(); // confirms: the server answers 409 in_use, naming the trainee
+    const banner = page.locator(tid('error-banner'));
+    await banner.waitFor();
+    const said = await banner.textContent();
+    check(said.includes('in use by 1 trainees'), 'the banner names the trainee made from it: ' + said);
+    await row.locator(tid('dataset-delete'), { hasText: 'Delete anyway' }).waitFor();
+    await del.click();
+    await del.click(); // deleted with force=true
+    await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 1, tid('dataset-row'));
+    await snap(page, 'dataset-deleted');
+  });
+
   await step('create an API token', async () => {
     await page.click(tid('nav-tokens'));
     await page.locator(tid('token-list')).waitFor();
