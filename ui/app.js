@@ -752,6 +752,7 @@
                 showBanner(e);
                 throw new ApiError('confirm', 'press Delete anyway to delete it', null, 409);
               }
+              if (force) hideBanner(); // the question it answered
               if (v.live()) route();
             }))));
       }

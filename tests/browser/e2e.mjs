@@ -368,6 +368,7 @@ async function main() {
     await del.click();
     await del.click(); // deleted with force=true
     await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 1, tid('dataset-row'));
+    await banner.waitFor({ state: 'hidden' });
     await snap(page, 'dataset-deleted');
   });
 
