@@ -222,6 +222,28 @@ void co_task_window(co_task *t, double base, double span) {
   t->span = span;
 }
 
+/* Reserves the job's estimated peak memory (co_task_memory) in one piece, so two jobs never each
+ * hold part and wait for the rest. While other work holds the budget the job waits in stage
+ * "waiting for memory" (its lease kept, a cancel heard); one that can never fit fails, naming
+ * memory_budget_mb. */
+static cohort_status reserve_memory(co_task *t) {
+  int64_t need = co_task_memory(t);
+  char what[96];
+  snprintf(what, sizeof what, "job %s (%s)", t->job->id, t->job->kind);
+  for (;;) {
+    cohort_status st = co_budget_reserve(t->p->budget, need, what);
+    if (st == COHORT_OK) {
+      t->reserved = need;
+      return COHORT_OK;
+    }
+    if (st != COHORT_EUNAVAIL)
+      return st;
+    if (co_task_progress(t, "waiting for memory", 0) || atomic_load(&t->p->jobs->stopping))
+      return co_error(COHORT_ECANCELLED, "cancelled while waiting for memory");
+    nanosleep(&(struct timespec){0, 250 * 1000 * 1000}, NULL);
+  }
+}
+
 static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   co_task t;
   memset(&t, 0, sizeof t);
@@ -247,8 +269,11 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   else if ((st = co_job_params_decode(job->kind, t.params, p->cfg.max_rows, &t.args, &field)) == COHORT_OK) {
     keep_lease(p->jobs, &t, 1);
     flush(&t, 1);
-    st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
+    st = t.cancelled ? COHORT_ECANCELLED : reserve_memory(&t);
+    if (st == COHORT_OK)
+      st = kind->run(&t);
     keep_lease(p->jobs, &t, 0);
+    co_budget_release(p->budget, t.reserved);
   }
   if (st != COHORT_OK && (atomic_load(&p->jobs->stopping) || t.interrupted)) {
     /* Interrupted by shutdown or a store outage, not cancelled: leave it RUNNING under our name so

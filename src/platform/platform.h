@@ -5,6 +5,7 @@
 
 #include "authcache.h"
 #include "blobs.h"
+#include "budget.h"
 #include "bus.h"
 #include "config.h"
 #include "host.h"
@@ -35,7 +36,8 @@ typedef struct co_platform {
   co_blobs *blobs;
   co_bus *bus;
   co_host *host;
-  co_pool *pool; /* the process's compute pool (shared by the platforms of one process) */
+  co_budget *budget; /* memory_budget_mb: hosted trainees and heavy work in progress */
+  co_pool *pool;     /* the process's compute pool (shared by the platforms of one process) */
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
   co_authcache *authcache;    /* NULL when auth_cache_s is 0 */

@@ -40,6 +40,36 @@ static cohort_status read_dataset(co_task *t, const char *id, cohort_table **out
   return st;
 }
 
+static int64_t dataset_bytes(co_task *t, const char *id) {
+  co_dataset d = {0};
+  int64_t n = id && t->p->store->ops->dataset_get(t->p->store, id, &d) == COHORT_OK ? d.bytes : 0;
+  co_dataset_clear(&d);
+  return n;
+}
+
+int64_t co_task_memory(co_task *t) {
+  const co_job_params *a = &t->args;
+  const char *kind = t->job->kind;
+  int64_t read = 0, made = 0;
+  if (strcmp(kind, "train") == 0) {
+    read = dataset_bytes(t, a->u.train.dataset);
+    made = read;
+  } else if (strcmp(kind, "evaluate") == 0) {
+    read = dataset_bytes(t, a->u.evaluate.real) + dataset_bytes(t, a->u.evaluate.synthetic) +
+           dataset_bytes(t, a->u.evaluate.holdout);
+  } else {
+    co_trainee tr = {0};
+    if (t->p->store->ops->trainee_get(t->p->store, t->job->trainee_id, &tr) == COHORT_OK)
+      read = tr.blob_bytes;
+    co_trainee_clear(&tr);
+    if (strcmp(kind, "synthesize") == 0) {
+      read += dataset_bytes(t, a->u.synthesize.holdout);
+      made = 64 * a->u.synthesize.rows; /* x4 below: 256 bytes a row */
+    }
+  }
+  return CO_BUDGET_CSV(read) + 4 * made;
+}
+
 static cohort_status get_trainee(co_task *t, co_trainee *rec) {
   co_store *s = t->p->store;
   return s->ops->trainee_get(s, t->job->trainee_id, rec);

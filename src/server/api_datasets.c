@@ -133,7 +133,14 @@ void api_datasets_upload(co_req *r) {
   if (schema_page(r, &schema_off, &schema_lim))
     return;
   cohort_csv_options limits = upload_limits(&p->cfg);
-  cohort_status st = cohort_table_read_csv(&tab, r->upload_path, &limits);
+  int64_t reserved = CO_BUDGET_CSV(r->upload_bytes);
+  cohort_status st = co_budget_reserve(p->budget, reserved, "parsing this CSV file");
+  if (st != COHORT_OK) {
+    reserved = 0;
+    co_reply_status(r, st, "body");
+    goto out;
+  }
+  st = cohort_table_read_csv(&tab, r->upload_path, &limits);
   if (st == COHORT_ELIMIT) {
     reply_csv_limit(r);
     goto out;
@@ -194,6 +201,7 @@ out:
   cohort_schema_free(schema);
   cohort_table_free(tab);
   co_heap_trim(); /* the table and schema were many small blocks: give their pages back */
+  co_budget_release(p->budget, reserved);
 }
 
 void api_dataset_get(co_req *r) {
