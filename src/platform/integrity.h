@@ -33,7 +33,10 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
 
 /* A reader of one object that checks as it reads, for responses that stream: the size is checked
  * when it opens (a truncated object fails before anything is sent), the checksum when the last
- * byte has been read. */
+ * byte has been read. A local copy (the file itself, or an S3 object in the read cache, checked
+ * whole first) is read from disk; an S3 object with no local copy streams from the bucket in
+ * ranged GETs of CO_BLOB_CHUNK bytes, without storing it. */
+#define CO_BLOB_CHUNK (4 << 20)
 typedef struct co_blob_reader co_blob_reader;
 cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha256, int64_t bytes,
                                   co_blob_reader **out);
