@@ -8,12 +8,15 @@
 set -euo pipefail
 
 # postgresql: the server the PostgreSQL store's tests start (scripts/pg-server.sh).
+# python3-pytest/-yaml/-jsonschema + unzip: the Helm chart's tests (tests/chart; helm itself comes from
+# npm via scripts/install-helm.sh).
 # chromium + node for the browser test (tests/browser: playwright-core from npm drives Debian's
 # chromium); node comes from Debian only when the machine has none.
 pkgs=(chromium build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
       libcmocka-dev libjansson-dev zlib1g-dev
       libsqlite3-dev libpq-dev postgresql libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3
-      libnats-dev nats-server libhiredis-dev redis-server)
+      libnats-dev nats-server libhiredis-dev redis-server
+      python3-pytest python3-yaml python3-jsonschema unzip)
 for arg in "$@"; do
   case $arg in
   --bench)

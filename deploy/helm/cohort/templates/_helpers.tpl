@@ -90,6 +90,16 @@ Redis are external: the chart installs none of them.
 {{- if not $v.postgresql.url -}}
 {{- fail (printf "cohort: set postgresql.url, the PostgreSQL that holds Cohort's state, e.g. postgres://cohort@pg.db.svc:5432/cohort?sslmode=require %s" $ext) -}}
 {{- end -}}
+{{- /* A password in a URL value would land in the ConfigMap and the release history. */ -}}
+{{- if or (regexMatch "^[a-z]+://[^/?#@]*:[^/?#@]*@" $v.postgresql.url) (regexMatch "[?&]password=" $v.postgresql.url) -}}
+{{- fail "cohort: postgresql.url holds a password: it would be stored in a ConfigMap. Remove it and set postgresql.existingSecret (the password reaches libpq as PGPASSWORD)" -}}
+{{- end -}}
+{{- if contains "@" $v.nats.url -}}
+{{- fail "cohort: nats.url holds credentials: it would be stored in a ConfigMap. Put the whole URL in a Secret and set nats.existingSecret (and nats.urlKey)" -}}
+{{- end -}}
+{{- if contains "@" $v.redis.url -}}
+{{- fail "cohort: redis.url holds a password: it would be stored in a ConfigMap. Remove it and set redis.existingSecret (and redis.passwordKey)" -}}
+{{- end -}}
 {{- if not $v.s3.url -}}
 {{- fail (printf "cohort: set s3.url, the bucket for datasets and trainees, e.g. s3://cohort/prod?endpoint=http://minio.storage.svc:9000 %s" $ext) -}}
 {{- end -}}
