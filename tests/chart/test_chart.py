@@ -564,3 +564,20 @@ def test_service_monitor_and_network_policy(helm):
         assert np["spec"]["egress"][0]["ports"][0]["port"] == 53  # DNS before the given rules
     worker_np = one(docs, "NetworkPolicy", "r-cohort-worker")
     assert worker_np["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
+
+
+def test_readme_names_every_value():
+    """The chart's README table names every value group of values.yaml (a new value gets a row)."""
+    readme = open(os.path.join(CHART, "README.md")).read()
+    defaults = yaml.safe_load(open(os.path.join(CHART, "values.yaml")))
+    missing = []
+    for top, node in defaults.items():
+        subs = node.keys() if isinstance(node, dict) and node and top not in ("config", "podSecurityContext", "securityContext") else [None]
+        for sub in subs:
+            if sub is None:
+                ok = f"`{top}" in readme
+            else:
+                ok = f"{top}.{sub}" in readme or (top in ("api", "worker") and f"`{sub}`" in readme)
+            if not ok:
+                missing.append(f"{top}.{sub}" if sub else top)
+    assert not missing, f"not in deploy/helm/cohort/README.md: {missing}"
