@@ -581,3 +581,69 @@ def test_readme_names_every_value():
             if not ok:
                 missing.append(f"{top}.{sub}" if sub else top)
     assert not missing, f"not in deploy/helm/cohort/README.md: {missing}"
+
+
+def test_no_pdb_over_a_single_pod(helm):
+    """A PDB over one pod would block every node drain: none is made below two pods."""
+    docs = render(helm, merged({"api": {"autoscaling": {"enabled": False}, "replicaCount": 1},
+                                "worker": {"keda": {"enabled": True, "natsServerMonitoringEndpoint": "n:8222"}}}))
+    assert not find(docs, "PodDisruptionBudget")
+    docs = render(helm, merged({"worker": {"keda": {"enabled": True, "natsServerMonitoringEndpoint": "n:8222",
+                                                    "minReplicaCount": 2}}}))
+    assert sorted(p["metadata"]["name"] for p in find(docs, "PodDisruptionBudget")) == ["r-cohort-api", "r-cohort-worker"]
+
+
+# --- field names, checked against the Kubernetes API types -------------------------------------
+
+TYPES = os.path.join(os.path.dirname(__file__), "types")
+# kind -> (module of kubernetes-types, its interface). KEDA's ScaledObject and the
+# ServiceMonitor have no types there; their fields are asserted above.
+KUBE_TYPES = {
+    "Deployment": ("apps/v1", "Deployment"), "Service": ("core/v1", "Service"),
+    "ConfigMap": ("core/v1", "ConfigMap"), "ServiceAccount": ("core/v1", "ServiceAccount"),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    "PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
+    "Ingress": ("networking/v1", "Ingress"), "NetworkPolicy": ("networking/v1", "NetworkPolicy"),
+}
+
+
+@pytest.fixture(scope="session")
+def tsc():
+    """TypeScript and kubernetes-types from npm (pinned by tests/chart/types/package-lock.json)."""
+    if not os.path.isdir(os.path.join(TYPES, "node_modules", "kubernetes-types")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=TYPES, check=True, timeout=300)
+    return os.path.join(TYPES, "node_modules", "typescript", "bin", "tsc")
+
+
+def type_check(tsc, docs):
+    lines, n = [], 0
+    for d in docs:
+        if d["kind"] not in KUBE_TYPES:
+            continue
+        module, name = KUBE_TYPES[d["kind"]]
+        alias = f"{name}_{module.replace('/', '_')}"
+        lines.insert(0, f'import type {{ {name} as {alias} }} from "kubernetes-types/{module}";')
+        # An object literal assigned to a typed constant: tsc refuses any field the type lacks.
+        lines.append(f"export const o{n}: {alias} = {json.dumps(d)};")
+        n += 1
+    with tempfile.NamedTemporaryFile("w", suffix=".ts", dir=TYPES) as f:
+        f.write("\n".join(sorted(set(l for l in lines if l.startswith("import"))) +
+                          [l for l in lines if not l.startswith("import")]) + "\n")
+        f.flush()
+        p = subprocess.run(["node", tsc, "--strict", "--noEmit", "--skipLibCheck", f.name], capture_output=True,
+                           text=True, timeout=120)
+    return n, p.returncode, p.stdout + p.stderr
+
+
+def test_rendered_objects_type_check(helm, tsc):
+    docs = render(helm, MINIMAL) + render(helm, merged(EVERYTHING, {"worker": {"keda": {"enabled": False},
+                                                                             "autoscaling": {"enabled": True}}}))
+    n, rc, out = type_check(tsc, docs)
+    assert n >= 17 and rc == 0, out
+
+
+def test_type_check_catches_a_misspelled_field(helm, tsc):
+    docs = render(helm, MINIMAL)
+    deployment(docs, "worker")["spec"]["template"]["spec"]["terminationGracePeriodSecond"] = 60
+    n, rc, out = type_check(tsc, docs)
+    assert rc != 0 and "terminationGracePeriodSecond" in out, out
