@@ -13,7 +13,8 @@
 # containers.conf under out/image (as /work/shared/STYLE.md notes), and the host's network for
 # the RUN steps (no netavark/iptables needed).
 # --push: push the tag afterwards (podman/buildah push, to the registry the tag names).
-# Prints the image's size and the output of `cohort --help` run inside it as user 10001.
+# Then runs `cohort serve` in it as the chart runs a pod (user 10001, read-only root, no
+# capabilities) and waits for /readyz.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,12 +79,42 @@ else
 fi
 echo "image-build: built $TAG in $(($(date +%s) - start)) s" >&2
 
-# The image answers as the chart will run it: its own user, a read-only root file system.
+# The image runs as the chart runs it: its own user, a read-only root file system with tmpfs on
+# data_dir and /tmp, no capabilities. `cohort serve` on the embedded store must answer /readyz.
 if [ $tool = podman ]; then
   podman image inspect "$TAG" --format 'image-build: {{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}}' >&2
-  run=(podman run --rm --read-only --user 10001:10001 --cap-drop ALL)
-  [ $sandbox = 0 ] || run+=(--network host)
-  "${run[@]}" "$TAG" --help | head -3
+  PORT=${COHORT_IMAGE_SMOKE_PORT:-18480}
+  name=cohort-image-smoke-$$
+  run=(podman run -d --rm --name "$name" --read-only --user 10001:10001 --cap-drop ALL
+       --security-opt no-new-privileges --tmpfs /tmp --tmpfs /var/lib/cohort:rw,U)
+  if [ $sandbox = 1 ]; then
+    run+=(--network host)
+    listen=127.0.0.1:$PORT
+  else
+    run+=(-p "127.0.0.1:$PORT:$PORT")
+    listen=0.0.0.0:$PORT
+  fi
+  # The password travels in the environment (-e NAME passes this process's value), not in argv.
+  COHORT_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')
+  export COHORT_ADMIN_PASSWORD
+  "${run[@]}" -e COHORT_ADMIN_PASSWORD "$TAG" serve --listen "$listen" --data_dir /var/lib/cohort >/dev/null
+  trap 'podman rm -f "$name" >/dev/null 2>&1 || true' EXIT
+  ok=0
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+      ok=1
+      break
+    fi
+    sleep 0.2
+  done
+  if [ $ok = 0 ]; then
+    podman logs "$name" >&2 || true
+    echo "image-build: cohort serve in the image did not become ready" >&2
+    exit 1
+  fi
+  echo "image-build: cohort serve in the image is ready (read-only root, user 10001): $(curl -fsS "http://127.0.0.1:$PORT/readyz")" >&2
+  podman rm -f "$name" >/dev/null
+  trap - EXIT
 fi
 if [ $push = 1 ]; then
   $tool push "$TAG"

@@ -81,10 +81,17 @@ def run_helm(helm, args, values):
         return subprocess.run([helm, *args, "-f", f.name], capture_output=True, text=True, timeout=60)
 
 
+_rendered = {}
+
+
 def render(helm, values, *extra):
-    p = run_helm(helm, ["template", RELEASE, CHART, "--namespace", NAMESPACE, *extra], values)
-    assert p.returncode == 0, p.stderr
-    return [d for d in yaml.safe_load_all(p.stdout) if d]
+    # The same values render the same objects: render once, hand out copies (tests edit them).
+    key = json.dumps([values, extra], sort_keys=True)
+    if key not in _rendered:
+        p = run_helm(helm, ["template", RELEASE, CHART, "--namespace", NAMESPACE, *extra], values)
+        assert p.returncode == 0, p.stderr
+        _rendered[key] = [d for d in yaml.safe_load_all(p.stdout) if d]
+    return copy.deepcopy(_rendered[key])
 
 
 def render_fails(helm, values):
@@ -647,3 +654,29 @@ def test_type_check_catches_a_misspelled_field(helm, tsc):
     deployment(docs, "worker")["spec"]["template"]["spec"]["terminationGracePeriodSecond"] = 60
     n, rc, out = type_check(tsc, docs)
     assert rc != 0 and "terminationGracePeriodSecond" in out, out
+
+
+def render_notes(helm, values):
+    """NOTES.txt as `helm install` would print it (helm template skips it): rendered through tpl in
+    a copy of the chart."""
+    import shutil
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = os.path.join(tmp, "cohort")
+        shutil.copytree(CHART, chart)
+        shutil.copy(os.path.join(chart, "templates", "NOTES.txt"), os.path.join(chart, "notes-under-test.txt"))
+        with open(os.path.join(chart, "templates", "zz-notes-under-test.yaml"), "w") as f:
+            f.write('kind: Notes\nnotes: {{ tpl (.Files.Get "notes-under-test.txt") . | toJson }}\n')
+        p = run_helm(helm, ["template", RELEASE, chart, "--namespace", NAMESPACE, "--show-only",
+                            "templates/zz-notes-under-test.yaml"], values)
+    assert p.returncode == 0, p.stderr
+    return yaml.safe_load(p.stdout)["notes"]
+
+
+def test_notes(helm):
+    notes = render_notes(helm, MINIMAL)
+    assert "kubectl -n ml port-forward svc/r-cohort-api 8080:80" in notes
+    assert "r-cohort-worker: cohort worker pool (3 replicas)" in notes
+    assert "Secret cohort-admin (key password)" in notes
+    notes = render_notes(helm, merged(EVERYTHING))
+    assert "https://cohort.example.org/" in notes and "port-forward" not in notes
+    assert "KEDA: 1-10 on stream COHORT_WORK, consumer workers" in notes
