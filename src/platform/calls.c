@@ -16,6 +16,11 @@ typedef struct served {
   char id[CO_ID_MAX];
   co_bus_sub *sub;
   int64_t last_ms; /* last call, for the idle sweep */
+  /* Load over the current window: calls, and those that found every compute thread taken. */
+  int64_t window_ms, calls, saturated;
+  int64_t peer_asked_ms; /* when this worker last asked another one to host it too */
+  co_trainee rec;        /* the record of the last call (info_json NULL): what a peer loads */
+  int want_peer;
 } served;
 
 struct co_calls {
@@ -29,7 +34,20 @@ struct co_calls {
   int stopping, started;
   int inflight; /* calls handed to the compute pool and not yet answered (under mu) */
   pthread_cond_t idle;
+  int peers_wanted; /* some served->want_peer is set: the sweeper asks for peers */
+  int64_t peer_requests;
+  co_histo latency;
 };
+
+/* A trainee is hot on this worker when, over one window, at least CO_CALLS_HOT_CALLS calls came
+ * and at least half of them found as many calls in progress as compute threads (they wait for a
+ * thread): it then asks one more worker to
+ * host it (the queue group spreads calls over all hosts), at most once per CO_CALLS_PEER_EVERY_MS.
+ * A host that is not saturated never asks, so the number of hosts follows the load; idle extra
+ * hosts are swept like any other. */
+#define CO_CALLS_WINDOW_MS 1000
+#define CO_CALLS_HOT_CALLS 20
+#define CO_CALLS_PEER_EVERY_MS 5000
 
 /* A call waiting for, or running on, the compute pool. */
 typedef struct call_job {
@@ -37,6 +55,7 @@ typedef struct call_job {
   co_bus_req *req;
   const char *data; /* the bus keeps it until respond */
   size_t len;
+  uint64_t arrived_ns;
   char subject[CO_ID_MAX + 48];
 } call_job;
 
@@ -64,38 +83,116 @@ static json_t *error_json(cohort_status st, const char *field) {
                    cohort_errmsg());
 }
 
+/* What a worker needs to load a trainee's committed version and check it. */
+static json_t *rec_json(const co_trainee *rec) {
+  return json_pack("{s:s, s:I, s:s, s:s, s:I}", "id", rec->id, "version", (json_int_t)rec->version, "blob",
+                   rec->blob, "sha256", rec->blob_sha256, "bytes", (json_int_t)rec->blob_bytes);
+}
+
+static int valid_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* The record in msg (see rec_json): a message from the bus is checked like any other input. */
+static cohort_status rec_parse(json_t *msg, const char *what, co_trainee *rec) {
+  json_t *id = json_object_get(msg, "id"), *version = json_object_get(msg, "version"),
+         *blob = json_object_get(msg, "blob"), *sha = json_object_get(msg, "sha256"),
+         *bytes = json_object_get(msg, "bytes");
+  memset(rec, 0, sizeof *rec);
+  if (!json_is_string(id) || co_strlcpy(rec->id, json_string_value(id), sizeof rec->id) < 0 ||
+      !valid_id(rec->id))
+    return co_error(COHORT_EFORMAT, "%s: id: missing or not a trainee id", what);
+  if (!json_is_integer(version) || json_integer_value(version) < 0 || !json_is_string(blob) ||
+      co_strlcpy(rec->blob, json_string_value(blob), sizeof rec->blob) < 0)
+    return co_error(COHORT_EFORMAT, "%s: version or blob: missing or malformed", what);
+  rec->version = (int64_t)json_integer_value(version);
+  if (!json_is_string(sha) ||
+      co_strlcpy(rec->blob_sha256, json_string_value(sha), sizeof rec->blob_sha256) < 0 ||
+      (rec->blob_sha256[0] &&
+       (strlen(rec->blob_sha256) != CO_SHA256_HEX - 1 || !valid_hex(rec->blob_sha256, CO_SHA256_HEX - 1))) ||
+      !json_is_integer(bytes) || json_integer_value(bytes) < 0)
+    return co_error(COHORT_EFORMAT, "%s: sha256 or bytes: missing or malformed", what);
+  rec->blob_bytes = (int64_t)json_integer_value(bytes);
+  return COHORT_OK;
+}
+
+static _Thread_local char error_field[64]; /* *field points here after a worker's error */
+
+static cohort_status read_reply(const char *data, size_t len, json_t **reply, const char **field) {
+  json_t *msg = json_loadb(data, len, 0, NULL), *err;
+  cohort_status st = COHORT_OK;
+  if ((*reply = json_object_get(msg, "reply")) != NULL)
+    json_incref(*reply);
+  else if (json_is_object(err = json_object_get(msg, "error"))) {
+    json_t *f = json_object_get(err, "field");
+    int status = (int)json_integer_value(json_object_get(err, "status"));
+    st = status < 0 && status >= COHORT_ENOSPACE ? (cohort_status)status : COHORT_EIO; /* the lowest code */
+    if (json_is_string(f)) {
+      snprintf(error_field, sizeof error_field, "%s", json_string_value(f));
+      *field = error_field;
+    }
+    const char *m = json_string_value(json_object_get(err, "message"));
+    co_error(st, "%s", m ? m : "the worker failed");
+  } else
+    st = co_error(COHORT_EIO, "a worker answered with a malformed reply");
+  json_decref(msg);
+  return st;
+}
+
 /* ---------------------------------------------------------------- worker side */
 
-/* "trainee.<id>.<verb>" {"id", "version", "blob", "req"} */
+/* "trainee.<id>.<verb>" {"id", "version", "blob", "sha256", "bytes", "req"} */
 static void answer_call(co_calls *c, co_bus_req *req, const char *subject, const char *data, size_t len) {
   co_platform *p = c->p;
   json_error_t jerr;
   json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *reply = NULL;
   const char *verb = strrchr(subject, '.'), *field = NULL;
-  co_trainee rec = {0};
+  co_trainee rec;
   cohort_status st;
-  json_t *id = json_object_get(msg, "id"), *version = json_object_get(msg, "version"),
-         *blob = json_object_get(msg, "blob");
-  if (!verb || !json_is_string(id) || !json_is_integer(version) || !json_is_string(blob) ||
-      !json_is_object(json_object_get(msg, "req"))) {
-    st = co_error(COHORT_EFORMAT, "call on %s: malformed message (%s)", subject, msg ? "fields" : jerr.text);
+  if (!verb || !msg || !json_is_object(json_object_get(msg, "req"))) {
+    st = co_error(COHORT_EFORMAT, "call on %s: malformed message (%s)", subject, msg ? "no req" : jerr.text);
     goto out;
   }
-  if (co_strlcpy(rec.id, json_string_value(id), sizeof rec.id) < 0 ||
-      co_strlcpy(rec.blob, json_string_value(blob), sizeof rec.blob) < 0 || !valid_id(rec.id)) {
-    st = co_error(COHORT_EFORMAT, "call on %s: bad trainee id or object key", subject);
+  if ((st = rec_parse(msg, "call", &rec)) != COHORT_OK)
     goto out;
-  }
-  rec.version = (int64_t)json_integer_value(json_object_get(msg, "version"));
-  pthread_mutex_lock(&c->mu);
-  for (served *s = c->list; s; s = s->next)
-    if (strcmp(s->id, rec.id) == 0)
-      s->last_ms = co_now_ms();
-  pthread_mutex_unlock(&c->mu);
   st = co_query_local(p, &rec, verb + 1, json_object_get(msg, "req"), &reply, &field);
 out:
   respond_json(p, req, st == COHORT_OK ? json_pack("{s:o}", "reply", reply) : error_json(st, field));
   json_decref(msg);
+}
+
+/* Counts a call to id in its load window; at the end of a window, decides whether it is hot. */
+static void count_call(co_calls *c, const char *id, const char *data, size_t len) {
+  size_t threads = co_pool_threads(c->p->pool);
+  int64_t now = co_now_ms();
+  pthread_mutex_lock(&c->mu);
+  for (served *s = c->list; s; s = s->next) {
+    if (strcmp(s->id, id) != 0)
+      continue;
+    s->last_ms = now;
+    s->calls++;
+    s->saturated += (size_t)c->inflight >= threads; /* this call waits for a thread */
+    if (now - s->window_ms >= CO_CALLS_WINDOW_MS) {
+      if (s->calls >= CO_CALLS_HOT_CALLS && 2 * s->saturated >= s->calls &&
+          now - s->peer_asked_ms >= CO_CALLS_PEER_EVERY_MS) {
+        json_t *msg = json_loadb(data, len, 0, NULL);
+        if (rec_parse(msg, "call", &s->rec) == COHORT_OK && s->rec.version > 0) {
+          s->want_peer = 1;
+          s->peer_asked_ms = now;
+          c->peers_wanted = 1;
+          pthread_cond_signal(&c->wake);
+        }
+        json_decref(msg);
+      }
+      s->window_ms = now;
+      s->calls = s->saturated = 0;
+    }
+    break;
+  }
+  pthread_mutex_unlock(&c->mu);
 }
 
 /* A call handed to the pool was answered: co_calls_stop may be waiting for the last one. */
@@ -110,6 +207,7 @@ static void call_run(void *arg) {
   call_job *j = arg;
   co_calls *c = j->c;
   answer_call(c, j->req, j->subject, j->data, j->len);
+  co_histo_observe(&c->latency, (double)(co_mono_ns() - j->arrived_ns) / 1e9);
   co_free(j);
   call_done(c);
 }
@@ -129,6 +227,14 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
   j->req = req;
   j->data = data;
   j->len = len;
+  j->arrived_ns = co_mono_ns();
+  const char *dot = strchr(subject, '.'), *end = strrchr(subject, '.');
+  char id[CO_ID_MAX];
+  if (dot && end > dot && (size_t)(end - dot - 1) < sizeof id) { /* "trainee.<id>.<verb>" */
+    memcpy(id, dot + 1, (size_t)(end - dot - 1));
+    id[end - dot - 1] = '\0';
+    count_call(c, id, data, len);
+  }
   pthread_mutex_lock(&c->mu);
   c->inflight++;
   pthread_mutex_unlock(&c->mu);
@@ -142,9 +248,11 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
   }
 }
 
-static cohort_status serve_trainee(co_calls *c, const char *id) {
+/* *added: whether this call started serving it (0: it was served here already). */
+static cohort_status serve_trainee(co_calls *c, const char *id, int *added) {
   char pattern[CO_ID_MAX + 16], queue[CO_ID_MAX + 16];
   cohort_status st = COHORT_OK;
+  *added = 0;
   pthread_mutex_lock(&c->mu);
   for (served *s = c->list; s; s = s->next)
     if (strcmp(s->id, id) == 0)
@@ -165,6 +273,7 @@ static cohort_status serve_trainee(co_calls *c, const char *id) {
   s->next = c->list;
   c->list = s;
   c->nserved++;
+  *added = 1;
   co_log(CO_LOG_INFO, "serving trainee", "trainee", id, NULL);
 out:
   pthread_mutex_unlock(&c->mu);
@@ -195,16 +304,71 @@ static void unserve(co_calls *c, const char *id, int64_t idle_before) {
   }
 }
 
-/* "trainees.place" {"id"}: serve it here. */
+/* "trainees.place": serve it here. From an API, {"id"}: the first call loads it. From a hot
+ * host, the record and "except" (the asker's instance): this worker loads it first, so the calls
+ * the queue group sends here do not wait for the load, and the asker itself answers "asker". */
 static void on_place(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len) {
   co_calls *c = ctx;
-  json_t *msg = json_loadb(data, len, 0, NULL);
+  json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
   const char *id = json_string_value(json_object_get(msg, "id"));
-  cohort_status st =
-      valid_id(id) ? serve_trainee(c, id) : co_error(COHORT_EFORMAT, "placement: bad trainee id");
+  const char *except = json_string_value(json_object_get(msg, "except"));
+  co_trainee rec;
+  int added = 0;
+  cohort_status st = COHORT_OK;
+  if (!valid_id(id))
+    st = co_error(COHORT_EFORMAT, "placement: bad trainee id");
+  else if (except && strcmp(except, c->p->instance) == 0)
+    st = co_error(COHORT_ESTATE, "placement: %s is the worker asking for a peer", c->p->instance);
+  else if (except) {
+    co_hosted *h = NULL;
+    if ((st = rec_parse(msg, "placement", &rec)) == COHORT_OK &&
+        (st = co_host_acquire(c->p->host, &rec, &h)) == COHORT_OK)
+      co_host_release(c->p->host, h);
+  }
+  if (st == COHORT_OK)
+    st = serve_trainee(c, id, &added);
   respond_json(c->p, req,
-               st == COHORT_OK ? json_pack("{s:{s:b}}", "reply", "serving", 1) : error_json(st, NULL));
+               st == COHORT_OK ? json_pack("{s:{s:b, s:b}}", "reply", "serving", 1, "added", added)
+                               : error_json(st, NULL));
   json_decref(msg);
+}
+
+/* Asks one more worker to host rec's trainee (see CO_CALLS_HOT_CALLS). The queue group picks a
+ * worker at random: it may be this one or one already hosting it, so a few tries. */
+static void ask_peer(co_calls *c, const co_trainee *rec) {
+  co_bus *b = c->p->bus;
+  json_t *msg = rec_json(rec);
+  json_object_set_new(msg, "except", json_string(c->p->instance));
+  char *text = json_dumps(msg, JSON_COMPACT);
+  json_decref(msg);
+  for (int try = 0; text && try < 4; try++) {
+    pthread_mutex_lock(&c->mu);
+    int stopping = c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    if (stopping)
+      break;
+    char *out = NULL;
+    size_t outlen = 0;
+    json_t *reply = NULL;
+    const char *field = NULL;
+    cohort_status st =
+        b->ops->request(b, "trainees.place", text, strlen(text), c->p->cfg.bus_timeout_ms, &out, &outlen);
+    if (st == COHORT_OK)
+      st = read_reply(out, outlen, &reply, &field);
+    co_free(out);
+    int added = json_is_true(json_object_get(reply, "added"));
+    json_decref(reply);
+    if (added) {
+      pthread_mutex_lock(&c->mu);
+      c->peer_requests++;
+      pthread_mutex_unlock(&c->mu);
+      co_log(CO_LOG_INFO, "hot trainee: another worker hosts it too", "trainee", rec->id, NULL);
+      break;
+    }
+    if (st != COHORT_OK && st != COHORT_ESTATE) /* ENOTFOUND: no other worker; or a real failure */
+      break;
+  }
+  free(text);
 }
 
 static void on_dropped(void *ctx, const char *subject, const char *data, size_t len) {
@@ -221,16 +385,42 @@ static void on_dropped(void *ctx, const char *subject, const char *data, size_t 
 static void *sweeper_main(void *arg) {
   co_calls *c = arg;
   pthread_mutex_lock(&c->mu);
+  int64_t next_sweep = co_now_ms() + 30000;
   while (!c->stopping) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 30;
-    pthread_cond_timedwait(&c->wake, &c->mu, &until);
+    if (!c->peers_wanted) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += 1;
+      pthread_cond_timedwait(&c->wake, &c->mu, &until);
+    }
     if (c->stopping)
       break;
-    pthread_mutex_unlock(&c->mu);
-    unserve(c, NULL, co_now_ms() - CO_CALLS_IDLE_MS);
-    pthread_mutex_lock(&c->mu);
+    if (c->peers_wanted) { /* one at a time, without the lock: asking waits on the bus */
+      co_trainee rec;
+      int found = 0;
+      c->peers_wanted = 0;
+      for (served *s = c->list; s; s = s->next)
+        if (s->want_peer) {
+          if (found) {
+            c->peers_wanted = 1; /* the next turn */
+            break;
+          }
+          s->want_peer = 0;
+          rec = s->rec;
+          found = 1;
+        }
+      if (found) {
+        pthread_mutex_unlock(&c->mu);
+        ask_peer(c, &rec);
+        pthread_mutex_lock(&c->mu);
+      }
+    }
+    if (co_now_ms() >= next_sweep) {
+      next_sweep = co_now_ms() + 30000;
+      pthread_mutex_unlock(&c->mu);
+      unserve(c, NULL, co_now_ms() - CO_CALLS_IDLE_MS);
+      pthread_mutex_lock(&c->mu);
+    }
   }
   pthread_mutex_unlock(&c->mu);
   return NULL;
@@ -297,30 +487,29 @@ int64_t co_calls_serving(co_calls *c) {
   return n;
 }
 
-/* ---------------------------------------------------------------- API side */
-
-static _Thread_local char error_field[64]; /* *field points here after a worker's error */
-
-static cohort_status read_reply(const char *data, size_t len, json_t **reply, const char **field) {
-  json_t *msg = json_loadb(data, len, 0, NULL), *err;
-  cohort_status st = COHORT_OK;
-  if ((*reply = json_object_get(msg, "reply")) != NULL)
-    json_incref(*reply);
-  else if (json_is_object(err = json_object_get(msg, "error"))) {
-    json_t *f = json_object_get(err, "field");
-    int status = (int)json_integer_value(json_object_get(err, "status"));
-    st = status < 0 && status >= COHORT_ENOSPACE ? (cohort_status)status : COHORT_EIO; /* the lowest code */
-    if (json_is_string(f)) {
-      snprintf(error_field, sizeof error_field, "%s", json_string_value(f));
-      *field = error_field;
-    }
-    const char *m = json_string_value(json_object_get(err, "message"));
-    co_error(st, "%s", m ? m : "the worker failed");
-  } else
-    st = co_error(COHORT_EIO, "a worker answered with a malformed reply");
-  json_decref(msg);
-  return st;
+int64_t co_calls_in_progress(co_calls *c) {
+  if (!c)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  int64_t n = c->inflight;
+  pthread_mutex_unlock(&c->mu);
+  return n;
 }
+
+int64_t co_calls_peer_requests(co_calls *c) {
+  if (!c)
+    return 0;
+  pthread_mutex_lock(&c->mu);
+  int64_t n = c->peer_requests;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+co_histo *co_calls_latency(co_calls *c) {
+  return c ? &c->latency : NULL;
+}
+
+/* ---------------------------------------------------------------- API side */
 
 cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *verb, json_t *req,
                            json_t **reply, const char **field) {
@@ -333,8 +522,9 @@ cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *ve
   *field = NULL;
   if (rec->version <= 0 || !rec->blob[0])
     return co_error(COHORT_ESTATE, "trainee '%s' is not trained yet", rec->id);
-  json_t *msg = json_pack("{s:s, s:I, s:s, s:O}", "id", rec->id, "version", (json_int_t)rec->version, "blob",
-                          rec->blob, "req", req);
+  json_t *msg = rec_json(rec);
+  if (msg)
+    json_object_set(msg, "req", req);
   char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
   json_decref(msg);
   if (!text)

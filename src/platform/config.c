@@ -35,7 +35,8 @@ static const setting settings[] = {
         "config file, never a flag (ps shows flags to every local user)"),
     STR("admin_password_file", admin_password_file,
         "read the admin password from this file instead (the way to give it on the command line)"),
-    INT("http_threads", http_threads, 2, 256, "HTTP worker threads (default 4)"),
+    INT("http_threads", http_threads, 0, 256,
+        "HTTP worker threads (default 0: 32 for role api, whose threads wait on workers; else 4)"),
     INT("compute_threads", compute_threads, 0, 1024,
         "threads for engine work (queries and the parallel parts of jobs); 0 = the CPUs this process "
         "may use: the cgroup CPU quota (containers), else the affinity mask (default 0)"),
@@ -142,7 +143,7 @@ void co_config_defaults(co_config *c) {
   co_strlcpy(c->data_dir, "cohort-data", sizeof c->data_dir);
   co_strlcpy(c->admin_user, "admin", sizeof c->admin_user);
   co_strlcpy(c->log_level, "info", sizeof c->log_level);
-  c->http_threads = 4;
+  c->http_threads = 0; /* by role, in co_config_finish */
   c->workers = 2;
   c->memory_budget_mb = 2048;
   c->max_body_mb = 64;
@@ -334,6 +335,10 @@ void co_config_describe(FILE *f) {
 cohort_status co_config_finish(co_config *c) {
   if (strcmp(c->role, "serve") != 0 && strcmp(c->role, "api") != 0 && strcmp(c->role, "worker") != 0)
     return co_error(COHORT_EINVAL, "role: '%s' is not serve, api or worker", c->role);
+  if (c->http_threads == 1)
+    return co_error(COHORT_EINVAL, "http_threads: 1 is too few (2 at least, or 0 for the role's default)");
+  if (c->http_threads == 0) /* an API replica's threads mostly wait for a worker's reply */
+    c->http_threads = strcmp(c->role, "api") == 0 ? 32 : 4;
   for (const char *k = c->instance; *k; k++) /* it goes into leases, logs and metric labels */
     if (!isalnum((unsigned char)*k) && *k != '-' && *k != '_' && *k != '.')
       return co_error(COHORT_EINVAL, "instance: '%s' may hold only letters, digits, '-', '_' and '.'",

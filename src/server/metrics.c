@@ -2,28 +2,20 @@
  * status live in fixed arrays indexed by route and status, updated with relaxed atomics (no lock
  * on the request path); gauges are read when scraped. */
 #include "calls.h"
+#include "histo.h"
 #include "co_base.h"
 #include "integrity.h"
 #include "server.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-enum { NBUCKETS = sizeof bucket_le / sizeof *bucket_le, NSTATUS = 18 };
+enum { NSTATUS = 18 };
 
 /* The statuses the server sends; anything else is counted as "other". */
 static const int statuses[NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
                                       409, 413, 414, 422, 499, 500, 503, 507, 0};
 
-typedef struct series {
-  _Atomic uint64_t count;
-  _Atomic uint64_t sum_us;
-  _Atomic uint64_t buckets[NBUCKETS];
-} series;
-
-static series *table; /* (nroutes + 1) * NSTATUS; the last route row is "unmatched" */
+static co_histo *table; /* (nroutes + 1) * NSTATUS; the last route row is "unmatched" */
 static size_t nrows;
 
 void co_metrics_init(size_t nroutes) {
@@ -44,12 +36,18 @@ void co_metrics_request(int route_index, int status, double seconds) {
   if (!table)
     return;
   size_t row = route_index < 0 ? nrows - 1 : (size_t)route_index;
-  series *s = &table[row * NSTATUS + (size_t)status_slot(status)];
-  atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&s->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
-  for (int b = 0; b < NBUCKETS; b++)
-    if (seconds <= bucket_le[b])
-      atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
+  co_histo_observe(&table[row * NSTATUS + (size_t)status_slot(status)], seconds);
+}
+
+/* route, method and status labels of table's slot (r, k). */
+static void slot_labels(size_t r, int k, char *out, size_t cap) {
+  char st[8];
+  if (statuses[k])
+    snprintf(st, sizeof st, "%d", statuses[k]);
+  else
+    snprintf(st, sizeof st, "other");
+  snprintf(out, cap, "route=\"%s\",method=\"%s\",status=\"%s\"",
+           r < nrows - 1 ? co_routes[r].pattern : "unmatched", r < nrows - 1 ? co_routes[r].method : "", st);
 }
 
 static long rss_bytes(void) {
@@ -66,53 +64,25 @@ static long rss_bytes(void) {
 void co_metrics_write(co_platform *p, FILE *f) {
   fprintf(f, "# HELP cohort_http_requests_total HTTP requests by route, method and status.\n"
              "# TYPE cohort_http_requests_total counter\n");
+  char labels[256];
   for (size_t r = 0; table && r < nrows; r++)
     for (int k = 0; k < NSTATUS; k++) {
-      uint64_t n = atomic_load_explicit(&table[r * NSTATUS + (size_t)k].count, memory_order_relaxed);
+      uint64_t n = co_histo_count(&table[r * NSTATUS + (size_t)k]);
       if (!n)
         continue;
-      const char *route = r < nrows - 1 ? co_routes[r].pattern : "unmatched";
-      const char *method = r < nrows - 1 ? co_routes[r].method : "";
-      char st[8];
-      if (statuses[k])
-        snprintf(st, sizeof st, "%d", statuses[k]);
-      else
-        snprintf(st, sizeof st, "other");
-      fprintf(f, "cohort_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n", route, method,
-              st, (unsigned long long)n);
+      slot_labels(r, k, labels, sizeof labels);
+      fprintf(f, "cohort_http_requests_total{%s} %llu\n", labels, (unsigned long long)n);
     }
   fprintf(f, "# HELP cohort_http_request_duration_seconds Time from request headers to the reply, by route "
              "and status.\n"
              "# TYPE cohort_http_request_duration_seconds histogram\n");
   for (size_t r = 0; table && r < nrows; r++)
     for (int k = 0; k < NSTATUS; k++) {
-      series *s = &table[r * NSTATUS + (size_t)k];
-      uint64_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
-      if (!n)
+      co_histo *h = &table[r * NSTATUS + (size_t)k];
+      if (!co_histo_count(h))
         continue;
-      const char *route = r < nrows - 1 ? co_routes[r].pattern : "unmatched";
-      const char *method = r < nrows - 1 ? co_routes[r].method : "";
-      char st[8];
-      if (statuses[k])
-        snprintf(st, sizeof st, "%d", statuses[k]);
-      else
-        snprintf(st, sizeof st, "other");
-      for (int b = 0; b < NBUCKETS; b++)
-        fprintf(
-            f,
-            "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"%g\"} "
-            "%llu\n",
-            route, method, st, bucket_le[b],
-            (unsigned long long)atomic_load_explicit(&s->buckets[b], memory_order_relaxed));
-      fprintf(f,
-              "cohort_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",status=\"%s\",le=\"+"
-              "Inf\"} %llu\n",
-              route, method, st, (unsigned long long)n);
-      fprintf(f, "cohort_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\",status=\"%s\"} %.6f\n",
-              route, method, st, (double)atomic_load_explicit(&s->sum_us, memory_order_relaxed) / 1e6);
-      fprintf(f,
-              "cohort_http_request_duration_seconds_count{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
-              route, method, st, (unsigned long long)n);
+      slot_labels(r, k, labels, sizeof labels);
+      co_histo_write(h, f, "cohort_http_request_duration_seconds", labels);
     }
   int64_t counts[5] = {0};
   if (p->store->ops->job_counts(p->store, counts) == COHORT_OK) {
@@ -138,6 +108,21 @@ void co_metrics_write(co_platform *p, FILE *f) {
           "# HELP cohort_role_info The process's role and instance name.\n# TYPE cohort_role_info gauge\n"
           "cohort_role_info{role=\"%s\",instance=\"%s\"} 1\n",
           (long long)co_calls_serving(p->calls), p->cfg.role, p->instance);
+  co_histo *calls = co_calls_latency(p->calls);
+  if (calls) {
+    fprintf(
+        f,
+        "# HELP cohort_trainee_calls_in_progress Trainee calls from other processes being answered or "
+        "waiting for a compute thread here.\n# TYPE cohort_trainee_calls_in_progress gauge\n"
+        "cohort_trainee_calls_in_progress %lld\n"
+        "# HELP cohort_trainee_peer_requests_total Times a hot trainee here asked another worker to host it "
+        "too.\n# TYPE cohort_trainee_peer_requests_total counter\ncohort_trainee_peer_requests_total %lld\n"
+        "# HELP cohort_trainee_call_duration_seconds Trainee calls answered here for other processes, from "
+        "arrival (waiting for a compute thread included) to the reply.\n"
+        "# TYPE cohort_trainee_call_duration_seconds histogram\n",
+        (long long)co_calls_in_progress(p->calls), (long long)co_calls_peer_requests(p->calls));
+    co_histo_write(calls, f, "cohort_trainee_call_duration_seconds", "");
+  }
   fprintf(
       f,
       "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions) this process found "

@@ -178,6 +178,44 @@ class RolesTest(unittest.TestCase):
         self.assertEqual(st, 200, ds)
         self.assertEqual(ds["rows"], 20000)
 
+    def test_hot_trainee_gets_more_hosts(self):
+        """Calls that keep a host's compute threads full make it ask another worker to host the
+        trainee too; the queue group then spreads calls over both, and every call succeeds."""
+        tr, _ = self.trainee("roles-hot")
+        self.assertEqual(self.predict(tr)[0], 200)
+        needle = '"msg":"serving trainee","trainee":"%s"' % tr
+        self.assertEqual(len(self.ran_on(needle)), 1)
+        rows = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(400)]
+        stop, statuses = threading.Event(), []
+
+        def client():
+            while not stop.is_set():
+                statuses.append(self.req("POST", "/v1/trainees/%s/predict" % tr,
+                                         {"targets": ["species"], "rows": rows})[0])
+
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 30
+        try:
+            while len(self.ran_on(needle)) < 2 and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)  # calls now reach the second host too
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        hosts = self.ran_on(needle)
+        sys.stderr.write("\nhot trainee: %d hosts after %d calls\n" % (len(hosts), len(statuses)))
+        self.assertGreaterEqual(len(hosts), 2)
+        self.assertTrue(any(any("another worker hosts it too" in line for line in w.log_lines)
+                            for w in self.workers))
+        self.assertEqual(set(statuses), {200})
+        from test_api import parse_metrics
+        ms = [parse_metrics(w.request("GET", "/metrics")[1].decode()) for w in hosts]
+        self.assertGreaterEqual(sum(m[("cohort_trainee_peer_requests_total", ())] for m in ms), 1)
+        self.assertTrue(all(m[("cohort_trainee_call_duration_seconds_count", ())] > 0 for m in ms))
+
     # ------------------------------------------------------------ faults
 
     def service(self, name, action):
