@@ -89,6 +89,9 @@ int cli_settings(const char *verb, int argc, char **argv, const char *const *own
       return CLI_USAGE;
     }
   }
+  /* cohort api / cohort worker are their role: finish resolves role-dependent defaults (http_threads). */
+  if (!strcmp(verb, "api") || !strcmp(verb, "worker"))
+    co_strlcpy(cfg->role, verb, sizeof cfg->role);
   if (co_config_finish(cfg) != COHORT_OK) {
     fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
     return CLI_USAGE;
@@ -124,10 +127,10 @@ static int run_server(const char *verb, const char *role, int argc, char **argv)
   }
   if (check) {
     memset(cfg.admin_password, 0, sizeof cfg.admin_password);
-    printf("cohort %s: settings ok: role=%s listen=%s data_dir=%s instance=%s workers=%d "
+    printf("cohort %s: settings ok: role=%s listen=%s data_dir=%s instance=%s http_threads=%d workers=%d "
            "memory_budget_mb=%lld\n",
            verb, cfg.role, cfg.listen, cfg.data_dir, cfg.instance[0] ? cfg.instance : "(default)",
-           cfg.workers, (long long)cfg.memory_budget_mb);
+           cfg.http_threads, cfg.workers, (long long)cfg.memory_budget_mb);
     return CLI_OK;
   }
   /* Start-up is logged at info whatever the level, so the URL and port are always printed. */

@@ -199,6 +199,7 @@ def test_redis_may_be_turned_off(helm):
     ({"config": {"admin_password": "hunter22hunter22"}}, "Additional property admin_password is not allowed"),
     ({"postgresql": {"poolsize": 4}}, "Additional property poolsize is not allowed"),
     ({"worker": {"jobThreads": "two"}}, "jobThreads"),
+    ({"api": {"httpThreads": 1}}, "api.httpThreads"),
     ({"worker": {"keda": {"minReplicaCount": 0}}}, "minReplicaCount"),
     ({"api": {"pdb": {"minAvailable": 1, "maxUnavailable": 1}}}, "api.pdb"),
     ({"config": {"log_level": "verbose"}}, "log_level"),
@@ -398,7 +399,9 @@ def test_rendered_conf_passes_the_binary(helm, cohort_bin, role, extra):
     assert f"role={role} " in p.stdout and f"instance={RELEASE}-cohort-{role}-7d9c8b5f6d-x2x4q" in p.stdout
     assert "listen=0.0.0.0:8080 data_dir=/var/lib/cohort" in p.stdout
     if role == "worker":
-        assert "workers=2 memory_budget_mb=%d" % (2000 if extra else 2048) in p.stdout
+        assert "http_threads=4 workers=2 memory_budget_mb=%d" % (2000 if extra else 2048) in p.stdout
+    else:
+        assert "http_threads=32 " in p.stdout  # httpThreads 0: an API replica's default
 
 
 def test_check_config_catches_a_bad_conf(helm, cohort_bin):
