@@ -272,6 +272,8 @@ compute_threads = {{ int64 $v.worker.computeThreads }}
   secret:
     secretName: {{ $v.admin.existingSecret }}
     defaultMode: 0440
+    # Explicit (the default): podman kube play 4.3 crashes on a secret volume without it.
+    optional: false
     items:
       - key: {{ $v.admin.passwordKey }}
         path: password
@@ -279,6 +281,8 @@ compute_threads = {{ int64 $v.worker.computeThreads }}
   secret:
     secretName: {{ $v.s3.existingSecret }}
     defaultMode: 0440
+    # Explicit (the default): podman kube play 4.3 crashes on a secret volume without it.
+    optional: false
     items:
       - key: {{ $v.s3.secretAccessKeyKey }}
         path: secret-access-key
