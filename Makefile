@@ -65,9 +65,9 @@ test-sanitize: deps browser-deps cluster-deps
 # (HTTP threads, job threads, shared trainees) through its API and client tests.
 test-tsan: deps
 	@CC=clang cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_TSAN=ON >/dev/null
-	@cmake --build $(TSAN_BUILD) --target cohort test_store test_bus test_pool
+	@cmake --build $(TSAN_BUILD) --target cohort test_store test_bus test_pool test_budget test_authcache
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|test_bus|test_pool|server|python_client)$$'
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|test_bus|test_pool|test_budget|test_authcache|server|python_client)$$'
 
 # The Helm chart alone (deploy/helm/cohort): helm lint + pytest over `helm template`; also in test-unit.
 chart-test: build

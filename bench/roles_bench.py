@@ -2,6 +2,7 @@
 Redis, side by side in one run with `cohort serve` on the same PostgreSQL + S3 (so the difference
 is the API -> NATS -> worker hop, not the state):
   - single-row predict p50/p99 under wrk paced to 500 req/s: in process (serve) vs through the hop,
+    and the floor under the hop: one NATS request/reply with libnats alone (bench_nats_rtt),
   - predict's maximum rate (32 connections), and batched predict's rows/s, with 1 and then 2
     workers, the trainee being hot (a saturated host asks a second worker to host it too),
   - trainee create -> ready (penguins): the train job runs on a worker,
@@ -73,6 +74,17 @@ def recovery(api, token, path, worker):
     return back, len([1 for _, s in after if s != 200]), len(after)
 
 
+def worker_calls(worker):
+    """(seconds, calls) the worker spent answering trainee calls, from its /metrics histogram."""
+    text = worker.request("GET", "/metrics")[1].decode()
+    got = {}
+    for line in text.splitlines():
+        for k in ("cohort_trainee_call_duration_seconds_sum", "cohort_trainee_call_duration_seconds_count"):
+            if line.startswith(k + " "):
+                got[k] = float(line.split()[1])
+    return got.get("cohort_trainee_call_duration_seconds_sum", 0.0), got.get("cohort_trainee_call_duration_seconds_count", 0)
+
+
 def main():
     binary = sys.argv[1]
     out_md = sys.argv[2] if len(sys.argv) > 2 else None
@@ -118,10 +130,17 @@ def main():
             st, body, _ = srv.request("POST", paths[who], one, token=tok)
             assert st == 200, body
         paced = {"serve": [], "roles": []}
+        before = worker_calls(w1)
         for rnd in range(2):
             for who, srv in ((("serve", serve), ("roles", api)) if rnd == 0 else (("roles", api), ("serve", serve))):
                 paced[who].append(run_wrk(srv.url, paths[who], tok, one, 10, 10, 19))
+        after = worker_calls(w1)
         res["paced"] = paced
+        res["worker_mean"] = (after[0] - before[0]) / max(1, after[1] - before[1])
+        rtt = os.path.join(os.path.dirname(os.path.abspath(binary)), "bench", "bench_nats_rtt")
+        out = subprocess.run([rtt, "nats://127.0.0.1:%d" % nats_port, "5000"], capture_output=True, text=True,
+                             timeout=120, check=True)
+        res["nats_rtt"] = [float(x) / 1e3 for x in out.stdout.split()]
         res["max1"] = run_wrk(api.url, paths["roles"], tok, one, 32, 10)
         res["max_serve"] = run_wrk(serve.url, paths["serve"], tok, one, 32, 10)
         block = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(BATCH)]
@@ -162,6 +181,10 @@ def render(res, seconds, load):
     rows.append(("predict p50, paced to 500 req/s (achieved %s)" % achieved, ms(s50), ms(r50),
                  "+%.2f ms" % ((r50 - s50) * 1e3), "hop <= +0.5 ms"))
     rows.append(("predict p99, paced to 500 req/s", ms(s99), ms(r99), "+%.2f ms" % ((r99 - s99) * 1e3), ""))
+    rows.append(("of the hop: one NATS request/reply alone (libnats, bench_nats_rtt), p50 / p99", "",
+                 "%s / %s" % (ms(res["nats_rtt"][0]), ms(res["nats_rtt"][1])), "", ""))
+    rows.append(("of the hop: the worker's time per call, arrival to reply (mean, its /metrics)", "",
+                 ms(res["worker_mean"]), "", ""))
     rows.append(("predict, maximum rate (32 connections), 1 worker", "%.0f req/s" % res["max_serve"][0],
                  "%.0f req/s" % res["max1"][0], "%.2f" % (res["max1"][0] / res["max_serve"][0]), ""))
     rows.append(("the same with 2 workers", "",

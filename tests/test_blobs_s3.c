@@ -387,6 +387,64 @@ static void test_round_trip(void **state) {
   free(data);
 }
 
+/* list: every object under the prefix (not a sibling prefix's), across pages of 100. */
+enum { LISTED = 205 };
+typedef struct listing {
+  int seen[LISTED], n, stop_at, foreign;
+  int64_t bytes, oldest_ms;
+} listing;
+
+static int count_listed(void *ctx, const char *key, int64_t bytes, int64_t modified_ms) {
+  listing *l = ctx;
+  int i = -1;
+  if (sscanf(key, "datasets/ds_%d.csv", &i) == 1 && i >= 0 && i < LISTED)
+    l->seen[i]++;
+  else
+    l->foreign++;
+  l->bytes += bytes;
+  if (!l->oldest_ms || modified_ms < l->oldest_ms)
+    l->oldest_ms = modified_ms;
+  return ++l->n == l->stop_at;
+}
+
+static void test_list(void **state) {
+  (void)state;
+  co_blobs_s3_config c = config(0);
+  co_strlcpy(c.prefix, "pfx/list", sizeof c.prefix);
+  co_blobs *b = open_blobs(&c);
+  c = config(0);
+  co_strlcpy(c.prefix, "pfx/listx", sizeof c.prefix); /* shares "pfx/list" as a string prefix */
+  co_blobs *sibling = open_blobs(&c);
+  char key[64];
+  int64_t t0 = co_now_ms();
+  for (int i = 0; i < LISTED; i++) {
+    snprintf(key, sizeof key, "datasets/ds_%d.csv", i);
+    OK(put_bytes(b, key, (const unsigned char *)"a\n1", 3));
+  }
+  OK(put_bytes(sibling, "datasets/ds_1.csv", (const unsigned char *)"x", 1));
+  listing l = {0};
+  OK(b->ops->list(b, count_listed, &l));
+  assert_int_equal(l.n, LISTED);
+  assert_int_equal(l.foreign, 0);
+  assert_int_equal(l.bytes, 3 * LISTED);
+  for (int i = 0; i < LISTED; i++)
+    assert_int_equal(l.seen[i], 1);
+  assert_true(l.oldest_ms > t0 - 600000 && l.oldest_ms < co_now_ms() + 600000); /* S3's clock, not ours */
+  listing first = {.stop_at = 10};
+  OK(b->ops->list(b, count_listed, &first));
+  assert_int_equal(first.n, 10);
+  for (int i = 0; i < LISTED; i++) {
+    snprintf(key, sizeof key, "datasets/ds_%d.csv", i);
+    OK(b->ops->remove(b, key));
+  }
+  OK(sibling->ops->remove(sibling, "datasets/ds_1.csv"));
+  listing none = {0};
+  OK(b->ops->list(b, count_listed, &none));
+  assert_int_equal(none.n, 0);
+  b->ops->close(b);
+  sibling->ops->close(sibling);
+}
+
 static void test_multipart(void **state) {
   (void)state;
   proxy_reset();
@@ -850,6 +908,7 @@ int main(void) {
       cmocka_unit_test(test_parse_url),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_multipart),
+      cmocka_unit_test(test_list),
       cmocka_unit_test(test_wrong_credentials),
       cmocka_unit_test(test_missing_bucket),
       cmocka_unit_test(test_unreachable_and_bad_config),

@@ -31,6 +31,9 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A fence (store.h) as an argument: job, owner, attempt. */
+#define FENCE(job, owner, attempt) (&(co_fence){(job), (owner), (attempt)})
+
 static char tmpdir[256];
 static int use_pg;          /* the backend under test: 0 SQLite, 1 PostgreSQL */
 static const char *pg_base; /* COHORT_TEST_PG_URL: a database the test role may create others from */
@@ -432,6 +435,12 @@ static void test_users(void **state) {
   FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "user name 'alice' is taken");
   dup = make_user("us_a", "carol", 30);
   FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "'us_a' is taken");
+  /* Case variants are the same name in the store itself (a unique index on lower(name)), not only
+   * in the API's check before it, which two sign-ups at once could both pass. */
+  dup = make_user("us_c", "ALICE", 30);
+  FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "user name 'ALICE' is taken");
+  dup = make_user("us_c", "Bob", 30);
+  FAILS(s->ops->user_create(s, &dup), COHORT_ESTATE, "user name 'Bob' is taken");
 
   OK(s->ops->user_get(s, "us_a", &got));
   assert_string_equal(got.name, "alice");
@@ -863,9 +872,27 @@ static void test_datasets(void **state) {
   collect stop = {.stop_after = 1};
   assert_int_equal(s->ops->dataset_list(s, NULL, on_dataset, &stop), 42);
 
+  /* Trainees made from a deleted dataset keep their rows but stop naming it (store version 5). */
+  co_trainee t1 = {0}, t2 = {0}, gt;
+  co_strlcpy(t1.id, "tr_1", sizeof t1.id);
+  co_strlcpy(t1.workspace_id, "ws_1", sizeof t1.workspace_id);
+  co_strlcpy(t1.name, "from ds_1", sizeof t1.name);
+  co_strlcpy(t1.dataset_id, "ds_1", sizeof t1.dataset_id);
+  t2 = t1;
+  co_strlcpy(t2.id, "tr_2", sizeof t2.id);
+  co_strlcpy(t2.dataset_id, "ds_2", sizeof t2.dataset_id);
+  OK(s->ops->trainee_create(s, &t1));
+  OK(s->ops->trainee_create(s, &t2));
+
   OK(s->ops->dataset_delete(s, "ds_1"));
   FAILS(s->ops->dataset_get(s, "ds_1", &got), COHORT_ENOTFOUND, "dataset 'ds_1' not found");
   FAILS(s->ops->dataset_delete(s, "ds_1"), COHORT_ENOTFOUND, "dataset 'ds_1' not found");
+  OK(s->ops->trainee_get(s, "tr_1", &gt));
+  assert_string_equal(gt.dataset_id, "");
+  co_trainee_clear(&gt);
+  OK(s->ops->trainee_get(s, "tr_2", &gt));
+  assert_string_equal(gt.dataset_id, "ds_2");
+  co_trainee_clear(&gt);
   s->ops->close(s);
 }
 
@@ -909,7 +936,7 @@ static void test_checksums(void **state) {
   co_dataset_clear(&got);
   OK(s->ops->mark_corrupt(s, "dataset", "ds_9", "x", "bad", &changed));
   assert_int_equal(changed, 0);
-  FAILS(s->ops->mark_corrupt(s, "report", "ds_1", "x", "bad", NULL), COHORT_EINVAL, "kind 'report'");
+  FAILS(s->ops->mark_corrupt(s, "workspace", "ds_1", "x", "bad", NULL), COHORT_EINVAL, "kind 'workspace'");
 
   /* Adopting a checksum: only for a record without one. */
   OK(s->ops->set_checksum(s, "dataset", "ds_old", "datasets/ds_old.csv", sum, 7));
@@ -1085,7 +1112,7 @@ static void test_trainees(void **state) {
   FAILS(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4a.cohort", "", 0, NULL, &first, 1102),
         COHORT_ESTATE, "job 'jb_f' attempt 1 no longer holds its lease");
   OK(s->ops->trainee_commit(s, "tr_1", 3, 4, "trainees/tr_1/v4b.cohort", "", 0, NULL, &second, 1103));
-  OK(s->ops->job_finish(s, "jb_f", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1104));
+  OK(s->ops->job_finish(s, FENCE("jb_f", "w2", 2), CO_JOB_SUCCEEDED, NULL, NULL, 1104));
   FAILS(s->ops->trainee_commit(s, "tr_1", 4, 5, "trainees/tr_1/v5.cohort", "", 0, NULL, &second, 1105),
         COHORT_ESTATE, "no longer holds its lease");
   OK(s->ops->trainee_get(s, "tr_1", &got));
@@ -1093,10 +1120,11 @@ static void test_trainees(void **state) {
   assert_string_equal(got.blob, "trainees/tr_1/v4b.cohort");
   co_trainee_clear(&got);
 
-  /* A trainee outlives the dataset it came from. */
+  /* A trainee outlives the dataset it came from (it has its own rows), and stops naming it. */
   OK(s->ops->dataset_delete(s, "ds_1"));
   OK(s->ops->trainee_get(s, "tr_1", &got));
-  assert_string_equal(got.dataset_id, "ds_1");
+  assert_int_equal(got.version, 4);
+  assert_string_equal(got.dataset_id, "");
   co_trainee_clear(&got);
 
   collect c = {0};
@@ -1124,6 +1152,12 @@ static void test_reports(void **state) {
   co_strlcpy(r.html_blob, "reports/rp_1.html", sizeof r.html_blob);
   r.summary_json = (char *)"{\"accuracy\":0.85}";
   r.created_ms = 10;
+  co_strlcpy(r.json_sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+             sizeof r.json_sha256);
+  co_strlcpy(r.html_sha256, "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+             sizeof r.html_sha256);
+  r.json_bytes = 4000000001LL; /* past 32 bits */
+  r.html_bytes = 12;
   OK(s->ops->report_create(s, &r));
   FAILS(s->ops->report_create(s, &r), COHORT_ESTATE, "report id 'rp_1' is taken");
   co_report r2 = r;
@@ -1142,10 +1176,45 @@ static void test_reports(void **state) {
   assert_string_equal(got.job_id, "jb_1");
   assert_string_equal(got.html_blob, "reports/rp_1.html");
   assert_string_equal(got.summary_json, "{\"accuracy\":0.85}");
+  assert_string_equal(got.json_sha256, r.json_sha256);
+  assert_string_equal(got.html_sha256, r.html_sha256);
+  assert_int_equal(got.json_bytes, 4000000001LL);
+  assert_int_equal(got.html_bytes, 12);
+  assert_string_equal(got.corrupt, "");
   co_report_clear(&got);
   OK(s->ops->report_get(s, "rp_2", &got));
   assert_null(got.summary_json);
   co_report_clear(&got);
+
+  /* Corrupt marks on either object of a report, once per move; not for an object it does not name. */
+  int changed = -1;
+  OK(s->ops->mark_corrupt(s, "report", "rp_1", "reports/rp_1.html", "its SHA-256 differs", &changed));
+  assert_int_equal(changed, 1);
+  OK(s->ops->mark_corrupt(s, "report", "rp_1", "reports/rp_1.json", "again", &changed));
+  assert_int_equal(changed, 0);
+  OK(s->ops->mark_corrupt(s, "report", "rp_1", "reports/other.json", "", &changed));
+  assert_int_equal(changed, 0);
+  OK(s->ops->report_get(s, "rp_1", &got));
+  assert_string_equal(got.corrupt, "its SHA-256 differs");
+  co_report_clear(&got);
+  OK(s->ops->mark_corrupt(s, "report", "rp_1", "reports/rp_1.json", "", &changed));
+  assert_int_equal(changed, 1);
+  /* Adopting a checksum fills only the object named, only where none is recorded. */
+  r2.json_sha256[0] = r2.html_sha256[0] = '\0';
+  r2.json_bytes = r2.html_bytes = 0;
+  co_strlcpy(r2.id, "rp_4", sizeof r2.id);
+  OK(s->ops->report_create(s, &r2));
+  OK(s->ops->set_checksum(s, "report", "rp_4", "reports/rp_1.html", r.html_sha256, 12));
+  OK(s->ops->set_checksum(s, "report", "rp_1", "reports/rp_1.html", "00", 1)); /* has one: kept */
+  OK(s->ops->report_get(s, "rp_4", &got));
+  assert_string_equal(got.json_sha256, "");
+  assert_string_equal(got.html_sha256, r.html_sha256);
+  assert_int_equal(got.html_bytes, 12);
+  co_report_clear(&got);
+  OK(s->ops->report_get(s, "rp_1", &got));
+  assert_string_equal(got.html_sha256, r.html_sha256);
+  co_report_clear(&got);
+  OK(s->ops->report_delete(s, "rp_4"));
 
   collect c = {0};
   OK(s->ops->report_list(s, "ws_1", NULL, on_report, &c));
@@ -1193,7 +1262,7 @@ static void test_job_basics(void **state) {
   FAILS(s->ops->job_get(s, "jb_9", &got), COHORT_ENOTFOUND, "job 'jb_9' not found");
 
   claim_expect(s, "w1", 1000, 500, "jb_1");
-  OK(s->ops->job_progress(s, "jb_1", "w1", 0.5, "analyze", 2000));
+  OK(s->ops->job_progress(s, FENCE("jb_1", "w1", 1), 0.5, "analyze", 2000));
   got = get_job(s, "jb_1");
   assert_true(got.progress == 0.5);
   assert_string_equal(got.stage, "analyze");
@@ -1201,12 +1270,22 @@ static void test_job_basics(void **state) {
   assert_int_equal(got.attempts, 1);
   co_job_clear(&got);
 
-  FAILS(s->ops->job_progress(s, "jb_1", "w2", 0.6, "x", 3000), COHORT_ESTATE, "not held by 'w2'");
-  FAILS(s->ops->job_finish(s, "jb_1", "w2", CO_JOB_SUCCEEDED, "{}", NULL, 1500), COHORT_ESTATE, "not held");
-  FAILS(s->ops->job_progress(s, "jb_9", "w1", 0.6, "x", 3000), COHORT_ENOTFOUND, "jb_9");
-  assert_int_equal(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_RUNNING, NULL, NULL, 1500), COHORT_EINVAL);
+  FAILS(s->ops->job_progress(s, FENCE("jb_1", "w2", 1), 0.6, "x", 3000), COHORT_ESTATE,
+        "not held by 'w2' attempt 1");
+  FAILS(s->ops->job_finish(s, FENCE("jb_1", "w2", 1), CO_JOB_SUCCEEDED, "{}", NULL, 1500), COHORT_ESTATE,
+        "not held");
+  FAILS(s->ops->job_progress(s, FENCE("jb_9", "w1", 1), 0.6, "x", 3000), COHORT_ENOTFOUND, "jb_9");
+  assert_int_equal(s->ops->job_finish(s, FENCE("jb_1", "w1", 1), CO_JOB_RUNNING, NULL, NULL, 1500),
+                   COHORT_EINVAL);
 
-  OK(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_SUCCEEDED, "{\"ok\":true}", NULL, 1600));
+  /* The owner's name alone is not enough: another attempt of it (say attempt 2 after a pause,
+   * under the same instance name) is refused, as the attempt before it would be. */
+  FAILS(s->ops->job_progress(s, FENCE("jb_1", "w1", 2), 0.6, "x", 3000), COHORT_ESTATE,
+        "not held by 'w1' attempt 2 (it is running, owner 'w1' attempt 1)");
+  FAILS(s->ops->job_finish(s, FENCE("jb_1", "w1", 0), CO_JOB_SUCCEEDED, NULL, NULL, 1500), COHORT_ESTATE,
+        "attempt 0");
+  assert_int_equal(s->ops->job_progress(s, NULL, 0.1, "x", 1), COHORT_EINVAL);
+  OK(s->ops->job_finish(s, FENCE("jb_1", "w1", 1), CO_JOB_SUCCEEDED, "{\"ok\":true}", NULL, 1600));
   got = get_job(s, "jb_1");
   assert_int_equal(got.state, CO_JOB_SUCCEEDED);
   assert_string_equal(got.result_json, "{\"ok\":true}");
@@ -1214,14 +1293,15 @@ static void test_job_basics(void **state) {
   assert_true(got.progress == 1.0);
   co_job_clear(&got);
   /* Finished: the holder cannot report again. */
-  FAILS(s->ops->job_finish(s, "jb_1", "w1", CO_JOB_FAILED, NULL, "late", 1700), COHORT_ESTATE, "succeeded");
-  FAILS(s->ops->job_progress(s, "jb_1", "w1", 0.1, "x", 1700), COHORT_ESTATE, "not held");
+  FAILS(s->ops->job_finish(s, FENCE("jb_1", "w1", 1), CO_JOB_FAILED, NULL, "late", 1700), COHORT_ESTATE,
+        "succeeded");
+  FAILS(s->ops->job_progress(s, FENCE("jb_1", "w1", 1), 0.1, "x", 1700), COHORT_ESTATE, "not held");
 
   /* Failure keeps the error text. */
   co_job f = make_job("jb_2", "ws_1", "", 200);
   OK(s->ops->job_create(s, &f));
   claim_expect(s, "w1", 2000, 100, "jb_2");
-  OK(s->ops->job_finish(s, "jb_2", "w1", CO_JOB_FAILED, NULL, "column 'x' missing", 2050));
+  OK(s->ops->job_finish(s, FENCE("jb_2", "w1", 1), CO_JOB_FAILED, NULL, "column 'x' missing", 2050));
   got = get_job(s, "jb_2");
   assert_int_equal(got.state, CO_JOB_FAILED);
   assert_string_equal(got.error, "column 'x' missing");
@@ -1249,7 +1329,7 @@ static void test_job_claim_rules(void **state) {
   claim_expect(s, "w1", 1000, 100, NULL); /* jb_c and jb_e blocked */
 
   /* Finishing jb_a frees tr_A. */
-  OK(s->ops->job_finish(s, "jb_a", "w1", CO_JOB_SUCCEEDED, NULL, NULL, 1010));
+  OK(s->ops->job_finish(s, FENCE("jb_a", "w1", 1), CO_JOB_SUCCEEDED, NULL, NULL, 1010));
   claim_expect(s, "w2", 1020, 100, "jb_c");
 
   /* jb_d's lease (until 1100) is live at 1100 and ended at 1101: then it is claimable again, by
@@ -1262,13 +1342,14 @@ static void test_job_claim_rules(void **state) {
   assert_int_equal(j.started_ms, 1101);
   assert_true(j.progress == 0.0);
   co_job_clear(&j);
-  FAILS(s->ops->job_progress(s, "jb_d", "w1", 0.9, "late", 5000), COHORT_ESTATE, "owner 'w3'");
-  FAILS(s->ops->job_finish(s, "jb_d", "w1", CO_JOB_SUCCEEDED, NULL, NULL, 1102), COHORT_ESTATE, "not held");
-  OK(s->ops->job_progress(s, "jb_d", "w3", 0.2, "train", 1300));
+  FAILS(s->ops->job_progress(s, FENCE("jb_d", "w1", 1), 0.9, "late", 5000), COHORT_ESTATE, "owner 'w3'");
+  FAILS(s->ops->job_finish(s, FENCE("jb_d", "w1", 1), CO_JOB_SUCCEEDED, NULL, NULL, 1102), COHORT_ESTATE,
+        "not held");
+  OK(s->ops->job_progress(s, FENCE("jb_d", "w3", 2), 0.2, "train", 1300));
   /* jb_c (lease until 1120) expired too, and jb_e still waits for jb_d. */
   claim_expect(s, "w4", 1200, 100, "jb_c");
   claim_expect(s, "w4", 1200, 100, NULL);
-  OK(s->ops->job_finish(s, "jb_d", "w3", CO_JOB_SUCCEEDED, NULL, NULL, 1210));
+  OK(s->ops->job_finish(s, FENCE("jb_d", "w3", 2), CO_JOB_SUCCEEDED, NULL, NULL, 1210));
   claim_expect(s, "w4", 1220, 100, "jb_e");
 
   int64_t counts[5];
@@ -1324,7 +1405,7 @@ static void test_job_cancel_requeue(void **state) {
   assert_string_equal(j.id, "jb_r");
   assert_int_equal(j.cancel_requested, 1);
   co_job_clear(&j);
-  OK(s->ops->job_finish(s, "jb_r", "w2", CO_JOB_CANCELLED, NULL, "cancelled", 2010));
+  OK(s->ops->job_finish(s, FENCE("jb_r", "w2", 2), CO_JOB_CANCELLED, NULL, "cancelled", 2010));
   FAILS(s->ops->job_cancel(s, "jb_r", 2020), COHORT_ESTATE, "already finished");
   FAILS(s->ops->job_cancel(s, "jb_none", 2020), COHORT_ENOTFOUND, "job 'jb_none' not found");
 
@@ -1358,6 +1439,69 @@ static void test_job_cancel_requeue(void **state) {
   OK(s->ops->job_counts(s, counts));
   assert_int_equal(counts[CO_JOB_RUNNING], 3);
   assert_int_equal(counts[CO_JOB_CANCELLED], 2);
+  s->ops->close(s);
+}
+
+/* Issue 9: progress and outcome are fenced by attempt, not only by owner. A worker paused past its
+ * lease whose job was claimed again under the same instance name (another of its threads, or the
+ * restarted pod) must not renew the new attempt's lease, report its progress, or finish it. */
+static void test_job_fence_same_owner(void **state) {
+  co_store *s = open_store("jobs_fence.db");
+  co_job q = make_job("jb_p", "ws_1", "tr_1", 10), j, got;
+  OK(s->ops->job_create(s, &q));
+  OK(s->ops->job_claim(s, "pod-0", 1000, 100, 5, NULL, &j)); /* attempt 1; then paused */
+  assert_int_equal(j.attempts, 1);
+  co_job_clear(&j);
+  OK(s->ops->job_claim(s, "pod-0", 1101, 100, 5, NULL, &j)); /* the same name takes it over */
+  assert_int_equal(j.attempts, 2);
+  co_job_clear(&j);
+  /* The paused attempt comes back. */
+  FAILS(s->ops->job_progress(s, FENCE("jb_p", "pod-0", 1), 0.9, "late", 99999), COHORT_ESTATE,
+        "not held by 'pod-0' attempt 1 (it is running, owner 'pod-0' attempt 2)");
+  FAILS(s->ops->job_finish(s, FENCE("jb_p", "pod-0", 1), CO_JOB_FAILED, NULL, "stale", 1102), COHORT_ESTATE,
+        "attempt 1");
+  got = get_job(s, "jb_p");
+  assert_int_equal(got.state, CO_JOB_RUNNING);
+  assert_int_equal(got.lease_until_ms, 1201); /* not renewed to 99999 by the stale attempt */
+  assert_string_equal(got.error, "");
+  co_job_clear(&got);
+  OK(s->ops->job_progress(s, FENCE("jb_p", "pod-0", 2), 0.5, "train", 1300));
+  OK(s->ops->job_finish(s, FENCE("jb_p", "pod-0", 2), CO_JOB_SUCCEEDED, "{}", NULL, 1250));
+  got = get_job(s, "jb_p");
+  assert_int_equal(got.state, CO_JOB_SUCCEEDED);
+  co_job_clear(&got);
+  s->ops->close(s);
+}
+
+/* Store version 5 adds a unique index on lower(user name). A database from before it that holds
+ * case variants is refused at start, naming them, instead of failing with a bare constraint error
+ * or renaming someone's sign-in name; once the operator renames one, it starts and migrates. */
+static void test_user_names_folded_migration(void **state) {
+  co_store *s = open_store("folded.db");
+  co_user a = make_user("us_1", "Bob", 1), b = make_user("us_2", "carol", 2);
+  OK(s->ops->user_create(s, &a));
+  OK(s->ops->user_create(s, &b));
+  s->ops->close(s);
+  /* Back to schema 3, as an older cohort left it, with a case variant the old API let in. */
+  raw_exec("folded.db",
+           "DROP INDEX users_name_folded;"
+           "ALTER TABLE reports DROP COLUMN json_sha256;"
+           "ALTER TABLE reports DROP COLUMN json_bytes;"
+           "ALTER TABLE reports DROP COLUMN html_sha256;"
+           "ALTER TABLE reports DROP COLUMN html_bytes;"
+           "ALTER TABLE reports DROP COLUMN corrupt;"
+           "DELETE FROM schema_migrations WHERE version >= 4;"
+           "INSERT INTO users(id, name, pwhash, is_admin, created_ms) VALUES ('us_3', 'bob', '', 0, 3);");
+  FAILS(open_named("folded.db", &s), COHORT_ESTATE,
+        "2 users share a name that way: 'Bob' (us_1), 'bob' (us_3)");
+  assert_non_null(strstr(cohort_errmsg(), "UPDATE users SET name"));
+  assert_int_equal(raw_int("folded.db", "SELECT MAX(version) FROM schema_migrations"),
+                   3); /* nothing applied */
+  raw_exec("folded.db", "UPDATE users SET name = 'bob-2' WHERE id = 'us_3'");
+  s = open_store("folded.db");
+  assert_int_equal(raw_int("folded.db", "SELECT MAX(version) FROM schema_migrations"), 5);
+  co_user c = make_user("us_4", "CAROL", 4);
+  FAILS(s->ops->user_create(s, &c), COHORT_ESTATE, "user name 'CAROL' is taken");
   s->ops->close(s);
 }
 
@@ -1454,7 +1598,7 @@ static void *claim_loop(void *arg) {
       c->claimed[idx]++;
     c->total++;
     /* Some writes between claims, as a worker would do. */
-    st = s->ops->job_finish(s, j.id, c->owner, CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
+    st = s->ops->job_finish(s, FENCE(j.id, c->owner, j.attempts), CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
     co_job_clear(&j);
     if (st != COHORT_OK) {
       c->err = st;
@@ -1562,7 +1706,8 @@ static void test_job_max_attempts(void **state) {
   assert_non_null(strstr(got.error, "gave up after 2 attempts"));
   co_job_clear(&got);
   /* The late worker cannot revive it. */
-  FAILS(s->ops->job_finish(s, "jb_x", "w2", CO_JOB_SUCCEEDED, NULL, NULL, 1300), COHORT_ESTATE, "jb_x");
+  FAILS(s->ops->job_finish(s, FENCE("jb_x", "w2", 2), CO_JOB_SUCCEEDED, NULL, NULL, 1300), COHORT_ESTATE,
+        "jb_x");
   s->ops->close(s);
 }
 
@@ -1676,7 +1821,7 @@ static void *claim50_loop(void *arg) {
     nanosleep(&(struct timespec){0, 2000000}, NULL); /* the work */
     if (tr >= 0)
       __atomic_sub_fetch(&c->race->running[tr], 1, __ATOMIC_SEQ_CST);
-    st = s->ops->job_finish(s, j.id, c->owner, CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
+    st = s->ops->job_finish(s, FENCE(j.id, c->owner, j.attempts), CO_JOB_SUCCEEDED, "{}", NULL, co_now_ms());
     co_job_clear(&j);
     if (st != COHORT_OK) {
       racer_fail(&c->r, st);
@@ -1795,7 +1940,7 @@ static void test_pg_claim_one_writer(void **state) {
     for (int k = 0; k < ids.n; k++) {
       co_job j = get_job(s, ids.ids[k]);
       if (j.state == CO_JOB_RUNNING)
-        OK(s->ops->job_finish(s, j.id, winner, CO_JOB_SUCCEEDED, NULL, NULL, co_now_ms()));
+        OK(s->ops->job_finish(s, FENCE(j.id, winner, j.attempts), CO_JOB_SUCCEEDED, NULL, NULL, co_now_ms()));
       else
         OK(s->ops->job_cancel(s, j.id, co_now_ms()));
       co_job_clear(&j);
@@ -1971,6 +2116,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),
       cmocka_unit_test(test_job_cancel_requeue),
+      cmocka_unit_test(test_job_fence_same_owner),
+      cmocka_unit_test(test_user_names_folded_migration),
       cmocka_unit_test(test_job_list),
       cmocka_unit_test(test_concurrent_claim_shared),
       cmocka_unit_test(test_concurrent_claim_two_handles),
@@ -1994,6 +2141,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_job_basics),
       cmocka_unit_test(test_job_claim_rules),
       cmocka_unit_test(test_job_cancel_requeue),
+      cmocka_unit_test(test_job_fence_same_owner),
+      cmocka_unit_test(test_user_names_folded_migration),
       cmocka_unit_test(test_job_list),
       cmocka_unit_test(test_concurrent_claim_shared),
       cmocka_unit_test(test_concurrent_claim_two_handles),

@@ -596,7 +596,7 @@
         b.classList.add('armed');
         timer = setTimeout(() => {
           armed = false;
-          b.textContent = label;
+          b.textContent = b.dataset.label || label;
           b.classList.remove('armed');
         }, 4000);
         return;
@@ -604,12 +604,12 @@
       clearTimeout(timer);
       b.disabled = true;
       try {
-        await action();
+        await action(b);
       } catch (e) {
-        showBanner(e);
+        if (e.code !== 'confirm') showBanner(e);
         b.disabled = false;
         armed = false;
-        b.textContent = label;
+        b.textContent = b.dataset.label || label;
         b.classList.remove('armed');
       }
     });
@@ -739,8 +739,20 @@
           h('td', { title: fmtTime(d.created_ms), text: fmtAgo(d.created_ms) }),
           h('td', { class: 'actions' },
             h('a', { class: 'btn btn-small', href: '#/datasets/' + enc(d.id), text: 'Open' }),
-            confirmButton('Delete', 'dataset-delete', async () => {
-              await api('DELETE', '/v1/datasets/' + enc(d.id));
+            confirmButton('Delete', 'dataset-delete', async (b) => {
+              // Trainees made from it: the server says what they lose and asks for force (field "force");
+              // a second confirmation sends it. Jobs reading it are never forced.
+              const force = b.dataset.force === '1';
+              try {
+                await api('DELETE', '/v1/datasets/' + enc(d.id) + (force ? '?force=true' : ''));
+              } catch (e) {
+                if (force || e.status !== 409 || e.field !== 'force') throw e;
+                b.dataset.force = '1';
+                b.dataset.label = 'Delete anyway';
+                showBanner(e);
+                throw new ApiError('confirm', 'press Delete anyway to delete it', null, 409);
+              }
+              if (force) hideBanner(); // the question it answered
               if (v.live()) route();
             }))));
       }

@@ -148,8 +148,48 @@ static cohort_status fs_remove(co_blobs *base, const char *key) {
   return COHORT_OK;
 }
 
-static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",          fs_close, fs_stage, fs_commit,
-                                    fs_discard,       fs_local_path, fs_size,  fs_remove};
+/* The local path is the object itself: nothing to drop. */
+static cohort_status fs_forget(co_blobs *b, const char *key, int *dropped) {
+  (void)b, (void)key;
+  *dropped = 0;
+  return COHORT_OK;
+}
+
+/* Walks dir (key: its path below the root, prefix bytes long); names starting with '.' (staging)
+ * are not objects. 1 when fn stopped the walk. */
+static int walk(const char *dir, size_t prefix, int depth, co_blob_list_fn fn, void *ctx, cohort_status *st) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    *st = co_error(co_io_status(errno), "cannot list %s: %s", dir, strerror(errno));
+    return 1;
+  }
+  struct dirent *e;
+  char path[4096];
+  int stop = 0;
+  while (!stop && (e = readdir(d)) != NULL) {
+    struct stat sb;
+    if (e->d_name[0] == '.' || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+        lstat(path, &sb) < 0)
+      continue;
+    if (S_ISDIR(sb.st_mode) && depth < 32)
+      stop = walk(path, prefix, depth + 1, fn, ctx, st);
+    else if (S_ISREG(sb.st_mode) && co_blob_key_valid(path + prefix))
+      stop = fn(ctx, path + prefix, (int64_t)sb.st_size,
+                (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000);
+  }
+  closedir(d);
+  return stop;
+}
+
+static cohort_status fs_list(co_blobs *base, co_blob_list_fn fn, void *ctx) {
+  fs_blobs *b = (fs_blobs *)base;
+  cohort_status st = COHORT_OK;
+  walk(b->dir, strlen(b->dir) + 1, 0, fn, ctx, &st);
+  return st;
+}
+
+static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",    fs_close,  fs_stage,  fs_commit, fs_discard,
+                                    fs_local_path,    fs_size, fs_remove, fs_forget, fs_list};
 
 /* Staging files left by a crash belong to no key: drop them. */
 static void clean_staging(const char *dir) {

@@ -839,8 +839,111 @@ static cohort_status s3_remove(co_blobs *base, const char *key) {
   return st;
 }
 
-static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",          s3_close, s3_stage, s3_commit,
-                                    s3_discard,       s3_local_path, s3_size,  s3_remove};
+/* The cached copy only; the object in the bucket stays. */
+static cohort_status s3_forget(co_blobs *base, const char *key, int *dropped) {
+  s3_blobs *b = (s3_blobs *)base;
+  char cp[4096];
+  cohort_status st = cache_path(b, key, cp, sizeof cp);
+  *dropped = 0;
+  if (st != COHORT_OK)
+    return st;
+  pthread_mutex_lock(&b->cache_mu);
+  int gone = unlink(cp) == 0 || errno == ENOENT;
+  int e = errno;
+  pthread_mutex_unlock(&b->cache_mu);
+  *dropped = gone;
+  return gone ? COHORT_OK
+              : co_error(COHORT_EIO, "blobs: cannot drop the cached copy of '%s': %s", key, strerror(e));
+}
+
+/* The five predefined XML entities, in place (S3 escapes them in keys and tokens). */
+static void xml_unescape(char *s) {
+  static const char *const ent[][2] = {
+      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}};
+  char *w = s;
+  for (const char *r = s; *r;) {
+    size_t i = 0;
+    while (i < 5 && strncmp(r, ent[i][0], strlen(ent[i][0])) != 0)
+      i++;
+    if (i < 5) {
+      *w++ = ent[i][1][0];
+      r += strlen(ent[i][0]);
+    } else
+      *w++ = *r++;
+  }
+  *w = '\0';
+}
+
+/* "2026-12-07T07:55:01.000Z" -> ms since the epoch; 0 if it is not that. */
+static int64_t iso_ms(const char *t) {
+  struct tm tm = {0};
+  int ms = 0;
+  const char *rest = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest)
+    return 0;
+  if (*rest == '.')
+    ms = atoi(rest + 1) % 1000;
+  return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* ListObjectsV2 under the prefix, a page at a time (small pages: a page's XML must fit in
+ * S3_RESP_CAP). Keys outside "<prefix>/" or not valid keys are another program's objects. */
+static cohort_status s3_list(co_blobs *base, co_blob_list_fn fn, void *ctx) {
+  s3_blobs *b = (s3_blobs *)base;
+  char prefix[1100], enc_prefix[3400], token[1024] = "", enc_token[3100], query[7000], key[1200], num[64];
+  cohort_status st = COHORT_OK;
+  snprintf(prefix, sizeof prefix, "%s%s", b->cfg.prefix, b->cfg.prefix[0] ? "/" : "");
+  if ((st = co_sigv4_uri_encode(prefix, 0, enc_prefix, sizeof enc_prefix)) != COHORT_OK)
+    return st;
+  for (int page = 0; page < 1000000; page++) {
+    if ((st = co_sigv4_uri_encode(token, 0, enc_token, sizeof enc_token)) != COHORT_OK)
+      return st;
+    snprintf(query, sizeof query, "list-type=2&max-keys=100&prefix=%s%s%s", enc_prefix,
+             token[0] ? "&continuation-token=" : "", token[0] ? enc_token : "");
+    s3_call c = {.method = "GET", .key = NULL, .query = query, .in_fd = -1, .out_fd = -1};
+    st = s3_perform(b, &c);
+    if (st == COHORT_OK && c.status != 200)
+      st = http_error(b, &c, "cannot list");
+    if (st == COHORT_OK && c.resp_len >= S3_RESP_CAP - 1)
+      st = co_error(COHORT_EIO, "blobs: a listing page of bucket '%s' is larger than %d bytes", b->cfg.bucket,
+                    S3_RESP_CAP);
+    int stop = 0;
+    for (const char *at = c.resp; st == COHORT_OK && !stop && at && (at = strstr(at, "<Contents>"));) {
+      const char *end = strstr(at, "</Contents>");
+      if (!end)
+        break;
+      size_t n = (size_t)(end - at);
+      char item[4096];
+      if (n < sizeof item) {
+        memcpy(item, at, n);
+        item[n] = '\0';
+        xml_text(item, "Key", key, sizeof key);
+        xml_unescape(key);
+        xml_text(item, "Size", num, sizeof num);
+        int64_t bytes = strtoll(num, NULL, 10);
+        xml_text(item, "LastModified", num, sizeof num);
+        size_t pl = strlen(prefix);
+        if (strncmp(key, prefix, pl) == 0 && co_blob_key_valid(key + pl))
+          stop = fn(ctx, key + pl, bytes, iso_ms(num));
+      }
+      at = end;
+    }
+    char truncated[16];
+    xml_text(c.resp, "IsTruncated", truncated, sizeof truncated);
+    xml_text(c.resp, "NextContinuationToken", token, sizeof token);
+    xml_unescape(token);
+    call_free(&c);
+    if (st != COHORT_OK || stop || strcmp(truncated, "true") != 0)
+      return st;
+    if (!token[0])
+      return co_error(COHORT_EIO, "blobs: listing bucket '%s': truncated without a continuation token",
+                      b->cfg.bucket);
+  }
+  return co_error(COHORT_ELIMIT, "blobs: listing bucket '%s': too many pages", b->cfg.bucket);
+}
+
+static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",    s3_close,  s3_stage,  s3_commit, s3_discard,
+                                    s3_local_path,    s3_size, s3_remove, s3_forget, s3_list};
 
 /* ---------------------------------------------------------------- configuration */
 

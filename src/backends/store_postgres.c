@@ -35,7 +35,7 @@
 enum { PG_INT8 = 20, PG_INT4 = 23, PG_TEXT = 25, PG_FLOAT8 = 701, PG_TEXT_ARRAY = 1009 };
 
 enum {
-  PG_MAX_PARAMS = 12,
+  PG_MAX_PARAMS = 14,
   PG_RETRY_MS = 500,   /* after a failed connect, calls fail at once for this long */
   PG_CLAIM_ROUNDS = 16 /* candidates job_claim looks at before saying nothing is runnable */
 };
@@ -176,7 +176,21 @@ static const char *const migrations[] = {
     "  failures INTEGER NOT NULL,"
     "  until_ms BIGINT NOT NULL);"
     "CREATE INDEX login_backoff_until ON login_backoff(until_ms);",
+    /* 4: user names unique with ASCII case folded, as user_by_name finds them (store version 5):
+     * the check in the API alone let two case variants created at once both in. lower() under
+     * the C collation folds ASCII only, whatever the database's locale, as SQLite's does.
+     * pg_migrate refuses to run it over existing case variants, naming them. */
+    "CREATE UNIQUE INDEX users_name_folded ON users (lower(name COLLATE \"C\"));",
+    /* 5: checksums of the report objects (store version 5), and what a failed check found. */
+    "ALTER TABLE reports ADD COLUMN json_sha256 TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN json_bytes BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN html_sha256 TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN html_bytes BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';",
 };
+
+/* The migration that makes user names unique with case folded. */
+enum { PG_MIGRATION_USERS_FOLDED = 4 };
 
 enum { PG_SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -666,7 +680,9 @@ static void pg_where(char *sql, size_t cap, int *nconds, const char *cond) {
 #define JOB_COLS                                                                                             \
   "id, workspace_id, trainee_id, kind, state, params_json, result_json, error, progress, stage, attempts,"   \
   " cancel_requested, owner, lease_until_ms, created_ms, started_ms, finished_ms"
-#define REPORT_COLS "id, workspace_id, trainee_id, job_id, json_blob, html_blob, summary_json, created_ms"
+#define REPORT_COLS                                                                                          \
+  "id, workspace_id, trainee_id, job_id, json_blob, html_blob, summary_json, created_ms, json_sha256,"       \
+  " json_bytes, html_sha256, html_bytes, corrupt"
 
 static cohort_status read_user(const PGresult *r, int i, void *out) {
   co_user *u = out;
@@ -792,6 +808,11 @@ static cohort_status read_report(const PGresult *r, int i, void *out) {
   col_text(r, i, 4, rp->json_blob, sizeof rp->json_blob);
   col_text(r, i, 5, rp->html_blob, sizeof rp->html_blob);
   rp->created_ms = col_int(r, i, 7);
+  col_text(r, i, 8, rp->json_sha256, sizeof rp->json_sha256);
+  rp->json_bytes = col_int(r, i, 9);
+  col_text(r, i, 10, rp->html_sha256, sizeof rp->html_sha256);
+  rp->html_bytes = col_int(r, i, 11);
+  col_text(r, i, 12, rp->corrupt, sizeof rp->corrupt);
   return col_json(r, i, 6, &rp->summary_json);
 }
 
@@ -1138,7 +1159,12 @@ static cohort_status pg_dataset_list(co_store *cs, const char *workspace_id, co_
 
 static cohort_status pg_dataset_delete(co_store *cs, const char *id) {
   pg_cx cx;
-  cohort_status rc = pg_do(pg(cs), "dataset_delete", &cx, "DELETE FROM datasets WHERE id = $1", "s", id);
+  /* One statement: the trainees made from it (they keep their own rows) stop naming it in the
+   * same transaction; changed counts the deleted dataset. */
+  cohort_status rc = pg_do(pg(cs), "dataset_delete", &cx,
+                           "WITH t AS (UPDATE trainees SET dataset_id = '' WHERE dataset_id = $1)"
+                           " DELETE FROM datasets WHERE id = $1",
+                           "s", id);
   return pg_changed(&cx, rc, "dataset", id);
 }
 
@@ -1232,6 +1258,10 @@ static const char *object_table(const char *kind, const char **sum_col) {
     *sum_col = "blob_sha256";
     return "trainees";
   }
+  if (kind && strcmp(kind, "report") == 0) {
+    *sum_col = NULL; /* two objects: json_blob and html_blob */
+    return "reports";
+  }
   return NULL;
 }
 
@@ -1243,13 +1273,12 @@ static cohort_status pg_mark_corrupt(co_store *cs, const char *kind, const char 
   if (changed)
     *changed = 0;
   if (!table)
-    return co_error(COHORT_EINVAL, "store mark_corrupt: kind '%s' is not dataset or trainee",
+    return co_error(COHORT_EINVAL, "store mark_corrupt: kind '%s' is not dataset, trainee or report",
                     kind ? kind : "");
   /* Only a move between clean and corrupt counts (and is written): a second failed read of the
    * same object is not a new finding. */
-  snprintf(sql, sizeof sql,
-           "UPDATE %s SET corrupt = $1 WHERE id = $2 AND blob_key = $3 AND (corrupt = '') <> ($1 = '')",
-           table);
+  snprintf(sql, sizeof sql, "UPDATE %s SET corrupt = $1 WHERE id = $2 AND %s AND (corrupt = '') <> ($1 = '')",
+           table, col ? "blob_key = $3" : "(json_blob = $3 OR html_blob = $3)");
   cohort_status rc = pg_do(pg(cs), "mark_corrupt", &cx, sql, "sss", reason ? reason : "", id, blob);
   if (rc == COHORT_OK && changed)
     *changed = cx.changed > 0;
@@ -1259,12 +1288,21 @@ static cohort_status pg_mark_corrupt(co_store *cs, const char *kind, const char 
 static cohort_status pg_set_checksum(co_store *cs, const char *kind, const char *id, const char *blob,
                                      const char *sha256, int64_t bytes) {
   const char *col, *table = object_table(kind, &col);
-  char sql[256];
+  char sql[512];
   if (!table)
-    return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset or trainee",
+    return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset, trainee or report",
                     kind ? kind : "");
-  snprintf(sql, sizeof sql, "UPDATE %s SET %s = $1, %s = $4 WHERE id = $2 AND blob_key = $3 AND %s = ''",
-           table, col, strcmp(table, "datasets") == 0 ? "bytes" : "blob_bytes", col);
+  if (!col) /* a report: whichever of its two objects blob is */
+    snprintf(sql, sizeof sql, "%s",
+             "UPDATE reports SET"
+             " json_sha256 = CASE WHEN json_blob = $3 AND json_sha256 = '' THEN $1 ELSE json_sha256 END,"
+             " json_bytes = CASE WHEN json_blob = $3 AND json_sha256 = '' THEN $4 ELSE json_bytes END,"
+             " html_sha256 = CASE WHEN html_blob = $3 AND html_sha256 = '' THEN $1 ELSE html_sha256 END,"
+             " html_bytes = CASE WHEN html_blob = $3 AND html_sha256 = '' THEN $4 ELSE html_bytes END"
+             " WHERE id = $2");
+  else
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = $1, %s = $4 WHERE id = $2 AND blob_key = $3 AND %s = ''",
+             table, col, strcmp(table, "datasets") == 0 ? "bytes" : "blob_bytes", col);
   return pg_do(pg(cs), "set_checksum", NULL, sql, "sssl", sha256, id, blob, bytes);
 }
 
@@ -1290,23 +1328,26 @@ static cohort_status pg_job_load(pg_store *s, const char *what, const char *id, 
 typedef struct job_holder {
   co_job_state state;
   char owner[CO_ID_MAX];
+  int attempts;
 } job_holder;
 
 static cohort_status read_holder(const PGresult *r, int i, void *out) {
   job_holder *h = out;
   h->state = (co_job_state)col_int(r, i, 0);
   col_text(r, i, 1, h->owner, sizeof h->owner);
+  h->attempts = (int)col_int(r, i, 2);
   return COHORT_OK;
 }
 
-/* Why an update guarded by "owner holds it and it is running" changed nothing. */
-static cohort_status job_not_held(pg_store *s, const char *what, const char *id, const char *owner) {
+/* Why an update guarded by "this attempt holds it and it is running" changed nothing. */
+static cohort_status job_not_held(pg_store *s, const char *what, const co_fence *f) {
   job_holder h;
-  cohort_status rc = pg_query_one(s, what, "job", id, read_holder, &h,
-                                  "SELECT state, owner FROM jobs WHERE id = $1", "s", id);
+  cohort_status rc = pg_query_one(s, what, "job", f->job_id, read_holder, &h,
+                                  "SELECT state, owner, attempts FROM jobs WHERE id = $1", "s", f->job_id);
   if (rc == COHORT_OK)
-    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' (it is %s, owner '%s')", id,
-                  owner ? owner : "", co_job_state_name(h.state), h.owner);
+    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' attempt %d (it is %s, owner '%s' attempt %d)",
+                  f->job_id, f->owner ? f->owner : "", f->attempt, co_job_state_name(h.state), h.owner,
+                  h.attempts);
   return rc;
 }
 
@@ -1490,33 +1531,37 @@ release:
   return rc;
 }
 
-static cohort_status pg_job_progress(co_store *cs, const char *id, const char *owner, double progress,
-                                     const char *stage, int64_t lease_until_ms) {
+static cohort_status pg_job_progress(co_store *cs, const co_fence *f, double progress, const char *stage,
+                                     int64_t lease_until_ms) {
   pg_store *s = pg(cs);
   pg_cx cx;
+  if (!f || !f->job_id || !f->owner)
+    return co_error(COHORT_EINVAL, "store job_progress: no fence");
   cohort_status rc = pg_do(s, "job_progress", &cx,
                            "UPDATE jobs SET progress = $1, stage = $2, lease_until_ms = $3"
-                           " WHERE id = $4 AND owner = $5 AND state = 1",
-                           "dslss", progress, stage, lease_until_ms, id, owner);
+                           " WHERE id = $4 AND owner = $5 AND attempts = $6 AND state = 1",
+                           "dslssi", progress, stage, lease_until_ms, f->job_id, f->owner, f->attempt);
   if (rc == COHORT_OK && cx.changed == 0)
-    rc = job_not_held(s, "job_progress", id, owner);
+    rc = job_not_held(s, "job_progress", f);
   return rc;
 }
 
-static cohort_status pg_job_finish(co_store *cs, const char *id, const char *owner, co_job_state state,
+static cohort_status pg_job_finish(co_store *cs, const co_fence *f, co_job_state state,
                                    const char *result_json, const char *error, int64_t now_ms) {
   pg_store *s = pg(cs);
   pg_cx cx;
   cohort_status rc;
+  if (!f || !f->job_id || !f->owner)
+    return co_error(COHORT_EINVAL, "store job_finish: no fence");
   if (state != CO_JOB_SUCCEEDED && state != CO_JOB_FAILED && state != CO_JOB_CANCELLED)
-    return co_error(COHORT_EINVAL, "job '%s': %s is not a final state", id, co_job_state_name(state));
+    return co_error(COHORT_EINVAL, "job '%s': %s is not a final state", f->job_id, co_job_state_name(state));
   rc = pg_do(s, "job_finish", &cx,
              "UPDATE jobs SET state = $1, result_json = $2, error = $3, finished_ms = $4,"
              " progress = CASE WHEN $1 = 2 THEN 1.0 ELSE progress END"
-             " WHERE id = $5 AND owner = $6 AND state = 1",
-             "inslss", (int)state, result_json, error, now_ms, id, owner);
+             " WHERE id = $5 AND owner = $6 AND attempts = $7 AND state = 1",
+             "inslssi", (int)state, result_json, error, now_ms, f->job_id, f->owner, f->attempt);
   if (rc == COHORT_OK && cx.changed == 0)
-    rc = job_not_held(s, "job_finish", id, owner);
+    rc = job_not_held(s, "job_finish", f);
   return rc;
 }
 
@@ -1584,9 +1629,11 @@ static cohort_status pg_job_counts(co_store *cs, int64_t out[5]) {
 static cohort_status pg_report_create(co_store *cs, const co_report *r) {
   pg_cx cx;
   cohort_status rc = pg_do(pg(cs), "report_create", &cx,
-                           "INSERT INTO reports(" REPORT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                           "ssssssnl", r->id, r->workspace_id, r->trainee_id, r->job_id, r->json_blob,
-                           r->html_blob, r->summary_json, r->created_ms);
+                           "INSERT INTO reports(" REPORT_COLS ")"
+                           " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                           "ssssssnlslsls", r->id, r->workspace_id, r->trainee_id, r->job_id, r->json_blob,
+                           r->html_blob, r->summary_json, r->created_ms, r->json_sha256, r->json_bytes,
+                           r->html_sha256, r->html_bytes, r->corrupt);
   if (pg_is_unique(&cx))
     rc = co_error(COHORT_ESTATE, "report id '%s' is taken", r->id);
   return rc;
@@ -1741,6 +1788,34 @@ static const co_store_ops pg_ops = {
     .login_clear = pg_login_clear,
 };
 
+/* Before the unique index on lower(name): user names that differ only in case (made before the
+ * index) would make it fail with a bare unique violation. Renaming someone's sign-in name behind
+ * their back is not ours to do, so the start is refused, naming them, with what to do. */
+static cohort_status pg_check_folded_names(pg_store *s, pg_cx *cx) {
+  PGresult *r = NULL;
+  char list[600] = "";
+  size_t n = 0;
+  cohort_status rc = pg_run(cx, "migrate", &r,
+                            "SELECT name, id FROM users WHERE lower(name COLLATE \"C\") IN"
+                            " (SELECT lower(name COLLATE \"C\") FROM users GROUP BY 1 HAVING COUNT(*) > 1)"
+                            " ORDER BY lower(name COLLATE \"C\"), created_ms, id COLLATE \"C\"",
+                            "");
+  if (rc != COHORT_OK)
+    return rc;
+  int found = PQntuples(r);
+  for (int i = 0; i < found && i < 8 && n < sizeof list; i++)
+    n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s' (%s)", n ? ", " : "", PQgetvalue(r, i, 0),
+                          PQgetvalue(r, i, 1));
+  if (found)
+    rc = co_error(COHORT_ESTATE,
+                  "store %s: user names must be unique with case ignored, and %d users share a name that "
+                  "way: %s%s. Rename all but one of each (UPDATE users SET name = 'NEW' WHERE id = 'ID'), "
+                  "then start again (docs/server.md, Names)",
+                  s->label, found, list, found > 8 ? ", ..." : "");
+  PQclear(r);
+  return rc;
+}
+
 /* Brings the schema to PG_SCHEMA_VERSION in one transaction under PG_LOCK_MIGRATE, so processes
  * starting together migrate once; refuses a database newer than this build. */
 static cohort_status pg_migrate(pg_store *s) {
@@ -1769,6 +1844,8 @@ static cohort_status pg_migrate(pg_store *s) {
     goto out;
   }
   for (int64_t v = have + 1; v <= PG_SCHEMA_VERSION; v++) {
+    if (v == PG_MIGRATION_USERS_FOLDED && (rc = pg_check_folded_names(s, &cx)) != COHORT_OK)
+      goto out;
     /* Fixed text of several statements, no values: the simple protocol runs it whole. */
     PGresult *m = PQexec(cx.c, migrations[v - 1]);
     if (PQresultStatus(m) != PGRES_COMMAND_OK) {

@@ -150,7 +150,21 @@ static const char *const migrations[] = {
     "  failures INTEGER NOT NULL,"
     "  until_ms INTEGER NOT NULL);"
     "CREATE INDEX login_backoff_until ON login_backoff(until_ms);",
+    /* 4: user names unique with ASCII case folded, as user_by_name finds them (store version 5);
+     * the check in the API alone let two case variants created at once both in. lower() folds
+     * ASCII only, as PostgreSQL's does under the C collation. sq_migrate refuses to run it over
+     * existing case variants, naming them (docs/server.md, Names). */
+    "CREATE UNIQUE INDEX users_name_folded ON users(lower(name));",
+    /* 5: checksums of the report objects (store version 5), and what a failed check found. */
+    "ALTER TABLE reports ADD COLUMN json_sha256 TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE reports ADD COLUMN json_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE reports ADD COLUMN html_sha256 TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE reports ADD COLUMN html_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE reports ADD COLUMN corrupt TEXT NOT NULL DEFAULT '';",
 };
+
+/* The migration that makes user names unique with case folded. */
+enum { SQ_MIGRATION_USERS_FOLDED = 4 };
 
 enum { SQ_SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -467,7 +481,9 @@ static cohort_status col_json(sqlite3_stmt *st, int i, char **out) {
 #define JOB_COLS                                                                                             \
   "id, workspace_id, trainee_id, kind, state, params_json, result_json, error, progress, stage, attempts,"   \
   " cancel_requested, owner, lease_until_ms, created_ms, started_ms, finished_ms"
-#define REPORT_COLS "id, workspace_id, trainee_id, job_id, json_blob, html_blob, summary_json, created_ms"
+#define REPORT_COLS                                                                                          \
+  "id, workspace_id, trainee_id, job_id, json_blob, html_blob, summary_json, created_ms, json_sha256,"       \
+  " json_bytes, html_sha256, html_bytes, corrupt"
 
 static cohort_status read_user(sqlite3_stmt *st, void *out) {
   co_user *u = out;
@@ -593,6 +609,11 @@ static cohort_status read_report(sqlite3_stmt *st, void *out) {
   col_text(st, 4, r->json_blob, sizeof r->json_blob);
   col_text(st, 5, r->html_blob, sizeof r->html_blob);
   r->created_ms = sqlite3_column_int64(st, 7);
+  col_text(st, 8, r->json_sha256, sizeof r->json_sha256);
+  r->json_bytes = sqlite3_column_int64(st, 9);
+  col_text(st, 10, r->html_sha256, sizeof r->html_sha256);
+  r->html_bytes = sqlite3_column_int64(st, 11);
+  col_text(st, 12, r->corrupt, sizeof r->corrupt);
   return col_json(st, 6, &r->summary_json);
 }
 
@@ -1080,8 +1101,15 @@ static cohort_status sq_dataset_delete(co_store *cs, const char *id) {
   sq_store *s = sq(cs);
   cohort_status rc;
   sq_lock(s);
+  if ((rc = sq_begin(s, "dataset_delete")) != COHORT_OK)
+    goto unlock;
   rc = sq_run(s, "dataset_delete", NULL, "DELETE FROM datasets WHERE id = ?", "s", id);
   rc = sq_changed(s, rc, "dataset", id);
+  if (rc == COHORT_OK) /* the trainees made from it keep their own rows */
+    rc = sq_run(s, "dataset_delete", NULL, "UPDATE trainees SET dataset_id = '' WHERE dataset_id = ?", "s",
+                id);
+  rc = sq_end(s, "dataset_delete", rc);
+unlock:
   sq_unlock(s);
   return rc;
 }
@@ -1200,6 +1228,10 @@ static const char *object_table(const char *kind, const char **sum_col) {
     *sum_col = "blob_sha256";
     return "trainees";
   }
+  if (kind && strcmp(kind, "report") == 0) {
+    *sum_col = NULL; /* two objects: see report_sum */
+    return "reports";
+  }
   return NULL;
 }
 
@@ -1212,13 +1244,12 @@ static cohort_status sq_mark_corrupt(co_store *cs, const char *kind, const char 
   if (changed)
     *changed = 0;
   if (!table)
-    return co_error(COHORT_EINVAL, "store mark_corrupt: kind '%s' is not dataset or trainee",
+    return co_error(COHORT_EINVAL, "store mark_corrupt: kind '%s' is not dataset, trainee or report",
                     kind ? kind : "");
   /* Only a move between clean and corrupt counts (and is written): a second failed read of the
    * same object is not a new finding. */
-  snprintf(sql, sizeof sql,
-           "UPDATE %s SET corrupt = ?1 WHERE id = ?2 AND blob_key = ?3 AND (corrupt = '') <> (?1 = '')",
-           table);
+  snprintf(sql, sizeof sql, "UPDATE %s SET corrupt = ?1 WHERE id = ?2 AND %s AND (corrupt = '') <> (?1 = '')",
+           table, col ? "blob_key = ?3" : "(json_blob = ?3 OR html_blob = ?3)");
   sq_lock(s);
   rc = sq_run(s, "mark_corrupt", NULL, sql, "sss", reason ? reason : "", id, blob);
   if (rc == COHORT_OK && changed)
@@ -1231,13 +1262,22 @@ static cohort_status sq_set_checksum(co_store *cs, const char *kind, const char 
                                      const char *sha256, int64_t bytes) {
   sq_store *s = sq(cs);
   const char *col, *table = object_table(kind, &col);
-  char sql[256];
+  char sql[512];
   cohort_status rc;
   if (!table)
-    return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset or trainee",
+    return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset, trainee or report",
                     kind ? kind : "");
-  snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1, %s = ?4 WHERE id = ?2 AND blob_key = ?3 AND %s = ''",
-           table, col, strcmp(table, "datasets") == 0 ? "bytes" : "blob_bytes", col);
+  if (!col) /* a report: whichever of its two objects blob is */
+    snprintf(sql, sizeof sql, "%s",
+             "UPDATE reports SET"
+             " json_sha256 = CASE WHEN json_blob = ?3 AND json_sha256 = '' THEN ?1 ELSE json_sha256 END,"
+             " json_bytes = CASE WHEN json_blob = ?3 AND json_sha256 = '' THEN ?4 ELSE json_bytes END,"
+             " html_sha256 = CASE WHEN html_blob = ?3 AND html_sha256 = '' THEN ?1 ELSE html_sha256 END,"
+             " html_bytes = CASE WHEN html_blob = ?3 AND html_sha256 = '' THEN ?4 ELSE html_bytes END"
+             " WHERE id = ?2");
+  else
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1, %s = ?4 WHERE id = ?2 AND blob_key = ?3 AND %s = ''",
+             table, col, strcmp(table, "datasets") == 0 ? "bytes" : "blob_bytes", col);
   sq_lock(s);
   rc = sq_run(s, "set_checksum", NULL, sql, "sssl", sha256, id, blob, bytes);
   sq_unlock(s);
@@ -1261,17 +1301,19 @@ static cohort_status job_load(sq_store *s, const char *what, const char *id, co_
   return rc;
 }
 
-/* Why an update guarded by "owner holds it and it is running" changed nothing. */
-static cohort_status job_not_held(sq_store *s, const char *what, const char *id, const char *owner) {
+/* Why an update guarded by "this attempt holds it and it is running" changed nothing. */
+static cohort_status job_not_held(sq_store *s, const char *what, const co_fence *f) {
   sqlite3_stmt *st = NULL;
-  cohort_status rc = sq_prepare(s, &st, what, "SELECT state, owner FROM jobs WHERE id = ?", "s", id);
+  cohort_status rc =
+      sq_prepare(s, &st, what, "SELECT state, owner, attempts FROM jobs WHERE id = ?", "s", f->job_id);
   if (rc == COHORT_OK)
-    rc = sq_row(s, st, what, "job", id);
+    rc = sq_row(s, st, what, "job", f->job_id);
   if (rc == COHORT_OK) {
     const unsigned char *holder = sqlite3_column_text(st, 1);
-    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' (it is %s, owner '%s')", id,
-                  owner ? owner : "", co_job_state_name((co_job_state)sqlite3_column_int(st, 0)),
-                  holder ? (const char *)holder : "");
+    rc = co_error(COHORT_ESTATE, "job '%s' is not held by '%s' attempt %d (it is %s, owner '%s' attempt %d)",
+                  f->job_id, f->owner ? f->owner : "", f->attempt,
+                  co_job_state_name((co_job_state)sqlite3_column_int(st, 0)),
+                  holder ? (const char *)holder : "", sqlite3_column_int(st, 2));
   }
   sqlite3_finalize(st);
   return rc;
@@ -1390,35 +1432,39 @@ unlock:
   return rc;
 }
 
-static cohort_status sq_job_progress(co_store *cs, const char *id, const char *owner, double progress,
-                                     const char *stage, int64_t lease_until_ms) {
+static cohort_status sq_job_progress(co_store *cs, const co_fence *f, double progress, const char *stage,
+                                     int64_t lease_until_ms) {
   sq_store *s = sq(cs);
   cohort_status rc;
+  if (!f || !f->job_id || !f->owner)
+    return co_error(COHORT_EINVAL, "store job_progress: no fence");
   sq_lock(s);
-  rc = sq_run(
-      s, "job_progress", NULL,
-      "UPDATE jobs SET progress = ?, stage = ?, lease_until_ms = ? WHERE id = ? AND owner = ? AND state = 1",
-      "dslss", progress, stage, lease_until_ms, id, owner);
+  rc = sq_run(s, "job_progress", NULL,
+              "UPDATE jobs SET progress = ?, stage = ?, lease_until_ms = ?"
+              " WHERE id = ? AND owner = ? AND attempts = ? AND state = 1",
+              "dslssi", progress, stage, lease_until_ms, f->job_id, f->owner, f->attempt);
   if (rc == COHORT_OK && sqlite3_changes(s->db) == 0)
-    rc = job_not_held(s, "job_progress", id, owner);
+    rc = job_not_held(s, "job_progress", f);
   sq_unlock(s);
   return rc;
 }
 
-static cohort_status sq_job_finish(co_store *cs, const char *id, const char *owner, co_job_state state,
+static cohort_status sq_job_finish(co_store *cs, const co_fence *f, co_job_state state,
                                    const char *result_json, const char *error, int64_t now_ms) {
   sq_store *s = sq(cs);
   cohort_status rc;
+  if (!f || !f->job_id || !f->owner)
+    return co_error(COHORT_EINVAL, "store job_finish: no fence");
   if (state != CO_JOB_SUCCEEDED && state != CO_JOB_FAILED && state != CO_JOB_CANCELLED)
-    return co_error(COHORT_EINVAL, "job '%s': %s is not a final state", id, co_job_state_name(state));
+    return co_error(COHORT_EINVAL, "job '%s': %s is not a final state", f->job_id, co_job_state_name(state));
   sq_lock(s);
   rc = sq_run(s, "job_finish", NULL,
               "UPDATE jobs SET state = ?1, result_json = ?2, error = ?3, finished_ms = ?4,"
               " progress = CASE WHEN ?1 = 2 THEN 1.0 ELSE progress END"
-              " WHERE id = ?5 AND owner = ?6 AND state = 1",
-              "inslss", (int)state, result_json, error, now_ms, id, owner);
+              " WHERE id = ?5 AND owner = ?6 AND attempts = ?7 AND state = 1",
+              "inslssi", (int)state, result_json, error, now_ms, f->job_id, f->owner, f->attempt);
   if (rc == COHORT_OK && sqlite3_changes(s->db) == 0)
-    rc = job_not_held(s, "job_finish", id, owner);
+    rc = job_not_held(s, "job_finish", f);
   sq_unlock(s);
   return rc;
 }
@@ -1499,9 +1545,10 @@ static cohort_status sq_report_create(co_store *cs, const co_report *r) {
   cohort_status rc;
   sq_lock(s);
   rc = sq_run(s, "report_create", &code,
-              "INSERT INTO reports(" REPORT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "ssssssnl", r->id,
-              r->workspace_id, r->trainee_id, r->job_id, r->json_blob, r->html_blob, r->summary_json,
-              r->created_ms);
+              "INSERT INTO reports(" REPORT_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              "ssssssnlslsls", r->id, r->workspace_id, r->trainee_id, r->job_id, r->json_blob, r->html_blob,
+              r->summary_json, r->created_ms, r->json_sha256, r->json_bytes, r->html_sha256, r->html_bytes,
+              r->corrupt);
   if (sq_is_unique(code))
     rc = co_error(COHORT_ESTATE, "report id '%s' is taken", r->id);
   sq_unlock(s);
@@ -1718,6 +1765,41 @@ out:
   return rc;
 }
 
+/* Before the unique index on lower(name): user names that differ only in case (made before the
+ * index, when two sign-ups raced past the API's check) would make it fail with SQLite's bare
+ * "UNIQUE constraint failed". Renaming someone's sign-in name behind their back is not ours to
+ * do, so the start is refused, naming them (at most a few), with what the operator does. */
+static cohort_status sq_check_folded_names(sq_store *s, const char *what) {
+  sqlite3_stmt *st = NULL;
+  char list[600] = "";
+  size_t n = 0;
+  int found = 0;
+  cohort_status rc = sq_prepare(s, &st, what,
+                                "SELECT name, id FROM users WHERE lower(name) IN"
+                                " (SELECT lower(name) FROM users GROUP BY lower(name) HAVING COUNT(*) > 1)"
+                                " ORDER BY lower(name), created_ms, id",
+                                "");
+  if (rc != COHORT_OK)
+    return rc;
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (found++ < 8 && n < sizeof list)
+      n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s' (%s)", n ? ", " : "",
+                            (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1));
+  }
+  if (src != SQLITE_DONE)
+    rc = co_error(COHORT_EIO, "store %s: %s", what, sqlite3_errmsg(s->db));
+  else if (found)
+    rc = co_error(COHORT_ESTATE,
+                  "store %s: user names must be unique with case ignored, and %d users share a name that "
+                  "way: %s%s. Rename all but one of each (UPDATE users SET name = 'NEW' WHERE id = 'ID', "
+                  "with the server stopped), then start again (docs/server.md, Names)",
+                  what, found, list, found > 8 ? ", ..." : "");
+  sqlite3_finalize(st);
+  return rc;
+}
+
 /* Brings the schema to SQ_SCHEMA_VERSION in one transaction; refuses a newer database. The write
  * lock is taken first so two processes opening a new file do not both migrate it. */
 static cohort_status sq_migrate(sq_store *s, const char *what) {
@@ -1745,6 +1827,8 @@ static cohort_status sq_migrate(sq_store *s, const char *what) {
     goto out;
   }
   for (int64_t v = have + 1; v <= SQ_SCHEMA_VERSION; v++) {
+    if (v == SQ_MIGRATION_USERS_FOLDED && (rc = sq_check_folded_names(s, what)) != COHORT_OK)
+      goto out;
     if (sqlite3_exec(s->db, migrations[v - 1], NULL, NULL, NULL) != SQLITE_OK) {
       rc = co_error(COHORT_EIO, "store %s: migration %lld: %s", what, (long long)v, sqlite3_errmsg(s->db));
       goto out;

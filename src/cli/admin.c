@@ -15,7 +15,8 @@
 static void usage(FILE *f) {
   fprintf(
       f,
-      "Usage: cohort admin check [--adopt] [--config FILE] [--SETTING=VALUE ...]\n"
+      "Usage: cohort admin check [--adopt] [--remove-orphans] [--orphan-age-s N] [--config FILE]\n"
+      "                          [--SETTING=VALUE ...]\n"
       "       cohort admin migrate --to-store URL --to-blobs URL [--config FILE] [--SETTING=VALUE ...]\n\n"
       "check: the full integrity check of an installation (the store and blob store the settings name).\n"
       "The embedded SQLite database gets PRAGMA integrity_check (every page, row and index; the server\n"
@@ -24,7 +25,11 @@ static void usage(FILE *f) {
       "recorded when it was stored. Findings are printed one per line and marked on the records (a\n"
       "corrupt trainee shows state 'corrupt'; a restored one is cleared). --adopt records the checksum\n"
       "of objects stored before checksums existed, when they pass the checks there are (a dataset's\n"
-      "size, a trainee file's own checksum). Exits 0 when everything is whole, 1 otherwise. On the\n"
+      "size, a trainee file's own checksum). Then every object of the blob store is compared with the\n"
+      "records: one that no record names, written more than --orphan-age-s seconds ago (default 3600),\n"
+      "is an orphan (a process died between storing it and recording it); --remove-orphans deletes\n"
+      "them. Orphans are reported but are not problems: a run can be a daily job (the Helm chart's\n"
+      "CronJob). Exits 0 when everything is whole, 1 otherwise. On the\n"
       "embedded store, stop the server first (the command takes data_dir); on PostgreSQL and S3 give it\n"
       "a data_dir of its own. What to do about a finding: docs/server.md, Corruption.\n\n");
   fprintf(f, "migrate:\n"
@@ -121,7 +126,8 @@ static int check(int argc, char **argv) {
   co_store *s = NULL;
   co_blobs *b = NULL;
   co_check_counts n;
-  int fd = -1, rc = CLI_ERR, adopt = 0, kept = 0;
+  int fd = -1, rc = CLI_ERR, kept = 0;
+  co_check_options opt = {0, 0, CO_ORPHAN_AGE_MS};
   char **args = calloc((size_t)argc + 1, sizeof *args);
   if (!args)
     return CLI_ERR;
@@ -132,8 +138,20 @@ static int check(int argc, char **argv) {
       return CLI_OK;
     }
     if (!strcmp(argv[i], "--adopt"))
-      adopt = 1;
-    else
+      opt.adopt_unknown = 1;
+    else if (!strcmp(argv[i], "--remove-orphans"))
+      opt.remove_orphans = 1;
+    else if (!strcmp(argv[i], "--orphan-age-s")) {
+      char *end = NULL;
+      long long v = i + 1 < argc ? strtoll(argv[i + 1], &end, 10) : -1;
+      if (i + 1 >= argc || !end || *end || v < 0 || v > 10LL * 365 * 86400) {
+        fprintf(stderr, "cohort admin check: --orphan-age-s: seconds from 0 to 315360000\n");
+        free(args);
+        return CLI_USAGE;
+      }
+      opt.orphan_age_ms = v * 1000;
+      i++;
+    } else
       args[kept++] = argv[i];
   }
   if ((rc = cli_settings("admin check", kept, args, NULL, &cfg)) != CLI_OK)
@@ -151,7 +169,7 @@ static int check(int argc, char **argv) {
     fprintf(stderr, "cohort admin check: the store does not open: it is damaged or unreachable\n");
     goto out;
   }
-  if (co_check_all(s, b, adopt, print_line, NULL, &n) != COHORT_OK) {
+  if (co_check_all(s, b, &opt, print_line, NULL, &n) != COHORT_OK) {
     fprintf(stderr, "cohort admin check: %s\n", cohort_errmsg());
     goto out;
   }
@@ -162,6 +180,8 @@ static int check(int argc, char **argv) {
          s->ops->name, n.db_problems ? "DAMAGED" : "ok", (long long)n.objects, (long long)n.ok,
          (long long)n.corrupt, (long long)n.missing, (long long)n.unreadable, (long long)n.unknown,
          ", checksums recorded: ", (long long)n.adopted);
+  printf("orphan objects (no record names them): %lld, %lld bytes%s%lld\n", (long long)n.orphans,
+         (long long)n.orphan_bytes, ", removed: ", (long long)n.orphans_removed);
   if (bad)
     fprintf(stderr, "cohort admin check: %lld problems; see docs/server.md, Corruption\n", (long long)bad);
   rc = bad ? CLI_ERR : CLI_OK;

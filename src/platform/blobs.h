@@ -14,9 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BLOBS_VERSION 1
+#define CO_BLOBS_VERSION 3
 
 typedef struct co_blobs co_blobs;
+
+/* One object of a listing: a nonzero return stops it. modified_ms: when it was last written. */
+typedef int (*co_blob_list_fn)(void *ctx, const char *key, int64_t bytes, int64_t modified_ms);
 
 typedef struct co_blobs_ops {
   int version; /* CO_BLOBS_VERSION */
@@ -31,6 +34,15 @@ typedef struct co_blobs_ops {
   cohort_status (*local_path)(co_blobs *b, const char *key, char *path, size_t cap);
   cohort_status (*size)(co_blobs *b, const char *key, int64_t *bytes);
   cohort_status (*remove)(co_blobs *b, const char *key); /* missing is not an error */
+  /* Version 2. Drops this process's local copy of key (a cached download), so that the next
+   * local_path fetches the object again: a copy that fails its checksum may be a damaged cache
+   * file, not a damaged object. *dropped = 1 when there was such a copy; 0 where the local path is
+   * the object itself (files), which is then left alone. */
+  cohort_status (*forget)(co_blobs *b, const char *key, int *dropped);
+  /* Version 3. Every object of this blob store (under its directory or bucket prefix; not staging
+   * files or cached copies), in no set order; a name that is not a valid key (another program's
+   * file) is skipped. For the orphan sweep of `cohort admin check`. */
+  cohort_status (*list)(co_blobs *b, co_blob_list_fn fn, void *ctx);
 } co_blobs_ops;
 
 struct co_blobs {

@@ -21,14 +21,14 @@ struct co_host {
   co_blobs *blobs;
   co_host_corrupt_fn on_corrupt;
   void *corrupt_ctx;
-  int64_t budget;
+  co_budget *budget; /* shared with the work in progress: trainees get what it does not hold */
   pthread_mutex_t mu;
   pthread_cond_t loaded; /* a load finished (or failed) */
   co_hosted *list;
   int64_t bytes, loads, evictions;
 };
 
-cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host_corrupt_fn on_corrupt, void *ctx,
+cohort_status co_host_create(co_blobs *blobs, co_budget *budget, co_host_corrupt_fn on_corrupt, void *ctx,
                              co_host **out) {
   co_host *h = co_calloc(1, sizeof *h);
   *out = NULL;
@@ -37,7 +37,7 @@ cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host_corr
   h->blobs = blobs;
   h->on_corrupt = on_corrupt;
   h->corrupt_ctx = ctx;
-  h->budget = budget_bytes;
+  h->budget = budget;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->loaded, NULL);
   *out = h;
@@ -71,10 +71,10 @@ static void unlink_entry(co_host *h, co_hosted *e) {
   h->bytes -= e->bytes;
 }
 
-/* Under mu: evicts least recently used idle trainees until the budget holds (or none is idle).
- * The most recently used one stays even alone over the budget, or every call would reload it. */
-static void evict(co_host *h) {
-  while (h->bytes > h->budget) {
+/* Under mu: evicts least recently used idle trainees until they take at most limit bytes (or none
+ * is idle). The most recently used one stays even alone over it, or every call would reload it. */
+static void evict(co_host *h, int64_t limit) {
+  while (h->bytes > limit) {
     co_hosted *victim = NULL, *newest = NULL;
     for (co_hosted *e = h->list; e; e = e->next)
       if (e->t && (!newest || e->last_used > newest->last_used))
@@ -186,12 +186,21 @@ cohort_status co_host_acquire(co_host *h, const co_trainee *rec, co_hosted **out
     e->last_used = co_mono_ns();
     h->bytes += bytes;
     h->loads++;
-    evict(h);
+    evict(h, co_budget_total(h->budget) - co_budget_reserved(h->budget));
     *out = e;
   }
   pthread_cond_broadcast(&h->loaded);
   pthread_mutex_unlock(&h->mu);
   return st;
+}
+
+int64_t co_host_shrink(void *host, int64_t target) {
+  co_host *h = host;
+  pthread_mutex_lock(&h->mu);
+  evict(h, target);
+  int64_t bytes = h->bytes;
+  pthread_mutex_unlock(&h->mu);
+  return bytes;
 }
 
 cohort_trainee *co_hosted_trainee(co_hosted *e) {
@@ -206,7 +215,7 @@ void co_host_release(co_host *h, co_hosted *e) {
   if (e->refs == 0 && e->stale)
     entry_free(e);
   else
-    evict(h);
+    evict(h, co_budget_total(h->budget) - co_budget_reserved(h->budget));
   pthread_mutex_unlock(&h->mu);
 }
 

@@ -7,6 +7,7 @@
 #define COHORT_HOST_H
 
 #include "blobs.h"
+#include "budget.h"
 #include "store.h"
 
 typedef struct co_host co_host;
@@ -16,8 +17,11 @@ typedef struct co_hosted co_hosted;
  * again (reason ""). */
 typedef void (*co_host_corrupt_fn)(void *ctx, const co_trainee *rec, const char *reason);
 
-cohort_status co_host_create(co_blobs *blobs, int64_t budget_bytes, co_host_corrupt_fn on_corrupt, void *ctx,
+/* Trainees share budget with the work in progress: they are evicted down to what it leaves. */
+cohort_status co_host_create(co_blobs *blobs, co_budget *budget, co_host_corrupt_fn on_corrupt, void *ctx,
                              co_host **out);
+/* co_budget_shrink_fn for co_budget_set_host (host: the co_host). */
+int64_t co_host_shrink(void *host, int64_t target);
 void co_host_free(co_host *h);
 
 /* The trainee of rec at rec->version, pinned until released. ESTATE if it has no version yet;

@@ -87,13 +87,11 @@ static cohort_status corrupt(const char *key, const char *fmt, long long a, long
   return co_error(COHORT_ECORRUPT, "object '%s' is corrupt: %s", key, why);
 }
 
-cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, int64_t bytes, char *path,
-                            size_t cap) {
+/* path's bytes against sha256 and bytes (see co_blob_check). */
+static cohort_status check_path(const char *key, const char *path, const char *sha256, int64_t bytes) {
   char got[CO_SHA256_HEX];
   int64_t n = 0;
-  cohort_status st = b->ops->local_path(b, key, path, cap);
-  if (st != COHORT_OK)
-    return st;
+  cohort_status st;
   if (!sha256[0]) { /* stored before checksums: the size is all there is to compare */
     struct stat sb;
     if (bytes > 0 && stat(path, &sb) == 0 && sb.st_size != bytes)
@@ -109,6 +107,28 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
                     "object '%s' is corrupt: its SHA-256 is %.12s..., its record says %.12s...", key, got,
                     sha256);
   return COHORT_OK;
+}
+
+cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, int64_t bytes, char *path,
+                            size_t cap) {
+  cohort_status st = b->ops->local_path(b, key, path, cap);
+  if (st != COHORT_OK)
+    return st;
+  if ((st = check_path(key, path, sha256, bytes)) != COHORT_ECORRUPT)
+    return st;
+  /* A local copy of a remote object (the S3 read cache) that fails its check may be a damaged
+   * cache file (a bad disk, a partial write, someone's editor): drop it and fetch the object once
+   * more. Only a mismatch of the fresh copy says the object itself is corrupt. */
+  char why[CO_CORRUPT_MAX];
+  int dropped = 0;
+  co_strlcpy(why, cohort_errmsg(), sizeof why);
+  if (b->ops->forget(b, key, &dropped) != COHORT_OK || !dropped)
+    return co_error(COHORT_ECORRUPT, "%s", why);
+  co_log(CO_LOG_WARN, "cached copy failed its check, fetching the object again", "object", key, "reason", why,
+         NULL);
+  if ((st = b->ops->local_path(b, key, path, cap)) != COHORT_OK)
+    return st;
+  return check_path(key, path, sha256, bytes);
 }
 
 /* ---------------------------------------------------------------- the streaming reader */
@@ -128,7 +148,11 @@ cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha2
   char path[4096];
   struct stat sb;
   *out = NULL;
-  cohort_status st = b->ops->local_path(b, key, path, sizeof path);
+  /* A cached copy is checked whole before the first byte goes out, so that a damaged cache file
+   * is fetched again (co_blob_check) instead of failing a download half-way; the streaming check
+   * below still catches a copy that changes while it is read. */
+  cohort_status st = strcmp(b->ops->name, "fs") != 0 ? co_blob_check(b, key, sha256, bytes, path, sizeof path)
+                                                     : b->ops->local_path(b, key, path, sizeof path);
   if (st != COHORT_OK)
     return st;
   co_blob_reader *r = co_calloc(1, sizeof *r);
@@ -236,10 +260,12 @@ void co_corrupt_report(co_platform *p, const char *kind, const char *id, const c
 /* ---------------------------------------------------------------- cohort admin check */
 
 typedef struct check_item {
-  char kind[8]; /* "dataset" / "trainee" */
+  char kind[8]; /* "dataset" / "trainee" / "report" */
   char id[CO_ID_MAX], blob[CO_BLOB_MAX], sha256[CO_SHA256_HEX];
   int64_t bytes;
   int marked;
+  int previous; /* a trainee's previous version (kept for readers of the older record): checked
+                 * and reported, but its record names another object, so never marked or adopted */
 } check_item;
 
 typedef struct check_list {
@@ -263,7 +289,7 @@ static int add_item(check_list *l, const char *kind, const char *id, const char 
   co_strlcpy(it->blob, blob, sizeof it->blob);
   co_strlcpy(it->sha256, sha, sizeof it->sha256);
   it->bytes = bytes;
-  it->marked = corrupt[0] != '\0';
+  it->marked = corrupt[0] != '\0' && (strcmp(kind, "report") != 0 || strstr(corrupt, blob));
   return 0;
 }
 
@@ -272,7 +298,26 @@ static int list_dataset(void *ctx, const co_dataset *d) {
 }
 
 static int list_trainee(void *ctx, const co_trainee *t) {
-  return add_item(ctx, "trainee", t->id, t->blob, t->blob_sha256, t->blob_bytes, t->corrupt);
+  check_list *l = ctx;
+  if (add_item(l, "trainee", t->id, t->blob, t->blob_sha256, t->blob_bytes, t->corrupt))
+    return 1;
+  json_t *info = t->info_json ? json_loads(t->info_json, 0, NULL) : NULL;
+  const char *prev = json_string_value(json_object_get(info, CO_INFO_PREVIOUS_BLOB));
+  const char *sha = json_string_value(json_object_get(info, CO_INFO_PREVIOUS_SHA256));
+  int rc = 0;
+  if (prev && prev[0] && strlen(prev) < CO_BLOB_MAX) { /* the backend checks the key */
+    rc = add_item(l, "trainee", t->id, prev, sha && strlen(sha) < CO_SHA256_HEX ? sha : "",
+                  (int64_t)json_integer_value(json_object_get(info, CO_INFO_PREVIOUS_BYTES)), "");
+    if (!rc)
+      l->v[l->n - 1].previous = 1;
+  }
+  json_decref(info);
+  return rc;
+}
+
+static int list_report(void *ctx, const co_report *r) {
+  return add_item(ctx, "report", r->id, r->json_blob, r->json_sha256, r->json_bytes, r->corrupt) ||
+         add_item(ctx, "report", r->id, r->html_blob, r->html_sha256, r->html_bytes, r->corrupt);
 }
 
 static void say(co_check_fn fn, void *ctx, const char *fmt, ...) CO_PRINTF(3, 4);
@@ -317,7 +362,41 @@ static cohort_status adopt(co_store *s, const check_item *it, const char *path, 
   return s->ops->set_checksum(s, it->kind, it->id, it->blob, sha, n);
 }
 
-cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+static int by_blob(const void *a, const void *b) {
+  return strcmp(((const check_item *)a)->blob, ((const check_item *)b)->blob);
+}
+
+typedef struct orphan_walk {
+  const check_list *l; /* sorted by blob */
+  co_blobs *b;
+  const co_check_options *opt;
+  int64_t now_ms;
+  co_check_fn fn;
+  void *ctx;
+  co_check_counts *n;
+} orphan_walk;
+
+static int visit_object(void *ctx, const char *key, int64_t bytes, int64_t modified_ms) {
+  orphan_walk *w = ctx;
+  check_item probe;
+  if (co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
+      bsearch(&probe, w->l->v, w->l->n, sizeof *w->l->v, by_blob))
+    return 0;
+  if (w->now_ms - modified_ms < w->opt->orphan_age_ms)
+    return 0; /* maybe a write whose record is still to come */
+  w->n->orphans++;
+  w->n->orphan_bytes += bytes;
+  int removed = w->opt->remove_orphans && w->b->ops->remove(w->b, key) == COHORT_OK;
+  w->n->orphans_removed += removed;
+  say(w->fn, w->ctx, "object %s (%lld bytes, written %lld min ago): no record names it%s", key,
+      (long long)bytes, (long long)((w->now_ms - modified_ms) / 60000),
+      removed                  ? ": removed"
+      : w->opt->remove_orphans ? ": could not be removed"
+                               : " (--remove-orphans deletes it)");
+  return 0;
+}
+
+cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt, co_check_fn fn, void *ctx,
                            co_check_counts *n) {
   check_list l = {0};
   char path[4096];
@@ -333,7 +412,8 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
   if (strcmp(s->ops->name, "sqlite") != 0)
     say(fn, ctx, "database: %s answers; it checks its own pages (data checksums, amcheck)", s->ops->name);
   if ((st = s->ops->dataset_list(s, NULL, list_dataset, &l)) != COHORT_OK ||
-      (st = s->ops->trainee_list(s, NULL, list_trainee, &l)) != COHORT_OK) {
+      (st = s->ops->trainee_list(s, NULL, list_trainee, &l)) != COHORT_OK ||
+      (st = s->ops->report_list(s, NULL, NULL, list_report, &l)) != COHORT_OK) {
     st = l.err != COHORT_OK ? l.err : st;
     say(fn, ctx, "database: cannot list the objects: %s", cohort_errmsg());
     n->db_problems++;
@@ -342,10 +422,11 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
   }
   for (size_t i = 0; i < l.n; i++) {
     const check_item *it = &l.v[i];
+    const char *what = it->previous ? "(previous version) " : "";
     char why[CO_CORRUPT_MAX] = "";
     n->objects++;
     st = co_blob_check(b, it->blob, it->sha256, it->bytes, path, sizeof path);
-    if (st == COHORT_OK && !it->sha256[0] && adopt_unknown) {
+    if (st == COHORT_OK && !it->sha256[0] && opt->adopt_unknown && !it->previous) {
       if ((st = adopt(s, it, path, why, sizeof why)) == COHORT_OK) {
         n->adopted++;
         say(fn, ctx, "%s %s: object %s: checksum recorded (%.12s...)", it->kind, it->id, it->blob, why);
@@ -355,8 +436,8 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
     if (st == COHORT_OK) {
       if (!it->sha256[0]) {
         n->unknown++;
-        say(fn, ctx, "%s %s: object %s: no checksum recorded (stored before checksums; --adopt records one)",
-            it->kind, it->id, it->blob);
+        say(fn, ctx, "%s %s: %sobject %s: no checksum recorded (stored before checksums%s)", it->kind, it->id,
+            what, it->blob, it->previous ? "" : "; --adopt records one");
       } else
         n->ok++;
       if (it->marked && it->sha256[0]) {
@@ -368,16 +449,29 @@ cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check
     co_strlcpy(why, cohort_errmsg(), sizeof why);
     if (st == COHORT_ENOTFOUND) {
       n->missing++;
-      say(fn, ctx, "%s %s: object %s is missing", it->kind, it->id, it->blob);
-      s->ops->mark_corrupt(s, it->kind, it->id, it->blob, "its object is missing", NULL);
+      say(fn, ctx, "%s %s: %sobject %s is missing", it->kind, it->id, what, it->blob);
+      if (strcmp(it->kind, "report") == 0) /* two objects: the mark names which */
+        snprintf(why, sizeof why, "object '%s' is missing", it->blob);
+      else
+        co_strlcpy(why, "its object is missing", sizeof why);
+      if (!it->previous)
+        s->ops->mark_corrupt(s, it->kind, it->id, it->blob, why, NULL);
     } else if (st == COHORT_ECORRUPT) {
       n->corrupt++;
-      say(fn, ctx, "%s %s: %s", it->kind, it->id, why);
-      s->ops->mark_corrupt(s, it->kind, it->id, it->blob, why, NULL);
+      say(fn, ctx, "%s %s: %s%s", it->kind, it->id, what, why);
+      if (!it->previous)
+        s->ops->mark_corrupt(s, it->kind, it->id, it->blob, why, NULL);
     } else { /* the blob store failed: not a finding about the object */
       n->unreadable++;
-      say(fn, ctx, "%s %s: object %s could not be read: %s", it->kind, it->id, it->blob, why);
+      say(fn, ctx, "%s %s: %sobject %s could not be read: %s", it->kind, it->id, what, it->blob, why);
     }
+  }
+  /* The listing starts after every record was read: an object written since is too young to count. */
+  qsort(l.v, l.n, sizeof *l.v, by_blob);
+  orphan_walk w = {&l, b, opt, co_now_ms(), fn, ctx, n};
+  if ((st = b->ops->list(b, visit_object, &w)) != COHORT_OK) {
+    n->unreadable++;
+    say(fn, ctx, "blob store: cannot list its objects: %s", cohort_errmsg());
   }
   co_free(l.v);
   return COHORT_OK;

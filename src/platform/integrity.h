@@ -1,6 +1,7 @@
-/* integrity.h: checksums of stored objects (issue 12). Every dataset object and trainee version
- * gets the SHA-256 and size of its bytes at commit, kept in its store record, and every read
- * (hosting a trainee, a job's inputs, a download, an export) checks them: a corrupt or truncated
+/* integrity.h: checksums of stored objects (issue 12). Every dataset object, trainee version and
+ * report object (JSON and HTML) gets the SHA-256 and size of its bytes at commit, kept in its store
+ * record (a trainee's previous version's in its info, for `cohort admin check`), and every read
+ * (hosting a trainee, a job's inputs, a download, an export, a report) checks them: a corrupt or truncated
  * object is COHORT_ECORRUPT ("object '<key>' is corrupt: ..."), which the API answers with 500
  * corrupt_object, never with the bad bytes.
  *
@@ -49,15 +50,27 @@ int64_t co_corrupt_found_total(void);
 void co_corrupt_count(void);
 
 /* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
- * object and committed trainee version against its record. Each finding goes to fn as one line;
- * records are marked corrupt (or cleared when whole again). adopt_unknown: records from before
- * checksums whose object passes what can be checked get their checksum recorded. OK unless the
- * check could not run (out of memory); the findings are in *counts. */
+ * object, committed trainee version (and the previous one it keeps) and report object against its
+ * record, then every object of the blob store against the records: one that no record names and
+ * that was last written more than orphan_age_ms ago is an orphan (a process died between writing
+ * an object and recording it, or between a commit and the removal of an older version). Each
+ * finding goes to fn as one line; records are marked corrupt (or cleared when whole again).
+ * Options: adopt_unknown: records from before checksums whose object passes what can be checked
+ * get their checksum recorded; remove_orphans: orphans are deleted. OK unless the check could not
+ * run (out of memory); the findings are in *counts. */
 typedef void (*co_check_fn)(void *ctx, const char *line);
 typedef struct co_check_counts {
   int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;
+  int64_t orphans, orphan_bytes, orphans_removed;
 } co_check_counts;
-cohort_status co_check_all(co_store *s, co_blobs *b, int adopt_unknown, co_check_fn fn, void *ctx,
+typedef struct co_check_options {
+  int adopt_unknown;
+  int remove_orphans;
+  int64_t orphan_age_ms; /* younger objects may be a write whose record is still to come */
+} co_check_options;
+/* An hour: far longer than any gap between an object's write and its record. */
+#define CO_ORPHAN_AGE_MS (60 * 60 * 1000)
+cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt, co_check_fn fn, void *ctx,
                            co_check_counts *counts);
 
 #endif

@@ -122,8 +122,8 @@ static int flush(co_task *t, int force) {
   }
   t->last_store_ns = now;
   co_store *s = p->store;
-  cohort_status st =
-      s->ops->job_progress(s, t->job->id, p->instance, t->job->progress, t->stage, co_now_ms() + lease_ms(p));
+  co_fence fence = {t->job->id, p->instance, t->job->attempts};
+  cohort_status st = s->ops->job_progress(s, &fence, t->job->progress, t->stage, co_now_ms() + lease_ms(p));
   if (st == COHORT_EUNAVAIL) {
     /* The store is down, the lease not necessarily lost: stop, and record nothing (an outcome
      * written once the store is back would be "cancelled"); the job runs again when its lease ends. */
@@ -196,17 +196,21 @@ static void *keeper_main(void *arg) {
     struct {
       char id[CO_ID_MAX], stage[CO_STAGE_MAX];
       double progress;
+      int attempt;
     } held[64];
     for (int i = 0; i < js->nslots && n < 64; i++)
       if (js->running[i]) {
         co_strlcpy(held[n].id, js->running[i]->job->id, sizeof held[n].id);
         co_strlcpy(held[n].stage, js->running[i]->stage, sizeof held[n].stage);
+        held[n].attempt = js->running[i]->job->attempts;
         held[n++].progress = js->running[i]->job->progress;
       }
     pthread_mutex_unlock(&js->mu);
-    for (int i = 0; i < n; i++) /* a failure is seen by the job itself at its next report */
-      p->store->ops->job_progress(p->store, held[i].id, p->instance, held[i].progress, held[i].stage,
+    for (int i = 0; i < n; i++) { /* a failure is seen by the job itself at its next report */
+      co_fence fence = {held[i].id, p->instance, held[i].attempt};
+      p->store->ops->job_progress(p->store, &fence, held[i].progress, held[i].stage,
                                   co_now_ms() + lease_ms(p));
+    }
     pthread_mutex_lock(&js->mu);
   }
   pthread_mutex_unlock(&js->mu);
@@ -216,6 +220,28 @@ static void *keeper_main(void *arg) {
 void co_task_window(co_task *t, double base, double span) {
   t->base = base;
   t->span = span;
+}
+
+/* Reserves the job's estimated peak memory (co_task_memory) in one piece, so two jobs never each
+ * hold part and wait for the rest. While other work holds the budget the job waits in stage
+ * "waiting for memory" (its lease kept, a cancel heard); one that can never fit fails, naming
+ * memory_budget_mb. */
+static cohort_status reserve_memory(co_task *t) {
+  int64_t need = co_task_memory(t);
+  char what[96];
+  snprintf(what, sizeof what, "job %s (%s)", t->job->id, t->job->kind);
+  for (;;) {
+    cohort_status st = co_budget_reserve(t->p->budget, need, what);
+    if (st == COHORT_OK) {
+      t->reserved = need;
+      return COHORT_OK;
+    }
+    if (st != COHORT_EUNAVAIL)
+      return st;
+    if (co_task_progress(t, "waiting for memory", 0) || atomic_load(&t->p->jobs->stopping))
+      return co_error(COHORT_ECANCELLED, "cancelled while waiting for memory");
+    nanosleep(&(struct timespec){0, 250 * 1000 * 1000}, NULL);
+  }
 }
 
 static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
@@ -243,8 +269,11 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   else if ((st = co_job_params_decode(job->kind, t.params, p->cfg.max_rows, &t.args, &field)) == COHORT_OK) {
     keep_lease(p->jobs, &t, 1);
     flush(&t, 1);
-    st = t.cancelled ? COHORT_ECANCELLED : kind->run(&t);
+    st = t.cancelled ? COHORT_ECANCELLED : reserve_memory(&t);
+    if (st == COHORT_OK)
+      st = kind->run(&t);
     keep_lease(p->jobs, &t, 0);
+    co_budget_release(p->budget, t.reserved);
   }
   if (st != COHORT_OK && (atomic_load(&p->jobs->stopping) || t.interrupted)) {
     /* Interrupted by shutdown or a store outage, not cancelled: leave it RUNNING under our name so
@@ -270,10 +299,12 @@ static void run_one(co_platform *p, co_job *job, co_bus_work *work) {
   char shown[CO_ERROR_MAX]; /* the client's to read: resource ids, not server paths (the log keeps them) */
   memcpy(shown, err, sizeof shown);
   co_scrub_paths(shown);
+  /* Fenced by attempt: a late outcome of an attempt that another (even under our own instance
+   * name) took over is refused. */
+  co_fence fence = {job->id, p->instance, job->attempts};
   if (final == CO_JOB_SUCCEEDED) /* a failed job keeps the stage it failed in */
-    p->store->ops->job_progress(p->store, job->id, p->instance, 1.0, "done", co_now_ms() + lease_ms(p));
-  cohort_status fst =
-      p->store->ops->job_finish(p->store, job->id, p->instance, final, result, shown, co_now_ms());
+    p->store->ops->job_progress(p->store, &fence, 1.0, "done", co_now_ms() + lease_ms(p));
+  cohort_status fst = p->store->ops->job_finish(p->store, &fence, final, result, shown, co_now_ms());
   char ms[32];
   snprintf(ms, sizeof ms, "%.1f", (double)(co_mono_ns() - t0) / 1e6);
   co_log(st == COHORT_OK ? CO_LOG_INFO : CO_LOG_WARN, "job finished", "job", job->id, "kind", job->kind,

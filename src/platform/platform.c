@@ -234,7 +234,8 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
   }
   if ((st = co_data_dir_lock(cfg->data_dir, &p->lock_fd)) != COHORT_OK ||
       (st = open_backends(p, backends)) != COHORT_OK ||
-      (st = co_host_create(p->blobs, cfg->memory_budget_mb << 20, host_corrupt, p, &p->host)) != COHORT_OK ||
+      (st = co_budget_create((int64_t)cfg->memory_budget_mb << 20, &p->budget)) != COHORT_OK ||
+      (st = co_host_create(p->blobs, p->budget, host_corrupt, p, &p->host)) != COHORT_OK ||
       (cfg->auth_cache_s > 0 &&
        (st = co_authcache_create((int64_t)cfg->auth_cache_s * 1000, (size_t)cfg->auth_cache_entries,
                                  &p->authcache)) != COHORT_OK) ||
@@ -242,6 +243,7 @@ cohort_status co_platform_open(const co_config *cfg, const co_backends *backends
       /* after the settings are known good: a bad one is the only line a failed start prints */
       (st = co_pool_acquire(cfg->compute_threads, &p->pool)) != COHORT_OK)
     goto fail;
+  co_budget_set_host(p->budget, co_host_shrink, p->host);
   co_reserve_open(p);
   int64_t requeued = 0;
   if ((st = p->store->ops->job_requeue_owner(p->store, p->instance, &requeued)) != COHORT_OK)
@@ -318,6 +320,7 @@ void co_platform_close(co_platform *p) {
   co_calls_stop(p->calls); /* hand the trainees' subjects back first, then finish or return jobs */
   co_jobs_stop(p);
   co_host_free(p->host);
+  co_budget_free(p->budget);
   if (p->auth_sub)
     p->bus->ops->unsubscribe(p->bus, p->auth_sub);
   co_authcache_destroy(p->authcache);

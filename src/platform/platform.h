@@ -5,6 +5,7 @@
 
 #include "authcache.h"
 #include "blobs.h"
+#include "budget.h"
 #include "bus.h"
 #include "config.h"
 #include "host.h"
@@ -35,7 +36,8 @@ typedef struct co_platform {
   co_blobs *blobs;
   co_bus *bus;
   co_host *host;
-  co_pool *pool; /* the process's compute pool (shared by the platforms of one process) */
+  co_budget *budget; /* memory_budget_mb: hosted trainees and heavy work in progress */
+  co_pool *pool;     /* the process's compute pool (shared by the platforms of one process) */
   co_jobs *jobs;
   co_calls *calls;            /* trainee calls from other processes (roles worker, serve on NATS) */
   co_authcache *authcache;    /* NULL when auth_cache_s is 0 */
@@ -113,6 +115,9 @@ void co_jobs_stop(co_platform *p);
 json_t *co_trainee_info(const cohort_trainee *tr);
 /* The info member naming the previous version's object (kept out of API replies). */
 #define CO_INFO_PREVIOUS_BLOB "_previous_blob"
+/* Its SHA-256 (hex) and size, as recorded when it was committed (absent: unknown). */
+#define CO_INFO_PREVIOUS_SHA256 "_previous_sha256"
+#define CO_INFO_PREVIOUS_BYTES "_previous_bytes"
 
 /* Serialised record of a job, a trainee, a dataset, a report (new references). */
 json_t *co_job_json(const co_job *j);

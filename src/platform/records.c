@@ -51,6 +51,8 @@ json_t *co_trainee_json(const co_trainee *t) {
   json_object_set_new(o, "sha256", opt_str(t->blob_sha256));
   json_t *info = parsed_or_null(t->info_json);
   json_object_del(info, CO_INFO_PREVIOUS_BLOB); /* bookkeeping of the platform's */
+  json_object_del(info, CO_INFO_PREVIOUS_SHA256);
+  json_object_del(info, CO_INFO_PREVIOUS_BYTES);
   json_object_set_new(o, "info", info);
   json_object_set_new(o, "created_ms", json_integer(t->created_ms));
   json_object_set_new(o, "updated_ms", json_integer(t->updated_ms));
@@ -79,6 +81,7 @@ json_t *co_report_json(const co_report *r) {
   json_object_set_new(o, "trainee", opt_str(r->trainee_id));
   json_object_set_new(o, "job", opt_str(r->job_id));
   json_object_set_new(o, "summary", parsed_or_null(r->summary_json));
+  json_object_set_new(o, "corrupt", opt_str(r->corrupt)); /* why an object of it failed its check */
   json_object_set_new(o, "created_ms", json_integer(r->created_ms));
   return o;
 }

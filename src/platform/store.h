@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define CO_STORE_VERSION 4
+#define CO_STORE_VERSION 5
 
 enum {
   CO_ID_MAX = 40,    /* "ws_" + 22 base32 chars, with room */
@@ -137,6 +137,10 @@ typedef struct co_report {
   char html_blob[CO_BLOB_MAX];
   char *summary_json; /* owned: headline scores */
   int64_t created_ms;
+  /* Of json_blob and html_blob at commit; "" = unknown (stored before store version 5). */
+  char json_sha256[CO_SHA256_HEX], html_sha256[CO_SHA256_HEX];
+  int64_t json_bytes, html_bytes;
+  char corrupt[CO_CORRUPT_MAX]; /* why one of its objects failed its check when last read */
 } co_report;
 
 void co_dataset_clear(co_dataset *d);
@@ -154,8 +158,10 @@ typedef int (*co_trainee_fn)(void *ctx, const co_trainee *t);
 typedef int (*co_job_fn)(void *ctx, const co_job *j);
 typedef int (*co_report_fn)(void *ctx, const co_report *r);
 
-/* Who may commit a trainee version: the attempt of a job that still holds its lease. A worker
- * that was paused past its lease and comes back late is refused, so the attempt that took over
+/* Who may commit a trainee version, or report a job's progress and outcome: the attempt of a job
+ * that still holds its lease. A worker that was paused past its lease and comes back late is
+ * refused, also when the job was claimed again under the same owner name (another thread of the
+ * same instance, or the instance restarted under its pod name), so the attempt that took over
  * decides the outcome. */
 typedef struct co_fence {
   const char *job_id;
@@ -177,7 +183,9 @@ typedef struct co_store_ops {
   void (*close)(co_store *s);
 
   /* users */
-  cohort_status (*user_create)(co_store *s, const co_user *u); /* ESTATE if the name is taken */
+  /* ESTATE if the name is taken, ASCII case folded: a unique index on lower(name) (version 5), so
+   * two case variants created at once cannot both get in. */
+  cohort_status (*user_create)(co_store *s, const co_user *u);
   cohort_status (*user_get)(co_store *s, const char *id, co_user *out);
   /* Names compare with ASCII case folded ("ADMIN" finds "admin"); an exact match wins. */
   cohort_status (*user_by_name)(co_store *s, const char *name, co_user *out);
@@ -213,6 +221,8 @@ typedef struct co_store_ops {
   cohort_status (*dataset_create)(co_store *s, const co_dataset *d);
   cohort_status (*dataset_get)(co_store *s, const char *id, co_dataset *out);
   cohort_status (*dataset_list)(co_store *s, const char *workspace_id, co_dataset_fn fn, void *ctx);
+  /* Also clears dataset_id of the trainees made from it, in the same transaction (version 5): a
+   * trainee keeps its own copy of the rows, and must not name a dataset that is gone. */
   cohort_status (*dataset_delete)(co_store *s, const char *id);
 
   /* trainees */
@@ -244,12 +254,13 @@ typedef struct co_store_ops {
    * nothing is runnable. */
   cohort_status (*job_claim)(co_store *s, const char *owner, int64_t now_ms, int64_t lease_ms,
                              int max_attempts, const char *only_id, co_job *out);
-  /* Progress from the lease holder; also renews the lease. ESTATE if owner no longer holds it. */
-  cohort_status (*job_progress)(co_store *s, const char *id, const char *owner, double progress,
-                                const char *stage, int64_t lease_until_ms);
-  /* Final state (SUCCEEDED, FAILED or CANCELLED) from the lease holder. ESTATE if not the holder. */
-  cohort_status (*job_finish)(co_store *s, const char *id, const char *owner, co_job_state state,
-                              const char *result_json, const char *error, int64_t now_ms);
+  /* Progress from the lease holder; also renews the lease. ESTATE unless the job is running under
+   * the fence's owner and attempt (version 5: the attempt too). */
+  cohort_status (*job_progress)(co_store *s, const co_fence *fence, double progress, const char *stage,
+                                int64_t lease_until_ms);
+  /* Final state (SUCCEEDED, FAILED or CANCELLED) from the lease holder, fenced like job_progress. */
+  cohort_status (*job_finish)(co_store *s, const co_fence *fence, co_job_state state, const char *result_json,
+                              const char *error, int64_t now_ms);
   /* A queued job becomes CANCELLED at once; a running one gets cancel_requested = 1 (its worker
    * stops at the next progress check). ESTATE if it already finished. */
   cohort_status (*job_cancel)(co_store *s, const char *id, int64_t now_ms);
@@ -282,9 +293,10 @@ typedef struct co_store_ops {
                                int64_t *sessions, int64_t *ntokens);
 
   /* ---- version 3 (issue 12: corruption) */
-  /* Records that the object of dataset or trainee id (kind "dataset" or "trainee") failed its check
-   * (reason non-empty) or passed it again (reason ""), only while the record still names blob (a
-   * trainee that committed since is not marked). *changed (may be NULL) is 1 when the record went
+  /* Records that the object of dataset, trainee or report id (kind "dataset", "trainee" or, since
+   * version 5, "report": either of its two objects) failed its check (reason non-empty) or passed
+   * it again (reason ""), only while the record still names blob (a trainee that committed since
+   * is not marked). *changed (may be NULL) is 1 when the record went
    * from clean to corrupt or back, 0 otherwise. ENOTFOUND is not an error here: *changed = 0. */
   cohort_status (*mark_corrupt)(co_store *s, const char *kind, const char *id, const char *blob,
                                 const char *reason, int *changed);

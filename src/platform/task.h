@@ -19,6 +19,7 @@ typedef struct co_task {
   int cancelled;
   _Atomic int cancel_heard; /* a "jobs.cancel" message named this job (set on a bus thread) */
   int interrupted;          /* the store was unavailable to renew the lease: stop, record no outcome */
+  int64_t reserved;         /* bytes of the memory budget held until the job ends */
 } co_task;
 
 /* cohort_progress_fn for the engine: records progress (announced on the bus at most 5 times a
@@ -27,6 +28,12 @@ typedef struct co_task {
 int co_task_progress(void *task, const char *stage, double fraction);
 /* Moves the job's progress window to [base, base + span]. */
 void co_task_window(co_task *t, double base, double span);
+
+/* An estimate of the job's peak memory, reserved before it runs (budget.h): 4x every dataset it
+ * reads (CO_BUDGET_CSV) and its trainee's file (a private copy), 4x the dataset again for the
+ * trainee a train builds, and 256 bytes a row of what a synthesis makes. Records it cannot read
+ * count 0: the run itself then fails with the reason. */
+int64_t co_task_memory(co_task *t);
 
 typedef cohort_status (*co_task_fn)(co_task *t);
 typedef struct co_task_kind {

@@ -40,6 +40,36 @@ static cohort_status read_dataset(co_task *t, const char *id, cohort_table **out
   return st;
 }
 
+static int64_t dataset_bytes(co_task *t, const char *id) {
+  co_dataset d = {0};
+  int64_t n = id && t->p->store->ops->dataset_get(t->p->store, id, &d) == COHORT_OK ? d.bytes : 0;
+  co_dataset_clear(&d);
+  return n;
+}
+
+int64_t co_task_memory(co_task *t) {
+  const co_job_params *a = &t->args;
+  const char *kind = t->job->kind;
+  int64_t read = 0, made = 0;
+  if (strcmp(kind, "train") == 0) {
+    read = dataset_bytes(t, a->u.train.dataset);
+    made = read;
+  } else if (strcmp(kind, "evaluate") == 0) {
+    read = dataset_bytes(t, a->u.evaluate.real) + dataset_bytes(t, a->u.evaluate.synthetic) +
+           dataset_bytes(t, a->u.evaluate.holdout);
+  } else {
+    co_trainee tr = {0};
+    if (t->p->store->ops->trainee_get(t->p->store, t->job->trainee_id, &tr) == COHORT_OK)
+      read = tr.blob_bytes;
+    co_trainee_clear(&tr);
+    if (strcmp(kind, "synthesize") == 0) {
+      read += dataset_bytes(t, a->u.synthesize.holdout);
+      made = 64 * a->u.synthesize.rows; /* x4 below: 256 bytes a row */
+    }
+  }
+  return CO_BUDGET_CSV(read) + 4 * made;
+}
+
 static cohort_status get_trainee(co_task *t, co_trainee *rec) {
   co_store *s = t->p->store;
   return s->ops->trainee_get(s, t->job->trainee_id, rec);
@@ -109,8 +139,13 @@ static cohort_status commit_version(co_task *t, const co_trainee *rec, const coh
     return st;
   }
   json_t *info = co_trainee_info(tr);
-  if (rec->blob[0])
+  if (rec->blob[0]) { /* with its checksum, so that `cohort admin check` can check it too */
     json_object_set_new(info, CO_INFO_PREVIOUS_BLOB, json_string(rec->blob));
+    if (rec->blob_sha256[0]) {
+      json_object_set_new(info, CO_INFO_PREVIOUS_SHA256, json_string(rec->blob_sha256));
+      json_object_set_new(info, CO_INFO_PREVIOUS_BYTES, json_integer((json_int_t)rec->blob_bytes));
+    }
+  }
   char *info_text = json_dumps(info, JSON_COMPACT);
   json_decref(info);
   co_fence fence = {t->job->id, p->instance, t->job->attempts};
@@ -323,7 +358,9 @@ static cohort_status store_table(co_task *t, const cohort_table *tab, const char
   return st;
 }
 
-static cohort_status put_text(co_platform *p, const char *key, const char *text) {
+/* Writes text as the object key; *sha256 and *bytes describe it (integrity.h). */
+static cohort_status put_text(co_platform *p, const char *key, const char *text, char sha256[CO_SHA256_HEX],
+                              int64_t *bytes) {
   char staging[4096];
   cohort_status st = p->blobs->ops->stage(p->blobs, staging, sizeof staging);
   if (st != COHORT_OK)
@@ -336,7 +373,7 @@ static cohort_status put_text(co_platform *p, const char *key, const char *text)
     p->blobs->ops->discard(p->blobs, staging);
     return co_error(COHORT_EIO, "cannot write %s", staging);
   }
-  st = p->blobs->ops->commit(p->blobs, staging, key);
+  st = co_blob_commit_sum(p->blobs, staging, key, sha256, bytes);
   if (st != COHORT_OK)
     p->blobs->ops->discard(p->blobs, staging);
   return st;
@@ -371,8 +408,12 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   co_strlcpy(r.job_id, t->job->id, sizeof r.job_id);
   snprintf(r.json_blob, sizeof r.json_blob, "reports/%s.json", r.id);
   snprintf(r.html_blob, sizeof r.html_blob, "reports/%s.html", r.id);
-  if ((st = put_text(p, r.json_blob, json_doc)) != COHORT_OK ||
-      (st = put_text(p, r.html_blob, html_doc)) != COHORT_OK)
+  if (co_task_progress(t, "saving report", 1)) { /* as in task_synthesize: nothing after a cancel */
+    st = co_error(COHORT_ECANCELLED, "cancelled");
+    goto out;
+  }
+  if ((st = put_text(p, r.json_blob, json_doc, r.json_sha256, &r.json_bytes)) != COHORT_OK ||
+      (st = put_text(p, r.html_blob, html_doc, r.html_sha256, &r.html_bytes)) != COHORT_OK)
     goto out;
   json_t *sum = extra ? json_deep_copy(extra) : json_object();
   json_object_set_new(sum, "quality", num_or_null(cohort_eval_quality(ev)));
@@ -450,7 +491,12 @@ static cohort_status task_synthesize(co_task *t) {
   char name[CO_NAME_MAX];
   snprintf(name, sizeof name, "%.100s (synthetic)", rec.name);
   co_task_window(t, 0, 1);
-  co_task_progress(t, "saving", do_eval ? 0.71 : 0.96);
+  /* A new stage reads the job's row: a cancel (its trainee being deleted) stops it before it
+   * publishes anything. */
+  if (co_task_progress(t, "saving", do_eval ? 0.71 : 0.96)) {
+    st = co_error(COHORT_ECANCELLED, "cancelled");
+    goto out;
+  }
   if ((st = store_table(t, synth, name, cohort_trainee_schema(tr), &out_ds)) != COHORT_OK)
     goto out;
   t->result = json_pack("{s:s, s:I}", "dataset", out_ds.id, "rows", (json_int_t)cohort_table_rows(synth));
@@ -470,6 +516,10 @@ static cohort_status task_synthesize(co_task *t) {
     json_object_set_new(t->result, "report", json_string(report_id));
   }
 out:
+  if (st == COHORT_ECANCELLED && out_ds.id[0]) { /* cancelled while evaluating: nothing is left */
+    p->store->ops->dataset_delete(p->store, out_ds.id);
+    p->blobs->ops->remove(p->blobs, out_ds.blob);
+  }
   co_host_release(p->host, h);
   cohort_table_free(synth);
   cohort_table_free(real);

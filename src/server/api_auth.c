@@ -471,18 +471,34 @@ static int count_report(void *ctx, const co_report *rep) {
   return count_any(ctx, rep);
 }
 
-/* Only an empty workspace goes: its datasets, trainees and reports are deleted one by one first,
- * so nothing is left without an owner. */
+static int count_job(void *ctx, const co_job *j) {
+  return count_any(ctx, j);
+}
+
+/* Only an empty workspace goes: its datasets, trainees and reports are deleted one by one first
+ * (each delete has its own rules: docs/server.md, Deleting), so nothing is left without an owner,
+ * and no job of it may still be queued or running (an evaluation reads datasets, not a trainee,
+ * and would outlive them). */
 void api_workspace_delete(co_req *r) {
   co_store *s = r->p->store;
-  int datasets = 0, trainees = 0, reports = 0;
+  int datasets = 0, trainees = 0, reports = 0, jobs = 0;
   s->ops->dataset_list(s, r->workspace_id, count_dataset, &datasets);
   s->ops->trainee_list(s, r->workspace_id, count_trainee, &trainees);
   s->ops->report_list(s, r->workspace_id, NULL, count_report, &reports);
+  for (int state = CO_JOB_QUEUED; state <= CO_JOB_RUNNING; state++) {
+    co_job_filter f = {r->workspace_id, NULL, state, 0};
+    s->ops->job_list(s, &f, count_job, &jobs);
+  }
   if (datasets || trainees || reports) {
     co_reply_error(r, 409, "conflict", NULL,
                    "workspace '%s' is not empty: delete its %d datasets, %d trainees and %d reports first",
                    r->workspace_id, datasets, trainees, reports);
+    return;
+  }
+  if (jobs) {
+    co_reply_error(r, 409, "in_use", NULL,
+                   "workspace '%s' has %d jobs queued or running: cancel them or wait for them to finish",
+                   r->workspace_id, jobs);
     return;
   }
   cohort_status st = s->ops->workspace_delete(s, r->workspace_id);

@@ -133,7 +133,14 @@ void api_datasets_upload(co_req *r) {
   if (schema_page(r, &schema_off, &schema_lim))
     return;
   cohort_csv_options limits = upload_limits(&p->cfg);
-  cohort_status st = cohort_table_read_csv(&tab, r->upload_path, &limits);
+  int64_t reserved = CO_BUDGET_CSV(r->upload_bytes);
+  cohort_status st = co_budget_reserve(p->budget, reserved, "parsing this CSV file");
+  if (st != COHORT_OK) {
+    reserved = 0;
+    co_reply_status(r, st, "body");
+    goto out;
+  }
+  st = cohort_table_read_csv(&tab, r->upload_path, &limits);
   if (st == COHORT_ELIMIT) {
     reply_csv_limit(r);
     goto out;
@@ -194,6 +201,7 @@ out:
   cohort_schema_free(schema);
   cohort_table_free(tab);
   co_heap_trim(); /* the table and schema were many small blocks: give their pages back */
+  co_budget_release(p->budget, reserved);
 }
 
 void api_dataset_get(co_req *r) {
@@ -282,9 +290,91 @@ void api_dataset_download(co_req *r) {
                 r->dataset.corrupt, "text/csv; charset=utf-8", name);
 }
 
+/* What still uses a dataset: queued or running jobs that read it (a train's "dataset", a
+ * synthesis's "holdout", an evaluation's "real", "synthetic" or "holdout"), or trainees made from
+ * it. The first few are named, in a message of bounded size; n counts them all. */
+enum { USERS_SHOWN = 5 };
+typedef struct ds_users {
+  const char *id;
+  int n;
+  char text[512];
+} ds_users;
+
+static void users_add(ds_users *u, const char *fmt, const char *a, const char *b) {
+  size_t len = strlen(u->text);
+  if (u->n < USERS_SHOWN)
+    snprintf(u->text + len, sizeof u->text - len, fmt, u->n ? ", " : "", a, b);
+  else if (u->n == USERS_SHOWN)
+    snprintf(u->text + len, sizeof u->text - len, ", ...");
+  u->n++;
+}
+
+static int job_reads(void *ctx, const co_job *j) {
+  ds_users *u = ctx;
+  static const char *const keys[] = {"dataset", "holdout", "real", "synthetic"};
+  json_t *params = j->params_json ? json_loads(j->params_json, 0, NULL) : NULL;
+  int uses = 0;
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    const char *v = json_string_value(json_object_get(params, keys[k]));
+    uses |= v && strcmp(v, u->id) == 0;
+  }
+  json_decref(params);
+  if (uses)
+    users_add(u, "%s%s (%s)", j->id, j->kind);
+  return 0;
+}
+
+static int trainee_from(void *ctx, const co_trainee *t) {
+  ds_users *u = ctx;
+  if (strcmp(t->dataset_id, u->id) == 0)
+    users_add(u, "%s'%s' (%s)", t->name, t->id);
+  return 0;
+}
+
+/* DELETE /v1/datasets/{id}[?force=true]. A dataset that a queued or running job reads is never
+ * deleted under it (409 in_use naming the jobs: cancel them or let them finish). Trainees made from
+ * it keep their own copy of its rows, so they work on without it, but the UI shows the dataset
+ * beside them (its rows next to a prediction's cases) and recovering a corrupt trainee means
+ * training again from it: deleting it is refused with 409 in_use naming them, unless force=true
+ * says the user means it; the trainees then stop naming it ("dataset": null). docs/server.md,
+ * Deleting. */
 void api_dataset_delete(co_req *r) {
+  co_store *s = r->p->store;
+  const char *force = co_query(r, "force");
+  if (force && strcmp(force, "true") != 0 && strcmp(force, "false") != 0) {
+    co_reply_error(r, 400, "invalid", "force", "force: true or false");
+    return;
+  }
+  ds_users jobs = {.id = r->dataset.id}, trainees = {.id = r->dataset.id};
+  cohort_status st = COHORT_OK;
+  for (int state = CO_JOB_QUEUED; state <= CO_JOB_RUNNING && st == COHORT_OK; state++) {
+    co_job_filter f = {r->dataset.workspace_id, NULL, state, 0};
+    st = s->ops->job_list(s, &f, job_reads, &jobs);
+  }
+  if (st == COHORT_OK)
+    st = s->ops->trainee_list(s, r->dataset.workspace_id, trainee_from, &trainees);
+  if (st != COHORT_OK) {
+    co_reply_status(r, st, NULL);
+    return;
+  }
+  if (jobs.n) {
+    co_reply_error(r, 409, "in_use", NULL,
+                   "dataset '%s' is in use by %d queued or running jobs: %s; cancel them or wait for them to "
+                   "finish, then delete it",
+                   r->dataset.id, jobs.n, jobs.text);
+    return;
+  }
+  if (trainees.n && !(force && strcmp(force, "true") == 0)) {
+    co_reply_error(/* field "force": what would let the delete through */
+                   r, 409, "in_use", "force",
+                   "dataset '%s' is in use by %d trainees made from it: %s; delete with ?force=true to "
+                   "delete it "
+                   "anyway (they keep their own copy of its rows, but cannot be trained again from it)",
+                   r->dataset.id, trainees.n, trainees.text);
+    return;
+  }
   const char *blobs[] = {r->dataset.blob};
-  cohort_status st = co_delete_freeing(r->p, r->p->store->ops->dataset_delete, r->dataset.id, blobs, 1);
+  st = co_delete_freeing(r->p, r->p->store->ops->dataset_delete, r->dataset.id, blobs, 1);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;

@@ -1,6 +1,7 @@
 /* api_jobs.c: jobs (list, get, live events, cancel), evaluate-as-a-job, and reports. */
 #include "api.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "util.h"
 
 #include <string.h>
@@ -119,11 +120,26 @@ void api_reports_list(co_req *r) {
   co_reply_json(r, 200, json_pack("{s:o}", "reports", a));
 }
 
+/* The report's mark when it is about key (a report has two objects: a whole read of one must
+ * not clear what was found in the other); NULL otherwise. */
+static const char *report_mark(const co_report *rep, const char *key) {
+  return rep->corrupt[0] && strstr(rep->corrupt, key) ? rep->corrupt : NULL;
+}
+
 /* GET /v1/reports/{id}: the summary and the full evaluation as JSON. */
 void api_report_get(co_req *r) {
   char path[4096];
   json_error_t err;
-  cohort_status st = r->p->blobs->ops->local_path(r->p->blobs, r->report.json_blob, path, sizeof path);
+  const co_report *rep = &r->report;
+  cohort_status st =
+      co_blob_check(r->p->blobs, rep->json_blob, rep->json_sha256, rep->json_bytes, path, sizeof path);
+  if (st == COHORT_ECORRUPT || (st == COHORT_OK && report_mark(rep, rep->json_blob) && rep->json_sha256[0])) {
+    char why[CO_CORRUPT_MAX]; /* found corrupt, or whole again (restored): the record says so */
+    co_strlcpy(why, st == COHORT_OK ? "" : cohort_errmsg(), sizeof why);
+    co_corrupt_report(r->p, "report", rep->id, rep->json_blob, why);
+    if (st != COHORT_OK)
+      co_error(st, "%s", why);
+  }
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;
@@ -136,16 +152,12 @@ void api_report_get(co_req *r) {
 
 /* GET /v1/reports/{id}/html: the self-contained report with its plots. */
 void api_report_html(co_req *r) {
-  char path[4096];
-  cohort_status st = r->p->blobs->ops->local_path(r->p->blobs, r->report.html_blob, path, sizeof path);
-  if (st != COHORT_OK) {
-    co_reply_status(r, st, NULL);
-    return;
-  }
+  const co_report *rep = &r->report;
   /* The report is our own HTML with inline SVG and styles, no scripts. */
   co_reply_header(r, "Content-Security-Policy",
                   "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
-  co_reply_file(r, path, "text/html; charset=utf-8", NULL);
+  co_reply_blob(r, "report", rep->id, rep->html_blob, rep->html_sha256, rep->html_bytes,
+                report_mark(rep, rep->html_blob), "text/html; charset=utf-8", NULL);
 }
 
 void api_report_delete(co_req *r) {

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int append_trainee(void *ctx, const co_trainee *t) {
   json_t *j = co_trainee_json(t);
@@ -156,7 +157,80 @@ void api_trainee_get(co_req *r) {
   co_reply_json(r, 200, co_trainee_json(&r->trainee));
 }
 
+/* ---------------------------------------------------------------- delete */
+
+enum {
+  ACTIVE_MAX = 64,        /* jobs cancelled per round; a trainee rarely has more than a few */
+  CANCEL_ROUNDS = 16,     /* rounds of list + cancel, so a long queue still empties */
+  CANCEL_WAIT_MS = 10000, /* how long a delete waits for running jobs to stop */
+  CANCEL_POLL_MS = 50
+};
+
+typedef struct active_jobs {
+  char id[ACTIVE_MAX][CO_ID_MAX];
+  int live[ACTIVE_MAX]; /* running under a live lease: its worker will stop and record it */
+  int n;
+} active_jobs;
+
+static int add_active(void *ctx, const co_job *j) {
+  active_jobs *a = ctx;
+  if (a->n >= ACTIVE_MAX)
+    return 1;
+  co_strlcpy(a->id[a->n], j->id, CO_ID_MAX);
+  a->live[a->n++] = j->state == CO_JOB_RUNNING && j->lease_until_ms >= co_now_ms();
+  return 0;
+}
+
+/* Cancels the trainee's queued and running jobs and waits (bounded) for the running ones to stop,
+ * so that none of them publishes a dataset or report about a trainee that is gone: a running job
+ * stops at its next progress report, and checks once more before it writes its outputs (tasks.c).
+ * A job still running after CANCEL_WAIT_MS (a long step without progress reports) keeps its cancel
+ * request and finds its trainee gone. */
+static void cancel_trainee_jobs(co_platform *p, const char *trainee_id) {
+  co_store *s = p->store;
+  active_jobs wait = {0};
+  for (int round = 0; round < CANCEL_ROUNDS; round++) {
+    active_jobs a = {0};
+    for (int state = CO_JOB_QUEUED; state <= CO_JOB_RUNNING; state++) {
+      co_job_filter f = {NULL, trainee_id, state, 0};
+      s->ops->job_list(s, &f, add_active, &a);
+    }
+    int queued = 0;
+    for (int i = 0; i < a.n; i++) {
+      if (s->ops->job_cancel(s, a.id[i], co_now_ms()) != COHORT_OK)
+        continue; /* finished meanwhile */
+      if (!a.live[i]) {
+        queued++;
+        continue;
+      }
+      p->bus->ops->publish(p->bus, "jobs.cancel", a.id[i], strlen(a.id[i]));
+      int seen = 0;
+      for (int k = 0; k < wait.n; k++)
+        seen |= strcmp(wait.id[k], a.id[i]) == 0;
+      if (!seen && wait.n < ACTIVE_MAX)
+        co_strlcpy(wait.id[wait.n++], a.id[i], CO_ID_MAX);
+    }
+    if (a.n < ACTIVE_MAX && !queued)
+      break;
+  }
+  int64_t deadline = co_now_ms() + CANCEL_WAIT_MS;
+  for (int i = 0; i < wait.n; i++) {
+    for (;;) {
+      co_job j;
+      if (s->ops->job_get(s, wait.id[i], &j) != COHORT_OK)
+        break;
+      int running = j.state == CO_JOB_RUNNING;
+      co_job_clear(&j);
+      if (!running || co_now_ms() >= deadline)
+        break;
+      nanosleep(&(struct timespec){0, CANCEL_POLL_MS * 1000000L}, NULL);
+    }
+  }
+}
+
+/* DELETE /v1/trainees/{id}: its queued and running jobs are cancelled first (see above). */
 void api_trainee_delete(co_req *r) {
+  cancel_trainee_jobs(r->p, r->trainee.id);
   cohort_status st = co_trainee_remove(r->p, &r->trainee);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);

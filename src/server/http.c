@@ -62,6 +62,7 @@ typedef struct req_extra {
   int defer_state; /* co_defer: 1 while the work runs, 2 when done(r) is due */
   void (*defer_work)(co_req *r);
   void (*defer_done)(co_req *r);
+  int64_t budget_reserved; /* memory_budget_mb held for the decoded body until the request ends */
 } req_extra;
 
 typedef struct req_full {
@@ -1046,6 +1047,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       return MHD_YES;
     } else {
       json_error_t err;
+      int64_t need = CO_BUDGET_JSON(r->body_len);
+      cohort_status st = co_budget_reserve(r->p->budget, need, "decoding this JSON body");
+      if (st != COHORT_OK) {
+        co_reply_status(r, st, "body");
+        return MHD_YES;
+      }
+      extra(r)->budget_reserved = need;
       r->json = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
       if (!r->json) {
         co_reply_error(r, 400, "invalid_json", NULL, "body: %s at line %d, column %d", err.text, err.line,
@@ -1174,6 +1182,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   co_free(r->body);
   json_decref(r->json);
   json_decref(r->defer_json);
+  co_budget_release(r->p->budget, extra(r)->budget_reserved);
   co_dataset_clear(&r->dataset);
   co_trainee_clear(&r->trainee);
   co_job_clear(&r->job);

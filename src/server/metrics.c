@@ -123,12 +123,12 @@ void co_metrics_write(co_platform *p, FILE *f) {
         (long long)co_calls_in_progress(p->calls), (long long)co_calls_peer_requests(p->calls));
     co_histo_write(calls, f, "cohort_trainee_call_duration_seconds", "");
   }
-  fprintf(
-      f,
-      "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions) this process found "
-      "corrupt: a checksum or size that differs from the record.\n"
-      "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
-      (long long)co_corrupt_found_total());
+  fprintf(f,
+          "# HELP cohort_corrupt_objects_total Stored objects (datasets, trainee versions, reports) this "
+          "process found "
+          "corrupt: a checksum or size that differs from the record.\n"
+          "# TYPE cohort_corrupt_objects_total counter\ncohort_corrupt_objects_total %lld\n",
+          (long long)co_corrupt_found_total());
   if (p->reserve_path[0])
     fprintf(f,
             "# HELP cohort_disk_reserve_held Whether the disk reserve beside the database is set aside (0 "
@@ -148,25 +148,31 @@ void co_metrics_write(co_platform *p, FILE *f) {
           co_pool_threads(p->pool), busy, queued);
   int64_t loaded, bytes, loads, evictions;
   co_host_stats(p->host, &loaded, &bytes, &loads, &evictions);
-  fprintf(f,
-          "# HELP cohort_trainees_loaded Trainees held in memory.\n# TYPE cohort_trainees_loaded gauge\n"
-          "cohort_trainees_loaded %lld\n"
-          "# HELP cohort_trainees_bytes Estimated memory of the trainees held.\n# TYPE cohort_trainees_bytes "
-          "gauge\n"
-          "cohort_trainees_bytes %lld\n"
-          "# HELP cohort_trainee_loads_total Trainee loads from storage.\n# TYPE cohort_trainee_loads_total "
-          "counter\n"
-          "cohort_trainee_loads_total %lld\n"
-          "# HELP cohort_trainee_evictions_total Idle trainees evicted for the memory budget.\n"
-          "# TYPE cohort_trainee_evictions_total counter\ncohort_trainee_evictions_total %lld\n"
-          "# HELP cohort_memory_budget_bytes Memory budget for hosted trainees.\n# TYPE "
-          "cohort_memory_budget_bytes gauge\n"
-          "cohort_memory_budget_bytes %lld\n"
-          "# HELP process_resident_memory_bytes Resident memory of the process.\n"
-          "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
-          "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds "
-          "gauge\n"
-          "process_start_time_seconds %lld\n",
-          (long long)loaded, (long long)bytes, (long long)loads, (long long)evictions,
-          (long long)(p->cfg.memory_budget_mb << 20), rss_bytes(), (long long)(p->started_ms / 1000));
+  fprintf(
+      f,
+      "# HELP cohort_trainees_loaded Trainees held in memory.\n# TYPE cohort_trainees_loaded gauge\n"
+      "cohort_trainees_loaded %lld\n"
+      "# HELP cohort_trainees_bytes Estimated memory of the trainees held.\n# TYPE cohort_trainees_bytes "
+      "gauge\n"
+      "cohort_trainees_bytes %lld\n"
+      "# HELP cohort_trainee_loads_total Trainee loads from storage.\n# TYPE cohort_trainee_loads_total "
+      "counter\n"
+      "cohort_trainee_loads_total %lld\n"
+      "# HELP cohort_trainee_evictions_total Idle trainees evicted for the memory budget.\n"
+      "# TYPE cohort_trainee_evictions_total counter\ncohort_trainee_evictions_total %lld\n"
+      "# HELP cohort_memory_budget_bytes Memory budget (memory_budget_mb) for hosted trainees and heavy "
+      "work.\n# TYPE cohort_memory_budget_bytes gauge\n"
+      "cohort_memory_budget_bytes %lld\n"
+      "# HELP cohort_memory_reserved_bytes Memory reserved by work in progress (parsing uploads, decoding "
+      "large bodies, jobs).\n# TYPE cohort_memory_reserved_bytes gauge\ncohort_memory_reserved_bytes %lld\n"
+      "# HELP cohort_memory_refusals_total Work refused or made to wait because the memory budget was "
+      "taken.\n# TYPE cohort_memory_refusals_total counter\ncohort_memory_refusals_total %lld\n"
+      "# HELP process_resident_memory_bytes Resident memory of the process.\n"
+      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+      "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds "
+      "gauge\n"
+      "process_start_time_seconds %lld\n",
+      (long long)loaded, (long long)bytes, (long long)loads, (long long)evictions,
+      (long long)(p->cfg.memory_budget_mb << 20), (long long)co_budget_reserved(p->budget),
+      (long long)co_budget_refusals(p->budget), rss_bytes(), (long long)(p->started_ms / 1000));
 }

@@ -349,6 +349,29 @@ async function main() {
     await snap(page, 'trainees');
   });
 
+  await step('delete a dataset a trainee was made from: asked to confirm with what it loses', async () => {
+    await page.click(tid('nav-datasets'));
+    const row = page.locator(tid('dataset-row')).nth(1); // newest first: the uploaded penguins
+    await row.waitFor();
+    const del = row.locator(tid('dataset-delete'));
+    await del.click(); // arms it
+    await del.click(); // confirms: the server answers 409 in_use, naming the trainee
+    const banner = page.locator(tid('error-banner'));
+    await banner.waitFor();
+    const said = await banner.textContent();
+    check(said.includes('in use by 1 trainees'), 'the banner names the trainee made from it: ' + said);
+    // That 409 was the point: it leaves the response and the browser's console line about it.
+    const expected = (p) => p.includes('409') && p.includes('/v1/datasets/');
+    check(problems.some(expected), 'the refused delete was seen');
+    problems.splice(0, problems.length, ...problems.filter((p) => !expected(p)));
+    await row.locator(tid('dataset-delete'), { hasText: 'Delete anyway' }).waitFor();
+    await del.click();
+    await del.click(); // deleted with force=true
+    await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 1, tid('dataset-row'));
+    await banner.waitFor({ state: 'hidden' });
+    await snap(page, 'dataset-deleted');
+  });
+
   await step('create an API token', async () => {
     await page.click(tid('nav-tokens'));
     await page.locator(tid('token-list')).waitFor();
@@ -367,8 +390,9 @@ async function main() {
   await step('reload keeps the session; sign out', async () => {
     await page.goto(traineeUrl);
     await page.locator(`${tid('trainee-status')}:text-is("ready")`).waitFor();
-    await page.goto(datasetUrl);
-    await page.locator(tid('preview-table')).waitFor();
+    // Its dataset was deleted (with force) above: the trainee page still works, and so does the list.
+    await page.goto(datasetUrl.replace(/\/[^/]+$/, ''));
+    await page.locator(tid('dataset-row')).first().waitFor();
     await page.click(tid('sign-out'));
     await page.locator(tid('signin-form')).waitFor();
   });

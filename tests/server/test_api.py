@@ -552,12 +552,13 @@ class DurabilityTest(unittest.TestCase):
                      "each under its own budget; test_roles.py covers hosting on workers")
     def test_memory_budget_evicts_and_reloads(self):
         # Two trainees of ~1 MiB each under a 1 MiB budget: the idle one is evicted, and comes
-        # back from storage when asked again.
+        # back from storage when asked again. They are made under the default budget (parsing and
+        # training reserve several MiB of it), then the server restarts with 1 MiB.
         rows = ["a,b,c,d,e,f,g,h"] + ["%d,%d,%d,%d,%d,%s,%d,%d" % (i, i * 7 % 101, i % 13, i * 3 % 97, i % 5,
                                                                     "xyz"[i % 3], i % 1000, (i * 11) % 577)
                                       for i in range(20000)]
         csv = ("\n".join(rows) + "\n").encode()
-        with CohortServer(BIN, extra_args=["--memory_budget_mb", "1"]) as srv:
+        with CohortServer(BIN) as srv:
             tok = srv.token()
             st, ds, _ = srv.request("POST", "/v1/datasets?name=big", csv, token=tok)
             self.assertEqual(st, 201, ds)
@@ -566,6 +567,9 @@ class DurabilityTest(unittest.TestCase):
                 st, body, _ = srv.request("POST", "/v1/trainees", {"name": name, "dataset": ds["id"]}, token=tok)
                 self.assertEqual(srv.wait_job(body["job"]["id"], tok)["state"], "succeeded")
                 ids.append(body["trainee"]["id"])
+            self.assertEqual(srv.stop(), 0)
+            srv.extra_args += ["--memory_budget_mb", "1"]
+            srv.start()
 
             def predict(tr):
                 st, res, _ = srv.request("POST", "/v1/trainees/%s/predict" % tr,

@@ -158,5 +158,44 @@ class CsvLimitSettingsTest(unittest.TestCase):
                 self.assertIn("server setting %s = %d" % (setting, value), err["error"]["message"])
 
 
+class MemoryBudgetTest(unittest.TestCase):
+    """memory_budget_mb covers the heavy work, not only hosted trainees (issue 12): an upload's
+    parse, a large JSON body's decode and a job each reserve an estimate first; what can never fit
+    is refused naming the setting (413), and the budget comes back after the work."""
+
+    def test_work_reserves_from_the_budget(self):
+        with CohortServer(BIN, extra_args=["--memory_budget_mb", "8"]) as srv:
+            tok = srv.token()
+            m = lambda name: float(re.search(rb"\n%s (\S+)" % name.encode(), srv.request("GET", "/metrics")[1]).group(1))
+            small = wide_csv(8, 12000)  # ~0.3 MB: parsing it reserves ~2 MB
+            self.assertLess(len(small), 1 << 20)
+            st, ds, _ = srv.request("POST", "/v1/datasets?name=small", small, token=tok)
+            self.assertEqual(st, 201, ds)
+            big = wide_csv(8, 120000)  # ~2.1 MB: parsing it would take ~9.6 MB
+            st, err, _ = srv.request("POST", "/v1/datasets?name=big", big, token=tok)
+            self.assertEqual((st, err["error"]["code"]), (413, "too_large"), err)
+            self.assertIn("parsing this CSV file needs about", err["error"]["message"])
+            self.assertIn("memory_budget_mb = 8", err["error"]["message"])
+            # A JSON body over 1 MB reserves 8x its size to decode.
+            rows = [{"c0": i % 13, "c1": "x" * 20} for i in range(40000)]
+            st, err, _ = srv.request("POST", "/v1/trainees", {"name": "t", "dataset": ds["id"], "rows": rows},
+                                     token=tok)
+            self.assertEqual((st, err["error"]["code"]), (413, "too_large"), err)
+            self.assertIn("decoding this JSON body needs about", err["error"]["message"])
+            # A job whose estimate can never fit fails with the reason; one that fits runs.
+            mid = wide_csv(8, 70000)  # ~1.25 MB: parses in ~6 MB, training would need ~11 MB
+            st, ds2, _ = srv.request("POST", "/v1/datasets?name=mid", mid, token=tok)
+            self.assertEqual(st, 201, ds2)
+            st, body, _ = srv.request("POST", "/v1/trainees", {"name": "too-big", "dataset": ds2["id"]}, token=tok)
+            self.assertEqual(st, 202, body)
+            job = srv.wait_job(body["job"]["id"], tok)
+            self.assertEqual(job["state"], "failed", job)
+            self.assertIn("memory_budget_mb = 8", job["error"])
+            st, body, _ = srv.request("POST", "/v1/trainees", {"name": "fits", "dataset": ds["id"]}, token=tok)
+            self.assertEqual(srv.wait_job(body["job"]["id"], tok)["state"], "succeeded")
+            self.assertGreaterEqual(m("cohort_memory_refusals_total"), 3)
+            self.assertEqual(m("cohort_memory_reserved_bytes"), 0)  # everything given back
+
+
 if __name__ == "__main__":
     unittest.main()

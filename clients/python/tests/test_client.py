@@ -639,9 +639,18 @@ class WaitCancelTest(ServerCase):
         cluster of workers with one job thread each (tests/cluster/roles.py)."""
         job = self.trainee.synthesize(rows=1000000, evaluate=False, privacy="off")
         self.addCleanup(self._stop, job)
+        jobs = [job]
         for spare in self.spares:
             more = spare.synthesize(rows=1000000, evaluate=False, privacy="off")
             self.addCleanup(self._stop, more)
+            jobs.append(more)
+        # The tests below need every job thread taken: wait until each blocker runs.
+        deadline = time.monotonic() + 60
+        while not all(j.refresh().state == "running" for j in jobs):
+            ended = [(j.id, j.state, j.error) for j in jobs if j.done]
+            self.assertEqual(ended, [], "a blocker ended before the test could use it")
+            self.assertLess(time.monotonic(), deadline, [(j.id, j.state) for j in jobs])
+            time.sleep(0.05)
         return job
 
     def _stop(self, job):
