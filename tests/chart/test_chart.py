@@ -157,6 +157,7 @@ def test_defaults_render_the_two_roles(helm):
         ("Service", "r-cohort-api"), ("Service", "r-cohort-worker"),
         ("HorizontalPodAutoscaler", "r-cohort-api"),
         ("PodDisruptionBudget", "r-cohort-api"), ("PodDisruptionBudget", "r-cohort-worker"),
+        ("CronJob", "r-cohort-integrity-check"),
     ])
     assert container(docs, "api")["args"] == ["api", "--config", "/etc/cohort/api.conf"]
     assert container(docs, "worker")["args"] == ["worker", "--config", "/etc/cohort/worker.conf"]
@@ -614,6 +615,7 @@ KUBE_TYPES = {
     "HorizontalPodAutoscaler": ("autoscaling/v2", "HorizontalPodAutoscaler"),
     "PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
     "Ingress": ("networking/v1", "Ingress"), "NetworkPolicy": ("networking/v1", "NetworkPolicy"),
+    "CronJob": ("batch/v1", "CronJob"),
 }
 
 
@@ -649,7 +651,15 @@ def test_rendered_objects_type_check(helm, tsc):
     docs = render(helm, MINIMAL) + render(helm, merged(EVERYTHING, {"worker": {"keda": {"enabled": False},
                                                                              "autoscaling": {"enabled": True}}}))
     n, rc, out = type_check(tsc, docs)
-    assert n >= 17 and rc == 0, out
+    assert n >= 20 and rc == 0, out
+    assert len(find(docs, "CronJob")) == 2
+
+
+def test_type_check_catches_a_misspelled_cronjob_field(helm, tsc):
+    docs = render(helm, MINIMAL)
+    cron_job(docs)["spec"]["jobTemplate"]["spec"]["backoffLimits"] = 0
+    n, rc, out = type_check(tsc, docs)
+    assert rc != 0 and "backoffLimits" in out, out
 
 
 def test_type_check_catches_a_misspelled_field(helm, tsc):
@@ -683,3 +693,216 @@ def test_notes(helm):
     notes = render_notes(helm, merged(EVERYTHING))
     assert "https://cohort.example.org/" in notes and "port-forward" not in notes
     assert "KEDA: 1-10 on stream COHORT_WORK, consumer workers" in notes
+
+
+# --- the integrity check (cohort admin check on a schedule) ------------------------------------
+
+
+def cron_job(docs):
+    return one(docs, "CronJob", f"{RELEASE}-cohort-integrity-check")
+
+
+def check_pod(docs):
+    return cron_job(docs)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_integrity_check_defaults(helm):
+    docs = render(helm, MINIMAL)
+    cj = cron_job(docs)
+    assert cj["apiVersion"] == "batch/v1"
+    spec = cj["spec"]
+    assert spec["schedule"] == "17 3 * * *" and "timeZone" not in spec
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (3, 3)
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0 and job["activeDeadlineSeconds"] == 21600
+    # Exit 1 must fail the Job (kube_job_status_failed): the pod is not restarted in place and
+    # nothing wraps the command to swallow its status.
+    pod = check_pod(docs)
+    assert pod["restartPolicy"] == "Never"
+    (c,) = pod["containers"]
+    assert "command" not in c  # the image's entrypoint, cohort, as the roles
+    assert c["args"] == ["admin", "check", "--config", "/etc/cohort/api.conf", "--remove-orphans",
+                         "--orphan-age-s", "86400"]
+    # The default keeps a run's own writes out of reach of --remove-orphans.
+    assert 86400 > job["activeDeadlineSeconds"]
+    # A node drain does not count as a failed check.
+    assert job["podFailurePolicy"]["rules"] == [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+    # Its pods are selected by no Service or PDB of the roles.
+    labels = cron_job(docs)["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget"):
+        for d in find(docs, kind):
+            sel = d["spec"]["selector"]
+            sel = sel.get("matchLabels", sel)
+            assert not sel.items() <= labels.items(), f"{kind} {d['metadata']['name']} selects the check's pods"
+
+
+def test_integrity_check_disabled(helm):
+    docs = render(helm, merged({"integrityCheck": {"enabled": False}}))
+    assert not find(docs, "CronJob")
+    docs = render(helm, merged({"integrityCheck": {"enabled": False}, "networkPolicy": {"enabled": True}}))
+    assert [d["metadata"]["name"] for d in find(docs, "NetworkPolicy")] == ["r-cohort-api", "r-cohort-worker"]
+
+
+def test_integrity_check_values(helm):
+    docs = render(helm, merged({"integrityCheck": {
+        "schedule": "@weekly", "timeZone": "Europe/Berlin", "removeOrphans": False, "orphanAgeSeconds": 7200,
+        "concurrencyPolicy": "Replace", "startingDeadlineSeconds": 600, "successfulJobsHistoryLimit": 1,
+        "failedJobsHistoryLimit": 5, "activeDeadlineSeconds": 3600, "backoffLimit": 2,
+        "annotations": {"team": "ml"}, "podAnnotations": {"a": "b"}, "podLabels": {"c": "d"},
+        "priorityClassName": "low", "resources": {"requests": {"cpu": "50m"}, "limits": {"memory": "2Gi"}}}}))
+    cj = cron_job(docs)
+    spec, job = cj["spec"], cj["spec"]["jobTemplate"]["spec"]
+    assert cj["metadata"]["annotations"] == {"team": "ml"}
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("@weekly", "Europe/Berlin", "Replace")
+    assert spec["startingDeadlineSeconds"] == 600
+    assert (spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (1, 5)
+    assert (job["activeDeadlineSeconds"], job["backoffLimit"]) == (3600, 2)
+    tmpl = job["template"]
+    assert tmpl["metadata"]["annotations"] == {"a": "b"} and tmpl["metadata"]["labels"]["c"] == "d"
+    pod = tmpl["spec"]
+    assert pod["priorityClassName"] == "low"
+    (c,) = pod["containers"]
+    assert c["resources"] == {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}}
+    assert "--remove-orphans" not in c["args"] and c["args"][-2:] == ["--orphan-age-s", "7200"]
+
+
+def test_integrity_check_orphan_age_must_outlast_a_run(helm):
+    """Records are read when a run starts and objects listed at its end: with a run longer than
+    the orphan age, an object written during it would be deleted as an orphan."""
+    err = render_fails(helm, merged({"integrityCheck": {"orphanAgeSeconds": 3600, "activeDeadlineSeconds": 3600}}))
+    assert "integrityCheck.removeOrphans needs integrityCheck.orphanAgeSeconds (3600) above" in err, err
+    render(helm, merged({"integrityCheck": {"orphanAgeSeconds": 3600, "activeDeadlineSeconds": 3599}}))
+    render(helm, merged({"integrityCheck": {"orphanAgeSeconds": 3600, "removeOrphans": False}}))
+    render(helm, merged({"integrityCheck": {"orphanAgeSeconds": 60, "enabled": False}}))
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"schedule": ""}, "schedule"),
+    ({"schedule": "daily"}, "schedule"),
+    ({"schedule": "0 3 * *"}, "schedule"),
+    ({"schedule": 3}, "schedule"),
+    ({"timeZone": "UTC+2 hours"}, "timeZone"),
+    ({"concurrencyPolicy": "Never"}, "concurrencyPolicy"),
+    ({"orphanAgeSeconds": -1}, "orphanAgeSeconds"),
+    ({"orphanAgeSeconds": 315360001}, "orphanAgeSeconds"),  # the binary's own maximum
+    ({"backoffLimit": "0"}, "backoffLimit"),
+    ({"removeOrphans": "yes"}, "removeOrphans"),
+    ({"shedule": "0 3 * * *"}, "Additional property shedule is not allowed"),
+])
+def test_integrity_check_schema(helm, override, message):
+    err = render_fails(helm, merged({"integrityCheck": override}))
+    assert "schema" in err and message in err, err
+
+
+def test_integrity_check_pod_as_the_roles(helm):
+    """Same image, service account, security contexts, config and secret mounts as the API pod,
+    with a writable data_dir of its own."""
+    values = merged({"nats": {"url": "", "existingSecret": "cohort-nats"}, "redis": {"username": "cohort"}},
+                    EVERYTHING, {"worker": {"keda": {"enabled": False}}})
+    docs = render(helm, values)
+    api = deployment(docs, "api")["spec"]["template"]["spec"]
+    pod = check_pod(docs)
+    for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext", "volumes"):
+        assert pod[key] == api[key], key
+    assert pod["automountServiceAccountToken"] is False
+    (c,) = pod["containers"]
+    (a,) = api["containers"]
+    for key in ("image", "imagePullPolicy", "securityContext", "volumeMounts", "env"):
+        assert c[key] == a[key], key
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    vols = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    assert "emptyDir" in vols[mounts[conf(docs, "api")["data_dir"]]] and "emptyDir" in vols[mounts["/tmp"]]
+    assert vols[mounts["/etc/cohort"]]["configMap"]["name"] == "r-cohort"
+    # Placement: the API's pool unless set; its own when set.
+    assert pod["nodeSelector"] == {"pool": "core"} and "tolerations" not in pod
+    pod = check_pod(render(helm, merged(values, {"integrityCheck": {
+        "nodeSelector": {"pool": "batch"}, "tolerations": [{"key": "batch", "operator": "Exists"}]}})))
+    assert pod["nodeSelector"] == {"pool": "batch"} and pod["tolerations"][0]["key"] == "batch"
+    # Network policy: nothing in, egress as the roles'.
+    np = one(docs, "NetworkPolicy", "r-cohort-integrity-check")
+    assert np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "integrity-check"
+    assert np["spec"]["ingress"] == [] and np["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert np["spec"]["egress"] == one(docs, "NetworkPolicy", "r-cohort-api")["spec"]["egress"]
+
+
+def test_integrity_check_secrets_only_by_reference(helm):
+    values = merged({"nats": {"url": "", "existingSecret": "cohort-nats"}, "redis": {"username": "cohort"}})
+    docs = render(helm, values)
+    assert not find(docs, "Secret")
+    (c,) = check_pod(docs)["containers"]
+    assert not any(a.startswith("--") and "=" in a for a in c["args"]), c["args"]  # no --SETTING=VALUE
+    env = {e["name"]: e for e in c["env"]}
+    refs = {n: e["valueFrom"]["secretKeyRef"] for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs["PGPASSWORD"] == {"name": "cohort-pg", "key": "password"}
+    assert refs["AWS_ACCESS_KEY_ID"] == {"name": "cohort-s3", "key": "access-key-id"}
+    plain = {n: e["value"] for n, e in env.items() if "value" in e}
+    assert plain == {"COHORT_BUS_REDIS": "redis://cohort:$(COHORT_CHART_REDIS_PASSWORD)@redis.redis.svc:6379/0"}
+    vols = {v["name"]: v for v in check_pod(docs)["volumes"]}
+    assert vols["s3-secret"]["secret"]["secretName"] == "cohort-s3"
+
+
+def test_integrity_check_name_fits_a_cronjob(helm):
+    docs = render(helm, merged({"fullnameOverride": "x" * 63}))
+    name = find(docs, "CronJob")[0]["metadata"]["name"]
+    assert len(name) <= 52 and name.endswith("-integrity-check"), name
+
+
+def run_check(cohort_bin, docs, data_dir, extra_env=None):
+    """The CronJob's container as the pod runs it: its args, the API's rendered cohort.conf, its
+    environment; only the store and blob store are moved onto an embedded one in data_dir (the
+    pod's are PostgreSQL and S3), so the check really runs."""
+    (c,) = check_pod(docs)["containers"]
+    text = one(docs, "ConfigMap", f"{RELEASE}-cohort")["data"]["api.conf"]
+    path = os.path.join(data_dir, "..", "api.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    admin = os.path.join(data_dir, "..", "password")
+    with open(admin, "w") as f:
+        f.write("correct horse battery\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORT_")}
+    env.update({e["name"]: e["value"] for e in c["env"] if "value" in e})
+    env.update({"COHORT_INSTANCE": f"{RELEASE}-cohort-integrity-check-29000000-x2x4q", "COHORT_DATA_DIR": data_dir,
+                "COHORT_STORE": "", "COHORT_BLOBS": "", "COHORT_ADMIN_PASSWORD_FILE": admin})
+    env.update(extra_env or {})
+    args = [a if a != "/etc/cohort/api.conf" else path for a in c["args"]]
+    return subprocess.run([cohort_bin, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_integrity_check_runs_with_the_rendered_conf(helm, cohort_bin):
+    """cohort admin check takes the API's cohort.conf (no role in it to get in the way) and the
+    CronJob's flags; orphans older than orphanAgeSeconds go, younger ones stay."""
+    import time
+    docs = render(helm, merged({"integrityCheck": {"orphanAgeSeconds": 7200, "activeDeadlineSeconds": 3600}}))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        p = run_check(cohort_bin, docs, data)  # creates the embedded store and blob folder
+        assert p.returncode == 0, p.stderr
+        assert "checked the sqlite database (ok) and 0 objects" in p.stdout, p.stdout
+        old, young = (os.path.join(data, "blobs", n) for n in ("old-orphan", "young-orphan"))
+        for f in (old, young):
+            with open(f, "w") as out:
+                out.write("x")
+        os.utime(old, (time.time() - 7300, time.time() - 7300))
+        os.utime(young, (time.time() - 7000, time.time() - 7000))
+        p = run_check(cohort_bin, docs, data)
+        assert p.returncode == 0, p.stderr  # orphans alone do not fail the check
+        assert "orphan objects (no record names them): 1, 1 bytes, removed: 1" in p.stdout, p.stdout
+        assert not os.path.exists(old) and os.path.exists(young)
+
+
+def test_integrity_check_fails_on_damage(helm, cohort_bin):
+    """A damaged store exits 1: with restartPolicy Never the Job fails."""
+    docs = render(helm, MINIMAL)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        os.mkdir(data)
+        with open(os.path.join(data, "cohort.db"), "wb") as f:
+            f.write(b"this is not a database" * 1000)
+        p = run_check(cohort_bin, docs, data)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "the store does not open: it is damaged or unreachable" in p.stderr, p.stderr
