@@ -690,6 +690,9 @@ def test_notes(helm):
     assert "kubectl -n ml port-forward svc/r-cohort-api 8080:80" in notes
     assert "r-cohort-worker: cohort worker pool (3 replicas)" in notes
     assert "Secret cohort-admin (key password)" in notes
+    assert 'r-cohort-integrity-check: cohort admin check at "17 3 * * *"' in notes
+    assert "create job --from=cronjob/r-cohort-integrity-check r-cohort-integrity-check-now" in notes
+    assert "integrity-check" not in render_notes(helm, merged({"integrityCheck": {"enabled": False}}))
     notes = render_notes(helm, merged(EVERYTHING))
     assert "https://cohort.example.org/" in notes and "port-forward" not in notes
     assert "KEDA: 1-10 on stream COHORT_WORK, consumer workers" in notes
