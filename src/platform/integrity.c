@@ -424,8 +424,8 @@ static int visit_object(void *ctx, const char *key, int64_t bytes, int64_t modif
   if (co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
       bsearch(&probe, w->l->v, w->l->n, sizeof *w->l->v, by_blob))
     return 0;
-  if (w->now_ms - modified_ms < w->opt->orphan_age_ms)
-    return 0; /* maybe a write whose record is still to come */
+  if (w->opt->orphan_age_ms > 0 && w->now_ms - modified_ms < w->opt->orphan_age_ms)
+    return 0; /* maybe a write whose record is still to come (0: the caller means every one) */
   w->n->orphans++;
   w->n->orphan_bytes += bytes;
   int removed = w->opt->remove_orphans && w->b->ops->remove(w->b, key) == COHORT_OK;
@@ -444,6 +444,7 @@ cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt
   char path[4096];
   cohort_status st;
   memset(n, 0, sizeof *n);
+  int64_t started_ms = co_now_ms(); /* before any record is read: see the orphan walk */
   say_to to = {fn, ctx};
   st = s->ops->integrity_check(s, 1, db_line, &to, &n->db_problems);
   if (st != COHORT_OK) { /* the file is too damaged to even check: that is the finding */
@@ -508,9 +509,10 @@ cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt
       say(fn, ctx, "%s %s: %sobject %s could not be read: %s", it->kind, it->id, what, it->blob, why);
     }
   }
-  /* The listing starts after every record was read: an object written since is too young to count. */
+  /* Ages count from before the records were read: an object stored (and recorded) since then,
+   * however long the checks above took, is younger than the orphan age and is left alone. */
   qsort(l.v, l.n, sizeof *l.v, by_blob);
-  orphan_walk w = {&l, b, opt, co_now_ms(), fn, ctx, n};
+  orphan_walk w = {&l, b, opt, started_ms, fn, ctx, n};
   if ((st = b->ops->list(b, visit_object, &w)) != COHORT_OK) {
     n->unreadable++;
     say(fn, ctx, "blob store: cannot list its objects: %s", cohort_errmsg());

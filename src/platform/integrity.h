@@ -55,12 +55,12 @@ void co_corrupt_count(void);
 /* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
  * object, committed trainee version (and the previous one it keeps) and report object against its
  * record, then every object of the blob store against the records: one that no record names and
- * that was last written more than orphan_age_ms ago is an orphan (a process died between writing
- * an object and recording it, or between a commit and the removal of an older version). Each
- * finding goes to fn as one line; records are marked corrupt (or cleared when whole again).
- * Options: adopt_unknown: records from before checksums whose object passes what can be checked
- * get their checksum recorded; remove_orphans: orphans are deleted. OK unless the check could not
- * run (out of memory); the findings are in *counts. */
+ * that was last written more than orphan_age_ms before the check started (0: any) is an orphan (a process
+ * died between writing an object and recording it, or between a commit and the removal of an older version).
+ * Each finding goes to fn as one line; records are marked corrupt (or cleared when whole again). Options:
+ * adopt_unknown: records from before checksums whose object passes what can be checked get their checksum
+ * recorded; remove_orphans: orphans are deleted. OK unless the check could not run (out of memory); the
+ * findings are in *counts. */
 typedef void (*co_check_fn)(void *ctx, const char *line);
 typedef struct co_check_counts {
   int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;

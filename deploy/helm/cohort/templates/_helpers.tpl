@@ -135,12 +135,6 @@ Redis are external: the chart installs none of them.
 {{- if le (int $v.nats.workMaxDeliver) (int $v.jobs.maxAttempts) -}}
 {{- fail (printf "cohort: nats.workMaxDeliver (%v) must be above jobs.maxAttempts (%v), so that a worker sees a job's last attempt and records its failure" $v.nats.workMaxDeliver $v.jobs.maxAttempts) -}}
 {{- end -}}
-{{- $ic := $v.integrityCheck -}}
-{{- /* Records are read when a run starts, objects listed at its end: an object written (and
-       recorded) during the run must still be too young to count as an orphan there. */ -}}
-{{- if and $ic.enabled $ic.removeOrphans (le (int64 $ic.orphanAgeSeconds) (int64 $ic.activeDeadlineSeconds)) -}}
-{{- fail (printf "cohort: integrityCheck.removeOrphans needs integrityCheck.orphanAgeSeconds (%v) above integrityCheck.activeDeadlineSeconds (%v): an object written during a run would otherwise be taken for an orphan and deleted. Raise orphanAgeSeconds, lower activeDeadlineSeconds, or set removeOrphans: false" $ic.orphanAgeSeconds $ic.activeDeadlineSeconds) -}}
-{{- end -}}
 {{- with $v.worker.resources.limits -}}
 {{- with .memory -}}
 {{- $limit := include "cohort.mebibytes" . -}}
