@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 DATASETS   ?= $(abspath ../shared/datasets)
 
-.PHONY: format-check all deps cluster-deps browser-deps build install run cluster-up cluster-down demo test test-unit test-sanitize test-tsan fuzz bench format clean
+.PHONY: format-check all deps cluster-deps browser-deps build install run cluster-up cluster-down demo test test-unit test-sanitize test-tsan chart-test image fuzz bench format clean
 
 all: build
 
@@ -68,6 +68,14 @@ test-tsan: deps
 	@cmake --build $(TSAN_BUILD) --target cohort test_store test_bus test_pool test_budget test_authcache
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -R '^(test_store|test_bus|test_pool|test_budget|test_authcache|server|python_client)$$'
+
+# The Helm chart alone (deploy/helm/cohort): helm lint + pytest over `helm template`; also in test-unit.
+chart-test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -L chart
+
+# The container image (deploy/image/Containerfile) with podman or buildah; not part of `make test`.
+image:
+	@bash scripts/image-build.sh
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCOHORT_FUZZ=ON >/dev/null

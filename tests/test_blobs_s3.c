@@ -445,6 +445,34 @@ static void test_list(void **state) {
   sibling->ops->close(sibling);
 }
 
+/* read_at: ranged GETs from the bucket; cached_path: only what is stored locally already. */
+static void test_read_at_and_cached_path(void **state) {
+  (void)state;
+  co_blobs_s3_config c = config(0);
+  co_blobs *a = open_blobs(&c);
+  OK(put_bytes(a, "datasets/ds_ranges.csv", (const unsigned char *)"0123456789", 10));
+  c = config(0);
+  co_blobs *b = open_blobs(&c); /* another process: nothing cached */
+  char buf[8], path[4096];
+  size_t got = 99;
+  assert_int_equal(b->ops->cached_path(b, "datasets/ds_ranges.csv", path, sizeof path), COHORT_ENOTFOUND);
+  OK(b->ops->read_at(b, "datasets/ds_ranges.csv", 0, buf, 4, &got));
+  assert_int_equal(got, 4);
+  assert_memory_equal(buf, "0123", 4);
+  OK(b->ops->read_at(b, "datasets/ds_ranges.csv", 8, buf, 4, &got)); /* the last two */
+  assert_int_equal(got, 2);
+  assert_memory_equal(buf, "89", 2);
+  OK(b->ops->read_at(b, "datasets/ds_ranges.csv", 10, buf, 4, &got)); /* past the end */
+  assert_int_equal(got, 0);
+  assert_int_equal(b->ops->read_at(b, "datasets/ds_none.csv", 0, buf, 4, &got), COHORT_ENOTFOUND);
+  assert_int_equal(b->ops->cached_path(b, "datasets/ds_ranges.csv", path, sizeof path), COHORT_ENOTFOUND);
+  OK(b->ops->local_path(b, "datasets/ds_ranges.csv", path, sizeof path)); /* downloads it */
+  OK(b->ops->cached_path(b, "datasets/ds_ranges.csv", path, sizeof path));
+  OK(a->ops->remove(a, "datasets/ds_ranges.csv"));
+  a->ops->close(a);
+  b->ops->close(b);
+}
+
 static void test_multipart(void **state) {
   (void)state;
   proxy_reset();
@@ -909,6 +937,7 @@ int main(void) {
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_multipart),
       cmocka_unit_test(test_list),
+      cmocka_unit_test(test_read_at_and_cached_path),
       cmocka_unit_test(test_wrong_credentials),
       cmocka_unit_test(test_missing_bucket),
       cmocka_unit_test(test_unreachable_and_bad_config),

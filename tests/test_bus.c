@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "co_base.h"
 #include "config.h"
+#include "redis_offload.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -706,6 +707,39 @@ static void test_redis_outage(void **state) {
   r->ops->close(r);
 }
 
+/* A Redis password as a Kubernetes Secret gives it, put into the URL as it is: '@', '/' and ':'
+ * inside it must not end the credentials or start the database number. */
+static void redis_cli(const char *auth, const char *cmd) {
+  char line[512];
+  snprintf(line, sizeof line, "redis-cli -h 127.0.0.1 -p %s %s%s%s %s >/dev/null",
+           env("COHORT_TEST_REDIS_PORT"), auth ? "--no-auth-warning -a '" : "", auth ? auth : "",
+           auth ? "'" : "", cmd);
+  assert_int_equal(system(line), 0);
+}
+
+static void test_redis_password_with_url_characters(void **state) {
+  (void)state;
+  const char *pw = "p@ss/w:rd";
+  char url[256], key[CO_OFFLOAD_KEY_MAX], *got = NULL;
+  size_t len = 0;
+  co_offload *o = NULL, *wrong = NULL;
+  redis_cli(NULL, "CONFIG SET requirepass 'p@ss/w:rd'");
+  snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%s/3", pw, env("COHORT_TEST_REDIS_PORT"));
+  assert_int_equal(co_offload_open(url, 2000, 30, &o), COHORT_OK);
+  assert_int_equal(co_offload_put(o, "body", 4, key), COHORT_OK);
+  assert_int_equal(co_offload_get(o, key, 1, &got, &len), COHORT_OK);
+  assert_int_equal(len, 4);
+  assert_memory_equal(got, "body", 4);
+  co_free(got);
+  snprintf(url, sizeof url, "redis://:p@ss@127.0.0.1:%s/3", env("COHORT_TEST_REDIS_PORT"));
+  assert_int_equal(co_offload_open(url, 2000, 30, &wrong), COHORT_OK); /* opening never connects */
+  assert_int_not_equal(co_offload_ping(wrong), COHORT_OK);
+  assert_null(strstr(cohort_errmsg(), "p@ss")); /* the password stays out of messages */
+  co_offload_close(wrong);
+  co_offload_close(o);
+  redis_cli(pw, "CONFIG SET requirepass ''");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_local_request_reply),
@@ -717,6 +751,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_work_redelivery_progress_drop, servers_up),
       cmocka_unit_test_teardown(test_nats_restart, servers_up),
       cmocka_unit_test_teardown(test_redis_outage, servers_up),
+      cmocka_unit_test_teardown(test_redis_password_with_url_characters, servers_up),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

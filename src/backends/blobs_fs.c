@@ -188,8 +188,32 @@ static cohort_status fs_list(co_blobs *base, co_blob_list_fn fn, void *ctx) {
   return st;
 }
 
-static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",    fs_close,  fs_stage,  fs_commit, fs_discard,
-                                    fs_local_path,    fs_size, fs_remove, fs_forget, fs_list};
+static cohort_status fs_read_at(co_blobs *base, const char *key, int64_t offset, char *buf, size_t cap,
+                                size_t *got) {
+  char path[4096];
+  *got = 0;
+  cohort_status st = fs_local_path(base, key, path, sizeof path);
+  if (st != COHORT_OK)
+    return st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return co_error(errno == ENOENT ? COHORT_ENOTFOUND : COHORT_EIO, "object '%s': %s", key, strerror(errno));
+  ssize_t n;
+  do
+    n = pread(fd, buf, cap, (off_t)offset);
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  close(fd);
+  if (n < 0)
+    return co_error(COHORT_EIO, "object '%s': %s", key, strerror(e));
+  *got = (size_t)n;
+  return COHORT_OK;
+}
+
+/* The local path is the object itself. */
+static const co_blobs_ops fs_ops = {CO_BLOBS_VERSION, "fs",          fs_close,  fs_stage,  fs_commit,
+                                    fs_discard,       fs_local_path, fs_size,   fs_remove, fs_forget,
+                                    fs_list,          fs_local_path, fs_read_at};
 
 /* Staging files left by a crash belong to no key: drop them. */
 static void clean_staging(const char *dir) {

@@ -54,6 +54,9 @@ typedef struct s3_call {
   size_t in_mem_len;
   int out_fd; /* >= 0: a 2xx body is written here */
   int64_t out_bytes;
+  char *out_mem; /* else, when set, a 2xx body goes here, at most out_cap bytes (out_bytes of them) */
+  size_t out_cap;
+  const char *range; /* "first-last" for a ranged GET, or NULL */
   /* Results */
   long status;
   char *resp; /* non-2xx bodies and small XML replies, up to S3_RESP_CAP */
@@ -232,6 +235,15 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud) {
     c->out_bytes += (int64_t)len;
     return len;
   }
+  if (c->out_mem && status >= 200 && status < 300) {
+    if ((size_t)c->out_bytes + len > c->out_cap) { /* more than the range asked for */
+      c->io_errno = EOVERFLOW;
+      return 0;
+    }
+    memcpy(c->out_mem + c->out_bytes, data, len);
+    c->out_bytes += (int64_t)len;
+    return len;
+  }
   if (c->resp) {
     size_t room = S3_RESP_CAP - 1 - c->resp_len;
     size_t take = len < room ? len : room;
@@ -366,6 +378,7 @@ static CURLcode s3_try(s3_blobs *b, CURL *h, s3_call *c, const char *url, const 
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+  curl_easy_setopt(h, CURLOPT_RANGE, c->range); /* NULL: the whole object */
   if (strcmp(c->method, "HEAD") == 0) {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (strcmp(c->method, "PUT") == 0) {
@@ -804,6 +817,49 @@ static cohort_status s3_local_path(co_blobs *base, const char *key, char *path, 
   return COHORT_OK;
 }
 
+static cohort_status s3_cached_path(co_blobs *base, const char *key, char *path, size_t cap) {
+  s3_blobs *b = (s3_blobs *)base;
+  struct stat sb;
+  cohort_status st = cache_path(b, key, path, cap);
+  if (st != COHORT_OK)
+    return st;
+  pthread_mutex_lock(&b->cache_mu);
+  int hit = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+  pthread_mutex_unlock(&b->cache_mu);
+  return hit ? COHORT_OK : co_error(COHORT_ENOTFOUND, "blob '%s' has no local copy", key);
+}
+
+/* A ranged GET into buf: 206 with the range, or 416 past the end (nothing). */
+static cohort_status s3_read_at(co_blobs *base, const char *key, int64_t offset, char *buf, size_t cap,
+                                size_t *got) {
+  s3_blobs *b = (s3_blobs *)base;
+  char range[64];
+  *got = 0;
+  if (!co_blob_key_valid(key))
+    return co_error(COHORT_EINVAL, "invalid blob key '%s'", key ? key : "");
+  if (cap == 0 || offset < 0)
+    return COHORT_OK;
+  snprintf(range, sizeof range, "%lld-%lld", (long long)offset, (long long)(offset + (int64_t)cap - 1));
+  s3_call c = {
+      .method = "GET", .key = key, .in_fd = -1, .out_fd = -1, .out_mem = buf, .out_cap = cap, .range = range};
+  cohort_status st = s3_perform(b, &c);
+  if (st == COHORT_OK) {
+    if (c.status == 404)
+      st = co_error(COHORT_ENOTFOUND, "blob '%s' not found in bucket '%s'", key, b->cfg.bucket);
+    else if (c.status == 416) /* the range starts past the end */
+      c.out_bytes = 0;
+    else if (c.status != 206 && !(c.status == 200 && offset == 0)) /* 200: the whole object fit in cap */
+      st = http_error(b, &c, "cannot read");
+    else if (c.content_length >= 0 && c.out_bytes != (int64_t)c.content_length)
+      st = co_error(COHORT_EIO, "blobs: '%s': got %lld of %lld bytes", key, (long long)c.out_bytes,
+                    (long long)c.content_length);
+  }
+  if (st == COHORT_OK)
+    *got = (size_t)c.out_bytes;
+  call_free(&c);
+  return st;
+}
+
 static cohort_status s3_size(co_blobs *base, const char *key, int64_t *bytes) {
   s3_blobs *b = (s3_blobs *)base;
   if (!co_blob_key_valid(key))
@@ -942,8 +998,9 @@ static cohort_status s3_list(co_blobs *base, co_blob_list_fn fn, void *ctx) {
   return co_error(COHORT_ELIMIT, "blobs: listing bucket '%s': too many pages", b->cfg.bucket);
 }
 
-static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",    s3_close,  s3_stage,  s3_commit, s3_discard,
-                                    s3_local_path,    s3_size, s3_remove, s3_forget, s3_list};
+static const co_blobs_ops s3_ops = {CO_BLOBS_VERSION, "s3",           s3_close,  s3_stage,  s3_commit,
+                                    s3_discard,       s3_local_path,  s3_size,   s3_remove, s3_forget,
+                                    s3_list,          s3_cached_path, s3_read_at};
 
 /* ---------------------------------------------------------------- configuration */
 

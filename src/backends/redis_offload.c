@@ -31,9 +31,11 @@ static cohort_status parse_url(co_offload *o, const char *url) {
   if (strncmp(p, "redis://", 8) != 0)
     return co_error(COHORT_EINVAL, "bus_redis: '%s' is not redis://[:PASSWORD@]HOST[:PORT][/DB]", url);
   p += 8;
-  slash = strchr(p, '/');
-  at = strchr(p, '@');
-  if (at && (!slash || at < slash)) {
+  /* The last '@' ends the credentials, so a password may hold '@', '/' or ':' as it is (a
+   * Kubernetes Secret put into the URL through the environment is not percent-encoded). */
+  at = strrchr(p, '@');
+  slash = strchr(at ? at : p, '/');
+  if (at) {
     const char *sep = memchr(p, ':', (size_t)(at - p));
     if (!sep)
       return co_error(COHORT_EINVAL, "bus_redis: credentials must be [USER]:PASSWORD@ in '%s'", url);

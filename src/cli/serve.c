@@ -15,7 +15,7 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: cohort serve|api|worker [--config FILE] [--SETTING=VALUE ...]\n\n"
+          "Usage: cohort serve|api|worker [--config FILE] [--SETTING=VALUE ...] [--check-config]\n\n"
           "cohort serve runs everything in one process: the REST API under /v1, the web UI at /, job\n"
           "threads and hosted trainees, by default with state in SQLite and blobs in a folder under\n"
           "data_dir. On a cluster, cohort api runs stateless API replicas and cohort worker the processes\n"
@@ -30,7 +30,9 @@ static void usage(FILE *f) {
   co_config_describe(f);
   fprintf(
       f,
-      "\nStops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
+      "\n--check-config reads the settings as a start would (file, environment, flags, admin_password_file)\n"
+      "and exits: 0 and a summary when they are valid, 2 and the problem otherwise. It connects to nothing.\n"
+      "Stops cleanly on SIGINT or SIGTERM: running jobs are re-queued and run again at the next start.\n");
 }
 
 int cli_settings(const char *verb, int argc, char **argv, const char *const *own, co_config *cfg) {
@@ -87,6 +89,9 @@ int cli_settings(const char *verb, int argc, char **argv, const char *const *own
       return CLI_USAGE;
     }
   }
+  /* cohort api / cohort worker are their role: finish resolves role-dependent defaults (http_threads). */
+  if (!strcmp(verb, "api") || !strcmp(verb, "worker"))
+    co_strlcpy(cfg->role, verb, sizeof cfg->role);
   if (co_config_finish(cfg) != COHORT_OK) {
     fprintf(stderr, "cohort %s: %s\n", verb, cohort_errmsg());
     return CLI_USAGE;
@@ -97,11 +102,19 @@ int cli_settings(const char *verb, int argc, char **argv, const char *const *own
 /* serve, api and worker: one server with a role (NULL: the role setting's, serve by default). */
 static int run_server(const char *verb, const char *role, int argc, char **argv) {
   co_config cfg;
+  int check = 0, n = 0;
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return CLI_OK;
     }
+  /* --check-config: read the settings as a start would, then stop (a deployment's dry run). */
+  for (int i = 0; i < argc; i++)
+    if (i > 0 && !strcmp(argv[i], "--check-config"))
+      check = 1;
+    else
+      argv[n++] = argv[i];
+  argc = n;
   int rc = cli_settings(verb, argc, argv, NULL, &cfg);
   if (rc != CLI_OK)
     return rc;
@@ -109,8 +122,16 @@ static int run_server(const char *verb, const char *role, int argc, char **argv)
     co_strlcpy(cfg.role, role, sizeof cfg.role);
   int level = co_log_parse_level(cfg.log_level);
   if (level < 0) {
-    fprintf(stderr, "cohort serve: log_level: must be debug, info, warn or error\n");
+    fprintf(stderr, "cohort %s: log_level: must be debug, info, warn or error\n", verb);
     return CLI_USAGE;
+  }
+  if (check) {
+    memset(cfg.admin_password, 0, sizeof cfg.admin_password);
+    printf("cohort %s: settings ok: role=%s listen=%s data_dir=%s instance=%s http_threads=%d workers=%d "
+           "memory_budget_mb=%lld\n",
+           verb, cfg.role, cfg.listen, cfg.data_dir, cfg.instance[0] ? cfg.instance : "(default)",
+           cfg.http_threads, cfg.workers, (long long)cfg.memory_budget_mb);
+    return CLI_OK;
   }
   /* Start-up is logged at info whatever the level, so the URL and port are always printed. */
   co_log_set_level(level < CO_LOG_INFO ? (co_log_level)level : CO_LOG_INFO);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BLOBS_VERSION 3
+#define CO_BLOBS_VERSION 4
 
 typedef struct co_blobs co_blobs;
 
@@ -43,6 +43,12 @@ typedef struct co_blobs_ops {
    * files or cached copies), in no set order; a name that is not a valid key (another program's
    * file) is skipped. For the orphan sweep of `cohort admin check`. */
   cohort_status (*list)(co_blobs *b, co_blob_list_fn fn, void *ctx);
+  /* Version 4, for streaming an object to a client without storing it first. The path of a local
+   * copy of key if there is one now (never downloads): ENOTFOUND otherwise. */
+  cohort_status (*cached_path)(co_blobs *b, const char *key, char *path, size_t cap);
+  /* Up to cap bytes of key from offset into buf, from the store itself (a ranged GET on S3);
+   * *got = 0 past the end. ENOTFOUND if there is no such object. */
+  cohort_status (*read_at)(co_blobs *b, const char *key, int64_t offset, char *buf, size_t cap, size_t *got);
 } co_blobs_ops;
 
 struct co_blobs {

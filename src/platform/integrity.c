@@ -134,7 +134,11 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
 /* ---------------------------------------------------------------- the streaming reader */
 
 struct co_blob_reader {
-  int fd;
+  int fd; /* a local copy, or -1: from the store (b, chunk) */
+  co_blobs *b;
+  char *chunk; /* CO_BLOB_CHUNK bytes read ahead from the store, chunk_at..chunk_at+chunk_len */
+  int64_t chunk_at;
+  size_t chunk_len;
   int64_t size, pos;
   int check, failed;
   crypto_hash_sha256_state hs;
@@ -151,23 +155,35 @@ cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha2
   /* A cached copy is checked whole before the first byte goes out, so that a damaged cache file
    * is fetched again (co_blob_check) instead of failing a download half-way; the streaming check
    * below still catches a copy that changes while it is read. */
-  cohort_status st = strcmp(b->ops->name, "fs") != 0 ? co_blob_check(b, key, sha256, bytes, path, sizeof path)
-                                                     : b->ops->local_path(b, key, path, sizeof path);
-  if (st != COHORT_OK)
+  int local = strcmp(b->ops->name, "fs") == 0 || b->ops->cached_path(b, key, path, sizeof path) == COHORT_OK;
+  cohort_status st = !local ? COHORT_OK
+                     : strcmp(b->ops->name, "fs") != 0
+                         ? co_blob_check(b, key, sha256, bytes, path, sizeof path)
+                         : b->ops->local_path(b, key, path, sizeof path);
+  int64_t size = 0;
+  if (st != COHORT_OK || (!local && (st = b->ops->size(b, key, &size)) != COHORT_OK))
     return st;
   co_blob_reader *r = co_calloc(1, sizeof *r);
   if (!r)
     return co_nomem();
-  r->fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (r->fd < 0 || fstat(r->fd, &sb) < 0) {
-    st = co_error(errno == ENOENT ? COHORT_ENOTFOUND : COHORT_EIO, "object '%s': %s", key, strerror(errno));
+  r->fd = -1;
+  if (local) {
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0 || fstat(r->fd, &sb) < 0) {
+      st = co_error(errno == ENOENT ? COHORT_ENOTFOUND : COHORT_EIO, "object '%s': %s", key, strerror(errno));
+      goto fail;
+    }
+    size = (int64_t)sb.st_size;
+  } else if (!(r->chunk = co_malloc(CO_BLOB_CHUNK))) {
+    st = co_nomem();
     goto fail;
   }
-  if (bytes > 0 && sb.st_size != bytes) {
-    st = corrupt(key, "%lld bytes, its record says %lld", (long long)sb.st_size, (long long)bytes);
+  r->b = b;
+  if (bytes > 0 && size != bytes) {
+    st = corrupt(key, "%lld bytes, its record says %lld", (long long)size, (long long)bytes);
     goto fail;
   }
-  r->size = (int64_t)sb.st_size;
+  r->size = size;
   r->check = sha256[0] != '\0';
   co_strlcpy(r->key, key, sizeof r->key);
   co_strlcpy(r->want, sha256, sizeof r->want);
@@ -187,6 +203,28 @@ const char *co_blob_reader_error(const co_blob_reader *r) {
   return r->error;
 }
 
+/* From the store: up to cap bytes at r->pos out of the chunk read ahead, reading the next chunk
+ * when it is used up; 0 past the end, -2 when the store failed (r->error set). */
+static ssize_t read_chunk(co_blob_reader *r, char *buf, size_t cap) {
+  if (r->pos < r->chunk_at || r->pos >= r->chunk_at + (int64_t)r->chunk_len) {
+    size_t got = 0;
+    if (r->b->ops->read_at(r->b, r->key, r->pos, r->chunk, CO_BLOB_CHUNK, &got) != COHORT_OK) {
+      snprintf(r->error, sizeof r->error, "%s", cohort_errmsg());
+      r->failed = 1;
+      return -2;
+    }
+    r->chunk_at = r->pos;
+    r->chunk_len = got;
+    if (got == 0)
+      return 0;
+  }
+  size_t off = (size_t)(r->pos - r->chunk_at), n = r->chunk_len - off;
+  if (n > cap)
+    n = cap;
+  memcpy(buf, r->chunk + off, n);
+  return (ssize_t)n;
+}
+
 ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t cap) {
   if (r->failed)
     return -1;
@@ -200,9 +238,12 @@ ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t c
   if ((int64_t)cap > r->size - r->pos)
     cap = (size_t)(r->size - r->pos);
   ssize_t n;
-  do
-    n = pread(r->fd, buf, cap, (off_t)r->pos);
-  while (n < 0 && errno == EINTR);
+  if (r->fd >= 0) {
+    do
+      n = pread(r->fd, buf, cap, (off_t)r->pos);
+    while (n < 0 && errno == EINTR);
+  } else if ((n = read_chunk(r, buf, cap)) == -2)
+    return -1;  /* the store failed: r->error says how */
   if (n <= 0) { /* shorter than it was at open: truncated under us */
     snprintf(r->error, sizeof r->error, "object '%s' is corrupt: %s at byte %lld of %lld", r->key,
              n < 0 ? strerror(errno) : "it ends", (long long)r->pos, (long long)r->size);
@@ -232,6 +273,7 @@ void co_blob_reader_close(co_blob_reader *r) {
     return;
   if (r->fd >= 0)
     close(r->fd);
+  co_free(r->chunk);
   co_free(r);
 }
 
@@ -382,8 +424,8 @@ static int visit_object(void *ctx, const char *key, int64_t bytes, int64_t modif
   if (co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
       bsearch(&probe, w->l->v, w->l->n, sizeof *w->l->v, by_blob))
     return 0;
-  if (w->now_ms - modified_ms < w->opt->orphan_age_ms)
-    return 0; /* maybe a write whose record is still to come */
+  if (w->opt->orphan_age_ms > 0 && w->now_ms - modified_ms < w->opt->orphan_age_ms)
+    return 0; /* maybe a write whose record is still to come (0: the caller means every one) */
   w->n->orphans++;
   w->n->orphan_bytes += bytes;
   int removed = w->opt->remove_orphans && w->b->ops->remove(w->b, key) == COHORT_OK;
@@ -402,6 +444,7 @@ cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt
   char path[4096];
   cohort_status st;
   memset(n, 0, sizeof *n);
+  int64_t started_ms = co_now_ms(); /* before any record is read: see the orphan walk */
   say_to to = {fn, ctx};
   st = s->ops->integrity_check(s, 1, db_line, &to, &n->db_problems);
   if (st != COHORT_OK) { /* the file is too damaged to even check: that is the finding */
@@ -466,9 +509,10 @@ cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt
       say(fn, ctx, "%s %s: %sobject %s could not be read: %s", it->kind, it->id, what, it->blob, why);
     }
   }
-  /* The listing starts after every record was read: an object written since is too young to count. */
+  /* Ages count from before the records were read: an object stored (and recorded) since then,
+   * however long the checks above took, is younger than the orphan age and is left alone. */
   qsort(l.v, l.n, sizeof *l.v, by_blob);
-  orphan_walk w = {&l, b, opt, co_now_ms(), fn, ctx, n};
+  orphan_walk w = {&l, b, opt, started_ms, fn, ctx, n};
   if ((st = b->ops->list(b, visit_object, &w)) != COHORT_OK) {
     n->unreadable++;
     say(fn, ctx, "blob store: cannot list its objects: %s", cohort_errmsg());

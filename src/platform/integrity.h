@@ -33,7 +33,10 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
 
 /* A reader of one object that checks as it reads, for responses that stream: the size is checked
  * when it opens (a truncated object fails before anything is sent), the checksum when the last
- * byte has been read. */
+ * byte has been read. A local copy (the file itself, or an S3 object in the read cache, checked
+ * whole first) is read from disk; an S3 object with no local copy streams from the bucket in
+ * ranged GETs of CO_BLOB_CHUNK bytes, without storing it. */
+#define CO_BLOB_CHUNK (4 << 20)
 typedef struct co_blob_reader co_blob_reader;
 cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha256, int64_t bytes,
                                   co_blob_reader **out);
@@ -52,12 +55,12 @@ void co_corrupt_count(void);
 /* `cohort admin check`: the database's full check (store.h integrity_check), then every dataset
  * object, committed trainee version (and the previous one it keeps) and report object against its
  * record, then every object of the blob store against the records: one that no record names and
- * that was last written more than orphan_age_ms ago is an orphan (a process died between writing
- * an object and recording it, or between a commit and the removal of an older version). Each
- * finding goes to fn as one line; records are marked corrupt (or cleared when whole again).
- * Options: adopt_unknown: records from before checksums whose object passes what can be checked
- * get their checksum recorded; remove_orphans: orphans are deleted. OK unless the check could not
- * run (out of memory); the findings are in *counts. */
+ * that was last written more than orphan_age_ms before the check started (0: any) is an orphan (a process
+ * died between writing an object and recording it, or between a commit and the removal of an older version).
+ * Each finding goes to fn as one line; records are marked corrupt (or cleared when whole again). Options:
+ * adopt_unknown: records from before checksums whose object passes what can be checked get their checksum
+ * recorded; remove_orphans: orphans are deleted. OK unless the check could not run (out of memory); the
+ * findings are in *counts. */
 typedef void (*co_check_fn)(void *ctx, const char *line);
 typedef struct co_check_counts {
   int64_t db_problems, objects, ok, corrupt, missing, unknown, adopted, unreadable;

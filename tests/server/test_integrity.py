@@ -183,6 +183,36 @@ class CorruptObjectTest(unittest.TestCase):
         self.assertIn("SHA-256", got["corrupt"])
         self.objects.put(key, self.csv)
 
+    @unittest.skipUnless(CLUSTER, "objects in S3")
+    def test_download_streams_from_the_bucket(self):
+        # No local copy: the object streams from S3 in ranged GETs of 4 MiB, checked as it goes,
+        # and is not stored on the way (issue 9: reads stream from the object store).
+        rows = ["a,b,c"] + ["%d,%s,%d" % (i, "v%05d" % (i * 7919 % 100000), i % 97) for i in range(560000)]
+        big = ("\n".join(rows) + "\n").encode()
+        self.assertGreater(len(big), 2 * 4 * 2**20)  # three chunks at least
+        st, ds, _ = self.req("POST", "/v1/datasets?name=big", big)
+        self.assertEqual(st, 201, ds)
+        key = "datasets/%s.csv" % ds["id"]
+        cached = os.path.join(self.srv.data_dir, "s3-cache", "objects", key)
+        self.assertTrue(os.path.exists(cached))  # the upload keeps a copy
+        os.unlink(cached)
+        st, headers, data, clean = self.raw_get("/v1/datasets/%s/download" % ds["id"])
+        self.assertEqual((st, clean, len(data)), (200, True, len(big)))
+        self.assertEqual(hashlib.sha256(data).hexdigest(), ds["sha256"])
+        self.assertFalse(os.path.exists(cached), "streamed, not downloaded to the cache first")
+        # Changed bytes in the bucket are found at the end: the transfer ends short, the record is marked.
+        bad = bytearray(big)
+        bad[-5] ^= 0x20
+        st, body = cluster_util.s3_request("PUT", "/%s/%s/%s" % (cluster_util.env("COHORT_TEST_S3_BUCKET"),
+                                                                 self.objects.prefix, key), body=bytes(bad))
+        self.assertEqual(st, 200, body[:200])
+        st, headers, data, clean = self.raw_get("/v1/datasets/%s/download" % ds["id"])
+        self.assertEqual(st, 200)
+        self.assertFalse(clean, "a corrupt download must not end cleanly")
+        self.assertLess(len(data), len(big))
+        self.assertIn("SHA-256", self.req("GET", "/v1/datasets/" + ds["id"])[1]["corrupt"])
+        self.assertEqual(self.req("DELETE", "/v1/datasets/" + ds["id"])[0], 200)
+
     def test_trainee_truncated(self):
         ds = self.upload("for-trainee")
         tr = self.train(ds)

@@ -120,6 +120,8 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(st, 200, body)
         self.assertEqual(self.req("DELETE", "/v1/trainees/" + tr)[0], 200)
 
+    @unittest.skipIf(os.environ.get("COHORT_TEST_ROLES"), "keeps the evaluate queued behind a blocker on the "
+                     "server's one job thread; under the roles each worker has its own thread")
     def test_dataset_read_by_a_job(self):
         real, synthetic, holdout = self.upload("real"), self.upload("synthetic"), self.upload("holdout")
         blocker_ds = self.upload("blocker")
