@@ -57,8 +57,8 @@ cohort_status co_budget_reserve(co_budget *b, int64_t bytes, const char *what) {
   int64_t work = atomic_load(&b->reserved) + bytes;
   int64_t hosted = work <= b->total && b->shrink ? b->shrink(b->host, b->total - work) : 0;
   int fits = work + hosted <= b->total;
-  if (fits)
-    atomic_store(&b->reserved, work);
+  if (fits) /* an add, not a store of work: releases run without the mutex and may have landed since */
+    atomic_fetch_add(&b->reserved, bytes);
   pthread_mutex_unlock(&b->mu);
   if (fits)
     return COHORT_OK;
