@@ -421,7 +421,7 @@ typedef struct orphan_walk {
 static int visit_object(void *ctx, const char *key, int64_t bytes, int64_t modified_ms) {
   orphan_walk *w = ctx;
   check_item probe;
-  if (co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
+  if (w->l->n && co_strlcpy(probe.blob, key, sizeof probe.blob) >= 0 &&
       bsearch(&probe, w->l->v, w->l->n, sizeof *w->l->v, by_blob))
     return 0;
   if (w->opt->orphan_age_ms > 0 && w->now_ms - modified_ms < w->opt->orphan_age_ms)
@@ -511,7 +511,8 @@ cohort_status co_check_all(co_store *s, co_blobs *b, const co_check_options *opt
   }
   /* Ages count from before the records were read: an object stored (and recorded) since then,
    * however long the checks above took, is younger than the orphan age and is left alone. */
-  qsort(l.v, l.n, sizeof *l.v, by_blob);
+  if (l.n) /* no records: l.v is NULL, which qsort may not be given */
+    qsort(l.v, l.n, sizeof *l.v, by_blob);
   orphan_walk w = {&l, b, opt, started_ms, fn, ctx, n};
   if ((st = b->ops->list(b, visit_object, &w)) != COHORT_OK) {
     n->unreadable++;
