@@ -24,6 +24,7 @@
  * against the half with the holdout.
  * Prints JSON {NAME: {...}} and writes OUT_DIR/cohort_suite.json. */
 #include "bench_util.h"
+#include "suite_split.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,82 +47,6 @@ static const table_spec tables[] = {
     {"breast_cancer", "breast_cancer.csv", NULL, "target"},
     {"digits", "digits.csv", NULL, "target"},
 };
-
-static cohort_table *empty_like(const cohort_table *t) {
-  size_t nc = cohort_table_cols(t);
-  const char **names = calloc(nc, sizeof *names);
-  if (!names)
-    exit(1);
-  for (size_t c = 0; c < nc; c++)
-    names[c] = cohort_table_colname(t, c);
-  cohort_table *out = NULL;
-  bench_check(cohort_table_create(&out, nc, names), "table_create");
-  free(names);
-  return out;
-}
-
-/* Rows with a target; mod 0: into *train only, else row i to *test when i % mod == mod - 1. */
-static void split(const cohort_table *all, size_t tc, size_t mod, cohort_table **train, cohort_table **test) {
-  size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), i = 0;
-  const char **cells = calloc(nc, sizeof *cells);
-  if (!cells)
-    exit(1);
-  *train = empty_like(all);
-  if (test && !*test)
-    *test = empty_like(all);
-  for (size_t r = 0; r < nr; r++) {
-    if (!cohort_table_cell(all, r, tc))
-      continue;
-    for (size_t c = 0; c < nc; c++)
-      cells[c] = cohort_table_cell(all, r, c);
-    bench_check(cohort_table_append(mod && i % mod == mod - 1 ? *test : *train, cells), "table_append");
-    i++;
-  }
-  free(cells);
-}
-
-static int parse_double(const char *s, double *out) {
-  if (!s || !*s)
-    return 0;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !isfinite(v))
-    return 0;
-  *out = v;
-  return 1;
-}
-
-/* Accuracy (categorical) or R^2; a row without a prediction is a miss / scores as the mean. */
-static double score(const cohort_table *test, size_t tc, const cohort_reaction *r, int r2) {
-  size_t n = cohort_table_rows(test), m = 0;
-  double hit = 0, sy = 0, syy = 0, sse = 0;
-  for (size_t i = 0; i < n; i++) {
-    double y;
-    if (parse_double(cohort_table_cell(test, i, tc), &y)) {
-      sy += y;
-      syy += y * y;
-    }
-  }
-  double mean = n ? sy / (double)n : 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *truth = cohort_table_cell(test, i, tc), *pred = cohort_reaction_value(r, i, 0);
-    double y, yhat;
-    if (!r2) {
-      hit += pred && truth && strcmp(pred, truth) == 0;
-      m++;
-      continue;
-    }
-    if (!parse_double(truth, &y))
-      continue;
-    if (!parse_double(pred, &yhat))
-      yhat = mean;
-    sse += (yhat - y) * (yhat - y);
-    m++;
-  }
-  if (!m)
-    return NAN;
-  return r2 ? 1.0 - sse / (syy - (double)m * mean * mean) : hit / (double)m;
-}
 
 static void write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -246,14 +171,12 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   if (d->test_file) {
     char *tp = bench_path(data_dir, d->test_file);
     cohort_table *tall = bench_read_csv(tp);
-    split(all, (size_t)tc, 0, &train, NULL);
-    cohort_table *dummy = NULL;
-    split(tall, (size_t)cohort_table_find(tall, d->target), 0, &test, &dummy);
-    cohort_table_free(dummy);
+    bench_check(suite_split(all, (size_t)tc, 0, &train, NULL), "split");
+    bench_check(suite_split(tall, (size_t)cohort_table_find(tall, d->target), 0, &test, NULL), "split");
     cohort_table_free(tall);
     free(tp);
   } else {
-    split(all, (size_t)tc, 5, &train, &test);
+    bench_check(suite_split(all, (size_t)tc, 5, &train, &test), "split");
   }
   write_table(train, out_dir, d->name, "train");
   write_table(test, out_dir, d->name, "test");
@@ -279,7 +202,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   cohort_reaction *r = NULL;
   bench_check(cohort_react(t, test, &ro, &r), "react");
   double t2 = bench_now();
-  double s = score(test, (size_t)tc, r, r2);
+  double s = suite_score(test, (size_t)tc, r, r2);
   size_t k = 0;
   double pp = 0;
   cohort_trainee_params(t, d->target, &k, &pp);
@@ -302,7 +225,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
       synthesis(d, train, test, out_dir, o, json);
     } else {
       cohort_table *half = NULL, *hold = NULL;
-      split(all, (size_t)tc, 2, &half, &hold);
+      bench_check(suite_split(all, (size_t)tc, 2, &half, &hold), "split");
       write_table(half, out_dir, d->name, "strain");
       write_table(hold, out_dir, d->name, "sholdout");
       synthesis(d, half, hold, out_dir, o, json);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cohort/cohort.h"
+#include "suite_split.h"
 
 #define CHECK_OK(expr)                                                                                       \
   do {                                                                                                       \
@@ -71,78 +72,6 @@ static const scase cases[] = {
     {"breast_cancer", "breast_cancer.csv", "target", 0, 0.964602, 0.916111, 0.757895, 0.926056},
 };
 
-static cohort_table *empty_like(const cohort_table *t) {
-  size_t nc = cohort_table_cols(t);
-  const char **names = calloc(nc, sizeof *names);
-  assert_non_null(names);
-  for (size_t c = 0; c < nc; c++)
-    names[c] = cohort_table_colname(t, c);
-  cohort_table *out = NULL;
-  CHECK_OK(cohort_table_create(&out, nc, names));
-  free(names);
-  return out;
-}
-
-/* Rows with a target; row i (counted over those) to *b when i % mod == mod - 1, else to *a. */
-static void split(const cohort_table *all, size_t tc, size_t mod, cohort_table **a, cohort_table **b) {
-  size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), i = 0;
-  const char **cells = calloc(nc, sizeof *cells);
-  assert_non_null(cells);
-  *a = empty_like(all);
-  *b = empty_like(all);
-  for (size_t r = 0; r < nr; r++) {
-    if (!cohort_table_cell(all, r, tc))
-      continue;
-    for (size_t c = 0; c < nc; c++)
-      cells[c] = cohort_table_cell(all, r, c);
-    CHECK_OK(cohort_table_append(i % mod == mod - 1 ? *b : *a, cells));
-    i++;
-  }
-  free(cells);
-}
-
-static int parse_double(const char *s, double *out) {
-  if (!s || !*s)
-    return 0;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !isfinite(v))
-    return 0;
-  *out = v;
-  return 1;
-}
-
-/* As bench_suite scores: a row without a prediction is a miss, or the test mean for R^2. */
-static double score(const cohort_table *test, size_t tc, const cohort_reaction *r, int r2) {
-  size_t n = cohort_table_rows(test), m = 0;
-  double hit = 0, sy = 0, syy = 0, sse = 0;
-  for (size_t i = 0; i < n; i++) {
-    double y;
-    if (parse_double(cohort_table_cell(test, i, tc), &y)) {
-      sy += y;
-      syy += y * y;
-    }
-  }
-  double mean = n ? sy / (double)n : 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *truth = cohort_table_cell(test, i, tc), *pred = cohort_reaction_value(r, i, 0);
-    double y, yhat;
-    if (!r2) {
-      hit += pred && truth && strcmp(pred, truth) == 0;
-      m++;
-      continue;
-    }
-    if (!parse_double(truth, &y))
-      continue;
-    if (!parse_double(pred, &yhat))
-      yhat = mean;
-    sse += (yhat - y) * (yhat - y);
-    m++;
-  }
-  assert_true(m > 0);
-  return r2 ? 1.0 - sse / (syy - (double)m * mean * mean) : hit / (double)m;
-}
-
 static cohort_trainee *fit(const cohort_table *train, const char *target, cohort_schema **schema) {
   cohort_trainee *t = NULL;
   CHECK_OK(cohort_schema_infer(schema, train));
@@ -177,7 +106,7 @@ static void run_case(void **state) {
 
   /* Prediction on the 80/20 split. */
   cohort_table *train = NULL, *test = NULL;
-  split(all, (size_t)tc, 5, &train, &test);
+  CHECK_OK(suite_split(all, (size_t)tc, 5, &train, &test));
   cohort_schema *schema = NULL;
   cohort_trainee *t = fit(train, q->target, &schema);
   const char *targets[1] = {q->target};
@@ -186,7 +115,8 @@ static void run_case(void **state) {
   ro.n_targets = 1;
   cohort_reaction *r = NULL;
   CHECK_OK(cohort_react(t, test, &ro, &r));
-  double s = score(test, (size_t)tc, r, q->r2);
+  double s = suite_score(test, (size_t)tc, r, q->r2); /* as bench_suite scores */
+  assert_false(isnan(s));
   cohort_reaction_free(r);
   cohort_trainee_free(t);
   cohort_schema_free(schema);
@@ -195,7 +125,7 @@ static void run_case(void **state) {
 
   /* Synthesis on the half split. */
   cohort_table *half = NULL, *hold = NULL, *syn = NULL;
-  split(all, (size_t)tc, 2, &half, &hold);
+  CHECK_OK(suite_split(all, (size_t)tc, 2, &half, &hold));
   t = fit(half, q->target, &schema);
   cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
   so.rows = cohort_table_rows(half);
