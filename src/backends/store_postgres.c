@@ -1248,26 +1248,9 @@ static cohort_status pg_trainee_delete(co_store *cs, const char *id) {
 
 /* ---------------------------------------------------------------- object checks */
 
-/* The table and checksum column of kind, or NULL (the SQL is assembled from these fixed names). */
-static const char *object_table(const char *kind, const char **sum_col) {
-  if (kind && strcmp(kind, "dataset") == 0) {
-    *sum_col = "sha256";
-    return "datasets";
-  }
-  if (kind && strcmp(kind, "trainee") == 0) {
-    *sum_col = "blob_sha256";
-    return "trainees";
-  }
-  if (kind && strcmp(kind, "report") == 0) {
-    *sum_col = NULL; /* two objects: json_blob and html_blob */
-    return "reports";
-  }
-  return NULL;
-}
-
 static cohort_status pg_mark_corrupt(co_store *cs, const char *kind, const char *id, const char *blob,
                                      const char *reason, int *changed) {
-  const char *col, *table = object_table(kind, &col);
+  const char *col, *table = co_store_object_table(kind, &col);
   char sql[256];
   pg_cx cx;
   if (changed)
@@ -1287,7 +1270,7 @@ static cohort_status pg_mark_corrupt(co_store *cs, const char *kind, const char 
 
 static cohort_status pg_set_checksum(co_store *cs, const char *kind, const char *id, const char *blob,
                                      const char *sha256, int64_t bytes) {
-  const char *col, *table = object_table(kind, &col);
+  const char *col, *table = co_store_object_table(kind, &col);
   char sql[512];
   if (!table)
     return co_error(COHORT_EINVAL, "store set_checksum: kind '%s' is not dataset, trainee or report",

@@ -1218,27 +1218,10 @@ static cohort_status sq_trainee_delete(co_store *cs, const char *id) {
 
 /* ---------------------------------------------------------------- object checks */
 
-/* The table and checksum column of kind, or NULL (the SQL is assembled from these fixed names). */
-static const char *object_table(const char *kind, const char **sum_col) {
-  if (kind && strcmp(kind, "dataset") == 0) {
-    *sum_col = "sha256";
-    return "datasets";
-  }
-  if (kind && strcmp(kind, "trainee") == 0) {
-    *sum_col = "blob_sha256";
-    return "trainees";
-  }
-  if (kind && strcmp(kind, "report") == 0) {
-    *sum_col = NULL; /* two objects: see report_sum */
-    return "reports";
-  }
-  return NULL;
-}
-
 static cohort_status sq_mark_corrupt(co_store *cs, const char *kind, const char *id, const char *blob,
                                      const char *reason, int *changed) {
   sq_store *s = sq(cs);
-  const char *col, *table = object_table(kind, &col);
+  const char *col, *table = co_store_object_table(kind, &col);
   char sql[256];
   cohort_status rc;
   if (changed)
@@ -1261,7 +1244,7 @@ static cohort_status sq_mark_corrupt(co_store *cs, const char *kind, const char 
 static cohort_status sq_set_checksum(co_store *cs, const char *kind, const char *id, const char *blob,
                                      const char *sha256, int64_t bytes) {
   sq_store *s = sq(cs);
-  const char *col, *table = object_table(kind, &col);
+  const char *col, *table = co_store_object_table(kind, &col);
   char sql[512];
   cohort_status rc;
   if (!table)

@@ -1,5 +1,6 @@
-/* store.c: the parts of store.h that do not depend on a backend: releasing records' owned JSON and
- * the names of job states and roles as they appear in the API and the database's logs. */
+/* store.c: the parts of store.h that do not depend on a backend: releasing records' owned JSON,
+ * the names of job states and roles as they appear in the API and the database's logs, and the
+ * tables of stored objects. */
 #include "store.h"
 
 #include "co_base.h"
@@ -73,4 +74,20 @@ co_role co_role_parse(const char *name) {
     if (strcmp(name, role_names[i]) == 0)
       return (co_role)i;
   return CO_ROLE_NONE;
+}
+
+const char *co_store_object_table(const char *kind, const char **sum_col) {
+  if (kind && strcmp(kind, "dataset") == 0) {
+    *sum_col = "sha256";
+    return "datasets";
+  }
+  if (kind && strcmp(kind, "trainee") == 0) {
+    *sum_col = "blob_sha256";
+    return "trainees";
+  }
+  if (kind && strcmp(kind, "report") == 0) {
+    *sum_col = NULL; /* two objects: json_blob and html_blob, each with its own column */
+    return "reports";
+  }
+  return NULL;
 }

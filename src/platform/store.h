@@ -346,5 +346,9 @@ const char *co_job_state_name(co_job_state s);
 int co_job_state_parse(const char *name); /* -1 if unknown */
 const char *co_role_name(co_role r);
 co_role co_role_parse(const char *name); /* CO_ROLE_NONE if unknown */
+/* For the backends' mark_corrupt and set_checksum: the table of an object kind ("dataset",
+ * "trainee", "report") and its checksum column (NULL for a report, which has two), or NULL for an
+ * unknown kind. The SQL is assembled from these fixed names only. */
+const char *co_store_object_table(const char *kind, const char **sum_col);
 
 #endif
