@@ -107,6 +107,24 @@ static inline bool bworse(const bcand *a, const bcand *b) {
   return a->d > b->d || (a->d == b->d && a->i > b->i);
 }
 
+/* Puts c at the root of the max-heap h[0..n) and sifts it down to its place. */
+static void bsift_down(bcand *h, size_t n, bcand c) {
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    const bcand *mv = &c;
+    if (l < n && bworse(&h[l], mv))
+      m = l, mv = &h[l];
+    if (r < n && bworse(&h[r], mv))
+      m = r;
+    if (m == i)
+      break;
+    h[i] = h[m];
+    i = m;
+  }
+  h[i] = c;
+}
+
 /* The k nearest rows by sum D (ties by case index, as co_knn breaks them without a generator),
  * skipping case exclude and rows whose req value is missing; into nb nearest first. A bounded
  * max-heap in h: once it is full, most rows fail the one comparison with its top. The scan starts
@@ -123,31 +141,17 @@ static size_t brute_select(const co_index *ix, const float *D, const float *req,
     if (!(v <= thr) || req[j] != req[j] || ix->ids[j] == exclude)
       continue;
     bcand c = {v, ix->ids[j]};
-    size_t i;
     if (hn < k) { /* sift up */
-      i = hn++;
+      size_t i = hn++;
       while (i && bworse(&c, &h[(i - 1) / 2])) {
         h[i] = h[(i - 1) / 2];
         i = (i - 1) / 2;
       }
-    } else { /* replace the worst, sift down */
-      if (!bworse(&h[0], &c))
-        continue;
-      i = 0;
-      for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bcand *mv = &c;
-        if (l < hn && bworse(&h[l], mv))
-          m = l, mv = &h[l];
-        if (r < hn && bworse(&h[r], mv))
-          m = r;
-        if (m == i)
-          break;
-        h[i] = h[m];
-        i = m;
-      }
-    }
-    h[i] = c;
+      h[i] = c;
+    } else if (bworse(&h[0], &c)) /* replace the worst */
+      bsift_down(h, hn, c);
+    else
+      continue;
     if (hn == k)
       thr = h[0].d;
   }
@@ -157,21 +161,7 @@ static size_t brute_select(const co_index *ix, const float *D, const float *req,
     double d = h[0].d;
     nb[a].d = p == 1.0 ? d : p == 2.0 ? sqrt(d) : pow(d, invp);
     nb[a].i = h[0].i;
-    bcand last = h[a];
-    size_t i = 0;
-    for (;;) { /* sift last down from the root over h[0..a) */
-      size_t l = 2 * i + 1, r = l + 1, m = i;
-      const bcand *mv = &last;
-      if (l < a && bworse(&h[l], mv))
-        m = l, mv = &h[l];
-      if (r < a && bworse(&h[r], mv))
-        m = r;
-      if (m == i)
-        break;
-      h[i] = h[m];
-      i = m;
-    }
-    h[i] = last;
+    bsift_down(h, a, h[a]); /* the last one down from the root over h[0..a) */
   }
   return hn;
 }
