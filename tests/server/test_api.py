@@ -16,7 +16,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer, settle  # noqa: E402
+from harness import CohortServer, settle, ServerTestCase  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
@@ -52,11 +52,12 @@ def parse_metrics(text):
     return out
 
 
-class ApiTest(unittest.TestCase):
+class ApiTest(ServerTestCase):
+    SERVER_ARGS = ("--max_body_mb", "1", "--max_upload_mb", "2")
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = CohortServer(BIN, extra_args=["--max_body_mb", "1", "--max_upload_mb", "2"]).start()
-        cls.tok = cls.srv.token()
+        super().setUpClass()
         st, ds, _ = cls.srv.request("POST", "/v1/datasets?name=penguins", read(PENGUINS), token=cls.tok)
         assert st == 201, ds
         cls.ds = ds
@@ -65,17 +66,6 @@ class ApiTest(unittest.TestCase):
         job = cls.srv.wait_job(body["job"]["id"], cls.tok)
         assert job["state"] == "succeeded", job
         cls.tr = body["trainee"]["id"]
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup()
-        # A clean shutdown exits 0 (and under ASan, with no leak reports).
-        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
-
-    def req(self, method, path, body=None, **kw):
-        kw.setdefault("token", self.tok)
-        return self.srv.request(method, path, body, **kw)
 
     def assertError(self, resp, status, code=None, field=None):
         st, body, _ = resp

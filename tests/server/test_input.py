@@ -15,7 +15,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, ServerTestCase  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
@@ -41,11 +41,10 @@ def raw_get(url, path):
     return int(head.split(b" ")[1]), body
 
 
-class InputTest(unittest.TestCase):
+class InputTest(ServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = CohortServer(BIN).start()
-        cls.tok = cls.srv.token()
+        super().setUpClass()
         st, ds, _ = cls.srv.request("POST", "/v1/datasets?name=penguins", read(PENGUINS), token=cls.tok)
         assert st == 201, ds
         cls.ds = ds
@@ -55,16 +54,6 @@ class InputTest(unittest.TestCase):
         job = cls.srv.wait_job(body["job"]["id"], cls.tok)
         assert job["state"] == "succeeded", job
         cls.tr = body["trainee"]["id"]
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup()
-        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
-
-    def req(self, method, path, body=None, **kw):
-        kw.setdefault("token", self.tok)
-        return self.srv.request(method, path, body, **kw)
 
     def assertError(self, resp, status, code=None, field=None, contains=None):
         st, body, _ = resp

@@ -22,7 +22,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, ServerTestCase  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
@@ -85,23 +85,12 @@ class Objects:
 
 @unittest.skipIf(os.environ.get("COHORT_TEST_ROLES"), "counts one process's /metrics and damages its cached copies "
                  "(runs in server and server_cluster)")
-class CorruptObjectTest(unittest.TestCase):
+class CorruptObjectTest(ServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = CohortServer(BIN).start()
-        cls.tok = cls.srv.token()
+        super().setUpClass()
         cls.objects = Objects(cls.srv)
         cls.csv = read(PENGUINS)
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup()
-        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
-
-    def req(self, method, path, body=None, **kw):
-        kw.setdefault("token", self.tok)
-        return self.srv.request(method, path, body, **kw)
 
     def assertCorrupt(self, resp, what):
         st, body, _ = resp

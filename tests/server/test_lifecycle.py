@@ -12,30 +12,20 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import ServerTestCase  # noqa: E402
 
-BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 PENGUINS = os.path.join(ROOT, "tests", "data", "penguins.csv")
 BIG_SYNTH = {"rows": 1000000}  # seconds of work on penguins: long enough to be caught running
 
 
-class LifecycleTest(unittest.TestCase):
+class LifecycleTest(ServerTestCase):
+    SERVER_ARGS = ("--workers", "1")  # one job thread: a second job waits in the queue while the first runs
+
     @classmethod
     def setUpClass(cls):
-        # One job thread: a second job waits in the queue while the first runs.
-        cls.srv = CohortServer(BIN, extra_args=["--workers", "1"]).start()
-        cls.tok = cls.srv.token()
+        super().setUpClass()
         with open(PENGUINS, "rb") as f:
             cls.csv = f.read()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup()
-        assert rc == 0, "server exited with %s:\n%s" % (rc, "\n".join(cls.srv.log_lines[-30:]))
-
-    def req(self, method, path, body=None):
-        return self.srv.request(method, path, body, token=self.tok)
 
     def upload(self, name):
         st, ds, _ = self.req("POST", "/v1/datasets?name=" + name, self.csv)

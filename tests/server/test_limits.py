@@ -10,7 +10,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from harness import CohortServer  # noqa: E402
+from harness import CohortServer, ServerTestCase  # noqa: E402
 
 BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build", "cohort"))
 
@@ -40,22 +40,7 @@ def rss_mb(srv):
     return int(re.search(rb"process_resident_memory_bytes (\d+)", body).group(1)) / 2**20
 
 
-class CsvLimitsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = CohortServer(BIN).start()
-        cls.tok = cls.srv.token()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.srv.stop()
-        cls.srv.cleanup()
-        assert rc == 0, "server exited with %s" % rc
-
-    def req(self, method, path, body=None, **kw):
-        kw.setdefault("token", self.tok)
-        return self.srv.request(method, path, body, **kw)
-
+class CsvLimitsTest(ServerTestCase):
     def assertLimit(self, resp, setting, value):
         st, body, _ = resp
         self.assertEqual(st, 413, body)
