@@ -347,19 +347,13 @@ static void test_nats_queue_group(void **state) {
 }
 
 /* waiting: requests queued behind the one being delivered, which a server reads to decide whether to
- * answer on the delivery thread. The first request is held on that thread until three more came. */
+ * answer on the delivery thread. The first request is held on that thread until three more queue
+ * behind it. */
 typedef struct waiter {
   co_bus *bus;
   pthread_mutex_t mu;
-  int n, seen[8], release;
+  int n, seen[8], held_saw;
 } waiter;
-
-static int waiter_get(waiter *w, int *field) {
-  pthread_mutex_lock(&w->mu);
-  int v = *field;
-  pthread_mutex_unlock(&w->mu);
-  return v;
-}
 
 static void waiting_serve(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len) {
   waiter *w = ctx;
@@ -369,8 +363,12 @@ static void waiting_serve(void *ctx, co_bus_req *req, const char *subject, const
   if (i < 8)
     w->seen[i] = queued;
   pthread_mutex_unlock(&w->mu);
-  for (int t = 0; i == 0 && !waiter_get(w, &w->release) && t < 400; t++)
+  for (int t = 0; i == 0 && queued < 3 && t < 800; t++) {
     sleep_ms(5);
+    queued = w->bus->ops->waiting(w->bus, req);
+  }
+  if (i == 0)
+    w->held_saw = queued;
   OK(w->bus->ops->respond(w->bus, req, data, len));
 }
 
@@ -383,7 +381,7 @@ static void *ask(void *arg) {
   asker *a = arg;
   char *reply = NULL;
   size_t n;
-  OK(a->bus->ops->request(a->bus, "svc.wait", a->body, strlen(a->body), 4000, &reply, &n));
+  OK(a->bus->ops->request(a->bus, "svc.wait", a->body, strlen(a->body), 8000, &reply, &n));
   assert_int_equal(n, strlen(a->body));
   co_free(reply);
   return NULL;
@@ -398,19 +396,22 @@ static void test_nats_waiting(void **state) {
   pthread_t th[4];
   asker a[4] = {{r, "0"}, {r, "1"}, {r, "2"}, {r, "3"}};
   assert_int_equal(pthread_create(&th[0], NULL, ask, &a[0]), 0);
-  for (int t = 0; waiter_get(&w, &w.n) == 0 && t < 400; t++)
+  for (int t = 0; t < 800; t++) {
+    pthread_mutex_lock(&w.mu);
+    int started = w.n;
+    pthread_mutex_unlock(&w.mu);
+    if (started)
+      break;
     sleep_ms(5);
+  }
   for (int i = 1; i < 4; i++)
     assert_int_equal(pthread_create(&th[i], NULL, ask, &a[i]), 0);
-  sleep_ms(200); /* the three reach the server and queue behind the held one */
-  pthread_mutex_lock(&w.mu);
-  w.release = 1;
-  pthread_mutex_unlock(&w.mu);
   for (int i = 0; i < 4; i++)
     pthread_join(th[i], NULL);
   assert_int_equal(w.n, 4);
-  assert_int_equal(w.seen[0], 0); /* alone */
-  assert_int_equal(w.seen[1], 2); /* the next one had two behind it, then one, then none */
+  assert_int_equal(w.seen[0], 0);  /* alone when it came */
+  assert_int_equal(w.held_saw, 3); /* then three behind it */
+  assert_int_equal(w.seen[1], 2);  /* and each next one had one fewer */
   assert_int_equal(w.seen[2], 1);
   assert_int_equal(w.seen[3], 0);
   s->ops->unsubscribe(s, sub);
