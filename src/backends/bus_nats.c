@@ -59,8 +59,8 @@ struct co_bus_work {
 };
 
 #define CO_NATS_SPENT 64
-#define CO_NATS_SPENT_BYTES 4096 /* larger messages are destroyed at once: 64 of them hold at most 256 KiB   \
-                                  */
+/* Larger messages are destroyed at once, so the 64 kept hold at most 256 KiB. */
+#define CO_NATS_SPENT_BYTES 4096
 
 typedef struct nats_bus {
   co_bus base;
