@@ -47,8 +47,9 @@ struct co_bus_sub {
 };
 
 struct co_bus_req {
-  natsMsg *m;  /* the request: its subject and reply subject */
-  char *owned; /* its body when it came from Redis */
+  natsMsg *m;           /* the request: its subject and reply subject */
+  natsSubscription *ns; /* the subscription that delivered it (valid during the callback) */
+  char *owned;          /* its body when it came from Redis */
 };
 
 struct co_bus_work {
@@ -56,6 +57,10 @@ struct co_bus_work {
   int delivery;
   char item[];
 };
+
+#define CO_NATS_SPENT 64
+#define CO_NATS_SPENT_BYTES 4096 /* larger messages are destroyed at once: 64 of them hold at most 256 KiB   \
+                                  */
 
 typedef struct nats_bus {
   co_bus base;
@@ -73,7 +78,33 @@ typedef struct nats_bus {
   natsSubscription *work_sub;
   pthread_mutex_t work_lock; /* libnats allows one fetch at a time per subscription */
   char stream[64], consumer[64], work_subject[128];
+  /* Small request/reply messages to destroy, in batches: libnats hands every destroyed message to
+   * its garbage-collector thread and wakes it, a thread wake-up per message on the call path. */
+  pthread_mutex_t spent_lock;
+  natsMsg *spent[CO_NATS_SPENT];
+  int nspent;
 } nats_bus;
+
+static void release_msg(nats_bus *b, natsMsg *m) {
+  natsMsg *batch[CO_NATS_SPENT];
+  int n = 0;
+  if (!m)
+    return;
+  if (natsMsg_GetDataLength(m) > CO_NATS_SPENT_BYTES) {
+    natsMsg_Destroy(m);
+    return;
+  }
+  pthread_mutex_lock(&b->spent_lock);
+  b->spent[b->nspent++] = m;
+  if (b->nspent == CO_NATS_SPENT) {
+    memcpy(batch, b->spent, sizeof batch);
+    n = b->nspent;
+    b->nspent = 0;
+  }
+  pthread_mutex_unlock(&b->spent_lock);
+  for (int i = 0; i < n; i++)
+    natsMsg_Destroy(batch[i]);
+}
 
 /* The subscription whose callback runs on this thread, so that unsubscribing from inside it does
  * not wait for itself. */
@@ -260,6 +291,7 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *m, voi
     return;
   }
   r->m = m;
+  r->ns = ns;
   if (read_body(b, m, 1, &data, &len, &r->owned) != COHORT_OK) {
     reply_error(b, reply, cohort_errmsg());
     natsMsg_Destroy(m);
@@ -389,7 +421,7 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
       (st = make_msg(b, "request", subject, subject, data, len, &m, key)) != COHORT_OK)
     return st;
   natsStatus s = natsConnection_RequestMsg(&rm, b->nc, m, timeout_ms > 0 ? timeout_ms : 1);
-  natsMsg_Destroy(m);
+  release_msg(b, m);
   if (s != NATS_OK) {
     if (key[0]) /* nobody took it */
       co_offload_del(b->redis, key);
@@ -417,7 +449,7 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
   *reply = owned;
   *reply_len = n;
 out:
-  natsMsg_Destroy(rm);
+  release_msg(b, rm);
   return st;
 }
 
@@ -437,11 +469,17 @@ static cohort_status nb_respond(co_bus *base, co_bus_req *req, const char *data,
       st = failed(b, s, "respond to", subject);
     }
   }
-  natsMsg_Destroy(m);
-  natsMsg_Destroy(req->m);
+  release_msg(b, m);
+  release_msg(b, req->m);
   co_free(req->owned);
   co_free(req);
   return st;
+}
+
+static int nb_waiting(co_bus *base, co_bus_req *req) {
+  (void)base;
+  int msgs = 0, bytes = 0;
+  return natsSubscription_GetPending(req->ns, &msgs, &bytes) == NATS_OK ? msgs : 0;
 }
 
 /* ---------------------------------------------------------------- work queue */
@@ -612,6 +650,9 @@ static void nb_close(co_bus *base) {
   natsSubscription_Destroy(b->work_sub);
   jsCtx_Destroy(b->js);
   natsConnection_Destroy(b->nc);
+  for (int i = 0; i < b->nspent; i++)
+    natsMsg_Destroy(b->spent[i]);
+  pthread_mutex_destroy(&b->spent_lock);
   co_offload_close(b->redis);
   pthread_mutex_destroy(&b->work_lock);
   pthread_cond_destroy(&b->cond);
@@ -638,6 +679,7 @@ static const co_bus_ops nats_ops = {
     .request = nb_request,
     .serve = nb_serve,
     .respond = nb_respond,
+    .waiting = nb_waiting,
     .work_publish = nb_work_publish,
     .work_pull = nb_work_pull,
     .work_item = nb_work_item,
@@ -659,6 +701,7 @@ static const co_bus_ops nats_ops_no_work = {
     .request = nb_request,
     .serve = nb_serve,
     .respond = nb_respond,
+    .waiting = nb_waiting,
     .ping = nb_ping,
 };
 
@@ -775,6 +818,7 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
   pthread_mutex_init(&b->lock, NULL);
   pthread_cond_init(&b->cond, NULL);
   pthread_mutex_init(&b->work_lock, NULL);
+  pthread_mutex_init(&b->spent_lock, NULL);
   b->timeout_ms = cfg->bus_timeout_ms > 0 ? cfg->bus_timeout_ms : 5000;
   if (co_strlcpy(b->url, url, sizeof b->url) < 0) {
     st = co_error(COHORT_EINVAL, "bus: URL longer than %zu characters", sizeof b->url - 1);
