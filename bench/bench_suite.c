@@ -30,9 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* file: in DATASETS_DIR; "@wide" is generated (suite_wide_table), "@NAME" is read from
+ * OUT_DIR/data/NAME.csv, which bench/suite_tables.py converts from scikit-learn's shipped tables. */
 typedef struct table_spec {
   const char *name, *file, *test_file, *target;
 } table_spec;
+
+/* The wide table's rows: 8,000 train the prediction and 5,000 the synthesis (issue 11's bar: a
+ * 5,000 x 37 numeric table analyzed and synthesized in 10 s on 2 cores). */
+#define WIDE_ROWS 10000
 
 static const table_spec tables[] = {
     {"adult", "adult_train.csv", "adult_test.csv", "income"},
@@ -46,6 +52,9 @@ static const table_spec tables[] = {
     {"boston", "boston_housing.csv", NULL, "cmedv"},
     {"breast_cancer", "breast_cancer.csv", NULL, "target"},
     {"digits", "digits.csv", NULL, "target"},
+    {"wine", "@wine", NULL, "class"},
+    {"diabetes", "@diabetes", NULL, "progression"},
+    {"wide", "@wide", NULL, "class"},
 };
 
 static void write_text(const char *path, const char *text) {
@@ -158,10 +167,35 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   cohort_schema_free(schema);
 }
 
+/* The table d names, read or generated (see table_spec); NULL when a converted table is missing. */
+static cohort_table *load_table(const table_spec *d, const char *data_dir, const char *out_dir) {
+  cohort_table *all = NULL;
+  char name[256], *p;
+  if (d->file[0] != '@') {
+    p = bench_path(data_dir, d->file);
+    all = bench_read_csv(p);
+  } else if (strcmp(d->file, "@wide") == 0) {
+    bench_check(suite_wide_table(WIDE_ROWS, 1, &all), "wide table");
+    bench_mkdir(p = bench_path(out_dir, "data"));
+    free(p);
+    bench_check(cohort_table_write_csv(all, p = bench_path(out_dir, "data/wide.csv")), "write wide table");
+  } else {
+    snprintf(name, sizeof name, "data/%s.csv", d->file + 1);
+    p = bench_path(out_dir, name);
+    if (bench_file_size(p))
+      all = bench_read_csv(p);
+    else
+      fprintf(stderr, "bench_suite: %s missing (bench/suite_tables.py writes it), %s skipped\n", p, d->name);
+  }
+  free(p);
+  return all;
+}
+
 static void run_table(const table_spec *d, const char *data_dir, const char *out_dir, const opts *o,
                       FILE *json, int first) {
-  char *path = bench_path(data_dir, d->file);
-  cohort_table *all = bench_read_csv(path);
+  cohort_table *all = load_table(d, data_dir, out_dir);
+  if (!all)
+    return;
   long tc = cohort_table_find(all, d->target);
   if (tc < 0) {
     fprintf(stderr, "bench_suite: %s has no column %s\n", d->file, d->target);
@@ -238,7 +272,6 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
   cohort_table_free(all);
   cohort_table_free(train);
   cohort_table_free(test);
-  free(path);
 }
 
 int main(int argc, char **argv) {
@@ -283,8 +316,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
     if (only && strcmp(only, tables[i].name) != 0)
       continue;
+    long before = ftell(json);
     run_table(&tables[i], data_dir, out_dir, &o, json, first);
-    first = 0;
+    first = first && ftell(json) == before;
   }
   fprintf(json, "}\n");
   fclose(json);

@@ -10,7 +10,8 @@
 #   3. bench_knn            engine k=10 search q/s + geometry dumps    -> knn/knn_cohort.json
 #   4. peers_knn.py         FAISS / sklearn on the dumps, correctness  -> knn/knn_peers.json
 #   5. bench_synth          adult analyze + synthesize + evaluate, RSS -> synth.json, synth_load.json
-#   6. bench_suite          engine on every shared table: predict + synthesize -> suite/cohort_suite.json
+#   6. bench_suite          engine on every shared table, scikit-learn's wine and diabetes and a
+#                           generated wide table: predict + synthesize  -> suite/cohort_suite.json
 #   7. suite_sklearn        baseline, tuned k-NN, gradient boosting, TSTR      -> suite/sklearn_suite.json
 # Outputs go to $COHORT_BENCH_OUT (default <build>/bench-out); the tables to bench/RESULTS.md (1-5)
 # and bench/SUITE.md (6-7).
@@ -137,6 +138,10 @@ run_synth() {
 
 run_suite() {
   need bench_suite || return 1
+  # wine and diabetes from Debian's python3-sklearn, converted into the bench's work folder (the
+  # datasets folder may be read-only); the wide table bench_suite generates itself.
+  "$PY" "$HERE/suite_tables.py" "$OUT/suite/data" 2>"$OUT/logs/suite_tables.log" ||
+    note "suite_tables.py failed (see $OUT/logs/suite_tables.log): wine and diabetes skipped"
   "$BB/bench_suite" "$DATA" "$OUT/suite" --threads "$THREADS" >/dev/null 2>"$OUT/logs/suite.log"
 }
 run_suite_sklearn() {

@@ -2,6 +2,7 @@
 #include "suite_split.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,4 +86,88 @@ double suite_score(const cohort_table *test, size_t tc, const cohort_reaction *r
   if (!m)
     return NAN;
   return r2 ? 1.0 - sse / (syy - (double)m * mean * mean) : hit / (double)m;
+}
+
+/* splitmix64: the generator's own stream, so the table is the same on every platform. */
+static uint64_t wide_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static double wide_uniform(uint64_t *s) {
+  return (double)(wide_next(s) >> 11) * 0x1.0p-53;
+}
+
+static double wide_normal(uint64_t *s) {
+  double u = wide_uniform(s), v = wide_uniform(s);
+  return sqrt(-2.0 * log(u > 0 ? u : 0x1.0p-53)) * cos(6.283185307179586 * v);
+}
+
+#define WIDE_CLASSES 6
+#define WIDE_BANDS 4
+#define WIDE_PIXELS 9
+
+cohort_status suite_wide_table(size_t rows, uint64_t seed, cohort_table **out) {
+  /* Landsat's classes (red soil, cotton, grey soil, damp grey soil, soil with vegetation stubble,
+   * very damp grey soil), their shares, mean of each band, and how far each band moves with the
+   * brightness and the vegetation factors and on its own. */
+  static const int label[WIDE_CLASSES] = {1, 2, 3, 4, 5, 7};
+  static const double share[WIDE_CLASSES] = {0.238, 0.109, 0.211, 0.097, 0.110, 0.235};
+  static const double mean[WIDE_CLASSES][WIDE_BANDS] = {{63, 96, 108, 86},  {48, 39, 114, 118},
+                                                        {87, 106, 111, 87}, {77, 90, 94, 74},
+                                                        {60, 63, 83, 68},   {69, 77, 82, 64}};
+  static const double bright[WIDE_BANDS] = {6, 9, 7, 5}, veg[WIDE_BANDS] = {-2, -4, 6, 8},
+                      own[WIDE_BANDS] = {2.5, 3, 3, 3};
+  char names[WIDE_PIXELS * WIDE_BANDS + 1][8];
+  const char *cols[WIDE_PIXELS * WIDE_BANDS + 1];
+  char cells[WIDE_PIXELS * WIDE_BANDS + 1][8];
+  const char *row[WIDE_PIXELS * WIDE_BANDS + 1];
+  size_t nc = WIDE_PIXELS * WIDE_BANDS + 1;
+  for (size_t p = 0; p < WIDE_PIXELS; p++)
+    for (size_t b = 0; b < WIDE_BANDS; b++)
+      snprintf(names[p * WIDE_BANDS + b], sizeof names[0], "p%zu_b%zu", p + 1, b + 1);
+  snprintf(names[nc - 1], sizeof names[0], "class");
+  for (size_t c = 0; c < nc; c++) {
+    cols[c] = names[c];
+    row[c] = cells[c];
+  }
+  cohort_status st = cohort_table_create(out, nc, cols);
+  uint64_t s = seed * 0x2545f4914f6cdd1dull + 1;
+  for (size_t r = 0; r < rows && st == COHORT_OK; r++) {
+    size_t cls[2];
+    double spec[2][WIDE_BANDS];
+    for (int side = 0; side < 2; side++) {
+      double u = wide_uniform(&s), acc = 0;
+      size_t c = 0;
+      while (c + 1 < WIDE_CLASSES && u >= (acc += share[c]))
+        c++;
+      cls[side] = c;
+      double zb = wide_normal(&s), zv = wide_normal(&s);
+      for (size_t b = 0; b < WIDE_BANDS; b++)
+        spec[side][b] = mean[c][b] + bright[b] * zb + veg[b] * zv + own[b] * wide_normal(&s);
+    }
+    /* A border: the pixels on one side of a line through the neighbourhood see the second class. */
+    int border = wide_uniform(&s) < 0.3;
+    double ang = 6.283185307179586 * wide_uniform(&s), off = wide_uniform(&s) - 0.5;
+    double gx = wide_normal(&s), gy = wide_normal(&s);
+    for (size_t p = 0; p < WIDE_PIXELS; p++) {
+      double x = (double)(p % 3) - 1, y = (double)(p / 3) - 1;
+      int side = border && x * cos(ang) + y * sin(ang) > off + 0.5;
+      for (size_t b = 0; b < WIDE_BANDS; b++) {
+        double v = spec[side][b] + (gx * x + gy * y) * 0.4 * bright[b] + 2.0 * wide_normal(&s);
+        v = round(v < 0 ? 0 : v > 255 ? 255 : v);
+        snprintf(cells[p * WIDE_BANDS + b], sizeof cells[0], "%d", (int)v);
+      }
+    }
+    /* The label is the centre pixel's class, as in Landsat's table (the line never crosses it). */
+    snprintf(cells[nc - 1], sizeof cells[0], "%d", label[cls[0]]);
+    st = cohort_table_append(*out, row);
+  }
+  if (st != COHORT_OK) {
+    cohort_table_free(*out);
+    *out = NULL;
+  }
+  return st;
 }

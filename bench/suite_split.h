@@ -7,6 +7,7 @@
 #include "cohort/cohort.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The rows of all that have a target (column tc). mod 0: all of them into a new *train; else a new
  * *train and *test, row i (counted over those rows) to *test when i % mod == mod - 1. On failure
@@ -18,5 +19,14 @@ cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort
  * first target of r; a row without a prediction is a miss, or scores as the test mean. NAN when no
  * row could be scored. */
 double suite_score(const cohort_table *test, size_t tc, const cohort_reaction *r, int r2);
+
+/* The suite's wide numeric table, generated (no public table of that shape installs here): rows x
+ * 37, laid out as the UCI Statlog Landsat table is (a 3 x 3 pixel neighbourhood in 4 spectral bands,
+ * p1_b1 .. p9_b4, integers 0..255, and "class": 1, 2, 3, 4, 5 or 7, with that table's class shares).
+ * Each row's bands come from its class's mean, moved along two shared factors (brightness, vegetation),
+ * the nine pixels from that spectrum plus a spatial gradient and sensor noise; 30% of the
+ * neighbourhoods straddle a border with a second class. So the 36 features are strongly correlated
+ * in groups, as an image's are, not 36 independent ones. Deterministic for (rows, seed). */
+cohort_status suite_wide_table(size_t rows, uint64_t seed, cohort_table **out);
 
 #endif
