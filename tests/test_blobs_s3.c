@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "blobs_s3.h"
+#include "budget.h"
 #include "co_base.h"
+#include "integrity.h"
 #include "sigv4.h"
 #include "util.h"
 
@@ -466,6 +468,24 @@ static void test_read_at_and_cached_path(void **state) {
   assert_int_equal(got, 0);
   assert_int_equal(b->ops->read_at(b, "datasets/ds_none.csv", 0, buf, 4, &got), COHORT_ENOTFOUND);
   assert_int_equal(b->ops->cached_path(b, "datasets/ds_ranges.csv", path, sizeof path), COHORT_ENOTFOUND);
+  /* The checking reader streams it from the bucket, its chunk held in the memory budget while open. */
+  co_budget *budget = NULL;
+  co_blob_reader *r = NULL, *r2 = NULL;
+  OK(co_budget_create(6 << 20, &budget));
+  OK(co_blob_reader_open(b, "datasets/ds_ranges.csv", "", 10, budget, &r));
+  assert_int_equal(co_budget_reserved(budget), CO_BLOB_CHUNK);
+  assert_int_equal(co_blob_reader_open(b, "datasets/ds_ranges.csv", "", 10, budget, &r2), COHORT_EUNAVAIL);
+  assert_null(r2);
+  assert_int_equal(co_blob_reader_read(r, 0, buf, 8), 8);
+  assert_int_equal(co_blob_reader_read(r, 8, buf, 8), 2);
+  assert_int_equal(co_blob_reader_read(r, 10, buf, 8), 0);
+  co_blob_reader_close(r);
+  assert_int_equal(co_budget_reserved(budget), 0);
+  co_budget_free(budget);
+  OK(co_budget_create(2 << 20, &budget)); /* smaller than a chunk: it never fits */
+  assert_int_equal(co_blob_reader_open(b, "datasets/ds_ranges.csv", "", 10, budget, &r), COHORT_ELIMIT);
+  assert_non_null(strstr(cohort_errmsg(), "memory_budget_mb"));
+  co_budget_free(budget);
   OK(b->ops->local_path(b, "datasets/ds_ranges.csv", path, sizeof path)); /* downloads it */
   OK(b->ops->cached_path(b, "datasets/ds_ranges.csv", path, sizeof path));
   OK(a->ops->remove(a, "datasets/ds_ranges.csv"));

@@ -44,7 +44,14 @@ static void test_reserve_release_and_limits(void **state) {
   assert_int_equal(co_budget_reserve(b, 101 * MB, "job j (train)"), COHORT_ELIMIT);
   assert_non_null(strstr(cohort_errmsg(), "memory_budget_mb = 100"));
   assert_int_equal(co_budget_refusals(b), 2);
+  /* A waiting job's retries are not counted again, and one fits once there is room. */
+  assert_int_equal(co_budget_retry(b, 50 * MB, "job j (train)"), COHORT_EUNAVAIL);
+  assert_int_equal(co_budget_refusals(b), 2);
   co_budget_release(b, 60 * MB);
+  OK(co_budget_retry(b, 50 * MB, "job j (train)"));
+  OK(co_budget_reserve(b, 10 * MB, "parsing a file"));
+  co_budget_release(b, 50 * MB);
+  co_budget_release(b, 10 * MB);
   OK(co_budget_reserve(b, 100 * MB, "all of it"));
   co_budget_release(b, 100 * MB);
   OK(co_budget_reserve(b, 0, "nothing")); /* small work reserves nothing */

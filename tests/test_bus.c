@@ -346,6 +346,80 @@ static void test_nats_queue_group(void **state) {
   r->ops->close(r);
 }
 
+/* waiting: requests queued behind the one being delivered, which a server reads to decide whether to
+ * answer on the delivery thread. The first request is held on that thread until three more queue
+ * behind it. */
+typedef struct waiter {
+  co_bus *bus;
+  pthread_mutex_t mu;
+  int n, seen[8], held_saw;
+} waiter;
+
+static void waiting_serve(void *ctx, co_bus_req *req, const char *subject, const char *data, size_t len) {
+  waiter *w = ctx;
+  int queued = w->bus->ops->waiting(w->bus, req);
+  pthread_mutex_lock(&w->mu);
+  int i = w->n++;
+  if (i < 8)
+    w->seen[i] = queued;
+  pthread_mutex_unlock(&w->mu);
+  for (int t = 0; i == 0 && queued < 3 && t < 800; t++) {
+    sleep_ms(5);
+    queued = w->bus->ops->waiting(w->bus, req);
+  }
+  if (i == 0)
+    w->held_saw = queued;
+  OK(w->bus->ops->respond(w->bus, req, data, len));
+}
+
+typedef struct asker {
+  co_bus *bus;
+  const char *body;
+} asker;
+
+static void *ask(void *arg) {
+  asker *a = arg;
+  char *reply = NULL;
+  size_t n;
+  OK(a->bus->ops->request(a->bus, "svc.wait", a->body, strlen(a->body), 8000, &reply, &n));
+  assert_int_equal(n, strlen(a->body));
+  co_free(reply);
+  return NULL;
+}
+
+static void test_nats_waiting(void **state) {
+  co_bus *s = open_nats("", 0, 30), *r = open_nats("", 0, 30);
+  waiter w = {.bus = s, .mu = PTHREAD_MUTEX_INITIALIZER};
+  co_bus_sub *sub;
+  OK(s->ops->serve(s, "svc.wait", "g", waiting_serve, &w, &sub));
+  sleep_ms(50);
+  pthread_t th[4];
+  asker a[4] = {{r, "0"}, {r, "1"}, {r, "2"}, {r, "3"}};
+  assert_int_equal(pthread_create(&th[0], NULL, ask, &a[0]), 0);
+  for (int t = 0; t < 800; t++) {
+    pthread_mutex_lock(&w.mu);
+    int started = w.n;
+    pthread_mutex_unlock(&w.mu);
+    if (started)
+      break;
+    sleep_ms(5);
+  }
+  for (int i = 1; i < 4; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, ask, &a[i]), 0);
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  assert_int_equal(w.n, 4);
+  assert_int_equal(w.seen[0], 0);  /* alone when it came */
+  assert_int_equal(w.held_saw, 3); /* then three behind it */
+  assert_int_equal(w.seen[1], 2);  /* and each next one had one fewer */
+  assert_int_equal(w.seen[2], 1);
+  assert_int_equal(w.seen[3], 0);
+  s->ops->unsubscribe(s, sub);
+  s->ops->close(s);
+  r->ops->close(r);
+  (void)state;
+}
+
 static void test_nats_no_responders_and_timeout(void **state) {
   co_bus *s = open_nats("", 0, 30), *r = open_nats("", 0, 30);
   char *reply = NULL;
@@ -745,6 +819,7 @@ int main(void) {
       cmocka_unit_test(test_local_request_reply),
       cmocka_unit_test_teardown(test_nats_pubsub, servers_up),
       cmocka_unit_test_teardown(test_nats_queue_group, servers_up),
+      cmocka_unit_test_teardown(test_nats_waiting, servers_up),
       cmocka_unit_test_teardown(test_nats_no_responders_and_timeout, servers_up),
       cmocka_unit_test_teardown(test_nats_large_bodies, servers_up),
       cmocka_unit_test_teardown(test_work_dedup_two_consumers, servers_up),

@@ -367,6 +367,67 @@ static void test_row_window(void **state) {
   (void)state;
 }
 
+/* cohort_table_read_csv_stream: a source that hands out a few bytes at a time (pieces of 1 to 13
+ * bytes, so records and quotes straddle every kind of boundary), and fails when told to. */
+typedef struct piece_source {
+  const char *text;
+  size_t len, pos, calls, fail_at;
+  int own_message;
+} piece_source;
+
+static cohort_status piece_read(void *ctx, char *buf, size_t cap, size_t *got) {
+  piece_source *src = ctx;
+  src->calls++;
+  if (src->fail_at && src->pos >= src->fail_at)
+    return src->own_message ? co_error(COHORT_EUNAVAIL, "object store: connection reset") : COHORT_EIO;
+  size_t n = 1 + src->calls % 13;
+  n = n < cap ? n : cap;
+  n = n < src->len - src->pos ? n : src->len - src->pos;
+  memcpy(buf, src->text + src->pos, n);
+  src->pos += n;
+  *got = n;
+  return COHORT_OK;
+}
+
+static void test_stream(void **state) {
+  const char *text = "\xEF\xBB\xBF"
+                     "a,b,c\r\n1,\"x,\ny\",3\n,\"\"\"q\"\"\",\n4,5,6\n";
+  piece_source src = {text, strlen(text), 0, 0, 0, 0};
+  cohort_table *t = NULL, *want = parse(text);
+  assert_int_equal(cohort_table_read_csv_stream(&t, piece_read, &src, NULL), COHORT_OK);
+  assert_same_tables(t, want);
+  assert_string_equal(cohort_table_colname(t, 0), "a"); /* the BOM was in the first piece only */
+  cohort_table_free(t);
+  cohort_table_free(want);
+
+  /* A window stops reading once it is full: 2 rows of a long input take a few pieces. */
+  char *big = malloc(200000);
+  assert_non_null(big);
+  size_t len = (size_t)snprintf(big, 200000, "n,v\n");
+  for (int i = 0; len < 190000; i++)
+    len += (size_t)snprintf(big + len, 200000 - len, "%d,%d\n", i, i * 7);
+  piece_source lon = {big, len, 0, 0, 0, 0};
+  cohort_csv_options win = {.size = sizeof win, .skip_rows = 3, .read_rows = 2};
+  assert_int_equal(cohort_table_read_csv_stream(&t, piece_read, &lon, &win), COHORT_OK);
+  assert_int_equal(cohort_table_rows(t), 2);
+  assert_string_equal(cohort_table_cell(t, 1, 1), "28");
+  assert_true(lon.pos < 100);
+  cohort_table_free(t);
+
+  /* The source's failure ends the parse with its status, and its message when it set one. */
+  piece_source bad = {big, len, 0, 0, 5000, 1};
+  t = NULL;
+  assert_int_equal(cohort_table_read_csv_stream(&t, piece_read, &bad, NULL), COHORT_EUNAVAIL);
+  assert_null(t);
+  assert_string_equal(cohort_errmsg(), "object store: connection reset");
+  bad = (piece_source){big, len, 0, 0, 5000, 0};
+  assert_int_equal(cohort_table_read_csv_stream(&t, piece_read, &bad, NULL), COHORT_EIO);
+  assert_string_equal(cohort_errmsg(), "the CSV reader failed");
+  assert_int_equal(cohort_table_read_csv_stream(&t, NULL, &bad, NULL), COHORT_EINVAL);
+  free(big);
+  (void)state;
+}
+
 static void test_default_field_limit(void **state) {
   size_t n = 1024 * 1024 + 10;
   char *text = malloc(n + 16);
@@ -767,6 +828,7 @@ int main(void) {
       cmocka_unit_test(test_fuzz_entry),
       cmocka_unit_test(test_shape_limits),
       cmocka_unit_test(test_row_window),
+      cmocka_unit_test(test_stream),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -124,6 +124,13 @@ COHORT_API cohort_status cohort_table_read_csv(cohort_table **out, const char *p
                                                const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t len,
                                                 const cohort_csv_options *opt);
+/* Reads CSV from any source (an object store, a socket): read fills buf with up to cap bytes and
+ * sets *got (0 at the end). A status other than COHORT_OK from read ends the parse with that status
+ * (cohort_errmsg() keeps the message of a failed cohort call made by read). Reading stops as soon
+ * as opt's read_rows window is full, so a preview reads only what it keeps. */
+typedef cohort_status (*cohort_read_fn)(void *ctx, char *buf, size_t cap, size_t *got);
+COHORT_API cohort_status cohort_table_read_csv_stream(cohort_table **out, cohort_read_fn read, void *ctx,
+                                                      const cohort_csv_options *opt);
 COHORT_API cohort_status cohort_table_write_csv(const cohort_table *t, const char *path);
 /* Writes CSV into a NUL-terminated buffer owned by the caller (cohort_free). */
 COHORT_API cohort_status cohort_table_to_csv(const cohort_table *t, char **out, size_t *len);

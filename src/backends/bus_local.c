@@ -271,6 +271,12 @@ static cohort_status local_ping(co_bus *b) {
   return COHORT_OK; /* in process: up while we are */
 }
 
+static int local_waiting(co_bus *b, co_bus_req *req) {
+  (void)b;
+  (void)req;
+  return 0; /* served on the requester's own thread: nothing queues behind it */
+}
+
 /* No work queue in process: the job threads poll the store. */
 static const co_bus_ops local_ops = {
     .version = CO_BUS_VERSION,
@@ -282,6 +288,7 @@ static const co_bus_ops local_ops = {
     .request = local_request,
     .serve = local_serve,
     .respond = local_respond,
+    .waiting = local_waiting,
     .ping = local_ping,
 };
 

@@ -47,8 +47,9 @@ struct co_bus_sub {
 };
 
 struct co_bus_req {
-  natsMsg *m;  /* the request: its subject and reply subject */
-  char *owned; /* its body when it came from Redis */
+  natsMsg *m;           /* the request: its subject and reply subject */
+  natsSubscription *ns; /* the subscription that delivered it (valid during the callback) */
+  char *owned;          /* its body when it came from Redis */
 };
 
 struct co_bus_work {
@@ -260,6 +261,7 @@ static void on_request(natsConnection *nc, natsSubscription *ns, natsMsg *m, voi
     return;
   }
   r->m = m;
+  r->ns = ns;
   if (read_body(b, m, 1, &data, &len, &r->owned) != COHORT_OK) {
     reply_error(b, reply, cohort_errmsg());
     natsMsg_Destroy(m);
@@ -442,6 +444,12 @@ static cohort_status nb_respond(co_bus *base, co_bus_req *req, const char *data,
   co_free(req->owned);
   co_free(req);
   return st;
+}
+
+static int nb_waiting(co_bus *base, co_bus_req *req) {
+  (void)base;
+  int msgs = 0, bytes = 0;
+  return natsSubscription_GetPending(req->ns, &msgs, &bytes) == NATS_OK ? msgs : 0;
 }
 
 /* ---------------------------------------------------------------- work queue */
@@ -638,6 +646,7 @@ static const co_bus_ops nats_ops = {
     .request = nb_request,
     .serve = nb_serve,
     .respond = nb_respond,
+    .waiting = nb_waiting,
     .work_publish = nb_work_publish,
     .work_pull = nb_work_pull,
     .work_item = nb_work_item,
@@ -659,6 +668,7 @@ static const co_bus_ops nats_ops_no_work = {
     .request = nb_request,
     .serve = nb_serve,
     .respond = nb_respond,
+    .waiting = nb_waiting,
     .ping = nb_ping,
 };
 

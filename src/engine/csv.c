@@ -485,62 +485,77 @@ cohort_status cohort_table_parse_csv(cohort_table **out, const char *buf, size_t
   return st;
 }
 
-cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt) {
-  if (!out || !path)
-    return co_error(COHORT_EINVAL, "cohort_table_read_csv: NULL argument");
+cohort_status cohort_table_read_csv_stream(cohort_table **out, cohort_read_fn read, void *ctx,
+                                           const cohort_csv_options *opt) {
+  if (!out || !read)
+    return co_error(COHORT_EINVAL, "cohort_table_read_csv_stream: NULL argument");
   csv_parser p;
   cohort_status st = csv_init(&p, opt);
   if (st != COHORT_OK)
     return st;
-  char *chunk = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    st = co_error(COHORT_EIO, "%s: %s", path, strerror(errno));
-    goto out;
-  }
-  chunk = co_malloc(CO_CSV_CHUNK);
+  char *chunk = co_malloc(CO_CSV_CHUNK);
   if (!chunk) {
     st = co_nomem();
     goto out;
   }
-  bool first = true;
-  for (;;) {
-    size_t n = fread(chunk, 1, CO_CSV_CHUNK, f);
-    if (n == 0 && ferror(f)) {
-      st = co_error(COHORT_EIO, "%s: read error: %s", path, strerror(errno));
-      goto out;
-    }
-    size_t skip = first ? bom_len(chunk, n) : 0;
-    first = false;
-    if ((st = csv_feed(&p, chunk + skip, n - skip)) != COHORT_OK)
-      goto prefix;
-    if (p.done)
-      break;
-    if (n < CO_CSV_CHUNK) {
-      if (ferror(f)) {
-        st = co_error(COHORT_EIO, "%s: read error: %s", path, strerror(errno));
+  for (bool first = true;; first = false) {
+    size_t n = 0, got;
+    do { /* the first read has at least a byte order mark's 3 bytes, unless the input is shorter */
+      got = 0;
+      co_error_clear();
+      if ((st = read(ctx, chunk + n, CO_CSV_CHUNK - n, &got)) != COHORT_OK) {
+        if (!cohort_errmsg()[0]) /* a reader of the caller's own, which cannot set the message */
+          co_error(st, "the CSV reader failed");
         goto out;
       }
-      if (feof(f))
-        break;
-    }
+      if (got > CO_CSV_CHUNK - n) {
+        st = co_error(COHORT_EINVAL, "cohort_table_read_csv_stream: the reader returned more than asked");
+        goto out;
+      }
+      n += got;
+    } while (first && got && n < 3);
+    if (n == 0)
+      break;
+    size_t skip = first ? bom_len(chunk, n) : 0;
+    if ((st = csv_feed(&p, chunk + skip, n - skip)) != COHORT_OK || p.done)
+      break;
   }
-  if ((st = csv_finish(&p)) != COHORT_OK)
-    goto prefix;
-  *out = p.t;
-  p.t = NULL;
-  goto out;
-prefix:
-  if (st != COHORT_ENOMEM) {
+  if (st == COHORT_OK && (st = csv_finish(&p)) == COHORT_OK) {
+    *out = p.t;
+    p.t = NULL;
+  }
+out:
+  co_free(chunk);
+  csv_release(&p);
+  return st;
+}
+
+typedef struct file_source {
+  FILE *f;
+  const char *path;
+} file_source;
+
+static cohort_status file_read(void *ctx, char *buf, size_t cap, size_t *got) {
+  file_source *src = ctx;
+  *got = fread(buf, 1, cap, src->f);
+  if (*got < cap && ferror(src->f))
+    return co_error(COHORT_EIO, "read error: %s", strerror(errno));
+  return COHORT_OK;
+}
+
+cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt) {
+  if (!out || !path)
+    return co_error(COHORT_EINVAL, "cohort_table_read_csv: NULL argument");
+  file_source src = {fopen(path, "rb"), path};
+  if (!src.f)
+    return co_error(COHORT_EIO, "%s: %s", path, strerror(errno));
+  cohort_status st = cohort_table_read_csv_stream(out, file_read, &src, opt);
+  fclose(src.f);
+  if (st != COHORT_OK && st != COHORT_ENOMEM) { /* name the file, as a parse error names its line */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", cohort_errmsg());
     co_error(st, "%s: %s", path, msg);
   }
-out:
-  if (f)
-    fclose(f);
-  co_free(chunk);
-  csv_release(&p);
   return st;
 }
 

@@ -43,11 +43,11 @@ static long long mb(int64_t bytes) {
   return (long long)((bytes + (1 << 20) - 1) >> 20);
 }
 
-cohort_status co_budget_reserve(co_budget *b, int64_t bytes, const char *what) {
+static cohort_status reserve(co_budget *b, int64_t bytes, const char *what, int count) {
   if (bytes <= 0)
     return COHORT_OK;
   if (bytes > b->total) {
-    atomic_fetch_add(&b->refusals, 1);
+    atomic_fetch_add(&b->refusals, count);
     return co_error(COHORT_ELIMIT,
                     "%s needs about %lld MB of memory, more than the server setting "
                     "memory_budget_mb = %lld allows",
@@ -62,11 +62,19 @@ cohort_status co_budget_reserve(co_budget *b, int64_t bytes, const char *what) {
   pthread_mutex_unlock(&b->mu);
   if (fits)
     return COHORT_OK;
-  atomic_fetch_add(&b->refusals, 1);
+  atomic_fetch_add(&b->refusals, count);
   return co_error(COHORT_EUNAVAIL,
                   "%s needs about %lld MB of memory and the server's budget (memory_budget_mb = %lld) is "
                   "taken: %lld MB by work in progress, %lld MB by trainees in use; retry shortly",
                   what, mb(bytes), mb(b->total), mb(work - bytes), mb(hosted));
+}
+
+cohort_status co_budget_reserve(co_budget *b, int64_t bytes, const char *what) {
+  return reserve(b, bytes, what, 1);
+}
+
+cohort_status co_budget_retry(co_budget *b, int64_t bytes, const char *what) {
+  return reserve(b, bytes, what, 0);
 }
 
 void co_budget_release(co_budget *b, int64_t bytes) {

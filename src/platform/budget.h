@@ -32,6 +32,9 @@ void co_budget_set_host(co_budget *b, co_budget_shrink_fn shrink, void *ctx);
  * budget (it never fits: the message names memory_budget_mb); EUNAVAIL when it does not fit now
  * (other work or trainees in use hold the rest: retry). Each OK is paired with one release. */
 cohort_status co_budget_reserve(co_budget *b, int64_t bytes, const char *what);
+/* The same for work that waits for room and asks again: a refusal is counted once, by its first
+ * co_budget_reserve, not at every retry. */
+cohort_status co_budget_retry(co_budget *b, int64_t bytes, const char *what);
 void co_budget_release(co_budget *b, int64_t bytes);
 
 int64_t co_budget_total(const co_budget *b);

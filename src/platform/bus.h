@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BUS_VERSION 3
+#define CO_BUS_VERSION 4
 
 typedef struct co_bus co_bus;
 typedef struct co_bus_sub co_bus_sub;
@@ -80,6 +80,10 @@ typedef struct co_bus_ops {
   /* Version 3: whether the bus and what it depends on (Redis for large bodies) answer now;
    * EUNAVAIL with the reason when not. For /readyz: bounded by bus_timeout_ms. */
   cohort_status (*ping)(co_bus *b);
+  /* Version 4: requests that arrived for req's subscription and wait behind it for the thread
+   * that delivered req (0: none, or unknown). Called only from within the serve callback, it lets a
+   * server answer on that thread when nothing would wait, and hand off to others when something would. */
+  int (*waiting)(co_bus *b, co_bus_req *req);
 } co_bus_ops;
 
 struct co_bus {

@@ -30,8 +30,10 @@ void co_calls_stop(co_calls *c);
 /* How many trainees this process serves calls for. */
 int64_t co_calls_serving(co_calls *c);
 /* For /metrics (c may be NULL: 0 and NULL): calls being answered or waiting for a compute thread,
- * times a hot trainee asked for a peer, and the latency of the calls answered. */
+ * calls answered on the bus's delivery thread rather than the pool, times a hot trainee asked for a
+ * peer, and the latency of the calls answered. */
 int64_t co_calls_in_progress(co_calls *c);
+int64_t co_calls_answered_inline(co_calls *c);
 int64_t co_calls_peer_requests(co_calls *c);
 co_histo *co_calls_latency(co_calls *c);
 

@@ -136,7 +136,8 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
 struct co_blob_reader {
   int fd; /* a local copy, or -1: from the store (b, chunk) */
   co_blobs *b;
-  char *chunk; /* CO_BLOB_CHUNK bytes read ahead from the store, chunk_at..chunk_at+chunk_len */
+  char *chunk;       /* CO_BLOB_CHUNK bytes read ahead from the store, chunk_at..chunk_at+chunk_len */
+  co_budget *budget; /* holds the chunk's reservation, or NULL */
   int64_t chunk_at;
   size_t chunk_len;
   int64_t size, pos;
@@ -148,7 +149,7 @@ struct co_blob_reader {
 };
 
 cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha256, int64_t bytes,
-                                  co_blob_reader **out) {
+                                  co_budget *budget, co_blob_reader **out) {
   char path[4096];
   struct stat sb;
   *out = NULL;
@@ -174,9 +175,15 @@ cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha2
       goto fail;
     }
     size = (int64_t)sb.st_size;
-  } else if (!(r->chunk = co_malloc(CO_BLOB_CHUNK))) {
-    st = co_nomem();
-    goto fail;
+  } else {
+    if (budget &&
+        (st = co_budget_reserve(budget, CO_BLOB_CHUNK, "reading an object from the store")) != COHORT_OK)
+      goto fail;
+    r->budget = budget;
+    if (!(r->chunk = co_malloc(CO_BLOB_CHUNK))) {
+      st = co_nomem();
+      goto fail;
+    }
   }
   r->b = b;
   if (bytes > 0 && size != bytes) {
@@ -274,6 +281,8 @@ void co_blob_reader_close(co_blob_reader *r) {
   if (r->fd >= 0)
     close(r->fd);
   co_free(r->chunk);
+  if (r->budget)
+    co_budget_release(r->budget, CO_BLOB_CHUNK);
   co_free(r);
 }
 

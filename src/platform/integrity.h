@@ -12,6 +12,7 @@
 #define COHORT_INTEGRITY_H
 
 #include "blobs.h"
+#include "budget.h"
 #include "store.h"
 
 #include <stdint.h>
@@ -35,11 +36,12 @@ cohort_status co_blob_check(co_blobs *b, const char *key, const char *sha256, in
  * when it opens (a truncated object fails before anything is sent), the checksum when the last
  * byte has been read. A local copy (the file itself, or an S3 object in the read cache, checked
  * whole first) is read from disk; an S3 object with no local copy streams from the bucket in
- * ranged GETs of CO_BLOB_CHUNK bytes, without storing it. */
+ * ranged GETs of CO_BLOB_CHUNK bytes, without storing it; that chunk is reserved in budget (when
+ * not NULL) for as long as the reader is open, so EUNAVAIL / ELIMIT when it does not fit. */
 #define CO_BLOB_CHUNK (4 << 20)
 typedef struct co_blob_reader co_blob_reader;
 cohort_status co_blob_reader_open(co_blobs *b, const char *key, const char *sha256, int64_t bytes,
-                                  co_blob_reader **out);
+                                  co_budget *budget, co_blob_reader **out);
 int64_t co_blob_reader_size(const co_blob_reader *r);
 /* Up to cap bytes from offset pos (reads are sequential); 0 at the end once the checksum matched;
  * -1 when the object is unreadable or differs from its checksum (co_blob_reader_error says why). */

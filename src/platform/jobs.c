@@ -230,8 +230,8 @@ static cohort_status reserve_memory(co_task *t) {
   int64_t need = co_task_memory(t);
   char what[96];
   snprintf(what, sizeof what, "job %s (%s)", t->job->id, t->job->kind);
-  for (;;) {
-    cohort_status st = co_budget_reserve(t->p->budget, need, what);
+  for (int tries = 0;; tries++) {
+    cohort_status st = (tries ? co_budget_retry : co_budget_reserve)(t->p->budget, need, what);
     if (st == COHORT_OK) {
       t->reserved = need;
       return COHORT_OK;

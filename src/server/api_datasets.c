@@ -230,12 +230,31 @@ static json_t *preview_cell(const char *cell, size_t *cut) {
   return json_string(buf);
 }
 
+/* The preview's CSV source: the object through its checking reader, from a local copy or straight
+ * from the object store (ranged GETs), so that a preview never fetches a whole object. */
+typedef struct preview_source {
+  co_blob_reader *reader;
+  uint64_t pos;
+} preview_source;
+
+static cohort_status preview_read(void *ctx, char *buf, size_t cap, size_t *got) {
+  preview_source *src = ctx;
+  ssize_t n = co_blob_reader_read(src->reader, src->pos, buf, cap);
+  if (n < 0) {
+    const char *why = co_blob_reader_error(src->reader);
+    return co_error(strstr(why, "is corrupt") ? COHORT_ECORRUPT : COHORT_EUNAVAIL, "%s", why);
+  }
+  src->pos += (uint64_t)n;
+  *got = (size_t)n;
+  return COHORT_OK;
+}
+
 /* GET /v1/datasets/{id}/preview?rows=20&offset=0&columns=1000&columns_offset=0: columns and rows
- * as arrays of strings (null = missing). Only the rows shown are read from the file; wide tables
- * get fewer rows so that rows x columns stays within API_PREVIEW_CELLS. */
+ * as arrays of strings (null = missing). Only the object's bytes up to the last row shown are
+ * read; wide tables get fewer rows so that rows x columns stays within API_PREVIEW_CELLS. */
 void api_dataset_preview(co_req *r) {
   int64_t rows, offset, ncols_q, col_off;
-  char path[4096];
+  preview_source src = {0};
   cohort_table *tab = NULL;
   if (api_query_int(r, "rows", 20, 1, 1000, &rows) ||
       api_query_int(r, "offset", 0, 0, (int64_t)1 << 40, &offset) ||
@@ -254,9 +273,11 @@ void api_dataset_preview(co_req *r) {
   win.skip_rows = (size_t)offset;
   win.read_rows = (size_t)rows;
   /* A preview reads a few rows, not the whole object: its size is checked, not its checksum. */
-  cohort_status st = co_blob_check(r->p->blobs, r->dataset.blob, "", r->dataset.bytes, path, sizeof path);
+  cohort_status st =
+      co_blob_reader_open(r->p->blobs, r->dataset.blob, "", r->dataset.bytes, r->p->budget, &src.reader);
   if (st == COHORT_OK)
-    st = cohort_table_read_csv(&tab, path, &win);
+    st = cohort_table_read_csv_stream(&tab, preview_read, &src, &win);
+  co_blob_reader_close(src.reader);
   if (st != COHORT_OK) {
     co_reply_status(r, st, NULL);
     return;

@@ -281,7 +281,7 @@ void co_reply_blob(co_req *r, const char *kind, const char *id, const char *key,
   co_blob_reader *reader = NULL;
   if (r->replied)
     return;
-  cohort_status st = co_blob_reader_open(r->p->blobs, key, sha256, bytes, &reader);
+  cohort_status st = co_blob_reader_open(r->p->blobs, key, sha256, bytes, r->p->budget, &reader);
   if (st == COHORT_ECORRUPT) {
     char why[CO_CORRUPT_MAX];
     co_strlcpy(why, cohort_errmsg(), sizeof why);

@@ -115,12 +115,17 @@ void co_metrics_write(co_platform *p, FILE *f) {
         "# HELP cohort_trainee_calls_in_progress Trainee calls from other processes being answered or "
         "waiting for a compute thread here.\n# TYPE cohort_trainee_calls_in_progress gauge\n"
         "cohort_trainee_calls_in_progress %lld\n"
+        "# HELP cohort_trainee_calls_inline_total Trainee calls answered on the bus's delivery thread "
+        "(small, "
+        "nothing else in flight), not handed to the compute pool.\n# TYPE cohort_trainee_calls_inline_total "
+        "counter\ncohort_trainee_calls_inline_total %lld\n"
         "# HELP cohort_trainee_peer_requests_total Times a hot trainee here asked another worker to host it "
         "too.\n# TYPE cohort_trainee_peer_requests_total counter\ncohort_trainee_peer_requests_total %lld\n"
         "# HELP cohort_trainee_call_duration_seconds Trainee calls answered here for other processes, from "
         "arrival (waiting for a compute thread included) to the reply.\n"
         "# TYPE cohort_trainee_call_duration_seconds histogram\n",
-        (long long)co_calls_in_progress(p->calls), (long long)co_calls_peer_requests(p->calls));
+        (long long)co_calls_in_progress(p->calls), (long long)co_calls_answered_inline(p->calls),
+        (long long)co_calls_peer_requests(p->calls));
     co_histo_write(calls, f, "cohort_trainee_call_duration_seconds", "");
   }
   fprintf(f,
@@ -166,7 +171,8 @@ void co_metrics_write(co_platform *p, FILE *f) {
       "# HELP cohort_memory_reserved_bytes Memory reserved by work in progress (parsing uploads, decoding "
       "large bodies, jobs).\n# TYPE cohort_memory_reserved_bytes gauge\ncohort_memory_reserved_bytes %lld\n"
       "# HELP cohort_memory_refusals_total Work refused or made to wait because the memory budget was "
-      "taken.\n# TYPE cohort_memory_refusals_total counter\ncohort_memory_refusals_total %lld\n"
+      "taken (a job that waits counts once).\n# TYPE cohort_memory_refusals_total "
+      "counter\ncohort_memory_refusals_total %lld\n"
       "# HELP process_resident_memory_bytes Resident memory of the process.\n"
       "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
       "# HELP process_start_time_seconds Start time of the process.\n# TYPE process_start_time_seconds "

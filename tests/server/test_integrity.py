@@ -189,6 +189,11 @@ class CorruptObjectTest(ServerTestCase):
         self.assertEqual((st, clean, len(data)), (200, True, len(big)))
         self.assertEqual(hashlib.sha256(data).hexdigest(), ds["sha256"])
         self.assertFalse(os.path.exists(cached), "streamed, not downloaded to the cache first")
+        # A preview reads the bucket only up to the rows it shows (here in the second chunk).
+        st, pv, _ = self.req("GET", "/v1/datasets/%s/preview?rows=3&offset=500000" % ds["id"])
+        self.assertEqual(st, 200, pv)
+        self.assertEqual(pv["rows"], [r.split(",") for r in rows[500001:500004]])
+        self.assertFalse(os.path.exists(cached), "previewed, not downloaded to the cache first")
         # Changed bytes in the bucket are found at the end: the transfer ends short, the record is marked.
         bad = bytearray(big)
         bad[-5] ^= 0x20

@@ -114,19 +114,28 @@ class RolesTest(unittest.TestCase):
         # The engine's errors cross the bus with their field.
         st, res, _ = self.req("POST", "/v1/trainees/%s/predict" % tr, {"targets": ["nope"], "rows": [ROW]})
         self.assertEqual((st, res["error"]["field"]), (400, "targets"), res)
-        # A large request travels through Redis.
+        sys.path.insert(0, HERE)
+        from test_api import parse_metrics
+        host = self.ran_on('"msg":"serving trainee","trainee":"%s"' % tr)[0]
+
+        def calls():
+            m = parse_metrics(host.request("GET", "/metrics")[1].decode())
+            return m[("cohort_trainee_calls_inline_total", ())], m[("cohort_trainee_call_duration_seconds_count", ())]
+        inline, answered = calls()
+        # Small calls with nothing else in flight are answered on the bus's delivery thread.
+        self.assertGreaterEqual(inline, 2)
+        # A large request travels through Redis, and is answered on the compute pool.
         rows = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(20000)]
         st, res, _ = self.req("POST", "/v1/trainees/%s/predict" % tr, {"targets": ["species"], "rows": rows})
         self.assertEqual(st, 200, str(res)[:300])
         self.assertEqual(len(res["predictions"]), 20000)
+        self.assertEqual(calls(), (inline, answered + 1))
         # A worker's HTTP port is for probes and metrics.
         w = self.workers[0]
         self.assertEqual(w.request("GET", "/healthz")[0], 200)
         self.assertEqual(w.request("GET", "/readyz")[0], 200)
         self.assertEqual(w.request("GET", "/metrics")[0], 200)
         # What an autoscaler reads: the work queue's backlog, and trainees served per worker.
-        sys.path.insert(0, HERE)
-        from test_api import parse_metrics
         m = parse_metrics(self.api.request("GET", "/metrics")[1].decode())
         self.assertIn(("cohort_work_pending", ()), m)
         roles = [dict(k[1])["role"] for k in m if k[0] == "cohort_role_info"]
