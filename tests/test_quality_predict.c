@@ -47,6 +47,7 @@ typedef struct qcase {
   int r2;                       /* 1 = R^2 on a numeric target, 0 = accuracy */
   double floor;                 /* scikit-learn's score on the same rows */
   size_t train_rows, test_rows; /* as sklearn_baseline.py counted them */
+  double engine;                /* the engine's own committed figure (0: none), see ENGINE_ADULT */
 } qcase;
 
 /* Floors: scikit-learn's test scores from `/usr/bin/python3 bench/sklearn_baseline.py
@@ -64,12 +65,17 @@ typedef struct qcase {
 #define FLOOR_DIAMONDS 0.9633249846093638
 #define FLOOR_ABALONE 0.5271834464945838
 #define FLOOR_PENGUINS 1.0
+/* The engine's own figure on adult, less 0.005 for floating-point differences between compilers:
+ * 0.8608 since analyze searches feature weights for each power p near the best (analyze.c,
+ * CO_P_SEARCH_MARGIN; it chose p = 0.5 where the single search at the unit-weight leader p = 2
+ * reached 0.8474). Gradient boosting scores 0.8716 on these rows (bench/SUITE.md). */
+#define ENGINE_ADULT (0.8608 - 0.005)
 
 static const qcase cases[] = {
-    {"adult", "adult_train.csv", "adult_test.csv", "income", 0, FLOOR_ADULT, 32561, 16281},
-    {"diamonds", "diamonds.csv", NULL, "price", 1, FLOOR_DIAMONDS, 43152, 10788},
-    {"abalone", "abalone.csv", NULL, "rings", 1, FLOOR_ABALONE, 3342, 835},
-    {"penguins", "penguins.csv", NULL, "species", 0, FLOOR_PENGUINS, 276, 68},
+    {"adult", "adult_train.csv", "adult_test.csv", "income", 0, FLOOR_ADULT, 32561, 16281, ENGINE_ADULT},
+    {"diamonds", "diamonds.csv", NULL, "price", 1, FLOOR_DIAMONDS, 43152, 10788, 0},
+    {"abalone", "abalone.csv", NULL, "rings", 1, FLOOR_ABALONE, 3342, 835, 0},
+    {"penguins", "penguins.csv", NULL, "species", 0, FLOOR_PENGUINS, 276, 68, 0},
 };
 
 static double now(void) {
@@ -252,6 +258,9 @@ static void run_case(void **state) {
   if (!(s >= q->floor))
     fail_msg("%s: engine %s %.6f is below scikit-learn's %.6f on the same rows", q->name,
              q->r2 ? "R^2" : "accuracy", s, q->floor);
+  if (!(s >= q->engine))
+    fail_msg("%s: engine %s %.6f fell below its committed %.6f", q->name, q->r2 ? "R^2" : "accuracy", s,
+             q->engine);
 
   cohort_reaction_free(r);
   cohort_trainee_free(t);
