@@ -715,6 +715,44 @@ static void fuzz_limits(const uint8_t *data, size_t size, const cohort_table *fu
   cohort_table_free(t);
 }
 
+/* The stream reader, fed in pieces of 1 to 7 bytes, agrees with the parser on the whole input. */
+typedef struct fuzz_source {
+  const uint8_t *data;
+  size_t size, pos, calls;
+} fuzz_source;
+
+static cohort_status fuzz_read(void *ctx, char *buf, size_t cap, size_t *got) {
+  fuzz_source *src = ctx;
+  size_t n = 1 + src->calls++ % 7;
+  n = n < cap ? n : cap;
+  n = n < src->size - src->pos ? n : src->size - src->pos;
+  memcpy(buf, src->data + src->pos, n);
+  src->pos += n;
+  *got = n;
+  return COHORT_OK;
+}
+
+static void fuzz_stream(const uint8_t *data, size_t size, cohort_status parsed, const cohort_table *full) {
+  fuzz_source src = {data, size, 0, 0};
+  cohort_table *t = NULL;
+  cohort_status st = cohort_table_read_csv_stream(&t, fuzz_read, &src, NULL);
+  if (st == COHORT_ENOMEM || parsed == COHORT_ENOMEM) {
+    cohort_table_free(t);
+    return;
+  }
+  if (st != parsed)
+    abort();
+  if (st == COHORT_OK) {
+    if (t->ncols != full->ncols || t->nrows != full->nrows)
+      abort();
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+      if (!same_cell(t->cells[i], full->cells[i]))
+        abort();
+    }
+  }
+  cohort_table_free(t);
+}
+
 int co_fuzz_csv(const uint8_t *data, size_t size) {
   cohort_table *t = NULL, *back = NULL;
   cohort_schema *s = NULL;
@@ -722,6 +760,7 @@ int co_fuzz_csv(const uint8_t *data, size_t size) {
   size_t len = 0;
   cohort_status parsed = cohort_table_parse_csv(&t, (const char *)data, size, NULL);
   fuzz_limits(data, size, parsed == COHORT_OK ? t : NULL);
+  fuzz_stream(data, size, parsed, t);
   if (parsed != COHORT_OK)
     return 0;
   if (cohort_schema_infer(&s, t) == COHORT_OK) {
