@@ -604,69 +604,258 @@ def test_no_pdb_over_a_single_pod(helm):
     assert sorted(p["metadata"]["name"] for p in find(docs, "PodDisruptionBudget")) == ["r-cohort-api", "r-cohort-worker"]
 
 
-# --- field names, checked against the Kubernetes API types -------------------------------------
+# --- field names, checked against the Kubernetes API types and the CRDs' ------------------------
 
 TYPES = os.path.join(os.path.dirname(__file__), "types")
-# kind -> (module of kubernetes-types, its interface). KEDA's ScaledObject and the
-# ServiceMonitor have no types there; their fields are asserted above.
+# kind -> (apiVersion, module, its interface): kubernetes-types for the core API; for KEDA's
+# ScaledObject and the Prometheus Operator's ServiceMonitor, the interfaces @kubernetes-models
+# generates from those projects' API schemas, the ones their CRDs are made from (keda 2.0.0:
+# KEDA 2.19; prometheus-operator 6.0.0). The interfaces are closed (no index signature), so tsc's
+# excess-property check refuses a field the schema lacks, at any depth. The packages' runtime
+# validators accept unknown fields; they check values instead (value_check). Every rendered kind
+# must be here: a new template cannot go unchecked.
 KUBE_TYPES = {
-    "Deployment": ("apps/v1", "Deployment"), "Service": ("core/v1", "Service"),
-    "ConfigMap": ("core/v1", "ConfigMap"), "ServiceAccount": ("core/v1", "ServiceAccount"),
-    "HorizontalPodAutoscaler": ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    "PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
-    "Ingress": ("networking/v1", "Ingress"), "NetworkPolicy": ("networking/v1", "NetworkPolicy"),
-    "CronJob": ("batch/v1", "CronJob"),
+    "Deployment": ("apps/v1", "kubernetes-types/apps/v1", "Deployment"),
+    "Service": ("v1", "kubernetes-types/core/v1", "Service"),
+    "ConfigMap": ("v1", "kubernetes-types/core/v1", "ConfigMap"),
+    "ServiceAccount": ("v1", "kubernetes-types/core/v1", "ServiceAccount"),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "kubernetes-types/autoscaling/v2", "HorizontalPodAutoscaler"),
+    "PodDisruptionBudget": ("policy/v1", "kubernetes-types/policy/v1", "PodDisruptionBudget"),
+    "Ingress": ("networking.k8s.io/v1", "kubernetes-types/networking/v1", "Ingress"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "kubernetes-types/networking/v1", "NetworkPolicy"),
+    "CronJob": ("batch/v1", "kubernetes-types/batch/v1", "CronJob"),
+    "ScaledObject": ("keda.sh/v1alpha1", "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject", "IScaledObject"),
+    "ServiceMonitor": ("monitoring.coreos.com/v1",
+                       "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
+                       "IServiceMonitor"),
 }
+# What npm ci installs (tests/chart/types/package-lock.json); a checkout whose node_modules came
+# from an older lock file gets them again.
+TYPE_PACKAGES = ("typescript", "kubernetes-types", "kubernetes-models", "@kubernetes-models/keda",
+                 "@kubernetes-models/prometheus-operator")
 
 
 @pytest.fixture(scope="session")
 def tsc():
-    """TypeScript and kubernetes-types from npm (pinned by tests/chart/types/package-lock.json)."""
-    if not os.path.isdir(os.path.join(TYPES, "node_modules", "kubernetes-types")):
+    """TypeScript, kubernetes-types and the CRD models from npm (pinned by package-lock.json)."""
+    lock = json.load(open(os.path.join(TYPES, "package-lock.json")))["packages"]
+
+    def installed(pkg):
+        try:
+            return json.load(open(os.path.join(TYPES, "node_modules", pkg, "package.json")))["version"]
+        except OSError:
+            return None
+
+    if any(installed(p) != lock[f"node_modules/{p}"]["version"] for p in TYPE_PACKAGES):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=TYPES, check=True, timeout=300)
+    for p in TYPE_PACKAGES:
+        assert installed(p) == lock[f"node_modules/{p}"]["version"], p
     return os.path.join(TYPES, "node_modules", "typescript", "bin", "tsc")
 
 
 def type_check(tsc, docs):
-    lines, n = [], 0
-    for d in docs:
-        if d["kind"] not in KUBE_TYPES:
-            continue
-        module, name = KUBE_TYPES[d["kind"]]
-        alias = f"{name}_{module.replace('/', '_')}"
-        lines.insert(0, f'import type {{ {name} as {alias} }} from "kubernetes-types/{module}";')
-        # An object literal assigned to a typed constant: tsc refuses any field the type lacks.
+    """tsc --strict over the objects, each an object literal assigned to a constant of its type:
+    a field the type lacks (at any depth) or a value of the wrong type fails. Returns (objects
+    checked, tsc's status, its output, its errors as (object index, the key tsc points at,
+    message))."""
+    imports, lines = set(), []
+    for n, d in enumerate(docs):
+        assert d["kind"] in KUBE_TYPES, f"{d['kind']} has no type to check it against: add it to KUBE_TYPES"
+        api_version, module, name = KUBE_TYPES[d["kind"]]
+        assert d["apiVersion"] == api_version, f"{d['kind']}: apiVersion {d['apiVersion']}, checked as {api_version}"
+        alias = "T_" + re.sub(r"\W", "_", f"{module}_{name}")
+        imports.add(f'import type {{ {name} as {alias} }} from "{module}";')
         lines.append(f"export const o{n}: {alias} = {json.dumps(d)};")
-        n += 1
+    text = sorted(imports) + lines  # one object a line: tsc's line number names the object
     with tempfile.NamedTemporaryFile("w", suffix=".ts", dir=TYPES) as f:
-        f.write("\n".join(sorted(set(l for l in lines if l.startswith("import"))) +
-                          [l for l in lines if not l.startswith("import")]) + "\n")
+        f.write("\n".join(text) + "\n")
         f.flush()
-        p = subprocess.run(["node", tsc, "--strict", "--noEmit", "--skipLibCheck", f.name], capture_output=True,
-                           text=True, timeout=120)
-    return n, p.returncode, p.stdout + p.stderr
+        # bundler resolution follows the "exports" of the ESM-only @kubernetes-models packages.
+        # --skipLibCheck skips only errors inside the .d.ts files; an import in them that did
+        # not resolve would make a type `any` silently, so the tests below corrupt fields at depth.
+        p = subprocess.run(["node", tsc, "--strict", "--noEmit", "--skipLibCheck", "--pretty", "false",
+                            "--module", "esnext", "--moduleResolution", "bundler", f.name],
+                           capture_output=True, text=True, timeout=120)
+    out = p.stdout + p.stderr
+    errors = []
+    for m in re.finditer(r"^\S*\.ts\((\d+),(\d+)\): error (TS\d+: .*)$", out, re.M):
+        line, col = int(m.group(1)) - 1, int(m.group(2)) - 1
+        assert line >= len(imports), m.group(0)  # an import that fails is an error of this test
+        key = re.match(r'"?([^":]*)', text[line][col:]).group(1)
+        errors.append((line - len(imports), key, m.group(3)))
+    assert (p.returncode == 0) == (not errors), out
+    return len(docs), p.returncode, out, errors
 
 
-def test_rendered_objects_type_check(helm, tsc):
-    docs = render(helm, MINIMAL) + render(helm, merged(EVERYTHING, {"worker": {"keda": {"enabled": False},
-                                                                             "autoscaling": {"enabled": True}}}))
-    n, rc, out = type_check(tsc, docs)
-    assert n >= 20 and rc == 0, out
-    assert len(find(docs, "CronJob")) == 2
+def value_check(docs):
+    """The schemas' value rules the types cannot say (patterns such as a Prometheus duration,
+    int32 and quantity formats, enums, integers): @kubernetes-models' validators, run by
+    types/validate.mjs. Returns {object index: errors}."""
+    p = subprocess.run(["node", os.path.join(TYPES, "validate.mjs")], input=json.dumps(docs), capture_output=True,
+                       text=True, timeout=60)
+    errors = dict(re.findall(r"^(\d+): (.*)$", p.stdout, re.M))
+    assert p.returncode == (1 if errors else 0) and not p.stderr, p.stdout + p.stderr
+    return {int(i): e for i, e in errors.items()}
 
 
-def test_type_check_catches_a_misspelled_cronjob_field(helm, tsc):
-    docs = render(helm, MINIMAL)
-    cron_job(docs)["spec"]["jobTemplate"]["spec"]["backoffLimits"] = 0
-    n, rc, out = type_check(tsc, docs)
-    assert rc != 0 and "backoffLimits" in out, out
+# Renders that between them take every branch of the templates that changes an object's fields,
+# each user-given list or map (behaviors, triggers, peers, rules) filled with a real example.
+BEHAVIOR = {"scaleDown": {"stabilizationWindowSeconds": 600, "selectPolicy": "Min",
+                          "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]}}
+TYPED_RENDERS = [
+    MINIMAL,
+    merged(EVERYTHING, {
+        "api": {"autoscaling": {"behavior": BEHAVIOR}, "pdb": {"minAvailable": None, "maxUnavailable": "50%"}},
+        "worker": {"keda": {"enabled": False}, "pdb": {"maxUnavailable": None, "minAvailable": 1},
+                   "autoscaling": {"enabled": True, "behavior": BEHAVIOR}},
+        "ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "1024m"},
+                    "hosts": [{"paths": [{"path": "/", "pathType": "Prefix"}]},
+                              {"host": "cohort.example.org", "paths": [{"path": "/v1", "pathType": "Exact"}]}]},
+        "networkPolicy": {"apiFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}],
+                          "metricsFrom": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}},
+                                           "podSelector": {"matchLabels": {"app": "prometheus"}}}]},
+        "serviceMonitor": {"labels": {"release": "kube-prometheus-stack"}, "interval": "1m", "scrapeTimeout": "500ms"},
+    }),
+    merged(EVERYTHING, {"worker": {"keda": {
+        "minReplicaCount": 2, "useHttps": True, "behavior": BEHAVIOR,
+        "extraTriggers": [{"type": "prometheus", "name": "predict-latency", "metricType": "AverageValue",
+                           "metadata": {"serverAddress": "http://prometheus.monitoring:9090", "threshold": "0.2",
+                                        "query": "histogram_quantile(0.9, rate(cohort_http_request_duration_seconds_bucket[2m]))"},
+                           "authenticationRef": {"name": "prometheus-auth", "kind": "TriggerAuthentication"}}]}}}),
+]
 
 
-def test_type_check_catches_a_misspelled_field(helm, tsc):
-    docs = render(helm, MINIMAL)
-    deployment(docs, "worker")["spec"]["template"]["spec"]["terminationGracePeriodSecond"] = 60
-    n, rc, out = type_check(tsc, docs)
-    assert rc != 0 and "terminationGracePeriodSecond" in out, out
+def test_rendered_objects_type_and_value_check(helm, tsc):
+    docs = [d for values in TYPED_RENDERS for d in render(helm, values)]
+    kinds = {d["kind"] for d in docs}
+    assert kinds == set(KUBE_TYPES), set(KUBE_TYPES) ^ kinds  # every kind the chart makes, checked
+    n, rc, out, _ = type_check(tsc, docs)
+    assert rc == 0, out
+    assert n == len(docs) >= 40, n
+    assert value_check(docs) == {}
+    assert len(find(docs, "CronJob")) == 3 and len(find(docs, "ScaledObject")) == 1
+    assert len(find(docs, "HorizontalPodAutoscaler")) == 4 and len(find(docs, "PodDisruptionBudget")) == 6
+    # The templates' alternatives are among them: both PDB forms, the KEDA HPA's behavior, the
+    # extra trigger, host-less Ingress rules, both peer lists.
+    pdbs = find(docs, "PodDisruptionBudget")
+    assert {"minAvailable", "maxUnavailable"} <= {k for p in pdbs for k in p["spec"]}
+    so = find(docs, "ScaledObject")[0]
+    assert so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == BEHAVIOR
+    assert so["spec"]["triggers"][1]["authenticationRef"]["name"] == "prometheus-auth"
+    assert any("host" not in r for i in find(docs, "Ingress") for r in i["spec"]["rules"])
+    peers = render(helm, TYPED_RENDERS[1])
+    for role, key in (("api", "apiFrom"), ("worker", "metricsFrom")):
+        rule = one(peers, "NetworkPolicy", f"r-cohort-{role}")["spec"]["ingress"][0]
+        assert rule["from"] == TYPED_RENDERS[1]["networkPolicy"][key]
+
+
+def rename(node, old, new):
+    node[new] = node.pop(old)
+
+
+def move(src, key, dst):
+    dst[key] = src.pop(key)
+
+
+# One field of a rendered object broken each: (kind, how, the key tsc must point at). Typos and
+# misplaced keys at each level, wrong types, and the types the CRD models import from
+# kubernetes-models (the HPA behavior) and apimachinery (ObjectMeta, LabelSelector); then the
+# core kinds, those the chart makes only with some values among them (Ingress, NetworkPolicy
+# peers, HPA behavior).
+FIELD_CORRUPTIONS = {
+    "so-misspelled-spec-key": ("ScaledObject", lambda o: rename(o["spec"], "minReplicaCount", "minReplicaCont"),
+                               "minReplicaCont"),
+    "so-misplaced-key": ("ScaledObject", lambda o: move(o["spec"], "pollingInterval", o["spec"]["scaleTargetRef"]),
+                         "pollingInterval"),
+    "so-count-as-string": ("ScaledObject", lambda o: o["spec"].update(maxReplicaCount="20"), "maxReplicaCount"),
+    "so-trigger-metadata-number": ("ScaledObject", lambda o: o["spec"]["triggers"][0]["metadata"].update(lagThreshold=2),
+                                   "lagThreshold"),
+    "so-misspelled-trigger-key": ("ScaledObject", lambda o: rename(o["spec"]["triggers"][1], "metricType", "metricTyp"),
+                                  "metricTyp"),
+    "so-misspelled-behavior-key": ("ScaledObject", lambda o: rename(
+        o["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"],
+        "stabilizationWindowSeconds", "stabilizationWindowSecond"), "stabilizationWindowSecond"),
+    "so-misspelled-metadata-key": ("ScaledObject", lambda o: rename(o["metadata"], "labels", "label"), "label"),
+    "sm-misspelled-endpoint-key": ("ServiceMonitor", lambda o: rename(o["spec"]["endpoints"][0], "scrapeTimeout",
+                                                                      "scrapeTimout"), "scrapeTimout"),
+    "sm-interval-as-number": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(interval=30), "interval"),
+    "sm-misplaced-key": ("ServiceMonitor", lambda o: move(o["spec"]["endpoints"][0], "path", o["spec"]), "path"),
+    "sm-misspelled-namespace-selector": ("ServiceMonitor", lambda o: rename(o["spec"]["namespaceSelector"], "matchNames",
+                                                                            "matchName"), "matchName"),
+    "sm-misspelled-selector": ("ServiceMonitor", lambda o: rename(o["spec"]["selector"], "matchLabels", "matchLabel"),
+                               "matchLabel"),
+    "sm-ports-as-list": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(port=["http"]), "port"),
+    "np-misspelled-peer-key": ("NetworkPolicy", lambda o: rename(o["spec"]["ingress"][0]["from"][0], "namespaceSelector",
+                                                                 "namespaceSelecter"), "namespaceSelecter"),
+    "np-port-as-bool": ("NetworkPolicy", lambda o: o["spec"]["egress"][0]["ports"][0].update(port=True), "port"),
+    "ingress-misspelled-backend-key": ("Ingress", lambda o: rename(o["spec"]["rules"][0]["http"]["paths"][0]["backend"][
+        "service"], "port", "ports"), "ports"),
+    "hpa-misspelled-policy-key": ("HorizontalPodAutoscaler", lambda o: rename(
+        o["spec"]["behavior"]["scaleDown"]["policies"][0], "periodSeconds", "periodSecond"), "periodSecond"),
+    "pdb-misplaced-selector": ("PodDisruptionBudget", lambda o: move(o["spec"], "selector", o["metadata"]), "selector"),
+    "deployment-misspelled-pod-key": ("Deployment", lambda o: rename(o["spec"]["template"]["spec"],
+                                                                     "terminationGracePeriodSeconds",
+                                                                     "terminationGracePeriodSecond"),
+                                      "terminationGracePeriodSecond"),
+    "cronjob-misspelled-job-key": ("CronJob", lambda o: rename(o["spec"]["jobTemplate"]["spec"], "backoffLimit",
+                                                              "backoffLimits"), "backoffLimits"),
+}
+
+
+def test_type_check_catches_broken_fields(helm, tsc):
+    """The objects as rendered pass; each copy with one field broken fails, with tsc pointing at
+    that field and nothing else. One tsc run for all (each run takes 2-3 s)."""
+    docs = render(helm, TYPED_RENDERS[1]) + render(helm, TYPED_RENDERS[2])
+    # The API's NetworkPolicy (apiFrom peers) and HPA (behavior) of the second render.
+    base = {kind: find(docs, kind, {"NetworkPolicy": "r-cohort-api", "HorizontalPodAutoscaler": "r-cohort-api"}.get(kind))[0]
+            for kind, _, _ in FIELD_CORRUPTIONS.values()}
+    objects, expected = list(base.values()), {}
+    for name, (kind, corrupt, key) in FIELD_CORRUPTIONS.items():
+        o = copy.deepcopy(base[kind])
+        corrupt(o)
+        expected[len(objects)] = (name, key)
+        objects.append(o)
+    n, rc, out, errors = type_check(tsc, objects)
+    assert rc != 0
+    got = {}
+    for i, key, message in errors:
+        got.setdefault(i, []).append(key)
+    assert not set(got) - set(expected), out  # the rendered ones pass
+    wrong = {name: got.get(i) for i, (name, key) in expected.items() if got.get(i) != [key]}
+    assert not wrong, f"not caught as expected (got the keys tsc pointed at): {wrong}\n{out}"
+
+
+# Values of the right type that the schemas still refuse: (kind, how, words of the error).
+VALUE_CORRUPTIONS = {
+    "sm-interval-not-a-duration": ("ServiceMonitor", lambda o: o["spec"]["endpoints"][0].update(interval="30 s"),
+                                   "/spec/endpoints/0/interval must match pattern"),
+    "so-count-not-an-integer": ("ScaledObject", lambda o: o["spec"].update(minReplicaCount=1.5),
+                                "/spec/minReplicaCount must be integer"),
+    "so-count-past-int32": ("ScaledObject", lambda o: o["spec"].update(maxReplicaCount=2 ** 31),
+                            '/spec/maxReplicaCount must match format "int32"'),
+    "deployment-memory-not-a-quantity": ("Deployment", lambda o: o["spec"]["template"]["spec"]["containers"][0][
+        "resources"]["limits"].update(memory="3 Gi"), '/memory must match format "quantity"'),
+    "cronjob-policy-not-in-enum": ("CronJob", lambda o: o["spec"].update(concurrencyPolicy="Never"),
+                                   "/spec/concurrencyPolicy must be equal to one of the allowed values"),
+}
+
+
+def test_value_check_catches_bad_values(helm, tsc):
+    """Each copy with one value broken fails, with the validator naming it; the rendered objects
+    and an unknown apiVersion are in the same run."""
+    docs = render(helm, TYPED_RENDERS[2])
+    objects = [copy.deepcopy(find(docs, kind)[0]) for kind, _, _ in VALUE_CORRUPTIONS.values()]
+    expected = {}
+    for name, (kind, corrupt, words) in VALUE_CORRUPTIONS.items():
+        o = copy.deepcopy(find(docs, kind)[0])
+        corrupt(o)
+        expected[len(objects)] = (name, words)
+        objects.append(o)
+    objects.append({"apiVersion": "keda.sh/v1alpha2", "kind": "ScaledObject"})
+    errors = value_check(objects)
+    assert errors.pop(len(objects) - 1) == "no model for keda.sh/v1alpha2 ScaledObject"
+    wrong = {name: errors.get(i) for i, (name, words) in expected.items() if words not in errors.get(i, "")}
+    assert not wrong and set(errors) == set(expected), (wrong, errors)
 
 
 def render_notes(helm, values):
