@@ -779,6 +779,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .rows = opt->rows,
                  .seed = opt->seed,
                  .gate = opt->privacy != COHORT_PRIVACY_OFF,
+                 .ref_scale = 1.0, /* no reference rule, or one whose draws pass it: as is */
                  .stage = "synthesize",
                  .assoc = assoc,
                  .atoms = atoms,
