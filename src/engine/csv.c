@@ -530,15 +530,10 @@ out:
   return st;
 }
 
-typedef struct file_source {
-  FILE *f;
-  const char *path;
-} file_source;
-
 static cohort_status file_read(void *ctx, char *buf, size_t cap, size_t *got) {
-  file_source *src = ctx;
-  *got = fread(buf, 1, cap, src->f);
-  if (*got < cap && ferror(src->f))
+  FILE *f = ctx;
+  *got = fread(buf, 1, cap, f);
+  if (*got < cap && ferror(f))
     return co_error(COHORT_EIO, "read error: %s", strerror(errno));
   return COHORT_OK;
 }
@@ -546,11 +541,11 @@ static cohort_status file_read(void *ctx, char *buf, size_t cap, size_t *got) {
 cohort_status cohort_table_read_csv(cohort_table **out, const char *path, const cohort_csv_options *opt) {
   if (!out || !path)
     return co_error(COHORT_EINVAL, "cohort_table_read_csv: NULL argument");
-  file_source src = {fopen(path, "rb"), path};
-  if (!src.f)
+  FILE *f = fopen(path, "rb");
+  if (!f)
     return co_error(COHORT_EIO, "%s: %s", path, strerror(errno));
-  cohort_status st = cohort_table_read_csv_stream(out, file_read, &src, opt);
-  fclose(src.f);
+  cohort_status st = cohort_table_read_csv_stream(out, file_read, f, opt);
+  fclose(f);
   if (st != COHORT_OK && st != COHORT_ENOMEM) { /* name the file, as a parse error names its line */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", cohort_errmsg());

@@ -141,7 +141,8 @@ struct co_blob_reader {
   int64_t chunk_at;
   size_t chunk_len;
   int64_t size, pos;
-  int check, failed;
+  int check;
+  cohort_status failed; /* COHORT_OK until a read fails: then why, with error */
   crypto_hash_sha256_state hs;
   char key[CO_BLOB_MAX];
   char want[CO_SHA256_HEX];
@@ -210,14 +211,19 @@ const char *co_blob_reader_error(const co_blob_reader *r) {
   return r->error;
 }
 
+cohort_status co_blob_reader_status(const co_blob_reader *r) {
+  return r->failed;
+}
+
 /* From the store: up to cap bytes at r->pos out of the chunk read ahead, reading the next chunk
  * when it is used up; 0 past the end, -2 when the store failed (r->error set). */
 static ssize_t read_chunk(co_blob_reader *r, char *buf, size_t cap) {
   if (r->pos < r->chunk_at || r->pos >= r->chunk_at + (int64_t)r->chunk_len) {
     size_t got = 0;
-    if (r->b->ops->read_at(r->b, r->key, r->pos, r->chunk, CO_BLOB_CHUNK, &got) != COHORT_OK) {
+    cohort_status st = r->b->ops->read_at(r->b, r->key, r->pos, r->chunk, CO_BLOB_CHUNK, &got);
+    if (st != COHORT_OK) {
       snprintf(r->error, sizeof r->error, "%s", cohort_errmsg());
-      r->failed = 1;
+      r->failed = st;
       return -2;
     }
     r->chunk_at = r->pos;
@@ -237,7 +243,7 @@ ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t c
     return -1;
   if ((int64_t)pos != r->pos) { /* the checksum needs every byte once, in order */
     snprintf(r->error, sizeof r->error, "object '%s': read out of order", r->key);
-    r->failed = 1;
+    r->failed = COHORT_EINVAL;
     return -1;
   }
   if (r->pos >= r->size)
@@ -254,7 +260,7 @@ ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t c
   if (n <= 0) { /* shorter than it was at open: truncated under us */
     snprintf(r->error, sizeof r->error, "object '%s' is corrupt: %s at byte %lld of %lld", r->key,
              n < 0 ? strerror(errno) : "it ends", (long long)r->pos, (long long)r->size);
-    r->failed = 1;
+    r->failed = COHORT_ECORRUPT;
     return -1;
   }
   crypto_hash_sha256_update(&r->hs, (const unsigned char *)buf, (unsigned long long)n);
@@ -268,7 +274,7 @@ ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t c
       snprintf(r->error, sizeof r->error,
                "object '%s' is corrupt: its SHA-256 is %.12s..., its record says %.12s...", r->key, got,
                r->want);
-      r->failed = 1;
+      r->failed = COHORT_ECORRUPT;
       return -1;
     }
   }

@@ -47,6 +47,9 @@ int64_t co_blob_reader_size(const co_blob_reader *r);
  * -1 when the object is unreadable or differs from its checksum (co_blob_reader_error says why). */
 ssize_t co_blob_reader_read(co_blob_reader *r, uint64_t pos, char *buf, size_t cap);
 const char *co_blob_reader_error(const co_blob_reader *r);
+/* After a read returned -1: ECORRUPT when the object is truncated or differs from its checksum,
+ * else the store's failure (EUNAVAIL, ENOTFOUND, ...). */
+cohort_status co_blob_reader_status(const co_blob_reader *r);
 void co_blob_reader_close(co_blob_reader *r);
 
 /* Objects this process found corrupt since it started (cohort_corrupt_objects_total): each counts

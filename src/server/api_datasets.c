@@ -241,8 +241,7 @@ static cohort_status preview_read(void *ctx, char *buf, size_t cap, size_t *got)
   preview_source *src = ctx;
   ssize_t n = co_blob_reader_read(src->reader, src->pos, buf, cap);
   if (n < 0) {
-    const char *why = co_blob_reader_error(src->reader);
-    return co_error(strstr(why, "is corrupt") ? COHORT_ECORRUPT : COHORT_EUNAVAIL, "%s", why);
+    return co_error(co_blob_reader_status(src->reader), "%s", co_blob_reader_error(src->reader));
   }
   src->pos += (uint64_t)n;
   *got = (size_t)n;

@@ -265,7 +265,7 @@ static ssize_t blob_stream_read(void *cls, uint64_t pos, char *buf, size_t max) 
     return MHD_CONTENT_READER_END_OF_STREAM;
   const char *why = co_blob_reader_error(b->reader);
   co_log(CO_LOG_ERROR, "download aborted", "rid", b->rid, "object", b->key, "error", why, NULL);
-  if (strstr(why, "is corrupt"))
+  if (co_blob_reader_status(b->reader) == COHORT_ECORRUPT)
     co_corrupt_report(b->p, b->kind, b->id, b->key, why);
   return MHD_CONTENT_READER_END_WITH_ERROR;
 }
