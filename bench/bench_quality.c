@@ -11,6 +11,7 @@
  * row when i % 5 == 4 (tests/test_quality_predict.c rebuilds it from the original CSV).
  * Prints JSON {dataset: {metric, cohort_score, seconds, ...}} and writes it to --out. */
 #include "bench_util.h"
+#include "suite_split.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,17 +38,6 @@ typedef struct result {
   size_t n_train, n_test, n_scored, n_unpredicted, k;
   double p;
 } result;
-
-static int parse_double(const char *s, double *out) {
-  if (!s || !*s)
-    return 0;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !isfinite(v))
-    return 0;
-  *out = v;
-  return 1;
-}
 
 static void run_one(const dataset *d, const char *data_dir, const char *split_dir, size_t threads,
                     result *res) {
@@ -98,7 +88,7 @@ static void run_one(const dataset *d, const char *data_dir, const char *split_di
       continue;
     double y;
     if (!accuracy) {
-      if (!parse_double(truth, &y))
+      if (!suite_parse_double(truth, &y))
         continue;
       sy += y;
       syy += y * y;
@@ -119,9 +109,9 @@ static void run_one(const dataset *d, const char *data_dir, const char *split_di
       continue;
     }
     double y, yhat;
-    if (!parse_double(truth, &y))
+    if (!suite_parse_double(truth, &y))
       continue;
-    if (!parse_double(pred, &yhat)) {
+    if (!suite_parse_double(pred, &yhat)) {
       unpred++;
       yhat = mean; /* no prediction: score it as the constant model would */
     }

@@ -46,7 +46,7 @@ cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort
   return st;
 }
 
-static int parse_double(const char *s, double *out) {
+int suite_parse_double(const char *s, double *out) {
   if (!s || !*s)
     return 0;
   char *end = NULL;
@@ -62,7 +62,7 @@ double suite_score(const cohort_table *test, size_t tc, const cohort_reaction *r
   double hit = 0, sy = 0, syy = 0, sse = 0;
   for (size_t i = 0; i < n; i++) {
     double y;
-    if (parse_double(cohort_table_cell(test, i, tc), &y)) {
+    if (suite_parse_double(cohort_table_cell(test, i, tc), &y)) {
       sy += y;
       syy += y * y;
     }
@@ -76,9 +76,9 @@ double suite_score(const cohort_table *test, size_t tc, const cohort_reaction *r
       m++;
       continue;
     }
-    if (!parse_double(truth, &y))
+    if (!suite_parse_double(truth, &y))
       continue;
-    if (!parse_double(pred, &yhat))
+    if (!suite_parse_double(pred, &yhat))
       yhat = mean;
     sse += (yhat - y) * (yhat - y);
     m++;

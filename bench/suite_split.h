@@ -15,6 +15,9 @@
 cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort_table **train,
                           cohort_table **test);
 
+/* A whole cell as a finite number: 1 and *out set, or 0 (empty, missing, text, inf, nan). */
+int suite_parse_double(const char *s, double *out);
+
 /* Accuracy (exact text) when r2 is 0, else R^2 of the numeric target column tc of test against the
  * first target of r; a row without a prediction is a miss, or scores as the test mean. NAN when no
  * row could be scored. */

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "cohort/cohort.h"
+#include "suite_split.h"
 
 #define CHECK_OK(expr)                                                                                       \
   do {                                                                                                       \
@@ -138,17 +139,6 @@ static void split(const cohort_table *all, long tc, cohort_table **train, cohort
   free(cells);
 }
 
-static int parse_double(const char *s, double *out) {
-  if (!s || !*s)
-    return 0;
-  char *end = NULL;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !isfinite(v))
-    return 0;
-  *out = v;
-  return 1;
-}
-
 /* Accuracy or R^2 of the reaction against the test table's target column (rows without a real
  * value are not scored; a row without a prediction is a miss, or scores as the test mean for R^2,
  * as in bench_quality). */
@@ -159,7 +149,7 @@ static double score(const cohort_table *test, long tc, const cohort_reaction *r,
   for (size_t i = 0; i < n; i++) {
     const char *truth = cohort_table_cell(test, i, (size_t)tc);
     double y;
-    if (!truth || (r2 && !parse_double(truth, &y)))
+    if (!truth || (r2 && !suite_parse_double(truth, &y)))
       continue;
     if (r2) {
       sy += y;
@@ -172,7 +162,7 @@ static double score(const cohort_table *test, long tc, const cohort_reaction *r,
     const char *truth = cohort_table_cell(test, i, (size_t)tc);
     const char *pred = cohort_reaction_value(r, i, 0);
     double y, yhat;
-    if (!truth || (r2 && !parse_double(truth, &y)))
+    if (!truth || (r2 && !suite_parse_double(truth, &y)))
       continue;
     if (!r2) {
       if (!pred)
@@ -181,7 +171,7 @@ static double score(const cohort_table *test, long tc, const cohort_reaction *r,
         hit++;
       continue;
     }
-    if (!parse_double(pred, &yhat)) {
+    if (!suite_parse_double(pred, &yhat)) {
       unpred++;
       yhat = mean;
     }
