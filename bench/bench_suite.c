@@ -1,7 +1,7 @@
 /* The broad suite, engine side: prediction and synthesis on every shared table, through the
  * public API only.
  *
- *   bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] [--no-synth]
+ *   bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seeds N,N,...] [--only NAME] [--no-synth]
  *                                    [--type FEATURE=TYPE] [--synth-k K]
  *
  * Per table (the list below): drop rows whose target is missing, split systematically (data row i,
@@ -67,9 +67,13 @@ static void write_text(const char *path, const char *text) {
   fclose(f);
 }
 
+/* Most seeds --seeds takes. */
+#define MAX_SEEDS 16
+
 typedef struct opts {
   size_t threads, synth_k;
-  uint64_t seed;
+  uint64_t seeds[MAX_SEEDS];
+  size_t n_seeds;
   int synth;
   const char *type_over[16];
   size_t n_over;
@@ -110,59 +114,119 @@ static cohort_trainee *fit(const table_spec *d, const cohort_table *train, const
   return t;
 }
 
-/* Synthesizes as many rows as train holds and evaluates them against train with holdout. */
+/* Writes "NAME": [v0, v1, ...] (n numbers) to json, after a comma. */
+static void json_nums(FILE *json, const char *name, const double *v, size_t n) {
+  fprintf(json, ", \"%s\": [", name);
+  for (size_t i = 0; i < n; i++) {
+    fputs(i ? ", " : "", json);
+    bench_json_num(json, v[i]);
+  }
+  fprintf(json, "]");
+}
+
+static double mean_of(const double *v, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++)
+    s += v[i];
+  return n ? s / (double)n : NAN;
+}
+
+/* One trainee (trained and analyzed once) synthesizes as many rows as train holds at each seed;
+ * each synthetic table is evaluated against train with holdout. The JSON keeps every seed's figure
+ * (NAME_seeds) and their mean (NAME); identical_rare is the most any seed made (the privacy bar is
+ * per synthesis, never averaged). Synthetic rows: OUT_DIR/synth/NAME_sSEED.csv. */
 static void synthesis(const table_spec *d, const cohort_table *train, const cohort_table *holdout,
                       const char *out_dir, const opts *o, FILE *json) {
   double t0 = bench_now();
   cohort_schema *schema = NULL;
   cohort_trainee *t = fit(d, train, o, &schema);
-  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
-  so.rows = cohort_table_rows(train);
-  so.seed = o->seed;
-  so.threads = o->threads;
-  so.k = o->synth_k;
-  cohort_table *syn = NULL;
   double t1 = bench_now();
-  bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
-  double t2 = bench_now();
-  char name[256], *p;
-  snprintf(name, sizeof name, "synth/%s.csv", d->name);
-  bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");
-  free(p);
-  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
-  eo.target = d->target;
-  eo.seed = o->seed;
-  eo.threads = o->threads;
-  cohort_eval *ev = NULL;
-  bench_check(cohort_evaluate(schema, train, syn, holdout, &eo, &ev), "evaluate");
-  char *ej = NULL;
-  bench_check(cohort_eval_to_json(ev, &ej), "eval_to_json");
-  snprintf(name, sizeof name, "synth/%s_eval.json", d->name);
-  write_text(p = bench_path(out_dir, name), ej);
-  free(p);
-  cohort_free(ej);
-  fprintf(stderr,
-          "bench_suite: %s synthesis (%zu rows, holdout %zu): quality %.4f, DCR overfitting %.4f, copies %zu "
-          "rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), analyze %.1fs, synthesize %.1fs\n",
-          d->name, cohort_table_rows(train), cohort_table_rows(holdout), cohort_eval_quality(ev),
-          cohort_eval_dcr_overfitting(ev), cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev),
-          cohort_eval_tstr(ev), cohort_eval_trtr(ev), t1 - t0, t2 - t1);
+  double quality[MAX_SEEDS], dcr[MAX_SEEDS], tstr[MAX_SEEDS], trtr[MAX_SEEDS], secs[MAX_SEEDS],
+      rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS];
+  size_t rare_max = 0;
+  for (size_t si = 0; si < o->n_seeds; si++) {
+    cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
+    so.rows = cohort_table_rows(train);
+    so.seed = o->seeds[si];
+    so.threads = o->threads;
+    so.k = o->synth_k;
+    cohort_table *syn = NULL;
+    double s0 = bench_now();
+    bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
+    secs[si] = bench_now() - s0;
+    char name[256], *p;
+    snprintf(name, sizeof name, "synth/%s_s%llu.csv", d->name, (unsigned long long)o->seeds[si]);
+    bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");
+    free(p);
+    cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
+    eo.target = d->target;
+    eo.seed = o->seeds[si];
+    eo.threads = o->threads;
+    cohort_eval *ev = NULL;
+    bench_check(cohort_evaluate(schema, train, syn, holdout, &eo, &ev), "evaluate");
+    char *ej = NULL;
+    bench_check(cohort_eval_to_json(ev, &ej), "eval_to_json");
+    snprintf(name, sizeof name, "synth/%s_s%llu_eval.json", d->name, (unsigned long long)o->seeds[si]);
+    write_text(p = bench_path(out_dir, name), ej);
+    free(p);
+    cohort_free(ej);
+    quality[si] = cohort_eval_quality(ev);
+    dcr[si] = cohort_eval_dcr_overfitting(ev);
+    tstr[si] = cohort_eval_tstr(ev);
+    trtr[si] = cohort_eval_trtr(ev);
+    rare[si] = (double)cohort_eval_identical_rare(ev);
+    common[si] = (double)cohort_eval_identical_common(ev);
+    ident[si] = (double)cohort_eval_identical(ev);
+    if (cohort_eval_identical_rare(ev) > rare_max)
+      rare_max = cohort_eval_identical_rare(ev);
+    fprintf(
+        stderr,
+        "bench_suite: %s synthesis seed %llu (%zu rows, holdout %zu): quality %.4f, DCR overfitting %.4f, "
+        "copies %zu rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), synthesize %.1fs\n",
+        d->name, (unsigned long long)o->seeds[si], cohort_table_rows(train), cohort_table_rows(holdout),
+        quality[si], dcr[si], cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev), tstr[si],
+        trtr[si], secs[si]);
+    cohort_eval_free(ev);
+    cohort_table_free(syn);
+  }
+  size_t ns = o->n_seeds;
+  fprintf(
+      stderr,
+      "bench_suite: %s synthesis, means over %zu seeds: quality %.4f, DCR overfitting %.4f, rare copies at "
+      "most %zu, TSTR %.4f / TRTR %.4f (engine kNN), analyze %.1fs, synthesize %.1fs\n",
+      d->name, ns, mean_of(quality, ns), mean_of(dcr, ns), rare_max, mean_of(tstr, ns), mean_of(trtr, ns),
+      t1 - t0, mean_of(secs, ns));
   fprintf(json,
           ", \"synth_train\": \"splits/%s_%s.csv\", \"synth_holdout\": \"splits/%s_%s.csv\", "
           "\"synth_train_rows\": %zu, \"synth_holdout_rows\": %zu, \"synth_analyze_seconds\": %.3f, "
-          "\"synth_seconds\": %.3f, \"quality\": ",
+          "\"synth_seeds\": [",
           d->name, d->test_file ? "train" : "strain", d->name, d->test_file ? "test" : "sholdout",
-          cohort_table_rows(train), cohort_table_rows(holdout), t1 - t0, t2 - t1);
-  bench_json_num(json, cohort_eval_quality(ev));
+          cohort_table_rows(train), cohort_table_rows(holdout), t1 - t0);
+  for (size_t si = 0; si < ns; si++)
+    fprintf(json, "%s%llu", si ? ", " : "", (unsigned long long)o->seeds[si]);
+  fprintf(json, "], \"synth_files\": [");
+  for (size_t si = 0; si < ns; si++)
+    fprintf(json, "%s\"synth/%s_s%llu.csv\"", si ? ", " : "", d->name, (unsigned long long)o->seeds[si]);
+  fprintf(json, "], \"synth_seconds\": ");
+  bench_json_num(json, mean_of(secs, ns));
+  fprintf(json, ", \"quality\": ");
+  bench_json_num(json, mean_of(quality, ns));
   fprintf(json, ", \"dcr_overfitting\": ");
-  bench_json_num(json, cohort_eval_dcr_overfitting(ev));
-  fprintf(json, ", \"identical\": %zu, \"identical_rare\": %zu, \"identical_common\": %zu, \"tstr_engine\": ",
-          cohort_eval_identical(ev), cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev));
-  bench_json_num(json, cohort_eval_tstr(ev));
+  bench_json_num(json, mean_of(dcr, ns));
+  fprintf(json, ", \"identical_rare\": %zu, \"identical\": ", rare_max);
+  bench_json_num(json, mean_of(ident, ns));
+  fprintf(json, ", \"identical_common\": ");
+  bench_json_num(json, mean_of(common, ns));
+  fprintf(json, ", \"tstr_engine\": ");
+  bench_json_num(json, mean_of(tstr, ns));
   fprintf(json, ", \"trtr_engine\": ");
-  bench_json_num(json, cohort_eval_trtr(ev));
-  cohort_eval_free(ev);
-  cohort_table_free(syn);
+  bench_json_num(json, mean_of(trtr, ns));
+  json_nums(json, "synth_seconds_seeds", secs, ns);
+  json_nums(json, "quality_seeds", quality, ns);
+  json_nums(json, "dcr_overfitting_seeds", dcr, ns);
+  json_nums(json, "identical_rare_seeds", rare, ns);
+  json_nums(json, "identical_common_seeds", common, ns);
+  json_nums(json, "tstr_engine_seeds", tstr, ns);
   cohort_trainee_free(t);
   cohort_schema_free(schema);
 }
@@ -276,12 +340,14 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seed N] [--only NAME] "
+    fprintf(stderr, "usage: bench_suite DATASETS_DIR OUT_DIR [--threads N] [--seeds N,N,...] [--only NAME] "
                     "[--no-synth] [--type FEATURE=TYPE] [--synth-k K]\n");
     return 2;
   }
   const char *data_dir = argv[1], *out_dir = argv[2], *only = NULL;
-  opts o = {2, 0, 7, 1, {0}, 0};
+  /* Synthesis seeds: the suite's figures are means over these (one seed's figures move with the
+   * random stream as much as with a change of method). */
+  opts o = {2, 0, {7, 3, 11}, 3, 1, {0}, 0};
   for (int i = 3; i < argc; i++) {
     if (strcmp(argv[i], "--no-synth") == 0)
       o.synth = 0;
@@ -289,9 +355,23 @@ int main(int argc, char **argv) {
       o.threads = (size_t)strtoul(argv[++i], NULL, 10);
     else if (i + 1 < argc && strcmp(argv[i], "--synth-k") == 0)
       o.synth_k = (size_t)strtoul(argv[++i], NULL, 10);
-    else if (i + 1 < argc && strcmp(argv[i], "--seed") == 0)
-      o.seed = (uint64_t)strtoull(argv[++i], NULL, 10);
-    else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
+    else if (i + 1 < argc && strcmp(argv[i], "--seeds") == 0) {
+      char *e = argv[++i];
+      o.n_seeds = 0;
+      while (*e && o.n_seeds < MAX_SEEDS) {
+        o.seeds[o.n_seeds++] = (uint64_t)strtoull(e, &e, 10);
+        if (*e == ',')
+          e++;
+        else if (*e) {
+          fprintf(stderr, "bench_suite: --seeds takes numbers separated by commas\n");
+          return 2;
+        }
+      }
+      if (o.n_seeds == 0) {
+        fprintf(stderr, "bench_suite: --seeds needs at least one seed\n");
+        return 2;
+      }
+    } else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
       only = argv[++i];
     else if (i + 1 < argc && strcmp(argv[i], "--type") == 0 && o.n_over < 16)
       o.type_over[o.n_over++] = argv[++i];

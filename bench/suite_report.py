@@ -23,6 +23,13 @@ def diff(a, b):
     return "–" if a is None or b is None else f"{a - b:+.4f}"
 
 
+def spread(mean, seeds, spec=".4f"):
+    """The mean, and the lowest and highest seed's figure when there are several."""
+    if mean is None or not seeds or len(seeds) < 2 or any(v is None for v in seeds):
+        return fmt(mean, spec)
+    return f"{fmt(mean, spec)} ({fmt(min(seeds), spec)}–{fmt(max(seeds), spec)})"
+
+
 def mark(ok):
     return "–" if ok is None else ("yes" if ok else "**no**")
 
@@ -81,6 +88,7 @@ def main():
             n_base += cs >= s["baseline"]
             n_knn += cs >= s["knn"] - 1e-9
             n_gbm += cs >= s["gbm"] - 0.01
+    seeds_s = ", ".join(str(x) for x in next((c["synth_seeds"] for c in co.values() if "synth_seeds" in c), [7]))
     L += ["", f"Bars (issue 11): at or above the baseline on {n_base} of {n} tables; at or above tuned k-NN on "
           f"{n_knn} of {n}; within 0.01 of gradient boosting (or above) on {n_gbm} of {n} (goal: at least half).",
           "", "## Synthesis", "",
@@ -89,10 +97,13 @@ def main():
           "(with the 80/20 prediction split a generator that never saw either would score 0.4). So each "
           "table is halved (data row i to the training half when i % 2 == 0; adult keeps adult_train / "
           "adult_test), a trainee is trained and analyzed for the target on the half and synthesizes as "
-          "many rows (seed 7), evaluated against the half with the other half as holdout "
-          "(`cohort_evaluate`). TSTR / TRTR: gradient boosting (defaults) trained on the synthetic rows / "
-          "on the real half, both scored on the holdout. Copies: synthetic rows equal by value to a "
-          "training row that occurs fewer than k times (rare: a privacy risk) / at least k times (common).",
+          f"many rows at each of the seeds {seeds_s}, each evaluated against the half with the other half as "
+          "holdout (`cohort_evaluate`). One seed's figures move with the random stream as much as with a "
+          "change of method, so each figure is the mean over the seeds, with the lowest and highest seed's in "
+          "brackets; seconds are the mean synthesis. TSTR / TRTR: gradient boosting (defaults) trained on "
+          "the synthetic rows / on the real half, both scored on the holdout. Copies: synthetic rows equal "
+          "by value to a training row that occurs fewer than k times (rare: a privacy risk; the most any "
+          "seed made) / at least k times (common; mean).",
           "",
           "| table | rows × columns (holdout) | quality | DCR overfitting protection | copies rare / common | "
           "TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | analyze + synthesize s | bars met |",
@@ -111,9 +122,12 @@ def main():
         oks.append(None if name not in SECONDS_MAX or secs is None else secs <= SECONDS_MAX[name])
         failed = [lbl for lbl, ok in zip(("quality", "DCR", "rare copies", "TSTR gap", "time"), oks) if ok is False]
         L.append(f"| {name} | {c.get('synth_train_rows', 0):,} × {c.get('features', '–')} "
-                 f"({c.get('synth_holdout_rows', 0):,}) | {fmt(q)} | {fmt(dcr)} | "
-                 f"{c.get('identical_rare', '–')} / {c.get('identical_common', '–')} | {fmt(s.get('tstr_gbm'))} | "
-                 f"{fmt(s.get('trtr_gbm'))} | {fmt(gap, '+.4f')} | {fmt(c.get('tstr_engine'))} / "
+                 f"({c.get('synth_holdout_rows', 0):,}) | {spread(q, c.get('quality_seeds'))} | "
+                 f"{spread(dcr, c.get('dcr_overfitting_seeds'))} | "
+                 f"{c.get('identical_rare', '–')} / {fmt(c.get('identical_common'), '.4g')} | "
+                 f"{spread(s.get('tstr_gbm'), s.get('tstr_gbm_seeds'))} | "
+                 f"{fmt(s.get('trtr_gbm'))} | {fmt(gap, '+.4f')} | "
+                 f"{spread(c.get('tstr_engine'), c.get('tstr_engine_seeds'))} / "
                  f"{fmt(c.get('trtr_engine'))} | {fmt(c.get('synth_analyze_seconds'), '.1f')} + "
                  f"{fmt(c.get('synth_seconds'), '.1f')} | "
                  f"{'all' if not failed else 'not ' + ', '.join(failed)} |")

@@ -5,8 +5,8 @@
 
 Reads what bench_suite wrote in OUT_DIR: cohort_suite.json (tables, targets, metric),
 splits/NAME_{train,test}.csv, splits/NAME_schema.json (the engine's inferred types: the peers describe
-each table the way the engine's user did) and synth/NAME.csv (the engine's synthetic rows, when
-synthesis ran) with the synthesis split splits/NAME_{strain,sholdout}.csv. Writes OUT_DIR/sklearn_suite.json {NAME: {...}} and prints it.
+each table the way the engine's user did) and the engine's synthetic rows, one file per seed
+(cohort_suite.json's synth_files, when synthesis ran) with the synthesis split splits/NAME_{strain,sholdout}.csv. Writes OUT_DIR/sklearn_suite.json {NAME: {...}} and prints it.
 
 Per table, on the target (accuracy when the engine's target type is categorical, R^2 otherwise):
 - baseline: majority class / training mean;
@@ -213,8 +213,9 @@ def run(out_dir, name, info, jobs, search_rows):
     t3 = time.perf_counter()
     res["knn_seconds"], res["gbm_seconds"] = t2 - t1, t3 - t2
 
-    syn_path = os.path.join(out_dir, "synth", f"{name}.csv")
-    if os.path.exists(syn_path) and "synth_train" in info:
+    # One synthetic table per seed (cohort_suite.json's synth_files); TSTR is their mean.
+    syn_paths = [os.path.join(out_dir, p) for p in info.get("synth_files", [f"synth/{name}.csv"])]
+    if syn_paths and all(os.path.exists(p) for p in syn_paths) and "synth_train" in info:
         # Synthesis has a split of its own (bench_suite.c: a half and its holdout, adult train / test).
         if info["synth_train"] == f"splits/{name}_train.csv" and info["synth_holdout"] == f"splits/{name}_test.csv":
             strain, Xh, yh, res["trtr_gbm"] = train, Xg_te, yte, res["gbm"]
@@ -227,18 +228,22 @@ def run(out_dir, name, info, jobs, search_rows):
                 yh = yh[~np.isnan(yh)]
             Xh = matrix(hold, feats, True, cats)
             res["trtr_gbm"] = gbm(matrix(strain, feats, True, cats), ys_real, Xh, yh, feats, metric)
-        hs, syn = read_rows(syn_path)
-        idx = [hs.index(h) for h in header]  # same columns, possibly another order
-        syn = [[r[i] for i in idx] for r in syn]
-        if metric != "r2":
-            syn = [r for r in syn if r[ti] is not None]
-        ys = targets(syn, ti, metric)
-        res["synth_rows"], res["synth_train_rows"], res["synth_holdout_rows"] = len(syn), len(strain), len(yh)
-        if metric != "r2" and len(set(ys.tolist())) < 2:
-            # One class in the synthetic rows: gradient boosting cannot fit; it would predict that class.
-            res["tstr_gbm"] = score(metric, yh, np.full(len(yh), ys[0] if len(ys) else "", dtype=object))
-        else:
-            res["tstr_gbm"] = gbm(matrix(syn, feats, True, cats), ys, Xh, yh, feats, metric)
+        res["tstr_gbm_seeds"] = []
+        for syn_path in syn_paths:
+            hs, syn = read_rows(syn_path)
+            idx = [hs.index(h) for h in header]  # same columns, possibly another order
+            syn = [[r[i] for i in idx] for r in syn]
+            if metric != "r2":
+                syn = [r for r in syn if r[ti] is not None]
+            ys = targets(syn, ti, metric)
+            res["synth_rows"], res["synth_train_rows"], res["synth_holdout_rows"] = len(syn), len(strain), len(yh)
+            if metric != "r2" and len(set(ys.tolist())) < 2:
+                # One class in the synthetic rows: gradient boosting cannot fit; it would predict that class.
+                tstr = score(metric, yh, np.full(len(yh), ys[0] if len(ys) else "", dtype=object))
+            else:
+                tstr = gbm(matrix(syn, feats, True, cats), ys, Xh, yh, feats, metric)
+            res["tstr_gbm_seeds"].append(tstr)
+        res["tstr_gbm"] = float(np.mean(res["tstr_gbm_seeds"]))
         res["tstr_gap"] = res["trtr_gbm"] - res["tstr_gbm"]
     res["seconds"] = time.perf_counter() - t0
     return res
