@@ -7,15 +7,18 @@
  *     i % 5 == 4; infer the schema, train, analyze for the target (seed 1), react on the test rows;
  *     accuracy (exact text) for a categorical target, R^2 for a numeric one.
  *   synthesis: the same rows halved (i % 2 == 0 trains); a trainee trained and analyzed for the target
- *     on the half synthesizes as many rows (seed 7) and cohort_evaluate compares them with the half,
- *     the other half as holdout (SDMetrics' DCR overfitting test wants the two about the same size).
- * Floors: the engine's own figures in bench/SUITE.md, less a small margin for floating-point
- * differences between compilers; the engine is deterministic for a seed, so a drop past the margin is
- * a change in behaviour. The bars of issue 11 the engine meets are asserted as such (no rare copies);
- * where it does not meet them yet the floor holds today's figure so it cannot get worse.
+ *     on the half synthesizes as many rows at each seed below and cohort_evaluate compares them with
+ *     the half, the other half as holdout (SDMetrics' DCR overfitting test wants the two about the
+ *     same size).
+ * Floors: prediction at the engine's figures less a margin for floating-point differences between
+ * compilers; synthesis at the mean over several seeds less a margin measured from the spread between
+ * seeds (see cases[]). The bars of issue 11 the engine meets are asserted as such (no rare copies,
+ * at every seed); where it does not meet them yet the floor holds today's figure so it cannot get
+ * worse.
  *
- * A table whose CSV is not in COHORT_DATASETS is skipped (the repository's copy holds only the first
- * five tables). Labelled "quality": not run under the sanitizers. No timing is asserted. */
+ * A table whose CSV is not in COHORT_DATASETS is skipped (the repository's copy holds adult,
+ * diamonds, abalone, penguins and winequality). Labelled "quality": not run under the sanitizers. No timing
+ * is asserted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,42 +41,55 @@
       fail_msg("%s -> %s: %s", #expr, cohort_strerror(st_), cohort_errmsg());                                \
   } while (0)
 
-/* Accuracy / R^2 / quality may fall this far below the committed figure (compiler differences). */
+/* Accuracy / R^2 may fall this far below the committed figure (compiler differences). */
 #define MARGIN 0.005
-/* DCR overfitting protection moves in steps of 2 / rows: a looser margin. */
-#define DCR_MARGIN 0.02
+
+/* Synthesis seeds: every synthesis figure is the mean over them (the privacy bar is per seed). One
+ * seed's figures move with the random stream as much as with a change of method: exact_matches in
+ * synth.c, which draws from the same distribution as the search it replaces, moved seed 7's
+ * train-on-synthetic on boston 0.517 -> 0.439 and pima 0.797 -> 0.747. Eight seeds because these
+ * tables are small (all eight cost about 1.5 s a table on 2 cores) and the floors' margins shrink
+ * with the square root of the count; bench_suite's default is the first three. */
+static const uint64_t seeds[] = {7, 3, 11, 1, 2, 4, 5, 6};
+#define N_SEEDS (sizeof seeds / sizeof seeds[0])
 
 typedef struct scase {
   const char *name, *file, *target;
-  int r2;              /* 1 = R^2, 0 = accuracy */
-  double predict;      /* engine score in bench/SUITE.md */
-  double quality, dcr; /* synthesis: quality, DCR overfitting protection in bench/SUITE.md */
-  double tstr; /* train-on-synthetic score of the engine's own predictor (SUITE.md's TSTR engine k-NN) */
+  int r2;         /* 1 = R^2, 0 = accuracy */
+  double predict; /* engine score in bench/SUITE.md */
+  /* Synthesis, means over the seeds below (bench/SUITE.md), each with the margin it may fall by:
+   * quality, DCR overfitting protection, and train-on-synthetic score of the engine's own predictor
+   * (SUITE.md's TSTR engine k-NN). */
+  double quality, quality_margin, dcr, dcr_margin, tstr, tstr_margin;
 } scase;
 
-/* Figures from bench/SUITE.md (bash bench/run.sh, stages bench_suite suite_sklearn, 2026-12-07, 2 threads;
- * the engine is deterministic for a seed, threads do not change them). Tuned scikit-learn k-NN and
- * gradient boosting on the same rows are in SUITE.md; the engine is not yet at gradient boosting's
- * level on all of these, nor at the synthesis quality bar of 0.95 on any of them (issue 11).
- * The train-on-synthetic floors hold what drawing a row's features from the cases of its class
- * (synth.c, CO_SYNTH_STRATA) and neighbourhoods of at most a tenth of the cases (CO_SYNTH_K_SHARE)
- * won: without them vehicle scored 0.492, boston 0.398, pima 0.781, penguins 0.837. They cost
- * quality on vehicle (0.915 -> 0.900) and boston (0.811 -> 0.796, its pair trends with an 89-level
- * town), and breast_cancer's DCR
- * overfitting protection at this seed (0.870 -> 0.758; at seed 3 it rose, 0.814 -> 0.863): both
- * floors were lowered with them. soybean moved with the brute-force leave-one-out (analyze.c), which
- * breaks some ties differently: accuracy 0.949 -> 0.956, train-on-synthetic 0.754 -> 0.748.
- * breast_cancer's synthesis floors rose with the reference rule on the model's own scale and the
- * targeted retries (synth.c, CO_SYNTH_REF_PASS; its 30 numeric features are where they apply):
- * DCR overfitting protection 0.758 -> 0.856, quality 0.916 -> 0.917, train-on-synthetic 0.926 -> 0.933;
- * with the old rule its DCR floor fails. */
+/* Prediction floors: the figures in bench/SUITE.md (bash bench/run.sh, stages bench_suite
+ * suite_sklearn), less MARGIN; the engine is deterministic for a seed, threads do not change them.
+ * Tuned scikit-learn k-NN and gradient boosting on the same rows are in SUITE.md.
+ *
+ * Synthesis floors: the means over the eight seeds (bench_suite DATASETS OUT --only NAME --seeds
+ * 7,3,11,1,2,4,5,6 prints the same figures), 2026-12-07, after exact_matches, the 12 search features
+ * and the gate's copy rule (synth.c). Margin: 1.5 times the standard deviation of one seed's figure
+ * (pooled over 8 seeds with and 8 without exact_matches and the 12 search features), rounded up to
+ * 0.005, at least 0.005 (0.01 for DCR overfitting protection). That is 3 standard deviations of the
+ * difference of two 8-seed means, so a change that only draws other random numbers fails a given
+ * floor about once in 700 runs. What they can resolve differs by table: quality within 0.01-0.02,
+ * train-on-synthetic within 0.02-0.035 on winequality, pima, vehicle and breast_cancer but only 0.075-0.09
+ * on soybean, boston and penguins, DCR overfitting protection only 0.11-0.135 on breast_cancer and
+ * penguins (one seed's figure spans 0.76-0.98 and 0.55-0.85 there). Earlier one-seed history, for
+ * scale: without the strata (CO_SYNTH_STRATA) train-on-synthetic at seed 7 was vehicle 0.492, boston
+ * 0.398, pima 0.781, penguins 0.837. The rare-copy bar is asserted at every seed. None of these tables
+ * reaches the issue's synthesis quality bar of 0.95 yet: the floors hold today's figures. */
 static const scase cases[] = {
-    {"winequality", "winequality_red.csv", "quality", 0, 0.68652, 0.92941, 1.0, 0.589487},
-    {"soybean", "soybean.csv", "Class", 0, 0.955882, 0.915936, 1.0, 0.747801},
-    {"pima", "pima_diabetes.csv", "diabetes", 0, 0.72549, 0.911078, 1.0, 0.796875},
-    {"vehicle", "vehicle.csv", "Class", 0, 0.745562, 0.900167, 1.0, 0.605201},
-    {"boston", "boston_housing.csv", "cmedv", 1, 0.868142, 0.795736, 1.0, 0.516649},
-    {"breast_cancer", "breast_cancer.csv", "target", 0, 0.964602, 0.916552, 0.856140, 0.933099},
+    {"winequality", "winequality_red.csv", "quality", 0, 0.68652, 0.937528, 0.015, 1.0, 0.01, 0.581508,
+     0.020},
+    {"soybean", "soybean.csv", "Class", 0, 0.955882, 0.913623, 0.010, 1.0, 0.01, 0.799487, 0.075},
+    {"pima", "pima_diabetes.csv", "diabetes", 0, 0.72549, 0.909338, 0.010, 1.0, 0.01, 0.766602, 0.025},
+    {"vehicle", "vehicle.csv", "Class", 0, 0.745562, 0.902262, 0.015, 1.0, 0.01, 0.593972, 0.035},
+    {"boston", "boston_housing.csv", "cmedv", 1, 0.868142, 0.803798, 0.020, 0.995059, 0.035, 0.442420, 0.090},
+    {"breast_cancer", "breast_cancer.csv", "target", 0, 0.964602, 0.916911, 0.010, 0.941667, 0.110, 0.930458,
+     0.025},
+    {"penguins", "penguins.csv", "species", 0, 1.0, 0.878841, 0.020, 0.719477, 0.135, 0.890262, 0.085},
 };
 
 static cohort_trainee *fit(const cohort_table *train, const char *target, cohort_schema **schema) {
@@ -88,6 +104,29 @@ static cohort_trainee *fit(const cohort_table *train, const char *target, cohort
   ao.seed = 1;
   CHECK_OK(cohort_trainee_analyze(t, &ao));
   return t;
+}
+
+/* One seed's synthesis from t, judged against half with hold as holdout. */
+static void synth_once(cohort_trainee *t, const cohort_schema *schema, const cohort_table *half,
+                       const cohort_table *hold, const char *target, uint64_t seed, double *quality,
+                       double *dcr, double *tstr, size_t *rare, size_t *common) {
+  cohort_table *syn = NULL;
+  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
+  so.rows = cohort_table_rows(half);
+  so.seed = seed;
+  CHECK_OK(cohort_synthesize(t, &so, &syn));
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
+  eo.target = target;
+  eo.seed = seed;
+  cohort_eval *ev = NULL;
+  CHECK_OK(cohort_evaluate(schema, half, syn, hold, &eo, &ev));
+  *quality = cohort_eval_quality(ev);
+  *dcr = cohort_eval_dcr_overfitting(ev);
+  *tstr = cohort_eval_tstr(ev);
+  *rare = cohort_eval_identical_rare(ev);
+  *common = cohort_eval_identical_common(ev);
+  cohort_eval_free(ev);
+  cohort_table_free(syn);
 }
 
 static void run_case(void **state) {
@@ -127,29 +166,27 @@ static void run_case(void **state) {
   cohort_table_free(train);
   cohort_table_free(test);
 
-  /* Synthesis on the half split. */
-  cohort_table *half = NULL, *hold = NULL, *syn = NULL;
+  /* Synthesis on the half split: one trainee, one synthesis per seed. */
+  cohort_table *half = NULL, *hold = NULL;
   CHECK_OK(suite_split(all, (size_t)tc, 2, &half, &hold));
   t = fit(half, q->target, &schema);
-  cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
-  so.rows = cohort_table_rows(half);
-  so.seed = 7;
-  CHECK_OK(cohort_synthesize(t, &so, &syn));
-  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
-  eo.target = q->target;
-  eo.seed = 7;
-  cohort_eval *ev = NULL;
-  CHECK_OK(cohort_evaluate(schema, half, syn, hold, &eo, &ev));
-  double quality = cohort_eval_quality(ev), dcr = cohort_eval_dcr_overfitting(ev),
-         tstr = cohort_eval_tstr(ev);
-  size_t rare = cohort_eval_identical_rare(ev);
-  print_message(
-      "%s: %s %.4f (floor %.4f); synthesis quality %.4f (floor %.4f), DCR overfitting protection "
-      "%.4f (floor %.4f), rare copies %zu, common copies %zu, train-on-synthetic %.4f (floor %.4f)\n",
-      q->name, q->r2 ? "R^2" : "accuracy", s, q->predict, quality, q->quality, dcr, q->dcr, rare,
-      cohort_eval_identical_common(ev), tstr, q->tstr);
-  cohort_eval_free(ev);
-  cohort_table_free(syn);
+  double quality = 0, dcr = 0, tstr = 0;
+  size_t rare[N_SEEDS];
+  for (size_t i = 0; i < N_SEEDS; i++) {
+    double qs, ds, ts;
+    size_t common;
+    synth_once(t, schema, half, hold, q->target, seeds[i], &qs, &ds, &ts, &rare[i], &common);
+    print_message("%s seed %llu: synthesis quality %.4f, DCR overfitting protection %.4f, rare copies %zu, "
+                  "common copies %zu, train-on-synthetic %.4f\n",
+                  q->name, (unsigned long long)seeds[i], qs, ds, rare[i], common, ts);
+    quality += qs / N_SEEDS;
+    dcr += ds / N_SEEDS;
+    tstr += ts / N_SEEDS;
+  }
+  print_message("%s: %s %.4f (floor %.4f); means over %zu seeds: synthesis quality %.4f (floor %.4f), "
+                "DCR overfitting protection %.4f (floor %.4f), train-on-synthetic %.4f (floor %.4f)\n",
+                q->name, q->r2 ? "R^2" : "accuracy", s, q->predict - MARGIN, (size_t)N_SEEDS, quality,
+                q->quality - q->quality_margin, dcr, q->dcr - q->dcr_margin, tstr, q->tstr - q->tstr_margin);
   cohort_trainee_free(t);
   cohort_schema_free(schema);
   cohort_table_free(half);
@@ -159,14 +196,19 @@ static void run_case(void **state) {
 
   if (!(s >= q->predict - MARGIN))
     fail_msg("%s: %s %.4f fell below the committed %.4f", q->name, q->r2 ? "R^2" : "accuracy", s, q->predict);
-  if (!(quality >= q->quality - MARGIN))
-    fail_msg("%s: synthesis quality %.4f fell below the committed %.4f", q->name, quality, q->quality);
-  if (!(dcr >= q->dcr - DCR_MARGIN))
-    fail_msg("%s: DCR overfitting protection %.4f fell below the committed %.4f", q->name, dcr, q->dcr);
-  if (rare != 0)
-    fail_msg("%s: %zu synthetic rows copy a rare training row", q->name, rare);
-  if (!(tstr >= q->tstr - MARGIN))
-    fail_msg("%s: train-on-synthetic %.4f fell below the committed %.4f", q->name, tstr, q->tstr);
+  for (size_t i = 0; i < N_SEEDS; i++)
+    if (rare[i] != 0)
+      fail_msg("%s: %zu synthetic rows copy a rare training row (seed %llu)", q->name, rare[i],
+               (unsigned long long)seeds[i]);
+  if (!(quality >= q->quality - q->quality_margin))
+    fail_msg("%s: mean synthesis quality %.4f fell more than %.3f below the committed %.4f", q->name, quality,
+             q->quality_margin, q->quality);
+  if (!(dcr >= q->dcr - q->dcr_margin))
+    fail_msg("%s: mean DCR overfitting protection %.4f fell more than %.3f below the committed %.4f", q->name,
+             dcr, q->dcr_margin, q->dcr);
+  if (!(tstr >= q->tstr - q->tstr_margin))
+    fail_msg("%s: mean train-on-synthetic %.4f fell more than %.3f below the committed %.4f", q->name, tstr,
+             q->tstr_margin, q->tstr);
 }
 
 int main(void) {
