@@ -22,8 +22,8 @@
  *
  * Privacy gate, measured in SDMetrics' DCR geometry over every used feature (nominal targets
  * included). A row is regenerated when
- *   - it is an exact copy of a case, or a copy by value of one of its nearest cases as cohort_evaluate
- *     counts copies (CO_SYNTH_COPY_TOL);
+ *   - it is an exact copy of a case, or a rare copy by value of one as cohort_evaluate counts
+ *     copies (CO_SYNTH_COPY_TOL);
  *   - it is closer to its nearest case than that case is to its own nearest neighbour (local rule);
  *   - its nearest case is much closer than its third nearest (d1 < 0.6 d3): a row as far from
  *     several cases as from its nearest points at none of them, one near a single case singles it
@@ -120,6 +120,13 @@
  * Gentoo/Biscoe/45.9/14.6/214/4742/female from the case 45.5/14.5/212/4750 (DCR 0.011, each number
  * within 0.9%). */
 #define CO_SYNTH_COPY_TOL 0.01
+/* ... and a rare copy when fewer than this many cases match it (evaluate.c's CO_COPY_K_DEFAULT):
+ * a row many cases share singles out none of them, and on a table with a spike (test_engine's
+ * 40-hour week, 2 features) most rows on the spike copy several cases within 1%. Counted among the
+ * row's CO_SYNTH_COPY_SEARCH nearest cases (a copy further out is not counted: the rule errs
+ * towards regenerating). */
+#define CO_SYNTH_COPY_K 5
+#define CO_SYNTH_COPY_SEARCH 20
 #define CO_SYNTH_NNDR 0.6
 /* Least weight a nominal target's value must hold among its nearest cases. On adult (32,561 rows)
  * train-on-synthetic accuracy fell short of train-on-real by 0.037 without this rule, 0.021 at
@@ -425,6 +432,24 @@ static bool value_copy(const synth_job *j, const double *row, size_t c) {
   return true;
 }
 
+/* Whether row, scaled into the DCR geometry as q, copies by value a case that fewer than
+ * CO_SYNTH_COPY_K cases match (a rare copy, as cohort_evaluate counts them). near: its got nearest
+ * cases; only when one of them is a copy are more searched, to count the cases it copies. */
+static bool rare_copy(const synth_job *j, const double *row, const float *q, const co_nb *near, size_t got) {
+  size_t c = 0;
+  for (size_t i = 0; i < got; i++)
+    c += value_copy(j, row, near[i].i);
+  if (c == 0 || got < CO_SYNTH_NNDR_K)
+    return c > 0;
+  co_metric m = {j->gate_w, 1.0, -1};
+  co_nb more[CO_SYNTH_COPY_SEARCH];
+  size_t n = co_knn(j->dcr, &m, q, CO_SYNTH_COPY_SEARCH, -1, NULL, more);
+  c = 0;
+  for (size_t i = 0; i < n && c < CO_SYNTH_COPY_K; i++)
+    c += value_copy(j, row, more[i].i);
+  return c < CO_SYNTH_COPY_K;
+}
+
 /* The distance rules of the privacy gate (see the top of the file). *margin: how far the row is from
  * failing, to keep the best attempt when none passes. */
 static bool gate_passes(const synth_job *j, const double *row, float *q, double *margin, long *nearest) {
@@ -438,6 +463,7 @@ static bool gate_passes(const synth_job *j, const double *row, float *q, double 
     return true;
   }
   double d = near[0].d, bar = j->min_dcr[near[0].i];
+  bool copy = d == 0 || rare_copy(j, row, q, near, got);
   if (got == CO_SYNTH_NNDR_K)
     bar = fmax(bar, CO_SYNTH_NNDR * near[got - 1].d);
   if (j->dcr_ref) {
@@ -446,9 +472,6 @@ static bool gate_passes(const synth_job *j, const double *row, float *q, double 
     if (co_knn(j->dcr_ref, &m, q, 1, -1, NULL, &ref))
       bar = fmax(bar, j->ref_scale * ref.d);
   }
-  bool copy = d == 0;
-  for (size_t i = 0; i < got && !copy; i++)
-    copy = value_copy(j, row, near[i].i);
   *margin = copy ? -1 : bar > 0 ? d / bar : INFINITY;
   return !copy && d >= bar;
 }
