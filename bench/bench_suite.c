@@ -29,6 +29,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* file: in DATASETS_DIR; "@wide" is generated (suite_wide_table), "@NAME" is read from
  * OUT_DIR/data/NAME.csv, which bench/suite_tables.py converts from scikit-learn's shipped tables. */
@@ -124,6 +125,14 @@ static void json_nums(FILE *json, const char *name, const double *v, size_t n) {
   fprintf(json, "]");
 }
 
+/* CPU seconds of the process (all threads): a figure other work on the machine inflates less than
+ * wall time; on 2 threads, wall time on an idle machine is about half of it at best. */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double mean_of(const double *v, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++)
@@ -137,12 +146,12 @@ static double mean_of(const double *v, size_t n) {
  * per synthesis, never averaged). Synthetic rows: OUT_DIR/synth/NAME_sSEED.csv. */
 static void synthesis(const table_spec *d, const cohort_table *train, const cohort_table *holdout,
                       const char *out_dir, const opts *o, FILE *json) {
-  double t0 = bench_now();
+  double t0 = bench_now(), c0 = cpu_now();
   cohort_schema *schema = NULL;
   cohort_trainee *t = fit(d, train, o, &schema);
-  double t1 = bench_now();
-  double quality[MAX_SEEDS], dcr[MAX_SEEDS], tstr[MAX_SEEDS], trtr[MAX_SEEDS], secs[MAX_SEEDS],
-      rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS];
+  double t1 = bench_now(), c1 = cpu_now();
+  double cpu[MAX_SEEDS], quality[MAX_SEEDS], dcr[MAX_SEEDS], tstr[MAX_SEEDS], trtr[MAX_SEEDS],
+      secs[MAX_SEEDS], rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS];
   size_t rare_max = 0;
   for (size_t si = 0; si < o->n_seeds; si++) {
     cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
@@ -151,9 +160,10 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     so.threads = o->threads;
     so.k = o->synth_k;
     cohort_table *syn = NULL;
-    double s0 = bench_now();
+    double s0 = bench_now(), sc0 = cpu_now();
     bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
     secs[si] = bench_now() - s0;
+    cpu[si] = cpu_now() - sc0;
     char name[256], *p;
     snprintf(name, sizeof name, "synth/%s_s%llu.csv", d->name, (unsigned long long)o->seeds[si]);
     bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");
@@ -182,10 +192,10 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     fprintf(
         stderr,
         "bench_suite: %s synthesis seed %llu (%zu rows, holdout %zu): quality %.4f, DCR overfitting %.4f, "
-        "copies %zu rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), synthesize %.1fs\n",
+        "copies %zu rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), synthesize %.1fs (CPU %.1fs)\n",
         d->name, (unsigned long long)o->seeds[si], cohort_table_rows(train), cohort_table_rows(holdout),
         quality[si], dcr[si], cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev), tstr[si],
-        trtr[si], secs[si]);
+        trtr[si], secs[si], cpu[si]);
     cohort_eval_free(ev);
     cohort_table_free(syn);
   }
@@ -193,9 +203,10 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   fprintf(
       stderr,
       "bench_suite: %s synthesis, means over %zu seeds: quality %.4f, DCR overfitting %.4f, rare copies at "
-      "most %zu, TSTR %.4f / TRTR %.4f (engine kNN), analyze %.1fs, synthesize %.1fs\n",
+      "most %zu, TSTR %.4f / TRTR %.4f (engine kNN), analyze %.1fs (CPU %.1fs), synthesize %.1fs (CPU "
+      "%.1fs)\n",
       d->name, ns, mean_of(quality, ns), mean_of(dcr, ns), rare_max, mean_of(tstr, ns), mean_of(trtr, ns),
-      t1 - t0, mean_of(secs, ns));
+      t1 - t0, c1 - c0, mean_of(secs, ns), mean_of(cpu, ns));
   fprintf(json,
           ", \"synth_train\": \"splits/%s_%s.csv\", \"synth_holdout\": \"splits/%s_%s.csv\", "
           "\"synth_train_rows\": %zu, \"synth_holdout_rows\": %zu, \"synth_analyze_seconds\": %.3f, "
@@ -209,6 +220,8 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     fprintf(json, "%s\"synth/%s_s%llu.csv\"", si ? ", " : "", d->name, (unsigned long long)o->seeds[si]);
   fprintf(json, "], \"synth_seconds\": ");
   bench_json_num(json, mean_of(secs, ns));
+  fprintf(json, ", \"synth_analyze_cpu_seconds\": %.3f, \"synth_cpu_seconds\": ", c1 - c0);
+  bench_json_num(json, mean_of(cpu, ns));
   fprintf(json, ", \"quality\": ");
   bench_json_num(json, mean_of(quality, ns));
   fprintf(json, ", \"dcr_overfitting\": ");

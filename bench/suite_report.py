@@ -100,13 +100,14 @@ def main():
           f"many rows at each of the seeds {seeds_s}, each evaluated against the half with the other half as "
           "holdout (`cohort_evaluate`). One seed's figures move with the random stream as much as with a "
           "change of method, so each figure is the mean over the seeds, with the lowest and highest seed's in "
-          "brackets; seconds are the mean synthesis. TSTR / TRTR: gradient boosting (defaults) trained on "
+          "brackets. Seconds: analyze, then the mean synthesis; wall time, and in brackets CPU time of all "
+          "threads, which other work on the machine inflates less. TSTR / TRTR: gradient boosting (defaults) trained on "
           "the synthetic rows / on the real half, both scored on the holdout. Copies: synthetic rows equal "
           "by value to a training row that occurs fewer than k times (rare: a privacy risk; the most any "
           "seed made) / at least k times (common; mean).",
           "",
           "| table | rows × columns (holdout) | quality | DCR overfitting protection | copies rare / common | "
-          "TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | analyze + synthesize s | bars met |",
+          "TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | analyze + synthesize s (CPU s) | bars met |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         c, s = co.get(name, {}), sk.get(name, {})
@@ -129,7 +130,8 @@ def main():
                  f"{fmt(s.get('trtr_gbm'))} | {fmt(gap, '+.4f')} | "
                  f"{spread(c.get('tstr_engine'), c.get('tstr_engine_seeds'))} / "
                  f"{fmt(c.get('trtr_engine'))} | {fmt(c.get('synth_analyze_seconds'), '.1f')} + "
-                 f"{fmt(c.get('synth_seconds'), '.1f')} | "
+                 f"{fmt(c.get('synth_seconds'), '.1f')} ({fmt(c.get('synth_analyze_cpu_seconds'), '.1f')} + "
+                 f"{fmt(c.get('synth_cpu_seconds'), '.1f')}) | "
                  f"{'all' if not failed else 'not ' + ', '.join(failed)} |")
     L += ["", f"Bars (issue 11): quality ≥ {QUALITY_MIN}, DCR overfitting protection ≥ {DCR_MIN}, no rare copies, "
           f"TSTR within {TSTR_GAP_MAX} of TRTR ({TSTR_GAP_MAX_ADULT} on adult). For R² targets the gap is in R². "
