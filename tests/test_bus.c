@@ -665,10 +665,31 @@ static void big_serve(void *ctx, co_bus_req *req, const char *subject, const cha
   pthread_mutex_unlock(&br->mu);
 }
 
+typedef struct outcome {
+  co_bus *bus;
+  const char *subject;
+  int timeout_ms;
+  cohort_status st;
+  char msg[256];
+  uint64_t done_ns;
+} outcome;
+
+static void *ask_recording(void *arg) {
+  outcome *k = arg;
+  char *reply = NULL;
+  size_t n;
+  k->st = k->bus->ops->request(k->bus, k->subject, "x", 1, k->timeout_ms, &reply, &n);
+  k->done_ns = co_mono_ns();
+  snprintf(k->msg, sizeof k->msg, "%s", k->st == COHORT_OK ? "" : cohort_errmsg());
+  co_free(reply);
+  return NULL;
+}
+
 static void test_nats_restart(void **state) {
   co_bus *a = open_nats("T_RESTART", 0, 1), *s = open_nats("", 0, 30);
   echo e = {"s", s, PTHREAD_MUTEX_INITIALIZER, 0};
-  co_bus_sub *sub;
+  holder h = {s, PTHREAD_MUTEX_INITIALIZER, NULL};
+  co_bus_sub *sub, *hold_sub;
   co_bus_work *w = NULL;
   char *reply = NULL;
   size_t n;
@@ -680,9 +701,25 @@ static void test_nats_restart(void **state) {
   }
   OK(a->ops->work_pull(a, 2000, &w)); /* in flight across the restart, never acknowledged */
   OK(a->ops->ping(a));
+  /* a request in flight when the server goes fails then, not at its 10 s timeout */
+  OK(s->ops->serve(s, "svc.hold", "g", hold_serve, &h, &hold_sub));
+  sleep_ms(50);
+  outcome k = {a, "svc.hold", 10000, COHORT_OK, "", 0};
+  pthread_t t;
+  pthread_create(&t, NULL, ask_recording, &k);
+  co_bus_req *req = held(&h, 2000);
+  assert_non_null(req);
 
-  server("nats", "stop");
   uint64_t t0 = co_mono_ns();
+  server("nats", "stop");
+  pthread_join(t, NULL);
+  print_message("a request in flight failed %.0f ms after nats-server was told to stop (%s)\n",
+                (k.done_ns - t0) / 1e6, k.msg);
+  assert_int_equal(k.st, COHORT_EUNAVAIL);
+  assert_non_null(strstr(k.msg, "NATS unavailable"));
+  assert_true((k.done_ns - t0) / 1e6 < 3000);
+  t0 = co_mono_ns();
+  s->ops->respond(s, req, "late", 4); /* fails (down) but frees req */
   cohort_status st;
   while ((st = a->ops->publish(a, "ping", "x", 1)) == COHORT_OK && ms_since(t0) < 5000)
     sleep_ms(10); /* until the client notices */
@@ -721,6 +758,7 @@ static void test_nats_restart(void **state) {
   assert_int_equal(seen[1], 1);
   assert_int_equal(seen[2], 1);
   s->ops->unsubscribe(s, sub);
+  s->ops->unsubscribe(s, hold_sub);
   a->ops->close(a);
   s->ops->close(s);
 }

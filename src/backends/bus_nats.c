@@ -1,8 +1,9 @@
 /* bus_nats.c: the bus over NATS (libnats), for processes on many machines.
  *  - publish/subscribe: NATS subjects; a pattern's trailing ".>" is NATS's own wildcard, so the
  *    semantics are co_bus_match's ('*' is refused: the local bus would take it literally).
- *  - request/reply: natsConnection_RequestMsg (one shared reply inbox); serve is a queue
- *    subscription; a co_bus_req keeps the natsMsg (its reply subject) until respond.
+ *  - request/reply: each requester borrows a reply box (a synchronous subscription on an inbox of
+ *    its own, kept for reuse) and waits on it; serve is a queue subscription; a co_bus_req keeps
+ *    the natsMsg (its reply subject) until respond.
  *    NATS's "no responders" status is ENOTFOUND, a timeout or a lost connection EUNAVAIL.
  *  - bodies larger than a threshold (bus_offload_bytes, at most just under the server's
  *    max_payload) are parked in Redis (redis_offload.h) and the NATS message carries an empty
@@ -58,6 +59,20 @@ struct co_bus_work {
   char item[];
 };
 
+/* A reply inbox and its synchronous subscription, lent to one request at a time. The reply goes
+ * from libnats' reader thread straight to the waiting requester; natsConnection_RequestMsg
+ * (Debian's libnats 3.4) first hands it to its reply muxer's delivery thread, one thread wake-up
+ * more on every call (bench/CLUSTER.md). */
+typedef struct reply_box {
+  struct reply_box *next;
+  natsSubscription *sub;
+  char inbox[64];
+} reply_box;
+
+/* How often a requester looks up from its wait to see whether the connection is down: a request
+ * in flight then fails within this, not at its timeout (the muxer's fail-on-disconnect did that). */
+#define CO_NATS_REPLY_SLICE_MS 50
+
 #define CO_NATS_SPENT 64
 /* Larger messages are destroyed at once, so the 64 kept hold at most 256 KiB. */
 #define CO_NATS_SPENT_BYTES 4096
@@ -83,6 +98,8 @@ typedef struct nats_bus {
   pthread_mutex_t spent_lock;
   natsMsg *spent[CO_NATS_SPENT];
   int nspent;
+  pthread_mutex_t boxes_lock;
+  reply_box *boxes; /* idle reply boxes, the latest returned first */
 } nats_bus;
 
 static void release_msg(nats_bus *b, natsMsg *m) {
@@ -182,13 +199,14 @@ static cohort_status too_large(nats_bus *b, const char *what, const char *subjec
 
 /* The NATS message for body: inline, or parked in Redis (key set) with an empty body. */
 static cohort_status make_msg(nats_bus *b, const char *what, const char *name, const char *subject,
-                              const char *data, size_t len, natsMsg **out, char key[CO_OFFLOAD_KEY_MAX]) {
+                              const char *reply, const char *data, size_t len, natsMsg **out,
+                              char key[CO_OFFLOAD_KEY_MAX]) {
   natsStatus s;
   cohort_status st;
   key[0] = '\0';
   *out = NULL;
   if (len <= b->threshold) {
-    if ((s = natsMsg_Create(out, subject, NULL, data, (int)len)) != NATS_OK)
+    if ((s = natsMsg_Create(out, subject, reply, data, (int)len)) != NATS_OK)
       return failed(b, s, what, name);
     return COHORT_OK;
   }
@@ -198,7 +216,7 @@ static cohort_status make_msg(nats_bus *b, const char *what, const char *name, c
     key[0] = '\0';
     return co_error(st, "%s '%s' (a %zu-byte body): %s", what, name, len, cohort_errmsg());
   }
-  if ((s = natsMsg_Create(out, subject, NULL, NULL, 0)) != NATS_OK ||
+  if ((s = natsMsg_Create(out, subject, reply, NULL, 0)) != NATS_OK ||
       (s = natsMsgHeader_Set(*out, HDR_BODY, key)) != NATS_OK) {
     natsMsg_Destroy(*out);
     *out = NULL;
@@ -240,7 +258,7 @@ static cohort_status nb_publish(co_bus *base, const char *subject, const char *d
   char key[CO_OFFLOAD_KEY_MAX];
   cohort_status st;
   if ((st = check_subject(subject, 0)) != COHORT_OK || (st = up(b, "publish", subject)) != COHORT_OK ||
-      (st = make_msg(b, "publish", subject, subject, data, len, &m, key)) != COHORT_OK)
+      (st = make_msg(b, "publish", subject, subject, NULL, data, len, &m, key)) != COHORT_OK)
     return st;
   natsStatus s = natsConnection_PublishMsg(b->nc, m);
   natsMsg_Destroy(m);
@@ -406,22 +424,86 @@ static void nb_unsubscribe(co_bus *base, co_bus_sub *sub) {
 
 /* ---------------------------------------------------------------- request/reply */
 
+/* An idle reply box, or a new one. */
+static cohort_status box_take(nats_bus *b, const char *subject, reply_box **out) {
+  pthread_mutex_lock(&b->boxes_lock);
+  reply_box *box = b->boxes;
+  if (box)
+    b->boxes = box->next;
+  pthread_mutex_unlock(&b->boxes_lock);
+  if (box) {
+    *out = box;
+    return COHORT_OK;
+  }
+  natsInbox *inbox = NULL;
+  natsStatus s;
+  if (!(box = co_calloc(1, sizeof *box)))
+    return co_nomem();
+  if ((s = natsInbox_Create(&inbox)) != NATS_OK || co_strlcpy(box->inbox, inbox, sizeof box->inbox) < 0 ||
+      (s = natsConnection_SubscribeSync(&box->sub, b->nc, box->inbox)) != NATS_OK) {
+    natsInbox_Destroy(inbox);
+    co_free(box);
+    return failed(b, s == NATS_OK ? NATS_ERR : s, "request", subject);
+  }
+  natsInbox_Destroy(inbox);
+  *out = box;
+  return COHORT_OK;
+}
+
+/* Returns box for reuse when nothing more can arrive on it; a request that timed out or lost its
+ * connection may still get a late reply there, so its box is destroyed (that unsubscribes). */
+static void box_give(nats_bus *b, reply_box *box, int reusable) {
+  if (!reusable) {
+    natsSubscription_Destroy(box->sub);
+    co_free(box);
+    return;
+  }
+  pthread_mutex_lock(&b->boxes_lock);
+  box->next = b->boxes;
+  b->boxes = box;
+  pthread_mutex_unlock(&b->boxes_lock);
+}
+
+/* Waits up to timeout_ms for the reply in box, in slices that notice a lost connection. */
+static natsStatus box_wait(nats_bus *b, reply_box *box, int timeout_ms, natsMsg **rm) {
+  int64_t deadline = nats_Now() + timeout_ms;
+  for (;;) {
+    int64_t left = deadline - nats_Now();
+    if (left <= 0)
+      return NATS_TIMEOUT;
+    natsStatus s =
+        natsSubscription_NextMsg(rm, box->sub, left < CO_NATS_REPLY_SLICE_MS ? left : CO_NATS_REPLY_SLICE_MS);
+    if (s != NATS_TIMEOUT)
+      return s;
+    if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+      return NATS_CONNECTION_DISCONNECTED;
+  }
+}
+
 static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
                                 int timeout_ms, char **reply, size_t *reply_len) {
   nats_bus *b = (nats_bus *)base;
   natsMsg *m = NULL, *rm = NULL;
+  reply_box *box = NULL;
   char key[CO_OFFLOAD_KEY_MAX] = "";
   const char *err = NULL, *body = NULL;
   size_t n = 0;
   char *owned = NULL;
   cohort_status st;
+  natsStatus s;
   *reply = NULL;
   *reply_len = 0;
   if ((st = check_subject(subject, 0)) != COHORT_OK || (st = up(b, "request", subject)) != COHORT_OK ||
-      (st = make_msg(b, "request", subject, subject, data, len, &m, key)) != COHORT_OK)
+      (st = box_take(b, subject, &box)) != COHORT_OK)
     return st;
-  natsStatus s = natsConnection_RequestMsg(&rm, b->nc, m, timeout_ms > 0 ? timeout_ms : 1);
+  if ((st = make_msg(b, "request", subject, subject, box->inbox, data, len, &m, key)) != COHORT_OK) {
+    box_give(b, box, 1);
+    return st;
+  }
+  if ((s = natsConnection_PublishMsg(b->nc, m)) == NATS_OK)
+    s = box_wait(b, box, timeout_ms > 0 ? timeout_ms : 1, &rm);
   release_msg(b, m);
+  box_give(b, box, s == NATS_OK || s == NATS_NO_RESPONDERS);
   if (s != NATS_OK) {
     if (key[0]) /* nobody took it */
       co_offload_del(b->redis, key);
@@ -459,7 +541,8 @@ static cohort_status nb_respond(co_bus *base, co_bus_req *req, const char *data,
   natsMsg *m = NULL;
   char key[CO_OFFLOAD_KEY_MAX] = "";
   cohort_status st = up(b, "respond to", subject);
-  if (st == COHORT_OK && (st = make_msg(b, "respond to", subject, reply, data, len, &m, key)) != COHORT_OK)
+  if (st == COHORT_OK &&
+      (st = make_msg(b, "respond to", subject, reply, NULL, data, len, &m, key)) != COHORT_OK)
     reply_error(b, reply, cohort_errmsg()); /* tell the requester now rather than let it time out */
   if (st == COHORT_OK) {
     natsStatus s = natsConnection_PublishMsg(b->nc, m);
@@ -649,10 +732,16 @@ static void nb_close(co_bus *base) {
   /* Destroy, not Unsubscribe: the durable consumer stays for the other workers. */
   natsSubscription_Destroy(b->work_sub);
   jsCtx_Destroy(b->js);
+  while (b->boxes) {
+    reply_box *box = b->boxes;
+    b->boxes = box->next;
+    box_give(b, box, 0);
+  }
   natsConnection_Destroy(b->nc);
   for (int i = 0; i < b->nspent; i++)
     natsMsg_Destroy(b->spent[i]);
   pthread_mutex_destroy(&b->spent_lock);
+  pthread_mutex_destroy(&b->boxes_lock);
   co_offload_close(b->redis);
   pthread_mutex_destroy(&b->work_lock);
   pthread_cond_destroy(&b->cond);
@@ -819,6 +908,7 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
   pthread_cond_init(&b->cond, NULL);
   pthread_mutex_init(&b->work_lock, NULL);
   pthread_mutex_init(&b->spent_lock, NULL);
+  pthread_mutex_init(&b->boxes_lock, NULL);
   b->timeout_ms = cfg->bus_timeout_ms > 0 ? cfg->bus_timeout_ms : 5000;
   if (co_strlcpy(b->url, url, sizeof b->url) < 0) {
     st = co_error(COHORT_EINVAL, "bus: URL longer than %zu characters", sizeof b->url - 1);
