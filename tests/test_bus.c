@@ -458,6 +458,76 @@ static void test_nats_no_responders_and_timeout(void **state) {
   r->ops->close(r);
 }
 
+/* Beats the held call every beat_ms for beats times, then answers it. */
+typedef struct beater {
+  holder *h;
+  int beat_ms, beats;
+} beater;
+
+static void *beat_then_respond(void *arg) {
+  beater *t = arg;
+  co_bus_req *r = held(t->h, 5000);
+  assert_non_null(r);
+  for (int i = 0; i < t->beats; i++) {
+    sleep_ms(t->beat_ms);
+    OK(t->h->bus->ops->beat(t->h->bus, r));
+  }
+  OK(t->h->bus->ops->respond(t->h->bus, r, "done", 4));
+  return NULL;
+}
+
+static void test_nats_beats(void **state) {
+  co_bus *s = open_nats("", 0, 30), *r = open_nats("", 0, 30);
+  holder h = {s, PTHREAD_MUTEX_INITIALIZER, NULL};
+  co_bus_sub *sub;
+  char *reply = NULL;
+  size_t n = 0;
+  int silent = -1;
+  OK(s->ops->serve(s, "trainee.long.predict", "hosts", hold_serve, &h, &sub));
+  sleep_ms(50);
+
+  /* a call beaten every 100 ms lives 1 s with 300 ms of silence allowed; its beats are not replies */
+  beater t = {&h, 100, 10};
+  pthread_t th;
+  pthread_create(&th, NULL, beat_then_respond, &t);
+  uint64_t t0 = co_mono_ns();
+  OK(r->ops->request_live(r, "trainee.long.predict", "x", 1, 5000, 300, &reply, &n, &silent));
+  assert_true(ms_since(t0) >= 900);
+  assert_int_equal(silent, 0);
+  assert_string_equal(reply, "done");
+  co_free(reply);
+  pthread_join(th, NULL);
+  t.beats = 3; /* a plain request takes the reply after the beats too */
+  pthread_create(&th, NULL, beat_then_respond, &t);
+  OK(r->ops->request(r, "trainee.long.predict", "x", 1, 5000, &reply, &n));
+  assert_string_equal(reply, "done");
+  co_free(reply);
+  pthread_join(th, NULL);
+
+  /* a server that stops beating is given up after the silence, well before the timeout */
+  t0 = co_mono_ns();
+  FAILS(r->ops->request_live(r, "trainee.long.predict", "x", 1, 5000, 300, &reply, &n, &silent),
+        COHORT_EUNAVAIL, "went silent");
+  double ms = ms_since(t0);
+  print_message("silent server given up after %.0f ms\n", ms);
+  assert_true(ms >= 290 && ms < 2000);
+  assert_int_equal(silent, 1);
+  assert_null(reply);
+  co_bus_req *req = held(&h, 1000);
+  assert_non_null(req);
+  OK(s->ops->respond(s, req, "late", 4));
+  /* the timeout is not silence */
+  FAILS(r->ops->request_live(r, "trainee.long.predict", "x", 1, 200, 300, &reply, &n, &silent),
+        COHORT_EUNAVAIL, "no reply within 200 ms");
+  assert_int_equal(silent, 0);
+  req = held(&h, 1000);
+  assert_non_null(req);
+  OK(s->ops->respond(s, req, "late", 4));
+  s->ops->unsubscribe(s, sub);
+  s->ops->close(s);
+  r->ops->close(r);
+}
+
 static void test_nats_large_bodies(void **state) {
   co_bus *s = open_nats("", 1, 30), *r = open_nats("", 1, 30), *plain = open_nats("", 0, 30);
   echo e = {"big", s, PTHREAD_MUTEX_INITIALIZER, 0};
@@ -859,6 +929,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_nats_queue_group, servers_up),
       cmocka_unit_test_teardown(test_nats_waiting, servers_up),
       cmocka_unit_test_teardown(test_nats_no_responders_and_timeout, servers_up),
+      cmocka_unit_test_teardown(test_nats_beats, servers_up),
       cmocka_unit_test_teardown(test_nats_large_bodies, servers_up),
       cmocka_unit_test_teardown(test_work_dedup_two_consumers, servers_up),
       cmocka_unit_test_teardown(test_work_redelivery_progress_drop, servers_up),

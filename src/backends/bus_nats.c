@@ -31,6 +31,7 @@
 
 #define HDR_BODY "Cohort-Body"
 #define HDR_ERROR "Cohort-Error"
+#define HDR_WORKING "Cohort-Working" /* a beat: the call still runs */
 #define HDR_MSG_ID "Nats-Msg-Id"
 /* Room left under max_payload for the subject, reply subject and headers. */
 #define HEADROOM 8192
@@ -464,15 +465,29 @@ static void box_give(nats_bus *b, reply_box *box, int reusable) {
   pthread_mutex_unlock(&b->boxes_lock);
 }
 
-/* Waits up to timeout_ms for the reply in box, in slices that notice a lost connection. */
-static natsStatus box_wait(nats_bus *b, reply_box *box, int timeout_ms, natsMsg **rm) {
-  int64_t deadline = nats_Now() + timeout_ms;
+/* Waits up to timeout_ms for the reply in box, in slices that notice a lost connection; beats
+ * are taken and restart the silence_ms (0: none) allowed without one. */
+static natsStatus box_wait(nats_bus *b, reply_box *box, int timeout_ms, int silence_ms, natsMsg **rm,
+                           int *silent) {
+  int64_t now = nats_Now(), deadline = now + timeout_ms, heard = now;
+  const char *beat = NULL;
   for (;;) {
-    int64_t left = deadline - nats_Now();
-    if (left <= 0)
+    int64_t left = deadline - now;
+    if (silence_ms > 0 && heard + silence_ms < deadline)
+      left = heard + silence_ms - now;
+    if (left <= 0) {
+      *silent = now < deadline;
       return NATS_TIMEOUT;
+    }
     natsStatus s =
         natsSubscription_NextMsg(rm, box->sub, left < CO_NATS_REPLY_SLICE_MS ? left : CO_NATS_REPLY_SLICE_MS);
+    now = nats_Now();
+    if (s == NATS_OK && natsMsgHeader_Get(*rm, HDR_WORKING, &beat) == NATS_OK) {
+      natsMsg_Destroy(*rm);
+      *rm = NULL;
+      heard = now;
+      continue;
+    }
     if (s != NATS_TIMEOUT)
       return s;
     if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
@@ -480,8 +495,9 @@ static natsStatus box_wait(nats_bus *b, reply_box *box, int timeout_ms, natsMsg 
   }
 }
 
-static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
-                                int timeout_ms, char **reply, size_t *reply_len) {
+static cohort_status nb_request_live(co_bus *base, const char *subject, const char *data, size_t len,
+                                     int timeout_ms, int silence_ms, char **reply, size_t *reply_len,
+                                     int *silent) {
   nats_bus *b = (nats_bus *)base;
   natsMsg *m = NULL, *rm = NULL;
   reply_box *box = NULL;
@@ -493,6 +509,7 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
   natsStatus s;
   *reply = NULL;
   *reply_len = 0;
+  *silent = 0;
   if ((st = check_subject(subject, 0)) != COHORT_OK || (st = up(b, "request", subject)) != COHORT_OK ||
       (st = box_take(b, subject, &box)) != COHORT_OK)
     return st;
@@ -500,14 +517,19 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
     box_give(b, box, 1);
     return st;
   }
+  if (timeout_ms <= 0)
+    timeout_ms = 1;
   if ((s = natsConnection_PublishMsg(b->nc, m)) == NATS_OK)
-    s = box_wait(b, box, timeout_ms > 0 ? timeout_ms : 1, &rm);
+    s = box_wait(b, box, timeout_ms, silence_ms, &rm, silent);
   release_msg(b, m);
   box_give(b, box, s == NATS_OK || s == NATS_NO_RESPONDERS);
   if (s != NATS_OK) {
     if (key[0]) /* nobody took it */
       co_offload_del(b->redis, key);
-    st = s == NATS_TIMEOUT
+    st = *silent ? co_error(COHORT_EUNAVAIL,
+                            "bus: request '%s': its server went silent (no reply or beat for %d ms)", subject,
+                            silence_ms)
+         : s == NATS_TIMEOUT
              ? co_error(COHORT_EUNAVAIL, "bus: request '%s': no reply within %d ms", subject, timeout_ms)
              : failed(b, s, "request", subject);
     goto out;
@@ -533,6 +555,24 @@ static cohort_status nb_request(co_bus *base, const char *subject, const char *d
 out:
   release_msg(b, rm);
   return st;
+}
+
+static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
+                                int timeout_ms, char **reply, size_t *reply_len) {
+  int silent;
+  return nb_request_live(base, subject, data, len, timeout_ms, 0, reply, reply_len, &silent);
+}
+
+static cohort_status nb_beat(co_bus *base, co_bus_req *req) {
+  nats_bus *b = (nats_bus *)base;
+  const char *subject = natsMsg_GetSubject(req->m);
+  natsMsg *m = NULL;
+  natsStatus s;
+  if ((s = natsMsg_Create(&m, natsMsg_GetReply(req->m), NULL, NULL, 0)) == NATS_OK &&
+      (s = natsMsgHeader_Set(m, HDR_WORKING, "1")) == NATS_OK)
+    s = natsConnection_PublishMsg(b->nc, m);
+  natsMsg_Destroy(m);
+  return s == NATS_OK ? COHORT_OK : failed(b, s, "beat", subject);
 }
 
 static cohort_status nb_respond(co_bus *base, co_bus_req *req, const char *data, size_t len) {
@@ -769,6 +809,8 @@ static const co_bus_ops nats_ops = {
     .serve = nb_serve,
     .respond = nb_respond,
     .waiting = nb_waiting,
+    .request_live = nb_request_live,
+    .beat = nb_beat,
     .work_publish = nb_work_publish,
     .work_pull = nb_work_pull,
     .work_item = nb_work_item,
@@ -791,6 +833,8 @@ static const co_bus_ops nats_ops_no_work = {
     .serve = nb_serve,
     .respond = nb_respond,
     .waiting = nb_waiting,
+    .request_live = nb_request_live,
+    .beat = nb_beat,
     .ping = nb_ping,
 };
 
