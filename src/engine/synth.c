@@ -133,17 +133,6 @@
  * 0.15, 0.013 at 0.3, 0.007 at 0.4 and 0.002 at 0.5, where quality fell to 0.950 (income's pair
  * trends grow stronger than the data's). Rows of 6,000 do not show the gap: measure at full size. */
 #define CO_SYNTH_PLAUSIBLE 0.4
-/* A search for a feature that is not a target measures at most this many of the features drawn so
- * far: those that weigh most with it (analyzed weight times association; a nominal target's strata
- * come on top). The search is near brute force on many features, so its cost grows with the features
- * it measures. Wide 5,000 x 37 (seed 7): row-feature terms the searches summed 3.98e10 -> 2.22e10,
- * attempts 59,896 -> 59,032, quality 0.9756 -> 0.9764, DCR overfitting protection 1.0 -> 1.0,
- * engine train-on-synthetic 0.787 -> 0.792. 6 drew 26% more attempts (the rows came closer to the
- * cases) and 8 cost adult 0.002 of engine train-on-synthetic (0.8434 -> 0.8413). */
-#define CO_SYNTH_SEARCH_FEATURES 12
-#define CO_SYNTH_TOP_MAX 256 /* most features keep_strongest and exact_matches handle */
-/* exact_matches draws at most this many cases per neighbour wanted before searching. */
-#define CO_SYNTH_MATCH_TRIES 16
 /* A continuous value that at least this share of the cases hold is an atom if it is a spike (below):
  * drawn, it is kept without noise. On adult hours_per_week is 40 in 46.7% of the rows; with noise
  * on it 22.7% of the synthetic rows were, kept 41.3%. Seeds 1 / 7: column shapes 0.974 / 0.975 ->
@@ -238,71 +227,6 @@ static bool is_target(const cohort_trainee *t, size_t f) {
   return false;
 }
 
-/* Zeroes all but the m largest of the nf weights w (ties: the first feature wins). */
-static void keep_strongest(double *w, size_t nf, size_t m) {
-  size_t top[CO_SYNTH_TOP_MAX], nt = 0;
-  m = m > CO_SYNTH_TOP_MAX ? CO_SYNTH_TOP_MAX : m;
-  for (size_t g = 0; g < nf; g++) {
-    if (!(w[g] > 0))
-      continue;
-    size_t i = nt;
-    if (nt < m) {
-      nt++;
-    } else if (w[g] > w[top[m - 1]]) {
-      w[top[m - 1]] = 0;
-      i = m - 1;
-    } else {
-      w[g] = 0;
-      continue;
-    }
-    for (; i > 0 && w[top[i - 1]] < w[g]; i--)
-      top[i] = top[i - 1];
-    top[i] = g;
-  }
-}
-
-/* The k nearest cases when at least k cases match the scaled query q exactly on every feature
- * weighed in w (distance 0): then co_knn, which breaks ties at random, returns a uniform random k
- * of those matches, and so does this, by drawing random cases until k distinct ones match. Early
- * in a row with few nominal features drawn the matches are thousands (adult: all the cases of the
- * row's income, then of its income and sex...), and co_knn must visit every one of them: on adult
- * (seed 1) the candidates it put on its heap fell from 3.24e9 to 7.95e8. Returns 0
- * (search instead) when CO_SYNTH_MATCH_TRIES * k draws did not find k, or the first
- * CO_SYNTH_MATCH_TRIES * k / 4 none. */
-static size_t exact_matches(const co_index *ix, co_rng *rng, const float *q, const double *w, size_t k,
-                            co_nb *nb) {
-  size_t n = ix->n, act[CO_SYNTH_TOP_MAX], na = 0;
-  for (size_t g = 0; g < ix->nf; g++)
-    if (w[g] > 0) {
-      if (na == CO_SYNTH_TOP_MAX)
-        return 0;
-      act[na++] = g;
-    }
-  if (k == 0 || k > n)
-    return 0;
-  size_t got = 0, tries = CO_SYNTH_MATCH_TRIES * k;
-  for (size_t i = 0; i < tries && got < k; i++) {
-    if (got == 0 && i == tries / 4)
-      return 0;
-    size_t r = co_rng_below(rng, n);
-    size_t a = 0;
-    for (; a < na; a++) {
-      float c = ix->col[act[a] * n + r], v = q[act[a]];
-      if (!(c == v || (c != c && v != v)))
-        break;
-    }
-    if (a < na)
-      continue;
-    uint32_t id = ix->ids[r];
-    size_t d = 0;
-    while (d < got && nb[d].i != id)
-      d++;
-    if (d == got)
-      nb[got++] = (co_nb){0.0, id};
-  }
-  return got == k ? k : 0;
-}
-
 /* Nearest cases to the row on the features marked in have, in the geometry used to predict f: its
  * own analyzed parameters and k when f is a target, else the targetless ones and the synthesis k
  * with each feature's weight scaled by its association with f (assoc.c), so the neighbours match
@@ -324,19 +248,12 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
   if (sum == 0)
     return 0; /* f goes with none of them: any case is as near, draw from a random one */
   if (!targeted)
-    keep_strongest(w, t->nf, CO_SYNTH_SEARCH_FEATURES);
-  if (!targeted)
     for (size_t i = 0; i < j->nfirst; i++) {
       size_t g = j->first[i];
       if (have[g] && t->schema.f[g].type != COHORT_ORDINAL)
         w[g] = CO_SYNTH_STRATA * sum;
     }
   co_index_scale(j->ix, row, q);
-  if (!targeted) {
-    size_t got = exact_matches(j->ix, rng, q, w, j->k, nb);
-    if (got)
-      return got;
-  }
   co_metric m = {w, pr->p, -1};
   return co_knn(j->ix, &m, q, targeted ? pr->k : j->k, -1, rng, nb);
 }
