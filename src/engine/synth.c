@@ -116,7 +116,7 @@
  * (continuous, datetime) within this share of the row's value: the test of cohort_evaluate's
  * identical-row counts (evaluate.c, CO_COPY_TOL_DEFAULT), after SDMetrics' NewRowSynthesis. The
  * distance rules alone let such rows through on small tables with few features, where a case's
- * nearest neighbour is far: penguins (172 cases, seed 3 with exact_matches) made
+ * nearest neighbour is far: penguins (172 cases, seed 3, with branch synthspeed's search) made
  * Gentoo/Biscoe/45.9/14.6/214/4742/female from the case 45.5/14.5/212/4750 (DCR 0.011, each number
  * within 0.9%). */
 #define CO_SYNTH_COPY_TOL 0.01
