@@ -458,6 +458,76 @@ static void test_nats_no_responders_and_timeout(void **state) {
   r->ops->close(r);
 }
 
+/* Beats the held call every beat_ms for beats times, then answers it. */
+typedef struct beater {
+  holder *h;
+  int beat_ms, beats;
+} beater;
+
+static void *beat_then_respond(void *arg) {
+  beater *t = arg;
+  co_bus_req *r = held(t->h, 5000);
+  assert_non_null(r);
+  for (int i = 0; i < t->beats; i++) {
+    sleep_ms(t->beat_ms);
+    OK(t->h->bus->ops->beat(t->h->bus, r));
+  }
+  OK(t->h->bus->ops->respond(t->h->bus, r, "done", 4));
+  return NULL;
+}
+
+static void test_nats_beats(void **state) {
+  co_bus *s = open_nats("", 0, 30), *r = open_nats("", 0, 30);
+  holder h = {s, PTHREAD_MUTEX_INITIALIZER, NULL};
+  co_bus_sub *sub;
+  char *reply = NULL;
+  size_t n = 0;
+  int silent = -1;
+  OK(s->ops->serve(s, "trainee.long.predict", "hosts", hold_serve, &h, &sub));
+  sleep_ms(50);
+
+  /* a call beaten every 100 ms lives 1 s with 300 ms of silence allowed; its beats are not replies */
+  beater t = {&h, 100, 10};
+  pthread_t th;
+  pthread_create(&th, NULL, beat_then_respond, &t);
+  uint64_t t0 = co_mono_ns();
+  OK(r->ops->request_live(r, "trainee.long.predict", "x", 1, 5000, 300, &reply, &n, &silent));
+  assert_true(ms_since(t0) >= 900);
+  assert_int_equal(silent, 0);
+  assert_string_equal(reply, "done");
+  co_free(reply);
+  pthread_join(th, NULL);
+  t.beats = 3; /* a plain request takes the reply after the beats too */
+  pthread_create(&th, NULL, beat_then_respond, &t);
+  OK(r->ops->request(r, "trainee.long.predict", "x", 1, 5000, &reply, &n));
+  assert_string_equal(reply, "done");
+  co_free(reply);
+  pthread_join(th, NULL);
+
+  /* a server that stops beating is given up after the silence, well before the timeout */
+  t0 = co_mono_ns();
+  FAILS(r->ops->request_live(r, "trainee.long.predict", "x", 1, 5000, 300, &reply, &n, &silent),
+        COHORT_EUNAVAIL, "went silent");
+  double ms = ms_since(t0);
+  print_message("silent server given up after %.0f ms\n", ms);
+  assert_true(ms >= 290 && ms < 2000);
+  assert_int_equal(silent, 1);
+  assert_null(reply);
+  co_bus_req *req = held(&h, 1000);
+  assert_non_null(req);
+  OK(s->ops->respond(s, req, "late", 4));
+  /* the timeout is not silence */
+  FAILS(r->ops->request_live(r, "trainee.long.predict", "x", 1, 200, 300, &reply, &n, &silent),
+        COHORT_EUNAVAIL, "no reply within 200 ms");
+  assert_int_equal(silent, 0);
+  req = held(&h, 1000);
+  assert_non_null(req);
+  OK(s->ops->respond(s, req, "late", 4));
+  s->ops->unsubscribe(s, sub);
+  s->ops->close(s);
+  r->ops->close(r);
+}
+
 static void test_nats_large_bodies(void **state) {
   co_bus *s = open_nats("", 1, 30), *r = open_nats("", 1, 30), *plain = open_nats("", 0, 30);
   echo e = {"big", s, PTHREAD_MUTEX_INITIALIZER, 0};
@@ -665,10 +735,31 @@ static void big_serve(void *ctx, co_bus_req *req, const char *subject, const cha
   pthread_mutex_unlock(&br->mu);
 }
 
+typedef struct outcome {
+  co_bus *bus;
+  const char *subject;
+  int timeout_ms;
+  cohort_status st;
+  char msg[256];
+  uint64_t done_ns;
+} outcome;
+
+static void *ask_recording(void *arg) {
+  outcome *k = arg;
+  char *reply = NULL;
+  size_t n;
+  k->st = k->bus->ops->request(k->bus, k->subject, "x", 1, k->timeout_ms, &reply, &n);
+  k->done_ns = co_mono_ns();
+  snprintf(k->msg, sizeof k->msg, "%s", k->st == COHORT_OK ? "" : cohort_errmsg());
+  co_free(reply);
+  return NULL;
+}
+
 static void test_nats_restart(void **state) {
   co_bus *a = open_nats("T_RESTART", 0, 1), *s = open_nats("", 0, 30);
   echo e = {"s", s, PTHREAD_MUTEX_INITIALIZER, 0};
-  co_bus_sub *sub;
+  holder h = {s, PTHREAD_MUTEX_INITIALIZER, NULL};
+  co_bus_sub *sub, *hold_sub;
   co_bus_work *w = NULL;
   char *reply = NULL;
   size_t n;
@@ -680,9 +771,25 @@ static void test_nats_restart(void **state) {
   }
   OK(a->ops->work_pull(a, 2000, &w)); /* in flight across the restart, never acknowledged */
   OK(a->ops->ping(a));
+  /* a request in flight when the server goes fails then, not at its 10 s timeout */
+  OK(s->ops->serve(s, "svc.hold", "g", hold_serve, &h, &hold_sub));
+  sleep_ms(50);
+  outcome k = {a, "svc.hold", 10000, COHORT_OK, "", 0};
+  pthread_t t;
+  pthread_create(&t, NULL, ask_recording, &k);
+  co_bus_req *req = held(&h, 2000);
+  assert_non_null(req);
 
-  server("nats", "stop");
   uint64_t t0 = co_mono_ns();
+  server("nats", "stop");
+  pthread_join(t, NULL);
+  print_message("a request in flight failed %.0f ms after nats-server was told to stop (%s)\n",
+                (k.done_ns - t0) / 1e6, k.msg);
+  assert_int_equal(k.st, COHORT_EUNAVAIL);
+  assert_non_null(strstr(k.msg, "NATS unavailable"));
+  assert_true((k.done_ns - t0) / 1e6 < 3000);
+  t0 = co_mono_ns();
+  s->ops->respond(s, req, "late", 4); /* fails (down) but frees req */
   cohort_status st;
   while ((st = a->ops->publish(a, "ping", "x", 1)) == COHORT_OK && ms_since(t0) < 5000)
     sleep_ms(10); /* until the client notices */
@@ -721,6 +828,7 @@ static void test_nats_restart(void **state) {
   assert_int_equal(seen[1], 1);
   assert_int_equal(seen[2], 1);
   s->ops->unsubscribe(s, sub);
+  s->ops->unsubscribe(s, hold_sub);
   a->ops->close(a);
   s->ops->close(s);
 }
@@ -821,6 +929,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_nats_queue_group, servers_up),
       cmocka_unit_test_teardown(test_nats_waiting, servers_up),
       cmocka_unit_test_teardown(test_nats_no_responders_and_timeout, servers_up),
+      cmocka_unit_test_teardown(test_nats_beats, servers_up),
       cmocka_unit_test_teardown(test_nats_large_bodies, servers_up),
       cmocka_unit_test_teardown(test_work_dedup_two_consumers, servers_up),
       cmocka_unit_test_teardown(test_work_redelivery_progress_drop, servers_up),

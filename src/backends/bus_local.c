@@ -277,6 +277,21 @@ static int local_waiting(co_bus *b, co_bus_req *req) {
   return 0; /* served on the requester's own thread: nothing queues behind it */
 }
 
+/* In process a server cannot die alone: nothing goes silent, and beats have nobody to tell. */
+static cohort_status local_request_live(co_bus *b, const char *subject, const char *data, size_t len,
+                                        int timeout_ms, int silence_ms, char **reply, size_t *reply_len,
+                                        int *silent) {
+  (void)silence_ms;
+  *silent = 0;
+  return local_request(b, subject, data, len, timeout_ms, reply, reply_len);
+}
+
+static cohort_status local_beat(co_bus *b, co_bus_req *req) {
+  (void)b;
+  (void)req;
+  return COHORT_OK;
+}
+
 /* No work queue in process: the job threads poll the store. */
 static const co_bus_ops local_ops = {
     .version = CO_BUS_VERSION,
@@ -290,6 +305,8 @@ static const co_bus_ops local_ops = {
     .respond = local_respond,
     .waiting = local_waiting,
     .ping = local_ping,
+    .request_live = local_request_live,
+    .beat = local_beat,
 };
 
 cohort_status co_bus_local_open(co_bus **out) {

@@ -1,8 +1,9 @@
 /* bus_nats.c: the bus over NATS (libnats), for processes on many machines.
  *  - publish/subscribe: NATS subjects; a pattern's trailing ".>" is NATS's own wildcard, so the
  *    semantics are co_bus_match's ('*' is refused: the local bus would take it literally).
- *  - request/reply: natsConnection_RequestMsg (one shared reply inbox); serve is a queue
- *    subscription; a co_bus_req keeps the natsMsg (its reply subject) until respond.
+ *  - request/reply: each requester borrows a reply box (a synchronous subscription on an inbox of
+ *    its own, kept for reuse) and waits on it; serve is a queue subscription; a co_bus_req keeps
+ *    the natsMsg (its reply subject) until respond.
  *    NATS's "no responders" status is ENOTFOUND, a timeout or a lost connection EUNAVAIL.
  *  - bodies larger than a threshold (bus_offload_bytes, at most just under the server's
  *    max_payload) are parked in Redis (redis_offload.h) and the NATS message carries an empty
@@ -30,6 +31,7 @@
 
 #define HDR_BODY "Cohort-Body"
 #define HDR_ERROR "Cohort-Error"
+#define HDR_WORKING "Cohort-Working" /* a beat: the call still runs */
 #define HDR_MSG_ID "Nats-Msg-Id"
 /* Room left under max_payload for the subject, reply subject and headers. */
 #define HEADROOM 8192
@@ -58,6 +60,20 @@ struct co_bus_work {
   char item[];
 };
 
+/* A reply inbox and its synchronous subscription, lent to one request at a time. The reply goes
+ * from libnats' reader thread straight to the waiting requester; natsConnection_RequestMsg
+ * (Debian's libnats 3.4) first hands it to its reply muxer's delivery thread, one thread wake-up
+ * more on every call (bench/CLUSTER.md). */
+typedef struct reply_box {
+  struct reply_box *next;
+  natsSubscription *sub;
+  char inbox[64];
+} reply_box;
+
+/* How often a requester looks up from its wait to see whether the connection is down: a request
+ * in flight then fails within this, not at its timeout (the muxer's fail-on-disconnect did that). */
+#define CO_NATS_REPLY_SLICE_MS 50
+
 #define CO_NATS_SPENT 64
 /* Larger messages are destroyed at once, so the 64 kept hold at most 256 KiB. */
 #define CO_NATS_SPENT_BYTES 4096
@@ -83,6 +99,8 @@ typedef struct nats_bus {
   pthread_mutex_t spent_lock;
   natsMsg *spent[CO_NATS_SPENT];
   int nspent;
+  pthread_mutex_t boxes_lock;
+  reply_box *boxes; /* idle reply boxes, the latest returned first */
 } nats_bus;
 
 static void release_msg(nats_bus *b, natsMsg *m) {
@@ -182,13 +200,14 @@ static cohort_status too_large(nats_bus *b, const char *what, const char *subjec
 
 /* The NATS message for body: inline, or parked in Redis (key set) with an empty body. */
 static cohort_status make_msg(nats_bus *b, const char *what, const char *name, const char *subject,
-                              const char *data, size_t len, natsMsg **out, char key[CO_OFFLOAD_KEY_MAX]) {
+                              const char *reply, const char *data, size_t len, natsMsg **out,
+                              char key[CO_OFFLOAD_KEY_MAX]) {
   natsStatus s;
   cohort_status st;
   key[0] = '\0';
   *out = NULL;
   if (len <= b->threshold) {
-    if ((s = natsMsg_Create(out, subject, NULL, data, (int)len)) != NATS_OK)
+    if ((s = natsMsg_Create(out, subject, reply, data, (int)len)) != NATS_OK)
       return failed(b, s, what, name);
     return COHORT_OK;
   }
@@ -198,7 +217,7 @@ static cohort_status make_msg(nats_bus *b, const char *what, const char *name, c
     key[0] = '\0';
     return co_error(st, "%s '%s' (a %zu-byte body): %s", what, name, len, cohort_errmsg());
   }
-  if ((s = natsMsg_Create(out, subject, NULL, NULL, 0)) != NATS_OK ||
+  if ((s = natsMsg_Create(out, subject, reply, NULL, 0)) != NATS_OK ||
       (s = natsMsgHeader_Set(*out, HDR_BODY, key)) != NATS_OK) {
     natsMsg_Destroy(*out);
     *out = NULL;
@@ -240,7 +259,7 @@ static cohort_status nb_publish(co_bus *base, const char *subject, const char *d
   char key[CO_OFFLOAD_KEY_MAX];
   cohort_status st;
   if ((st = check_subject(subject, 0)) != COHORT_OK || (st = up(b, "publish", subject)) != COHORT_OK ||
-      (st = make_msg(b, "publish", subject, subject, data, len, &m, key)) != COHORT_OK)
+      (st = make_msg(b, "publish", subject, subject, NULL, data, len, &m, key)) != COHORT_OK)
     return st;
   natsStatus s = natsConnection_PublishMsg(b->nc, m);
   natsMsg_Destroy(m);
@@ -406,26 +425,111 @@ static void nb_unsubscribe(co_bus *base, co_bus_sub *sub) {
 
 /* ---------------------------------------------------------------- request/reply */
 
-static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
-                                int timeout_ms, char **reply, size_t *reply_len) {
+/* An idle reply box, or a new one. */
+static cohort_status box_take(nats_bus *b, const char *subject, reply_box **out) {
+  pthread_mutex_lock(&b->boxes_lock);
+  reply_box *box = b->boxes;
+  if (box)
+    b->boxes = box->next;
+  pthread_mutex_unlock(&b->boxes_lock);
+  if (box) {
+    *out = box;
+    return COHORT_OK;
+  }
+  natsInbox *inbox = NULL;
+  natsStatus s;
+  if (!(box = co_calloc(1, sizeof *box)))
+    return co_nomem();
+  if ((s = natsInbox_Create(&inbox)) != NATS_OK || co_strlcpy(box->inbox, inbox, sizeof box->inbox) < 0 ||
+      (s = natsConnection_SubscribeSync(&box->sub, b->nc, box->inbox)) != NATS_OK) {
+    natsInbox_Destroy(inbox);
+    co_free(box);
+    return failed(b, s == NATS_OK ? NATS_ERR : s, "request", subject);
+  }
+  natsInbox_Destroy(inbox);
+  *out = box;
+  return COHORT_OK;
+}
+
+/* Returns box for reuse when nothing more can arrive on it; a request that timed out or lost its
+ * connection may still get a late reply there, so its box is destroyed (that unsubscribes). */
+static void box_give(nats_bus *b, reply_box *box, int reusable) {
+  if (!reusable) {
+    natsSubscription_Destroy(box->sub);
+    co_free(box);
+    return;
+  }
+  pthread_mutex_lock(&b->boxes_lock);
+  box->next = b->boxes;
+  b->boxes = box;
+  pthread_mutex_unlock(&b->boxes_lock);
+}
+
+/* Waits up to timeout_ms for the reply in box, in slices that notice a lost connection; beats
+ * are taken and restart the silence_ms (0: none) allowed without one. */
+static natsStatus box_wait(nats_bus *b, reply_box *box, int timeout_ms, int silence_ms, natsMsg **rm,
+                           int *silent) {
+  int64_t now = nats_Now(), deadline = now + timeout_ms, heard = now;
+  const char *beat = NULL;
+  for (;;) {
+    int64_t left = deadline - now;
+    if (silence_ms > 0 && heard + silence_ms < deadline)
+      left = heard + silence_ms - now;
+    if (left <= 0) {
+      *silent = now < deadline;
+      return NATS_TIMEOUT;
+    }
+    natsStatus s =
+        natsSubscription_NextMsg(rm, box->sub, left < CO_NATS_REPLY_SLICE_MS ? left : CO_NATS_REPLY_SLICE_MS);
+    now = nats_Now();
+    if (s == NATS_OK && natsMsgHeader_Get(*rm, HDR_WORKING, &beat) == NATS_OK) {
+      natsMsg_Destroy(*rm);
+      *rm = NULL;
+      heard = now;
+      continue;
+    }
+    if (s != NATS_TIMEOUT)
+      return s;
+    if (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+      return NATS_CONNECTION_DISCONNECTED;
+  }
+}
+
+static cohort_status nb_request_live(co_bus *base, const char *subject, const char *data, size_t len,
+                                     int timeout_ms, int silence_ms, char **reply, size_t *reply_len,
+                                     int *silent) {
   nats_bus *b = (nats_bus *)base;
   natsMsg *m = NULL, *rm = NULL;
+  reply_box *box = NULL;
   char key[CO_OFFLOAD_KEY_MAX] = "";
   const char *err = NULL, *body = NULL;
   size_t n = 0;
   char *owned = NULL;
   cohort_status st;
+  natsStatus s;
   *reply = NULL;
   *reply_len = 0;
+  *silent = 0;
   if ((st = check_subject(subject, 0)) != COHORT_OK || (st = up(b, "request", subject)) != COHORT_OK ||
-      (st = make_msg(b, "request", subject, subject, data, len, &m, key)) != COHORT_OK)
+      (st = box_take(b, subject, &box)) != COHORT_OK)
     return st;
-  natsStatus s = natsConnection_RequestMsg(&rm, b->nc, m, timeout_ms > 0 ? timeout_ms : 1);
+  if ((st = make_msg(b, "request", subject, subject, box->inbox, data, len, &m, key)) != COHORT_OK) {
+    box_give(b, box, 1);
+    return st;
+  }
+  if (timeout_ms <= 0)
+    timeout_ms = 1;
+  if ((s = natsConnection_PublishMsg(b->nc, m)) == NATS_OK)
+    s = box_wait(b, box, timeout_ms, silence_ms, &rm, silent);
   release_msg(b, m);
+  box_give(b, box, s == NATS_OK || s == NATS_NO_RESPONDERS);
   if (s != NATS_OK) {
     if (key[0]) /* nobody took it */
       co_offload_del(b->redis, key);
-    st = s == NATS_TIMEOUT
+    st = *silent ? co_error(COHORT_EUNAVAIL,
+                            "bus: request '%s': its server went silent (no reply or beat for %d ms)", subject,
+                            silence_ms)
+         : s == NATS_TIMEOUT
              ? co_error(COHORT_EUNAVAIL, "bus: request '%s': no reply within %d ms", subject, timeout_ms)
              : failed(b, s, "request", subject);
     goto out;
@@ -453,13 +557,32 @@ out:
   return st;
 }
 
+static cohort_status nb_request(co_bus *base, const char *subject, const char *data, size_t len,
+                                int timeout_ms, char **reply, size_t *reply_len) {
+  int silent;
+  return nb_request_live(base, subject, data, len, timeout_ms, 0, reply, reply_len, &silent);
+}
+
+static cohort_status nb_beat(co_bus *base, co_bus_req *req) {
+  nats_bus *b = (nats_bus *)base;
+  const char *subject = natsMsg_GetSubject(req->m);
+  natsMsg *m = NULL;
+  natsStatus s;
+  if ((s = natsMsg_Create(&m, natsMsg_GetReply(req->m), NULL, NULL, 0)) == NATS_OK &&
+      (s = natsMsgHeader_Set(m, HDR_WORKING, "1")) == NATS_OK)
+    s = natsConnection_PublishMsg(b->nc, m);
+  natsMsg_Destroy(m);
+  return s == NATS_OK ? COHORT_OK : failed(b, s, "beat", subject);
+}
+
 static cohort_status nb_respond(co_bus *base, co_bus_req *req, const char *data, size_t len) {
   nats_bus *b = (nats_bus *)base;
   const char *reply = natsMsg_GetReply(req->m), *subject = natsMsg_GetSubject(req->m);
   natsMsg *m = NULL;
   char key[CO_OFFLOAD_KEY_MAX] = "";
   cohort_status st = up(b, "respond to", subject);
-  if (st == COHORT_OK && (st = make_msg(b, "respond to", subject, reply, data, len, &m, key)) != COHORT_OK)
+  if (st == COHORT_OK &&
+      (st = make_msg(b, "respond to", subject, reply, NULL, data, len, &m, key)) != COHORT_OK)
     reply_error(b, reply, cohort_errmsg()); /* tell the requester now rather than let it time out */
   if (st == COHORT_OK) {
     natsStatus s = natsConnection_PublishMsg(b->nc, m);
@@ -649,10 +772,16 @@ static void nb_close(co_bus *base) {
   /* Destroy, not Unsubscribe: the durable consumer stays for the other workers. */
   natsSubscription_Destroy(b->work_sub);
   jsCtx_Destroy(b->js);
+  while (b->boxes) {
+    reply_box *box = b->boxes;
+    b->boxes = box->next;
+    box_give(b, box, 0);
+  }
   natsConnection_Destroy(b->nc);
   for (int i = 0; i < b->nspent; i++)
     natsMsg_Destroy(b->spent[i]);
   pthread_mutex_destroy(&b->spent_lock);
+  pthread_mutex_destroy(&b->boxes_lock);
   co_offload_close(b->redis);
   pthread_mutex_destroy(&b->work_lock);
   pthread_cond_destroy(&b->cond);
@@ -680,6 +809,8 @@ static const co_bus_ops nats_ops = {
     .serve = nb_serve,
     .respond = nb_respond,
     .waiting = nb_waiting,
+    .request_live = nb_request_live,
+    .beat = nb_beat,
     .work_publish = nb_work_publish,
     .work_pull = nb_work_pull,
     .work_item = nb_work_item,
@@ -702,6 +833,8 @@ static const co_bus_ops nats_ops_no_work = {
     .serve = nb_serve,
     .respond = nb_respond,
     .waiting = nb_waiting,
+    .request_live = nb_request_live,
+    .beat = nb_beat,
     .ping = nb_ping,
 };
 
@@ -819,6 +952,7 @@ cohort_status co_bus_nats_open(const char *url, const co_config *cfg, co_bus **o
   pthread_cond_init(&b->cond, NULL);
   pthread_mutex_init(&b->work_lock, NULL);
   pthread_mutex_init(&b->spent_lock, NULL);
+  pthread_mutex_init(&b->boxes_lock, NULL);
   b->timeout_ms = cfg->bus_timeout_ms > 0 ? cfg->bus_timeout_ms : 5000;
   if (co_strlcpy(b->url, url, sizeof b->url) < 0) {
     st = co_error(COHORT_EINVAL, "bus: URL longer than %zu characters", sizeof b->url - 1);

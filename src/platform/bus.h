@@ -7,7 +7,9 @@
  *  - a durable work queue (version 2, optional): job deliveries with acknowledgement and
  *    redelivery (JetStream);
  *  - a health check (version 3) for /readyz. The job's record stays in the store; a bus without a work queue
- *    leaves these members NULL and the job threads poll the store instead. */
+ *    leaves these members NULL and the job threads poll the store instead;
+ *  - liveness of calls (version 5): a server beats a long call so that its requester can tell a slow
+ *    call from a dead server. */
 #ifndef COHORT_BUS_H
 #define COHORT_BUS_H
 
@@ -17,7 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CO_BUS_VERSION 4
+#define CO_BUS_VERSION 5
+
+/* A server beats each call it has held this long, and again as often, until it responds. */
+#define CO_BUS_BEAT_MS 500
 
 typedef struct co_bus co_bus;
 typedef struct co_bus_sub co_bus_sub;
@@ -84,6 +89,15 @@ typedef struct co_bus_ops {
    * that delivered req (0: none, or unknown). Called only from within the serve callback, it lets a
    * server answer on that thread when nothing would wait, and hand off to others when something would. */
   int (*waiting)(co_bus *b, co_bus_req *req);
+
+  /* ---- version 5: liveness of calls */
+  /* As request, but it also gives up after silence_ms without the reply or a beat (the server died
+   * or lost its connection): EUNAVAIL with *silent set; the caller may send it again if running it
+   * twice is harmless. Only for servers that beat their calls. */
+  cohort_status (*request_live)(co_bus *b, const char *subject, const char *data, size_t len, int timeout_ms,
+                                int silence_ms, char **reply, size_t *reply_len, int *silent);
+  /* Tells req's requester that its call still runs: from any thread, never after respond. */
+  cohort_status (*beat)(co_bus *b, co_bus_req *req);
 } co_bus_ops;
 
 struct co_bus {

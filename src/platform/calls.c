@@ -32,7 +32,8 @@ struct co_calls {
   pthread_t sweeper;
   pthread_cond_t wake;
   int stopping, started;
-  int inflight; /* calls handed to the compute pool and not yet answered (under mu) */
+  int inflight;             /* calls taken and not yet answered (under mu) */
+  struct call_job *running; /* those calls, for their beats (under mu) */
   pthread_cond_t idle;
   int peers_wanted; /* some served->want_peer is set: the sweeper asks for peers */
   int64_t peer_requests;
@@ -52,8 +53,14 @@ struct co_calls {
 /* A call this small (one or a few rows) may be answered on the delivery thread; see on_call. */
 #define CO_CALLS_INLINE_BYTES 4096
 
-/* A call waiting for, or running on, the compute pool. */
+/* An API resends a call (they only read a committed version) when its worker goes silent this
+ * long: neither the reply nor a beat (CO_BUS_BEAT_MS), i.e. the worker died or lost NATS. */
+#define CO_CALLS_SILENCE_MS (4 * CO_BUS_BEAT_MS)
+
+/* A call taken: waiting for, or running on, the compute pool, or running inline. */
 typedef struct call_job {
+  struct call_job *next, *prev; /* co_calls.running */
+  int64_t beat_ms;              /* when it was taken or last beaten */
   co_calls *c;
   co_bus_req *req;
   const char *data; /* the bus keeps it until respond */
@@ -147,8 +154,8 @@ static cohort_status read_reply(const char *data, size_t len, json_t **reply, co
 
 /* ---------------------------------------------------------------- worker side */
 
-/* "trainee.<id>.<verb>" {"id", "version", "blob", "sha256", "bytes", "req"} */
-static void answer_call(co_calls *c, co_bus_req *req, const char *subject, const char *data, size_t len) {
+/* The answer to "trainee.<id>.<verb>" {"id", "version", "blob", "sha256", "bytes", "req"}. */
+static json_t *answer_call(co_calls *c, const char *subject, const char *data, size_t len) {
   co_platform *p = c->p;
   json_error_t jerr;
   json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *reply = NULL;
@@ -163,8 +170,8 @@ static void answer_call(co_calls *c, co_bus_req *req, const char *subject, const
     goto out;
   st = co_query_local(p, &rec, verb + 1, json_object_get(msg, "req"), &reply, &field);
 out:
-  respond_json(p, req, st == COHORT_OK ? json_pack("{s:o}", "reply", reply) : error_json(st, field));
   json_decref(msg);
+  return st == COHORT_OK ? json_pack("{s:o}", "reply", reply) : error_json(st, field);
 }
 
 /* Counts a call to id in its load window; at the end of a window, decides whether it is hot. */
@@ -198,8 +205,21 @@ static void count_call(co_calls *c, const char *id, const char *data, size_t len
   pthread_mutex_unlock(&c->mu);
 }
 
-/* A call handed to the pool was answered: co_calls_stop may be waiting for the last one. */
-static void call_done(co_calls *c) {
+/* Answers j and frees it: out of the beaten calls first (a beat must not follow the reply), and
+ * co_calls_stop may be waiting for the last call. */
+static void call_answer(call_job *j, json_t *msg) {
+  co_calls *c = j->c;
+  pthread_mutex_lock(&c->mu);
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    c->running = j->next;
+  if (j->next)
+    j->next->prev = j->prev;
+  pthread_mutex_unlock(&c->mu);
+  respond_json(c->p, j->req, msg);
+  co_histo_observe(&c->latency, (double)(co_mono_ns() - j->arrived_ns) / 1e9);
+  co_free(j);
   pthread_mutex_lock(&c->mu);
   if (--c->inflight == 0)
     pthread_cond_broadcast(&c->idle);
@@ -208,11 +228,18 @@ static void call_done(co_calls *c) {
 
 static void call_run(void *arg) {
   call_job *j = arg;
-  co_calls *c = j->c;
-  answer_call(c, j->req, j->subject, j->data, j->len);
-  co_histo_observe(&c->latency, (double)(co_mono_ns() - j->arrived_ns) / 1e9);
-  co_free(j);
-  call_done(c);
+  call_answer(j, answer_call(j->c, j->subject, j->data, j->len));
+}
+
+/* Beats the calls held at least CO_BUS_BEAT_MS since they came or were last beaten (under mu: a
+ * call leaves the list before its reply). */
+static void beat_calls(co_calls *c) {
+  int64_t now = co_now_ms();
+  for (call_job *j = c->running; j; j = j->next)
+    if (now - j->beat_ms >= CO_BUS_BEAT_MS) {
+      j->beat_ms = now;
+      c->p->bus->ops->beat(c->p->bus, j->req); /* a failure: the requester resends or times out */
+    }
 }
 
 /* Calls run on the compute pool, not on the bus's delivery thread: that is one thread per
@@ -236,6 +263,8 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
   j->data = data;
   j->len = len;
   j->arrived_ns = co_mono_ns();
+  j->beat_ms = co_now_ms();
+  j->prev = NULL;
   const char *dot = strchr(subject, '.'), *end = strrchr(subject, '.');
   char id[CO_ID_MAX];
   if (dot && end > dot && (size_t)(end - dot - 1) < sizeof id) { /* "trainee.<id>.<verb>" */
@@ -253,19 +282,18 @@ static void on_call(void *ctx, co_bus_req *req, const char *subject, const char 
   here = here && c->inflight == 0;
   c->inflight++;
   c->answered_inline += here;
+  if ((j->next = c->running) != NULL)
+    j->next->prev = j;
+  c->running = j;
   pthread_mutex_unlock(&c->mu);
   if (here) {
     call_run(j);
     return;
   }
-  if (co_pool_submit(c->p->pool, call_run, j) != COHORT_OK) {
-    respond_json(c->p, req,
-                 error_json(co_error(COHORT_EUNAVAIL, "worker %s: its compute pool's queue is full; retry",
-                                     c->p->instance),
-                            NULL));
-    co_free(j);
-    call_done(c);
-  }
+  if (co_pool_submit(c->p->pool, call_run, j) != COHORT_OK)
+    call_answer(j, error_json(co_error(COHORT_EUNAVAIL, "worker %s: its compute pool's queue is full; retry",
+                                       c->p->instance),
+                              NULL));
 }
 
 /* *added: whether this call started serving it (0: it was served here already). */
@@ -407,14 +435,18 @@ static void *sweeper_main(void *arg) {
   pthread_mutex_lock(&c->mu);
   int64_t next_sweep = co_now_ms() + 30000;
   while (!c->stopping) {
-    if (!c->peers_wanted) {
+    if (!c->peers_wanted) { /* a quarter of a beat while calls are held: none goes a beat late */
       struct timespec until;
       clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += 1;
+      long ms = c->running ? CO_BUS_BEAT_MS / 4 : CO_BUS_BEAT_MS;
+      until.tv_nsec += ms * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
       pthread_cond_timedwait(&c->wake, &c->mu, &until);
     }
     if (c->stopping)
       break;
+    beat_calls(c);
     if (c->peers_wanted) { /* one at a time, without the lock: asking waits on the bus */
       co_trainee rec;
       int found = 0;
@@ -561,9 +593,19 @@ cohort_status co_calls_ask(co_platform *p, const co_trainee *rec, const char *ve
   snprintf(subject, sizeof subject, "trainee.%s.%s", rec->id, verb);
   snprintf(place, sizeof place, "{\"id\":\"%s\"}", rec->id);
   int64_t deadline = co_now_ms() + 2 * (int64_t)p->cfg.bus_timeout_ms;
-  for (int placed = 0;; placed++) {
-    st = b->ops->request(b, subject, text, strlen(text), p->cfg.bus_timeout_ms, &out, &outlen);
-    if (st != COHORT_ENOTFOUND || co_now_ms() >= deadline || placed == 3)
+  int placed = 0, resent = 0;
+  for (;;) {
+    int silent = 0;
+    st = b->ops->request_live(b, subject, text, strlen(text), p->cfg.bus_timeout_ms, CO_CALLS_SILENCE_MS,
+                              &out, &outlen, &silent);
+    if (silent && !resent && co_now_ms() < deadline) {
+      /* Its worker died or lost NATS with the call: the others (or a new placement) answer it. */
+      co_log(CO_LOG_WARN, "trainee call: its worker went silent; sending it again", "trainee", rec->id,
+             "verb", verb, NULL);
+      resent = 1;
+      continue;
+    }
+    if (st != COHORT_ENOTFOUND || co_now_ms() >= deadline || placed++ == 3)
       break;
     /* Nobody serves this trainee: have one worker take it, then ask again. */
     st = b->ops->request(b, "trainees.place", place, strlen(place), p->cfg.bus_timeout_ms, &out, &outlen);

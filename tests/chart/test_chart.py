@@ -206,6 +206,9 @@ def test_redis_may_be_turned_off(helm):
     ({"config": {"log_level": "verbose"}}, "log_level"),
     ({"s3": {"url": "https://s3.amazonaws.com/bucket"}}, "s3.url"),
     ({"image": {"digest": "sha256:abc"}}, "image.digest"),
+    ({"serviceMonitor": {"interval": "30"}}, "serviceMonitor.interval"),
+    ({"serviceMonitor": {"scrapeTimeout": "1.5s"}}, "serviceMonitor.scrapeTimeout"),
+    ({"serviceMonitor": {"interval": ""}}, "serviceMonitor.interval"),
 ])
 def test_schema_rejects(helm, override, message):
     err = render_fails(helm, merged(override))
@@ -577,6 +580,32 @@ def test_service_monitor_and_network_policy(helm):
     assert worker_np["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
 
 
+@pytest.mark.parametrize("interval,timeout", [("30s", "10s"), ("1m30s", "45s"), ("1m", "1m"), ("2s", "1500ms")])
+def test_service_monitor_durations(helm, interval, timeout):
+    docs = render(helm, merged({"serviceMonitor": {"enabled": True, "interval": interval, "scrapeTimeout": timeout}}))
+    ep = one(docs, "ServiceMonitor", "r-cohort")["spec"]["endpoints"][0]
+    assert (ep["interval"], ep["scrapeTimeout"]) == (interval, timeout)
+
+
+@pytest.mark.parametrize("interval,timeout", [("30s", "1m"), ("1m", "1m1s"), ("1s", "1001ms"), ("1h", "1d")])
+def test_service_monitor_timeout_longer_than_interval(helm, interval, timeout):
+    err = render_fails(helm, merged({"serviceMonitor": {"enabled": True, "interval": interval, "scrapeTimeout": timeout}}))
+    assert f"serviceMonitor.scrapeTimeout ({timeout}) is longer than serviceMonitor.interval ({interval})" in err, err
+
+
+def test_api_network_policy_lets_the_scrapers_in(helm):
+    """With apiFrom set, metricsFrom's peers reach the API too: the ServiceMonitor scrapes it."""
+    app = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}]
+    prom = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    docs = render(helm, merged({"networkPolicy": {"enabled": True, "apiFrom": app, "metricsFrom": prom}}))
+    assert one(docs, "NetworkPolicy", "r-cohort-api")["spec"]["ingress"][0]["from"] == app + prom
+    assert one(docs, "NetworkPolicy", "r-cohort-worker")["spec"]["ingress"][0]["from"] == prom
+    docs = render(helm, merged({"networkPolicy": {"enabled": True, "apiFrom": app}}))
+    assert one(docs, "NetworkPolicy", "r-cohort-api")["spec"]["ingress"][0]["from"] == app
+    docs = render(helm, merged({"networkPolicy": {"enabled": True, "metricsFrom": prom}}))
+    assert "from" not in one(docs, "NetworkPolicy", "r-cohort-api")["spec"]["ingress"][0]  # everyone
+
+
 def test_readme_names_every_value():
     """The chart's README table names every value group of values.yaml (a new value gets a row)."""
     readme = open(os.path.join(CHART, "README.md")).read()
@@ -744,9 +773,10 @@ def test_rendered_objects_type_and_value_check(helm, tsc):
     assert so["spec"]["triggers"][1]["authenticationRef"]["name"] == "prometheus-auth"
     assert any("host" not in r for i in find(docs, "Ingress") for r in i["spec"]["rules"])
     peers = render(helm, TYPED_RENDERS[1])
-    for role, key in (("api", "apiFrom"), ("worker", "metricsFrom")):
+    np = TYPED_RENDERS[1]["networkPolicy"]
+    for role, want in (("api", np["apiFrom"] + np["metricsFrom"]), ("worker", np["metricsFrom"])):
         rule = one(peers, "NetworkPolicy", f"r-cohort-{role}")["spec"]["ingress"][0]
-        assert rule["from"] == TYPED_RENDERS[1]["networkPolicy"][key]
+        assert rule["from"] == want
 
 
 def rename(node, old, new):

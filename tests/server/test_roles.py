@@ -150,6 +150,20 @@ class RolesTest(unittest.TestCase):
         self.assertEqual(self.predict(tr)[0], 200)
         host = self.ran_on('"msg":"serving trainee","trainee":"%s"' % tr)
         self.assertEqual(len(host), 1)
+        sys.path.insert(0, HERE)
+        from test_api import parse_metrics
+        # A long call in flight on the worker when it dies is sent again once the worker goes silent
+        # (no reply, no beat): the caller gets its answer, not a timeout.
+        rows = [dict(ROW, bill_length_mm=30 + i % 30) for i in range(30000)]
+        long_call = []
+        caller = threading.Thread(target=lambda: long_call.append(
+            self.req("POST", "/v1/trainees/%s/predict" % tr, {"targets": ["species"], "rows": rows})))
+        caller.start()
+        deadline = time.time() + 30
+        while parse_metrics(host[0].request("GET", "/metrics")[1].decode())[
+                ("cohort_trainee_calls_in_progress", ())] < 1:
+            self.assertLess(time.time(), deadline, "the long call never reached its worker")
+            time.sleep(0.02)
         host[0].kill()
         self.workers.remove(host[0])
         t0 = time.time()
@@ -165,6 +179,12 @@ class RolesTest(unittest.TestCase):
         recovery = time.time() - t0
         sys.stderr.write("\nrecovery after kill -9 of the hosting worker: %.2f s, %d failed calls\n"
                          % (recovery, failed))
+        caller.join(60)
+        st, res, _ = long_call[0]
+        self.assertEqual(st, 200, str(res)[:300])
+        self.assertEqual(len(res["predictions"]), len(rows))
+        self.assertTrue(any("went silent; sending it again" in line for line in list(self.api.log_lines)))
+        sys.stderr.write("the long call in flight on it: answered after %.2f s\n" % (time.time() - t0))
         self.workers.append(self.start_worker(len(self.workers) + 5))
         # A job whose worker is killed mid-run is taken over and finishes.
         st, body, _ = self.req("POST", "/v1/trainees/%s/synthesize" % tr, {"rows": 20000, "evaluate": True})

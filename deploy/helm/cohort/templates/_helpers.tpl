@@ -330,3 +330,14 @@ compute_threads = {{ int64 $v.worker.computeThreads }}
 {{- toYaml $list -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A Prometheus duration ("1m30s", "500ms"; the schema checks its form) in milliseconds. */}}
+{{- define "cohort.durationMs" -}}
+{{- $unit := dict "y" 31536000000 "w" 604800000 "d" 86400000 "h" 3600000 "m" 60000 "s" 1000 "ms" 1 -}}
+{{- $ms := 0 -}}
+{{- range $part := regexFindAll "[0-9]+(ms|y|w|d|h|m|s)" . -1 -}}
+{{- $n := regexFind "^[0-9]+" $part -}}
+{{- $ms = add $ms (mul ($n | int64) (get $unit (trimPrefix $n $part))) -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
