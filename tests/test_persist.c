@@ -74,6 +74,7 @@ typedef struct layout {
   size_t n_off;
   uint64_t n;
   size_t values, cw, analyzed, dev, global_k, global_p, global_w, ntp, tp;
+  size_t tpo[16], lin[16], linlen[16]; /* each targeted analysis: offset, its lin flag, lin bytes after it */
 } layout;
 
 static void walk(const uint8_t *b, size_t len, layout *L) {
@@ -110,7 +111,18 @@ static void walk(const uint8_t *b, size_t len, layout *L) {
   L->global_w = L->global_p + 8;
   L->ntp = L->global_w + L->nf * 8;
   L->tp = L->ntp + 4;
-  size_t end = L->tp + ld32(b + L->ntp) * (4 + 4 + 8 + 8 * L->nf);
+  size_t end = L->tp, ntp = ld32(b + L->ntp);
+  assert_true(ntp <= 16);
+  for (size_t i = 0; i < ntp; i++) {
+    L->tpo[i] = end;
+    L->lin[i] = end + 4 + 4 + 8 + 8 * L->nf;
+    end = L->lin[i] + 1;
+    if (b[L->lin[i]]) { /* u32 nq, nq u32 features, nq + nq^2 f64, params */
+      size_t nq = ld32(b + end);
+      end += 4 + 4 * nq + 8 * (nq + nq * nq) + 4 + 8 + 8 * L->nf;
+    }
+    L->linlen[i] = end - L->lin[i] - 1;
+  }
   assert_int_equal(end, len); /* the walker agrees with the writer about every byte */
 }
 
@@ -452,20 +464,58 @@ static void test_foreign(void **state) {
   expect_corrupt((const uint8_t *)"\x89PNG\r\n\x1a\n", 8, "not a Cohort trainee file");
 }
 
+/* A version 1 file (no decorrelated geometries: the fixture's bytes without the lin flags and
+ * blocks) still loads, and saves as version 2 with every lin absent. */
+static void test_version1(void **state) {
+  fixture *fx = *state;
+  const layout *L = &fx->L;
+  size_t ntp = ld32(fx->buf + L->ntp);
+  uint8_t *v1 = malloc(fx->len), *v2 = malloc(fx->len);
+  size_t n1 = 0, n2 = 0, from = 0;
+  for (size_t i = 0; i < ntp; i++) {
+    memcpy(v1 + n1, fx->buf + from, L->lin[i] - from);
+    memcpy(v2 + n2, fx->buf + from, L->lin[i] - from);
+    n1 += L->lin[i] - from;
+    n2 += L->lin[i] - from;
+    v2[n2++] = 0;
+    from = L->lin[i] + 1 + L->linlen[i];
+  }
+  memcpy(v1 + n1, fx->buf + from, fx->len - from);
+  memcpy(v2 + n2, fx->buf + from, fx->len - from);
+  n1 += fx->len - from;
+  n2 += fx->len - from;
+  st32(v1 + 8, 1);
+  fix_header(v1, n1);
+  fix_header(v2, n2);
+  cohort_trainee *t = NULL;
+  if (cohort_trainee_deserialize(&t, v1, n1) != COHORT_OK)
+    fail_msg("version 1: %s", cohort_errmsg());
+  uint8_t *again = NULL;
+  size_t alen = 0;
+  serialize(t, &again, &alen);
+  assert_int_equal(ld32(again + 8), 2);
+  assert_int_equal(alen, n2);
+  assert_memory_equal(again, v2, n2);
+  cohort_free(again);
+  cohort_trainee_free(t);
+  free(v1);
+  free(v2);
+}
+
 static void test_newer_version(void **state) {
   fixture *fx = *state;
   uint8_t *b = malloc(fx->len);
   memcpy(b, fx->buf, fx->len);
   st32(b + 8, 7);
   fix_header(b, fx->len);
-  expect_corrupt(b, fx->len, "format version 7 is newer than this build supports (1)");
+  expect_corrupt(b, fx->len, "format version 7 is newer than this build supports (2)");
   /* reported as newer even if the rest of the header is laid out differently */
   st32(b + 28, 0);
   expect_corrupt(b, fx->len, "format version 7 is newer");
   st32(b + 8, 0);
   fix_header(b, fx->len);
   expect_corrupt(b, fx->len, "unknown format version 0");
-  st32(b + 8, 1);
+  st32(b + 8, 2);
   st32(b + 12, 4);
   fix_header(b, fx->len);
   expect_corrupt(b, fx->len, "unknown header flags 0x4");
@@ -629,8 +679,7 @@ static void p_target_range(uint8_t *b, const layout *L) {
   st32(b + L->tp, (uint32_t)L->nf);
 }
 static void p_target_dup(uint8_t *b, const layout *L) {
-  size_t second = L->tp + 4 + 4 + 8 + 8 * L->nf;
-  st32(b + second, ld32(b + L->tp));
+  st32(b + L->tpo[1], ld32(b + L->tp));
 }
 static void p_tp_k(uint8_t *b, const layout *L) {
   st32(b + L->tp + 4, 0);
@@ -859,12 +908,13 @@ static void test_corpus(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_roundtrip),     cmocka_unit_test(test_small_trainees),
-      cmocka_unit_test(test_truncation),    cmocka_unit_test(test_bit_flips),
-      cmocka_unit_test(test_foreign),       cmocka_unit_test(test_newer_version),
-      cmocka_unit_test(test_huge_counts),   cmocka_unit_test(test_crafted_values),
-      cmocka_unit_test(test_learned_edges), cmocka_unit_test(test_alloc_failures),
-      cmocka_unit_test(test_paths),         cmocka_unit_test(test_corpus),
+      cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_small_trainees),
+      cmocka_unit_test(test_truncation),     cmocka_unit_test(test_bit_flips),
+      cmocka_unit_test(test_foreign),        cmocka_unit_test(test_newer_version),
+      cmocka_unit_test(test_version1),       cmocka_unit_test(test_huge_counts),
+      cmocka_unit_test(test_crafted_values), cmocka_unit_test(test_learned_edges),
+      cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_paths),
+      cmocka_unit_test(test_corpus),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

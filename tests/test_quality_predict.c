@@ -49,6 +49,7 @@ typedef struct qcase {
   double floor;                 /* scikit-learn's score on the same rows */
   size_t train_rows, test_rows; /* as sklearn_baseline.py counted them */
   double engine;                /* the engine's own committed figure (0: none), see ENGINE_ADULT */
+  int roundtrip;                /* 1 = also save and load the trainee and predict the same again */
 } qcase;
 
 /* Floors: scikit-learn's test scores from `/usr/bin/python3 bench/sklearn_baseline.py
@@ -71,12 +72,20 @@ typedef struct qcase {
  * CO_P_SEARCH_MARGIN; it chose p = 0.5 where the single search at the unit-weight leader p = 2
  * reached 0.8474). Gradient boosting scores 0.8716 on these rows (bench/SUITE.md). */
 #define ENGINE_ADULT (0.8608 - 0.005)
+/* Vehicle (UCI Statlog, 846 x 18 correlated shape measures, 4 classes; bench/SUITE.md's split):
+ * tuned k-NN 0.6923, gradient boosting 0.7870. The engine scored 0.7456 in its own geometry, where
+ * the correlated measures count several times each; 0.7811 since analyze keeps a decorrelated
+ * geometry for the target when leave-one-out prefers it (analyze.c, lin_fit). The floor sits between
+ * the two, so it fails without the decorrelation. */
+#define FLOOR_VEHICLE 0.6923076923076923
+#define ENGINE_VEHICLE 0.77
 
 static const qcase cases[] = {
-    {"adult", "adult_train.csv", "adult_test.csv", "income", 0, FLOOR_ADULT, 32561, 16281, ENGINE_ADULT},
-    {"diamonds", "diamonds.csv", NULL, "price", 1, FLOOR_DIAMONDS, 43152, 10788, 0},
-    {"abalone", "abalone.csv", NULL, "rings", 1, FLOOR_ABALONE, 3342, 835, 0},
-    {"penguins", "penguins.csv", NULL, "species", 0, FLOOR_PENGUINS, 276, 68, 0},
+    {"adult", "adult_train.csv", "adult_test.csv", "income", 0, FLOOR_ADULT, 32561, 16281, ENGINE_ADULT, 0},
+    {"diamonds", "diamonds.csv", NULL, "price", 1, FLOOR_DIAMONDS, 43152, 10788, 0, 0},
+    {"abalone", "abalone.csv", NULL, "rings", 1, FLOOR_ABALONE, 3342, 835, 0, 0},
+    {"penguins", "penguins.csv", NULL, "species", 0, FLOOR_PENGUINS, 276, 68, 0, 0},
+    {"vehicle", "vehicle.csv", NULL, "Class", 0, FLOOR_VEHICLE, 677, 169, ENGINE_VEHICLE, 1},
 };
 
 static double now(void) {
@@ -251,6 +260,25 @@ static void run_case(void **state) {
   if (!(s >= q->engine))
     fail_msg("%s: engine %s %.6f fell below its committed %.6f", q->name, q->r2 ? "R^2" : "accuracy", s,
              q->engine);
+  if (q->roundtrip) {
+    /* What analyze learned (a decorrelated geometry included) survives a save and a load. */
+    void *buf = NULL;
+    size_t len = 0;
+    cohort_trainee *back = NULL;
+    cohort_reaction *r2 = NULL;
+    CHECK_OK(cohort_trainee_serialize(t, &buf, &len));
+    CHECK_OK(cohort_trainee_deserialize(&back, buf, len));
+    CHECK_OK(cohort_react(back, test, &ro, &r2));
+    for (size_t i = 0; i < cohort_table_rows(test); i++) {
+      const char *a = cohort_reaction_value(r, i, 0), *b = cohort_reaction_value(r2, i, 0);
+      if (!a || !b || strcmp(a, b) != 0)
+        fail_msg("%s: row %zu predicted %s before a save and load, %s after", q->name, i, a ? a : "-",
+                 b ? b : "-");
+    }
+    cohort_reaction_free(r2);
+    cohort_trainee_free(back);
+    cohort_free(buf);
+  }
 
   cohort_reaction_free(r);
   cohort_trainee_free(t);
@@ -267,6 +295,7 @@ int main(void) {
       {"diamonds_price", run_case, NULL, NULL, (void *)&cases[1]},
       {"abalone_rings", run_case, NULL, NULL, (void *)&cases[2]},
       {"penguins_species", run_case, NULL, NULL, (void *)&cases[3]},
+      {"vehicle_class", run_case, NULL, NULL, (void *)&cases[4]},
   };
   return cmocka_run_group_tests_name("quality_predict", tests, NULL, NULL);
 }

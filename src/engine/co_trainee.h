@@ -15,9 +15,28 @@ typedef struct co_params {
   double *w; /* nf feature weights; 0 = feature not used */
 } co_params;
 
+/* A decorrelation of the numeric features for predicting one target (analyze.c, co_lin_fit): in
+ * the index's scaled units, z_j = (x_j - mu_j) * scale_j over the block's features (0 where
+ * missing), and the slot of feature qidx[i] holds sum_j m[i * nq + j] * z_j instead of z_i (NaN
+ * when every feature of the block is missing). Correlated features then count once in the
+ * distance rather than once each. */
+#define CO_LIN_MAX 32 /* features in a block at most (see analyze.c) */
+typedef struct co_lin {
+  size_t nq;
+  size_t *qidx; /* nq feature indices, ascending */
+  double *mu;   /* nq: centres in the features' units, the stand-ins for missing values */
+  double *m;    /* nq * nq */
+} co_lin;
+
+co_lin *co_lin_new(size_t nq);
+void co_lin_free(co_lin *l);
+
 typedef struct co_target_params {
-  size_t target; /* feature index */
-  co_params params;
+  size_t target;        /* feature index */
+  co_params params;     /* in the trainee's own geometry: what synthesis and importance use */
+  co_lin *lin;          /* NULL, or a decorrelated geometry that predicted target better, used by react: */
+  co_params lparams;    /* its k, p and weights (slot by slot) */
+  struct co_index *lix; /* its index, built on first use (never persisted) */
 } co_target_params;
 
 struct cohort_trainee {
@@ -53,6 +72,8 @@ cohort_status co_trainee_default_devs(cohort_trainee *t);
 double co_feature_mad(const cohort_trainee *t, size_t f);
 /* Params in force for a target feature (targeted if analyzed for it, else targetless). */
 const co_params *co_trainee_params_for(const cohort_trainee *t, long target);
+/* Params react predicts a target with: the decorrelated geometry's where analyze chose one. */
+const co_params *co_trainee_react_params(const cohort_trainee *t, long target);
 int co_params_init(co_params *p, size_t nf);
 void co_params_free(co_params *p);
 int co_params_copy(co_params *dst, const co_params *src, size_t nf);
@@ -96,6 +117,7 @@ typedef struct co_index {
   co_node *node;        /* nnodes in preorder, root first */
   co_range *box;        /* nnodes * nf */
   uint8_t *presence;    /* nnodes * nf: CO_LEAF_MISSING | CO_LEAF_PRESENT */
+  co_lin *lin;          /* owned copy, or NULL: applied to the cases and by co_index_scale */
 } co_index;
 
 /* How to measure: per-feature weights (0 = ignore), power p, and which target must be present. */
@@ -128,7 +150,13 @@ cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index
 /* The same for other rows (n * nf, encoded like the cases), scaled as the trainee's cases are. */
 cohort_status co_index_build_rows(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
                                   co_index **out);
-/* Scales an encoded row (nf doubles) into the index's float layout. */
+/* The trainee's cases in its own geometry decorrelated by lin (copied into the index). */
+cohort_status co_index_build_lin(const cohort_trainee *t, const co_lin *lin, co_index **out);
+/* The geometry react predicts target in: the target's decorrelated one where analyze chose it, else
+ * params_for and the trainee's index. */
+cohort_status co_trainee_predict_geometry(cohort_trainee *t, size_t target, const co_params **pr,
+                                          const co_index **ix);
+/* Scales an encoded row (nf doubles) into the index's float layout (decorrelated where it is). */
 void co_index_scale(const co_index *ix, const double *row, float *out);
 /* k nearest cases to a scaled query. exclude = case to skip (-1 none). rng != NULL breaks
  * ties at random (uniform among equal distances), else by case order. Returns the number found

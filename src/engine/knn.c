@@ -70,7 +70,50 @@ void co_index_free(co_index *ix) {
   co_free(ix->node);
   co_free(ix->box);
   co_free(ix->presence);
+  co_lin_free(ix->lin);
   co_free(ix);
+}
+
+co_lin *co_lin_new(size_t nq) {
+  co_lin *l = co_calloc(1, sizeof *l);
+  if (!l)
+    return NULL;
+  l->nq = nq;
+  l->qidx = co_calloc(nq + 1, sizeof *l->qidx);
+  l->mu = co_calloc(nq + 1, sizeof *l->mu);
+  l->m = co_calloc(nq * nq + 1, sizeof *l->m);
+  if (!l->qidx || !l->mu || !l->m) {
+    co_lin_free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void co_lin_free(co_lin *l) {
+  if (!l)
+    return;
+  co_free(l->qidx);
+  co_free(l->mu);
+  co_free(l->m);
+  co_free(l);
+}
+
+/* The decorrelated block of one row: row holds the raw values, scale the index's scales; out gets
+ * the nq slot values (NaN for all when every block value is missing). */
+static void lin_apply(const co_lin *l, const float *scale, const double *row, float *out) {
+  double z[CO_LIN_MAX];
+  size_t nq = l->nq, present = 0;
+  for (size_t j = 0; j < nq; j++) {
+    double v = row[l->qidx[j]];
+    present += !isnan(v);
+    z[j] = isnan(v) ? 0.0 : (v - l->mu[j]) * scale[l->qidx[j]];
+  }
+  for (size_t i = 0; i < nq; i++) {
+    double s = 0;
+    for (size_t j = 0; j < nq; j++)
+      s += l->m[i * nq + j] * z[j];
+    out[i] = present ? (float)s : NAN;
+  }
 }
 
 /* ---------------------------------------------------------------- tree */
@@ -348,7 +391,7 @@ out:
 }
 
 static cohort_status index_build(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
-                                 co_index **out) {
+                                 const co_lin *lin, co_index **out) {
   size_t nf = t->nf;
   co_index *ix = co_calloc(1, sizeof *ix);
   if (!ix)
@@ -387,6 +430,21 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, cons
     ix->scale[f] = (float)scale;
     ix->mcost[f] = (float)mcost;
   }
+  if (lin) {
+    float v[CO_LIN_MAX];
+    if (!(ix->lin = co_lin_new(lin->nq))) {
+      co_index_free(ix);
+      return co_nomem();
+    }
+    memcpy(ix->lin->qidx, lin->qidx, lin->nq * sizeof *lin->qidx);
+    memcpy(ix->lin->mu, lin->mu, lin->nq * sizeof *lin->mu);
+    memcpy(ix->lin->m, lin->m, lin->nq * lin->nq * sizeof *lin->m);
+    for (size_t r = 0; r < n; r++) {
+      lin_apply(lin, ix->scale, x + r * nf, v);
+      for (size_t i = 0; i < lin->nq; i++)
+        ix->col[lin->qidx[i] * n + r] = v[i];
+    }
+  }
   /* Splits favour what the trainee's own searches weigh; DCR searches weigh every feature alike. */
   cohort_status st = build_tree(ix, geom == CO_GEOM_ENGINE ? t->global.w : NULL);
   if (st != COHORT_OK) {
@@ -400,7 +458,7 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, cons
 cohort_status co_trainee_index(cohort_trainee *t, const co_index **out) {
   if (!t->index || t->index->generation != t->generation || t->index->n != t->n) {
     co_index *ix = NULL;
-    cohort_status st = index_build(t, CO_GEOM_ENGINE, t->x, t->n, &ix);
+    cohort_status st = index_build(t, CO_GEOM_ENGINE, t->x, t->n, NULL, &ix);
     if (st != COHORT_OK)
       return st;
     co_index_free(t->index);
@@ -414,21 +472,61 @@ cohort_status cohort_trainee_prepare(cohort_trainee *t) {
   const co_index *ix;
   if (!t)
     return co_error(COHORT_EINVAL, "prepare: no trainee");
-  return co_trainee_index(t, &ix);
+  cohort_status st = co_trainee_index(t, &ix);
+  for (size_t i = 0; i < t->ntp && st == COHORT_OK; i++) {
+    const co_params *pr;
+    if (t->tp[i].lin) /* a target's decorrelated index too */
+      st = co_trainee_predict_geometry(t, t->tp[i].target, &pr, &ix);
+  }
+  return st;
 }
 
 cohort_status co_index_build(const cohort_trainee *t, co_geometry geom, co_index **out) {
-  return index_build(t, geom, t->x, t->n, out);
+  return index_build(t, geom, t->x, t->n, NULL, out);
+}
+
+cohort_status co_index_build_lin(const cohort_trainee *t, const co_lin *lin, co_index **out) {
+  if (lin->nq > CO_LIN_MAX)
+    return co_error(COHORT_ELIMIT, "index: %zu decorrelated features (at most %d)", lin->nq, CO_LIN_MAX);
+  return index_build(t, CO_GEOM_ENGINE, t->x, t->n, lin, out);
+}
+
+cohort_status co_trainee_predict_geometry(cohort_trainee *t, size_t target, const co_params **pr,
+                                          const co_index **ix) {
+  for (size_t i = 0; i < t->ntp; i++) {
+    co_target_params *tp = &t->tp[i];
+    if (tp->target != target || !tp->lin)
+      continue;
+    if (!tp->lix || tp->lix->generation != t->generation || tp->lix->n != t->n) {
+      co_index *nix = NULL;
+      cohort_status st = co_index_build_lin(t, tp->lin, &nix);
+      if (st != COHORT_OK)
+        return st;
+      co_index_free(tp->lix);
+      tp->lix = nix;
+    }
+    *pr = &tp->lparams;
+    *ix = tp->lix;
+    return COHORT_OK;
+  }
+  *pr = co_trainee_params_for(t, (long)target);
+  return co_trainee_index(t, ix);
 }
 
 cohort_status co_index_build_rows(const cohort_trainee *t, co_geometry geom, const double *x, size_t n,
                                   co_index **out) {
-  return index_build(t, geom, x, n, out);
+  return index_build(t, geom, x, n, NULL, out);
 }
 
 void co_index_scale(const co_index *ix, const double *row, float *out) {
   for (size_t f = 0; f < ix->nf; f++)
     out[f] = (float)(row[f] * ix->scale[f]);
+  if (ix->lin) {
+    float v[CO_LIN_MAX];
+    lin_apply(ix->lin, ix->scale, row, v);
+    for (size_t i = 0; i < ix->lin->nq; i++)
+      out[ix->lin->qidx[i]] = v[i];
+  }
 }
 
 /* ---------------------------------------------------------------- kernels */

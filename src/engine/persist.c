@@ -1,14 +1,14 @@
 /* Trainee files: save, load, serialize, deserialize.
  *
- * Format version 1. Every integer is little-endian whatever the host; f64 is the IEEE 754
- * binary64 bit pattern stored as a little-endian u64 (NaN payloads kept as they are); str is a
- * u32 byte length followed by that many bytes (no terminator, no NUL inside; UTF-8 not checked).
+ * Format version 2 (version 1 files still load). Every integer is little-endian whatever the host; f64 is the
+ * IEEE 754 binary64 bit pattern stored as a little-endian u64 (NaN payloads kept as they are); str is a u32
+ * byte length followed by that many bytes (no terminator, no NUL inside; UTF-8 not checked).
  *
  *   header, 32 bytes
  *      0  magic     8 bytes  89 43 4F 48 0D 0A 1A 0A  ("\x89" "COH\r\n\x1a\n", after PNG: the high
  *                            byte catches 7-bit channels, CR LF and LF catch newline conversion
  *                            in either direction, ^Z stops DOS `type`)
- *      8  version   u32      1; a reader accepts only the versions it knows
+ *      8  version   u32      2 (or 1); a reader accepts only the versions it knows
  *     12  flags     u32      0; no flags are defined yet, a set bit is rejected
  *     16  length    u64      payload bytes; must equal the bytes that follow the header exactly
  *     24  crc       u32      CRC-32 (zlib's, ISO-HDLC polynomial) of the payload
@@ -30,8 +30,13 @@
  *               < nlevels), then n f64 case weights (finite, >= 0)
  *     learned   u8 analyzed (0/1), nf f64 deviations (finite, >= 0: analyze can learn 0 for a
  *               categorical feature it always predicts right), params global,
- *               u32 ntp (<= nf), then ntp * { u32 target (< nf, unique), params }
+ *               u32 ntp (<= nf), then ntp * { u32 target (< nf, unique), params, lin }
  *               where params = u32 k (1..CO_K_MAX = 1000), f64 p (finite, > 0), nf f64 w (finite, >= 0)
+ *               and lin (version 2 only; co_lin, analyze.c's decorrelated geometry for the target) =
+ *               u8 present (0/1), and when 1: u32 nq (2..CO_LIN_MAX = 32), nq u32 features (ascending,
+ *               < nf, not the target, continuous, datetime or ordinal), nq f64 centres (finite),
+ *               nq * nq f64 matrix (finite), params
+ *               A version 1 file is read as version 2 with every lin absent; it is saved as version 2.
  *
  * Every file the reader accepts has exactly one encoding (booleans are 0/1, nothing optional,
  * nothing trailing), so deserialize then serialize gives back the same bytes; co_fuzz_trainee
@@ -65,8 +70,9 @@ static const uint8_t co_magic[8] = {0x89, 'C', 'O', 'H', '\r', '\n', 0x1a, '\n'}
 
 enum {
   HDR_SIZE = 32,
-  FORMAT_VERSION = 1,
-  MAX_K = CO_K_MAX, /* searches size their buffers for this many neighbours */
+  FORMAT_VERSION = 2,
+  FORMAT_VERSION_OLDEST = 1, /* version 1: no decorrelated geometries */
+  MAX_K = CO_K_MAX,          /* searches size their buffers for this many neighbours */
   MAX_DECIMALS = 17,
   /* smallest encoding of one feature: empty name + fixed fields + zero levels */
   FEATURE_MIN_BYTES = 4 + 1 + 4 + 8 + 8 + 4 + 1 + 1 + 4
@@ -142,6 +148,11 @@ static uint32_t crc32_of(const uint8_t *p, size_t n) {
 
 static bool is_cat(cohort_ftype t) {
   return t == COHORT_NOMINAL || t == COHORT_ORDINAL || t == COHORT_BOOLEAN;
+}
+
+/* Compared by difference in the distance (ordinal codes too): what a decorrelation may blend. */
+static bool is_lin(cohort_ftype t) {
+  return t != COHORT_NOMINAL && t != COHORT_BOOLEAN;
 }
 
 /* ---------------------------------------------------------------- writer */
@@ -225,8 +236,21 @@ static void w_payload(wbuf *w, const cohort_trainee *t) {
   w_params(w, &t->global, nf);
   w_u32(w, (uint32_t)t->ntp);
   for (size_t i = 0; i < t->ntp; i++) {
-    w_u32(w, (uint32_t)t->tp[i].target);
-    w_params(w, &t->tp[i].params, nf);
+    const co_target_params *tp = &t->tp[i];
+    w_u32(w, (uint32_t)tp->target);
+    w_params(w, &tp->params, nf);
+    w_u8(w, tp->lin ? 1 : 0);
+    if (!tp->lin)
+      continue;
+    size_t nq = tp->lin->nq;
+    w_u32(w, (uint32_t)nq);
+    for (size_t j = 0; j < nq; j++)
+      w_u32(w, (uint32_t)tp->lin->qidx[j]);
+    for (size_t j = 0; j < nq; j++)
+      w_f64(w, tp->lin->mu[j]);
+    for (size_t j = 0; j < nq * nq; j++)
+      w_f64(w, tp->lin->m[j]);
+    w_params(w, &tp->lparams, nf);
   }
 }
 
@@ -281,7 +305,22 @@ static cohort_status check_limits(const cohort_trainee *t) {
       if (t->tp[h].target == t->tp[i].target)
         return co_error(COHORT_ESTATE, "serialize: feature '%s' is the target of two analyses",
                         t->schema.f[t->tp[i].target].name);
-    st = check_params(t, &t->tp[i].params, t->schema.f[t->tp[i].target].name);
+    const co_target_params *tp = &t->tp[i];
+    const char *tn = t->schema.f[tp->target].name;
+    st = check_params(t, &tp->params, tn);
+    if (st != COHORT_OK || !tp->lin)
+      continue;
+    const co_lin *l = tp->lin;
+    if (l->nq < 2 || l->nq > CO_LIN_MAX)
+      return co_error(COHORT_ESTATE, "serialize: %s: %zu decorrelated features", tn, l->nq);
+    for (size_t j = 0; j < l->nq; j++)
+      if (l->qidx[j] >= t->nf || l->qidx[j] == tp->target || !is_lin(t->schema.f[l->qidx[j]].type) ||
+          (j && l->qidx[j] <= l->qidx[j - 1]) || !isfinite(l->mu[j]))
+        return co_error(COHORT_ESTATE, "serialize: %s: decorrelated feature %zu is invalid", tn, j + 1);
+    for (size_t j = 0; j < l->nq * l->nq; j++)
+      if (!isfinite(l->m[j]))
+        return co_error(COHORT_ESTATE, "serialize: %s: decorrelation is not finite", tn);
+    st = check_params(t, &tp->lparams, tn);
   }
   return st;
 }
@@ -322,7 +361,8 @@ typedef struct rbuf {
   char section[128]; /* where we are, for messages */
   char *scratch;     /* NUL-terminated copy of the last string read */
   size_t scap;
-  co_map *map; /* the file's mapping, or NULL */
+  co_map *map;      /* the file's mapping, or NULL */
+  uint32_t version; /* the file's format version */
 } rbuf;
 
 static size_t r_off(const rbuf *r) {
@@ -554,6 +594,44 @@ static cohort_status r_cases(rbuf *r, cohort_trainee *t) {
   return COHORT_OK;
 }
 
+/* A targeted analysis's decorrelated geometry (version 2), into tp. */
+static cohort_status r_lin(rbuf *r, cohort_trainee *t, co_target_params *tp) {
+  size_t nf = t->nf;
+  bool present = false;
+  TRY(r_bool(r, "decorrelation flag", &present));
+  if (!present)
+    return COHORT_OK;
+  size_t at = r_off(r);
+  uint32_t nq = 0;
+  TRY(r_u32(r, &nq));
+  if (nq < 2 || nq > CO_LIN_MAX || nq > nf)
+    return bad(r, at, "%u decorrelated features (2..%d, at most the %zu features)", nq, CO_LIN_MAX, nf);
+  if (!(tp->lin = co_lin_new(nq)) || co_params_init(&tp->lparams, nf) != 0)
+    return co_nomem();
+  for (size_t j = 0; j < nq; j++) {
+    at = r_off(r);
+    uint32_t f = 0;
+    TRY(r_u32(r, &f));
+    if (f >= nf || f == tp->target || !is_lin(t->schema.f[f].type) || (j && f <= tp->lin->qidx[j - 1]))
+      return bad(r, at,
+                 "decorrelated feature %u is not a numeric feature in ascending order other than the target",
+                 f);
+    tp->lin->qidx[j] = f;
+  }
+  for (size_t j = 0; j < nq + (size_t)nq * nq; j++) {
+    at = r_off(r);
+    double v = 0;
+    TRY(r_f64(r, &v));
+    if (!isfinite(v))
+      return bad(r, at, "decorrelation value %g is not finite", v);
+    if (j < nq)
+      tp->lin->mu[j] = v;
+    else
+      tp->lin->m[j - nq] = v;
+  }
+  return r_params(r, &tp->lparams, nf, &t->schema);
+}
+
 static cohort_status r_learned(rbuf *r, cohort_trainee *t) {
   size_t nf = t->nf;
   snprintf(r->section, sizeof r->section, "learned state");
@@ -617,7 +695,9 @@ static cohort_status r_learned(rbuf *r, cohort_trainee *t) {
       st = co_nomem();
       break;
     }
-    st = r_params(r, &t->tp[i].params, nf, &t->schema);
+    if ((st = r_params(r, &t->tp[i].params, nf, &t->schema)) != COHORT_OK || r->version < 2)
+      continue;
+    st = r_lin(r, t, &t->tp[i]);
   }
   co_free(seen);
   return st;
@@ -634,7 +714,7 @@ static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t 
     return co_error(COHORT_ECORRUPT, "%s: truncated in header at byte %zu", label, len);
   uint32_t version = ld32(b + 8), flags = ld32(b + 12);
   uint64_t plen = ld64(b + 16);
-  if (version != FORMAT_VERSION) {
+  if (version != FORMAT_VERSION && version != FORMAT_VERSION_OLDEST) {
     if (version > FORMAT_VERSION)
       return co_error(COHORT_ECORRUPT, "%s: format version %u is newer than this build supports (%d)", label,
                       version, FORMAT_VERSION);
@@ -657,7 +737,7 @@ static cohort_status deserialize(cohort_trainee **out, const uint8_t *b, size_t 
     return co_error(COHORT_ECORRUPT, "%s: payload checksum mismatch (stored %08x, computed %08x)", label,
                     want, got);
 
-  rbuf r = {.p = b + HDR_SIZE, .len = len - HDR_SIZE, .label = label, .map = map};
+  rbuf r = {.p = b + HDR_SIZE, .len = len - HDR_SIZE, .label = label, .map = map, .version = version};
   co_dict names = {0};
   cohort_trainee *t = co_calloc(1, sizeof *t);
   cohort_status st;
@@ -847,10 +927,22 @@ static void fuzz_one(const uint8_t *data, size_t size) {
   size_t len = 0;
   if (cohort_trainee_serialize(t, &buf, &len) != COHORT_OK)
     abort();
-  if (len != size || memcmp(buf, data, size) != 0)
-    abort();
-  co_free(buf);
   cohort_trainee_free(t);
+  if (ld32(data + 8) < FORMAT_VERSION) {
+    /* an older version is saved as the current one: that must load and save to the same bytes */
+    t = NULL;
+    void *again = NULL;
+    size_t alen = 0;
+    if (cohort_trainee_deserialize(&t, buf, len) != COHORT_OK ||
+        cohort_trainee_serialize(t, &again, &alen) != COHORT_OK || alen != len ||
+        memcmp(again, buf, len) != 0)
+      abort();
+    co_free(again);
+    cohort_trainee_free(t);
+  } else if (len != size || memcmp(buf, data, size) != 0) {
+    abort();
+  }
+  co_free(buf);
 }
 
 int co_fuzz_trainee(const uint8_t *data, size_t size) {

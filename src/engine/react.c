@@ -236,32 +236,55 @@ void cohort_reaction_unknown(const cohort_reaction *r, size_t row, size_t k, con
 
 typedef struct react_ctx {
   cohort_trainee *t;
-  const co_index *ix;
-  const double *x;      /* encoded rows, nrows * nf */
-  const bool *is_ctx;   /* nf: feature may be used as context */
-  const size_t *ctxidx; /* nctx feature indices (for contributions) */
+  const co_index **tix;  /* nt: the index each target is predicted in (co_trainee_predict_geometry) */
+  const co_params **tpr; /* nt: and its parameters */
+  const double *x;       /* encoded rows, nrows * nf */
+  const bool *is_ctx;    /* nf: feature may be used as context */
+  const size_t *ctxidx;  /* nctx feature indices (for contributions) */
   unsigned details;
   cohort_reaction *r;
 } react_ctx;
 
-/* Neighbours and prediction of target ti for one row with a given context mask. */
+/* Neighbours and prediction of target ti for one row (q: scaled in the target's index) with a given
+ * context mask. In a decorrelated geometry every slot of the block blends the block's features, so
+ * it counts while any of them is in the context, and a dropped one is taken out of the query itself
+ * (qbuf, rbuf: nf scratch). */
 static void predict_one(const react_ctx *c, const float *q, const double *row, size_t ti, long drop,
-                        double *wbuf, co_nb *nb, size_t *m, double *value, double *unc, double *probs) {
+                        double *wbuf, float *qbuf, double *rbuf, co_nb *nb, size_t *m, double *value,
+                        double *unc, double *probs) {
   const cohort_trainee *t = c->t;
   size_t tf = c->r->tidx[ti];
-  const co_params *pr = co_trainee_params_for(t, (long)tf);
+  const co_params *pr = c->tpr[ti];
+  const co_index *ix = c->tix[ti];
   for (size_t f = 0; f < t->nf; f++)
     wbuf[f] = c->is_ctx[f] && (long)f != drop && !isnan(row[f]) ? pr->w[f] : 0.0;
+  if (ix->lin) {
+    const co_lin *l = ix->lin;
+    bool any = false, dropped = false;
+    for (size_t j = 0; j < l->nq; j++) {
+      size_t g = l->qidx[j];
+      any |= c->is_ctx[g] && (long)g != drop && !isnan(row[g]);
+      dropped |= (long)g == drop;
+    }
+    for (size_t j = 0; j < l->nq; j++)
+      wbuf[l->qidx[j]] = any ? pr->w[l->qidx[j]] : 0.0;
+    if (dropped) {
+      memcpy(rbuf, row, t->nf * sizeof *rbuf);
+      rbuf[drop] = NAN;
+      co_index_scale(ix, rbuf, qbuf);
+      q = qbuf;
+    }
+  }
   co_metric met = {wbuf, pr->p, (long)tf};
   size_t k = pr->k;
-  *m = co_knn(c->ix, &met, q, k < CO_K_MAX ? k + 1 : k, -1, NULL, nb);
+  *m = co_knn(ix, &met, q, k < CO_K_MAX ? k + 1 : k, -1, NULL, nb);
   if (*m > k) {
     size_t n = k;
     if (nb[k].d == nb[k - 1].d) {
       /* The k-th nearest ties with the next one (common with few or only nominal contexts):
        * which tied cases got in would follow case order, so every case at that distance (up to
        * CO_K_MAX) shares the weight instead. */
-      *m = co_knn(c->ix, &met, q, CO_K_MAX, -1, NULL, nb);
+      *m = co_knn(ix, &met, q, CO_K_MAX, -1, NULL, nb);
       while (n < *m && nb[n].d == nb[k - 1].d)
         n++;
     }
@@ -279,12 +302,12 @@ static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t wo
   for (size_t i = 0; i < nt; i++)
     if (r->ncls[i] > maxcls)
       maxcls = r->ncls[i];
-  float *q = co_malloc(nf * sizeof *q);
-  double *wbuf = co_malloc(nf * sizeof *wbuf);
+  float *q = co_malloc(nf * sizeof *q), *qbuf = co_malloc(nf * sizeof *qbuf);
+  double *wbuf = co_malloc(nf * sizeof *wbuf), *rbuf = co_malloc(nf * sizeof *rbuf);
   co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
   double *pbuf = co_malloc(maxcls * sizeof *pbuf);
   cohort_status st = COHORT_OK;
-  if (!q || !wbuf || !nb || !pbuf) {
+  if (!q || !qbuf || !wbuf || !rbuf || !nb || !pbuf) {
     st = co_nomem();
     goto out;
   }
@@ -292,12 +315,14 @@ static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t wo
     const double *x = c->x + row * nf;
     /* The query holds only context values; targets and non-context features are missing, so
      * their weight is 0 anyway. */
-    co_index_scale(c->ix, x, q);
+    const co_index *scaled = NULL;
     for (size_t i = 0; i < nt; i++) {
       size_t m;
       double value, unc;
       double *probs = r->tcat[i] ? r->prob[i] + row * r->ncls[i] : NULL;
-      predict_one(c, q, x, i, -1, wbuf, nb, &m, &value, &unc, probs);
+      if (c->tix[i] != scaled)
+        co_index_scale(scaled = c->tix[i], x, q);
+      predict_one(c, q, x, i, -1, wbuf, qbuf, rbuf, nb, &m, &value, &unc, probs);
       r->num[row * nt + i] = value;
       r->unc[row * nt + i] = unc;
       if ((c->details & COHORT_DETAIL_CASES) && i == 0) {
@@ -317,7 +342,7 @@ static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t wo
           size_t cf = c->ctxidx[k];
           double v2, u2, delta = 0;
           if (!isnan(x[cf])) {
-            predict_one(c, q, x, i, (long)cf, wbuf, nb, &m, &v2, &u2, r->tcat[i] ? pbuf : NULL);
+            predict_one(c, q, x, i, (long)cf, wbuf, qbuf, rbuf, nb, &m, &v2, &u2, r->tcat[i] ? pbuf : NULL);
             if (r->tcat[i] && !isnan(value))
               delta = fabs(probs[(size_t)value] - pbuf[(size_t)value]);
             else if (!isnan(value) && !isnan(v2))
@@ -330,7 +355,9 @@ static cohort_status react_range(void *vctx, size_t begin, size_t end, size_t wo
   }
 out:
   co_free(q);
+  co_free(qbuf);
   co_free(wbuf);
+  co_free(rbuf);
   co_free(nb);
   co_free(pbuf);
   (void)worker;
@@ -370,7 +397,7 @@ static cohort_status reaction_alloc(cohort_reaction *r, const cohort_trainee *t,
   if (details & COHORT_DETAIL_CASES) {
     size_t kmax = 1;
     for (size_t i = 0; i < nt; i++) {
-      size_t k = co_trainee_params_for(t, (long)r->tidx[i])->k;
+      size_t k = co_trainee_react_params(t, (long)r->tidx[i])->k;
       kmax = k > kmax ? k : kmax;
     }
     r->kcases = kmax;
@@ -475,6 +502,8 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
   size_t nf = t->nf;
   cohort_status st = COHORT_OK;
   double *x = NULL;
+  const co_index **tix = NULL;
+  const co_params **tpr = NULL;
   bool *is_ctx = co_calloc(nf, sizeof *is_ctx);
   size_t *ctxidx = co_calloc(nf, sizeof *ctxidx);
   cohort_reaction *r = co_calloc(1, sizeof *r);
@@ -533,10 +562,14 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
   }
   if ((st = note_unknowns(r, t, rows, x, is_ctx)) != COHORT_OK)
     goto fail;
-  const co_index *ix;
-  if ((st = co_trainee_index(t, &ix)) != COHORT_OK)
+  if (!(tix = co_calloc(r->nt, sizeof *tix)) || !(tpr = co_calloc(r->nt, sizeof *tpr))) {
+    st = co_nomem();
     goto fail;
-  react_ctx c = {t, ix, x, is_ctx, ctxidx, opt->details, r};
+  }
+  for (size_t i = 0; i < r->nt; i++)
+    if ((st = co_trainee_predict_geometry(t, r->tidx[i], &tpr[i], &tix[i])) != COHORT_OK)
+      goto fail;
+  react_ctx c = {t, tix, tpr, x, is_ctx, ctxidx, opt->details, r};
   if ((st = co_parallel(r->nrows, opt->threads, 16, react_range, &c)) != COHORT_OK)
     goto fail;
   if ((st = format_values(r, t)) != COHORT_OK)
@@ -544,12 +577,16 @@ cohort_status cohort_react(cohort_trainee *t, const cohort_table *rows, const co
   co_free(x);
   co_free(is_ctx);
   co_free(ctxidx);
+  co_free(tix);
+  co_free(tpr);
   *out = r;
   return COHORT_OK;
 fail:
   co_free(x);
   co_free(is_ctx);
   co_free(ctxidx);
+  co_free(tix);
+  co_free(tpr);
   cohort_reaction_free(r);
   return st;
 }

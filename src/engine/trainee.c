@@ -40,8 +40,12 @@ void cohort_trainee_free(cohort_trainee *t) {
   co_free(t->cw);
   co_free(t->dev);
   co_params_free(&t->global);
-  for (size_t i = 0; i < t->ntp; i++)
+  for (size_t i = 0; i < t->ntp; i++) {
     co_params_free(&t->tp[i].params);
+    co_params_free(&t->tp[i].lparams);
+    co_lin_free(t->tp[i].lin);
+    co_index_free(t->tp[i].lix);
+  }
   co_free(t->tp);
   co_index_free(t->index);
   co_free(t->fmtbuf);
@@ -359,6 +363,13 @@ const co_params *co_trainee_params_for(const cohort_trainee *t, long target) {
   return &t->global;
 }
 
+const co_params *co_trainee_react_params(const cohort_trainee *t, long target) {
+  for (size_t i = 0; target >= 0 && i < t->ntp; i++)
+    if (t->tp[i].target == (size_t)target && t->tp[i].lin)
+      return &t->tp[i].lparams;
+  return co_trainee_params_for(t, target);
+}
+
 cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target, size_t *k, double *p) {
   long ti = -1;
   if (target) {
@@ -368,7 +379,7 @@ cohort_status cohort_trainee_params(const cohort_trainee *t, const char *target,
       return st;
     ti = (long)j;
   }
-  const co_params *pr = co_trainee_params_for(t, ti);
+  const co_params *pr = co_trainee_react_params(t, ti);
   if (k)
     *k = pr->k;
   if (p)
