@@ -868,8 +868,8 @@ out:
  * kept when its leave-one-out error beats the deviation start's by CO_LIN_MARGIN (numeric targets:
  * the squared error too). 5-fold cross-validation over the suite's small tables (bench/SUITE.md):
  * digits 0.9789 -> 0.9839 (leave-one-out Brier 0.0176 -> 0.0131), boston R^2 0.825 -> 0.864,
- * diabetes R^2 0.434 -> 0.461, pima 0.7656 -> 0.7682; penguins and breast_cancer one row worse of
- * 344 / 569; the others unchanged (the range start did not lead or did not win). */
+ * diabetes R^2 0.434 -> 0.446; penguins and breast_cancer one row worse of 344 / 569; the others
+ * unchanged (the range start did not lead, or did not win by the margin). */
 static cohort_status range_start(analyzer *a, size_t target, co_target_params *tp, double *err,
                                  double *lead) {
   cohort_trainee *t = a->t;
