@@ -1,6 +1,7 @@
 /* bench_nats_rtt: the floor under the cluster hop. One request/reply round trip through
  * nats-server with libnats alone (two connections in one process, an async queue subscriber that
- * answers at once, the options Cohort's bus uses), paced like roles_bench's p50 measurement, so
+ * answers at once, the options Cohort's bus uses, and its way of waiting: a synchronous inbox
+ * subscription of the requester's own), paced like roles_bench's p50 measurement, so
  * bench/CLUSTER.md can say how much of the API -> worker hop is NATS itself.
  *
  *     bench_nats_rtt nats://127.0.0.1:PORT [round-trips]   prints "p50_ms p99_ms" */
@@ -39,21 +40,24 @@ int main(int argc, char **argv) {
   }
   natsOptions *opts = NULL;
   natsConnection *asker = NULL, *host = NULL;
-  natsSubscription *sub = NULL;
+  natsSubscription *sub = NULL, *box = NULL;
+  natsInbox *inbox = NULL;
   double *rtt = malloc((size_t)n * sizeof *rtt);
   int rc = 1;
   if (!rtt || natsOptions_Create(&opts) != NATS_OK || natsOptions_SetURL(opts, argv[1]) != NATS_OK ||
       natsOptions_SetSendAsap(opts, true) != NATS_OK || natsConnection_Connect(&asker, opts) != NATS_OK ||
       natsConnection_Connect(&host, opts) != NATS_OK ||
       natsConnection_QueueSubscribe(&sub, host, "bench.rtt.>", "hosts", answer, NULL) != NATS_OK ||
-      natsConnection_Flush(host) != NATS_OK) {
+      natsConnection_Flush(host) != NATS_OK || natsInbox_Create(&inbox) != NATS_OK ||
+      natsConnection_SubscribeSync(&box, asker, inbox) != NATS_OK) {
     fprintf(stderr, "bench_nats_rtt: %s\n", nats_GetLastError(NULL));
     goto out;
   }
   for (int i = 0; i < n; i++) {
     natsMsg *reply = NULL;
     double t0 = now_s();
-    if (natsConnection_RequestString(&reply, asker, "bench.rtt.predict", "{}", 5000) != NATS_OK) {
+    if (natsConnection_PublishRequestString(asker, "bench.rtt.predict", inbox, "{}") != NATS_OK ||
+        natsSubscription_NextMsg(&reply, box, 5000) != NATS_OK) {
       fprintf(stderr, "bench_nats_rtt: request %d: %s\n", i, nats_GetLastError(NULL));
       goto out;
     }
@@ -65,6 +69,8 @@ int main(int argc, char **argv) {
   printf("%.3f %.3f\n", rtt[n / 2] * 1e3, rtt[(size_t)n * 99 / 100] * 1e3);
   rc = 0;
 out:
+  natsSubscription_Destroy(box);
+  natsInbox_Destroy(inbox);
   natsSubscription_Destroy(sub);
   natsConnection_Destroy(host);
   natsConnection_Destroy(asker);
