@@ -85,9 +85,11 @@ static const scase cases[] = {
      0.020},
     {"soybean", "soybean.csv", "Class", 0, 0.955882, 0.911887, 0.010, 1.0, 0.01, 0.795821, 0.075},
     {"pima", "pima_diabetes.csv", "diabetes", 0, 0.72549, 0.907199, 0.010, 1.0, 0.01, 0.774089, 0.025},
-    {"vehicle", "vehicle.csv", "Class", 0, 0.745562, 0.908273, 0.015, 1.0, 0.01, 0.580083, 0.035},
+    {"vehicle", "vehicle.csv", "Class", 0, 0.781065, 0.908273, 0.015, 1.0, 0.01, 0.580083, 0.035},
     {"boston", "boston_housing.csv", "cmedv", 1, 0.868142, 0.801672, 0.020, 0.989130, 0.035, 0.465204, 0.090},
-    {"breast_cancer", "breast_cancer.csv", "target", 0, 0.964602, 0.913914, 0.010, 0.898684, 0.110, 0.929137,
+    /* 0.964602 before analyze's range start (analyze.c), which costs one of its 113 test rows (5-fold: one
+     * row of 569) and gains digits, diabetes and boston more (bench/SUITE.md's notes). */
+    {"breast_cancer", "breast_cancer.csv", "target", 0, 0.955752, 0.913914, 0.010, 0.898684, 0.110, 0.929137,
      0.025},
     {"penguins", "penguins.csv", "species", 0, 1.0, 0.885884, 0.020, 0.674419, 0.135, 0.885174, 0.085},
 };
