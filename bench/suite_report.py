@@ -104,11 +104,13 @@ def main():
           "threads, which other work on the machine inflates less. TSTR / TRTR: gradient boosting (defaults) trained on "
           "the synthetic rows / on the real half, both scored on the holdout. Copies: synthetic rows equal "
           "by value to a training row that occurs fewer than k times (rare: a privacy risk; the most any "
-          "seed made) / at least k times (common; mean).",
+          "seed made) / at least k times (common; mean). Holdout's quality: the real holdout judged as if it "
+          "were synthetic, what two real samples of that size score (quality's ceiling).",
           "",
-          "| table | rows × columns (holdout) | quality | DCR overfitting protection | copies rare / common | "
-          "TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | analyze + synthesize s (CPU s) | bars met |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| table | rows × columns (holdout) | quality | holdout's quality | DCR overfitting protection | "
+          "copies rare / common | TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | "
+          "analyze + synthesize s (CPU s) | bars met |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         c, s = co.get(name, {}), sk.get(name, {})
         if "quality" not in c:
@@ -124,7 +126,7 @@ def main():
         failed = [lbl for lbl, ok in zip(("quality", "DCR", "rare copies", "TSTR gap", "time"), oks) if ok is False]
         L.append(f"| {name} | {c.get('synth_train_rows', 0):,} × {c.get('features', '–')} "
                  f"({c.get('synth_holdout_rows', 0):,}) | {spread(q, c.get('quality_seeds'))} | "
-                 f"{spread(dcr, c.get('dcr_overfitting_seeds'))} | "
+                 f"{fmt(c.get('quality_holdout'))} | {spread(dcr, c.get('dcr_overfitting_seeds'))} | "
                  f"{c.get('identical_rare', '–')} / {fmt(c.get('identical_common'), '.4g')} | "
                  f"{spread(s.get('tstr_gbm'), s.get('tstr_gbm_seeds'))} | "
                  f"{fmt(s.get('trtr_gbm'))} | {fmt(gap, '+.4f')} | "
