@@ -115,17 +115,37 @@ class Cluster:
         nats_dir, redis_dir = os.path.join(self.dir, "nats"), os.path.join(self.dir, "redis")
         os.makedirs(nats_dir, exist_ok=True)
         os.makedirs(redis_dir, exist_ok=True)
-        self.nats_port, self.redis_port = free_port(), free_port()
-        devnull = subprocess.DEVNULL
-        nats = self.spawn(["nats-server", "-js", "-sd", nats_dir + "/js", "-a", "127.0.0.1", "-p",
-                           str(self.nats_port), "-l", nats_dir + "/nats.log"], stdout=devnull, stderr=devnull)
-        self.services.append(("nats-server", nats))
-        redis = self.spawn(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--dir", redis_dir, "--logfile", redis_dir + "/redis.log"],
-                           stdout=devnull, stderr=devnull)
-        self.services.append(("redis-server", redis))
-        wait_until("nats-server", lambda: port_open(self.nats_port), nats)
-        wait_until("redis-server", lambda: redis_pong(self.redis_port), redis)
+        self.nats_port = self.start_service("nats-server", lambda port: [
+            "nats-server", "-js", "-sd", nats_dir + "/js", "-a", "127.0.0.1", "-p", str(port), "-l",
+            nats_dir + "/nats.log"], port_open, nats_dir + "/nats.log")
+        self.redis_port = self.start_service("redis-server", lambda port: [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", redis_dir, "--logfile", redis_dir + "/redis.log"], redis_pong, redis_dir + "/redis.log")
+
+    def start_service(self, name, argv, ready, logfile, tries=3):
+        """Starts name on a free port; returns the port. Another process may take the port between
+        free_port and the server's bind (or a server just stopped may still hold its files): a server
+        that exits at once is started again on another port, and its log's last lines are logged."""
+        for attempt in range(1, tries + 1):
+            port = free_port()
+            proc = self.spawn(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_until(name, lambda: ready(port), proc)
+                self.services.append((name, proc))
+                return port
+            except RuntimeError as e:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                try:
+                    with open(logfile, errors="replace") as f:
+                        tail = f.read()[-600:]
+                except OSError:
+                    tail = ""
+                say("service did not start", name=name, attempt=attempt, error=str(e), log=tail)
+                if attempt == tries:
+                    raise
+                time.sleep(0.5)
 
     def start_cohort(self, verb, i):
         name = "%s-%d" % (verb, i)
