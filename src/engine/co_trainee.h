@@ -112,6 +112,7 @@ typedef struct co_index {
   float *scale;         /* nf: 1/deviation for numeric features, 1 for categorical */
   float *mcost;         /* nf: categorical mismatch cost / numeric missing cost (in scaled units) */
   bool *cat;            /* nf */
+  bool *exact_mask;     /* nf: categorical with every code in [0, 64), so a node's mask names its codes */
   uint32_t *ids;        /* n: case index of each row */
   size_t nnodes, depth; /* depth: nodes on the longest root-to-leaf path */
   co_node *node;        /* nnodes in preorder, root first */

@@ -20,7 +20,13 @@
  * The tree is walked depth first, the child with the nearer bound first, skipping nodes whose bound
  * exceeds the k-th best distance, so it is exact. Within a leaf each active feature adds its term
  * to a block of partial sums in one tight loop the compiler vectorizes, and the leaf is left early
- * once every partial sum exceeds the k-th best; a bounded max-heap keeps the k best. */
+ * once every partial sum exceeds the k-th best; a bounded max-heap keeps the k best.
+ *
+ * Random ties (synthesis): cases at the k-th distance are kept uniformly at random. Where at least k
+ * cases match the query exactly they are found by drawing random cases (sample_equal), not by the
+ * walk; in the walk, ties beyond a full heap are passed over in geometric skips (tie_enters) and
+ * nodes whose cases all match are skipped the same way without being read (take_equal).
+ * tests/test_knn_ties.c checks that the kept ties are uniform. */
 #include "co_trainee.h"
 
 #include <float.h>
@@ -66,6 +72,7 @@ void co_index_free(co_index *ix) {
   co_free(ix->scale);
   co_free(ix->mcost);
   co_free(ix->cat);
+  co_free(ix->exact_mask);
   co_free(ix->ids);
   co_free(ix->node);
   co_free(ix->box);
@@ -403,7 +410,8 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, cons
   ix->scale = co_malloc(nf * sizeof *ix->scale);
   ix->mcost = co_malloc(nf * sizeof *ix->mcost);
   ix->cat = co_malloc(nf * sizeof *ix->cat);
-  if (!ix->col || !ix->scale || !ix->mcost || !ix->cat) {
+  ix->exact_mask = co_malloc(nf * sizeof *ix->exact_mask);
+  if (!ix->col || !ix->scale || !ix->mcost || !ix->cat || !ix->exact_mask) {
     co_index_free(ix);
     return co_nomem();
   }
@@ -424,9 +432,13 @@ static cohort_status index_build(const cohort_trainee *t, co_geometry geom, cons
       break;
     }
     float *col = ix->col + f * n;
-    for (size_t r = 0; r < n; r++)
+    bool exact = cat;
+    for (size_t r = 0; r < n; r++) {
       col[r] = (float)(x[r * nf + f] * scale);
+      exact &= col[r] != col[r] || (col[r] >= 0 && col[r] < 64 && col[r] == floorf(col[r]));
+    }
     ix->cat[f] = cat;
+    ix->exact_mask[f] = exact;
     ix->scale[f] = (float)scale;
     ix->mcost[f] = (float)mcost;
   }
@@ -704,6 +716,49 @@ typedef struct segment {
   size_t begin, end; /* specs */
 } segment;
 
+/* Random cases drawn per neighbour wanted by sample_equal, at most. */
+#define CO_EQUAL_TRIES 16
+
+/* Random ties (rng set): when at least k cases are at distance 0 from the query, the search returns
+ * a uniform random k of them, and so does drawing random cases until k distinct ones match the query
+ * on every active feature, without visiting the others. On adult's synthesis the first features of
+ * a row are drawn from neighbours on one to four others, which thousands of cases match: those
+ * searches read most of the tree. Returns k, or 0 (search instead) when CO_EQUAL_TRIES * k draws
+ * did not find k, or the first eighth of them found none, or the first quarter fewer than k / 8:
+ * a miss costs a few hundred reads. Either way the neighbours come out as the tree search draws
+ * them. */
+static size_t sample_equal(const co_index *ix, const feat_spec *spec, size_t ns, size_t k, long exclude,
+                           long require, co_rng *rng, co_nb *out) {
+  size_t n = ix->n, got = 0, tries = CO_EQUAL_TRIES * k;
+  if (k > n)
+    return 0;
+  const float *req = require >= 0 ? ix->col + (size_t)require * n : NULL;
+  for (size_t i = 0; i < tries && got < k; i++) {
+    if ((i == tries / 8 && got == 0) || (i == tries / 4 && got < k / 8))
+      return 0;
+    size_t r = co_rng_below(rng, n);
+    if (req && req[r] != req[r])
+      continue;
+    size_t s = 0;
+    for (; s < ns; s++) {
+      float c = ix->col[spec[s].f * n + r], q = spec[s].q;
+      if (!(c == q || (c != c && q != q)))
+        break;
+    }
+    if (s < ns)
+      continue;
+    uint32_t id = ix->ids[r];
+    if ((long)id == exclude)
+      continue;
+    size_t d = 0;
+    while (d < got && out[d].i != id)
+      d++;
+    if (d == got)
+      out[got++] = (co_nb){0.0, id};
+  }
+  return got == k ? k : 0;
+}
+
 typedef struct node_bound {
   float lb;
   uint32_t node;
@@ -757,11 +812,111 @@ typedef struct knn_state {
   co_rng *rng;
   cand *heap;
   size_t k, hn;
+  int64_t skip; /* ties to pass over before the next enters (see tie_enters); -1: not drawn */
 } knn_state;
 
 /* The distance a case must not exceed to enter the heap. */
 static inline float threshold(const knn_state *st) {
   return st->hn == st->k ? cand_d(&st->heap[0]) : INFINITY;
+}
+
+/* Random tie-breaking (rng set) with a full heap: a case at the k-th best distance enters when its
+ * random key is below the worst kept one's, a chance of p = that key / 2^32. Instead of a key for
+ * every tie, the number of ties passed over before the next one enters is drawn at once (geometric
+ * with p) and the entrant's key uniform below the worst: the kept set has the same distribution.
+ * On adult's synthesis, thousands of cases match a row exactly on its first few features, and every
+ * one of them went through the heap with a key of its own: 2.2e9 of the 2.9e9 candidates of its
+ * 3.4e6 searches (seed 7). */
+static inline void draw_skip(knn_state *st) {
+  uint32_t top = (uint32_t)st->heap[0].dk;
+  double u = (double)((co_rng_next(st->rng) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+  double s = top ? floor(log(u) / log1p(-(double)top * 0x1.0p-32)) : INFINITY;
+  st->skip = s < 0x1.0p62 ? (int64_t)s : INT64_MAX;
+}
+
+static inline bool tie_enters(knn_state *st) {
+  if (st->skip < 0)
+    draw_skip(st);
+  if (st->skip > 0) {
+    st->skip--;
+    return false;
+  }
+  st->skip = -1;
+  return true;
+}
+
+/* Offers case id at distance d to the heap of the k best. */
+static inline CO_INLINE void offer(knn_state *st, float d, uint32_t id) {
+  cand *heap = st->heap;
+  uint32_t key = id;
+  if (st->rng) {
+    if (st->hn == st->k && d == cand_d(&heap[0])) {
+      if (!tie_enters(st))
+        return;
+      key = (uint32_t)co_rng_below(st->rng, (uint32_t)heap[0].dk);
+    } else {
+      key = (uint32_t)(co_rng_next(st->rng) >> 32);
+    }
+  }
+  cand c = make_cand(d, id, key);
+  if (st->hn < st->k) {
+    heap[st->hn] = c;
+    sift_up(heap, st->hn++);
+  } else if (worse(&heap[0], &c)) {
+    heap[0] = c;
+    sift_down(heap, st->k, 0);
+  } else {
+    return;
+  }
+  st->skip = -1; /* the worst kept changed */
+}
+
+/* Whether every case of node k is at distance 0 from the query: on each active feature the box
+ * holds the query's value alone (a categorical mask names its codes only below 64), and neither
+ * side is missing where the other is not. */
+static inline CO_INLINE bool node_equal(const co_index *ix, size_t k, const feat_spec *spec, size_t ns,
+                                        long require) {
+  size_t nf = ix->nf;
+  const co_range *bx = ix->box + k * nf;
+  const uint8_t *pr = ix->presence + k * nf;
+  if (require >= 0 && pr[require] != CO_LEAF_PRESENT)
+    return false;
+  for (const feat_spec *s = spec; s < spec + ns; s++) {
+    size_t f = s->f;
+    float q = s->q;
+    if (q != q) {
+      if (pr[f] != CO_LEAF_MISSING)
+        return false;
+    } else if (pr[f] != CO_LEAF_PRESENT) {
+      return false;
+    } else if (ix->cat[f]) {
+      if (!ix->exact_mask[f] || !(q >= 0 && q < 64 && q == floorf(q)) || bx[f].mask != 1ull << s->bit)
+        return false;
+    } else if (!(bx[f].r.lo == q && bx[f].r.hi == q)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Offers the rows [r0, r1) of a node whose cases are all at distance 0 (node_equal): once the heap
+ * holds k such cases, the rest are ties, passed over in geometric skips without being read. */
+static void take_equal(knn_state *st, size_t r0, size_t r1) {
+  const uint32_t *ids = st->ix->ids;
+  size_t pos = r0;
+  while (pos < r1 && !(st->hn == st->k && cand_d(&st->heap[0]) == 0))
+    offer(st, 0.0f, ids[pos++]);
+  while (pos < r1) {
+    if (st->skip < 0)
+      draw_skip(st);
+    if ((uint64_t)st->skip >= r1 - pos) {
+      st->skip -= (int64_t)(r1 - pos);
+      return;
+    }
+    pos += (size_t)st->skip;
+    st->skip = 0;
+    offer(st, 0.0f, ids[pos++]);
+  }
 }
 
 /* Distances to every case of leaf node l; the k best so far stay in the heap. Features are added
@@ -800,7 +955,6 @@ static inline CO_INLINE void scan_leaf(knn_state *st, size_t l) {
         return;
     }
   }
-  cand *heap = st->heap;
   for (size_t j = 0; j < nb; j++) {
     float d = D[j];
     if (!(d <= thr))
@@ -808,14 +962,7 @@ static inline CO_INLINE void scan_leaf(knn_state *st, size_t l) {
     uint32_t id = ix->ids[b0 + j];
     if ((long)id == st->exclude)
       continue;
-    cand c = make_cand(d, id, st->rng ? (uint32_t)(co_rng_next(st->rng) >> 32) : id);
-    if (st->hn < st->k) {
-      heap[st->hn] = c;
-      sift_up(heap, st->hn++);
-    } else if (worse(&heap[0], &c)) {
-      heap[0] = c;
-      sift_down(heap, st->k, 0);
-    }
+    offer(st, d, id);
     thr = threshold(st);
   }
 }
@@ -872,8 +1019,10 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   /* Depth first, the child with the nearer bound first, which sets a tight k-th distance early;
    * a node is skipped when its bound exceeds the k-th best (not when it equals it: a case there
    * may win the tie). The stack holds at most one pending sibling per level. */
+  if (rng && (hn = sample_equal(ix, spec, ns, k, exclude, m->require, rng, out)) == k)
+    goto out;
   knn_state st = {ix,      spec, seg,  pk, p, m->require >= 0 ? ix->col + (size_t)m->require * n : NULL,
-                  exclude, rng,  heap, k,  0};
+                  exclude, rng,  heap, k,  0, -1};
   size_t top = 0;
   float root = node_lower_bound(ix, 0, spec, seg, m->require, pk, p);
   if (root != FLT_MAX)
@@ -883,6 +1032,10 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
     if (nb.lb > threshold(&st))
       continue;
     const co_node *nd = &ix->node[nb.node];
+    if (rng && nb.lb == 0 && exclude < 0 && node_equal(ix, nb.node, spec, ns, m->require)) {
+      take_equal(&st, nd->r0, nd->r1);
+      continue;
+    }
     if (!nd->right) {
       scan_leaf(&st, nb.node);
       continue;
