@@ -88,7 +88,9 @@ static const scase cases[] = {
     {"soybean", "soybean.csv", "Class", 0, 0.955882, 0.919887, 0.010, 1.0, 0.01, 0.767600, 0.040},
     {"pima", "pima_diabetes.csv", "diabetes", 0, 0.72549, 0.902600, 0.020, 0.973950, 0.060, 0.745437, 0.030},
     {"vehicle", "vehicle.csv", "Class", 0, 0.781065, 0.909537, 0.020, 1.0, 0.01, 0.603725, 0.050},
-    {"boston", "boston_housing.csv", "cmedv", 1, 0.868142, 0.806362, 0.010, 0.697612, 0.110, 0.476913, 0.140},
+    /* assoc.c's bias-corrected town associations: quality 0.806362, train-on-synthetic 0.476913 before; DCR
+     * overfitting protection 0.697612 before, its floor kept (8 seeds span 0.55-0.87 now, sd 0.10). */
+    {"boston", "boston_housing.csv", "cmedv", 1, 0.868142, 0.814624, 0.015, 0.697612, 0.110, 0.543859, 0.140},
     /* 0.964602 before analyze's range start (analyze.c), which costs one of its 113 test rows (5-fold: one
      * row of 569) and gains digits, diabetes and boston more (bench/SUITE.md's notes). */
     {"breast_cancer", "breast_cancer.csv", "target", 0, 0.955752, 0.909800, 0.015, 1.0, 0.01, 0.921225,
