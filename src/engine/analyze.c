@@ -189,7 +189,7 @@ static size_t sel_finish(selheap *sh, double p, co_nb *nb) {
   bcand *h = sh->h;
   if (sh->hn > 64)
     qsort(h, sh->hn, sizeof *h, cmp_bcand);
-  else /* insertion sort: a call per comparison cost more than the comparisons */
+  else /* insertion sort: qsort's call per comparison cost more (a shell sort did too) */
     for (size_t i = 1; i < sh->hn; i++) {
       bcand c = h[i];
       size_t j = i;
@@ -429,7 +429,11 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
           d[r] = (float)sum[r];
       }
       const float *req = ix->col + f * n;
-      float thr = j->nfe > 1 ? sel_bound(d, NULL, 0, whole, j->kmax, pos, req) : INFINITY;
+      /* A build's bound: the neighbours kept from the last sums (other weights or power). */
+      const uint32_t *prior = j->nfe > 1                         ? whole
+                              : j->mode == BRUTE_BUILD && j->nbr ? j->nbr + s * j->kmax
+                                                                 : NULL;
+      float thr = sel_bound(d, NULL, 0, prior, j->kmax, pos, req);
       size_t got = brute_select(ix, d, req, c, pos[c], j->kmax, j->p, thr, h, nb);
       if (j->mode == BRUTE_BUILD && j->nbr)
         keep_nbr(j->nbr + s * j->kmax, nb, got, j->kmax);
