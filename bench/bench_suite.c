@@ -15,9 +15,10 @@
  * Synthesis is judged on a split of its own, because SDMetrics' DCROverfittingProtection compares
  * each synthetic row's distance to the training rows with its distance to a holdout and assumes
  * the two are about the same size (it warns below half): with the 80/20 split a generator that
- * never saw the rows it is compared with would score 2 * (1 - 0.8) = 0.4. So: data row i goes to
- * the synthesis training half when i % 2 == 0, to its holdout otherwise (adult: adult_train /
- * adult_test, 2:1); a second trainee is trained and analyzed for the target on that half, and
+ * never saw the rows it is compared with would score 2 * (1 - 0.8) = 0.4. So the rows are halved
+ * at random, with a fixed draw (suite_halve: a systematic halving met the order of penguins and
+ * boston), into the synthesis training half and its holdout (adult: adult_train / adult_test,
+ * 2:1); a second trainee is trained and analyzed for the target on that half, and
  * synthesizes as many rows as it has cases (seed). OUT_DIR/splits/NAME_{strain,sholdout}.csv hold
  * the halves and OUT_DIR/synth/NAME.csv the synthetic rows (the peers train gradient boosting on it
  * and on the half, and test both on the holdout: TSTR / TRTR); cohort_evaluate compares them
@@ -351,7 +352,7 @@ static void run_table(const table_spec *d, const char *data_dir, const char *out
       synthesis(d, train, test, out_dir, o, json);
     } else {
       cohort_table *half = NULL, *hold = NULL;
-      bench_check(suite_split(all, (size_t)tc, 2, &half, &hold), "split");
+      bench_check(suite_halve(all, (size_t)tc, &half, &hold), "split");
       write_table(half, out_dir, d->name, "strain");
       write_table(hold, out_dir, d->name, "sholdout");
       synthesis(d, half, hold, out_dir, o, json);

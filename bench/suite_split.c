@@ -46,6 +46,57 @@ cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort
   return st;
 }
 
+/* splitmix64: a fixed, portable stream for the halving (rand() differs between C libraries). */
+static uint64_t mix_next(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+#define SUITE_HALVE_SEED 20261207u
+
+cohort_status suite_halve(const cohort_table *all, size_t tc, cohort_table **train, cohort_table **test) {
+  size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), n = 0;
+  size_t *rows = calloc(nr ? nr : 1, sizeof *rows);
+  unsigned char *to_train = calloc(nr ? nr : 1, 1);
+  const char **cells = calloc(nc ? nc : 1, sizeof *cells);
+  *train = *test = NULL;
+  cohort_status st = rows && to_train && cells ? empty_like(all, train) : COHORT_ENOMEM;
+  if (st == COHORT_OK)
+    st = empty_like(all, test);
+  if (st != COHORT_OK)
+    goto out;
+  for (size_t r = 0; r < nr; r++)
+    if (cohort_table_cell(all, r, tc))
+      rows[n++] = r;
+  uint64_t state = SUITE_HALVE_SEED;
+  for (size_t i = n; i > 1; i--) { /* Fisher-Yates; the modulo's bias is nil at these sizes */
+    size_t s = (size_t)(mix_next(&state) % i), tmp = rows[i - 1];
+    rows[i - 1] = rows[s];
+    rows[s] = tmp;
+  }
+  for (size_t i = 0; i < (n + 1) / 2; i++)
+    to_train[rows[i]] = 1;
+  for (size_t r = 0; r < nr && st == COHORT_OK; r++) {
+    if (!cohort_table_cell(all, r, tc))
+      continue;
+    for (size_t c = 0; c < nc; c++)
+      cells[c] = cohort_table_cell(all, r, c);
+    st = cohort_table_append(to_train[r] ? *train : *test, cells);
+  }
+out:
+  free(rows);
+  free(to_train);
+  free(cells);
+  if (st != COHORT_OK) {
+    cohort_table_free(*train);
+    cohort_table_free(*test);
+    *train = *test = NULL;
+  }
+  return st;
+}
+
 int suite_parse_double(const char *s, double *out) {
   if (!s || !*s)
     return 0;

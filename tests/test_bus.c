@@ -186,6 +186,25 @@ static void *respond_later(void *arg) {
 
 /* ---------------------------------------------------------------- local */
 
+/* The deadline every timed wait of the bus, the store and the call sweeper builds: carried into
+ * seconds at 1000 ms, never in the past for a negative wait. */
+static void test_deadline_after(void **state) {
+  (void)state;
+  const int64_t waits[] = {0, 1, 999, 1000, 1999, 2500, -5};
+  for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+    struct timespec before, after;
+    clock_gettime(CLOCK_MONOTONIC, &before);
+    struct timespec d = co_deadline_after(CLOCK_MONOTONIC, waits[i]);
+    clock_gettime(CLOCK_MONOTONIC, &after);
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    int64_t want = waits[i] < 0 ? 0 : waits[i];
+    int64_t lo = (int64_t)before.tv_sec * 1000000000LL + before.tv_nsec + want * 1000000LL;
+    int64_t hi = (int64_t)after.tv_sec * 1000000000LL + after.tv_nsec + want * 1000000LL;
+    int64_t got = (int64_t)d.tv_sec * 1000000000LL + d.tv_nsec;
+    assert_true(got >= lo && got <= hi);
+  }
+}
+
 static void test_local_request_reply(void **state) {
   co_bus *b = NULL;
   char *reply = NULL;
@@ -924,6 +943,7 @@ static void test_redis_password_with_url_characters(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_deadline_after),
       cmocka_unit_test(test_local_request_reply),
       cmocka_unit_test_teardown(test_nats_pubsub, servers_up),
       cmocka_unit_test_teardown(test_nats_queue_group, servers_up),

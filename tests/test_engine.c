@@ -490,6 +490,86 @@ static void test_synthesize_atoms(void **state) {
 
 /* A continuous target is drawn last, from its nearest cases on the whole row: the synthetic rows
  * keep y = 3 x1 - x2 (noise 0.01) tightly. */
+/* Copies by value (copies.c), the rule cohort_evaluate counts by: numbers within the tolerance of the
+ * row's value, categories and missing cells exactly, counting capped. */
+static void test_copies(void **state) {
+  (void)state;
+  const char *names[] = {"a", "b", "c"};
+  const char *rows[][3] = {{"100", "x", "1"}, {"100.5", "x", "2"}, {"102", "x", "3"},
+                           {"100", "y", "4"}, {"100", "x", NULL},  {"100", "x", "1.005"}};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 3, names));
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    CHECK_OK(cohort_table_append(tab, rows[i]));
+  cohort_trainee *t = make_trainee(tab);
+  size_t fa = 0, fb = 0, fc = 0;
+  CHECK_OK(co_trainee_feature(t, "a", &fa));
+  CHECK_OK(co_trainee_feature(t, "b", &fb));
+  CHECK_OK(co_trainee_feature(t, "c", &fc));
+  double code_x = t->x[fb], code_y = t->x[3 * t->nf + fb];
+  double all[3] = {1, 1, 1}, no_c[3] = {1, 1, 1};
+  no_c[fc] = 0;
+  bool numeric[3] = {true, true, true};
+  numeric[fb] = false;
+  co_copies *every = NULL, *part = NULL;
+  CHECK_OK(co_copies_build(t->x, t->n, t->nf, numeric, all, 0.01, &every));
+  CHECK_OK(co_copies_build(t->x, t->n, t->nf, numeric, no_c, 0.01, &part));
+  double q[3];
+  q[fa] = 100.2, q[fb] = code_x, q[fc] = 1.0; /* rows 0 and 5 (1.005 is within 1% of 1.0) */
+  assert_int_equal(co_copies_count(every, q, 10), 2);
+  assert_int_equal(co_copies_count(every, q, 1), 1);
+  q[fc] = NAN; /* only row 4 has c missing */
+  assert_int_equal(co_copies_count(every, q, 10), 1);
+  assert_int_equal(co_copies_count(part, q, 10), 4); /* 100, 100.5, 100, 100 of x; 102 is 1.8% off */
+  q[fb] = code_y;
+  assert_int_equal(co_copies_count(part, q, 10), 1);
+  q[fa] = 98.0;
+  assert_int_equal(co_copies_count(part, q, 10), 0);
+  co_copies_free(every);
+  co_copies_free(part);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
+/* A continuous target is drawn after the privacy gate: a row can pass the gate as one that many
+ * cases share on the other features and copy a few of them once its target is drawn (diamonds:
+ * four stones alike in everything, price included, and two more at another price). Here every
+ * (a, kind) is 6 cases, 4 at one price and 2 at another: no synthetic row may copy one of those
+ * groups of 4 by value. */
+static void test_synthesize_no_rare_copy_by_target(void **state) {
+  (void)state;
+  const char *names[] = {"a", "kind", "price"};
+  static const char *kinds[] = {"p", "q", "r"};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 3, names));
+  for (int a = 1; a <= 40; a++)
+    for (int k = 0; k < 3; k++)
+      for (int c = 0; c < 6; c++) {
+        char ba[32], bp[32];
+        snprintf(ba, sizeof ba, "%d", 100 + 10 * a);
+        snprintf(bp, sizeof bp, "%d", 1000 + 100 * a + 40 * k + (c < 4 ? 0 : 500));
+        const char *cells[3] = {ba, kinds[k], bp};
+        CHECK_OK(cohort_table_append(tab, cells));
+      }
+  cohort_trainee *t = make_trainee(tab);
+  const char *target = "price";
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  cohort_synth_options o = {.size = sizeof o, .rows = 720, .seed = 3};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  cohort_eval_options eo = COHORT_EVAL_OPTIONS_INIT;
+  cohort_eval *e = NULL;
+  CHECK_OK(cohort_evaluate(cohort_trainee_schema(t), tab, out, NULL, &eo, &e));
+  print_message("rare copies %zu, common copies %zu of 720\n", cohort_eval_identical_rare(e),
+                cohort_eval_identical_common(e));
+  assert_int_equal(cohort_eval_identical_rare(e), 0);
+  cohort_eval_free(e);
+  cohort_table_free(out);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 static void test_synthesize_continuous_target(void **state) {
   (void)state;
   cohort_table *tab = make_table(2000, 13, false);
@@ -808,6 +888,8 @@ int main(void) {
       cmocka_unit_test(test_synthesize_atoms),
       cmocka_unit_test(test_synthesize_target),
       cmocka_unit_test(test_synthesize_continuous_target),
+      cmocka_unit_test(test_copies),
+      cmocka_unit_test(test_synthesize_no_rare_copy_by_target),
       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_out_of_memory),

@@ -212,16 +212,7 @@ static cohort_status local_request(co_bus *base, const char *subject, const char
       st = co_error(COHORT_ENOTFOUND, "bus: nobody serves '%s'", subject);
     goto out;
   }
-  struct timespec deadline;
-  if (timeout_ms < 0)
-    timeout_ms = 0;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  struct timespec deadline = co_deadline_after(CLOCK_MONOTONIC, timeout_ms);
   pthread_mutex_lock(&c->mu);
   while (!c->answered)
     if (pthread_cond_timedwait(&c->cond, &c->mu, &deadline) != 0)

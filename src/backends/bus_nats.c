@@ -647,14 +647,7 @@ static cohort_status nb_work_pull(co_bus *base, int timeout_ms, co_bus_work **ou
   if (timeout_ms < 0)
     timeout_ms = 0;
   uint64_t start = co_mono_ns();
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += timeout_ms / 1000;
-  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = co_deadline_after(CLOCK_REALTIME, timeout_ms);
   int rc = pthread_mutex_timedlock(&b->work_lock, &until);
   if (rc == ETIMEDOUT)
     return co_error(COHORT_ENOTFOUND, "bus: no work item within %d ms", timeout_ms);

@@ -327,18 +327,11 @@ static void pg_put(pg_cx *cx) {
 static cohort_status pg_get(pg_store *s, pg_cx *cx) {
   pg_slot *pick = NULL;
   PGconn *stale = NULL;
-  struct timespec until;
+  struct timespec until = co_deadline_after(CLOCK_MONOTONIC, s->timeout_ms);
   int64_t deadline = mono_ms() + s->timeout_ms;
   cohort_status rc;
   memset(cx, 0, sizeof *cx);
   cx->s = s;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += s->timeout_ms / 1000;
-  until.tv_nsec += (long)(s->timeout_ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
   pthread_mutex_lock(&s->mu);
   for (;;) {
     pg_slot *empty = NULL;

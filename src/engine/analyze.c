@@ -37,9 +37,11 @@ typedef struct loo_job {
   double *err; /* ns * nfe * nk pairs (score, residual); NaN where the sample case lacks the feature */
   /* Brute force (see loo_brute_range): base = ns * n cached distance sums, or NULL to sum afresh. */
   float *base;
-  int mode;        /* BRUTE_FRESH, BRUTE_BUILD, BRUTE_TRIAL or BRUTE_APPLY */
-  size_t trial_f;  /* BRUTE_TRIAL / BRUTE_APPLY: the feature whose weight moves ... */
-  double trial_dw; /* ... by this much */
+  uint32_t *nbr;          /* with base: per sample case the kmax nearest at the kept sums (sel_bound) */
+  int mode;               /* BRUTE_FRESH, BRUTE_BUILD, BRUTE_TRIAL or BRUTE_APPLY */
+  size_t trial_f;         /* BRUTE_TRIAL / BRUTE_APPLY: the feature whose weight moves ... */
+  const double *trial_dw; /* ... by each of these (APPLY: the first) */
+  size_t ntrial;          /* BRUTE_TRIAL: how many; err then holds ns * ntrial * nk pairs */
 } loo_job;
 
 /* Leave-one-out on a small table by brute force: from each sample case the distance sums to every
@@ -47,7 +49,10 @@ typedef struct loo_job {
  * (sum - w_f * term_f) and selects its k nearest, rather than searching once per feature. A search
  * tree prunes little among few cases in many dimensions, so on digits (899 x 65) targetless
  * leave-one-out was 65 near-exhaustive searches per case. For a target's weight search the sums are
- * kept (base), and a trial that moves one weight adds that feature's terms alone. */
+ * kept (base), and the trials that move one weight (to 0, half, double) add that feature's terms
+ * alone, all three in one scan. Each scan starts from a bound on the k-th distance (sel_bound), so
+ * only the few rows under it are inserted: on a 5,000 x 37 table analyze took 16.2 CPU s with a heap
+ * filled from every row and a trial per scan, 6.3 s with both (same neighbours, same result). */
 enum { BRUTE_FRESH, BRUTE_BUILD, BRUTE_TRIAL, BRUTE_APPLY };
 /* Cases at most and features at least: on fewer features or more cases the tree prunes enough to
  * win (abalone, 3,342 x 8: 0.7 s by the tree, 1.3 s by brute force; vehicle, 677 x 18: 0.8 / 1.0 s;
@@ -85,12 +90,7 @@ static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t work
       w[f] = 0.0;
       co_metric m = {w, j->p, (long)f};
       size_t got = co_knn(j->ix, &m, q, j->kmax, (long)c, NULL, nb);
-      for (size_t ki = 0; ki < j->nk; ki++) {
-        size_t k = j->kv[ki] < got ? j->kv[ki] : got;
-        e[2 * ki] = got ? co_predict_error(t, f, nb, k, x[f], &e[2 * ki + 1]) : NAN;
-        if (!got)
-          e[2 * ki + 1] = NAN;
-      }
+      co_predict_errors(t, f, nb, got, j->kv, j->nk, x[f], e);
     }
   }
   co_free(q);
@@ -109,63 +109,227 @@ static inline bool bworse(const bcand *a, const bcand *b) {
   return a->d > b->d || (a->d == b->d && a->i > b->i);
 }
 
-/* Puts c at the root of the max-heap h[0..n) and sifts it down to its place. */
-static void bsift_down(bcand *h, size_t n, bcand c) {
-  size_t i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    const bcand *mv = &c;
-    if (l < n && bworse(&h[l], mv))
-      m = l, mv = &h[l];
-    if (r < n && bworse(&h[r], mv))
-      m = r;
-    if (m == i)
-      break;
-    h[i] = h[m];
-    i = m;
+/* Puts the k smallest of c[0..n) (k < n) in c[0..k), in no order: quickselect, median of three. */
+static void bselect(bcand *c, size_t n, size_t k) {
+  size_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (bworse(&c[lo], &c[mid])) {
+      bcand x = c[lo];
+      c[lo] = c[mid], c[mid] = x;
+    }
+    if (bworse(&c[mid], &c[hi])) {
+      bcand x = c[mid];
+      c[mid] = c[hi], c[hi] = x;
+      if (bworse(&c[lo], &c[mid])) {
+        x = c[lo];
+        c[lo] = c[mid], c[mid] = x;
+      }
+    }
+    bcand pv = c[mid];
+    size_t i = lo, j = hi;
+    while (i <= j) {
+      while (bworse(&pv, &c[i]))
+        i++;
+      while (bworse(&c[j], &pv))
+        j--;
+      if (i <= j) {
+        bcand x = c[i];
+        c[i] = c[j], c[j] = x;
+        i++;
+        if (j == 0)
+          break;
+        j--;
+      }
+    }
+    if (k <= j)
+      hi = j;
+    else if (k >= i)
+      lo = i;
+    else
+      return;
   }
-  h[i] = c;
 }
 
-/* The k nearest rows by sum D (ties by case index, as co_knn breaks them without a generator),
- * skipping case exclude and rows whose req value is missing; into nb nearest first. A bounded
- * max-heap in h: once it is full, most rows fail the one comparison with its top. The scan starts
- * at row start (the query's own row: the tree keeps near cases in near rows), which fills the heap
- * with near cases first; from row 0 the heap's sifts took most of the time. */
-static size_t brute_select(const co_index *ix, const float *D, const float *req, size_t exclude, size_t start,
-                           size_t k, double p, bcand *h, co_nb *nb) {
-  size_t hn = 0, n = ix->n;
-  float thr = INFINITY;
-  start = start > k ? start - k : 0;
-  for (size_t jj = 0; jj < n; jj++) {
-    size_t j = jj + start < n ? jj + start : jj + start - n;
-    float v = D[j] > 0 ? D[j] : 0.0f;
-    if (!(v <= thr) || req[j] != req[j] || ix->ids[j] == exclude)
-      continue;
-    bcand c = {v, ix->ids[j]};
-    if (hn < k) { /* sift up */
-      size_t i = hn++;
-      while (i && bworse(&c, &h[(i - 1) / 2])) {
-        h[i] = h[(i - 1) / 2];
-        i = (i - 1) / 2;
-      }
-      h[i] = c;
-    } else if (bworse(&h[0], &c)) /* replace the worst */
-      bsift_down(h, hn, c);
-    else
-      continue;
-    if (hn == k)
-      thr = h[0].d;
+static int cmp_bcand(const void *a, const void *b) {
+  return bworse(a, b) ? 1 : bworse(b, a) ? -1 : 0;
+}
+
+/* The k nearest rows found so far (ties by case index, as co_knn breaks them without a generator):
+ * rows at most thr away are appended to a buffer of 2k, which is cut back to its k nearest when it
+ * fills (thr then the k-th distance), so each candidate costs O(1) on average; a heap's sifts were
+ * a quarter of analyze's time on a 5,000 x 37 table. */
+typedef struct selheap {
+  bcand *h; /* 2k */
+  size_t hn, k;
+  float thr;
+} selheap;
+
+static inline void sel_offer(selheap *sh, float d, uint32_t id) {
+  float v = d > 0 ? d : 0.0f;
+  if (!(v <= sh->thr))
+    return;
+  sh->h[sh->hn++] = (bcand){v, id};
+  if (sh->hn == 2 * sh->k) {
+    bselect(sh->h, sh->hn, sh->k);
+    sh->hn = sh->k;
+    float m = 0;
+    for (size_t i = 0; i < sh->k; i++)
+      m = sh->h[i].d > m ? sh->h[i].d : m;
+    sh->thr = m;
   }
-  /* Nearest first: pop the worst into the back. */
+}
+
+/* The k nearest into nb, nearest first, with the p-th root taken; returns how many. */
+static size_t sel_finish(selheap *sh, double p, co_nb *nb) {
+  if (sh->hn > sh->k) {
+    bselect(sh->h, sh->hn, sh->k);
+    sh->hn = sh->k;
+  }
+  bcand *h = sh->h;
+  if (sh->hn > 64)
+    qsort(h, sh->hn, sizeof *h, cmp_bcand);
+  else /* insertion sort: qsort's call per comparison cost more (a shell sort did too) */
+    for (size_t i = 1; i < sh->hn; i++) {
+      bcand c = h[i];
+      size_t j = i;
+      for (; j > 0 && bworse(&h[j - 1], &c); j--)
+        h[j] = h[j - 1];
+      h[j] = c;
+    }
   double invp = 1.0 / p;
-  for (size_t a = hn; a-- > 0;) {
-    double d = h[0].d;
-    nb[a].d = p == 1.0 ? d : p == 2.0 ? sqrt(d) : pow(d, invp);
-    nb[a].i = h[0].i;
-    bsift_down(h, a, h[a]); /* the last one down from the root over h[0..a) */
+  for (size_t a = 0; a < sh->hn; a++) {
+    double d = sh->h[a].d;
+    nb[a].d = p == 1.0 ? d : p == 2.0 ? sqrt(d) : p == 0.5 ? d * d : pow(d, invp);
+    nb[a].i = sh->h[a].i;
   }
-  return hn;
+  return sh->hn;
+}
+
+/* Rows are scanned in blocks: a block none of whose sums can enter the heap (the common case once
+ * it is full) costs one vectorized comparison per row rather than a branch. */
+#define SEL_BLOCK 16
+
+/* The scan starts near row start (the query's own row: the tree keeps near cases in near rows),
+ * which fills the heap with near cases first; from row 0 the heap's sifts took most of the time.
+ * The order changes only the time: ties go by case index. Segment s of the two: rows [*r0, *r1). */
+static void sel_segment(size_t n, size_t start, size_t k, int s, size_t *r0, size_t *r1) {
+  start = start > k ? start - k : 0;
+  *r0 = s == 0 ? start : 0;
+  *r1 = s == 0 ? n : start;
+}
+
+/* The k nearest rows by sum D, skipping case exclude and rows whose req value is missing (req NULL:
+ * none); into nb nearest first. A negative sum (float cancellation) counts as 0. thr: a distance the
+ * k-th nearest is known not to exceed (sel_bound), or INFINITY. */
+static size_t brute_select(const co_index *ix, const float *D, const float *req, size_t exclude, size_t start,
+                           size_t k, double p, float thr0, bcand *h, co_nb *nb) {
+  selheap sh = {h, 0, k, thr0};
+  for (int sg = 0; sg < 2; sg++) {
+    size_t r0, r1;
+    sel_segment(ix->n, start, k, sg, &r0, &r1);
+    for (size_t r = r0; r < r1; r += SEL_BLOCK) {
+      size_t m = r1 - r < SEL_BLOCK ? r1 - r : SEL_BLOCK;
+      float thr = sh.thr;
+      int any = 0;
+      for (size_t i = 0; i < m; i++)
+        any |= !(D[r + i] > thr);
+      if (!any)
+        continue;
+      for (size_t i = 0; i < m; i++)
+        if ((!req || req[r + i] == req[r + i]) && ix->ids[r + i] != exclude)
+          sel_offer(&sh, D[r + i], ix->ids[r + i]);
+    }
+  }
+  return sel_finish(&sh, p, nb);
+}
+
+/* Neighbours found in one geometry bound the k-th distance in a nearby one: any k qualifying rows
+ * are at most their largest distance away. So a weight's trial starts from the distance, under the
+ * trial's weights, of the k nearest at the kept sums' weights (and a feature's leave-one-out
+ * search from the k nearest by the whole sum), and its scan inserts the few rows under it instead
+ * of every row that beats a heap still filling up. nbr: k case ids (UINT32_MAX where fewer were
+ * found); the distance of row r is D[r] + dw * u[r] (u NULL: D[r]); INFINITY when nbr is NULL, a
+ * slot is empty or a row lacks req. The small margin covers a sum rounded differently here than in
+ * the scan (a contracted multiply-add). */
+static float sel_bound(const float *D, const float *u, float dw, const uint32_t *nbr, size_t k,
+                       const uint32_t *pos, const float *req) {
+  if (!nbr)
+    return INFINITY;
+  float m = 0;
+  for (size_t i = 0; i < k; i++) {
+    if (nbr[i] == UINT32_MAX)
+      return INFINITY;
+    size_t r = pos[nbr[i]];
+    float v = u ? D[r] + dw * u[r] : D[r];
+    if (v != v || (req && req[r] != req[r]))
+      return INFINITY;
+    m = v > m ? v : m;
+  }
+  return m + m * 1e-5f + 1e-30f;
+}
+
+/* The ids of nb[0..got) into nbr (k slots, UINT32_MAX past got). */
+static void keep_nbr(uint32_t *nbr, const co_nb *nb, size_t got, size_t k) {
+  for (size_t i = 0; i < k; i++)
+    nbr[i] = i < got ? nb[i].i : UINT32_MAX;
+}
+
+/* Trials of one weight: the k nearest rows by base + dw[t] * u for each of nt trials at once (one
+ * scan of the kept sums and of the feature's terms for all of them), as brute_select selects. */
+#define CO_TRIALS_MAX 3
+static void trial_select(const co_index *ix, const float *base, const float *u, const float *dw, size_t nt,
+                         const float *req, size_t exclude, size_t start, size_t k, selheap *sh) {
+  float v[CO_TRIALS_MAX][SEL_BLOCK];
+  for (int sg = 0; sg < 2; sg++) {
+    size_t r0, r1;
+    sel_segment(ix->n, start, k, sg, &r0, &r1);
+    for (size_t r = r0; r < r1; r += SEL_BLOCK) {
+      size_t m = r1 - r < SEL_BLOCK ? r1 - r : SEL_BLOCK;
+      for (size_t t = 0; t < nt; t++) {
+        float thr = sh[t].thr, w = dw[t];
+        int any = 0;
+        for (size_t i = 0; i < m; i++) {
+          v[t][i] = base[r + i] + w * u[r + i];
+          any |= !(v[t][i] > thr);
+        }
+        if (!any)
+          continue;
+        for (size_t i = 0; i < m; i++)
+          if (req[r + i] == req[r + i] && ix->ids[r + i] != exclude)
+            sel_offer(&sh[t], v[t][i], ix->ids[r + i]);
+      }
+    }
+  }
+}
+
+/* co_index_terms with the power's case chosen once per column rather than per row, so the loops
+ * vectorize (in knn.c the choice inside the loop kept it scalar: 40% of analyze's time on a
+ * 5,000 x 37 table). The same expressions, so the same floats; other powers go to co_index_terms. */
+static void brute_terms(const co_index *ix, const float *q, size_t f, double p, float *out) {
+  size_t n = ix->n;
+  const float *c = ix->col + f * n;
+  float qf = q[f], m = ix->mcost[f];
+  if (!(p == 1.0 || p == 2.0 || p == 0.5) || qf != qf || ix->cat[f]) {
+    co_index_terms(ix, q, f, p, out);
+    return;
+  }
+  float mp = p == 1.0 ? m : p == 2.0 ? m * m : sqrtf(m);
+  if (p == 1.0)
+    for (size_t j = 0; j < n; j++) {
+      float d = fabsf(qf - c[j]);
+      out[j] = d == d ? d : mp;
+    }
+  else if (p == 2.0)
+    for (size_t j = 0; j < n; j++) {
+      float d = fabsf(qf - c[j]);
+      out[j] = d == d ? d * d : mp;
+    }
+  else
+    for (size_t j = 0; j < n; j++) {
+      float d = fabsf(qf - c[j]);
+      out[j] = d == d ? sqrtf(d) : mp;
+    }
 }
 
 static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_t worker) {
@@ -177,11 +341,12 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
   float *u = co_malloc(n * sizeof *u);
   float *d = co_malloc(n * sizeof *d);
   double *sum = co_malloc(n * sizeof *sum);
-  bcand *h = co_malloc(j->kmax * sizeof *h);
+  bcand *h = co_malloc(CO_TRIALS_MAX * 2 * j->kmax * sizeof *h);
   co_nb *nb = co_malloc(j->kmax * sizeof *nb);
   uint32_t *pos = co_malloc(n * sizeof *pos); /* case -> row */
+  uint32_t *whole = co_malloc(j->kmax * sizeof *whole);
   cohort_status st = COHORT_OK;
-  if (!q || !u || !d || !sum || !h || !nb || !pos) {
+  if (!q || !u || !d || !sum || !h || !nb || !pos || !whole) {
     st = co_nomem();
     goto out;
   }
@@ -193,22 +358,45 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
     float *base = j->base ? j->base + s * n : NULL;
     co_index_scale(ix, x, q);
     if (j->mode == BRUTE_TRIAL || j->mode == BRUTE_APPLY) {
-      co_index_terms(ix, q, j->trial_f, j->p, u);
-      float dw = (float)j->trial_dw;
+      brute_terms(ix, q, j->trial_f, j->p, u);
+      size_t f = j->feats[0], nt = j->ntrial, kmax = j->kmax;
+      const float *req = ix->col + f * n;
+      uint32_t *nbr = j->nbr ? j->nbr + s * kmax : NULL;
       if (j->mode == BRUTE_APPLY) {
+        float dw = (float)j->trial_dw[0];
         for (size_t r = 0; r < n; r++)
           base[r] += dw * u[r];
+        if (nbr && !isnan(x[f])) { /* the neighbours at the new weights, for the next trials' bounds */
+          float thr = sel_bound(base, NULL, 0, nbr, kmax, pos, req);
+          keep_nbr(nbr, nb, brute_select(ix, base, req, c, pos[c], kmax, j->p, thr, h, nb), kmax);
+        }
         continue;
       }
-      for (size_t r = 0; r < n; r++)
-        d[r] = base[r] + dw * u[r];
+      double *e = j->err + s * nt * j->nk * 2;
+      if (isnan(x[f])) {
+        for (size_t ki = 0; ki < 2 * nt * j->nk; ki++)
+          e[ki] = NAN;
+        continue;
+      }
+      float dw[CO_TRIALS_MAX];
+      selheap sh[CO_TRIALS_MAX];
+      for (size_t tr = 0; tr < nt; tr++) {
+        dw[tr] = (float)j->trial_dw[tr];
+        sh[tr] = (selheap){h + tr * 2 * kmax, 0, kmax, sel_bound(base, u, dw[tr], nbr, kmax, pos, req)};
+      }
+      trial_select(ix, base, u, dw, nt, req, c, pos[c], kmax, sh);
+      for (size_t tr = 0; tr < nt; tr++, e += 2 * j->nk) {
+        size_t got = sel_finish(&sh[tr], j->p, nb);
+        co_predict_errors(t, f, nb, got, j->kv, j->nk, x[f], e);
+      }
+      continue;
     } else {
       for (size_t r = 0; r < n; r++)
         sum[r] = 0;
       for (size_t g = 0; g < nf; g++) {
         if (!(j->w[g] > 0))
           continue;
-        co_index_terms(ix, q, g, j->p, u);
+        brute_terms(ix, q, g, j->p, u);
         double wg = j->w[g];
         for (size_t r = 0; r < n; r++)
           sum[r] += wg * u[r];
@@ -216,6 +404,11 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
       if (j->mode == BRUTE_BUILD)
         for (size_t r = 0; r < n; r++)
           base[r] = (float)sum[r];
+      if (j->nfe > 1) { /* the k nearest by the whole sum, to bound each feature's search */
+        for (size_t r = 0; r < n; r++)
+          d[r] = (float)sum[r];
+        keep_nbr(whole, nb, brute_select(ix, d, NULL, c, pos[c], j->kmax, j->p, INFINITY, h, nb), j->kmax);
+      }
     }
     for (size_t a = 0; a < j->nfe; a++) {
       size_t f = j->feats[a];
@@ -225,25 +418,26 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
           e[ki] = NAN;
         continue;
       }
-      if (j->mode != BRUTE_TRIAL) {
-        /* The feature predicted leaves the distance: its own term out of the sum. */
-        double wf = j->w[f] > 0 ? j->w[f] : 0.0;
-        if (wf > 0) {
-          co_index_terms(ix, q, f, j->p, u);
-          for (size_t r = 0; r < n; r++)
-            d[r] = (float)(sum[r] - wf * u[r]);
-        } else {
-          for (size_t r = 0; r < n; r++)
-            d[r] = (float)sum[r];
-        }
+      /* The feature predicted leaves the distance: its own term out of the sum. */
+      double wf = j->w[f] > 0 ? j->w[f] : 0.0;
+      if (wf > 0) {
+        brute_terms(ix, q, f, j->p, u);
+        for (size_t r = 0; r < n; r++)
+          d[r] = (float)(sum[r] - wf * u[r]);
+      } else {
+        for (size_t r = 0; r < n; r++)
+          d[r] = (float)sum[r];
       }
-      size_t got = brute_select(ix, d, ix->col + f * n, c, pos[c], j->kmax, j->p, h, nb);
-      for (size_t ki = 0; ki < j->nk; ki++) {
-        size_t k = j->kv[ki] < got ? j->kv[ki] : got;
-        e[2 * ki] = got ? co_predict_error(t, f, nb, k, x[f], &e[2 * ki + 1]) : NAN;
-        if (!got)
-          e[2 * ki + 1] = NAN;
-      }
+      const float *req = ix->col + f * n;
+      /* A build's bound: the neighbours kept from the last sums (other weights or power). */
+      const uint32_t *prior = j->nfe > 1                         ? whole
+                              : j->mode == BRUTE_BUILD && j->nbr ? j->nbr + s * j->kmax
+                                                                 : NULL;
+      float thr = sel_bound(d, NULL, 0, prior, j->kmax, pos, req);
+      size_t got = brute_select(ix, d, req, c, pos[c], j->kmax, j->p, thr, h, nb);
+      if (j->mode == BRUTE_BUILD && j->nbr)
+        keep_nbr(j->nbr + s * j->kmax, nb, got, j->kmax);
+      co_predict_errors(t, f, nb, got, j->kv, j->nk, x[f], e);
     }
   }
 out:
@@ -254,6 +448,7 @@ out:
   co_free(h);
   co_free(nb);
   co_free(pos);
+  co_free(whole);
   (void)worker;
   return st;
 }
@@ -292,6 +487,7 @@ typedef struct analyzer {
   size_t calls, total_calls; /* progress */
   bool brute;                /* small enough for loo_brute_range */
   float *base;               /* analyze_target's kept sums (ns * n), or NULL */
+  uint32_t *nbr;             /* with base: ns * kmax neighbour ids (loo_job) */
   const co_index *ix;        /* the geometry searched: NULL = the trainee's own index */
 } analyzer;
 
@@ -327,14 +523,16 @@ static cohort_status progress(analyzer *a, const char *stage) {
 
 /* run_loo with a mode of the brute-force path (ignored on the search tree's path). */
 static cohort_status run_loo_mode(analyzer *a, const size_t *feats, size_t nfe, const double *w, double p,
-                                  const char *stage, int mode, size_t trial_f, double trial_dw) {
+                                  const char *stage, int mode, size_t trial_f, const double *trial_dw,
+                                  size_t ntrial) {
   const co_index *ix = a->ix;
   cohort_status st = ix ? COHORT_OK : co_trainee_index(a->t, &ix);
   if (st != COHORT_OK)
     return st;
-  loo_job j = {a->t,    ix,      a->sample, a->ns, feats,  nfe,     a->kv,
-               a->nk,   a->kmax, w,         p,     a->err, a->base, a->base ? mode : BRUTE_FRESH,
-               trial_f, trial_dw};
+  loo_job j = {a->t,    ix,       a->sample, a->ns,   feats,
+               nfe,     a->kv,    a->nk,     a->kmax, w,
+               p,       a->err,   a->base,   a->nbr,  a->base ? mode : BRUTE_FRESH,
+               trial_f, trial_dw, ntrial};
   if (!a->brute)
     st = co_parallel(a->ns, a->o->threads, 8, loo_range, &j);
   else
@@ -343,6 +541,8 @@ static cohort_status run_loo_mode(analyzer *a, const size_t *feats, size_t nfe, 
     return st;
   if (mode == BRUTE_APPLY)
     return COHORT_OK;
+  if (j.mode == BRUTE_TRIAL)
+    j.nfe = ntrial; /* the errors are laid out per trial, as per feature */
   mean_errors(&j, a->mean);
   return progress(a, stage);
 }
@@ -350,7 +550,7 @@ static cohort_status run_loo_mode(analyzer *a, const size_t *feats, size_t nfe, 
 /* Leave-one-out errors of feats at weights w and power p, for every k in the grid: mean[a*nk+ki]. */
 static cohort_status run_loo(analyzer *a, const size_t *feats, size_t nfe, const double *w, double p,
                              const char *stage) {
-  return run_loo_mode(a, feats, nfe, w, p, stage, BRUTE_FRESH, 0, 0);
+  return run_loo_mode(a, feats, nfe, w, p, stage, BRUTE_FRESH, 0, NULL, 0);
 }
 
 /* Normalizes a feature's score so features on different scales can be summed: numeric errors by
@@ -425,12 +625,12 @@ out:
   return st;
 }
 
-/* Sum of a single target's error at the best k for weights w, power p; sets *bk. With kept sums
- * (a->base), mode BRUTE_BUILD forms them at w, and BRUTE_TRIAL scores w with feature f's weight
- * moved by dw from the weights the sums hold (w itself is then not read). */
+/* A single target's error at the best k for weights w, power p; sets *bk. With kept sums (a->base),
+ * mode BRUTE_BUILD forms them at w. */
 static cohort_status target_error(analyzer *a, size_t target, const double *w, double p, double *err,
-                                  size_t *bk, int mode, size_t f, double dw) {
-  cohort_status st = run_loo_mode(a, &target, 1, w, p, "analyze target", a->base ? mode : BRUTE_FRESH, f, dw);
+                                  size_t *bk, int mode) {
+  cohort_status st =
+      run_loo_mode(a, &target, 1, w, p, "analyze target", a->base ? mode : BRUTE_FRESH, 0, NULL, 0);
   if (st != COHORT_OK)
     return st;
   *err = INFINITY;
@@ -444,41 +644,79 @@ static cohort_status target_error(analyzer *a, size_t target, const double *w, d
   return COHORT_OK;
 }
 
+/* The errors (and their best k) of target with feature f's weight at each of nws[0..nt) in place of
+ * w[f]. With kept sums (a->base, which hold w) one pass scores them all, sharing the scan and the
+ * feature's terms; else one pass each. */
+static cohort_status trial_errors(analyzer *a, size_t target, double *w, double p, size_t f,
+                                  const double *nws, size_t nt, double *errs, size_t *ks) {
+  cohort_status st;
+  if (!a->base) {
+    double orig = w[f];
+    for (size_t t = 0; t < nt; t++) {
+      w[f] = nws[t];
+      st = target_error(a, target, w, p, &errs[t], &ks[t], BRUTE_FRESH);
+      w[f] = orig;
+      if (st != COHORT_OK)
+        return st;
+    }
+    return COHORT_OK;
+  }
+  double dw[CO_TRIALS_MAX] = {0};
+  for (size_t t = 0; t < nt; t++)
+    dw[t] = nws[t] - w[f];
+  if ((st = run_loo_mode(a, &target, 1, w, p, "analyze target", BRUTE_TRIAL, f, dw, nt)) != COHORT_OK)
+    return st;
+  for (size_t t = 0; t < nt; t++) {
+    errs[t] = INFINITY;
+    for (size_t ki = 0; ki < a->nk; ki++) {
+      double e = a->mean[t * a->nk + ki];
+      if (!isnan(e) && e < errs[t]) {
+        errs[t] = e;
+        ks[t] = a->kv[ki];
+      }
+    }
+  }
+  return COHORT_OK;
+}
+
 /* Coordinate search over the feature weights w of target at power p, from *best (the error at w,
  * *bk its k): scale one feature at a time and keep a change only if it lowers the error by a
  * margin, which guards against fitting the sample's noise. Up to passes passes over the features,
  * fewer once one changes nothing; *moved is set if any weight changed. With kept sums (a->base)
- * they must hold w at p on entry, and hold the new w on return. */
+ * they must hold w at p on entry, and hold the new w on return. A feature's trials are scored
+ * together (trial_errors) and then taken in order, each against the best so far. */
 static cohort_status weight_search(analyzer *a, size_t target, double *w, double p, int passes, double *best,
                                    size_t *bk, bool *moved) {
   cohort_trainee *t = a->t;
-  static const double factors[] = {0.0, 0.5, 2.0};
+  static const double factors[CO_TRIALS_MAX] = {0.0, 0.5, 2.0};
   cohort_status st;
   for (int pass = 0; pass < passes; pass++) {
     bool changed = false;
     for (size_t f = 0; f < t->nf; f++) {
       if (f == target || (t->schema.f[f].flags & CO_F_IGNORED))
         continue;
-      double orig = w[f], keep = orig;
-      for (size_t fi = 0; fi < sizeof factors / sizeof *factors; fi++) {
+      double orig = w[f], keep = orig, nws[CO_TRIALS_MAX], errs[CO_TRIALS_MAX];
+      size_t nt = 0, ks[CO_TRIALS_MAX];
+      for (size_t fi = 0; fi < CO_TRIALS_MAX; fi++) {
         double nw = orig == 0.0 ? (fi == 0 ? 0.0 : factors[fi] * 0.5) : orig * factors[fi];
         if (nw == orig || (orig == 0.0 && fi == 0))
           continue;
-        w[f] = nw;
-        double e;
-        size_t k = *bk;
-        if ((st = target_error(a, target, w, p, &e, &k, BRUTE_TRIAL, f, nw - orig)) != COHORT_OK)
-          return st;
-        if (e < *best * (1.0 - 2e-3)) {
-          *best = e;
-          *bk = k;
-          keep = nw;
+        nws[nt] = nw;
+        ks[nt++] = *bk;
+      }
+      if ((st = trial_errors(a, target, w, p, f, nws, nt, errs, ks)) != COHORT_OK)
+        return st;
+      for (size_t i = 0; i < nt; i++)
+        if (errs[i] < *best * (1.0 - 2e-3)) {
+          *best = errs[i];
+          *bk = ks[i];
+          keep = nws[i];
           changed = true;
         }
-      }
       w[f] = keep;
+      double dw = keep - orig;
       if (a->base && keep != orig &&
-          (st = run_loo_mode(a, &target, 1, w, p, NULL, BRUTE_APPLY, f, keep - orig)) != COHORT_OK)
+          (st = run_loo_mode(a, &target, 1, w, p, NULL, BRUTE_APPLY, f, &dw, 1)) != COHORT_OK)
         return st;
     }
     *moved |= changed;
@@ -525,7 +763,7 @@ static cohort_status search_target(analyzer *a, size_t target, const double *sca
   for (size_t pi = 0; pi < a->np; pi++) {
     pk[pi] = a->kv[0];
     start_weights(t, target, scale, a->pv[pi], unit);
-    if ((st = target_error(a, target, unit, a->pv[pi], &perr[pi], &pk[pi], BRUTE_BUILD, 0, 0)) != COHORT_OK)
+    if ((st = target_error(a, target, unit, a->pv[pi], &perr[pi], &pk[pi], BRUTE_BUILD)) != COHORT_OK)
       goto out;
     if (perr[pi] < lead) {
       lead = perr[pi];
@@ -556,7 +794,7 @@ static cohort_status search_target(analyzer *a, size_t target, const double *sca
     bool mv = false;
     start_weights(t, target, scale, a->pv[pi], trial);
     if (a->base && pi != held &&
-        (st = target_error(a, target, trial, a->pv[pi], &e, &k, BRUTE_BUILD, 0, 0)) != COHORT_OK)
+        (st = target_error(a, target, trial, a->pv[pi], &e, &k, BRUTE_BUILD)) != COHORT_OK)
       goto out;
     held = a->np; /* the search leaves its own weights in the kept sums */
     if ((st = weight_search(a, target, trial, a->pv[pi], 1, &e, &k, &mv)) != COHORT_OK)
@@ -574,7 +812,7 @@ static cohort_status search_target(analyzer *a, size_t target, const double *sca
    * winner's weights: they hold the last search's). */
   if (moved) {
     if (a->base && a->pv[last] != bp &&
-        (st = target_error(a, target, w, bp, &best, &bk, BRUTE_BUILD, 0, 0)) != COHORT_OK)
+        (st = target_error(a, target, w, bp, &best, &bk, BRUTE_BUILD)) != COHORT_OK)
       goto out;
     if ((st = weight_search(a, target, w, bp, 1, &best, &bk, &moved)) != COHORT_OK)
       goto out;
@@ -824,7 +1062,7 @@ static cohort_status case_errors(analyzer *a, size_t target, const co_index *ix,
   a->kv = &pr->k;
   a->nk = 1;
   a->ix = ix;
-  cohort_status st = run_loo_mode(a, &target, 1, pr->w, pr->p, NULL, BRUTE_FRESH, 0, 0);
+  cohort_status st = run_loo_mode(a, &target, 1, pr->w, pr->p, NULL, BRUTE_FRESH, 0, NULL, 0);
   a->kv = kv;
   a->nk = nk;
   for (size_t s = 0; s < a->ns; s++)
@@ -1017,11 +1255,20 @@ cohort_status cohort_trainee_analyze(cohort_trainee *t, const cohort_analyze_opt
 
   if ((st = draw_sample(&a, opt->sample, opt->seed)) != COHORT_OK)
     goto out;
-  a.err = co_malloc(a.ns * nfe * a.nk * 2 * sizeof *a.err);
+  /* Per feature predicted, or per trial of one weight (CO_TRIALS_MAX). */
+  a.err = co_malloc(a.ns * (nfe > CO_TRIALS_MAX ? nfe : CO_TRIALS_MAX) * a.nk * 2 * sizeof *a.err);
   a.mean = co_malloc(3 * nfe * a.nk * sizeof *a.mean);
   a.brute = t->n <= co_brute_rows && nfe >= co_brute_features;
-  if (a.brute && opt->n_targets && a.ns * t->n <= CO_BRUTE_CELLS)
+  if (a.brute && opt->n_targets && a.ns * t->n <= CO_BRUTE_CELLS) {
     a.base = co_malloc(a.ns * t->n * sizeof *a.base); /* NULL: sums formed afresh on each trial */
+    a.nbr = co_malloc(a.ns * a.kmax * sizeof *a.nbr);
+    if (!a.nbr) {
+      co_free(a.base);
+      a.base = NULL;
+    }
+    for (size_t i = 0; a.nbr && i < a.ns * a.kmax; i++)
+      a.nbr[i] = UINT32_MAX;
+  }
   if (!a.err || !a.mean) {
     st = co_nomem();
     goto out;
@@ -1052,6 +1299,7 @@ out:
   co_free(a.err);
   co_free(a.mean);
   co_free(a.base);
+  co_free(a.nbr);
   return st;
 }
 

@@ -114,4 +114,14 @@ cohort_status co_options_read(void *dst, size_t ours, const void *src, const cha
  * a caller's size-stamped dst, as much of it as fits in dst's size. */
 cohort_status co_info_write(void *dst, const void *src, size_t ours, const char *what);
 
+/* copies.c: which of n rows (x, row-major, nf values each: a categorical's code, NaN = missing) a
+ * row copies by value on the features weighted in fw (fw[f] > 0): numeric[f] ones within tol * |the
+ * row's value|, the others equal, missing against missing. x must outlive the index and stay as it
+ * is; counting is thread-safe. co_copies_count stops at most. */
+typedef struct co_copies co_copies;
+cohort_status co_copies_build(const double *x, size_t n, size_t nf, const bool *numeric, const double *fw,
+                              double tol, co_copies **out);
+size_t co_copies_count(const co_copies *c, const double *row, size_t most);
+void co_copies_free(co_copies *c);
+
 #endif

@@ -203,5 +203,9 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
  * becomes the feature's deviation: numeric |pred - actual|, categorical 1 - P(actual). */
 double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual,
                         double *resid);
+/* co_predict_error at each of kv[0..nk) neighbours (each capped at got) in one pass over nb[0..got):
+ * pairs (score, residual) into e[2 * ki], both NaN when got is 0. */
+void co_predict_errors(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got, const size_t *kv,
+                       size_t nk, double actual, double *e);
 
 #endif

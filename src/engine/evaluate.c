@@ -687,140 +687,68 @@ static cohort_status pair_trends(ectx *x) {
 
 /* ---------------------------------------------------------------- identical rows */
 
-/* Copies are counted by value, as SDMetrics' NewRowSynthesis matches rows: a categorical cell
- * equals the same text, a missing cell only a missing cell, and a number any number within
- * tol * |synthetic value| (tol 0.01 by default, so "5", "5.0" and 5.00000001 are one value).
- * Each synthetic row that matches at least one training row is a copy; it is a rare copy when
- * fewer than k training rows match it (a privacy risk: the row may identify its case) and a
- * common copy otherwise (a row that k or more cases share, which says nothing about one of them).
- *
- * Search: training rows sorted by (hash of the categorical codes and of which numbers are
- * missing, value of one numeric column); a synthetic row looks only at rows of its hash whose
- * sort value lies within its own tolerance, and stops at k matches. The sort column is the
- * numeric column with the most distinct training values, so windows stay small. */
+/* Copies are counted by value, as SDMetrics' NewRowSynthesis matches rows (copies.c): a
+ * categorical cell equals the same text, a missing cell only a missing cell, and a number any
+ * number within tol * |synthetic value| (tol 0.01 by default, so "5", "5.0" and 5.00000001 are
+ * one value). Each synthetic row that matches at least one training row is a copy; it is a rare
+ * copy when fewer than k training rows match it (a privacy risk: the row may identify its case)
+ * and a common copy otherwise (a row that k or more cases share, which says nothing about one of
+ * them). */
 #define CO_COPY_K_DEFAULT 5
 #define CO_COPY_TOL_DEFAULT 0.01
 
-typedef struct copy_key {
-  uint64_t h;
-  double v; /* sort column; NaN sorts last */
-  size_t r;
-} copy_key;
-
-static int cmp_copy_key(const void *pa, const void *pb) {
-  const copy_key *a = pa, *b = pb;
-  if (a->h != b->h)
-    return a->h < b->h ? -1 : 1;
-  bool na = isnan(a->v), nb = isnan(b->v);
-  if (na || nb)
-    return na - nb;
-  return (a->v > b->v) - (a->v < b->v);
-}
-
-static uint64_t copy_hash(const ectx *x, size_t k, size_t r) {
-  uint64_t h = 0xcbf29ce484222325ull;
+/* Row r of table k as copies.c reads rows: numbers, categorical codes, NaN for missing. */
+static void copy_row(const ectx *x, size_t k, size_t r, double *out) {
   for (size_t i = 0; i < x->nc; i++) {
     const ecol *c = &x->c[i];
-    uint64_t v = c->numeric ? (uint64_t)isnan(c->num[k][r]) : (uint64_t)(uint32_t)(c->code[k][r] + 2);
-    h = (h ^ v) * 0x100000001b3ull;
-    h ^= h >> 29;
+    out[i] = c->numeric ? c->num[k][r] : c->code[k][r] < 0 ? NAN : (double)c->code[k][r];
   }
-  return h;
-}
-
-static bool copy_match(const ectx *x, size_t r_real, size_t r_synth, double tol) {
-  for (size_t i = 0; i < x->nc; i++) {
-    const ecol *c = &x->c[i];
-    if (!c->numeric) {
-      if (c->code[T_REAL][r_real] != c->code[T_SYNTH][r_synth])
-        return false;
-      continue;
-    }
-    double a = c->num[T_REAL][r_real], b = c->num[T_SYNTH][r_synth];
-    if (isnan(a) != isnan(b) || (!isnan(a) && !(fabs(a - b) <= tol * fabs(b))))
-      return false;
-  }
-  return true;
-}
-
-/* The numeric column with the most distinct training values, or -1. */
-static long copy_sort_column(const ectx *x, double *scratch) {
-  long best = -1;
-  size_t best_n = 0, n = x->nrows[T_REAL];
-  for (size_t i = 0; i < x->nc; i++) {
-    if (!x->c[i].numeric)
-      continue;
-    size_t m = 0, d = 0;
-    for (size_t r = 0; r < n; r++)
-      if (!isnan(x->c[i].num[T_REAL][r]))
-        scratch[m++] = x->c[i].num[T_REAL][r];
-    qsort(scratch, m, sizeof *scratch, co_cmp_double);
-    for (size_t j = 0; j < m; j++)
-      d += j == 0 || scratch[j] != scratch[j - 1];
-    if (best < 0 || d > best_n) {
-      best = (long)i;
-      best_n = d;
-    }
-  }
-  return best;
 }
 
 static cohort_status count_identical(ectx *x) {
-  size_t n = x->nrows[T_REAL];
+  size_t n = x->nrows[T_REAL], nc = x->nc;
   double tol = x->opt.copy_tolerance > 0   ? x->opt.copy_tolerance
                : x->opt.copy_tolerance < 0 ? 0.0
                                            : CO_COPY_TOL_DEFAULT;
   size_t kmin = x->opt.copy_k ? x->opt.copy_k : CO_COPY_K_DEFAULT;
-  copy_key *keys = co_malloc((n ? n : 1) * sizeof *keys);
-  double *scratch = co_malloc((n ? n : 1) * sizeof *scratch);
-  if (!keys || !scratch) {
-    co_free(keys);
-    co_free(scratch);
-    return co_nomem();
+  double *real = co_malloc((n ? n : 1) * (nc ? nc : 1) * sizeof *real);
+  double *row = co_malloc((nc ? nc : 1) * sizeof *row), *fw = co_malloc((nc ? nc : 1) * sizeof *fw);
+  bool *numeric = co_malloc((nc ? nc : 1) * sizeof *numeric);
+  co_copies *cp = NULL;
+  cohort_status st = COHORT_OK;
+  if (!real || !row || !fw || !numeric) {
+    st = co_nomem();
+    goto out;
   }
-  long sc = copy_sort_column(x, scratch);
-  co_free(scratch);
-  for (size_t r = 0; r < n; r++) {
-    keys[r].h = copy_hash(x, T_REAL, r);
-    keys[r].v = sc >= 0 ? x->c[sc].num[T_REAL][r] : 0.0;
-    keys[r].r = r;
+  for (size_t i = 0; i < nc; i++) {
+    fw[i] = 1.0;
+    numeric[i] = x->c[i].numeric;
   }
-  qsort(keys, n, sizeof *keys, cmp_copy_key);
+  for (size_t r = 0; r < n; r++)
+    copy_row(x, T_REAL, r, real + r * nc);
+  if ((st = co_copies_build(real, n, nc, numeric, fw, tol, &cp)) != COHORT_OK)
+    goto out;
   size_t rare = 0, common = 0;
   for (size_t r = 0; r < x->nrows[T_SYNTH]; r++) {
-    copy_key q = {copy_hash(x, T_SYNTH, r), sc >= 0 ? x->c[sc].num[T_SYNTH][r] : 0.0, 0};
-    double hi = q.v;
-    if (!isnan(q.v)) {
-      q.v -= tol * fabs(hi);
-      hi += tol * fabs(hi);
-    }
-    /* First key >= (h, low end of the window). */
-    size_t lo = 0, up = n;
-    while (lo < up) {
-      size_t mid = lo + (up - lo) / 2;
-      if (cmp_copy_key(&keys[mid], &q) < 0)
-        lo = mid + 1;
-      else
-        up = mid;
-    }
-    size_t found = 0;
-    for (size_t i = lo; i < n && keys[i].h == q.h && found < kmin; i++) {
-      if (isnan(q.v) ? !isnan(keys[i].v) : (isnan(keys[i].v) || keys[i].v > hi))
-        break;
-      found += copy_match(x, keys[i].r, r, tol);
-    }
+    copy_row(x, T_SYNTH, r, row);
+    size_t found = co_copies_count(cp, row, kmin);
     if (found >= kmin)
       common++;
     else if (found)
       rare++;
   }
-  co_free(keys);
   x->e->identical = rare + common;
   x->e->identical_rare = rare;
   x->e->identical_common = common;
   x->e->copy_k = kmin;
   x->e->copy_tolerance = tol;
-  return COHORT_OK;
+out:
+  co_copies_free(cp);
+  co_free(real);
+  co_free(row);
+  co_free(fw);
+  co_free(numeric);
+  return st;
 }
 
 /* ---------------------------------------------------------------- DCR */

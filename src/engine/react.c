@@ -107,6 +107,64 @@ double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size
   return *resid = isnan(value) ? NAN : fabs(value - actual);
 }
 
+void co_predict_errors(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got, const size_t *kv,
+                       size_t nk, double actual, double *e) {
+  const co_feature *fe = &t->schema.f[f];
+  size_t nf = t->nf, nl = fe->levels.n, kmax = 0;
+  bool vote = is_vote(fe);
+  if (vote && nl > 64) { /* co_predict_error's stand-in for the Brier score, one k at a time */
+    for (size_t ki = 0; ki < nk; ki++) {
+      size_t k = kv[ki] < got ? kv[ki] : got;
+      e[2 * ki] = got ? co_predict_error(t, f, nb, k, actual, &e[2 * ki + 1]) : NAN;
+      if (!got)
+        e[2 * ki + 1] = NAN;
+    }
+    return;
+  }
+  uint64_t at = 0; /* bit k: some kv[ki] reads the sums at k (from 64 on, every k is looked at) */
+  for (size_t ki = 0; ki < nk; ki++) {
+    size_t k = kv[ki] < got ? kv[ki] : got;
+    kmax = k > kmax ? k : kmax;
+    at |= k < 64 ? (uint64_t)1 << k : 0;
+    if (!got)
+      e[2 * ki] = e[2 * ki + 1] = NAN;
+  }
+  /* The sums of co_predict_from, in its order, read off at each k. */
+  double p[64] = {0}, total = 0, s = 0;
+  for (size_t i = 0; i < kmax; i++) {
+    double v = t->x[(size_t)nb[i].i * nf + f];
+    if (!isnan(v) && (!vote || (size_t)v < nl)) {
+      double w = co_influence(t, &nb[i]);
+      total += w;
+      if (vote)
+        p[(size_t)v] += w;
+      else
+        s += w * v;
+    }
+    if (i + 1 < 64 && i + 1 != kmax && !(at >> (i + 1) & 1))
+      continue;
+    for (size_t ki = 0; ki < nk; ki++) {
+      if ((kv[ki] < got ? kv[ki] : got) != i + 1)
+        continue;
+      double *ek = e + 2 * ki;
+      if (!vote) {
+        ek[0] = ek[1] = total > 0 ? fabs(s / total - actual) : NAN;
+      } else if (!(total > 0)) {
+        ek[0] = 2.0;
+        ek[1] = 1.0;
+      } else {
+        double brier = 0;
+        for (size_t l = 0; l < nl; l++) {
+          double y = (double)l == actual ? 1.0 : 0.0, q = p[l] / total;
+          brier += (q - y) * (q - y);
+        }
+        ek[0] = brier;
+        ek[1] = (size_t)actual < nl ? 1.0 - p[(size_t)actual] / total : 1.0;
+      }
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- reaction */
 
 struct cohort_reaction {

@@ -127,11 +127,19 @@
 #define CO_SYNTH_COPY_TOL 0.01
 /* ... and a rare copy when fewer than this many cases match it (evaluate.c's CO_COPY_K_DEFAULT):
  * a row many cases share singles out none of them, and on a table with a spike (test_engine's
- * 40-hour week, 2 features) most rows on the spike copy several cases within 1%. Counted among the
- * row's CO_SYNTH_COPY_SEARCH nearest cases (a copy further out is not counted: the rule errs
- * towards regenerating). */
+ * 40-hour week, 2 features) most rows on the spike copy several cases within 1%. Counted exactly
+ * (copies.c): counted among the row's 3 nearest cases and, where one was a copy, its 20 nearest,
+ * the rule let up to 71 rare copies a synthesis through on diamonds (a row within 1% of a case on
+ * every number can be further from it than from cases that differ more on one feature). */
 #define CO_SYNTH_COPY_K 5
-#define CO_SYNTH_COPY_SEARCH 20
+/* A continuous target is drawn after the gate (see the top of the file), so the gate cannot see a
+ * row that copies a case only once its target is drawn: diamonds (27,000 cases, price drawn last)
+ * made up to 77 such rare copies a synthesis, rows whose carat, cut, colour, clarity, depth, table
+ * and x/y/z match a case shared by few others and whose price came within 1% of that case's. The
+ * target is redrawn (a new neighbour and noise) up to this many times while the whole row is one,
+ * and the attempt fails after that: four cases can share a diamond and its price, so that every
+ * neighbour of the row offers the price they share. */
+#define CO_SYNTH_TARGET_TRIES 16
 #define CO_SYNTH_NNDR 0.6
 /* Least weight a nominal target's value must hold among its nearest cases. On adult (32,561 rows)
  * train-on-synthetic accuracy fell short of train-on-real by 0.037 without this rule, 0.021 at
@@ -157,8 +165,10 @@ typedef struct synth_job {
   const float *min_dcr; /* per case: DCR distance to its nearest other case */
   const double *fixed;  /* nf: fixed value where fixed_mask is set */
   const bool *fixed_mask;
-  const double *gate_w;     /* nf: 1 for features the gate measures, 0 for ignored and continuous targets */
-  const size_t *free_feats; /* drawn in a random order, all but the targets */
+  const double *gate_w; /* nf: 1 for features the gate measures, 0 for ignored and continuous targets */
+  const co_copies *gate_copies; /* copies by value on the gate's features */
+  const co_copies *row_copies;  /* ... on every used feature, where continuous targets are drawn last */
+  const size_t *free_feats;     /* drawn in a random order, all but the targets */
   size_t nfree;
   const size_t *first; /* free nominal targets, drawn first and kept for the row */
   size_t nfirst;
@@ -333,43 +343,33 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
   return got;
 }
 
-/* Whether row is a copy by value of case c on the features the gate measures (CO_SYNTH_COPY_TOL). */
-static bool value_copy(const synth_job *j, const double *row, size_t c) {
-  const cohort_trainee *t = j->t;
-  const double *x = t->x + c * t->nf;
-  for (size_t f = 0; f < t->nf; f++) {
-    if (!(j->gate_w[f] > 0))
-      continue;
-    double a = x[f], b = row[f];
-    cohort_ftype ty = t->schema.f[f].type;
-    if (isnan(a) || isnan(b)) {
-      if (isnan(a) != isnan(b))
-        return false;
-    } else if (ty == COHORT_CONTINUOUS || ty == COHORT_DATETIME
-                   ? !(fabs(a - b) <= CO_SYNTH_COPY_TOL * fabs(b))
-                   : a != b) {
-      return false;
-    }
-  }
-  return true;
+/* Whether row copies by value a case that fewer than CO_SYNTH_COPY_K cases match (copies.c). */
+static bool rare_copy(const co_copies *c, const double *row) {
+  size_t m = co_copies_count(c, row, CO_SYNTH_COPY_K);
+  return m > 0 && m < CO_SYNTH_COPY_K;
 }
 
-/* Whether row, scaled into the DCR geometry as q, copies by value a case that fewer than
- * CO_SYNTH_COPY_K cases match (a rare copy, as cohort_evaluate counts them). near: its got nearest
- * cases; only when one of them is a copy are more searched, to count the cases it copies. */
-static bool rare_copy(const synth_job *j, const double *row, const float *q, const co_nb *near, size_t got) {
-  size_t c = 0;
-  for (size_t i = 0; i < got; i++)
-    c += value_copy(j, row, near[i].i);
-  if (c == 0 || got < CO_SYNTH_NNDR_K)
-    return c > 0;
-  co_metric m = {j->gate_w, 1.0, -1};
-  co_nb more[CO_SYNTH_COPY_SEARCH];
-  size_t n = co_knn(j->dcr, &m, q, CO_SYNTH_COPY_SEARCH, -1, NULL, more);
-  c = 0;
-  for (size_t i = 0; i < n && c < CO_SYNTH_COPY_K; i++)
-    c += value_copy(j, row, more[i].i);
-  return c < CO_SYNTH_COPY_K;
+/* Draws the continuous targets once the rest of the row passed the gate, again while the whole
+ * row copies a rare case by value (CO_SYNTH_TARGET_TRIES; the first target's neighbours, in
+ * first_nb, are the same on every try). Returns false when every try made one. */
+static bool draw_last(const synth_job *j, co_rng *rng, double *row, bool *have, float *q, double *w,
+                      co_nb *nb, co_nb *first_nb) {
+  size_t first_got = 0;
+  for (int tries = 1;; tries++) {
+    for (size_t i = 0; i < j->nlast; i++)
+      have[j->last[i]] = false;
+    for (size_t i = 0; i < j->nlast; i++) {
+      if (i == 0)
+        first_got = draw_feature(j, rng, row, have, j->last[0], q, w, first_nb, true, first_got);
+      else
+        draw_feature(j, rng, row, have, j->last[i], q, w, nb, true, 0);
+      have[j->last[i]] = true;
+    }
+    if (!j->gate || !j->nlast || !rare_copy(j->row_copies, row))
+      return true;
+    if (tries == CO_SYNTH_TARGET_TRIES)
+      return false;
+  }
 }
 
 /* The distance rules of the privacy gate (see the top of the file). *margin: how far the row is from
@@ -385,7 +385,7 @@ static bool gate_passes(const synth_job *j, const double *row, float *q, double 
     return true;
   }
   double d = near[0].d, bar = j->min_dcr[near[0].i];
-  bool copy = d == 0 || rare_copy(j, row, q, near, got);
+  bool copy = d == 0 || rare_copy(j->gate_copies, row);
   if (got == CO_SYNTH_NNDR_K)
     bar = fmax(bar, CO_SYNTH_NNDR * near[got - 1].d);
   if (j->dcr_ref) {
@@ -506,10 +506,11 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
   bool *have = co_malloc(nf * sizeof *have);
   size_t *order = co_malloc((j->nfree ? j->nfree : 1) * sizeof *order);
   co_nb *nb = co_malloc(CO_K_MAX * sizeof *nb);
+  co_nb *last_nb = co_malloc(CO_K_MAX * sizeof *last_nb);
   nb_entry *cache = co_calloc(CO_SYNTH_CACHE, sizeof *cache);
   size_t ncache = 0, next = 0;
   cohort_status st = COHORT_OK;
-  if (!q || !w || !best || !prev || !start || !term || !have || !order || !nb || !cache) {
+  if (!q || !w || !best || !prev || !start || !term || !have || !order || !nb || !last_nb || !cache) {
     st = co_nomem();
     goto out;
   }
@@ -545,6 +546,7 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
     /* A retry keeps the features drawn first and redraws the rest (every CO_SYNTH_FRESH-th attempt
      * starts over): cheaper, and on adult it also kept rows further from the cases. */
     long close_case = -1;
+    bool finished = false; /* the row passed the gate with its continuous targets drawn */
     size_t keep_n = j->nfree * CO_SYNTH_KEEP_NUM / CO_SYNTH_KEEP_DEN;
     for (int attempt = 0; attempt < CO_SYNTH_ATTEMPTS; attempt++) {
       size_t keep = attempt % CO_SYNTH_FRESH != 0 ? keep_n : 0;
@@ -591,8 +593,11 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       long nearest = -1;
       bool passes = gate_passes(j, row, q, &margin, &nearest);
       close_case = passes ? -1 : nearest;
-      if (passes && targets_plausible(j, &rng, row, have, q, w, nb, &margin))
-        break;
+      if (passes && targets_plausible(j, &rng, row, have, q, w, nb, &margin)) {
+        if ((finished = draw_last(j, &rng, row, have, q, w, nb, last_nb)))
+          break;
+        margin = -1; /* with its continuous targets, a rare copy */
+      }
       if (margin > best_margin) { /* keep the least close attempt in case none passes */
         best_margin = margin;
         memcpy(best, row, nf * sizeof *row);
@@ -600,10 +605,8 @@ static cohort_status synth_range(void *vctx, size_t begin, size_t end, size_t wo
       if (attempt == CO_SYNTH_ATTEMPTS - 1)
         memcpy(row, best, nf * sizeof *row);
     }
-    for (size_t i = 0; i < j->nlast; i++) {
-      draw_feature(j, &rng, row, have, j->last[i], q, w, nb, true, 0);
-      have[j->last[i]] = true;
-    }
+    if (!finished) /* no gate, or the least close attempt */
+      draw_last(j, &rng, row, have, q, w, nb, last_nb);
     size_t done = atomic_fetch_add(&j->done, 1) + 1;
     if (worker == 0 && j->o->progress && (done % 256 == 0 || done == j->rows)) {
       if (j->o->progress(j->o->progress_user, j->stage, (double)done / (double)j->rows))
@@ -626,6 +629,7 @@ out:
       co_free(cache[e].nb);
     }
   co_free(cache);
+  co_free(last_nb);
   return st;
 }
 
@@ -816,16 +820,19 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   size_t nf = t->nf, n = t->n;
   cohort_status st = COHORT_OK;
   co_index *dcr = NULL, *ref = NULL;
+  co_copies *gate_copies = NULL, *row_copies = NULL;
   double *xr = NULL, *assoc = NULL, *atoms = NULL;
   size_t *atom_off = NULL;
   double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
+  double *used_w = co_malloc(nf * sizeof *used_w);
+  bool *numeric = co_malloc(nf * sizeof *numeric);
   bool *mask = co_calloc(nf, sizeof *mask);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
   size_t *first = co_malloc(nf * sizeof *first), nfirst = 0;
   size_t *last = co_malloc(nf * sizeof *last), nlast = 0;
   float *min_dcr = co_malloc(n * sizeof *min_dcr);
   double *x = co_malloc((opt->rows ? opt->rows : 1) * nf * sizeof *x);
-  if (!fixed || !w || !mask || !free_feats || !first || !last || !min_dcr || !x) {
+  if (!fixed || !w || !used_w || !numeric || !mask || !free_feats || !first || !last || !min_dcr || !x) {
     st = co_nomem();
     goto out;
   }
@@ -847,6 +854,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     /* A continuous target is left out of the gate's distance: rows regenerated for being too close
      * would favour unusual target values, and no plausibility rule holds them back. */
     w[f] = used && !(target && !nominal) ? 1.0 : 0.0;
+    used_w[f] = used ? 1.0 : 0.0;
+    numeric[f] = t->schema.f[f].type == COHORT_CONTINUOUS || t->schema.f[f].type == COHORT_DATETIME;
     if (!used || mask[f])
       continue;
     if (target && nominal)
@@ -864,7 +873,10 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     goto out;
   if (opt->privacy != COHORT_PRIVACY_OFF) {
     mindcr_job mj = {t, dcr, w, min_dcr};
-    if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK)
+    if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK ||
+        (st = co_copies_build(t->x, n, nf, numeric, w, CO_SYNTH_COPY_TOL, &gate_copies)) != COHORT_OK ||
+        (nlast &&
+         (st = co_copies_build(t->x, n, nf, numeric, used_w, CO_SYNTH_COPY_TOL, &row_copies)) != COHORT_OK))
       goto out;
   }
   synth_job j = {.t = t,
@@ -875,6 +887,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .fixed = fixed,
                  .fixed_mask = mask,
                  .gate_w = w,
+                 .gate_copies = gate_copies,
+                 .row_copies = row_copies,
                  .free_feats = free_feats,
                  .nfree = nfree,
                  .first = first,
@@ -921,12 +935,16 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
 out:
   co_index_free(dcr);
   co_index_free(ref);
+  co_copies_free(gate_copies);
+  co_copies_free(row_copies);
   co_free(xr);
   co_free(assoc);
   co_free(atoms);
   co_free(atom_off);
   co_free(fixed);
   co_free(w);
+  co_free(used_w);
+  co_free(numeric);
   co_free(mask);
   co_free(free_feats);
   co_free(first);

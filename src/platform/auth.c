@@ -127,14 +127,7 @@ int co_pwgate_enter(int running, int waiting, int64_t wait_ms) {
     gate_running++;
     entered = 1;
   } else if (gate_waiting < waiting && wait_ms > 0) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = co_deadline_after(CLOCK_REALTIME, wait_ms);
     gate_waiting++;
     int rc = 0;
     while (gate_running >= running && rc != ETIMEDOUT)

@@ -436,12 +436,8 @@ static void *sweeper_main(void *arg) {
   int64_t next_sweep = co_now_ms() + 30000;
   while (!c->stopping) {
     if (!c->peers_wanted) { /* a quarter of a beat while calls are held: none goes a beat late */
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      long ms = c->running ? CO_BUS_BEAT_MS / 4 : CO_BUS_BEAT_MS;
-      until.tv_nsec += ms * 1000000L;
-      until.tv_sec += until.tv_nsec / 1000000000L;
-      until.tv_nsec %= 1000000000L;
+      struct timespec until =
+          co_deadline_after(CLOCK_REALTIME, c->running ? CO_BUS_BEAT_MS / 4 : CO_BUS_BEAT_MS);
       pthread_cond_timedwait(&c->wake, &c->mu, &until);
     }
     if (c->stopping)

@@ -24,6 +24,20 @@ uint64_t co_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+struct timespec co_deadline_after(clockid_t clock, int64_t ms) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  if (ms < 0)
+    ms = 0;
+  ts.tv_sec += (time_t)(ms / 1000);
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
 void co_id_new(const char *prefix, char *out, size_t cap) {
   static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
   unsigned char raw[20];

@@ -4,10 +4,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Wall clock in Unix milliseconds, and a monotonic clock in nanoseconds for durations. */
 int64_t co_now_ms(void);
 uint64_t co_mono_ns(void);
+
+/* The absolute time ms milliseconds (negative: 0) from now on clock, as pthread_cond_timedwait and
+ * pthread_mutex_timedlock take it: CLOCK_REALTIME unless the condition variable was set to another. */
+struct timespec co_deadline_after(clockid_t clock, int64_t ms);
 
 /* A new random id: prefix + "_" + 20 lowercase base32 characters (100 bits from libsodium). */
 void co_id_new(const char *prefix, char *out, size_t cap);
