@@ -303,35 +303,6 @@ static void trial_select(const co_index *ix, const float *base, const float *u, 
   }
 }
 
-/* co_index_terms with the power's case chosen once per column rather than per row, so the loops
- * vectorize (in knn.c the choice inside the loop kept it scalar: 40% of analyze's time on a
- * 5,000 x 37 table). The same expressions, so the same floats; other powers go to co_index_terms. */
-static void brute_terms(const co_index *ix, const float *q, size_t f, double p, float *out) {
-  size_t n = ix->n;
-  const float *c = ix->col + f * n;
-  float qf = q[f], m = ix->mcost[f];
-  if (!(p == 1.0 || p == 2.0 || p == 0.5) || qf != qf || ix->cat[f]) {
-    co_index_terms(ix, q, f, p, out);
-    return;
-  }
-  float mp = p == 1.0 ? m : p == 2.0 ? m * m : sqrtf(m);
-  if (p == 1.0)
-    for (size_t j = 0; j < n; j++) {
-      float d = fabsf(qf - c[j]);
-      out[j] = d == d ? d : mp;
-    }
-  else if (p == 2.0)
-    for (size_t j = 0; j < n; j++) {
-      float d = fabsf(qf - c[j]);
-      out[j] = d == d ? d * d : mp;
-    }
-  else
-    for (size_t j = 0; j < n; j++) {
-      float d = fabsf(qf - c[j]);
-      out[j] = d == d ? sqrtf(d) : mp;
-    }
-}
-
 static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_t worker) {
   loo_job *j = vctx;
   cohort_trainee *t = j->t;
@@ -358,7 +329,7 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
     float *base = j->base ? j->base + s * n : NULL;
     co_index_scale(ix, x, q);
     if (j->mode == BRUTE_TRIAL || j->mode == BRUTE_APPLY) {
-      brute_terms(ix, q, j->trial_f, j->p, u);
+      co_index_terms(ix, q, j->trial_f, j->p, u);
       size_t f = j->feats[0], nt = j->ntrial, kmax = j->kmax;
       const float *req = ix->col + f * n;
       uint32_t *nbr = j->nbr ? j->nbr + s * kmax : NULL;
@@ -396,7 +367,7 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
       for (size_t g = 0; g < nf; g++) {
         if (!(j->w[g] > 0))
           continue;
-        brute_terms(ix, q, g, j->p, u);
+        co_index_terms(ix, q, g, j->p, u);
         double wg = j->w[g];
         for (size_t r = 0; r < n; r++)
           sum[r] += wg * u[r];
@@ -421,7 +392,7 @@ static cohort_status loo_brute_range(void *vctx, size_t begin, size_t end, size_
       /* The feature predicted leaves the distance: its own term out of the sum. */
       double wf = j->w[f] > 0 ? j->w[f] : 0.0;
       if (wf > 0) {
-        brute_terms(ix, q, f, j->p, u);
+        co_index_terms(ix, q, f, j->p, u);
         for (size_t r = 0; r < n; r++)
           d[r] = (float)(sum[r] - wf * u[r]);
       } else {

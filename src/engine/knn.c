@@ -635,10 +635,28 @@ void co_index_terms(const co_index *ix, const float *q, size_t f, double p, floa
     for (size_t j = 0; j < n; j++)
       out[j] = c[j] == qf ? 0.0f : mp;
   } else {
-    for (size_t j = 0; j < n; j++) {
-      float d = fabsf(qf - c[j]);
-      out[j] = d == d ? powp(d, pk, pf) : mp;
+    /* One loop per power, so that each is branch-free and vectorizes (analyze's brute-force
+     * leave-one-out spent 40% of its time here on a 5,000 x 37 table with the choice inside). */
+#define TERMS_LOOP(K)                                                                                        \
+  for (size_t j = 0; j < n; j++) {                                                                           \
+    float d = fabsf(qf - c[j]);                                                                              \
+    out[j] = d == d ? powp(d, K, pf) : mp;                                                                   \
+  }
+    switch (pk) {
+    case P_ONE:
+      TERMS_LOOP(P_ONE);
+      break;
+    case P_TWO:
+      TERMS_LOOP(P_TWO);
+      break;
+    case P_HALF:
+      TERMS_LOOP(P_HALF);
+      break;
+    default:
+      TERMS_LOOP(P_ANY);
+      break;
     }
+#undef TERMS_LOOP
   }
 }
 
