@@ -119,6 +119,10 @@ cohort_status co_info_write(void *dst, const void *src, size_t ours, const char 
  * row's value|, the others equal, missing against missing. x must outlive the index and stay as it
  * is; counting is thread-safe. co_copies_count stops at most. */
 typedef struct co_copies co_copies;
+/* The report's defaults (cohort_eval_options copy_tolerance, copy_k), which the synthesis gate holds
+ * to: a copy is rare when fewer than CO_COPY_K rows match it. */
+#define CO_COPY_TOL 0.01
+#define CO_COPY_K 5
 cohort_status co_copies_build(const double *x, size_t n, size_t nf, const bool *numeric, const double *fw,
                               double tol, co_copies **out);
 size_t co_copies_count(const co_copies *c, const double *row, size_t most);

@@ -694,9 +694,6 @@ static cohort_status pair_trends(ectx *x) {
  * copy when fewer than k training rows match it (a privacy risk: the row may identify its case)
  * and a common copy otherwise (a row that k or more cases share, which says nothing about one of
  * them). */
-#define CO_COPY_K_DEFAULT 5
-#define CO_COPY_TOL_DEFAULT 0.01
-
 /* Row r of table k as copies.c reads rows: numbers, categorical codes, NaN for missing. */
 static void copy_row(const ectx *x, size_t k, size_t r, double *out) {
   for (size_t i = 0; i < x->nc; i++) {
@@ -709,8 +706,8 @@ static cohort_status count_identical(ectx *x) {
   size_t n = x->nrows[T_REAL], nc = x->nc;
   double tol = x->opt.copy_tolerance > 0   ? x->opt.copy_tolerance
                : x->opt.copy_tolerance < 0 ? 0.0
-                                           : CO_COPY_TOL_DEFAULT;
-  size_t kmin = x->opt.copy_k ? x->opt.copy_k : CO_COPY_K_DEFAULT;
+                                           : CO_COPY_TOL;
+  size_t kmin = x->opt.copy_k ? x->opt.copy_k : CO_COPY_K;
   double *real = co_malloc((n ? n : 1) * (nc ? nc : 1) * sizeof *real);
   double *row = co_malloc((nc ? nc : 1) * sizeof *row), *fw = co_malloc((nc ? nc : 1) * sizeof *fw);
   bool *numeric = co_malloc((nc ? nc : 1) * sizeof *numeric);

@@ -23,7 +23,7 @@
  * Privacy gate, measured in SDMetrics' DCR geometry over every used feature (nominal targets
  * included). A row is regenerated when
  *   - it is an exact copy of a case, or a rare copy by value of one as cohort_evaluate counts
- *     copies (CO_SYNTH_COPY_TOL);
+ *     copies (CO_COPY_TOL);
  *   - it is closer to its nearest case than that case is to its own nearest neighbour (local rule);
  *   - its nearest case is much closer than its third nearest (d1 < 0.6 d3): a row as far from
  *     several cases as from its nearest points at none of them, one near a single case singles it
@@ -118,20 +118,18 @@
  * (seed 1). On abalone and winequality 0.6 and 0.75 score the same. */
 #define CO_SYNTH_NNDR_K 3
 /* A row is a copy by value of a case when every feature the gate measures is equal, numbers
- * (continuous, datetime) within this share of the row's value: the test of cohort_evaluate's
- * identical-row counts (evaluate.c, CO_COPY_TOL_DEFAULT), after SDMetrics' NewRowSynthesis. The
+ * (continuous, datetime) within CO_COPY_TOL of the row's value: the test of cohort_evaluate's
+ * identical-row counts (copies.c), after SDMetrics' NewRowSynthesis. The
  * distance rules alone let such rows through on small tables with few features, where a case's
  * nearest neighbour is far: penguins (172 cases, seed 3, with branch synthspeed's search) made
  * Gentoo/Biscoe/45.9/14.6/214/4742/female from the case 45.5/14.5/212/4750 (DCR 0.011, each number
- * within 0.9%). */
-#define CO_SYNTH_COPY_TOL 0.01
-/* ... and a rare copy when fewer than this many cases match it (evaluate.c's CO_COPY_K_DEFAULT):
+ * within 0.9%). A rare copy is one that fewer than CO_COPY_K cases match:
  * a row many cases share singles out none of them, and on a table with a spike (test_engine's
  * 40-hour week, 2 features) most rows on the spike copy several cases within 1%. Counted exactly
- * (copies.c): counted among the row's 3 nearest cases and, where one was a copy, its 20 nearest,
- * the rule let up to 71 rare copies a synthesis through on diamonds (a row within 1% of a case on
- * every number can be further from it than from cases that differ more on one feature). */
-#define CO_SYNTH_COPY_K 5
+ * (copies.c): when copies were looked for only among the row's 3 nearest cases (and, where one was
+ * a copy, its 20 nearest), the rule let up to 71 rare copies a synthesis through on diamonds (a row
+ * within 1% of a case on every number can be further from it than from cases that differ more on
+ * one feature). */
 /* A continuous target is drawn after the gate (see the top of the file), so the gate cannot see a
  * row that copies a case only once its target is drawn: diamonds (27,000 cases, price drawn last)
  * made up to 77 such rare copies a synthesis, rows whose carat, cut, colour, clarity, depth, table
@@ -343,10 +341,10 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
   return got;
 }
 
-/* Whether row copies by value a case that fewer than CO_SYNTH_COPY_K cases match (copies.c). */
+/* Whether row copies by value a case that fewer than CO_COPY_K cases match (copies.c). */
 static bool rare_copy(const co_copies *c, const double *row) {
-  size_t m = co_copies_count(c, row, CO_SYNTH_COPY_K);
-  return m > 0 && m < CO_SYNTH_COPY_K;
+  size_t m = co_copies_count(c, row, CO_COPY_K);
+  return m > 0 && m < CO_COPY_K;
 }
 
 /* Draws the continuous targets once the rest of the row passed the gate, again while the whole
@@ -874,9 +872,9 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   if (opt->privacy != COHORT_PRIVACY_OFF) {
     mindcr_job mj = {t, dcr, w, min_dcr};
     if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK ||
-        (st = co_copies_build(t->x, n, nf, numeric, w, CO_SYNTH_COPY_TOL, &gate_copies)) != COHORT_OK ||
+        (st = co_copies_build(t->x, n, nf, numeric, w, CO_COPY_TOL, &gate_copies)) != COHORT_OK ||
         (nlast &&
-         (st = co_copies_build(t->x, n, nf, numeric, used_w, CO_SYNTH_COPY_TOL, &row_copies)) != COHORT_OK))
+         (st = co_copies_build(t->x, n, nf, numeric, used_w, CO_COPY_TOL, &row_copies)) != COHORT_OK))
       goto out;
   }
   synth_job j = {.t = t,
