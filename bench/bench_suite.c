@@ -30,7 +30,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* file: in DATASETS_DIR; "@wide" is generated (suite_wide_table), "@NAME" is read from
  * OUT_DIR/data/NAME.csv, which bench/suite_tables.py converts from scikit-learn's shipped tables. */
@@ -126,14 +125,6 @@ static void json_nums(FILE *json, const char *name, const double *v, size_t n) {
   fprintf(json, "]");
 }
 
-/* CPU seconds of the process (all threads): a figure other work on the machine inflates less than
- * wall time; on 2 threads, wall time on an idle machine is about half of it at best. */
-static double cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double mean_of(const double *v, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++)
@@ -147,10 +138,10 @@ static double mean_of(const double *v, size_t n) {
  * per synthesis, never averaged). Synthetic rows: OUT_DIR/synth/NAME_sSEED.csv. */
 static void synthesis(const table_spec *d, const cohort_table *train, const cohort_table *holdout,
                       const char *out_dir, const opts *o, FILE *json) {
-  double t0 = bench_now(), c0 = cpu_now();
+  double t0 = bench_now(), c0 = bench_cpu_now();
   cohort_schema *schema = NULL;
   cohort_trainee *t = fit(d, train, o, &schema);
-  double t1 = bench_now(), c1 = cpu_now();
+  double t1 = bench_now(), c1 = bench_cpu_now();
   double cpu[MAX_SEEDS], quality[MAX_SEEDS], dcr[MAX_SEEDS], tstr[MAX_SEEDS], trtr[MAX_SEEDS],
       secs[MAX_SEEDS], rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS];
   size_t rare_max = 0;
@@ -161,10 +152,10 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     so.threads = o->threads;
     so.k = o->synth_k;
     cohort_table *syn = NULL;
-    double s0 = bench_now(), sc0 = cpu_now();
+    double s0 = bench_now(), sc0 = bench_cpu_now();
     bench_check(cohort_synthesize(t, &so, &syn), "synthesize");
     secs[si] = bench_now() - s0;
-    cpu[si] = cpu_now() - sc0;
+    cpu[si] = bench_cpu_now() - sc0;
     char name[256], *p;
     snprintf(name, sizeof name, "synth/%s_s%llu.csv", d->name, (unsigned long long)o->seeds[si]);
     bench_check(cohort_table_write_csv(syn, p = bench_path(out_dir, name)), "write synthetic");

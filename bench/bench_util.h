@@ -10,6 +10,9 @@
 
 /* Monotonic seconds. */
 double bench_now(void);
+/* CPU seconds of the process (all threads): a figure other work on the machine inflates less than
+ * wall time; on 2 threads, wall time on an idle machine is about half of it at best. */
+double bench_cpu_now(void);
 /* Peak resident set size of this process so far, in bytes (getrusage). */
 size_t bench_peak_rss(void);
 /* Resident set size of this process now, in bytes (/proc/self/statm), after returning freed heap

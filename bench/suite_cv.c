@@ -15,7 +15,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct cv_table {
   const char *name, *file, *target;
@@ -38,37 +37,6 @@ static const cv_table tables[] = {
 
 #define MAX_FOLDS 20
 
-static double cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Rows of all with a target (column tc): row i of them into *test when i % folds == fold. */
-static void fold_split(const cohort_table *all, size_t tc, size_t folds, size_t fold, cohort_table **train,
-                       cohort_table **test) {
-  size_t nc = cohort_table_cols(all), nr = cohort_table_rows(all), i = 0;
-  const char **names = calloc(nc, sizeof *names), **cells = calloc(nc, sizeof *cells);
-  if (!names || !cells) {
-    fprintf(stderr, "suite_cv: out of memory\n");
-    exit(1);
-  }
-  for (size_t c = 0; c < nc; c++)
-    names[c] = cohort_table_colname(all, c);
-  bench_check(cohort_table_create(train, nc, names), "table_create");
-  bench_check(cohort_table_create(test, nc, names), "table_create");
-  for (size_t r = 0; r < nr; r++) {
-    if (!cohort_table_cell(all, r, tc)) /* missing, as suite_split drops it */
-      continue;
-    for (size_t c = 0; c < nc; c++)
-      cells[c] = cohort_table_cell(all, r, c);
-    bench_check(cohort_table_append(i % folds == fold ? *test : *train, cells), "table_append");
-    i++;
-  }
-  free(names);
-  free(cells);
-}
-
 static void run_table(const cv_table *d, const char *path, size_t folds, size_t threads) {
   cohort_table *all = bench_read_csv(path);
   long tcl = cohort_table_find(all, d->target);
@@ -82,7 +50,7 @@ static void run_table(const cv_table *d, const char *path, size_t folds, size_t 
   double p = 0;
   for (size_t f = 0; f < folds; f++) {
     cohort_table *train = NULL, *test = NULL;
-    fold_split(all, tc, folds, f, &train, &test);
+    bench_check(suite_fold(all, tc, folds, f, &train, &test), "split");
     cohort_schema *schema = NULL;
     bench_check(cohort_schema_infer(&schema, train), "schema_infer");
     cohort_trainee *t = NULL;
@@ -94,9 +62,9 @@ static void run_table(const cv_table *d, const char *path, size_t folds, size_t 
     ao.n_targets = 1;
     ao.seed = 1;
     ao.threads = threads;
-    double c0 = cpu_now();
+    double c0 = bench_cpu_now();
     bench_check(cohort_trainee_analyze(t, &ao), "analyze");
-    cpu += cpu_now() - c0;
+    cpu += bench_cpu_now() - c0;
     cohort_ftype tt = cohort_schema_type(schema, (size_t)cohort_schema_find(schema, d->target));
     int r2 = tt == COHORT_CONTINUOUS || tt == COHORT_DATETIME;
     cohort_react_options ro = COHORT_REACT_OPTIONS_INIT;

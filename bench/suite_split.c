@@ -19,8 +19,9 @@ static cohort_status empty_like(const cohort_table *t, cohort_table **out) {
   return st;
 }
 
-cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort_table **train,
-                          cohort_table **test) {
+/* suite_split and suite_fold: row i (over the rows with a target) to *test when i % mod == fold. */
+static cohort_status split_rows(const cohort_table *all, size_t tc, size_t mod, size_t fold,
+                                cohort_table **train, cohort_table **test) {
   size_t nr = cohort_table_rows(all), nc = cohort_table_cols(all), i = 0;
   const char **cells = calloc(nc, sizeof *cells);
   cohort_status st = cells ? empty_like(all, train) : COHORT_ENOMEM;
@@ -31,7 +32,7 @@ cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort
       continue;
     for (size_t c = 0; c < nc; c++)
       cells[c] = cohort_table_cell(all, r, c);
-    st = cohort_table_append(mod && i % mod == mod - 1 ? *test : *train, cells);
+    st = cohort_table_append(mod && i % mod == fold ? *test : *train, cells);
     i++;
   }
   free(cells);
@@ -44,6 +45,18 @@ cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort
     }
   }
   return st;
+}
+
+cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort_table **train,
+                          cohort_table **test) {
+  return split_rows(all, tc, mod, mod ? mod - 1 : 0, train, test);
+}
+
+cohort_status suite_fold(const cohort_table *all, size_t tc, size_t folds, size_t fold, cohort_table **train,
+                         cohort_table **test) {
+  if (folds < 2 || fold >= folds)
+    return COHORT_EINVAL;
+  return split_rows(all, tc, folds, fold, train, test);
 }
 
 /* splitmix64: a fixed, portable stream for the halving (rand() differs between C libraries). */

@@ -15,6 +15,11 @@
 cohort_status suite_split(const cohort_table *all, size_t tc, size_t mod, cohort_table **train,
                           cohort_table **test);
 
+/* As suite_split for k-fold cross-validation: row i to *test when i % folds == fold (folds >= 2,
+ * fold < folds; else COHORT_EINVAL), so fold folds - 1 is suite_split's test set. */
+cohort_status suite_fold(const cohort_table *all, size_t tc, size_t folds, size_t fold, cohort_table **train,
+                         cohort_table **test);
+
 /* The rows of all that have a target (column tc), halved at random into a new *train (the larger
  * half when the count is odd) and *test, each in the table's order. The draw is fixed (its own
  * seed), so every run and every tool gets the same halves. Random rather than systematic because
