@@ -198,13 +198,11 @@ cohort_status co_assoc_matrix(const cohort_trainee *t, double **out);
  * *value is NaN when no neighbour has the feature. */
 double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double *value,
                        double *probs);
-/* Score of a prediction for analyze (lower is better): numeric |pred - actual|; categorical the
- * Brier score (a proper score: it does not reward overconfidence). *resid gets the residual that
- * becomes the feature's deviation: numeric |pred - actual|, categorical 1 - P(actual). */
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual,
-                        double *resid);
-/* co_predict_error at each of kv[0..nk) neighbours (each capped at got) in one pass over nb[0..got):
- * pairs (score, residual) into e[2 * ki], both NaN when got is 0. */
+/* Scores of a prediction for analyze (lower is better) at each of kv[0..nk) neighbours (each capped
+ * at got), in one pass over nb[0..got): pairs (score, residual) into e[2 * ki], both NaN when got is
+ * 0. Score: numeric |pred - actual|; categorical the Brier score (a proper score: it does not reward
+ * overconfidence), or the hard error over 64 levels. The residual becomes the feature's deviation:
+ * numeric |pred - actual|, categorical 1 - P(actual). */
 void co_predict_errors(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got, const size_t *kv,
                        size_t nk, double actual, double *e);
 

@@ -82,42 +82,18 @@ double co_predict_from(const cohort_trainee *t, size_t f, const co_nb *nb, size_
   return mad / sw;
 }
 
-double co_predict_error(const cohort_trainee *t, size_t f, const co_nb *nb, size_t m, double actual,
-                        double *resid) {
-  const co_feature *fe = &t->schema.f[f];
-  if (is_vote(fe) && fe->levels.n <= 64) {
-    double p[64], value;
-    co_predict_from(t, f, nb, m, &value, p);
-    if (isnan(value)) {
-      *resid = 1.0;
-      return 2.0;
-    }
-    double brier = 0;
-    for (size_t l = 0; l < fe->levels.n; l++) {
-      double y = (double)l == actual ? 1.0 : 0.0;
-      brier += (p[l] - y) * (p[l] - y);
-    }
-    *resid = (size_t)actual < fe->levels.n ? 1.0 - p[(size_t)actual] : 1.0;
-    return brier;
-  }
-  double value;
-  co_predict_from(t, f, nb, m, &value, NULL);
-  if (is_vote(fe)) /* many levels: hard error stands in for the Brier score */
-    return *resid = isnan(value) ? 1.0 : value == actual ? 0.0 : 1.0;
-  return *resid = isnan(value) ? NAN : fabs(value - actual);
-}
-
 void co_predict_errors(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got, const size_t *kv,
                        size_t nk, double actual, double *e) {
   const co_feature *fe = &t->schema.f[f];
   size_t nf = t->nf, nl = fe->levels.n, kmax = 0;
   bool vote = is_vote(fe);
-  if (vote && nl > 64) { /* co_predict_error's stand-in for the Brier score, one k at a time */
+  if (vote && nl > 64) { /* the hard error stands in for the Brier score, one k at a time */
     for (size_t ki = 0; ki < nk; ki++) {
       size_t k = kv[ki] < got ? kv[ki] : got;
-      e[2 * ki] = got ? co_predict_error(t, f, nb, k, actual, &e[2 * ki + 1]) : NAN;
-      if (!got)
-        e[2 * ki + 1] = NAN;
+      double value = NAN;
+      if (got)
+        co_predict_from(t, f, nb, k, &value, NULL);
+      e[2 * ki] = e[2 * ki + 1] = !got ? NAN : isnan(value) ? 1.0 : value == actual ? 0.0 : 1.0;
     }
     return;
   }
