@@ -710,15 +710,6 @@ static void test_tstr(void **state) {
   assert_true(cohort_eval_trtr_gbm(e) > 0.95);
   cohort_eval_free(e);
   cohort_table_free(broken);
-  /* Turned off: NaN, with the reason. */
-  opt.target = "c";
-  opt.no_gbm = 1;
-  assert_int_equal(cohort_evaluate(s, real, synth, hold, &opt, &e), COHORT_OK);
-  assert_true(isnan(cohort_eval_tstr_gbm(e)) && isnan(cohort_eval_trtr_gbm(e)));
-  assert_true(cohort_eval_tstr(e) > 0.8);
-  assert_non_null(strstr(e->gbm_note, "no_gbm"));
-  cohort_eval_free(e);
-  opt.no_gbm = 0;
   /* a numeric target is scored with R^2; y = 2x + noise(sd 5) over x in [0,100): R^2 ~ .98 */
   opt.target = "y";
   st = cohort_evaluate(s, real, synth, hold, &opt, &e);

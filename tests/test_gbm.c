@@ -404,6 +404,13 @@ static void test_malformed(void **state) {
   assert_non_null(strstr(cohort_errmsg(), "feature 2"));
   co_gbm_free(m);
   co_gbm_free(NULL);
+  /* More classes than the judge grows trees for. */
+  xor_set(&train_set, 600, 16);
+  for (size_t i = 0; i < 600; i++)
+    train_set.yc[i] = (int32_t)(i % 300);
+  assert_int_equal(co_gbm_fit(&train_set.d, NULL, train_set.yc, NULL, &m), COHORT_ELIMIT);
+  assert_non_null(strstr(cohort_errmsg(), "300 classes"));
+  assert_null(m);
   /* A few rows (fewer than two leaves' minimum): the baseline, no split. */
   xor_set(&train_set, 30, 15);
   m = fit(&train_set, true, 0, 1);

@@ -377,7 +377,6 @@ typedef struct cohort_eval_options {
   size_t copy_k;
   double copy_tolerance; /* numbers match within this fraction of the synthetic value;
                             0 = 0.01 (SDMetrics' default), < 0 = exactly */
-  int no_gbm;            /* nonzero: skip the gradient-boosting train-on-synthetic judge */
 } cohort_eval_options;
 #define COHORT_EVAL_OPTIONS_INIT                                                                             \
   { .size = sizeof(cohort_eval_options) }

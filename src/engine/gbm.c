@@ -50,7 +50,10 @@
 #define GBM_ES_PATIENCE 10
 #define GBM_ES_TOL 1e-7
 #define GBM_BIN_SAMPLE 200000 /* thresholds come from at most this many rows */
-#define GBM_MAX_CLASSES 256   /* one tree per class per iteration: beyond this the judge is too slow */
+#define GBM_MAX_CLASSES 256   /* one tree per class per iteration */
+/* rows x features x trees per iteration: beyond this 100 iterations take minutes (about 3 ns per
+ * row and feature of a histogram, ~2.5 histograms' worth of rows per tree); adult is 4e5. */
+#define GBM_MAX_WORK 1e8
 #define GBM_MAX_HIST_BYTES ((size_t)1 << 30)
 
 typedef struct gfeat {
@@ -778,7 +781,8 @@ static cohort_status prepare_rows(co_gbm *m, fit_ctx *c, const co_gbm_data *x, c
     m->classes = cl;
     m->nclass = k;
     if (k > GBM_MAX_CLASSES)
-      return co_error(COHORT_ELIMIT, "gbm: target: %zu classes, at most %d", k, GBM_MAX_CLASSES);
+      return co_error_in("target",
+                         co_error(COHORT_ELIMIT, "gbm: target: %zu classes, at most %d", k, GBM_MAX_CLASSES));
     m->tpi = k > 2 ? k : 1;
   }
   c->ntrain = n;
@@ -931,6 +935,14 @@ cohort_status co_gbm_fit(const co_gbm_data *x, const double *y, const int32_t *y
   if (st != COHORT_OK)
     goto out;
   size_t n = c.ntrain, nv = c.nval, tpi = m->tpi;
+  if ((double)n * (double)(x->nf ? x->nf : 1) * (double)tpi > GBM_MAX_WORK) {
+    st = co_error_in("rows",
+                     co_error(COHORT_ELIMIT,
+                              "gbm: rows: %zu rows x %zu features x %zu trees per iteration is more work "
+                              "than the judge takes (%.0e)",
+                              n, x->nf, tpi, GBM_MAX_WORK));
+    goto out;
+  }
   grow *gr = &c.gr;
   gr->m = m;
   gr->n = n;
