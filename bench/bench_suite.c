@@ -22,7 +22,8 @@
  * synthesizes as many rows as it has cases (seed). OUT_DIR/splits/NAME_{strain,sholdout}.csv hold
  * the halves and OUT_DIR/synth/NAME.csv the synthetic rows (the peers train gradient boosting on it
  * and on the half, and test both on the holdout: TSTR / TRTR); cohort_evaluate compares them
- * against the half with the holdout.
+ * against the half with the holdout, its TSTR / TRTR with the engine's k-NN and with its own
+ * gradient boosting (tstr_gbm_engine / trtr_gbm_engine beside scikit-learn's).
  * Prints JSON {NAME: {...}} and writes OUT_DIR/cohort_suite.json. */
 #include "bench_util.h"
 #include "suite_split.h"
@@ -143,7 +144,8 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   cohort_trainee *t = fit(d, train, o, &schema);
   double t1 = bench_now(), c1 = bench_cpu_now();
   double cpu[MAX_SEEDS], quality[MAX_SEEDS], dcr[MAX_SEEDS], tstr[MAX_SEEDS], trtr[MAX_SEEDS],
-      secs[MAX_SEEDS], rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS];
+      secs[MAX_SEEDS], rare[MAX_SEEDS], common[MAX_SEEDS], ident[MAX_SEEDS], tstr_gbm[MAX_SEEDS],
+      trtr_gbm[MAX_SEEDS], eval_secs[MAX_SEEDS];
   size_t rare_max = 0;
   for (size_t si = 0; si < o->n_seeds; si++) {
     cohort_synth_options so = COHORT_SYNTH_OPTIONS_INIT;
@@ -165,7 +167,9 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     eo.seed = o->seeds[si];
     eo.threads = o->threads;
     cohort_eval *ev = NULL;
+    double e0 = bench_now();
     bench_check(cohort_evaluate(schema, train, syn, holdout, &eo, &ev), "evaluate");
+    eval_secs[si] = bench_now() - e0;
     char *ej = NULL;
     bench_check(cohort_eval_to_json(ev, &ej), "eval_to_json");
     snprintf(name, sizeof name, "synth/%s_s%llu_eval.json", d->name, (unsigned long long)o->seeds[si]);
@@ -176,6 +180,8 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     dcr[si] = cohort_eval_dcr_overfitting(ev);
     tstr[si] = cohort_eval_tstr(ev);
     trtr[si] = cohort_eval_trtr(ev);
+    tstr_gbm[si] = cohort_eval_tstr_gbm(ev);
+    trtr_gbm[si] = cohort_eval_trtr_gbm(ev);
     rare[si] = (double)cohort_eval_identical_rare(ev);
     common[si] = (double)cohort_eval_identical_common(ev);
     ident[si] = (double)cohort_eval_identical(ev);
@@ -184,10 +190,11 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
     fprintf(
         stderr,
         "bench_suite: %s synthesis seed %llu (%zu rows, holdout %zu): quality %.4f, DCR overfitting %.4f, "
-        "copies %zu rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), synthesize %.1fs (CPU %.1fs)\n",
+        "copies %zu rare / %zu common, TSTR %.4f / TRTR %.4f (engine kNN), %.4f / %.4f (engine GBM), "
+        "synthesize %.1fs (CPU %.1fs), evaluate %.1fs\n",
         d->name, (unsigned long long)o->seeds[si], cohort_table_rows(train), cohort_table_rows(holdout),
         quality[si], dcr[si], cohort_eval_identical_rare(ev), cohort_eval_identical_common(ev), tstr[si],
-        trtr[si], secs[si], cpu[si]);
+        trtr[si], tstr_gbm[si], trtr_gbm[si], secs[si], cpu[si], eval_secs[si]);
     cohort_eval_free(ev);
     cohort_table_free(syn);
   }
@@ -208,10 +215,10 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   fprintf(
       stderr,
       "bench_suite: %s synthesis, means over %zu seeds: quality %.4f, DCR overfitting %.4f, rare copies at "
-      "most %zu, TSTR %.4f / TRTR %.4f (engine kNN), analyze %.1fs (CPU %.1fs), synthesize %.1fs (CPU "
-      "%.1fs)\n",
+      "most %zu, TSTR %.4f / TRTR %.4f (engine kNN), %.4f / %.4f (engine GBM), analyze %.1fs (CPU %.1fs), "
+      "synthesize %.1fs (CPU %.1fs)\n",
       d->name, ns, mean_of(quality, ns), mean_of(dcr, ns), rare_max, mean_of(tstr, ns), mean_of(trtr, ns),
-      t1 - t0, c1 - c0, mean_of(secs, ns), mean_of(cpu, ns));
+      mean_of(tstr_gbm, ns), mean_of(trtr_gbm, ns), t1 - t0, c1 - c0, mean_of(secs, ns), mean_of(cpu, ns));
   fprintf(json,
           ", \"synth_train\": \"splits/%s_%s.csv\", \"synth_holdout\": \"splits/%s_%s.csv\", "
           "\"synth_train_rows\": %zu, \"synth_holdout_rows\": %zu, \"synth_analyze_seconds\": %.3f, "
@@ -241,12 +248,19 @@ static void synthesis(const table_spec *d, const cohort_table *train, const coho
   bench_json_num(json, mean_of(tstr, ns));
   fprintf(json, ", \"trtr_engine\": ");
   bench_json_num(json, mean_of(trtr, ns));
+  fprintf(json, ", \"tstr_gbm_engine\": ");
+  bench_json_num(json, mean_of(tstr_gbm, ns));
+  fprintf(json, ", \"trtr_gbm_engine\": ");
+  bench_json_num(json, mean_of(trtr_gbm, ns));
+  fprintf(json, ", \"evaluate_seconds\": ");
+  bench_json_num(json, mean_of(eval_secs, ns));
   json_nums(json, "synth_seconds_seeds", secs, ns);
   json_nums(json, "quality_seeds", quality, ns);
   json_nums(json, "dcr_overfitting_seeds", dcr, ns);
   json_nums(json, "identical_rare_seeds", rare, ns);
   json_nums(json, "identical_common_seeds", common, ns);
   json_nums(json, "tstr_engine_seeds", tstr, ns);
+  json_nums(json, "tstr_gbm_engine_seeds", tstr_gbm, ns);
   cohort_trainee_free(t);
   cohort_schema_free(schema);
 }

@@ -106,15 +106,18 @@ def main():
           "change of method, so each figure is the mean over the seeds, with the lowest and highest seed's in "
           "brackets. Seconds: analyze, then the mean synthesis; wall time, and in brackets CPU time of all "
           "threads, which other work on the machine inflates less. TSTR / TRTR: gradient boosting (defaults) trained on "
-          "the synthetic rows / on the real half, both scored on the holdout. Copies: synthetic rows equal "
+          "the synthetic rows / on the real half, both scored on the holdout: scikit-learn's HistGradientBoosting "
+          "(`suite_sklearn.py`, whose gap the bar reads) and the engine's own (`cohort_evaluate`'s "
+          "`cohort_eval_tstr_gbm` / `cohort_eval_trtr_gbm`, src/engine/gbm.c, the figures the product's report "
+          "shows), then the engine's k-NN judge. Copies: synthetic rows equal "
           "by value to a training row that occurs fewer than k times (rare: a privacy risk; the most any "
           "seed made) / at least k times (common; mean). Holdout's quality: the real holdout judged as if it "
           "were synthetic, what two real samples of that size score (quality's ceiling).",
           "",
           "| table | rows × columns (holdout) | quality | holdout's quality | DCR overfitting protection | "
-          "copies rare / common | TSTR GBM | TRTR GBM | gap | TSTR / TRTR engine k-NN | "
+          "copies rare / common | TSTR GBM scikit-learn | TRTR GBM scikit-learn | gap | TSTR / TRTR engine GBM | TSTR / TRTR engine k-NN | "
           "analyze + synthesize s (CPU s) | bars met |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         c, s = co.get(name, {}), sk.get(name, {})
         if "quality" not in c:
@@ -134,6 +137,8 @@ def main():
                  f"{c.get('identical_rare', '–')} / {fmt(c.get('identical_common'), '.4g')} | "
                  f"{spread(s.get('tstr_gbm'), s.get('tstr_gbm_seeds'))} | "
                  f"{fmt(s.get('trtr_gbm'))} | {fmt(gap, '+.4f')} | "
+                 f"{spread(c.get('tstr_gbm_engine'), c.get('tstr_gbm_engine_seeds'))} / "
+                 f"{fmt(c.get('trtr_gbm_engine'))} | "
                  f"{spread(c.get('tstr_engine'), c.get('tstr_engine_seeds'))} / "
                  f"{fmt(c.get('trtr_engine'))} | {fmt(c.get('synth_analyze_seconds'), '.1f')} + "
                  f"{fmt(c.get('synth_seconds'), '.1f')} ({fmt(c.get('synth_analyze_cpu_seconds'), '.1f')} + "

@@ -265,6 +265,9 @@ static void test_eval_view(void **state) {
   assert_true(s.quality == cohort_eval_quality(e));
   assert_true(s.dcr_overfitting == cohort_eval_dcr_overfitting(e));
   assert_true(s.tstr == cohort_eval_tstr(e));
+  assert_true(s.tstr_gbm == cohort_eval_tstr_gbm(e) && s.trtr_gbm == cohort_eval_trtr_gbm(e));
+  assert_true(s.trtr_gbm > 0.9); /* species from the penguins' measurements, tested on training rows */
+  assert_null(s.gbm_note);
   assert_int_equal(s.identical_rare, cohort_eval_identical_rare(e));
   assert_int_equal(s.synthetic_rows, 200);
   assert_true(s.has_holdout);

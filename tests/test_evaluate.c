@@ -673,7 +673,43 @@ static void test_tstr(void **state) {
   assert_true(cohort_eval_tstr(e) > 0.8 && cohort_eval_tstr(e) <= 1);
   assert_true(cohort_eval_trtr(e) > 0.8 && cohort_eval_trtr(e) <= 1);
   assert_int_equal(e->test_rows, 150);
+  /* Gradient boosting beside them: c's cut points on x are exact splits for trees. */
+  print_message("c: TSTR %.4f / TRTR %.4f (k-NN), %.4f / %.4f (gradient boosting)\n", cohort_eval_tstr(e),
+                cohort_eval_trtr(e), cohort_eval_tstr_gbm(e), cohort_eval_trtr_gbm(e));
+  assert_true(cohort_eval_tstr_gbm(e) > 0.95 && cohort_eval_tstr_gbm(e) <= 1);
+  assert_true(cohort_eval_trtr_gbm(e) > 0.95 && cohort_eval_trtr_gbm(e) <= 1);
+  assert_null(e->gbm_note);
+  char *txt = NULL;
+  assert_int_equal(cohort_eval_to_json(e, &txt), COHORT_OK);
+  json_t *j = json_loads(txt, 0, NULL);
+  assert_non_null(j);
+  assert_close(json_real_value(json_object_get(json_object_get(j, "scores"), "tstr_gbm")),
+               cohort_eval_tstr_gbm(e), 1e-9);
+  json_t *g = json_object_get(json_object_get(j, "tstr"), "gradient_boosting");
+  assert_close(json_real_value(json_object_get(g, "train_on_real")), cohort_eval_trtr_gbm(e), 1e-9);
+  assert_close(json_real_value(json_object_get(g, "train_on_synthetic")), cohort_eval_tstr_gbm(e), 1e-9);
+  assert_null(json_object_get(g, "note"));
+  json_decref(j);
+  co_free(txt);
+  char *html = NULL;
+  assert_int_equal(co_report_html(e, &html), COHORT_OK);
+  assert_non_null(strstr(html, "gradient boosting"));
+  assert_non_null(strstr(html, "Train on synthetic (GBM)"));
+  co_free(html);
   cohort_eval_free(e);
+  /* Synthetic rows whose y lost its tie to x: gradient boosting trained on them cannot predict y
+   * (R^2 near 0 or below), trained on the real rows it can. */
+  cohort_table *broken = mixed_table(300, 22, true);
+  opt.target = "y";
+  st = cohort_evaluate(s, real, broken, hold, &opt, &e);
+  if (st != COHORT_OK)
+    fail_msg("cohort_evaluate on broken rows: %s: %s", cohort_strerror(st), cohort_errmsg());
+  print_message("y on broken synthetic rows: TSTR %.4f / TRTR %.4f (gradient boosting)\n",
+                cohort_eval_tstr_gbm(e), cohort_eval_trtr_gbm(e));
+  assert_true(cohort_eval_tstr_gbm(e) < 0.2);
+  assert_true(cohort_eval_trtr_gbm(e) > 0.95);
+  cohort_eval_free(e);
+  cohort_table_free(broken);
   /* a numeric target is scored with R^2; y = 2x + noise(sd 5) over x in [0,100): R^2 ~ .98 */
   opt.target = "y";
   st = cohort_evaluate(s, real, synth, hold, &opt, &e);
@@ -682,12 +718,18 @@ static void test_tstr(void **state) {
   assert_true(e->target_numeric);
   assert_true(cohort_eval_tstr(e) > 0.8);
   assert_true(cohort_eval_trtr(e) > 0.8);
+  print_message("y: TSTR %.4f / TRTR %.4f (gradient boosting)\n", cohort_eval_tstr_gbm(e),
+                cohort_eval_trtr_gbm(e));
+  assert_true(cohort_eval_tstr_gbm(e) > 0.95 && cohort_eval_tstr_gbm(e) <= 1);
+  assert_true(cohort_eval_trtr_gbm(e) > 0.95 && cohort_eval_trtr_gbm(e) <= 1);
   cohort_eval_free(e);
   /* without a holdout it is skipped, not an error */
   opt.target = "c";
   assert_int_equal(cohort_evaluate(s, real, synth, NULL, &opt, &e), COHORT_OK);
   assert_true(isnan(cohort_eval_tstr(e)));
   assert_non_null(e->tstr_note);
+  assert_true(isnan(cohort_eval_tstr_gbm(e)));
+  assert_non_null(e->gbm_note);
   cohort_eval_free(e);
   cohort_schema_free(s);
   cohort_table_free(real);

@@ -399,6 +399,10 @@ COHORT_API size_t cohort_eval_identical_rare(const cohort_eval *e);
 COHORT_API size_t cohort_eval_identical_common(const cohort_eval *e);
 COHORT_API double cohort_eval_tstr(const cohort_eval *e); /* train on synthetic, test on holdout */
 COHORT_API double cohort_eval_trtr(const cohort_eval *e); /* train on real, test on holdout */
+/* The same two with gradient boosting as the learner (scikit-learn's HistGradientBoosting defaults),
+ * which learns the fine structure that the engine's own k-NN judge cannot use. */
+COHORT_API double cohort_eval_tstr_gbm(const cohort_eval *e);
+COHORT_API double cohort_eval_trtr_gbm(const cohort_eval *e);
 /* Full report as JSON (the caller frees it with cohort_free). */
 COHORT_API cohort_status cohort_eval_to_json(const cohort_eval *e, char **out);
 
@@ -424,7 +428,9 @@ typedef struct cohort_eval_summary {
   int target_numeric; /* R^2 rather than accuracy */
   size_t test_rows;
   double tstr, trtr;
-  const char *tstr_note; /* why tstr was not computed, or NULL */
+  const char *tstr_note;     /* why tstr was not computed, or NULL */
+  double tstr_gbm, trtr_gbm; /* the same with gradient boosting as the learner */
+  const char *gbm_note;      /* why they were not computed, or NULL */
 } cohort_eval_summary;
 #define COHORT_EVAL_SUMMARY_INIT                                                                             \
   { .size = sizeof(cohort_eval_summary) }

@@ -269,6 +269,10 @@ int local_evaluate(int argc, char **argv) {
        cohort_eval_dcr_overfitting(ev)},
       {"tstr", "TSTR", "train on synthetic, test on holdout", cohort_eval_tstr(ev)},
       {"trtr", "TRTR", "train on real, test on holdout (reference)", cohort_eval_trtr(ev)},
+      {"tstr_gbm", "TSTR (gradient boosting)", "the same with a strong learner, which fine structure helps",
+       cohort_eval_tstr_gbm(ev)},
+      {"trtr_gbm", "TRTR (gradient boosting)", "its reference: trained on the real rows",
+       cohort_eval_trtr_gbm(ev)},
   };
   size_t nm = sizeof m / sizeof m[0], identical = cohort_eval_identical(ev);
   if (cli_g.json) {

@@ -83,6 +83,10 @@ struct cohort_eval {
   size_t test_rows;    /* holdout rows with the target present */
   double tstr, trtr;
   char *tstr_note; /* why TSTR was not computed, or NULL */
+  /* The same with gradient boosting (gbm.c, scikit-learn's HistGradientBoosting defaults) as the
+   * learner: it uses the fine structure that the engine's k-NN judge cannot. */
+  double tstr_gbm, trtr_gbm;
+  char *gbm_note; /* why they were not computed, or NULL */
 };
 
 /* The metric kernels, exposed for unit tests (evaluate.c). */

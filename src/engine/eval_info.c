@@ -42,6 +42,9 @@ cohort_status cohort_eval_get_summary(const cohort_eval *e, cohort_eval_summary 
       .tstr = e->tstr,
       .trtr = e->trtr,
       .tstr_note = e->tstr_note,
+      .tstr_gbm = e->tstr_gbm,
+      .trtr_gbm = e->trtr_gbm,
+      .gbm_note = e->gbm_note,
   };
   return co_info_write(out, &s, sizeof s, "eval summary");
 }

@@ -425,6 +425,8 @@ static cohort_status make_report(co_task *t, const cohort_schema *schema, const 
   json_object_set_new(sum, "identical_rows", json_integer((json_int_t)cohort_eval_identical(ev)));
   json_object_set_new(sum, "tstr", num_or_null(cohort_eval_tstr(ev)));
   json_object_set_new(sum, "trtr", num_or_null(cohort_eval_trtr(ev)));
+  json_object_set_new(sum, "tstr_gbm", num_or_null(cohort_eval_tstr_gbm(ev)));
+  json_object_set_new(sum, "trtr_gbm", num_or_null(cohort_eval_trtr_gbm(ev)));
   char *sum_text = json_dumps(sum, JSON_COMPACT);
   json_decref(sum);
   r.summary_json = sum_text ? co_strdup(sum_text) : NULL;
