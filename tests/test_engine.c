@@ -593,6 +593,56 @@ static void test_synthesize_continuous_target(void **state) {
   cohort_table_free(tab);
 }
 
+/* A continuous target is the row's own prediction plus a neighbour's residual: it varies about the
+ * mean at the row's features by the data's own noise, where a neighbour's value (with noise) varied
+ * about the mean at the neighbour's features, by more. y = x1 + x2 + x3 + noise of sd 5. */
+static void test_synthesize_target_residual(void **state) {
+  (void)state;
+  const char *names[] = {"x1", "x2", "x3", "y"};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 4, names));
+  uint64_t s = 88172645463325252ull;
+  for (int r = 0; r < 1500; r++) {
+    double x[3], noise = 0;
+    for (int i = 0; i < 3; i++) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      x[i] = (double)(s % 1000) / 10.0;
+    }
+    for (int i = 0; i < 12; i++) { /* about normal, sd 5 */
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      noise += (double)(s % 10000) / 10000.0 - 0.5;
+    }
+    char b[4][32];
+    const char *cells[4];
+    for (int i = 0; i < 3; i++)
+      snprintf(b[i], sizeof b[i], "%.1f", x[i]);
+    snprintf(b[3], sizeof b[3], "%.1f", x[0] + x[1] + x[2] + 5 * noise);
+    for (int i = 0; i < 4; i++)
+      cells[i] = b[i];
+    CHECK_OK(cohort_table_append(tab, cells));
+  }
+  cohort_trainee *t = make_trainee(tab);
+  const char *target = "y";
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  cohort_synth_options o = {.size = sizeof o, .rows = 1000, .seed = 3};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  double ss = 0;
+  for (size_t i = 0; i < 1000; i++) {
+    double d = strtod(cohort_table_cell(out, i, 3), NULL);
+    for (size_t c = 0; c < 3; c++)
+      d -= strtod(cohort_table_cell(out, i, c), NULL);
+    ss += d * d;
+  }
+  double sd = sqrt(ss / 1000);
+  print_message("target about the mean at the row: sd %.2f (the data's 5)\n", sd);
+  assert_true(sd < 9.0); /* 7.1; 11.0 with the neighbour's value and noise */
+  cohort_table_free(out);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* A trainee analyzed for a nominal target: the target is drawn first and kept, so its distribution
  * survives the privacy gate, and the gate's target rule keeps it plausible for the rest of the row. */
 static void test_synthesize_target(void **state) {
@@ -890,6 +940,7 @@ int main(void) {
       cmocka_unit_test(test_synthesize_continuous_target),
       cmocka_unit_test(test_copies),
       cmocka_unit_test(test_synthesize_no_rare_copy_by_target),
+      cmocka_unit_test(test_synthesize_target_residual),
       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_out_of_memory),
