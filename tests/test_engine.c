@@ -643,6 +643,50 @@ static void test_synthesize_target_residual(void **state) {
   cohort_table_free(tab);
 }
 
+/* Neighbours for a row's other features come from its own class, at most a tenth of the class's
+ * cases: a class of 30 among 600 cases (k 50) keeps its own values rather than its neighbours'
+ * from the other classes. */
+static void test_synthesize_small_class(void **state) {
+  (void)state;
+  const char *names[] = {"cls", "x", "z"};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 3, names));
+  uint64_t s = 2463534242ull;
+  for (int r = 0; r < 600; r++) {
+    char bx[32], bz[32];
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    double u = (double)(s % 10000) / 10000.0;
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    double v = (double)(s % 10000) / 10000.0;
+    bool small = r % 20 == 0;
+    snprintf(bx, sizeof bx, "%.2f", small ? 40 + 20 * u : 100 * u);
+    snprintf(bz, sizeof bz, "%.2f", small ? 100 * u + 10 * v : 100 * v);
+    const char *cells[3] = {small ? "rare" : r % 2 ? "b" : "c", bx, bz};
+    CHECK_OK(cohort_table_append(tab, cells));
+  }
+  cohort_trainee *t = make_trainee(tab);
+  const char *target = "cls";
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  cohort_synth_options o = {.size = sizeof o, .rows = 1200, .seed = 3};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  size_t rare = 0, off = 0;
+  for (size_t i = 0; i < 1200; i++) {
+    if (strcmp(cohort_table_cell(out, i, 0), "rare") != 0)
+      continue;
+    rare++;
+    double x = strtod(cohort_table_cell(out, i, 1), NULL), z = strtod(cohort_table_cell(out, i, 2), NULL);
+    off += x < 40 || x > 60 || fabs(z - 5 * (x - 40) - 5) > 20;
+  }
+  print_message("small class: %zu of its %zu synthetic rows off its pattern\n", off, rare);
+  assert_true(rare > 20);
+  assert_true(off * 10 < rare);
+  cohort_table_free(out);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* A trainee analyzed for a nominal target: the target is drawn first and kept, so its distribution
  * survives the privacy gate, and the gate's target rule keeps it plausible for the rest of the row. */
 static void test_synthesize_target(void **state) {
@@ -941,6 +985,7 @@ int main(void) {
       cmocka_unit_test(test_copies),
       cmocka_unit_test(test_synthesize_no_rare_copy_by_target),
       cmocka_unit_test(test_synthesize_target_residual),
+      cmocka_unit_test(test_synthesize_small_class),
       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_out_of_memory),
