@@ -1079,7 +1079,7 @@ static inline CO_INLINE size_t knn_body(const co_index *ix, const co_metric *m, 
   double invp = 1.0 / m->p;
   for (size_t i = hn; i-- > 0;) {
     double d = cand_d(&heap[0]);
-    out[i].d = pk == P_ONE ? d : pk == P_TWO ? sqrt(d) : pk == P_HALF ? d * d : pow(d, invp);
+    out[i].d = pk == P_ONE ? d : pk == P_TWO ? sqrt(d) : pow(d, invp);
     out[i].i = heap[0].i;
     heap[0] = heap[i];
     sift_down(heap, i, 0);
