@@ -35,11 +35,13 @@
 
 #define SYNTH_ROWS 32561
 #define QUALITY_BAR 0.95 /* issue: quality under the current pair rule */
-/* The issue's bar, TSTR within 0.015 of TRTR, is for gradient boosting as the judge: bench/SUITE.md
- * measures it (adult 0.0082 on 2026-12-07). This test has only the engine's own predictor as judge,
- * which became stronger on real rows when analyze gave each power its own weight search (TRTR
- * 0.8474 -> 0.8608) while its TSTR stayed 0.843: its gap widened to 0.0174 with the same synthetic
- * rows. So on this judge: the gap within 0.02, and TSTR itself at or above its floor. */
+/* The issue's bar: TSTR within 0.015 of TRTR with gradient boosting as the judge (the report's own,
+ * gbm.c; bench/SUITE.md has scikit-learn's beside it, adult 0.0114-0.0127 over three seeds). */
+#define GBM_GAP_BAR 0.015
+/* The engine's own predictor as judge became stronger on real rows when analyze gave each power its
+ * own weight search (TRTR 0.8474 -> 0.8608) while its TSTR stayed 0.843: its gap widened to 0.0174
+ * with the same synthetic rows. So on this judge: the gap within 0.02, and TSTR itself at or above its
+ * floor. */
 #define TSTR_GAP_BAR 0.02
 #define TSTR_FLOOR 0.838
 /* Issue: DCROverfittingProtection >= 0.95. Measured 1.0 on 2026-11-23 (seed 1, 2 threads; quality
@@ -128,10 +130,16 @@ static void test_adult_synthesis(void **state) {
                 DCR_OVERFIT_BAR, cohort_eval_dcr_baseline(ev));
   print_message("  identical rows %zu; TSTR %.4f, TRTR %.4f, TRTR - TSTR %+.4f (bar %.3f)\n", identical, tstr,
                 trtr, trtr - tstr, TSTR_GAP_BAR);
+  double tstr_gbm = cohort_eval_tstr_gbm(ev), trtr_gbm = cohort_eval_trtr_gbm(ev);
+  print_message("  gradient boosting: TSTR %.4f, TRTR %.4f, TRTR - TSTR %+.4f (bar %.3f)\n", tstr_gbm,
+                trtr_gbm, trtr_gbm - tstr_gbm, GBM_GAP_BAR);
 
   assert_int_equal(identical, 0);
   if (!(tstr >= trtr - TSTR_GAP_BAR))
     fail_msg("TSTR %.4f is more than %.3f below TRTR %.4f", tstr, TSTR_GAP_BAR, trtr);
+  if (!(tstr_gbm >= trtr_gbm - GBM_GAP_BAR))
+    fail_msg("gradient boosting: TSTR %.4f is more than %.3f below TRTR %.4f", tstr_gbm, GBM_GAP_BAR,
+             trtr_gbm);
   if (!(tstr >= TSTR_FLOOR))
     fail_msg("TSTR %.4f is below its floor %.3f", tstr, TSTR_FLOOR);
   if (!(quality >= QUALITY_BAR))
