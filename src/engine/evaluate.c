@@ -1318,6 +1318,27 @@ static int forward_progress(void *user, const char *stage, double fraction) {
 
 /* Trains a trainee on one table, predicts the target on the holdout and scores it: accuracy for a
  * categorical target, R^2 for a numeric one. */
+/* R^2 of pred against truth over the rows whose truth is present (NaN if none); a row without a
+ * prediction is scored as the mean, the baseline. */
+static double r2_score(const double *truth, const double *pred, size_t n) {
+  double sum = 0, ss_res = 0, ss_tot = 0;
+  size_t m = 0;
+  for (size_t r = 0; r < n; r++)
+    if (!isnan(truth[r])) {
+      sum += truth[r];
+      m++;
+    }
+  double mean = m ? sum / (double)m : NAN;
+  for (size_t r = 0; r < n; r++) {
+    if (isnan(truth[r]))
+      continue;
+    double p = isfinite(pred[r]) ? pred[r] : mean;
+    ss_res += (truth[r] - p) * (truth[r] - p);
+    ss_tot += (truth[r] - mean) * (truth[r] - mean);
+  }
+  return m == 0 ? NAN : ss_tot > 0 ? 1.0 - ss_res / ss_tot : (ss_res == 0 ? 1.0 : 0.0);
+}
+
 static cohort_status train_and_score(ectx *x, const cohort_table *train, const char *stage, double *score) {
   cohort_eval *e = x->e;
   const char *target = e->target;
@@ -1362,12 +1383,11 @@ static cohort_status train_and_score(ectx *x, const cohort_table *train, const c
     }
     *score = m ? (double)right / (double)m : NAN;
   } else {
-    truth = co_malloc((n ? n : 1) * sizeof *truth);
+    truth = co_malloc((n ? 2 * n : 1) * sizeof *truth); /* the true values, then the predictions */
     if (!truth) {
       st = co_nomem();
       goto out;
     }
-    double sum = 0;
     bool dt = cohort_schema_type(x->schema, (size_t)cohort_schema_find(x->schema, target)) == COHORT_DATETIME;
     for (size_t r = 0; r < n; r++) {
       const char *cell = cohort_table_cell(x->t[T_HOLD], r, (size_t)hc);
@@ -1376,22 +1396,12 @@ static cohort_status train_and_score(ectx *x, const cohort_table *train, const c
       if (cell && !(dt ? co_parse_datetime(cell, &v, &has_time) : co_parse_number(cell, &v)))
         v = NAN;
       truth[r] = v;
-      if (!isnan(v)) {
-        sum += v;
-        m++;
-      }
+      m += !isnan(v);
     }
-    double mean = m ? sum / (double)m : NAN, ss_res = 0, ss_tot = 0;
-    for (size_t r = 0; r < n; r++) {
-      if (isnan(truth[r]))
-        continue;
-      double p = cohort_reaction_number(rx, r, 0);
-      if (!isfinite(p))
-        p = mean; /* no prediction: scored as the baseline */
-      ss_res += (truth[r] - p) * (truth[r] - p);
-      ss_tot += (truth[r] - mean) * (truth[r] - mean);
-    }
-    *score = m == 0 ? NAN : ss_tot > 0 ? 1.0 - ss_res / ss_tot : (ss_res == 0 ? 1.0 : 0.0);
+    double *pred = truth + n;
+    for (size_t r = 0; r < n; r++)
+      pred[r] = cohort_reaction_number(rx, r, 0);
+    *score = r2_score(truth, pred, n);
   }
   e->test_rows = m;
   st = progress(x, stage, 1);
@@ -1491,9 +1501,8 @@ static cohort_status gbm_score(ectx *x, size_t k, const char *stage, double *sco
   st = co_gbm_predict(m, &hold, pred, predc);
   if (st != COHORT_OK)
     goto out;
-  size_t n = 0;
   if (!target->numeric) {
-    size_t right = 0;
+    size_t n = 0, right = 0;
     for (size_t r = 0; r < nh; r++) {
       int32_t truth = target->code[T_HOLD][r];
       if (truth < 0)
@@ -1503,21 +1512,7 @@ static cohort_status gbm_score(ectx *x, size_t k, const char *stage, double *sco
     }
     *score = n ? (double)right / (double)n : NAN;
   } else {
-    const double *truth = target->num[T_HOLD];
-    double sum = 0, ss_res = 0, ss_tot = 0;
-    for (size_t r = 0; r < nh; r++)
-      if (!isnan(truth[r])) {
-        sum += truth[r];
-        n++;
-      }
-    double mean = n ? sum / (double)n : NAN;
-    for (size_t r = 0; r < nh; r++) {
-      if (isnan(truth[r]))
-        continue;
-      ss_res += (truth[r] - pred[r]) * (truth[r] - pred[r]);
-      ss_tot += (truth[r] - mean) * (truth[r] - mean);
-    }
-    *score = n == 0 ? NAN : ss_tot > 0 ? 1.0 - ss_res / ss_tot : (ss_res == 0 ? 1.0 : 0.0);
+    *score = r2_score(target->num[T_HOLD], pred, nh);
   }
   st = progress(x, stage, 1);
 out:
