@@ -3,7 +3,8 @@
  * Each row is built one feature at a time in a random order. The first feature drawn is taken
  * from a random case; each later one from a neighbour of what the row holds so far: among the k nearest
  * cases on the generated features, weighted by how strongly each goes with the feature being drawn,
- * one is picked uniformly (mixing many neighbours is what keeps
+ * one is picked uniformly (on large tables, among the nearest of a random part of the cases:
+ * CO_SYNTH_PART_K; mixing many neighbours is what keeps
  * later features from being copied off the one case that matches the first few), its value taken
  * and, for numeric features, perturbed by Laplace noise scaled by how far the neighbours' values
  * spread around it (the median absolute difference), never more than the feature's residual. Values
@@ -93,12 +94,27 @@
  * quality on vehicle 0.915 -> 0.900 and boston 0.811 -> 0.796, breast_cancer's DCR overfitting
  * protection 0.870 -> 0.758 (at seed 3 it rose, 0.814 -> 0.863). Not for an ordinal target: its
  * neighbouring classes are alike (winequality's quality: 0.608 -> 0.583 with strata).
- * Those searches run on an index of the class's own cases (stratum_index), which holds what the
+ * Those searches run on an index of the class's own cases (a draw group), which holds what the
  * weight selects without reading the other classes' rows, and fall back to the whole index where a
- * case of another class could still be among the k nearest (as with p = 2 and an outlying row):
- * the same neighbours. Adult (6,000 rows, 1 thread, fastest of 3): 22.4 -> 17.7 CPU s with the
+ * case of another class could still be among the nearest (as with p = 2 and an outlying row): the
+ * same neighbours. Adult (6,000 rows, 1 thread, fastest of 3): 22.4 -> 17.7 CPU s with the
  * cache's slot for the first redrawn feature (CO_SYNTH_CACHE). */
 #define CO_SYNTH_STRATA 100.0
+/* A draw group (the cases of a class, or all of them) searched for k neighbours is split at random
+ * into k / CO_SYNTH_PART_K parts of its own index each, and a search takes the CO_SYNTH_PART_K
+ * nearest in one part drawn at random: the neighbour picked then is the r-th nearest of the whole
+ * group with a chance that is 1/k up to rank 10 and falls off smoothly around rank k (k = 50: 0.95/k
+ * at r = 30, 0.47/k at 50, 0.03/k at 80; mean rank 27.5, as for a uniform pick of the 50 nearest)
+ * instead of 1/k up to rank k and none beyond: as wide a neighbourhood, at a fifth of the search
+ * (in 37 dimensions the tree read 73% of wide's 5,000 cases for the 50 nearest).
+ * Only for k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K: parts of a small table are too few cases
+ * (boston, k = 25 in two parts of 126: DCR overfitting protection 0.70 -> 0.66 over 4 seeds).
+ * SUITE.md's halves, 2 threads, before -> after, seconds of synthesis (this machine, 3 seeds):
+ * wide 19.2 -> 5.8 (quality 0.9756 -> 0.9753, gradient boosting's train-on-synthetic 0.8008 ->
+ * 0.7983), diamonds 17.0 -> 5.7, digits 3.6 -> 1.5, abalone 0.6 -> 0.2 at equal figures (4 seeds:
+ * quality 0.955 -> 0.961, 0.947 -> 0.945, 0.920 -> 0.919 on abalone, winequality, digits). */
+#define CO_SYNTH_PART_K 10
+#define CO_SYNTH_PART_MIN 4
 /* Enough that on adult no row ends on its least close attempt (64 left 1.3% of rows there). */
 #define CO_SYNTH_ATTEMPTS 256
 /* Retries keep the first 3/4 of the features drawn; every 16th attempt starts over. On adult (6,000
@@ -185,11 +201,16 @@
 #define CO_SYNTH_SPIKE 4.0
 #define CO_SYNTH_SPIKE_SPAN 2
 
-/* The cases holding one level of a nominal target, indexed on their own (strata_build). */
-typedef struct stratum_index {
-  co_index *ix;  /* NULL: no case holds the level */
+/* Cases split at random into parts, each indexed on its own (group_build). */
+typedef struct draw_part {
+  co_index *ix;
   uint32_t *ids; /* the index's case i is the trainee's case ids[i] */
-} stratum_index;
+} draw_part;
+
+typedef struct draw_group {
+  draw_part *part;
+  size_t nparts; /* 0: no case */
+} draw_group;
 
 typedef struct synth_job {
   cohort_trainee *t;
@@ -212,7 +233,8 @@ typedef struct synth_job {
   size_t k;
   const size_t *stratum_k; /* per level of each nominal target (stratum_off), or NULL */
   const size_t *stratum_off;
-  const stratum_index *strata; /* per level of first[0]: its cases' own index, or NULL */
+  const draw_group *strata; /* per level of first[0]: its cases, or NULL */
+  const draw_group *all;    /* every case, or NULL: the whole index */
   double conviction;
   double *out; /* rows * nf */
   size_t rows;
@@ -301,7 +323,8 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
   if (sum == 0)
     return 0; /* f goes with none of them: any case is as near, draw from a random one */
   size_t k = targeted ? pr->k : j->k;
-  const stratum_index *si = NULL;
+  const draw_group *grp = j->all;
+  bool strat = false;
   if (!targeted)
     for (size_t i = 0; i < j->nfirst; i++) {
       size_t g = j->first[i];
@@ -310,26 +333,33 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
       w[g] = CO_SYNTH_STRATA * sum;
       if (j->stratum_k && !isnan(row[g]) && j->stratum_k[j->stratum_off[i] + (size_t)row[g]] < k)
         k = j->stratum_k[j->stratum_off[i] + (size_t)row[g]];
-      if (i == 0 && j->strata && !isnan(row[g]) && j->strata[(size_t)row[g]].ix &&
-          j->strata[(size_t)row[g]].ix->n >= k) {
-        si = &j->strata[(size_t)row[g]];
+      if (i == 0 && j->strata && !isnan(row[g]) && j->strata[(size_t)row[g]].nparts) {
+        grp = &j->strata[(size_t)row[g]];
+        strat = true;
         w[g] = 0; /* every case there holds it */
       }
     }
+  if (targeted)
+    grp = NULL;
   co_metric m = {w, pr->p, -1};
-  if (si) {
-    /* The class's own cases, unless a case of another class could be among the k nearest: its
-     * distance is at least the class feature's term, which the search there leaves out. */
-    size_t g = j->first[0];
-    double other = CO_SYNTH_STRATA * sum * pow(j->ix->mcost[g], pr->p);
-    co_index_scale(si->ix, row, q);
-    size_t got = co_knn(si->ix, &m, q, k, -1, rng, nb);
-    if (got == k && pow(nb[k - 1].d, pr->p) < other * (1 - 1e-4)) {
-      for (size_t i = 0; i < got; i++)
-        nb[i].i = si->ids[nb[i].i];
-      return got;
+  if (grp) {
+    const draw_part *pt = &grp->part[grp->nparts > 1 ? co_rng_below(rng, grp->nparts) : 0];
+    size_t kp = (k + grp->nparts - 1) / grp->nparts;
+    size_t g = strat ? j->first[0] : 0;
+    if (pt->ix->n >= kp) {
+      /* A case of another class could be among the nearest where one of the class is as far as
+       * the class feature's term, which the search here leaves out: then the whole index. */
+      double other = strat ? CO_SYNTH_STRATA * sum * pow(j->ix->mcost[g], pr->p) : INFINITY;
+      co_index_scale(pt->ix, row, q);
+      size_t got = co_knn(pt->ix, &m, q, kp, -1, rng, nb);
+      if (got == kp && (!strat || pow(nb[kp - 1].d, pr->p) < other * (1 - 1e-4))) {
+        for (size_t i = 0; i < got; i++)
+          nb[i].i = pt->ids[nb[i].i];
+        return got;
+      }
     }
-    w[g] = CO_SYNTH_STRATA * sum;
+    if (strat)
+      w[g] = CO_SYNTH_STRATA * sum;
   }
   co_index_scale(j->ix, row, q);
   return co_knn(j->ix, &m, q, k, -1, rng, nb);
@@ -871,61 +901,103 @@ static cohort_status strata_k(const cohort_trainee *t, const size_t *first, size
   return COHORT_OK;
 }
 
-static void strata_free(stratum_index *s, size_t nl) {
-  if (!s)
-    return;
-  for (size_t l = 0; l < nl; l++) {
-    co_index_free(s[l].ix);
-    co_free(s[l].ids);
+static void group_free(draw_group *g) {
+  for (size_t p = 0; g && p < g->nparts; p++) {
+    co_index_free(g->part[p].ix);
+    co_free(g->part[p].ids);
   }
-  co_free(s);
+  if (g)
+    co_free(g->part);
 }
 
-/* An index of the cases of each level of nominal feature g, in the engine's geometry. */
-static cohort_status strata_build(const cohort_trainee *t, size_t g, stratum_index **out) {
-  size_t nl = t->schema.f[g].levels.n, nf = t->nf;
-  size_t *count = co_calloc(nl ? nl : 1, sizeof *count);
-  stratum_index *s = co_calloc(nl ? nl : 1, sizeof *s);
-  double *xs = NULL;
+static void groups_free(draw_group *g, size_t n) {
+  for (size_t i = 0; g && i < n; i++)
+    group_free(&g[i]);
+  co_free(g);
+}
+
+/* How many parts a group searched for k neighbours is split into (CO_SYNTH_PART_K). */
+static size_t parts_for(size_t k) {
+  return k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K ? k / CO_SYNTH_PART_K : 1;
+}
+
+/* Splits the cases rows[0..n) at random into nparts and indexes each (xs: scratch for n rows). */
+static cohort_status group_build(const cohort_trainee *t, uint32_t *rows, size_t n, size_t nparts,
+                                 co_rng *rng, double *xs, draw_group *g) {
+  size_t nf = t->nf;
+  if (!n)
+    return COHORT_OK;
+  if (!(g->part = co_calloc(nparts, sizeof *g->part)))
+    return co_nomem();
+  g->nparts = nparts;
+  for (size_t i = n; i > 1; i--) {
+    size_t s = co_rng_below(rng, i);
+    uint32_t tmp = rows[i - 1];
+    rows[i - 1] = rows[s];
+    rows[s] = tmp;
+  }
+  for (size_t p = 0; p < nparts; p++) {
+    size_t lo = n * p / nparts, hi = n * (p + 1) / nparts;
+    draw_part *pt = &g->part[p];
+    if (!(pt->ids = co_malloc((hi - lo) * sizeof *pt->ids)))
+      return co_nomem();
+    for (size_t r = lo; r < hi; r++) {
+      pt->ids[r - lo] = rows[r];
+      memcpy(xs + (r - lo) * nf, t->x + (size_t)rows[r] * nf, nf * sizeof *xs);
+    }
+    cohort_status st = co_index_build_rows(t, CO_GEOM_ENGINE, xs, hi - lo, &pt->ix);
+    if (st != COHORT_OK)
+      return st;
+  }
+  return COHORT_OK;
+}
+
+/* The draw groups of j: every case, where k asks for more than one part, and the cases of each
+ * level of the nominal target drawn first (g, or none: nl = 0). */
+static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, size_t nl, draw_group **all,
+                                  draw_group **strata) {
+  const cohort_trainee *t = j->t;
+  size_t n = t->n, nf = t->nf;
+  uint32_t *rows = co_malloc(n * sizeof *rows);
+  double *xs = co_malloc(n * nf * sizeof *xs);
   cohort_status st = COHORT_OK;
-  if (!count || !s) {
+  co_rng rng;
+  co_rng_seed(&rng, seed ^ 0x7061727473ull);
+  *all = *strata = NULL;
+  if (!rows || !xs) {
     st = co_nomem();
     goto out;
   }
-  size_t most = 0;
-  for (size_t r = 0; r < t->n; r++) {
-    double v = t->x[r * nf + g];
-    if (!isnan(v) && (size_t)v < nl && ++count[(size_t)v] > most)
-      most = count[(size_t)v];
+  if (parts_for(j->k) > 1) {
+    for (size_t r = 0; r < n; r++)
+      rows[r] = (uint32_t)r;
+    if (!(*all = co_calloc(1, sizeof **all)) ||
+        (st = group_build(t, rows, n, parts_for(j->k), &rng, xs, *all)) != COHORT_OK)
+      goto out;
   }
-  if (!(xs = co_malloc((most ? most : 1) * nf * sizeof *xs))) {
-    st = co_nomem();
-    goto out;
-  }
-  for (size_t l = 0; l < nl; l++) {
-    if (!count[l])
-      continue;
-    if (!(s[l].ids = co_malloc(count[l] * sizeof *s[l].ids))) {
+  if (nl) {
+    if (!(*strata = co_calloc(nl, sizeof **strata))) {
       st = co_nomem();
       goto out;
     }
-    size_t m = 0;
-    for (size_t r = 0; r < t->n; r++)
-      if (t->x[r * nf + g] == (double)l) {
-        memcpy(xs + m * nf, t->x + r * nf, nf * sizeof *xs);
-        s[l].ids[m++] = (uint32_t)r;
-      }
-    if ((st = co_index_build_rows(t, CO_GEOM_ENGINE, xs, m, &s[l].ix)) != COHORT_OK)
-      goto out;
+    for (size_t l = 0; l < nl; l++) {
+      size_t m = 0;
+      for (size_t r = 0; r < n; r++)
+        if (t->x[r * nf + g] == (double)l)
+          rows[m++] = (uint32_t)r;
+      size_t k = j->stratum_k && j->stratum_k[l] < j->k ? j->stratum_k[l] : j->k;
+      if ((st = group_build(t, rows, m, parts_for(k), &rng, xs, &(*strata)[l])) != COHORT_OK)
+        goto out;
+    }
   }
 out:
-  co_free(count);
+  co_free(rows);
   co_free(xs);
   if (st != COHORT_OK) {
-    strata_free(s, nl);
-    s = NULL;
+    groups_free(*all, 1);
+    groups_free(*strata, nl);
+    *all = *strata = NULL;
   }
-  *out = s;
   return st;
 }
 
@@ -1041,7 +1113,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   co_copies *gate_copies = NULL, *row_copies = NULL;
   double *xr = NULL, *assoc = NULL, *atoms = NULL, *loo = NULL;
   size_t *atom_off = NULL, *stratum_k = NULL, *stratum_off = NULL;
-  stratum_index *strata = NULL;
+  draw_group *strata = NULL, *all = NULL;
+  size_t nstrata = 0;
   double *fixed = co_malloc(nf * sizeof *fixed), *w = co_malloc(nf * sizeof *w);
   double *used_w = co_malloc(nf * sizeof *used_w);
   bool *numeric = co_malloc(nf * sizeof *numeric);
@@ -1133,11 +1206,11 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
     j.stratum_k = stratum_k;
     j.stratum_off = stratum_off;
   }
-  if (nfirst && t->schema.f[first[0]].type != COHORT_ORDINAL) {
-    if ((st = strata_build(t, first[0], &strata)) != COHORT_OK)
-      goto out;
-    j.strata = strata;
-  }
+  nstrata = nfirst && t->schema.f[first[0]].type != COHORT_ORDINAL ? t->schema.f[first[0]].levels.n : 0;
+  if ((st = groups_build(&j, opt->seed, nfirst ? first[0] : 0, nstrata, &all, &strata)) != COHORT_OK)
+    goto out;
+  j.strata = strata;
+  j.all = all;
   if (nlast) {
     loo_job lj = {&j, used_w, loo = co_malloc(nlast * n * sizeof *loo)};
     if (!loo) {
@@ -1184,7 +1257,8 @@ out:
   co_free(atom_off);
   co_free(stratum_k);
   co_free(stratum_off);
-  strata_free(strata, nfirst ? t->schema.f[first[0]].levels.n : 0);
+  groups_free(strata, nstrata);
+  groups_free(all, 1);
   co_free(fixed);
   co_free(w);
   co_free(used_w);
