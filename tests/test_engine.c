@@ -804,6 +804,35 @@ static void test_bad_arguments(void **state) {
   cohort_table_free(tab);
 }
 
+/* The same for synthesis alone on a table large enough for its class indexes and their parts
+ * (2 classes of about 400 cases: k = 40, 4 parts each; CO_SYNTH_PART_K in synth.c). */
+static void test_synthesize_out_of_memory(void **state) {
+  (void)state;
+  cohort_table *tab = make_table(800, 21, true);
+  cohort_trainee *t = make_trainee(tab);
+  const char *target = "cls";
+  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .threads = 1};
+  CHECK_OK(cohort_trainee_analyze(t, &ao));
+  /* Without the gate: its own allocations are test_out_of_memory's, and each try here is quick. */
+  cohort_synth_options so = {
+      .size = sizeof so, .rows = 2, .seed = 3, .threads = 1, .privacy = COHORT_PRIVACY_OFF};
+  long failed = 0, ok_in_a_row = 0;
+  for (long n = 1; ok_in_a_row < 64 && n < 20000; n++) { /* past the last allocation: all OK */
+    cohort_table *out = NULL;
+    co_alloc_fail_after(n);
+    cohort_status st = cohort_synthesize(t, &so, &out);
+    co_alloc_fail_after(0);
+    assert_true(st == COHORT_OK || st == COHORT_ENOMEM);
+    failed += st == COHORT_ENOMEM;
+    ok_in_a_row = st == COHORT_OK ? ok_in_a_row + 1 : 0;
+    cohort_table_free(out);
+  }
+  assert_int_equal(ok_in_a_row, 64);
+  assert_true(failed > 100); /* the indexes' allocations were among those failed */
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* Every allocation on the train/analyze/react/synthesize path fails in turn: each call returns
  * ENOMEM or succeeds, never crashes or leaks (ASan checks the leaks). */
 static void test_out_of_memory(void **state) {
@@ -989,6 +1018,7 @@ int main(void) {
       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_out_of_memory),
+      cmocka_unit_test(test_synthesize_out_of_memory),
       cmocka_unit_test(test_penguins),
       cmocka_unit_test(test_predict_ties),
       cmocka_unit_test(test_unknown_context),
