@@ -804,11 +804,11 @@ static void test_bad_arguments(void **state) {
   cohort_table_free(tab);
 }
 
-/* The same for synthesis alone on a table large enough for its class indexes and their parts
- * (2 classes of about 400 cases: k = 40, 4 parts each; CO_SYNTH_PART_K in synth.c). */
+/* The same for synthesis alone on a table large enough for its class indexes (2 classes of about
+ * 1,000 cases) and for parts of all cases (k = 50, 2 parts; CO_SYNTH_PART_K in synth.c). */
 static void test_synthesize_out_of_memory(void **state) {
   (void)state;
-  cohort_table *tab = make_table(800, 21, true);
+  cohort_table *tab = make_table(2000, 21, true);
   cohort_trainee *t = make_trainee(tab);
   const char *target = "cls";
   cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .threads = 1};

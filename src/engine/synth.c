@@ -107,14 +107,17 @@
  * at r = 30, 0.47/k at 50, 0.03/k at 80; mean rank 27.5, as for a uniform pick of the 50 nearest)
  * instead of 1/k up to rank k and none beyond: as wide a neighbourhood, at a fifth of the search
  * (in 37 dimensions the tree read 73% of wide's 5,000 cases for the 50 nearest).
- * Only for k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K: parts of a small table are too few cases
- * (boston, k = 25 in two parts of 126: DCR overfitting protection 0.70 -> 0.66 over 4 seeds).
- * SUITE.md's halves, 2 threads, before -> after, seconds of synthesis (this machine, 3 seeds):
- * wide 19.2 -> 5.8 (quality 0.9756 -> 0.9753, gradient boosting's train-on-synthetic 0.8008 ->
- * 0.7983), diamonds 17.0 -> 5.7, digits 3.6 -> 1.5, abalone 0.6 -> 0.2 at equal figures (4 seeds:
- * quality 0.955 -> 0.961, 0.947 -> 0.945, 0.920 -> 0.919 on abalone, winequality, digits). */
+ * Only for k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K, and parts of at least CO_SYNTH_PART_CASES:
+ * the 10 nearest of a small part are far (boston, k = 25 in two parts of 126: DCR overfitting
+ * protection 0.70 -> 0.66 over 4 seeds; winequality, 5 parts of 160: gradient boosting's gap to
+ * train-on-real 0.015 -> 0.030 over 3 seeds). Small tables are quick to search anyway.
+ * SUITE.md's halves, 2 threads, before -> after, seconds of synthesis (3 seeds): wide 19.2 -> 5.8
+ * (quality 0.9756 -> 0.9753, gradient boosting's train-on-synthetic 0.8008 -> 0.7983), diamonds
+ * 17.0 -> 5.7 (quality 0.978 -> 0.964 over 8 seeds: depth's top bin, at 79, is reached less
+ * often, and column pair trends bin each table on its own range); adult (seed 7) 40-46 -> 19-23. */
 #define CO_SYNTH_PART_K 10
 #define CO_SYNTH_PART_MIN 4
+#define CO_SYNTH_PART_CASES 1000
 /* Enough that on adult no row ends on its least close attempt (64 left 1.3% of rows there). */
 #define CO_SYNTH_ATTEMPTS 256
 /* Retries keep the first 3/4 of the features drawn; every 16th attempt starts over. On adult (6,000
@@ -916,9 +919,12 @@ static void groups_free(draw_group *g, size_t n) {
   co_free(g);
 }
 
-/* How many parts a group searched for k neighbours is split into (CO_SYNTH_PART_K). */
-static size_t parts_for(size_t k) {
-  return k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K ? k / CO_SYNTH_PART_K : 1;
+/* How many parts a group of n cases searched for k neighbours is split into (CO_SYNTH_PART_K). */
+static size_t parts_for(size_t k, size_t n) {
+  size_t m = k >= CO_SYNTH_PART_MIN * CO_SYNTH_PART_K ? k / CO_SYNTH_PART_K : 1;
+  if (m > n / CO_SYNTH_PART_CASES)
+    m = n / CO_SYNTH_PART_CASES;
+  return m ? m : 1;
 }
 
 /* Splits the cases rows[0..n) at random into nparts and indexes each (xs: scratch for n rows). */
@@ -968,11 +974,11 @@ static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, s
     st = co_nomem();
     goto out;
   }
-  if (parts_for(j->k) > 1) {
+  if (parts_for(j->k, n) > 1) {
     for (size_t r = 0; r < n; r++)
       rows[r] = (uint32_t)r;
     if (!(*all = co_calloc(1, sizeof **all)) ||
-        (st = group_build(t, rows, n, parts_for(j->k), &rng, xs, *all)) != COHORT_OK)
+        (st = group_build(t, rows, n, parts_for(j->k, n), &rng, xs, *all)) != COHORT_OK)
       goto out;
   }
   if (nl) {
@@ -986,7 +992,7 @@ static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, s
         if (t->x[r * nf + g] == (double)l)
           rows[m++] = (uint32_t)r;
       size_t k = j->stratum_k && j->stratum_k[l] < j->k ? j->stratum_k[l] : j->k;
-      if ((st = group_build(t, rows, m, parts_for(k), &rng, xs, &(*strata)[l])) != COHORT_OK)
+      if ((st = group_build(t, rows, m, parts_for(k, m), &rng, xs, &(*strata)[l])) != COHORT_OK)
         goto out;
     }
   }
