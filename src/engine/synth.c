@@ -927,9 +927,9 @@ static size_t parts_for(size_t k, size_t n) {
   return m ? m : 1;
 }
 
-/* Splits the cases rows[0..n) at random into nparts and indexes each (xs: scratch for n rows). */
+/* Splits the cases rows[0..n) at random into nparts and indexes each. */
 static cohort_status group_build(const cohort_trainee *t, uint32_t *rows, size_t n, size_t nparts,
-                                 co_rng *rng, double *xs, draw_group *g) {
+                                 co_rng *rng, draw_group *g) {
   size_t nf = t->nf;
   if (!n)
     return COHORT_OK;
@@ -945,13 +945,17 @@ static cohort_status group_build(const cohort_trainee *t, uint32_t *rows, size_t
   for (size_t p = 0; p < nparts; p++) {
     size_t lo = n * p / nparts, hi = n * (p + 1) / nparts;
     draw_part *pt = &g->part[p];
-    if (!(pt->ids = co_malloc((hi - lo) * sizeof *pt->ids)))
+    double *xs = co_malloc((hi - lo) * nf * sizeof *xs); /* the part's rows, for its index */
+    if (!xs || !(pt->ids = co_malloc((hi - lo) * sizeof *pt->ids))) {
+      co_free(xs);
       return co_nomem();
+    }
     for (size_t r = lo; r < hi; r++) {
       pt->ids[r - lo] = rows[r];
       memcpy(xs + (r - lo) * nf, t->x + (size_t)rows[r] * nf, nf * sizeof *xs);
     }
     cohort_status st = co_index_build_rows(t, CO_GEOM_ENGINE, xs, hi - lo, &pt->ix);
+    co_free(xs);
     if (st != COHORT_OK)
       return st;
   }
@@ -964,21 +968,20 @@ static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, s
                                   draw_group **strata) {
   const cohort_trainee *t = j->t;
   size_t n = t->n, nf = t->nf;
-  uint32_t *rows = co_malloc(n * sizeof *rows);
-  double *xs = co_malloc(n * nf * sizeof *xs);
   cohort_status st = COHORT_OK;
   co_rng rng;
   co_rng_seed(&rng, seed ^ 0x7061727473ull);
   *all = *strata = NULL;
-  if (!rows || !xs) {
-    st = co_nomem();
-    goto out;
-  }
+  if (!nl && parts_for(j->k, n) == 1)
+    return COHORT_OK; /* the whole index serves every search */
+  uint32_t *rows = co_malloc(n * sizeof *rows);
+  if (!rows)
+    return co_nomem();
   if (parts_for(j->k, n) > 1) {
     for (size_t r = 0; r < n; r++)
       rows[r] = (uint32_t)r;
     if (!(*all = co_calloc(1, sizeof **all)) ||
-        (st = group_build(t, rows, n, parts_for(j->k, n), &rng, xs, *all)) != COHORT_OK)
+        (st = group_build(t, rows, n, parts_for(j->k, n), &rng, *all)) != COHORT_OK)
       goto out;
   }
   if (nl) {
@@ -992,13 +995,12 @@ static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, s
         if (t->x[r * nf + g] == (double)l)
           rows[m++] = (uint32_t)r;
       size_t k = j->stratum_k && j->stratum_k[l] < j->k ? j->stratum_k[l] : j->k;
-      if ((st = group_build(t, rows, m, parts_for(k, m), &rng, xs, &(*strata)[l])) != COHORT_OK)
+      if ((st = group_build(t, rows, m, parts_for(k, m), &rng, &(*strata)[l])) != COHORT_OK)
         goto out;
     }
   }
 out:
   co_free(rows);
-  co_free(xs);
   if (st != COHORT_OK) {
     groups_free(*all, 1);
     groups_free(*strata, nl);
