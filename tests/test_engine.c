@@ -593,11 +593,12 @@ static void test_synthesize_continuous_target(void **state) {
   cohort_table_free(tab);
 }
 
-/* A continuous target is the row's own prediction plus a neighbour's residual: it varies about the
- * mean at the row's features by the data's own noise, where a neighbour's value (with noise) varied
- * about the mean at the neighbour's features, by more. y = x1 + x2 + x3 + noise of sd 5. */
-static void test_synthesize_target_residual(void **state) {
-  (void)state;
+/* A continuous target is the row's own prediction plus a neighbour's residual, scaled to the data's
+ * noise: it varies about the mean at the row's features by about the data's own noise, where a
+ * neighbour's value (with noise) varied about the mean at the neighbour's features, by more.
+ * y = x1 + x2 + x3 + noise of sd 5; analyzed over the k values kv[0..nk) (NULL: the default grid).
+ * Returns the sd of 1,000 synthetic rows' y about x1 + x2 + x3. */
+static double target_residual_sd(const size_t *kv, size_t nk) {
   const char *names[] = {"x1", "x2", "x3", "y"};
   cohort_table *tab;
   CHECK_OK(cohort_table_create(&tab, 4, names));
@@ -623,7 +624,8 @@ static void test_synthesize_target_residual(void **state) {
   }
   cohort_trainee *t = make_trainee(tab);
   const char *target = "y";
-  cohort_analyze_options ao = {.size = sizeof ao, .targets = &target, .n_targets = 1, .seed = 1};
+  cohort_analyze_options ao = {
+      .size = sizeof ao, .targets = &target, .n_targets = 1, .k_values = kv, .n_k = nk, .seed = 1};
   CHECK_OK(cohort_trainee_analyze(t, &ao));
   cohort_synth_options o = {.size = sizeof o, .rows = 1000, .seed = 3};
   cohort_table *out;
@@ -635,12 +637,23 @@ static void test_synthesize_target_residual(void **state) {
       d -= strtod(cohort_table_cell(out, i, c), NULL);
     ss += d * d;
   }
-  double sd = sqrt(ss / 1000);
-  print_message("target about the mean at the row: sd %.2f (the data's 5)\n", sd);
-  assert_true(sd < 9.0); /* 7.1; 11.0 with the neighbour's value and noise */
+  size_t k = 0;
+  double p = 0;
+  CHECK_OK(cohort_trainee_params(t, target, &k, &p));
   cohort_table_free(out);
   cohort_trainee_free(t);
   cohort_table_free(tab);
+  print_message("target about the mean at the row, k %zu: sd %.2f (the data's 5)\n", k, sqrt(ss / 1000));
+  return sqrt(ss / 1000);
+}
+
+static void test_synthesize_target_residual(void **state) {
+  (void)state;
+  static const size_t k3 = 3;
+  /* 6.51; 7.12 with the residual unscaled, 11.0 with the neighbour's value and noise */
+  assert_true(target_residual_sd(NULL, 0) < 6.9);
+  /* 7.31; 8.74 unscaled: three neighbours' mean keeps a third of their noise */
+  assert_true(target_residual_sd(&k3, 1) < 8.0);
 }
 
 /* Neighbours for a row's other features come from its own class, at most a tenth of the class's

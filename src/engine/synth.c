@@ -21,15 +21,15 @@
  * unchanged (0.452 -> 0.457 over 5 seeds) and winequality (quality, which the features predict poorly: 0.415
  * on the real rows) fell from 0.288 to 0.241 over 16 seeds. Its value is the row's own prediction (the
  * influence-weighted mean of those neighbours) plus the residual of the one picked (its value less its
- * own leave-one-out prediction), without noise: the row's target then varies about the mean at the row's
- * own features, where the neighbour's value varies about the mean at the neighbour's, a smoothing that
- * washes out what a model learns from the rows; and the value is not taken from a case. Against the
- * neighbour's value with noise, gradient boosting's train-on-synthetic R^2 over seeds 7, 3, 11, 1, 2, 4, 5, 6
- * (SUITE.md's halves; on the real rows in brackets): abalone 0.457 -> 0.488 (0.506), boston 0.671 -> 0.736
- * (0.878), diabetes 0.254 -> 0.269 (0.423); seeds 7, 3, 11: diamonds 0.9753 -> 0.9759 (0.9801). DCR
- * overfitting protection: boston 0.694 -> 0.701, diabetes 0.980 -> 0.961, abalone and diamonds 1.0; quality
- * the same. With the noise kept as well (seeds 7, 3, 11): abalone 0.464 against 0.487 without, boston 0.732
- * against 0.755.
+ * own leave-one-out prediction, scaled to the noise of the cases: residual_value), without noise: the row's
+ * target then varies about the mean at the row's own features, where the neighbour's value varies about the
+ * mean at the neighbour's, a smoothing that washes out what a model learns from the rows; and the value is
+ * not taken from a case. Against the neighbour's value with noise, gradient boosting's train-on-synthetic R^2
+ * over seeds 7, 3, 11, 1, 2, 4, 5, 6 (SUITE.md's halves; on the real rows in brackets): abalone 0.457 ->
+ * 0.488 (0.506), boston 0.671 -> 0.736 (0.878), diabetes 0.254 -> 0.269 (0.423); seeds 7, 3, 11: diamonds
+ * 0.9753 -> 0.9759 (0.9801). DCR overfitting protection: boston 0.694 -> 0.701, diabetes 0.980 -> 0.961,
+ * abalone and diamonds 1.0; quality the same. With the noise kept as well (seeds 7, 3, 11): abalone 0.464
+ * against 0.487 without, boston 0.732 against 0.755.
  *
  * Privacy gate, measured in SDMetrics' DCR geometry over every used feature (nominal targets
  * included). A row is regenerated when
@@ -232,7 +232,8 @@ typedef struct synth_job {
   size_t nfirst;
   const size_t *last; /* free continuous targets, drawn from the whole row once it passed the gate */
   size_t nlast;
-  const double *loo; /* nlast * n: each case's leave-one-out prediction of each of them, or NULL */
+  const double *loo;      /* nlast * n: each case's leave-one-out prediction of each of them, or NULL */
+  const double *loo_conc; /* nlast * n: the weight concentration of each of those (concentration) */
   size_t k;
   const size_t *stratum_k; /* per level of each nominal target (stratum_off), or NULL */
   const size_t *stratum_off;
@@ -381,9 +382,34 @@ static bool is_atom(const synth_job *j, size_t f, double v) {
   return lo < j->atom_off[f + 1] - j->atom_off[f] && a[lo] == v;
 }
 
+/* The concentration of the influence weights of a prediction of f from nb[0..got): sum w^2 / (sum w)^2
+ * over the neighbours holding f, from 1/got (equal weights) to 1 (one neighbour); 1 where none does.
+ * The noise of the cases' values reaches the prediction scaled by it: a mean of k values with
+ * noise of variance s2 varies by s2 / k about the true mean. */
+static double concentration(const cohort_trainee *t, size_t f, const co_nb *nb, size_t got) {
+  double sum = 0, sq = 0;
+  for (size_t i = 0; i < got; i++)
+    if (!isnan(t->x[(size_t)nb[i].i * t->nf + f])) {
+      double w = co_influence(t, &nb[i]);
+      sum += w;
+      sq += w * w;
+    }
+  return sum > 0 ? sq / (sum * sum) : 1.0;
+}
+
 /* A continuous target's value for a row: its prediction from the row's neighbours nb[0..got) plus
- * the residual of neighbour pick (see the top of the file). NaN where f is not one, or either is
- * missing: the value is then drawn as any other feature's. */
+ * the residual of neighbour pick (see the top of the file), scaled so that the value varies about
+ * the mean at the row's features as much as the cases' values do about theirs. With noise of
+ * variance s2 in the cases' values, the row's prediction carries s2 * c_row of it (its weights'
+ * concentration) and the picked residual s2 * (1 + c_pick), its own noise and its leave-one-out
+ * prediction's; the residual is scaled by sqrt((1 - c_row) / (1 + c_pick)), which makes the sum
+ * s2. Against the residual as it is, gradient boosting's train-on-synthetic R^2 (SUITE.md's halves;
+ * on the real rows in brackets): diabetes 0.250 -> 0.272 (0.423, seeds 7, 3, 11, 1), abalone
+ * 0.497 -> 0.502 (0.510, the same seeds), boston 0.734 -> 0.744 (0.879, seeds 7, 3, 11, 1, 2,
+ * 4); quality and DCR overfitting protection the same within 0.01. Noise taken further out costs
+ * the target's spread: with half the residual abalone's quality fell 0.961 -> 0.953, with none
+ * 0.946, while its train-on-synthetic rose to 0.536, above train-on-real. NaN where f is not one,
+ * or either is missing: the value is then drawn as any other feature's. */
 static double residual_value(const synth_job *j, size_t f, const co_nb *nb, size_t got, size_t pick) {
   const cohort_trainee *t = j->t;
   if (!j->loo || !got)
@@ -391,9 +417,9 @@ static double residual_value(const synth_job *j, size_t f, const co_nb *nb, size
   for (size_t i = 0; i < j->nlast; i++) {
     if (j->last[i] != f)
       continue;
-    double pred;
+    double pred, c_row = concentration(t, f, nb, got), c_pick = j->loo_conc[i * t->n + pick];
     co_predict_from(t, f, nb, got, &pred, NULL);
-    return pred + (t->x[pick * t->nf + f] - j->loo[i * t->n + pick]);
+    return pred + sqrt((1 - c_row) / (1 + c_pick)) * (t->x[pick * t->nf + f] - j->loo[i * t->n + pick]);
   }
   return NAN;
 }
@@ -807,6 +833,7 @@ typedef struct loo_job {
   const synth_job *j;
   const double *used_w; /* nf: 1 for a used feature */
   double *loo;          /* nlast * n */
+  double *conc;         /* nlast * n: the concentration of each prediction's weights */
 } loo_job;
 
 static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t worker) {
@@ -836,6 +863,7 @@ static cohort_status loo_range(void *vctx, size_t begin, size_t end, size_t work
       if (got)
         co_predict_from(t, j->last[i], nb, got, &pred, NULL);
       lj->loo[i * t->n + r] = pred;
+      lj->conc[i * t->n + r] = concentration(t, j->last[i], nb, got);
     }
   }
 out:
@@ -1119,7 +1147,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   cohort_status st = COHORT_OK;
   co_index *dcr = NULL, *ref = NULL;
   co_copies *gate_copies = NULL, *row_copies = NULL;
-  double *xr = NULL, *assoc = NULL, *atoms = NULL, *loo = NULL;
+  double *xr = NULL, *assoc = NULL, *atoms = NULL, *loo = NULL, *loo_conc = NULL;
   size_t *atom_off = NULL, *stratum_k = NULL, *stratum_off = NULL;
   draw_group *strata = NULL, *all = NULL;
   size_t nstrata = 0;
@@ -1220,14 +1248,16 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   j.strata = strata;
   j.all = all;
   if (nlast) {
-    loo_job lj = {&j, used_w, loo = co_malloc(nlast * n * sizeof *loo)};
-    if (!loo) {
+    loo_job lj = {&j, used_w, loo = co_malloc(nlast * n * sizeof *loo),
+                  loo_conc = co_malloc(nlast * n * sizeof *loo_conc)};
+    if (!loo || !loo_conc) {
       st = co_nomem();
       goto out;
     }
     if ((st = co_parallel(n, opt->threads, 64, loo_range, &lj)) != COHORT_OK)
       goto out;
     j.loo = loo;
+    j.loo_conc = loo_conc;
   }
   size_t nr = (size_t)((double)n * CO_SYNTH_REFERENCE);
   if (j.gate && opt->privacy == COHORT_PRIVACY_REFERENCE && nr >= 1) {
@@ -1260,6 +1290,7 @@ out:
   co_copies_free(row_copies);
   co_free(xr);
   co_free(loo);
+  co_free(loo_conc);
   co_free(assoc);
   co_free(atoms);
   co_free(atom_off);
