@@ -656,6 +656,41 @@ static void test_synthesize_target_residual(void **state) {
   assert_true(target_residual_sd(&k3, 1) < 8.0);
 }
 
+/* A feature of few levels (16 intensities written 0.0 .. 15.0, as digits' pixels are) keeps its
+ * levels: each is held by many cases, and noise would move a value between them. */
+static void test_synthesize_levels(void **state) {
+  (void)state;
+  const char *names[] = {"lvl", "x"};
+  cohort_table *tab;
+  CHECK_OK(cohort_table_create(&tab, 2, names));
+  uint64_t s = 977447289ull;
+  for (int r = 0; r < 1000; r++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    int lvl = (int)(s % 16);
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    char bl[32], bx[32];
+    snprintf(bl, sizeof bl, "%d.0", lvl);
+    snprintf(bx, sizeof bx, "%.2f", 3.0 * lvl + (double)(s % 1000) / 100.0);
+    const char *cells[2] = {bl, bx};
+    CHECK_OK(cohort_table_append(tab, cells));
+  }
+  cohort_trainee *t = make_trainee(tab);
+  CHECK_OK(cohort_trainee_analyze(t, NULL));
+  cohort_synth_options o = {.size = sizeof o, .rows = 500, .seed = 7};
+  cohort_table *out;
+  CHECK_OK(cohort_synthesize(t, &o, &out));
+  size_t between = 0;
+  for (size_t i = 0; i < 500; i++) {
+    double v = strtod(cohort_table_cell(out, i, 0), NULL);
+    between += v != floor(v);
+  }
+  print_message("few levels: %zu of 500 values between levels\n", between);
+  assert_int_equal(between, 0); /* 478 before the levels were atoms */
+  cohort_table_free(out);
+  cohort_trainee_free(t);
+  cohort_table_free(tab);
+}
+
 /* Neighbours for a row's other features come from its own class, at most a tenth of the class's
  * cases: a class of 30 among 600 cases (k 50) keeps its own values rather than its neighbours'
  * from the other classes. */
@@ -1027,6 +1062,7 @@ int main(void) {
       cmocka_unit_test(test_copies),
       cmocka_unit_test(test_synthesize_no_rare_copy_by_target),
       cmocka_unit_test(test_synthesize_target_residual),
+      cmocka_unit_test(test_synthesize_levels),
       cmocka_unit_test(test_synthesize_small_class),
       cmocka_unit_test(test_edit_remove_weights),
       cmocka_unit_test(test_bad_arguments),
