@@ -656,22 +656,25 @@ static void test_synthesize_target_residual(void **state) {
   assert_true(target_residual_sd(&k3, 1) < 8.0);
 }
 
-/* A feature of few levels (16 intensities written 0.0 .. 15.0, as digits' pixels are) keeps its
- * levels: each is held by many cases, and noise would move a value between them. */
+/* A feature of few levels (16 of them, 0.5 .. 15.5) keeps its levels: each is held by many cases,
+ * and noise would move a value between them. A feature of whole
+ * numbers written with a decimal (0.0 .. 199.0, too many values to be levels) takes noise, and stays
+ * a whole number as every case's value is. */
 static void test_synthesize_levels(void **state) {
   (void)state;
-  const char *names[] = {"lvl", "x"};
+  const char *names[] = {"lvl", "whole", "x"};
   cohort_table *tab;
-  CHECK_OK(cohort_table_create(&tab, 2, names));
+  CHECK_OK(cohort_table_create(&tab, 3, names));
   uint64_t s = 977447289ull;
   for (int r = 0; r < 1000; r++) {
     s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    int lvl = (int)(s % 16);
+    int lvl = (int)(s % 16), whole = (int)(s / 16 % 200);
     s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    char bl[32], bx[32];
-    snprintf(bl, sizeof bl, "%d.0", lvl);
-    snprintf(bx, sizeof bx, "%.2f", 3.0 * lvl + (double)(s % 1000) / 100.0);
-    const char *cells[2] = {bl, bx};
+    char bl[32], bw[32], bx[32];
+    snprintf(bl, sizeof bl, "%d.5", lvl);
+    snprintf(bw, sizeof bw, "%d.0", whole);
+    snprintf(bx, sizeof bx, "%.2f", 3.0 * lvl + whole / 10.0 + (double)(s % 1000) / 100.0);
+    const char *cells[3] = {bl, bw, bx};
     CHECK_OK(cohort_table_append(tab, cells));
   }
   cohort_trainee *t = make_trainee(tab);
@@ -679,13 +682,16 @@ static void test_synthesize_levels(void **state) {
   cohort_synth_options o = {.size = sizeof o, .rows = 500, .seed = 7};
   cohort_table *out;
   CHECK_OK(cohort_synthesize(t, &o, &out));
-  size_t between = 0;
-  for (size_t i = 0; i < 500; i++) {
-    double v = strtod(cohort_table_cell(out, i, 0), NULL);
-    between += v != floor(v);
-  }
-  print_message("few levels: %zu of 500 values between levels\n", between);
-  assert_int_equal(between, 0); /* 478 before the levels were atoms */
+  size_t between[2] = {0, 0};
+  for (size_t i = 0; i < 500; i++)
+    for (size_t c = 0; c < 2; c++) {
+      double v = strtod(cohort_table_cell(out, i, c), NULL);
+      between[c] += v - floor(v) != (c == 0 ? 0.5 : 0.0);
+    }
+  print_message("off their grid: %zu of 500 values of the levels, %zu of the whole numbers\n", between[0],
+                between[1]);
+  assert_int_equal(between[0], 0); /* 455 before the levels were atoms */
+  assert_int_equal(between[1], 0); /* 442 before whole numbers were kept whole */
   cohort_table_free(out);
   cohort_trainee_free(t);
   cohort_table_free(tab);

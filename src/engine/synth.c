@@ -261,6 +261,7 @@ typedef struct synth_job {
   const double *assoc;     /* nf * nf association of each pair of features (assoc.c) */
   const double *atoms;     /* per continuous feature, sorted: its values common enough to keep */
   const size_t *atom_off;  /* nf + 1: feature f's atoms are atoms[atom_off[f] .. atom_off[f + 1]) */
+  const int *places;       /* nf: the decimals a continuous feature's values are rounded to (round_places) */
   _Atomic size_t done;
   _Atomic int cancel;
 } synth_job;
@@ -469,7 +470,7 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
   double v = t->x[pick * nf + f], r = any ? residual_value(j, f, nb, got, pick) : NAN;
   if (!isnan(r)) {
     v = fmin(fmax(r, fe->min), fe->max);
-    row[f] = fe->type == COHORT_CONTINUOUS ? round_to(v, fe->integer ? 0 : fe->decimals) : round(v);
+    row[f] = fe->type == COHORT_CONTINUOUS ? round_to(v, j->places[f]) : round(v);
     return got;
   }
   if (!isnan(v) && !co_is_categorical(fe->type) && !is_atom(j, f, v)) {
@@ -489,7 +490,7 @@ static size_t draw_feature(const synth_job *j, co_rng *rng, double *row, const b
       }
     }
     if (fe->type == COHORT_CONTINUOUS)
-      v = round_to(v, fe->integer ? 0 : fe->decimals);
+      v = round_to(v, j->places[f]);
     else if (fe->type == COHORT_DATETIME)
       v = round(v);
   }
@@ -1138,6 +1139,21 @@ static cohort_status find_atoms(const cohort_trainee *t, double **atoms, size_t 
   return COHORT_OK;
 }
 
+/* The decimals each continuous feature's values are rounded to: those it is written with, or none
+ * where every case's value is a whole number however written: digits' pixels are written 5.0, and
+ * a value with noise came out 5.3 where every case's is a whole number. */
+static void round_places(const cohort_trainee *t, int *places) {
+  for (size_t f = 0; f < t->nf; f++) {
+    const co_feature *fe = &t->schema.f[f];
+    bool whole = true;
+    for (size_t r = 0; whole && !fe->integer && r < t->n; r++) {
+      double v = t->x[r * t->nf + f];
+      whole = isnan(v) || v == floor(v);
+    }
+    places[f] = fe->integer || whole ? 0 : fe->decimals;
+  }
+}
+
 cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *options, cohort_table **out) {
   if (!t || !options || !out)
     return co_error(COHORT_EINVAL, "synthesize: trainee, options and output are required");
@@ -1169,12 +1185,14 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
   double *used_w = co_malloc(nf * sizeof *used_w);
   bool *numeric = co_malloc(nf * sizeof *numeric);
   bool *mask = co_calloc(nf, sizeof *mask);
+  int *places = co_malloc(nf * sizeof *places);
   size_t *free_feats = co_malloc(nf * sizeof *free_feats), nfree = 0;
   size_t *first = co_malloc(nf * sizeof *first), nfirst = 0;
   size_t *last = co_malloc(nf * sizeof *last), nlast = 0;
   float *min_dcr = co_malloc(n * sizeof *min_dcr);
   double *x = co_malloc((opt->rows ? opt->rows : 1) * nf * sizeof *x);
-  if (!fixed || !w || !used_w || !numeric || !mask || !free_feats || !first || !last || !min_dcr || !x) {
+  if (!fixed || !w || !used_w || !numeric || !mask || !places || !free_feats || !first || !last || !min_dcr ||
+      !x) {
     st = co_nomem();
     goto out;
   }
@@ -1213,6 +1231,7 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
       (st = co_index_build(t, CO_GEOM_DCR, &dcr)) != COHORT_OK ||
       (st = co_assoc_matrix(t, &assoc)) != COHORT_OK || (st = find_atoms(t, &atoms, &atom_off)) != COHORT_OK)
     goto out;
+  round_places(t, places);
   if (opt->privacy != COHORT_PRIVACY_OFF) {
     mindcr_job mj = {t, dcr, w, min_dcr};
     if ((st = co_parallel(n, opt->threads, 64, mindcr_range, &mj)) != COHORT_OK ||
@@ -1247,7 +1266,8 @@ cohort_status cohort_synthesize(cohort_trainee *t, const cohort_synth_options *o
                  .stage = "synthesize",
                  .assoc = assoc,
                  .atoms = atoms,
-                 .atom_off = atom_off};
+                 .atom_off = atom_off,
+                 .places = places};
   atomic_init(&j.done, 0);
   atomic_init(&j.cancel, 0);
   if (nfirst && !opt->k) {
@@ -1317,6 +1337,7 @@ out:
   co_free(used_w);
   co_free(numeric);
   co_free(mask);
+  co_free(places);
   co_free(free_feats);
   co_free(first);
   co_free(last);
