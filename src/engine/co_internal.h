@@ -96,6 +96,7 @@ double co_rng_uniform(co_rng *r);         /* [0,1) */
 size_t co_rng_below(co_rng *r, size_t n); /* [0,n) */
 double co_rng_normal(co_rng *r);
 double co_rng_laplace(co_rng *r, double b);
+void co_rng_shuffle(co_rng *r, uint32_t *a, size_t n); /* a[0..n) in random order (Fisher-Yates) */
 
 /* ---------------------------------------------------------------- threads (parallel.c) */
 size_t co_threads(size_t requested);

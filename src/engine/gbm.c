@@ -745,16 +745,6 @@ static size_t class_index(const co_gbm *m, int32_t code) {
   return (size_t)(p - m->classes);
 }
 
-/* Shuffles a[0..n) with r (Fisher-Yates). */
-static void shuffle(co_rng *r, uint32_t *a, size_t n) {
-  for (size_t i = n; i > 1; i--) {
-    size_t j = co_rng_below(r, i);
-    uint32_t t = a[i - 1];
-    a[i - 1] = a[j];
-    a[j] = t;
-  }
-}
-
 /* Picks the training and validation rows (c->rows: train first), the classes, the targets. */
 static cohort_status prepare_rows(co_gbm *m, fit_ctx *c, const co_gbm_data *x, const double *y,
                                   const int32_t *yc, co_rng *rng) {
@@ -789,7 +779,7 @@ static cohort_status prepare_rows(co_gbm *m, fit_ctx *c, const co_gbm_data *x, c
   c->nval = 0;
   if (n > GBM_ES_ROWS) {
     /* Validation rows: a seeded 10%, per class for a categorical target (stratified). */
-    shuffle(rng, c->rows, n);
+    co_rng_shuffle(rng, c->rows, n);
     size_t want = (size_t)ceil(GBM_ES_FRACTION * (double)n);
     if (m->classify) {
       /* Rows grouped by class, each group in shuffled order (a counting sort); each class gives its

@@ -48,6 +48,15 @@ double co_rng_normal(co_rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+void co_rng_shuffle(co_rng *r, uint32_t *a, size_t n) {
+  for (size_t i = n; i > 1; i--) {
+    size_t j = co_rng_below(r, i);
+    uint32_t t = a[i - 1];
+    a[i - 1] = a[j];
+    a[j] = t;
+  }
+}
+
 double co_rng_laplace(co_rng *r, double b) {
   double u = co_rng_uniform(r) - 0.5;
   double a = 1.0 - 2.0 * fabs(u);

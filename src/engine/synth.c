@@ -339,7 +339,7 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
   if (sum == 0)
     return 0; /* f goes with none of them: any case is as near, draw from a random one */
   size_t k = targeted ? pr->k : j->k;
-  const draw_group *grp = j->all;
+  const draw_group *grp = targeted ? NULL : j->all;
   bool strat = false;
   if (!targeted)
     for (size_t i = 0; i < j->nfirst; i++) {
@@ -355,8 +355,6 @@ static size_t row_neighbours(const synth_job *j, co_rng *rng, const double *row,
         w[g] = 0; /* every case there holds it */
       }
     }
-  if (targeted)
-    grp = NULL;
   co_metric m = {w, pr->p, -1};
   if (grp) {
     const draw_part *pt = &grp->part[grp->nparts > 1 ? co_rng_below(rng, grp->nparts) : 0];
@@ -976,12 +974,7 @@ static cohort_status group_build(const cohort_trainee *t, uint32_t *rows, size_t
   if (!(g->part = co_calloc(nparts, sizeof *g->part)))
     return co_nomem();
   g->nparts = nparts;
-  for (size_t i = n; i > 1; i--) {
-    size_t s = co_rng_below(rng, i);
-    uint32_t tmp = rows[i - 1];
-    rows[i - 1] = rows[s];
-    rows[s] = tmp;
-  }
+  co_rng_shuffle(rng, rows, n);
   for (size_t p = 0; p < nparts; p++) {
     size_t lo = n * p / nparts, hi = n * (p + 1) / nparts;
     draw_part *pt = &g->part[p];
@@ -1007,21 +1000,20 @@ static cohort_status group_build(const cohort_trainee *t, uint32_t *rows, size_t
 static cohort_status groups_build(const synth_job *j, uint64_t seed, size_t g, size_t nl, draw_group **all,
                                   draw_group **strata) {
   const cohort_trainee *t = j->t;
-  size_t n = t->n, nf = t->nf;
+  size_t n = t->n, nf = t->nf, nall = parts_for(j->k, n);
   cohort_status st = COHORT_OK;
   co_rng rng;
   co_rng_seed(&rng, seed ^ 0x7061727473ull);
   *all = *strata = NULL;
-  if (!nl && parts_for(j->k, n) == 1)
+  if (!nl && nall == 1)
     return COHORT_OK; /* the whole index serves every search */
   uint32_t *rows = co_malloc(n * sizeof *rows);
   if (!rows)
     return co_nomem();
-  if (parts_for(j->k, n) > 1) {
+  if (nall > 1) {
     for (size_t r = 0; r < n; r++)
       rows[r] = (uint32_t)r;
-    if (!(*all = co_calloc(1, sizeof **all)) ||
-        (st = group_build(t, rows, n, parts_for(j->k, n), &rng, *all)) != COHORT_OK)
+    if (!(*all = co_calloc(1, sizeof **all)) || (st = group_build(t, rows, n, nall, &rng, *all)) != COHORT_OK)
       goto out;
   }
   if (nl) {
