@@ -16,6 +16,7 @@ takes the whole cluster down at once, as a kill -9 of one server would. Instance
 NAME, so a restart on the same DIR re-queues the jobs its processes held (and JetStream keeps its
 stream on disk in DIR)."""
 import fcntl
+import http.client
 import json
 import os
 import signal
@@ -87,10 +88,12 @@ def redis_pong(port):
 
 
 def http_ok(url):
+    """Whether url answers 200; False on no answer or one that is not HTTP (another server that took
+    the port: a nats-server greets with INFO)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
             return r.status == 200
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
 
 
@@ -102,6 +105,7 @@ class Cluster:
         self.instance = take(args, "instance", "cohort")
         self.settings = args
         port = int(listen.rsplit(":", 1)[1])
+        self.lb_fixed = port != 0  # else the balancer's port is ours to choose (start_balancer)
         self.lb_port = port or free_port()
         self.services = []  # (name, Popen) of nats, redis, haproxy
         self.cohorts = []  # (name, Popen, ready Event, [port])
@@ -191,18 +195,35 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     pass
                 raise RuntimeError("cohort %s did not start (exit status %s)" % (name, proc.poll()))
-        apis = ["127.0.0.1:%d" % c[3][0] for c in self.cohorts if c[0].startswith("api-")]
-        lb_dir = os.path.join(self.dir, "lb")
-        subprocess.run([os.path.join(ROOT, "scripts", "haproxy.sh"), "config", lb_dir, str(self.lb_port)] + apis,
-                       check=True)
-        with open(os.path.join(lb_dir, "haproxy.log"), "ab") as log:
-            lb = self.spawn(["haproxy", "-db", "-f", os.path.join(lb_dir, "haproxy.cfg")], stdout=log, stderr=log)
-        self.services.append(("haproxy", lb))
-        # Ready when every replica is, seen through the balancer, and every worker says so itself.
-        wait_until("the balancer", lambda: http_ok("http://127.0.0.1:%d/readyz" % self.lb_port), lb)
+        self.start_balancer(["127.0.0.1:%d" % c[3][0] for c in self.cohorts if c[0].startswith("api-")])
+        # Ready when every worker says so itself, as every replica did through the balancer.
         for name, proc, _, port in self.cohorts:
             wait_until(name, lambda: http_ok("http://127.0.0.1:%d/readyz" % port[0]), proc)
         say("listening", port=self.lb_port, address="127.0.0.1", apis=APIS, workers=WORKERS)
+
+    def start_balancer(self, apis, tries=3):
+        """HAProxy in front of apis, ready when every replica is, seen through it. Another process
+        may take a port we chose between free_port and HAProxy's bind (the cluster suites run side by
+        side): a balancer that exits is started again on another port, as start_service does."""
+        lb_dir = os.path.join(self.dir, "lb")
+        for attempt in range(1, tries + 1):
+            subprocess.run([os.path.join(ROOT, "scripts", "haproxy.sh"), "config", lb_dir, str(self.lb_port)] +
+                           apis, check=True)
+            with open(os.path.join(lb_dir, "haproxy.log"), "ab") as log:
+                lb = self.spawn(["haproxy", "-db", "-f", os.path.join(lb_dir, "haproxy.cfg")], stdout=log,
+                                stderr=log)
+            try:
+                wait_until("the balancer", lambda: http_ok("http://127.0.0.1:%d/readyz" % self.lb_port), lb)
+                self.services.append(("haproxy", lb))
+                return
+            except RuntimeError as e:
+                if lb.poll() is None:
+                    lb.kill()
+                    lb.wait()
+                say("balancer did not start", port=self.lb_port, attempt=attempt, error=str(e))
+                if self.lb_fixed or attempt == tries:
+                    raise
+                self.lb_port = free_port()
 
     def stop(self):
         """SIGTERM to every cohort process at once, then the services; True if all exited 0."""
